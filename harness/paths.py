@@ -1,0 +1,24 @@
+"""Where the harness's data files and caches live. Every other module asks here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+PACKAGE: Final = Path(__file__).resolve().parent
+RESOURCES: Final = PACKAGE / "resources"
+TOOLCHAINS_TOML: Final = RESOURCES / "toolchains.toml"
+RESULTS_SCHEMA: Final = RESOURCES / "results.schema.json"
+PROBE: Final = RESOURCES / "probe.py"
+SUPERVISOR: Final = RESOURCES / "supervisor.py"
+PYINIT_ONLY_MAP: Final = RESOURCES / "pyinit-only.map"
+
+
+def cache_dir() -> Path:
+    """The content-addressed cache for wheels, venvs and images (`WHEELCLASH_CACHE` overrides)."""
+    explicit = os.environ.get("WHEELCLASH_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wheelclash"
