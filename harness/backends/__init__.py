@@ -1,0 +1,62 @@
+"""Where cells run. A backend opens a session per (target, arch, wheel set) and runs batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from harness.jobs import CellJob
+from harness.outcome import Outcome
+from harness.wheels import BuiltWheel
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetFacts:
+    """Provenance of the place cells ran: recorded in every result."""
+
+    target: str
+    arch: str
+    python: str
+    glibc: str
+    libstdcxx: str
+    image_id: str = ""
+    image_digest: str = ""
+    emulated: bool = False
+
+
+class Session(Protocol):
+    """One prepared environment (a venv, a container) with the wheel set installed."""
+
+    @property
+    def facts(self) -> TargetFacts: ...
+
+    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+        """Run the jobs, one fresh interpreter each, yielding outcomes as they finish."""
+        ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot run here (a runbook sentence), or None when it can."""
+        ...
+
+    def describe(self) -> Mapping[str, str]:
+        """Backend-wide provenance, e.g. the engine version."""
+        ...
+
+    def open(
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel]
+    ) -> AbstractContextManager[Session]: ...
+
+
+def _local() -> Backend:
+    from harness.backends.local import LocalBackend
+
+    return LocalBackend()
+
+
+BACKENDS: Final = {"local": _local}

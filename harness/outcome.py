@@ -1,0 +1,75 @@
+"""What happened to one probe process, as reported by the supervisor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """Raw facts about one cell's process: no judgement yet (that is `verdict.classify`)."""
+
+    cell_id: str
+    returncode: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    duration_s: float = 0.0
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    started: bool = False
+    last_step: str = ""
+    sentinel_seen: bool = False
+    import_error: str | None = None
+    wrong_result: str | None = None
+    loaded_libraries: tuple[str, ...] = ()
+    hang_stack: str = ""
+    infra_error: str = ""
+    not_installable: str = ""
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any]) -> Outcome:
+        """Build from one JSON line of the supervisor (resources/supervisor.py)."""
+        events: list[Mapping[str, Any]] = list(report.get("events", []))
+        last_step = ""
+        sentinel = False
+        started = False
+        import_error: str | None = None
+        wrong_result: str | None = None
+        libraries: tuple[str, ...] = ()
+        for event in events:
+            kind = str(event.get("event", ""))
+            if kind == "start":
+                started = True
+            elif kind == "step":
+                last_step = str(event.get("what", ""))
+            elif kind == "sentinel":
+                sentinel = True
+            elif kind == "import-error":
+                import_error = f"{event.get('module')}: {event.get('type')}: {event.get('message')}"
+            elif kind == "wrong-result":
+                wrong_result = f"{event.get('where')}: {event.get('message')}"
+            elif kind == "libraries":
+                libraries = tuple(str(p) for p in event.get("paths", []))
+        return cls(
+            cell_id=str(report["id"]),
+            returncode=report.get("returncode"),
+            signal=report.get("signal"),
+            timed_out=bool(report.get("timed_out", False)),
+            duration_s=float(report.get("duration_s", 0.0)),
+            stdout_tail=str(report.get("stdout_tail", "")),
+            stderr_tail=str(report.get("stderr_tail", "")),
+            started=started,
+            last_step=last_step,
+            sentinel_seen=sentinel,
+            import_error=import_error,
+            wrong_result=wrong_result,
+            loaded_libraries=libraries,
+            hang_stack=str(report.get("hang_stack", "")),
+            infra_error=str(report.get("infra_error", "")),
+        )
+
+    @classmethod
+    def infra(cls, cell_id: str, reason: str) -> Outcome:
+        return cls(cell_id=cell_id, infra_error=reason)

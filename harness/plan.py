@@ -1,0 +1,123 @@
+"""Expand a scenario into cells. Pure: the same scenario and targets give the same cells."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.scenario import GLOBAL_ALL, GLOBAL_PREFIX, HOST_TARGET, Expectation, Scenario, Selector
+from harness.verdict import ImportErrorKind, Verdict
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """One fresh interpreter: a wheel order under one target, arch, dlopen and host mode."""
+
+    scenario: str
+    target: str
+    arch: str
+    dlopen: str
+    host: str
+    order: tuple[str, ...]
+    repeat: int
+
+    @property
+    def target_slug(self) -> str:
+        if self.target == HOST_TARGET:
+            return HOST_TARGET
+        return f"{self.target.replace(':', '-').replace('/', '-')}-{self.arch}"
+
+    @property
+    def group(self) -> str:
+        """Cells that share one environment (venv or container) share this key."""
+        return f"{self.scenario}/{self.target_slug}"
+
+    @property
+    def id(self) -> str:
+        return (
+            f"{self.scenario}/{self.target_slug}/{self.dlopen}/{self.host}/"
+            f"{','.join(self.order)}#{self.repeat}"
+        )
+
+    def global_ids(self) -> frozenset[str]:
+        """Wheels whose module is loaded with RTLD_GLOBAL in this cell."""
+        if self.dlopen == GLOBAL_ALL:
+            return frozenset(self.order)
+        if self.dlopen.startswith(GLOBAL_PREFIX):
+            return frozenset({self.dlopen.removeprefix(GLOBAL_PREFIX)})
+        return frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expected:
+    verdict: Verdict
+    subkind: ImportErrorKind | None = None
+    reason: str = ""
+
+    def matches(self, verdict: Verdict, subkind: ImportErrorKind | None) -> bool:
+        if verdict != self.verdict:
+            return False
+        return self.subkind is None or self.subkind == subkind
+
+    def __str__(self) -> str:
+        return f"{self.verdict}:{self.subkind}" if self.subkind else str(self.verdict)
+
+
+def orders(ids: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """Every import order of the wheel set (n! of them)."""
+    return tuple(itertools.permutations(ids))
+
+
+def plan(
+    scenario: Scenario,
+    *,
+    targets: Sequence[str] | None = None,
+    arches: Sequence[str] | None = None,
+) -> tuple[Cell, ...]:
+    """All cells: target × arch × dlopen × host × order × repeat, in that nesting."""
+    matrix = scenario.matrix
+    return tuple(
+        Cell(
+            scenario=scenario.name,
+            target=target,
+            arch=arch,
+            dlopen=dlopen,
+            host=str(host),
+            order=order,
+            repeat=repeat,
+        )
+        for target in (targets or matrix.targets)
+        for arch in (arches or matrix.arch)
+        for dlopen in matrix.dlopen
+        for host in matrix.host
+        for order in orders(scenario.wheel_ids)
+        for repeat in range(1, matrix.repeat + 1)
+    )
+
+
+def selects(selector: Selector, cell: Cell) -> bool:
+    """Whether an expectation's `when` covers this cell."""
+    if selector.target and cell.target not in selector.target:
+        return False
+    if selector.arch and cell.arch not in selector.arch:
+        return False
+    if selector.dlopen and cell.dlopen not in selector.dlopen:
+        return False
+    if selector.host and cell.host not in selector.host:
+        return False
+    if selector.order and cell.order != selector.order:
+        return False
+    if selector.before:
+        positions = [cell.order.index(wheel_id) for wheel_id in selector.before]
+        if positions != sorted(positions):
+            return False
+    return True
+
+
+def expected_for(expectations: Sequence[Expectation], cell: Cell) -> Expected:
+    """The first expectation that selects the cell; `pass` when none does."""
+    for rule in expectations:
+        if selects(rule.when, cell):
+            return Expected(verdict=rule.verdict, subkind=rule.subkind, reason=rule.reason)
+    return Expected(verdict=Verdict.PASS)

@@ -1,0 +1,223 @@
+"""wheelclash probe: import extension modules in one order, use them, then exit normally.
+
+Runs inside the target's Python (3.8 or newer), so it uses the standard library only and
+is shipped as a file, never built as a string. Usage:
+
+    python probe.py SPEC_JSON
+
+SPEC_JSON holds: "events" (a file to append JSON event lines to), "imports" (a list of
+{"module", "global"}), "exercises" (a list of {"module", "function", "threads"}) and
+"victims" (true to use CPython's own C extensions afterwards). Exit codes: 0 when every
+step passed, 10 for an import error, 11 for a failed check, 12 for bad arguments. After the
+last step the probe writes the "sentinel" event and returns to the interpreter, so a crash
+while the process shuts down is still seen.
+"""
+
+import faulthandler
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+
+EXIT_IMPORT_ERROR = 10
+EXIT_WRONG_RESULT = 11
+EXIT_USAGE = 12
+
+
+class Events:
+    """Append-only event log that survives a crash: each event is one unbuffered write."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def emit(self, event, **fields):
+        fields["event"] = event
+        os.write(self.fd, (json.dumps(fields, default=str) + "\n").encode("utf-8"))
+
+
+def loaded_libraries():
+    """Shared objects mapped into this process, in load order, from /proc/self/maps."""
+    seen = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                parts = line.split(None, 5)
+                if len(parts) == 6:
+                    path = parts[5].strip()
+                    if ".so" in os.path.basename(path) and path not in seen:
+                        seen.append(path)
+    except OSError:
+        pass
+    return seen
+
+
+def _use_hashlib():
+    import hashlib
+
+    digest = hashlib.sha256(b"abc").hexdigest()
+    if digest != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad":
+        raise AssertionError("sha256('abc') gave " + digest)
+
+
+def _use_ssl():
+    import ssl
+
+    context = ssl.create_default_context()
+    if context.verify_mode != ssl.CERT_REQUIRED:
+        raise AssertionError("default SSL context does not verify certificates")
+
+
+def _use_sqlite():
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.execute("create table t (x integer)")
+    db.executemany("insert into t values (?)", [(1,), (2,), (3,)])
+    (total,) = db.execute("select sum(x) from t").fetchone()
+    db.close()
+    if total != 6:
+        raise AssertionError("sqlite summed to %r" % (total,))
+
+
+def _use_ctypes():
+    import ctypes
+
+    if ctypes.c_int(41).value + 1 != 42:
+        raise AssertionError("ctypes arithmetic")
+
+
+def _roundtrip(module_name):
+    def use():
+        module = importlib.import_module(module_name)
+        data = b"wheelclash " * 64
+        if module.decompress(module.compress(data)) != data:
+            raise AssertionError(module_name + " round trip changed the data")
+
+    return use
+
+
+def _use_expat():
+    import pyexpat
+
+    seen = []
+    parser = pyexpat.ParserCreate()
+    parser.StartElementHandler = lambda name, attrs: seen.append((name, attrs))
+    parser.Parse("<wheel name='clash'/>", True)
+    if seen != [("wheel", {"name": "clash"})]:
+        raise AssertionError("expat parsed %r" % (seen,))
+
+
+def _use_decimal():
+    import decimal
+
+    if decimal.Decimal("0.1") * 3 != decimal.Decimal("0.3"):
+        raise AssertionError("decimal arithmetic")
+
+
+VICTIMS = (
+    ("_hashlib", _use_hashlib),
+    ("_ssl", _use_ssl),
+    ("_sqlite3", _use_sqlite),
+    ("_ctypes", _use_ctypes),
+    ("_lzma", _roundtrip("lzma")),
+    ("_bz2", _roundtrip("bz2")),
+    ("zlib", _roundtrip("zlib")),
+    ("pyexpat", _use_expat),
+    ("_decimal", _use_decimal),
+)
+
+
+def run_exercise(function, threads):
+    """Call an exercise, from `threads` threads at once when asked; re-raise the first error."""
+    if threads <= 1:
+        result = function()
+        if result is False:
+            raise AssertionError("exercise returned False")
+        return
+    errors = []
+
+    def worker():
+        try:
+            if function() is False:
+                errors.append(AssertionError("exercise returned False"))
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write("usage: probe.py SPEC_JSON\n")
+        return EXIT_USAGE
+    try:
+        spec = json.loads(argv[1])
+        events = Events(spec["events"])
+    except (ValueError, KeyError, OSError) as exc:
+        sys.stderr.write("probe: bad spec: %s\n" % (exc,))
+        return EXIT_USAGE
+
+    faulthandler.enable(all_threads=True)
+    if hasattr(faulthandler, "register"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    base_flags = sys.getdlopenflags()
+    events.emit("start", pid=os.getpid(), python=sys.version.split()[0], dlopenflags=base_flags)
+
+    modules = {}
+    for item in spec.get("imports", []):
+        name = item["module"]
+        flags = base_flags | (os.RTLD_GLOBAL if item.get("global") else 0)
+        events.emit("step", what="import " + name, dlopenflags=flags)
+        sys.setdlopenflags(flags)
+        try:
+            modules[name] = importlib.import_module(name)
+        except BaseException as exc:
+            events.emit("import-error", module=name, type=type(exc).__name__, message=str(exc))
+            events.emit("libraries", paths=loaded_libraries())
+            return EXIT_IMPORT_ERROR
+        finally:
+            sys.setdlopenflags(base_flags)
+
+    for item in spec.get("exercises", []):
+        name, function = item["module"], item["function"]
+        where = "exercise %s.%s" % (name, function)
+        events.emit("step", what=where)
+        try:
+            run_exercise(getattr(modules[name], function), int(item.get("threads", 1)))
+        except BaseException as exc:
+            message = "%s: %s" % (type(exc).__name__, exc)
+            events.emit("wrong-result", where=where, message=message)
+            events.emit("libraries", paths=loaded_libraries())
+            return EXIT_WRONG_RESULT
+
+    if spec.get("victims"):
+        for name, use in VICTIMS:
+            where = "victim " + name
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                events.emit("victim-missing", module=name)
+                continue
+            events.emit("step", what=where)
+            try:
+                use()
+            except BaseException as exc:
+                events.emit("wrong-result", where=where, message="%s: %s" % (type(exc).__name__, exc))
+                return EXIT_WRONG_RESULT
+
+    events.emit("libraries", paths=loaded_libraries())
+    sys.stdout.flush()
+    events.emit("sentinel")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,201 @@
+"""wheelclash supervisor: run a batch of probe processes, one fresh interpreter per cell.
+
+Standard library only (Python 3.8 or newer): it runs on the host for the local backend and
+inside the container for the docker backend. It reads one JSON document on stdin:
+
+    {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
+     "cells": [{"id": ..., "spec": {...}, "env": {...}, "timeout": seconds}, ...]}
+
+and writes one JSON line per cell to stdout as soon as that cell ends, so a caller that
+dies mid-batch loses only the cell in flight. Every probe runs in its own session; on a
+timeout the probe is asked for a Python stack dump (SIGUSR1, faulthandler), then its whole
+process group is killed. The supervisor makes itself a child subreaper, so anything a probe
+forked and left behind is found and killed before the next cell starts.
+"""
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+POLL_S = 0.01
+DUMP_GRACE_S = 0.5
+
+
+def become_subreaper():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def descendants(root):
+    """Pids of every live descendant of `root`, read from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, stack = [], [root]
+    while stack:
+        for pid in children.get(stack.pop(), []):
+            found.append(pid)
+            stack.append(pid)
+    return found
+
+
+def sweep():
+    """Kill and reap whatever the last probe left behind; return how many there were."""
+    leftovers = descendants(os.getpid())
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(POLL_S)
+    return len(leftovers)
+
+
+def tail(path, limit):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            data = handle.read()
+    except OSError:
+        return "", 0
+    return data.decode("utf-8", "replace"), size
+
+
+def read_from(path, offset, limit):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def read_events(path):
+    events = []
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                try:
+                    events.append(json.loads(line.decode("utf-8", "replace")))
+                except ValueError:
+                    events.append({"event": "garbled", "text": line[:200].decode("utf-8", "replace")})
+    except OSError:
+        pass
+    return events
+
+
+def kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def run_cell(batch, cell, index):
+    workdir = batch["workdir"]
+    stem = os.path.join(workdir, "cell-%d" % index)
+    paths = {name: stem + "." + name for name in ("events", "stdout", "stderr")}
+    for path in paths.values():
+        if os.path.exists(path):
+            os.unlink(path)
+    spec = dict(cell["spec"])
+    spec["events"] = paths["events"]
+    env = dict(os.environ)
+    env.update(cell.get("env", {}))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    cap = int(batch.get("output_cap", 64 << 20))
+    limit = int(batch.get("tail_bytes", 4000))
+    timeout = float(cell["timeout"])
+    report = {"id": cell["id"], "timed_out": False, "output_overflow": False}
+
+    start = time.monotonic()
+    with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                [batch["python"], batch["probe"], json.dumps(spec)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            report["infra_error"] = "could not start the probe: %s" % (exc,)
+            return report
+        dump_at = None
+        while proc.poll() is None:
+            elapsed = time.monotonic() - start
+            if elapsed > timeout and dump_at is None:
+                report["timed_out"] = True
+                dump_at = os.path.getsize(paths["stderr"])
+                try:
+                    os.kill(proc.pid, signal.SIGUSR1)
+                except OSError:
+                    pass
+                try:
+                    proc.wait(DUMP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    pass
+                kill_group(proc)
+            elif os.path.getsize(paths["stdout"]) + os.path.getsize(paths["stderr"]) > cap:
+                report["output_overflow"] = True
+                kill_group(proc)
+            time.sleep(POLL_S)
+        report["duration_s"] = round(time.monotonic() - start, 4)
+        kill_group(proc)
+    report["leftover_processes"] = sweep()
+
+    code = proc.returncode
+    report["returncode"] = code
+    report["signal"] = -code if code is not None and code < 0 else None
+    report["stdout_tail"], report["stdout_bytes"] = tail(paths["stdout"], limit)
+    report["stderr_tail"], report["stderr_bytes"] = tail(paths["stderr"], limit)
+    if dump_at is not None:
+        report["hang_stack"] = read_from(paths["stderr"], dump_at, limit)
+    report["events"] = read_events(paths["events"])
+    for path in paths.values():
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return report
+
+
+def main():
+    become_subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    batch = json.load(sys.stdin)
+    os.makedirs(batch["workdir"], exist_ok=True)
+    for index, cell in enumerate(batch["cells"]):
+        sys.stdout.write(json.dumps(run_cell(batch, cell, index)) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

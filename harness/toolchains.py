@@ -1,0 +1,151 @@
+"""Toolchains and link modes: loaded from `resources/toolchains.toml`, checked, combined."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+from harness import paths
+from harness.errors import InputError, ToolchainUnavailable
+from harness.tomlload import Checker, read_toml
+
+
+class Runtime(StrEnum):
+    LIBSTDCXX = "libstdc++"
+    LIBCXX = "libc++"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Toolchain:
+    name: str
+    description: str
+    cxx: str
+    runtime: Runtime
+    cxxflags: tuple[str, ...] = ()
+    ldflags: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+
+    @classmethod
+    def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
+        key = f"toolchains.{name}"
+        check.unknown_keys(
+            row, {"description", "cxx", "runtime", "cxxflags", "ldflags", "packages"}, key
+        )
+        runtime = check.string(row, "runtime", f"{key}.runtime")
+        if runtime and runtime not in set(Runtime):
+            check.add(f"{key}.runtime", f"must be one of {', '.join(Runtime)}")
+            runtime = Runtime.LIBSTDCXX
+        return cls(
+            name=name,
+            description=check.string(row, "description", f"{key}.description", ""),
+            cxx=check.string(row, "cxx", f"{key}.cxx"),
+            runtime=Runtime(runtime or Runtime.LIBSTDCXX),
+            cxxflags=check.strings(row, "cxxflags", f"{key}.cxxflags"),
+            ldflags=check.strings(row, "ldflags", f"{key}.ldflags"),
+            packages=check.strings(row, "packages", f"{key}.packages"),
+        )
+
+    def available(self) -> bool:
+        return shutil.which(self.cxx) is not None
+
+    def require(self) -> None:
+        """Raise a runbook error unless this machine has the compiler."""
+        if not self.available():
+            raise ToolchainUnavailable(
+                f"toolchain {self.name!r} needs {self.cxx!r}, which is not on PATH.\n"
+                f"  Install it, e.g. `apt-get install {' '.join(self.packages)}`, "
+                "or pick another toolchain (`wheelclash toolchains` lists them)."
+            )
+
+    def version(self) -> str:
+        """The compiler's own version line, or '' when it is not installed."""
+        return _compiler_version(self.cxx)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkMode:
+    name: str
+    description: str
+    ldflags: tuple[str, ...] = ()
+    archive_members: tuple[str, ...] = ()
+    runtimes: tuple[Runtime, ...] = (Runtime.LIBSTDCXX, Runtime.LIBCXX)
+
+    @classmethod
+    def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
+        key = f"link_modes.{name}"
+        check.unknown_keys(row, {"description", "ldflags", "archive_members", "runtimes"}, key)
+        runtimes = check.strings(row, "runtimes", f"{key}.runtimes", tuple(Runtime))
+        for runtime in runtimes:
+            if runtime not in set(Runtime):
+                check.add(f"{key}.runtimes", f"{runtime!r} is not one of {', '.join(Runtime)}")
+        members = check.strings(row, "archive_members", f"{key}.archive_members")
+        for member in members:
+            if member.count(":") != 1:
+                check.add(f"{key}.archive_members", f"{member!r} must be ARCHIVE:MEMBER")
+        return cls(
+            name=name,
+            description=check.string(row, "description", f"{key}.description", ""),
+            ldflags=check.strings(row, "ldflags", f"{key}.ldflags"),
+            archive_members=members,
+            runtimes=tuple(Runtime(r) for r in runtimes if r in set(Runtime)),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Catalogue:
+    toolchains: Mapping[str, Toolchain]
+    link_modes: Mapping[str, LinkMode]
+
+    def toolchain(self, name: str) -> Toolchain:
+        try:
+            return self.toolchains[name]
+        except KeyError:
+            raise InputError(
+                f"unknown toolchain {name!r}; valid: {', '.join(sorted(self.toolchains))}"
+            ) from None
+
+    def check_combination(self, toolchain: Toolchain, links: Sequence[str]) -> str | None:
+        """Why these link modes cannot go with this toolchain, or None when they can."""
+        for name in links:
+            mode = self.link_modes.get(name)
+            if mode is None:
+                return f"unknown link mode {name!r}; valid: {', '.join(sorted(self.link_modes))}"
+            if toolchain.runtime not in mode.runtimes:
+                return (
+                    f"link mode {name!r} needs {' or '.join(mode.runtimes)}, but toolchain "
+                    f"{toolchain.name!r} links {toolchain.runtime}"
+                )
+        return None
+
+
+@functools.cache
+def load_catalogue(path: Path = paths.TOOLCHAINS_TOML) -> Catalogue:
+    document = read_toml(path)
+    check = Checker(path)
+    check.unknown_keys(document, {"toolchains", "link_modes"}, "")
+    toolchains = {
+        name: Toolchain.from_toml(name, row, check)
+        for name, row in check.table(document, "toolchains", "toolchains").items()
+        if isinstance(row, dict)
+    }
+    modes = {
+        name: LinkMode.from_toml(name, row, check)
+        for name, row in check.table(document, "link_modes", "link_modes").items()
+        if isinstance(row, dict)
+    }
+    check.raise_if_any()
+    return Catalogue(toolchains=toolchains, link_modes=modes)
+
+
+@functools.cache
+def _compiler_version(cxx: str) -> str:
+    if shutil.which(cxx) is None:
+        return ""
+    done = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.splitlines()[0].strip() if done.stdout else ""
