@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -160,7 +160,7 @@ def build_wheel(spec: WheelSpec, catalogue: Catalogue) -> BuiltWheel:
             cached = BuiltWheel.from_json(json.loads(meta.read_text()))
             if cached.path.is_file():
                 logger.info("wheel %s: cached (%s)", spec.id, cached.path.name)
-                return BuiltWheel(**{**cached.__dict__, "wheel_id": spec.id})
+                return replace(cached, wheel_id=spec.id)
         return _build_into(entry, spec, toolchain, modes, key)
 
 

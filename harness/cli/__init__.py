@@ -1,0 +1,80 @@
+"""The `wheelclash` command. Only `main` turns errors into exit codes; `main_inner` raises."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Final
+
+from harness import __version__
+from harness.cli import run, toolchains
+from harness.errors import HarnessError
+
+COMMANDS: Final[dict[str, ModuleType]] = {"run": run, "toolchains": toolchains}
+
+EXIT_CODES_HELP: Final = """exit codes:
+  0  every cell met its expectation
+  1  at least one cell's verdict differs from its expectation
+  2  bad input or usage (the message names the file, the key and what to do)
+  3  infrastructure failure (engine, image, build or supervisor); never blamed on the wheels
+"""
+
+
+def _register_optional() -> None:
+    """Subcommands whose modules may be absent in a partial checkout are added when present."""
+    for name in ("images",):
+        try:
+            module = __import__(f"harness.cli.{name}", fromlist=["execute"])
+        except ImportError:
+            continue
+        COMMANDS.setdefault(name, module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _register_optional()
+    parser = argparse.ArgumentParser(
+        prog="wheelclash",
+        description="Import C++ extension wheels in every order and report what crashes.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wheelclash {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="echo every external command (+ …)"
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        sub = subparsers.add_parser(
+            name,
+            help=(module.__doc__ or "").strip().splitlines()[0],
+            description=module.__doc__,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure_parser(sub)
+    return parser
+
+
+def main_inner(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    code: int = COMMANDS[args.command].execute(args)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return main_inner(argv)
+    except HarnessError as exc:
+        print(f"wheelclash: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("wheelclash: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,70 @@
+"""Run scenario files: every import order of each wheel set, each in a fresh interpreter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import report
+from harness.results import CellResult
+from harness import runner
+from harness.runner import RunRequest, cells_for, choose_backend, load_all, selected
+from harness.plan import expected_for
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario .toml files")
+    parser.add_argument(
+        "--backend", default="local", help="where cells run: local (this machine's Python)"
+    )
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+    parser.add_argument(
+        "--select", action="append", default=[], metavar="GLOB",
+        help="run only cells whose id matches (repeatable), e.g. 'call-once/*/global:a/*'",
+    )
+    parser.add_argument("--target", help="comma-separated targets, replacing the scenarios' own")
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout")
+    parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
+
+
+def execute_plan(args: argparse.Namespace, targets: tuple[str, ...] | None) -> int:
+    backend = choose_backend(args.backend)
+    for scenario in load_all(args.scenarios):
+        for cell in selected(cells_for(scenario, backend, targets), args.select):
+            print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
+    return 0
+
+
+def _progress(result: CellResult, done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        print(f"\r[{done}/{total}] {result.id[:70]:<70} {result.verdict}", end=end, file=sys.stderr)
+
+
+def execute(args: argparse.Namespace) -> int:
+    targets = tuple(t for t in args.target.split(",") if t) if args.target else None
+    if args.print_plan:
+        return execute_plan(args, targets)
+    request = RunRequest(
+        scenarios=tuple(args.scenarios),
+        backend=args.backend,
+        results_root=args.results,
+        select=tuple(args.select),
+        targets=targets,
+        command=tuple(sys.argv),
+    )
+    summary = runner.execute(request, _progress)
+    if args.json:
+        print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
+        return summary.exit_code
+    print(report.matrix(summary.results))
+    unexpected = [r for r in summary.results if not r.matches_expectation]
+    if unexpected:
+        print("\nunexpected verdicts:")
+        for result in unexpected:
+            print(report.failure_block(result))
+    print(f"\n{report.summary_line(summary.results)}")
+    print(f"results: {summary.results_path}")
+    return summary.exit_code

@@ -1,0 +1,174 @@
+"""Orchestration: scenarios → wheels → cells → backend sessions → verdicts → results on disk."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+from harness.backends import BACKENDS, Backend, TargetFacts
+from harness.errors import HarnessError, InputError, InvalidInputFile, Problem
+from harness.jobs import job_for
+from harness.outcome import Outcome
+from harness.plan import Cell, expected_for, plan
+from harness.results import CellResult, Provenance, ResultsWriter, new_run_id
+from harness.scenario import HOST_TARGET, Scenario, load_scenario
+from harness.toolchains import load_catalogue
+from harness.verdict import Verdict, classify
+from harness.wheels import BuiltWheel, build_wheels
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK: Final = 0
+EXIT_UNEXPECTED: Final = 1
+EXIT_INFRA: Final = 3
+
+
+def load_all(paths: Sequence[Path]) -> tuple[Scenario, ...]:
+    """Every scenario, or one error listing the problems of every bad file."""
+    problems: list[Problem] = []
+    scenarios: list[Scenario] = []
+    for path in paths:
+        try:
+            scenarios.append(load_scenario(path))
+        except InvalidInputFile as exc:
+            problems += exc.problems
+    names = [s.name for s in scenarios]
+    for scenario in scenarios:
+        if names.count(scenario.name) > 1:
+            problems.append(Problem(scenario.path, "name", f"{scenario.name!r} is used by another scenario of this run"))
+    if problems:
+        raise InvalidInputFile(problems)
+    if not scenarios:
+        raise InputError("no scenario files given; pass one or more scenario .toml files")
+    return tuple(scenarios)
+
+
+def choose_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise InputError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]()
+    reason = backend.unavailable_reason()
+    if reason:
+        raise InputError(f"backend {name!r} cannot run here: {reason}")
+    return backend
+
+
+def cells_for(scenario: Scenario, backend: Backend, targets: Sequence[str] | None) -> tuple[Cell, ...]:
+    if backend.name == "local":
+        return plan(scenario, targets=[HOST_TARGET], arches=[platform.machine()])
+    return plan(scenario, targets=targets)
+
+
+def selected(cells: Sequence[Cell], patterns: Sequence[str]) -> tuple[Cell, ...]:
+    if not patterns:
+        return tuple(cells)
+    return tuple(c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns))
+
+
+def run_group(
+    scenario: Scenario,
+    cells: Sequence[Cell],
+    backend: Backend,
+    wheels: Sequence[BuiltWheel],
+    facts_seen: Callable[[TargetFacts], None] = lambda _: None,
+) -> Iterator[CellResult]:
+    """Run cells that share a target and arch in one session; infra failures become verdicts."""
+    first = cells[0]
+    jobs = [job_for(scenario, cell) for cell in cells]
+    by_id = {cell.id: cell for cell in cells}
+    done: set[str] = set()
+    try:
+        with backend.open(first.target, first.arch, wheels) as session:
+            facts_seen(session.facts)
+            for outcome in session.run(jobs):
+                done.add(outcome.cell_id)
+                yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
+    except HarnessError as exc:
+        logger.error("%s: %s", first.group, exc)
+        for cell in cells:
+            if cell.id not in done:
+                yield _result(cell, scenario, backend, Outcome.infra(cell.id, str(exc)))
+
+
+def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
+    return CellResult.make(
+        cell, backend.name, outcome, classify(outcome), expected_for(scenario.expectations, cell)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    scenarios: tuple[Path, ...]
+    backend: str = "local"
+    results_root: Path = Path("results")
+    select: tuple[str, ...] = ()
+    targets: tuple[str, ...] | None = None
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    run_dir: Path
+    results: tuple[CellResult, ...]
+    results_path: Path
+
+    @property
+    def exit_code(self) -> int:
+        if any(r.verdict == Verdict.INFRA_ERROR for r in self.results):
+            return EXIT_INFRA
+        if any(not r.matches_expectation for r in self.results):
+            return EXIT_UNEXPECTED
+        return EXIT_OK
+
+
+def execute(
+    request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
+) -> RunSummary:
+    scenarios = load_all(request.scenarios)
+    backend = choose_backend(request.backend)
+    catalogue = load_catalogue()
+    planned = [(s, selected(cells_for(s, backend, request.targets), request.select)) for s in scenarios]
+    total = sum(len(cells) for _, cells in planned)
+    if total == 0:
+        raise InputError(
+            f"--select {' '.join(request.select)!r} matches no cell; cell ids look like "
+            f"{cells_for(scenarios[0], backend, request.targets)[0].id!r}"
+        )
+    built = {s.name: build_wheels(s.wheels, catalogue) for s, cells in planned if cells}
+    run_dir = request.results_root / new_run_id()
+    writer = ResultsWriter(run_dir)
+    results: list[CellResult] = []
+    facts: dict[str, TargetFacts] = {}
+
+    def remember(seen: TargetFacts) -> None:
+        facts.setdefault(f"{seen.target}/{seen.arch}", seen)
+
+    provenance = Provenance(
+        started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        command=request.command,
+        backend=backend.describe(),
+        compilers={
+            name: catalogue.toolchains[name].version()
+            for name in sorted({w.toolchain for s, _ in planned for w in s.wheels})
+        },
+        wheels=tuple(w for wheels in built.values() for w in wheels),
+    )
+    try:
+        for scenario, cells in planned:
+            groups: dict[str, list[Cell]] = {}
+            for cell in cells:
+                groups.setdefault(cell.group, []).append(cell)
+            for group in groups.values():
+                for result in run_group(scenario, group, backend, built[scenario.name], remember):
+                    writer.add(result)
+                    results.append(result)
+                    progress(result, len(results), total)
+    finally:
+        path = writer.finish(replace(provenance, targets=tuple(facts.values())), results)
+    return RunSummary(run_dir=run_dir, results=tuple(results), results_path=path)
