@@ -37,10 +37,13 @@ class CellJob:
     victims: bool
     preload: str
     timeout_s: float
+    env: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The cell's entry in a supervisor batch (see resources/supervisor.py)."""
-        env = {"LD_PRELOAD": self.preload} if self.preload else {}
+        env = dict(self.env)
+        if self.preload:
+            env["LD_PRELOAD"] = self.preload
         return {
             "id": self.cell_id,
             "timeout": self.timeout_s,

@@ -15,6 +15,12 @@ SUPERVISOR: Final = RESOURCES / "supervisor.py"
 PYINIT_ONLY_MAP: Final = RESOURCES / "pyinit-only.map"
 
 
+def toolchains_file() -> Path:
+    """The toolchain table: the shipped one, or the file named by `WHEELCLASH_TOOLCHAINS`."""
+    explicit = os.environ.get("WHEELCLASH_TOOLCHAINS")
+    return Path(explicit) if explicit else TOOLCHAINS_TOML
+
+
 def cache_dir() -> Path:
     """The content-addressed cache for wheels, venvs and images (`WHEELCLASH_CACHE` overrides)."""
     explicit = os.environ.get("WHEELCLASH_CACHE")

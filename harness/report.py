@@ -27,12 +27,21 @@ def matrix(results: Sequence[CellResult]) -> str:
         for cell in cells:
             grid[(f"{cell.dlopen}/{cell.host}", ",".join(cell.order))].append(cell)
         rows = [["", *orders]] + [
-            [mode, *(_verdict_text(grid[(mode, order)]) if grid[(mode, order)] else "-" for order in orders)]
+            [
+                mode,
+                *(
+                    _verdict_text(grid[(mode, order)]) if grid[(mode, order)] else "-"
+                    for order in orders
+                ),
+            ]
             for mode in modes
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [f"{scenario} on {target} ({arch})"]
-        lines += ["  " + "  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        lines += [
+            "  " + "  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

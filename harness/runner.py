@@ -41,7 +41,13 @@ def load_all(paths: Sequence[Path]) -> tuple[Scenario, ...]:
     names = [s.name for s in scenarios]
     for scenario in scenarios:
         if names.count(scenario.name) > 1:
-            problems.append(Problem(scenario.path, "name", f"{scenario.name!r} is used by another scenario of this run"))
+            problems.append(
+                Problem(
+                    scenario.path,
+                    "name",
+                    f"{scenario.name!r} is used by another scenario of this run",
+                )
+            )
     if problems:
         raise InvalidInputFile(problems)
     if not scenarios:
@@ -59,7 +65,9 @@ def choose_backend(name: str) -> Backend:
     return backend
 
 
-def cells_for(scenario: Scenario, backend: Backend, targets: Sequence[str] | None) -> tuple[Cell, ...]:
+def cells_for(
+    scenario: Scenario, backend: Backend, targets: Sequence[str] | None
+) -> tuple[Cell, ...]:
     if backend.name == "local":
         return plan(scenario, targets=[HOST_TARGET], arches=[platform.machine()])
     return plan(scenario, targets=targets)
@@ -133,7 +141,9 @@ def execute(
     scenarios = load_all(request.scenarios)
     backend = choose_backend(request.backend)
     catalogue = load_catalogue()
-    planned = [(s, selected(cells_for(s, backend, request.targets), request.select)) for s in scenarios]
+    planned = [
+        (s, selected(cells_for(s, backend, request.targets), request.select)) for s in scenarios
+    ]
     total = sum(len(cells) for _, cells in planned)
     if total == 0:
         raise InputError(

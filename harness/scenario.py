@@ -111,7 +111,10 @@ WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before"}
 
 def fixture_roots(scenario_path: Path) -> tuple[Path, ...]:
     """Where fixture names are looked up: beside the scenario's folder, then the working dir."""
-    roots = (scenario_path.resolve().parent.parent / "fixtures" / "cpp", Path.cwd() / "fixtures" / "cpp")
+    roots = (
+        scenario_path.resolve().parent.parent / "fixtures" / "cpp",
+        Path.cwd() / "fixtures" / "cpp",
+    )
     return tuple(dict.fromkeys(roots))
 
 
@@ -177,7 +180,8 @@ def _wheels(
         if toolchain and toolchain not in catalogue.toolchains:
             check.add(
                 f"{key}.toolchain",
-                f"unknown toolchain {toolchain!r}; valid: {', '.join(sorted(catalogue.toolchains))}",
+                f"unknown toolchain {toolchain!r}; "
+                f"valid: {', '.join(sorted(catalogue.toolchains))}",
             )
         elif toolchain:
             problem = catalogue.check_combination(catalogue.toolchains[toolchain], link)
@@ -301,7 +305,9 @@ def _selector(table: dict[str, Any], check: Checker, key: str, ids: tuple[str, .
     before = check.strings(table, "before", f"{key}.before")
     unknown = [b for b in before if b not in ids]
     if unknown or len(set(before)) != len(before) or len(before) == 1:
-        check.add(f"{key}.before", f"must list two or more distinct wheel ids from {', '.join(ids)}")
+        check.add(
+            f"{key}.before", f"must list two or more distinct wheel ids from {', '.join(ids)}"
+        )
     dlopen = check.strings(table, "dlopen", f"{key}.dlopen")
     for mode in dlopen:
         problem = dlopen_problem(mode, ids)

@@ -58,7 +58,9 @@ class Checker:
             return ()
         return tuple(value)
 
-    def integer(self, table: dict[str, Any], name: str, key: str, default: int, minimum: int) -> int:
+    def integer(
+        self, table: dict[str, Any], name: str, key: str, default: int, minimum: int
+    ) -> int:
         value = table.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             self.add(key, f"must be a whole number of at least {minimum}")

@@ -124,8 +124,13 @@ class Catalogue:
         return None
 
 
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The toolchain table (see `paths.toolchains_file`), validated; cached per file."""
+    return _load_catalogue(path or paths.toolchains_file())
+
+
 @functools.cache
-def load_catalogue(path: Path = paths.TOOLCHAINS_TOML) -> Catalogue:
+def _load_catalogue(path: Path) -> Catalogue:
     document = read_toml(path)
     check = Checker(path)
     check.unknown_keys(document, {"toolchains", "link_modes"}, "")

@@ -123,5 +123,7 @@ def classify(outcome: Outcome) -> Classified:
     # The process left on its own, without a signal, before the work was done.
     detail = f"exit status {outcome.returncode} during {outcome.last_step or 'start-up'}"
     if outcome.last_step.startswith("import ") or not outcome.last_step:
-        return Classified(verdict=Verdict.IMPORT_ERROR, subkind=ImportErrorKind.OTHER, detail=detail)
+        return Classified(
+            verdict=Verdict.IMPORT_ERROR, subkind=ImportErrorKind.OTHER, detail=detail
+        )
     return Classified(verdict=Verdict.WRONG_RESULT, detail=detail)

@@ -104,12 +104,12 @@ def file_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_logged(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_logged(
+    cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run an external command, echoing it at -v, and keep its output for error messages."""
     logger.info("+ %s", shlex.join(cmd))
-    return subprocess.run(
-        list(cmd), env=env, cwd=cwd, capture_output=True, text=True, check=False
-    )
+    return subprocess.run(list(cmd), env=env, cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def _archive_member(toolchain: Toolchain, spec: str, workdir: Path) -> Path:
@@ -167,7 +167,9 @@ def build_wheel(spec: WheelSpec, catalogue: Catalogue) -> BuiltWheel:
 def _build_into(
     entry: Path, spec: WheelSpec, toolchain: Toolchain, modes: Sequence[LinkMode], key: str
 ) -> BuiltWheel:
-    logger.info("wheel %s: building %s with %s (%s)", spec.id, spec.fixture, toolchain.name, spec.link_label)
+    logger.info(
+        "wheel %s: building %s with %s (%s)", spec.id, spec.fixture, toolchain.name, spec.link_label
+    )
     with tempfile.TemporaryDirectory(prefix="wheelclash-build-") as tmp:
         work = Path(tmp)
         source = work / "src"
@@ -179,8 +181,17 @@ def _build_into(
         out = work / "out"
         env = build_environment(toolchain, modes, spec.module, work)
         cmd = [
-            sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
-            "--no-cache-dir", "--disable-pip-version-check", "-w", str(out), str(source),
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-build-isolation",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "-w",
+            str(out),
+            str(source),
         ]
         done = run_logged(cmd, env=env)
         wheels = sorted(out.glob("*.whl")) if out.is_dir() else []
@@ -188,8 +199,8 @@ def _build_into(
             log = (done.stdout + done.stderr).strip().splitlines()[-25:]
             raise BuildFailed(
                 f"fixture {spec.fixture!r} (wheel {spec.id!r}) did not build with toolchain "
-                f"{toolchain.name!r} and link {spec.link_label!r}.\n  Last lines of pip's output:\n    "
-                + "\n    ".join(log)
+                f"{toolchain.name!r} and link {spec.link_label!r}.\n"
+                "  Last lines of pip's output:\n    " + "\n    ".join(log)
             )
         entry.mkdir(parents=True, exist_ok=True)
         target = entry / wheels[0].name

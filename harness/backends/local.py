@@ -128,7 +128,9 @@ class LocalBackend:
                 f"not {arch}; use --backend docker for other archs"
             )
         venv, problem = self._venv(wheels)
-        yield LocalSession(python=venv / "bin" / "python", facts=self.facts(), not_installable=problem)
+        yield LocalSession(
+            python=venv / "bin" / "python", facts=self.facts(), not_installable=problem
+        )
 
     def _venv(self, wheels: Sequence[BuiltWheel]) -> tuple[Path, str]:
         """A venv with exactly these wheels installed, cached by their hashes."""
@@ -145,9 +147,17 @@ class LocalBackend:
             if made.returncode != 0:
                 raise InfrastructureError(f"could not create a venv at {venv}: {made.stderr}")
             install = [
-                sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                "--disable-pip-version-check", "install", "--no-index", "--no-deps",
-                "--no-cache-dir", *(str(w.path) for w in wheels),
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--disable-pip-version-check",
+                "install",
+                "--no-index",
+                "--no-deps",
+                "--no-cache-dir",
+                *(str(w.path) for w in wheels),
             ]
             done = run_logged(install)
             if done.returncode != 0:

@@ -7,21 +7,25 @@ import json
 import sys
 from pathlib import Path
 
-from harness import report
-from harness.results import CellResult
-from harness import runner
-from harness.runner import RunRequest, cells_for, choose_backend, load_all, selected
+from harness import report, runner
 from harness.plan import expected_for
+from harness.results import CellResult
+from harness.runner import RunRequest, cells_for, choose_backend, load_all, selected
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario .toml files")
+    parser.add_argument(
+        "scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario .toml files"
+    )
     parser.add_argument(
         "--backend", default="local", help="where cells run: local (this machine's Python)"
     )
     parser.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
     parser.add_argument(
-        "--select", action="append", default=[], metavar="GLOB",
+        "--select",
+        action="append",
+        default=[],
+        metavar="GLOB",
         help="run only cells whose id matches (repeatable), e.g. 'call-once/*/global:a/*'",
     )
     parser.add_argument("--target", help="comma-separated targets, replacing the scenarios' own")

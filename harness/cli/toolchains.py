@@ -29,10 +29,10 @@ def execute(args: argparse.Namespace) -> int:
         links = {m.name: m.description for m in catalogue.link_modes.values()}
         print(json.dumps({"toolchains": rows, "link_modes": links}, indent=2))
         return 0
-    width = max(len(r["name"]) for r in rows)
-    for row in rows:
-        state = row["version"] if row["available"] else f"missing: apt-get install {row['install']}"
-        print(f"{row['name']:<{width}}  {row['runtime']:<9}  {row['compiler']:<8}  {state}")
+    width = max(len(t.name) for t in catalogue.toolchains.values())
+    for t in catalogue.toolchains.values():
+        state = t.version() if t.available() else f"missing: apt-get install {' '.join(t.packages)}"
+        print(f"{t.name:<{width}}  {t.runtime:<9}  {t.cxx:<8}  {state}")
     print("\nlink modes:")
     for mode in catalogue.link_modes.values():
         print(f"  {mode.name:<24} {mode.description}")

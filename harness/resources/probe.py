@@ -210,7 +210,9 @@ def main(argv):
             try:
                 use()
             except BaseException as exc:
-                events.emit("wrong-result", where=where, message="%s: %s" % (type(exc).__name__, exc))
+                events.emit(
+                    "wrong-result", where=where, message="%s: %s" % (type(exc).__name__, exc)
+                )
                 return EXIT_WRONG_RESULT
 
     events.emit("libraries", paths=loaded_libraries())

@@ -102,7 +102,9 @@ def read_events(path):
                 try:
                     events.append(json.loads(line.decode("utf-8", "replace")))
                 except ValueError:
-                    events.append({"event": "garbled", "text": line[:200].decode("utf-8", "replace")})
+                    events.append(
+                        {"event": "garbled", "text": line[:200].decode("utf-8", "replace")}
+                    )
     except OSError:
         pass
     return events

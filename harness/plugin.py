@@ -1,0 +1,176 @@
+"""pytest plugin: each scenario file is a collector, each cell an item.
+
+`pytest scenarios/` collects every scenario file into one item per cell. The first item of
+a group (one scenario on one target and arch) runs the whole group as one supervisor batch;
+the others read their result. Under pytest-xdist, items of a group carry an `xdist_group`
+mark and `-n N` defaults to `--dist loadgroup`, so a group runs on one worker only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from harness import report
+from harness.backends import Backend
+from harness.errors import HarnessError
+from harness.plan import Cell, expected_for
+from harness.results import CellResult
+from harness.runner import cells_for, choose_backend, run_group
+from harness.scenario import Scenario, load_scenario
+from harness.toolchains import load_catalogue
+from harness.wheels import BuiltWheel, build_wheels
+
+USER_PROPERTY: Final = "wheelclash_result"
+
+backend_key: Final = pytest.StashKey[Backend]()
+wheels_key: Final = pytest.StashKey[dict[str, tuple[BuiltWheel, ...]]]()
+groups_key: Final = pytest.StashKey[dict[str, dict[str, CellResult]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wheelclash")
+    group.addoption(
+        "--wheelclash-backend", default="local", help="where scenario cells run (default: local)"
+    )
+    group.addoption(
+        "--wheelclash-target",
+        default=None,
+        help="comma-separated targets replacing the scenarios' own (docker backend)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """With -n and no explicit --dist, keep each group's cells on one worker."""
+    option = config.option
+    if getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no":
+        option.dist = "loadgroup"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[wheels_key] = {}
+    config.stash[groups_key] = {}
+    config.pluginmanager.register(MatrixReporter(), "wheelclash-matrix")
+
+
+def _backend(config: pytest.Config) -> Backend:
+    if backend_key not in config.stash:
+        config.stash[backend_key] = choose_backend(config.getoption("wheelclash_backend"))
+    return config.stash[backend_key]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    catalogue = load_catalogue()
+    ready = [t.name for t in catalogue.toolchains.values() if t.available()]
+    return [
+        f"wheelclash: backend {config.getoption('wheelclash_backend')}, "
+        f"toolchains available: {', '.join(ready) or 'none'}"
+    ]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    if file_path.suffix != ".toml" or file_path.name == "pyproject.toml":
+        return None
+    explicit = any(Path(arg).resolve() == file_path.resolve() for arg in parent.config.args)
+    if file_path.parent.name == "scenarios" or explicit:
+        collector: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
+        return collector
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[CellItem]:
+        try:
+            scenario = load_scenario(self.path)
+            cells = cells_for(scenario, _backend(self.config), _targets(self.config))
+        except HarnessError as exc:
+            raise self.CollectError(str(exc)) from None
+        for cell in cells:
+            item: CellItem = CellItem.from_parent(self, name=cell.id, scenario=scenario, cell=cell)
+            item.add_marker(pytest.mark.xdist_group(name=cell.group))
+            yield item
+
+
+def _targets(config: pytest.Config) -> tuple[str, ...] | None:
+    raw = config.getoption("wheelclash_target")
+    return tuple(t for t in raw.split(",") if t) if raw else None
+
+
+class CellMismatch(Exception):
+    def __init__(self, result: CellResult) -> None:
+        super().__init__(result.id)
+        self.result = result
+
+
+class CellItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, cell: Cell, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.cell = cell
+        self.result: CellResult | None = None
+
+    def runtest(self) -> None:
+        self.result = self._group_results()[self.cell.id]
+        self.user_properties.append((USER_PROPERTY, json.dumps(self.result.to_json())))
+        if self.result.stderr_tail.strip():
+            self.add_report_section("call", "probe stderr", self.result.stderr_tail)
+        if not self.result.matches_expectation:
+            raise CellMismatch(self.result)
+
+    def _group_results(self) -> dict[str, CellResult]:
+        config = self.config
+        groups = config.stash[groups_key]
+        if self.cell.group not in groups:
+            wheels = config.stash[wheels_key]
+            if self.scenario.name not in wheels:
+                wheels[self.scenario.name] = build_wheels(self.scenario.wheels, load_catalogue())
+            siblings = [
+                item.cell
+                for item in self.session.items
+                if isinstance(item, CellItem) and item.cell.group == self.cell.group
+            ]
+            groups[self.cell.group] = {
+                r.id: r
+                for r in run_group(
+                    self.scenario, siblings, _backend(config), wheels[self.scenario.name]
+                )
+            }
+        return groups[self.cell.group]
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, CellMismatch):
+            return report.failure_block(excinfo.value.result)
+        if isinstance(excinfo.value, HarnessError):
+            return f"wheelclash: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        expected = expected_for(self.scenario.expectations, self.cell)
+        return self.path, None, f"{self.cell.id} (expect {expected})"
+
+
+class MatrixReporter:
+    """Collects every cell's result (from xdist workers too) and prints the matrix at the end."""
+
+    def __init__(self) -> None:
+        self.results: list[CellResult] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == USER_PROPERTY and isinstance(value, str):
+                self.results.append(CellResult.from_json(json.loads(value)))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results:
+            terminalreporter.section("wheelclash matrix")
+            terminalreporter.write_line(report.matrix(self.results))
+            terminalreporter.write_line(report.summary_line(self.results))

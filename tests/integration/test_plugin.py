@@ -1,0 +1,54 @@
+"""The pytest plugin end to end, in a separate pytest process (pytester)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.integration.conftest import REPO, SCENARIOS
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    shutil.copytree(REPO / "fixtures", pytester.path / "fixtures")
+    (pytester.path / "scenarios").mkdir()
+    shutil.copy(SCENARIOS / "first-loader-hijack.toml", pytester.path / "scenarios")
+    return pytester
+
+
+def test_each_cell_is_an_item_and_expectations_pass(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("scenarios", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(
+        [
+            "*first-loader-hijack/host/local/plain/s,b#1*PASSED*",
+            "*wheelclash matrix*",
+            "*local/plain*segfault*pass*",
+            "*8 cells: 6 pass, 2 segfault; 0 unexpected*",
+        ]
+    )
+
+
+def test_wrong_expectation_fails_with_a_readable_report(project: pytest.Pytester) -> None:
+    path = project.path / "scenarios" / "first-loader-hijack.toml"
+    path.write_text(path.read_text().replace('verdict = "segfault"', 'verdict = "abort"'))
+    result = project.runpytest_subprocess("scenarios", "-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*verdict segfault, expected abort*",
+            "*order s, b; dlopen local; host plain*",
+            "*SIGSEGV during import wc_call_once_b*",
+            "*Segmentation fault*",
+        ]
+    )
+
+
+def test_bad_scenario_is_a_collection_error_naming_the_key(project: pytest.Pytester) -> None:
+    path = project.path / "scenarios" / "first-loader-hijack.toml"
+    path.write_text(path.read_text().replace('toolchain = "gcc"', 'toolchain = "gcc-99"', 1))
+    result = project.runpytest_subprocess("scenarios", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "wheels[0].toolchain: unknown toolchain 'gcc-99'" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()

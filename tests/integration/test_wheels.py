@@ -1,0 +1,71 @@
+"""Real fixture wheels from a real build backend, and the content-hash cache."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ToolchainUnavailable
+from harness.scenario import WheelSpec
+from harness.toolchains import load_catalogue
+from harness.wheels import build_wheel, file_sha256
+from tests.integration.conftest import REPO
+
+FIXTURES = REPO / "fixtures" / "cpp"
+
+
+def spec(wheel_id: str, toolchain: str, *link: str, fixture: str = "healthy") -> WheelSpec:
+    return WheelSpec(
+        id=wheel_id,
+        fixture=fixture,
+        fixture_dir=FIXTURES / fixture,
+        toolchain=toolchain,
+        link=link or ("shared",),
+        module=f"wc_test_{wheel_id}",
+        exercise="exercise",
+    )
+
+
+@pytest.mark.parametrize("toolchain", ["gcc", "clang-libstdcxx", "clang-libcxx"])
+def test_each_host_toolchain_builds_an_abi3_wheel(
+    toolchain: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path))
+    built = build_wheel(spec(toolchain.replace("-", "_"), toolchain), load_catalogue())
+    assert built.path.name.endswith("-cp38-abi3-linux_x86_64.whl")
+    assert built.sha256 == file_sha256(built.path)
+    with zipfile.ZipFile(built.path) as wheel:
+        names = wheel.namelist()
+    assert any(n.startswith(built.module) and n.endswith(".abi3.so") for n in names)
+    assert built.compiler and built.toolchain == toolchain
+
+
+def test_second_build_is_a_cache_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path))
+    catalogue = load_catalogue()
+    first = build_wheel(spec("n", "gcc", "nonshared", "version-script"), catalogue)
+    stamp = first.path.stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="harness.wheels"):
+        second = build_wheel(spec("n", "gcc", "nonshared", "version-script"), catalogue)
+    assert second == first and second.path.stat().st_mtime_ns == stamp
+    assert "cached" in caplog.text and "pip" not in caplog.text
+    other = build_wheel(spec("n", "gcc", "nonshared"), catalogue)
+    assert other.cache_key != first.cache_key and other.sha256 != first.sha256
+
+
+def test_missing_compiler_is_a_runbook_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "toolchains.toml"
+    table.write_text(
+        '[toolchains.gcc-404]\ncxx = "g++-404"\nruntime = "libstdc++"\npackages = ["g++-404"]\n'
+        '[link_modes.shared]\nruntimes = ["libstdc++"]\n'
+    )
+    catalogue = load_catalogue(table)
+    with pytest.raises(ToolchainUnavailable, match=r"apt-get install g\+\+-404"):
+        build_wheel(spec("x", "gcc-404"), catalogue)

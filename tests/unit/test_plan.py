@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from harness.jobs import job_for
+from harness.plan import Cell, expected_for, orders, plan, selects
+from harness.scenario import Selector, load_scenario
+from harness.verdict import Verdict
+from tests.unit.helpers import GOOD_SCENARIO, write_scenario
+
+
+def test_cells_cover_every_axis_with_stable_ids(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    cells = plan(scenario, targets=["host"])
+    # dlopen 2 × host 2 × orders 2 × repeat 2
+    assert len(cells) == 16
+    assert len({c.id for c in cells}) == 16
+    assert cells[0].id == "pair/host/local/plain/a,b#1"
+    assert plan(scenario, targets=["host"]) == cells
+    docker_cell = plan(scenario, targets=["debian:bookworm"], arches=["aarch64"])[0]
+    assert docker_cell.id == "pair/debian-bookworm-aarch64/local/plain/a,b#1"
+    assert docker_cell.group == "pair/debian-bookworm-aarch64"
+
+
+def test_orders_are_all_permutations() -> None:
+    for n in range(1, 7):
+        ids = [f"w{i}" for i in range(n)]
+        found = orders(ids)
+        assert len(found) == math.factorial(n) == len(set(found))
+
+
+def cell(order: tuple[str, ...], dlopen: str = "local", host: str = "plain") -> Cell:
+    return Cell(
+        scenario="s", target="host", arch="x86_64", dlopen=dlopen, host=host, order=order, repeat=1
+    )
+
+
+def test_global_ids() -> None:
+    assert cell(("a", "b"), "global:b").global_ids() == {"b"}
+    assert cell(("a", "b"), "global-all").global_ids() == {"a", "b"}
+    assert cell(("a", "b")).global_ids() == frozenset()
+
+
+def test_selectors() -> None:
+    abc = cell(("a", "b", "c"), "global:a")
+    assert selects(Selector(), abc)
+    assert selects(Selector(before=("a", "c")), abc)
+    assert not selects(Selector(before=("c", "a")), abc)
+    assert selects(Selector(order=("a", "b", "c"), dlopen=("global:a",)), abc)
+    assert not selects(Selector(order=("a", "c", "b")), abc)
+    assert not selects(Selector(host=("preload-libstdcxx",)), abc)
+    assert not selects(Selector(target=("debian:bookworm",)), abc)
+
+
+def test_first_matching_expectation_wins(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    verdicts = {c.id: expected_for(scenario.expectations, c).verdict for c in plan(scenario)}
+    assert verdicts["pair/host/global:a/plain/a,b#1"] is Verdict.SEGFAULT
+    assert verdicts["pair/host/global:a/preload-libstdcxx/a,b#2"] is Verdict.SEGFAULT
+    assert verdicts["pair/host/global:a/plain/b,a#1"] is Verdict.PASS
+    assert verdicts["pair/host/local/plain/a,b#1"] is Verdict.PASS
+    assert expected_for((), cell(("a",))).verdict is Verdict.PASS
+
+
+def test_job_carries_order_flags_exercises_and_preload(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    target = next(c for c in plan(scenario) if c.id == "pair/host/global:a/preload-libstdcxx/b,a#1")
+    document = job_for(scenario, target).to_json()
+    assert document["id"] == target.id
+    assert document["env"] == {"LD_PRELOAD": "libstdc++.so.6"}
+    assert document["spec"]["imports"] == [
+        {"module": "wc_call_once_b", "global": False},
+        {"module": "wc_call_once_a", "global": True},
+    ]
+    # only wheel a names an exercise
+    assert document["spec"]["exercises"] == [
+        {"module": "wc_call_once_a", "function": "exercise", "threads": 1}
+    ]
+    assert document["spec"]["victims"] is True

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from harness import paths, report
+from harness.backends import TargetFacts
+from harness.outcome import Outcome
+from harness.plan import Cell, Expected
+from harness.results import CellResult, Provenance, ResultsWriter, load_results
+from harness.verdict import Classified, ImportErrorKind, Verdict
+from harness.wheels import BuiltWheel
+
+SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
+
+
+def result(
+    order: tuple[str, ...], verdict: Verdict, expected: Verdict, repeat: int = 1, **kw: Any
+) -> CellResult:
+    cell = Cell(
+        scenario="s",
+        target="host",
+        arch="x86_64",
+        dlopen=kw.pop("dlopen", "local"),
+        host="plain",
+        order=order,
+        repeat=repeat,
+    )
+    outcome = Outcome(cell_id=cell.id, returncode=0, stderr_tail="boom\n", **kw)
+    subkind = ImportErrorKind.STATIC_TLS if verdict is Verdict.IMPORT_ERROR else None
+    return CellResult.make(
+        cell,
+        "local",
+        outcome,
+        Classified(verdict=verdict, subkind=subkind),
+        Expected(verdict=expected),
+    )
+
+
+def provenance() -> Provenance:
+    wheel = BuiltWheel(
+        wheel_id="a",
+        module="wc_a",
+        fixture="call_once",
+        toolchain="gcc",
+        link="shared",
+        path=Path("/c/a.whl"),
+        sha256="0" * 64,
+        compiler="g++ 12",
+        cache_key="k",
+    )
+    facts = TargetFacts(
+        target="host",
+        arch="x86_64",
+        python="3.11.7",
+        glibc="glibc 2.36",
+        libstdcxx="libstdc++.so.6.0.30",
+    )
+    return Provenance(
+        started="now",
+        command=("wheelclash", "run"),
+        backend={"backend": "local"},
+        compilers={"gcc": "g++ 12"},
+        wheels=(wheel,),
+        targets=(facts,),
+    )
+
+
+def test_results_json_validates_and_round_trips(tmp_path: Path) -> None:
+    cells = [
+        result(("a", "b"), Verdict.SEGFAULT, Verdict.SEGFAULT, dlopen="global:a"),
+        result(("b", "a"), Verdict.IMPORT_ERROR, Verdict.PASS),
+    ]
+    writer = ResultsWriter(tmp_path / "run")
+    for cell in cells:
+        writer.add(cell)
+    path = writer.finish(provenance(), cells)
+    document = json.loads(path.read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["summary"] == {
+        "cells": 2,
+        "unexpected": 1,
+        "verdicts": {"segfault": 1, "import-error": 1},
+    }
+    assert len((tmp_path / "run" / "cells.jsonl").read_text().splitlines()) == 2
+    _, loaded = load_results(tmp_path / "run")
+    assert loaded == tuple(cells)
+
+
+def test_schema_rejects_an_unknown_verdict(tmp_path: Path) -> None:
+    cells = [result(("a",), Verdict.PASS, Verdict.PASS)]
+    writer = ResultsWriter(tmp_path)
+    document = json.loads(writer.finish(provenance(), cells).read_text())
+    document["cells"][0]["verdict"] = "exploded"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, SCHEMA)
+    del document["provenance"]["harness_version"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, SCHEMA)
+
+
+def test_matrix_marks_unexpected_and_flaky() -> None:
+    cells = [
+        result(("a", "b"), Verdict.SEGFAULT, Verdict.SEGFAULT, 1),
+        result(("a", "b"), Verdict.PASS, Verdict.SEGFAULT, 2),
+        result(("b", "a"), Verdict.PASS, Verdict.PASS),
+    ]
+    text = report.matrix(cells)
+    assert text.splitlines()[0] == "s on host (x86_64)"
+    row = text.splitlines()[2]
+    assert row.split()[0] == "local/plain"
+    assert "flaky(pass/segfault) !" in row and row.rstrip().endswith("pass")
+    assert report.summary_line(cells) == "3 cells: 2 pass, 1 segfault; 1 unexpected"
+    block = report.failure_block(cells[1])
+    assert "verdict pass, expected segfault" in block and "boom" in block

@@ -1,0 +1,198 @@
+"""The classifier over captured, real supervisor reports (kept as constants), table style."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import pytest
+
+from harness.outcome import Outcome
+from harness.verdict import ImportErrorKind, Verdict, classify, import_error_kind
+
+# stderr of a real mechanism-1 crash (gcc 12, glibc 2.36, CPython 3.11), as the probe left it.
+SEGFAULT_STDERR = """Fatal Python error: Segmentation fault
+
+Current thread 0x00007f22cec4cb80 (most recent call first):
+  File "<frozen importlib._bootstrap>", line 241 in _call_with_frames_removed
+  File "<frozen importlib._bootstrap_external>", line 1233 in create_module
+  File "/work/main/harness/resources/probe.py", line 181 in main
+
+Extension modules: wc_call_once_a (total: 1)
+"""
+
+# Messages the dynamic loader really prints (glibc 2.36), as ImportError text.
+UNDEFINED = "/v/lib/python3.11/site-packages/wc_m.abi3.so: undefined symbol: wc_missing_function"
+VERSION = (
+    "/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found "
+    "(required by /v/lib/python3.11/site-packages/wc_new.abi3.so)"
+)
+STATIC_TLS = "libgomp-a34b3233.so.1.0.0: cannot allocate memory in static TLS block"
+OTHER = "No module named 'wc_absent'"
+
+START = {"event": "start", "pid": 1, "python": "3.11.7", "dlopenflags": 2}
+
+
+def report(*events: dict[str, Any], **fields: Any) -> Outcome:
+    return Outcome.from_report(
+        {"id": "s/host/local/plain/a,b#1", "events": [START, *events], **fields}
+    )
+
+
+def step(what: str) -> dict[str, Any]:
+    return {"event": "step", "what": what}
+
+
+SENTINEL = {"event": "sentinel"}
+
+
+def import_error(message: str) -> dict[str, Any]:
+    return {"event": "import-error", "module": "wc_m", "type": "ImportError", "message": message}
+
+
+CASES = [
+    ("pass", report(step("import a"), SENTINEL, returncode=0), Verdict.PASS, None),
+    (
+        "segfault",
+        report(
+            step("import wc_call_once_b"), returncode=-11, signal=11, stderr_tail=SEGFAULT_STDERR
+        ),
+        Verdict.SEGFAULT,
+        None,
+    ),
+    ("abort", report(step("import a"), returncode=-6, signal=6), Verdict.ABORT, None),
+    ("bus-error", report(step("import a"), returncode=-7, signal=7), Verdict.BUS_ERROR, None),
+    (
+        "sigill",
+        report(step("import a"), returncode=-4, signal=4),
+        Verdict.ILLEGAL_INSTRUCTION,
+        None,
+    ),
+    ("fpe", report(step("import a"), returncode=-8, signal=8), Verdict.FPE, None),
+    ("sigterm", report(step("import a"), returncode=-15, signal=15), Verdict.OTHER_SIGNAL, None),
+    (
+        "hang",
+        report(step("exercise a.f"), returncode=-9, signal=9, timed_out=True),
+        Verdict.HANG,
+        None,
+    ),
+    (
+        "undefined",
+        report(step("import a"), import_error(UNDEFINED), returncode=10),
+        Verdict.IMPORT_ERROR,
+        ImportErrorKind.UNDEFINED_SYMBOL,
+    ),
+    (
+        "version",
+        report(step("import a"), import_error(VERSION), returncode=10),
+        Verdict.IMPORT_ERROR,
+        ImportErrorKind.VERSION_NOT_FOUND,
+    ),
+    (
+        "static-tls",
+        report(step("import a"), import_error(STATIC_TLS), returncode=10),
+        Verdict.IMPORT_ERROR,
+        ImportErrorKind.STATIC_TLS,
+    ),
+    (
+        "import-other",
+        report(step("import a"), import_error(OTHER), returncode=10),
+        Verdict.IMPORT_ERROR,
+        ImportErrorKind.OTHER,
+    ),
+    (
+        "exit-crash signal",
+        report(step("victim zlib"), SENTINEL, returncode=-11, signal=11),
+        Verdict.EXIT_CRASH,
+        None,
+    ),
+    ("exit-crash status", report(SENTINEL, returncode=3), Verdict.EXIT_CRASH, None),
+    (
+        "wrong-result",
+        report(
+            step("exercise a.f"),
+            {"event": "wrong-result", "where": "exercise a.f", "message": "AssertionError: 3"},
+            returncode=11,
+        ),
+        Verdict.WRONG_RESULT,
+        None,
+    ),
+    (
+        "early exit in import",
+        report(step("import a"), returncode=1),
+        Verdict.IMPORT_ERROR,
+        ImportErrorKind.OTHER,
+    ),
+    (
+        "early exit in exercise",
+        report(step("exercise a.f"), returncode=0),
+        Verdict.WRONG_RESULT,
+        None,
+    ),
+    (
+        "never started",
+        Outcome.from_report({"id": "x", "events": [], "returncode": 127}),
+        Verdict.INFRA_ERROR,
+        None,
+    ),
+    (
+        "supervisor lost",
+        Outcome.infra("x", "the supervisor stopped reporting"),
+        Verdict.INFRA_ERROR,
+        None,
+    ),
+    (
+        "not installable",
+        Outcome(cell_id="x", not_installable="not a supported wheel"),
+        Verdict.NOT_INSTALLABLE,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "verdict", "subkind"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_classify(outcome: Outcome, verdict: Verdict, subkind: ImportErrorKind | None) -> None:
+    classified = classify(outcome)
+    assert classified.verdict is verdict
+    assert classified.subkind == subkind
+
+
+def test_every_verdict_is_reachable() -> None:
+    assert {c[2] for c in CASES} == set(Verdict)
+
+
+def test_details_say_where_and_what() -> None:
+    crash = classify(CASES[1][1])
+    assert crash.detail == "SIGSEGV during import wc_call_once_b"
+    assert classify(CASES[7][1]).detail == "timed out at exercise a.f"
+    assert classify(CASES[12][1]).detail == "SIGSEGV after the last step"
+    assert "GLIBCXX_3.4.32" in classify(CASES[9][1]).detail
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (UNDEFINED, ImportErrorKind.UNDEFINED_SYMBOL),
+        (VERSION, ImportErrorKind.VERSION_NOT_FOUND),
+        (STATIC_TLS, ImportErrorKind.STATIC_TLS),
+        (OTHER, ImportErrorKind.OTHER),
+    ],
+)
+def test_import_error_kind(message: str, kind: ImportErrorKind) -> None:
+    assert import_error_kind(message) is kind
+
+
+def test_outcome_keeps_the_last_step_libraries_and_garbled_lines() -> None:
+    outcome = report(
+        step("import a"),
+        step("exercise a.f"),
+        {"event": "libraries", "paths": ["/usr/lib/libstdc++.so.6"]},
+        {"event": "garbled", "text": "{"},
+        returncode=0,
+    )
+    assert outcome.last_step == "exercise a.f"
+    assert outcome.loaded_libraries == ("/usr/lib/libstdc++.so.6",)
+    assert outcome.started and not outcome.sentinel_seen
+    assert signal.Signals(11).name == "SIGSEGV"
