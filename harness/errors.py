@@ -46,8 +46,8 @@ class ToolchainUnavailable(InputError):
     """A scenario needs a compiler that this machine does not have."""
 
 
-class BuildFailed(HarnessError):
-    """A fixture wheel did not build; the message carries the build log's tail."""
+class BuildFailed(InputError):
+    """A fixture wheel did not compile; the message carries the build log's tail."""
 
 
 class InfrastructureError(HarnessError):

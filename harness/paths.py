@@ -12,6 +12,8 @@ TOOLCHAINS_TOML: Final = RESOURCES / "toolchains.toml"
 RESULTS_SCHEMA: Final = RESOURCES / "results.schema.json"
 PROBE: Final = RESOURCES / "probe.py"
 SUPERVISOR: Final = RESOURCES / "supervisor.py"
+TARGET_FACTS: Final = RESOURCES / "target_facts.py"
+BUILD_WHEEL: Final = RESOURCES / "build_wheel.py"
 PYINIT_ONLY_MAP: Final = RESOURCES / "pyinit-only.map"
 
 

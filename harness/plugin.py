@@ -20,10 +20,10 @@ from harness.backends import Backend
 from harness.errors import HarnessError
 from harness.plan import Cell, expected_for
 from harness.results import CellResult
-from harness.runner import cells_for, choose_backend, run_group
+from harness.runner import cells_for, choose_backend, run_group, wheels_for
 from harness.scenario import Scenario, load_scenario
 from harness.toolchains import load_catalogue
-from harness.wheels import BuiltWheel, build_wheels
+from harness.wheels import BuiltWheel
 
 USER_PROPERTY: Final = "wheelclash_result"
 
@@ -127,8 +127,8 @@ class CellItem(pytest.Item):
         groups = config.stash[groups_key]
         if self.cell.group not in groups:
             wheels = config.stash[wheels_key]
-            if self.scenario.name not in wheels:
-                wheels[self.scenario.name] = build_wheels(self.scenario.wheels, load_catalogue())
+            if self.cell.group not in wheels:
+                wheels[self.cell.group] = wheels_for(self.scenario, self.cell, _backend(config))
             siblings = [
                 item.cell
                 for item in self.session.items

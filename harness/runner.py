@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.backends import BACKENDS, Backend, TargetFacts
-from harness.errors import HarnessError, InputError, InvalidInputFile, Problem
+from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.jobs import job_for
 from harness.outcome import Outcome
 from harness.plan import Cell, expected_for, plan
@@ -97,11 +97,24 @@ def run_group(
             for outcome in session.run(jobs):
                 done.add(outcome.cell_id)
                 yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
-    except HarnessError as exc:
+    except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
         for cell in cells:
             if cell.id not in done:
                 yield _result(cell, scenario, backend, Outcome.infra(cell.id, str(exc)))
+
+
+def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
+    """Cells that share one environment, in plan order."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.group, []).append(cell)
+    return list(groups.values())
+
+
+def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltWheel, ...]:
+    """The scenario's wheels, built where the backend builds for this cell's target."""
+    return build_wheels(scenario.wheels, load_catalogue(), backend.builder(cell.target, cell.arch))
 
 
 def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
@@ -140,7 +153,6 @@ def execute(
 ) -> RunSummary:
     scenarios = load_all(request.scenarios)
     backend = choose_backend(request.backend)
-    catalogue = load_catalogue()
     planned = [
         (s, selected(cells_for(s, backend, request.targets), request.select)) for s in scenarios
     ]
@@ -150,7 +162,9 @@ def execute(
             f"--select {' '.join(request.select)!r} matches no cell; cell ids look like "
             f"{cells_for(scenarios[0], backend, request.targets)[0].id!r}"
         )
-    built = {s.name: build_wheels(s.wheels, catalogue) for s, cells in planned if cells}
+    work = [(s, group) for s, cells in planned for group in group_cells(cells)]
+    # Every wheel is built (or found in the cache) before the first cell runs.
+    built = {group[0].group: wheels_for(s, group[0], backend) for s, group in work}
     run_dir = request.results_root / new_run_id()
     writer = ResultsWriter(run_dir)
     results: list[CellResult] = []
@@ -163,22 +177,15 @@ def execute(
         started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         command=request.command,
         backend=backend.describe(),
-        compilers={
-            name: catalogue.toolchains[name].version()
-            for name in sorted({w.toolchain for s, _ in planned for w in s.wheels})
-        },
-        wheels=tuple(w for wheels in built.values() for w in wheels),
+        compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
+        wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
     )
     try:
-        for scenario, cells in planned:
-            groups: dict[str, list[Cell]] = {}
-            for cell in cells:
-                groups.setdefault(cell.group, []).append(cell)
-            for group in groups.values():
-                for result in run_group(scenario, group, backend, built[scenario.name], remember):
-                    writer.add(result)
-                    results.append(result)
-                    progress(result, len(results), total)
+        for scenario, group in work:
+            for result in run_group(scenario, group, backend, built[group[0].group], remember):
+                writer.add(result)
+                results.append(result)
+                progress(result, len(results), total)
     finally:
         path = writer.finish(replace(provenance, targets=tuple(facts.values())), results)
     return RunSummary(run_dir=run_dir, results=tuple(results), results_path=path)

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from harness.builders import Builder
 from harness.jobs import CellJob
 from harness.outcome import Outcome
 from harness.wheels import BuiltWheel
@@ -48,6 +49,10 @@ class Backend(Protocol):
         """Backend-wide provenance, e.g. the engine version."""
         ...
 
+    def builder(self, target: str, arch: str) -> Builder:
+        """Where the wheels for cells on this target are built."""
+        ...
+
     def open(
         self, target: str, arch: str, wheels: Sequence[BuiltWheel]
     ) -> AbstractContextManager[Session]: ...
@@ -59,4 +64,10 @@ def _local() -> Backend:
     return LocalBackend()
 
 
-BACKENDS: Final = {"local": _local}
+def _docker() -> Backend:
+    from harness.backends.docker import DockerBackend
+
+    return DockerBackend()
+
+
+BACKENDS: Final = {"local": _local, "docker": _docker}

@@ -23,10 +23,13 @@ import psutil
 from harness import paths
 from harness.backends import Session, TargetFacts
 from harness.backends.stream import lines_until, outcomes_from_lines
+from harness.builders import Builder, HostBuilder
+from harness.commands import run_logged
 from harness.errors import InfrastructureError
 from harness.jobs import CellJob, batch
+from harness.locking import file_lock
 from harness.outcome import Outcome
-from harness.wheels import BuiltWheel, file_lock, run_logged
+from harness.wheels import BuiltWheel
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +113,9 @@ class LocalBackend:
 
     def describe(self) -> Mapping[str, str]:
         return {"backend": self.name, "host": platform.node(), "kernel": platform.release()}
+
+    def builder(self, target: str, arch: str) -> Builder:
+        return HostBuilder()
 
     def facts(self) -> TargetFacts:
         return TargetFacts(

@@ -1,7 +1,8 @@
 """wheelclash supervisor: run a batch of probe processes, one fresh interpreter per cell.
 
 Standard library only (Python 3.8 or newer): it runs on the host for the local backend and
-inside the container for the docker backend. It reads one JSON document on stdin:
+inside the container for the docker backend. It reads one JSON document from the file named by its
+argument, or from stdin:
 
     {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
      "cells": [{"id": ..., "spec": {...}, "env": {...}, "timeout": seconds}, ...]}
@@ -191,7 +192,11 @@ def run_cell(batch, cell, index):
 def main():
     become_subreaper()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    batch = json.load(sys.stdin)
+    if len(sys.argv) > 1:
+        with open(sys.argv[1]) as handle:
+            batch = json.load(handle)
+    else:
+        batch = json.load(sys.stdin)
     os.makedirs(batch["workdir"], exist_ok=True)
     for index, cell in enumerate(batch["cells"]):
         sys.stdout.write(json.dumps(run_cell(batch, cell, index)) + "\n")

@@ -51,6 +51,7 @@ def provenance() -> Provenance:
         path=Path("/c/a.whl"),
         sha256="0" * 64,
         compiler="g++ 12",
+        builder="host",
         cache_key="k",
     )
     facts = TargetFacts(

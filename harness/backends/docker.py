@@ -1,0 +1,336 @@
+"""The docker backend: one confined, long-lived container per (target, arch, wheel set).
+
+The wheel set is installed once, offline, into a venv inside the container; the cells then
+run as one batch through the stdlib supervisor, one fresh interpreter each, streamed back a
+line per cell. Containers run without network, as a non-root user, with memory and pid
+limits, and are removed in `finally` (also on Ctrl-C and SIGTERM) unless
+WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead harness processes are removed on start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import docker
+import docker.errors
+import psutil
+from docker.models.containers import Container
+from packaging.utils import parse_wheel_filename
+
+from harness import containers, images, paths
+from harness.backends import Session, TargetFacts
+from harness.backends.stream import lines_until, outcomes_from_lines
+from harness.builders import Builder, ContainerBuilder
+from harness.errors import InfrastructureError
+from harness.jobs import CellJob, batch
+from harness.outcome import Outcome
+from harness.tomlload import Checker, read_toml
+from harness.wheels import BuiltWheel
+
+logger = logging.getLogger(__name__)
+
+LABEL_OWNER: Final = "org.wheelclash.owner"
+LABEL_GROUP: Final = "org.wheelclash.group"
+UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
+BATCH_SLACK_S: Final = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    confinement: containers.Confinement
+    default_builder_suite: str
+
+    @property
+    def workdir(self) -> str:
+        return self.confinement.home
+
+
+@functools.cache
+def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
+    check = Checker(path)
+    document = read_toml(path)
+    check.unknown_keys(document, {"container", "builder"}, "")
+    table = check.table(document, "container", "container")
+    check.unknown_keys(table, {"user", "memory", "pids", "workdir"}, "container")
+    builder = check.table(document, "builder", "builder")
+    check.unknown_keys(builder, {"default_suite"}, "builder")
+    settings = Settings(
+        confinement=containers.Confinement(
+            user=check.string(table, "user", "container.user"),
+            memory=check.string(table, "memory", "container.memory"),
+            pids=check.integer(table, "pids", "container.pids", 512, 16),
+            home=check.string(table, "workdir", "container.workdir"),
+        ),
+        default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
+    )
+    check.raise_if_any()
+    return settings
+
+
+def owner_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def keep_containers() -> bool:
+    return os.environ.get("WHEELCLASH_KEEP_CONTAINERS", "") == "1"
+
+
+def not_installable_reason(wheels: Sequence[BuiltWheel], tags: Sequence[str] | None) -> str:
+    """Why pip would refuse a wheel of the set on a target accepting `tags`, or ''."""
+    if tags is None:
+        return ""
+    accepted = set(tags)
+    for wheel in wheels:
+        _, _, _, wheel_tags = parse_wheel_filename(wheel.path.name)
+        if not {str(t) for t in wheel_tags} & accepted:
+            best = next((t for t in tags if "manylinux" in t), tags[0] if tags else "none")
+            return (
+                f"{wheel.path.name} is not a supported wheel on this target: its tags "
+                f"{', '.join(sorted(str(t) for t in wheel_tags))} match none of the tags the "
+                f"target's Python accepts (the most specific is {best})"
+            )
+    return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerSession:
+    client: docker.DockerClient
+    container: Container
+    facts: TargetFacts
+    settings: Settings
+    not_installable: str = ""
+
+    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+        if self.not_installable:
+            for job in jobs:
+                yield Outcome(cell_id=job.cell_id, not_installable=self.not_installable)
+            return
+        work = self.settings.workdir
+        document = batch(
+            jobs,
+            python=f"{work}/venv/bin/python",
+            probe=f"{work}/probe.py",
+            workdir=f"{work}/cells",
+        )
+        name = f"{work}/batch-{time.monotonic_ns()}.json"
+        payload = {name: json.dumps(document).encode()}
+        self.container.put_archive(
+            "/", containers.owned_tar(payload, [], self.settings.confinement.user)
+        )
+        deadline = time.monotonic() + sum(j.timeout_s + 5 for j in jobs) + BATCH_SLACK_S
+        yield from self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline)
+
+    def _stream(
+        self, command: list[str], jobs: Sequence[CellJob], deadline: float
+    ) -> Iterator[Outcome]:
+        """Exec the supervisor and read its lines through a pipe, with a deadline."""
+        api = self.client.api
+        logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
+        exec_id = api.exec_create(self.container.id, command, user=self.settings.confinement.user)[
+            "Id"
+        ]
+        read_end, write_end = os.pipe()
+        failure: list[str] = []
+
+        def pump() -> None:
+            try:
+                for out, err in api.exec_start(exec_id, stream=True, demux=True):
+                    if out:
+                        os.write(write_end, out)
+                    if err:
+                        logger.debug("supervisor stderr: %s", err.decode(errors="replace"))
+            except Exception as exc:  # the engine or the container went away mid-stream
+                failure.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                os.close(write_end)
+
+        thread = threading.Thread(target=pump, name="wheelclash-exec", daemon=True)
+        thread.start()
+
+        def why_missing() -> str:
+            detail = failure[0] if failure else f"container {self._state()}"
+            return f"the in-container supervisor stopped reporting ({detail})"
+
+        with os.fdopen(read_end, "rb") as stream:
+            try:
+                yield from outcomes_from_lines(lines_until(stream, deadline), jobs, why_missing)
+            finally:
+                if thread.is_alive():
+                    # The deadline passed or the consumer left: stop everything in there.
+                    try:
+                        self.container.kill()
+                    except docker.errors.APIError:
+                        pass
+                thread.join(timeout=10)
+
+    def _state(self) -> str:
+        try:
+            self.container.reload()
+        except docker.errors.APIError as exc:
+            return f"unreachable ({exc})"
+        return str(self.container.status)
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = base_url
+        self._client: docker.DockerClient | None = None
+        self._janitor_done = False
+        self._builders: dict[tuple[str, str], ContainerBuilder] = {}
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = (
+                    docker.DockerClient(base_url=self.base_url, timeout=120)
+                    if self.base_url
+                    else docker.from_env(timeout=120)
+                )
+            except docker.errors.DockerException as exc:
+                raise InfrastructureError(engine_runbook(exc)) from None
+        return self._client
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            self.client.ping()
+        except (docker.errors.DockerException, InfrastructureError) as exc:
+            return engine_runbook(exc)
+        return None
+
+    def describe(self) -> Mapping[str, str]:
+        version: dict[str, Any] = self.client.version()
+        return {
+            "backend": self.name,
+            "engine": str(version.get("Version", "")),
+            "engine_api": str(version.get("ApiVersion", "")),
+            "engine_os": f"{version.get('Os', '')}/{version.get('Arch', '')}",
+        }
+
+    def builder(self, target: str, arch: str) -> Builder:
+        """Debian targets build in their own suite's builder; other targets in the default one."""
+        kind, _, suite = target.partition(":")
+        if kind != "debian" or suite not in images.load_catalogue().suites:
+            suite = load_settings().default_builder_suite
+        if (suite, arch) not in self._builders:
+            self._builders[(suite, arch)] = ContainerBuilder(self.client, suite, arch)
+        return self._builders[(suite, arch)]
+
+    def remove_leftovers(self) -> int:
+        """Remove containers left by wheelclash processes on this host that no longer run."""
+        host = socket.gethostname()
+        removed = 0
+        for container in self.client.containers.list(all=True, filters={"label": LABEL_OWNER}):
+            owner_host, _, pid = str(container.labels.get(LABEL_OWNER, "")).rpartition(":")
+            if owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                logger.warning(
+                    "removing container %s left by dead process %s", container.short_id, pid
+                )
+                container.remove(force=True)
+                removed += 1
+        return removed
+
+    @contextmanager
+    def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
+        if not self._janitor_done and not keep_containers():
+            self.remove_leftovers()
+            self._janitor_done = True
+        settings = load_settings()
+        image = images.resolve_target(self.client, target, arch)
+        labels = {LABEL_OWNER: owner_label(), LABEL_GROUP: f"{target}/{arch}"}
+        with containers.confined(
+            self.client, image.image_id, settings.confinement, labels, keep=keep_containers()
+        ) as container:
+            found = self._prepare(container, settings, wheels)
+            facts = TargetFacts(
+                target=target,
+                arch=arch,
+                python=str(found.get("python", "")),
+                glibc=str(found.get("glibc", "")),
+                libstdcxx=str(found.get("libstdcxx", "")),
+                image_id=image.image_id,
+                image_digest=image.digest or "",
+                emulated=image.emulated,
+            )
+            problem = not_installable_reason(wheels, found.get("tags"))
+            yield DockerSession(
+                client=self.client,
+                container=container,
+                facts=facts,
+                settings=settings,
+                not_installable=problem or self._install(container, settings, wheels),
+            )
+
+    def _prepare(
+        self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
+    ) -> dict[str, Any]:
+        """Ship the scripts and wheels in; return the target's facts."""
+        work = settings.workdir
+        files = {
+            f"{work}/probe.py": paths.PROBE.read_bytes(),
+            f"{work}/supervisor.py": paths.SUPERVISOR.read_bytes(),
+            f"{work}/target_facts.py": paths.TARGET_FACTS.read_bytes(),
+            **{f"{work}/wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
+        }
+        folders = [work, f"{work}/wheels", f"{work}/cells"]
+        user = settings.confinement.user
+        container.put_archive("/", containers.owned_tar(files, folders, user))
+        command = ["python3", f"{work}/target_facts.py"]
+        code, output = containers.exec_text(container, command, user=user, workdir=work)
+        if code != 0:
+            raise InfrastructureError(
+                f"the target has no working python3 (exit {code}): {output.strip()[-400:]}\n"
+                "  A target image needs python3 with the venv module; "
+                "debian:<suite> targets have it."
+            )
+        facts: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        return facts
+
+    def _install(
+        self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
+    ) -> str:
+        """Install the set offline into a venv; '' on success, pip's reason when it refuses."""
+        work, user = settings.workdir, settings.confinement.user
+        venv = ["python3", "-m", "venv", f"{work}/venv"]
+        code, output = containers.exec_text(container, venv, user=user, workdir=work)
+        if code != 0:
+            raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
+        install = [
+            f"{work}/venv/bin/python",
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            *(f"{work}/wheels/{w.path.name}" for w in wheels),
+        ]
+        code, output = containers.exec_text(container, install, user=user, workdir=work)
+        if code == 0:
+            return ""
+        if UNSUPPORTED_WHEEL in output:
+            return next(line for line in output.splitlines() if UNSUPPORTED_WHEEL in line).strip()
+        raise InfrastructureError(f"pip could not install the wheel set: {output.strip()[-600:]}")
+
+
+def engine_runbook(exc: Exception) -> str:
+    where = os.environ.get("DOCKER_HOST", "the default socket /var/run/docker.sock")
+    return (
+        f"no Docker engine answers at {where} ({exc}).\n"
+        "  Start it (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at one; "
+        "or run on this machine with --backend local."
+    )

@@ -1,0 +1,215 @@
+"""Where fixture wheels are built: on the host, or in a builder container of a Debian suite.
+
+Both run the same stdlib script (resources/build_wheel.py) with a spec: the fixture source,
+the toolchain's compiler and flags, the link modes' flags and archive members.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import docker
+import docker.errors
+
+from harness import containers, images, paths
+from harness.errors import BuildFailed, InfrastructureError
+from harness.scenario import WheelSpec
+from harness.toolchains import LinkMode, Toolchain
+
+logger = logging.getLogger(__name__)
+
+BUILD_DIR: Final = "/wheelclash-build"
+BUILD_CONFINEMENT: Final = containers.Confinement(
+    user="10001:10001", memory="4g", pids=1024, home=BUILD_DIR
+)
+SKIPPED_PARTS: Final = frozenset({"build", "dist", "__pycache__"})
+
+
+def source_files(root: Path) -> list[Path]:
+    """A fixture project's sources, without build output."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not SKIPPED_PARTS.intersection(p.relative_to(root).parts)
+        and not any(part.endswith(".egg-info") for part in p.parts)
+    )
+
+
+class Builder(Protocol):
+    @property
+    def name(self) -> str:
+        """Provenance: where wheels are built ("host" or a builder image)."""
+        ...
+
+    def identity(self, toolchain: Toolchain) -> str:
+        """What decides the compiler's output besides the sources and flags (cache key part)."""
+        ...
+
+    def build(
+        self, spec: WheelSpec, toolchain: Toolchain, modes: Sequence[LinkMode], out: Path
+    ) -> tuple[Path, str]:
+        """Build the wheel into `out`; return its path and the compiler's version line."""
+        ...
+
+
+def build_spec(
+    spec: WheelSpec,
+    toolchain: Toolchain,
+    modes: Sequence[LinkMode],
+    *,
+    source: str,
+    out: str,
+    python: str,
+    pyinit_map: str,
+) -> dict[str, Any]:
+    """The build script's instructions (see resources/build_wheel.py)."""
+    return {
+        "source": source,
+        "out": out,
+        "python": python,
+        "pyinit_map": pyinit_map,
+        "module": spec.module,
+        "cxx": toolchain.cxx,
+        "cxxflags": list(toolchain.cxxflags),
+        "ldflags": [*toolchain.ldflags, *(f for mode in modes for f in mode.ldflags)],
+        "archive_members": [m for mode in modes for m in mode.archive_members],
+    }
+
+
+def _checked(report: Mapping[str, Any], spec: WheelSpec, toolchain: Toolchain, where: str) -> None:
+    if not report.get("ok"):
+        log = "\n    ".join(str(report.get("log", "")).strip().splitlines()[-25:])
+        raise BuildFailed(
+            f"fixture {spec.fixture!r} (wheel {spec.id!r}) did not build with toolchain "
+            f"{toolchain.name!r} and link {spec.link_label!r} {where}: {report.get('error')}\n"
+            f"  Fix the fixture's sources or pick another toolchain or link mode.\n"
+            f"  Last lines of the build log:\n    {log}"
+        )
+
+
+def _last_json(output: str) -> dict[str, Any]:
+    for line in reversed(output.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {"ok": False, "error": "the build script printed no result", "log": output}
+
+
+class HostBuilder:
+    """Builds with this machine's compilers and the harness's own pip and setuptools."""
+
+    name = "host"
+
+    def identity(self, toolchain: Toolchain) -> str:
+        toolchain.require()
+        return f"host:{toolchain.version()}"
+
+    def build(
+        self, spec: WheelSpec, toolchain: Toolchain, modes: Sequence[LinkMode], out: Path
+    ) -> tuple[Path, str]:
+        toolchain.require()
+        with tempfile.TemporaryDirectory(prefix="wheelclash-build-") as tmp:
+            source = Path(tmp) / "src"
+            shutil.copytree(
+                spec.fixture_dir,
+                source,
+                ignore=shutil.ignore_patterns(*SKIPPED_PARTS, "*.egg-info"),
+            )
+            document = build_spec(
+                spec,
+                toolchain,
+                modes,
+                source=str(source),
+                out=str(out),
+                python=sys.executable,
+                pyinit_map=str(paths.PYINIT_ONLY_MAP),
+            )
+            spec_path = Path(tmp) / "spec.json"
+            spec_path.write_text(json.dumps(document))
+            command = [sys.executable, str(paths.BUILD_WHEEL), str(spec_path)]
+            logger.info(
+                "+ %s  # %s, %s, %s",
+                " ".join(command),
+                spec.fixture,
+                toolchain.name,
+                spec.link_label,
+            )
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        report = _last_json(done.stdout + done.stderr)
+        _checked(report, spec, toolchain, "on the host")
+        return Path(report["wheel"]), str(report["compiler"])
+
+
+class ContainerBuilder:
+    """Builds inside a builder image of one Debian suite and arch, with the network off."""
+
+    def __init__(self, client: docker.DockerClient, suite: str, arch: str) -> None:
+        self.client = client
+        self.suite = suite
+        self.arch = arch
+        self._images: dict[tuple[str, ...], images.ImageInfo] = {}
+
+    @property
+    def name(self) -> str:
+        return f"debian:{self.suite}/{self.arch} builder"
+
+    def image(self, toolchain: Toolchain) -> images.ImageInfo:
+        """The builder image with the toolchain's packages (bootstrapped once, then cached)."""
+        base = set(images.load_catalogue().packages("builder"))
+        extras = tuple(sorted(p for p in toolchain.packages if p not in base))
+        if extras not in self._images:
+            recipe = images.recipe_for(self.suite, self.arch, "builder", extras)
+            self._images[extras] = images.ensure_image(self.client, recipe)
+        return self._images[extras]
+
+    def identity(self, toolchain: Toolchain) -> str:
+        return f"image:{self.image(toolchain).image_id}"
+
+    def build(
+        self, spec: WheelSpec, toolchain: Toolchain, modes: Sequence[LinkMode], out: Path
+    ) -> tuple[Path, str]:
+        image = self.image(toolchain)
+        document = build_spec(
+            spec,
+            toolchain,
+            modes,
+            source=f"{BUILD_DIR}/src",
+            out=f"{BUILD_DIR}/out",
+            python="python3",
+            pyinit_map=f"{BUILD_DIR}/pyinit-only.map",
+        )
+        files = {
+            f"{BUILD_DIR}/src/{p.relative_to(spec.fixture_dir)}": p.read_bytes()
+            for p in source_files(spec.fixture_dir)
+        }
+        files[f"{BUILD_DIR}/build_wheel.py"] = paths.BUILD_WHEEL.read_bytes()
+        files[f"{BUILD_DIR}/pyinit-only.map"] = paths.PYINIT_ONLY_MAP.read_bytes()
+        files[f"{BUILD_DIR}/spec.json"] = json.dumps(document).encode()
+        folders = sorted({str(Path(name).parent) for name in files} | {f"{BUILD_DIR}/out"})
+        user = BUILD_CONFINEMENT.user
+        labels = {"org.wheelclash.role": "build"}
+        try:
+            with containers.confined(self.client, image.image_id, BUILD_CONFINEMENT, labels) as box:
+                box.put_archive("/", containers.owned_tar(files, folders, user))
+                command = ["python3", f"{BUILD_DIR}/build_wheel.py", f"{BUILD_DIR}/spec.json"]
+                _, output = containers.exec_text(box, command, user=user, workdir=BUILD_DIR)
+                report = _last_json(output)
+                _checked(report, spec, toolchain, f"in {self.name}")
+                out.mkdir(parents=True, exist_ok=True)
+                wheel = out / Path(str(report["wheel"])).name
+                wheel.write_bytes(containers.fetch_file(box, str(report["wheel"])))
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"the builder container failed: {exc}") from None
+        return wheel, str(report["compiler"])

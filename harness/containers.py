@@ -1,0 +1,123 @@
+"""Confined containers through docker-py: start, ship files in, run commands, always remove."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from harness.errors import InfrastructureError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Confinement:
+    """How untrusted code is held: a non-root user, no network, memory and pid limits."""
+
+    user: str
+    memory: str
+    pids: int
+    home: str
+
+
+def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:
+    """A tar stream (for put_archive at /) whose entries belong to `user` ("uid:gid")."""
+    uid, gid = (int(part) for part in user.split(":"))
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name in directories:
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.type, info.mode, info.uid, info.gid, info.mtime = (
+                tarfile.DIRTYPE,
+                0o755,
+                uid,
+                gid,
+                now,
+            )
+            archive.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, uid, gid, now
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def fetch_file(container: Container, path: str) -> bytes:
+    """One file's bytes out of a container."""
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        extracted = archive.extractfile(archive.getmembers()[0])
+        if extracted is None:
+            raise InfrastructureError(f"{path} in container {container.short_id} is not a file")
+        return extracted.read()
+
+
+def exec_text(
+    container: Container, command: Sequence[str], *, user: str, workdir: str
+) -> tuple[int, str]:
+    """Run a command to completion in the container; its exit code and combined output."""
+    logger.info("+ docker exec %s %s", container.short_id, " ".join(command))
+    code, output = container.exec_run(list(command), user=user, workdir=workdir)
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
+    return int(code if code is not None else -1), text
+
+
+@contextmanager
+def confined(
+    client: docker.DockerClient,
+    image_id: str,
+    confinement: Confinement,
+    labels: Mapping[str, str],
+    keep: bool = False,
+) -> Iterator[Container]:
+    """A sleeping container to exec into; removed on the way out unless `keep`."""
+    logger.info(
+        "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL %s",
+        confinement.user,
+        confinement.memory,
+        confinement.pids,
+        image_id[:19],
+    )
+    try:
+        container: Container = client.containers.run(
+            image_id,
+            command=["sleep", "infinity"],
+            detach=True,
+            network_mode="none",
+            user=confinement.user,
+            environment={"HOME": confinement.home, "LANG": "C.UTF-8"},
+            mem_limit=confinement.memory,
+            memswap_limit=confinement.memory,
+            pids_limit=confinement.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            init=True,
+            labels=dict(labels),
+            stop_signal="SIGKILL",
+        )
+    except docker.errors.DockerException as exc:
+        raise InfrastructureError(
+            f"could not start a container from {image_id[:19]}: {exc}"
+        ) from None
+    try:
+        yield container
+    finally:
+        if keep:
+            logger.warning(
+                "keeping container %s (WHEELCLASH_KEEP_CONTAINERS=1)", container.short_id
+            )
+        else:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass

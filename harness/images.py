@@ -1,0 +1,707 @@
+"""Target and builder images: Debian suites bootstrapped offline, user references, Dockerfiles.
+
+A `debian:<suite>` image is bootstrapped from the Debian mirror with `mmdebstrap` and loaded
+into the engine with an image import, so no container registry is needed. Every image
+wheelclash makes carries `org.wheelclash.*` labels (suite, arch, role, the glibc, libstdc++
+and Python versions, the recipe hash), and an image is reused while its recipe hash matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, Self
+
+import docker
+import docker.errors
+from docker.models.images import Image
+
+from harness import paths
+from harness.errors import InfrastructureError, InputError
+from harness.tomlload import Checker, read_toml
+
+logger = logging.getLogger(__name__)
+
+IMAGES_TOML: Final = paths.RESOURCES / "images.toml"
+# Bump when the way an image is made changes in code rather than in images.toml.
+RECIPE_VERSION: Final = 1
+REPOSITORY: Final = "wheelclash"
+LABEL: Final = "org.wheelclash."
+LABEL_HASH: Final = LABEL + "recipe-hash"
+MMDEBSTRAP_TIMEOUT: Final = 3600.0
+# The packages whose versions an image reports, in ImageInfo field order.
+VERSION_PACKAGES: Final = ("libc6", "libstdc++6", "python3")
+
+Source = Literal["bootstrap", "reference", "dockerfile"]
+_DEBIAN_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_TAG_WORD: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # suite and role names go into tags
+_HOST_ARCH_ALIASES: Final = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "i586": "i686"}
+_bootstraps = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The table: resources/images.toml
+
+
+@dataclass(frozen=True, kw_only=True)
+class Platform:
+    name: str
+    oci: str
+    qemu: str
+    native_on: tuple[str, ...] = ()  # host arches that run this arch without emulation
+
+    @classmethod
+    def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
+        key = f"platforms.{name}"
+        check.unknown_keys(row, {"oci", "qemu", "native_on"}, key)
+        return cls(
+            name=name,
+            oci=check.string(row, "oci", f"{key}.oci"),
+            qemu=check.string(row, "qemu", f"{key}.qemu"),
+            native_on=check.strings(row, "native_on", f"{key}.native_on"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    name: str
+    mirror_suite: str
+    arches: Mapping[str, str]  # wheelclash arch -> Debian arch
+
+    @classmethod
+    def from_toml(
+        cls, name: str, row: dict[str, Any], check: Checker, platforms: Mapping[str, Platform]
+    ) -> Self:
+        key = f"suites.{name}"
+        check.unknown_keys(row, {"mirror_suite", "arches"}, key)
+        if not _TAG_WORD.match(name):
+            check.add(key, "a suite name must be lowercase letters, digits, '.', '_', '-'")
+        arches = {}
+        for arch, debian_arch in check.table(row, "arches", f"{key}.arches").items():
+            if arch not in platforms:
+                check.add(f"{key}.arches.{arch}", f"not in [platforms]: {', '.join(platforms)}")
+            elif not isinstance(debian_arch, str):
+                check.add(f"{key}.arches.{arch}", "must be a Debian arch name (a string)")
+            else:
+                arches[arch] = debian_arch
+        mirror_suite = check.string(row, "mirror_suite", f"{key}.mirror_suite", name)
+        return cls(name=name, mirror_suite=mirror_suite, arches=arches)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Role:
+    name: str
+    packages: tuple[str, ...]
+    extends: str | None = None
+
+    @classmethod
+    def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
+        key = f"roles.{name}"
+        check.unknown_keys(row, {"packages", "extends"}, key)
+        if not _TAG_WORD.match(name):
+            check.add(key, "a role name must be lowercase letters, digits, '.', '_', '-'")
+        extends = row.get("extends")
+        if extends is not None and not isinstance(extends, str):
+            check.add(f"{key}.extends", "must be a role name")
+            extends = None
+        packages = check.strings(row, "packages", f"{key}.packages")
+        for package in packages:
+            if not _DEBIAN_NAME.match(package):
+                check.add(f"{key}.packages", f"{package!r} is not a Debian package name")
+        return cls(name=name, packages=packages, extends=extends)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bootstrap:
+    mirror: str
+    components: tuple[str, ...]
+    variant: str
+    dpkg_options: tuple[str, ...]
+
+    @classmethod
+    def from_toml(cls, row: dict[str, Any], check: Checker) -> Self:
+        check.unknown_keys(row, {"mirror", "components", "variant", "dpkg_options"}, "bootstrap")
+        return cls(
+            mirror=check.string(row, "mirror", "bootstrap.mirror"),
+            components=check.strings(row, "components", "bootstrap.components", ("main",)),
+            variant=check.string(row, "variant", "bootstrap.variant", "apt"),
+            dpkg_options=check.strings(row, "dpkg_options", "bootstrap.dpkg_options"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageCatalogue:
+    bootstrap: Bootstrap
+    platforms: Mapping[str, Platform]
+    suites: Mapping[str, Suite]
+    roles: Mapping[str, Role]
+
+    def packages(self, role: str) -> tuple[str, ...]:
+        """The role's packages after `extends`, base role first."""
+        chain: list[Role] = []
+        name: str | None = role
+        while name is not None:
+            chain.insert(0, self.roles[name])
+            name = self.roles[name].extends
+        return tuple(p for r in chain for p in r.packages)
+
+    @classmethod
+    def from_toml(cls, document: dict[str, Any], check: Checker) -> Self:
+        check.unknown_keys(document, {"bootstrap", "platforms", "suites", "roles"}, "")
+        bootstrap = Bootstrap.from_toml(check.table(document, "bootstrap", "bootstrap"), check)
+        platforms = {
+            n: Platform.from_toml(n, r, check) for n, r in _rows(check, document, "platforms")
+        }
+        suites = {
+            n: Suite.from_toml(n, r, check, platforms) for n, r in _rows(check, document, "suites")
+        }
+        roles = {n: Role.from_toml(n, r, check) for n, r in _rows(check, document, "roles")}
+        for role in roles.values():
+            seen = {role.name}
+            parent = role.extends
+            while parent is not None:
+                if parent not in roles or parent in seen:
+                    why = "a loop" if parent in seen else f"unknown role {parent!r}"
+                    check.add(f"roles.{role.name}.extends", f"{why}; valid: {', '.join(roles)}")
+                    break
+                seen.add(parent)
+                parent = roles[parent].extends
+        return cls(bootstrap=bootstrap, platforms=platforms, suites=suites, roles=roles)
+
+
+def _rows(
+    check: Checker, document: dict[str, Any], name: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for key, row in check.table(document, name, name).items():
+        if isinstance(row, dict):
+            yield key, row
+        else:
+            check.add(f"{name}.{key}", "must be a table")
+
+
+@functools.cache
+def load_catalogue(path: Path = IMAGES_TOML) -> ImageCatalogue:
+    check = Checker(path)
+    catalogue = ImageCatalogue.from_toml(read_toml(path), check)
+    check.raise_if_any()
+    return catalogue
+
+
+def host_arch() -> str:
+    machine = platform.machine()
+    return _HOST_ARCH_ALIASES.get(machine, machine)
+
+
+def is_emulated(arch: str) -> bool:
+    """Whether `arch` binaries need qemu-user on this host (i686 runs natively on x86_64)."""
+    host = host_arch()
+    plat = load_catalogue().platforms.get(arch)
+    return arch != host and (plat is None or host not in plat.native_on)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes and what the engine knows about an image
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRecipe:
+    """Everything that decides the contents of a bootstrapped image; hashed into its label."""
+
+    suite: str
+    arch: str
+    role: str
+    packages: tuple[str, ...]
+    extra_packages: tuple[str, ...] = ()
+    mirror: str
+    mirror_suite: str
+    debian_arch: str
+    components: tuple[str, ...]
+    variant: str
+    dpkg_options: tuple[str, ...] = ()
+
+    @property
+    def recipe_hash(self) -> str:
+        content = {"recipe_version": RECIPE_VERSION, **asdict(self)}
+        blob = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @property
+    def tag(self) -> str:
+        """`wheelclash/<role>:debian-<suite>-<arch>`; extra packages add a short hash of them."""
+        name = f"{REPOSITORY}/{self.role}:debian-{self.suite}-{self.arch}"
+        if self.extra_packages:
+            extras = hashlib.sha256(",".join(self.extra_packages).encode()).hexdigest()
+            name += f"-{extras[:10]}"
+        return name
+
+    @property
+    def emulated(self) -> bool:
+        return is_emulated(self.arch)
+
+
+def recipe_for(
+    suite: str, arch: str, role: str = "target", extra_packages: tuple[str, ...] = ()
+) -> ImageRecipe:
+    catalogue = load_catalogue()
+    row = catalogue.suites.get(suite)
+    if row is None:
+        raise InputError(
+            f"unknown Debian suite {suite!r}; valid suites: {', '.join(catalogue.suites)} "
+            f"(see {IMAGES_TOML})"
+        )
+    if arch not in row.arches:
+        raise InputError(
+            f"unknown arch {arch!r} for debian:{suite}; valid arches: {', '.join(row.arches)}"
+        )
+    if role not in catalogue.roles:
+        raise InputError(f"unknown image role {role!r}; valid roles: {', '.join(catalogue.roles)}")
+    for package in extra_packages:
+        if not _DEBIAN_NAME.match(package):
+            raise InputError(f"{package!r} is not a Debian package name (e.g. g++-12, clang-16)")
+    extras = tuple(sorted(set(extra_packages)))
+    return ImageRecipe(
+        suite=suite,
+        arch=arch,
+        role=role,
+        packages=tuple(sorted(set(catalogue.packages(role)) | set(extras))),
+        extra_packages=extras,
+        mirror=catalogue.bootstrap.mirror,
+        mirror_suite=row.mirror_suite,
+        debian_arch=row.arches[arch],
+        components=catalogue.bootstrap.components,
+        variant=catalogue.bootstrap.variant,
+        dpkg_options=catalogue.bootstrap.dpkg_options,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageInfo:
+    """One image in the engine, as its labels describe it. Versions are Debian package versions
+    (`dpkg-query` of libc6, libstdc++6 and python3) and None where they are not known."""
+
+    tag: str
+    image_id: str
+    digest: str | None  # a repo digest; None for imported and locally built images
+    source: Source
+    suite: str | None
+    arch: str
+    role: str
+    glibc: str | None
+    libstdcxx: str | None
+    python: str | None
+    bootstrap_date: str | None
+    recipe_hash: str | None
+    emulated: bool
+    created: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.image_id.removeprefix("sha256:")[:12]
+
+    @classmethod
+    def from_image(cls, image: Image, tag: str | None = None) -> Self:
+        labels: dict[str, str] = dict(image.labels or {})
+        attrs: dict[str, Any] = image.attrs
+        ours = [t for t in image.tags if t.startswith(f"{REPOSITORY}/")]
+        arch = labels.get(LABEL + "arch") or _arch_from_oci(str(attrs.get("Architecture", "")))
+        source: Source = "reference"
+        match labels.get(LABEL + "source"):
+            case "bootstrap":
+                source = "bootstrap"
+            case "dockerfile":
+                source = "dockerfile"
+        digests = attrs.get("RepoDigests") or []
+        return cls(
+            tag=tag or (ours or image.tags or [image.short_id])[0],
+            image_id=str(image.id),
+            digest=str(digests[0]) if digests else None,
+            source=source,
+            suite=labels.get(LABEL + "suite"),
+            arch=arch,
+            role=labels.get(LABEL + "role", "target"),
+            glibc=labels.get(LABEL + "glibc"),
+            libstdcxx=labels.get(LABEL + "libstdcxx"),
+            python=labels.get(LABEL + "python"),
+            bootstrap_date=labels.get(LABEL + "bootstrap-date"),
+            recipe_hash=labels.get(LABEL_HASH),
+            emulated=is_emulated(arch),
+            created=attrs.get("Created"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "short_id": self.short_id}
+
+
+def _arch_from_oci(oci: str) -> str:
+    for plat in load_catalogue().platforms.values():
+        if plat.oci == oci:
+            return plat.name
+    return oci or "unknown"
+
+
+def bootstrap_count() -> int:
+    """How many images this process has bootstrapped (tests use it to prove a cache hit)."""
+    return _bootstraps
+
+
+# ---------------------------------------------------------------------------------------------
+# Bootstrapped Debian images
+
+
+def ensure_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
+    """The image for `recipe`, bootstrapped and imported unless one with its hash exists.
+
+    Safe to call from several processes at once: one builds under a per-tag file lock, the
+    others wait and then find its image.
+    """
+    found = _find_recipe_image(client, recipe)
+    if found is not None:
+        return found
+    check_emulation(recipe.arch)
+    with _tag_lock(recipe.tag):
+        found = _find_recipe_image(client, recipe)
+        if found is not None:
+            return found
+        return _bootstrap(client, recipe)
+
+
+def _find_recipe_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo | None:
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        image = client.images.get(recipe.tag)
+        if image.labels.get(LABEL_HASH) == recipe.recipe_hash:
+            return ImageInfo.from_image(image, recipe.tag)
+    matches = client.images.list(filters={"label": f"{LABEL_HASH}={recipe.recipe_hash}"})
+    if not matches:
+        return None
+    repository, tag = recipe.tag.rsplit(":", 1)
+    matches[0].tag(repository, tag)
+    logger.info("re-tagged %s as %s", matches[0].short_id, recipe.tag)
+    return ImageInfo.from_image(client.images.get(recipe.tag), recipe.tag)
+
+
+def mmdebstrap_command(recipe: ImageRecipe, tarball: Path, versions: Path) -> list[str]:
+    """The bootstrap command: a small root filesystem as a tarball, and the versions of
+    VERSION_PACKAGES read from its dpkg database into the host-side file `versions`."""
+    query = (
+        'dpkg-query --admindir="$1/var/lib/dpkg" --show --showformat='
+        + shlex.quote("${Package}\\t${Version}\\n")
+        + " "
+        + " ".join(VERSION_PACKAGES)
+        + " > "
+        + shlex.quote(str(versions))
+    )
+    return [
+        "mmdebstrap",
+        f"--variant={recipe.variant}",
+        f"--architectures={recipe.debian_arch}",
+        f"--components={','.join(recipe.components)}",
+        f"--include={','.join(recipe.packages)}",
+        '--aptopt=Acquire::Retries "3"',
+        *(f"--dpkgopt={option}" for option in recipe.dpkg_options),
+        f"--customize-hook={query}",
+        "--format=tar",
+        recipe.mirror_suite,
+        str(tarball),
+        recipe.mirror,
+    ]
+
+
+def parse_versions(text: str) -> dict[str, str]:
+    """`package<TAB>version` lines, as written by the customize hook."""
+    found = {}
+    for line in text.splitlines():
+        package, _, version = line.partition("\t")
+        if version:
+            found[package.split(":")[0]] = version.strip()
+    missing = [p for p in VERSION_PACKAGES if p not in found]
+    if missing:
+        raise InfrastructureError(
+            f"the bootstrapped image has no {', '.join(missing)}; the role's package list "
+            f"must pull in {', '.join(VERSION_PACKAGES)} (check {IMAGES_TOML})"
+        )
+    return found
+
+
+def import_changes(recipe: ImageRecipe, versions: Mapping[str, str], date: str) -> list[str]:
+    """Dockerfile instructions applied to the imported root filesystem."""
+    labels = {
+        "source": "bootstrap",
+        "suite": recipe.suite,
+        "arch": recipe.arch,
+        "role": recipe.role,
+        "glibc": versions["libc6"],
+        "libstdcxx": versions["libstdc++6"],
+        "python": versions["python3"],
+        "bootstrap-date": date,
+        "packages": ",".join(recipe.packages),
+        "recipe-version": str(RECIPE_VERSION),
+        "recipe-hash": recipe.recipe_hash,
+    }
+    label_line = " ".join(f"{LABEL}{key}={json.dumps(value)}" for key, value in labels.items())
+    return [
+        f"LABEL {label_line}",
+        "ENV LANG=C.UTF-8",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        'CMD ["/bin/bash"]',
+    ]
+
+
+def _bootstrap(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
+    global _bootstraps
+    if shutil.which("mmdebstrap") is None:
+        raise InfrastructureError(
+            f"building {recipe.tag} needs mmdebstrap, which is not on PATH.\n"
+            "  Install it (`apt-get install mmdebstrap`, Debian 11 or later or Ubuntu 22.04 or "
+            "later), or build on a machine that has it and `docker save`/`docker load` the image."
+        )
+    previous = _image_id(client, recipe.tag)
+    workdir = Path(tempfile.mkdtemp(prefix="wheelclash-bootstrap-"))
+    try:
+        tarball, versions_file = workdir / "rootfs.tar", workdir / "versions.tsv"
+        command = mmdebstrap_command(recipe, tarball, versions_file)
+        date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        logger.info("+ %s", shlex.join(command))
+        started = time.monotonic()
+        _bootstraps += 1
+        _run_mmdebstrap(command, recipe)
+        versions = parse_versions(versions_file.read_text(encoding="utf-8"))
+        logger.info(
+            "bootstrapped %s in %.0f s (%d MB)",
+            recipe.tag,
+            time.monotonic() - started,
+            tarball.stat().st_size // 2**20,
+        )
+        repository, tag = recipe.tag.rsplit(":", 1)
+        try:
+            client.api.import_image(
+                src=str(tarball),
+                repository=repository,
+                tag=tag,
+                changes=import_changes(recipe, versions, date),
+            )
+            image = client.images.get(recipe.tag)
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(
+                f"the engine did not import the root filesystem of {recipe.tag}: {exc}\n"
+                "  Check that the engine has room (`docker system df`) and try again."
+            ) from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if previous is not None and previous != image.id:
+        try:
+            client.images.remove(previous)
+            logger.info("removed the outdated image %s", previous)
+        except docker.errors.APIError as exc:
+            logger.info("kept the outdated image %s: %s", previous, exc)
+    return ImageInfo.from_image(image, recipe.tag)
+
+
+def _run_mmdebstrap(command: list[str], recipe: ImageRecipe) -> None:
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=MMDEBSTRAP_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        raise InfrastructureError(
+            f"mmdebstrap for {recipe.tag} did not finish within {MMDEBSTRAP_TIMEOUT:.0f} s; "
+            f"check that {recipe.mirror} is reachable and fast, or set a closer mirror in "
+            f"{IMAGES_TOML}"
+        ) from None
+    if done.returncode == 0:
+        return
+    tail = "\n".join(f"    {line}" for line in done.stderr.strip().splitlines()[-15:])
+    raise InfrastructureError(
+        f"mmdebstrap failed (exit {done.returncode}) bootstrapping {recipe.tag} from "
+        f"{recipe.mirror} {recipe.mirror_suite}:\n{tail}\n"
+        "  What to do: check that the mirror is reachable and has this suite and arch. "
+        "An expired Release file or a half-synced archive (common on sid) is transient: "
+        "retry later, or pick another suite. To see the full log, run the command by hand:\n"
+        f"    {shlex.join(command)}"
+    )
+
+
+def check_emulation(arch: str) -> None:
+    """Raise a runbook error unless this machine can run `arch` binaries."""
+    if not is_emulated(arch):
+        return
+    binfmt = Path("/proc/sys/fs/binfmt_misc")
+    entry = binfmt / f"qemu-{load_catalogue().platforms[arch].qemu}"
+    try:
+        enabled = entry.read_text(encoding="utf-8").splitlines()[0].strip() == "enabled"
+    except (OSError, IndexError):
+        enabled = False
+    if enabled:
+        return
+    if (binfmt / "status").exists():
+        how = "Install `qemu-user-static` and `binfmt-support` (Debian's entries carry the F flag)"
+    else:
+        how = (
+            f"binfmt_misc is not mounted. Mount it (`mount -t binfmt_misc binfmt_misc {binfmt}`) "
+            "and run `update-binfmts --enable` (qemu-user-static and binfmt-support installed)"
+        )
+    raise InfrastructureError(
+        f"{arch} images need qemu-user emulation on this {host_arch()} host, and {entry} "
+        f"is missing or disabled.\n  {how}, or run the cells for this arch on a native {arch} "
+        "engine through DOCKER_HOST."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Images given by the user
+
+
+def inspect_reference(client: docker.DockerClient, ref: str) -> ImageInfo:
+    """A user-named image: the local one, or pulled. Its versions are not known yet (None)."""
+    try:
+        return ImageInfo.from_image(client.images.get(ref), ref)
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.APIError as exc:
+        raise InputError(f"{ref!r} is not a usable image reference: {exc.explanation}") from None
+    logger.info("+ pull %s", ref)
+    try:
+        pulled = client.images.pull(ref)
+    except docker.errors.DockerException as exc:
+        suites = ", ".join(f"debian:{s}" for s in load_catalogue().suites)
+        reason = str(getattr(exc, "explanation", None) or exc).splitlines()[0][:300]
+        raise InputError(
+            f"image {ref!r} is not in the local engine and could not be pulled ({reason}).\n"
+            "  This machine probably cannot reach a container registry. Either:\n"
+            f"  - pull or build it where a registry is reachable, `docker save {ref} -o "
+            "image.tar`, copy the file here and `docker load -i image.tar`;\n"
+            f"  - or use a Debian target ({suites}), which wheelclash bootstraps offline "
+            "from the Debian mirror with mmdebstrap;\n"
+            "  - or give a Dockerfile whose FROM image is already in the local engine."
+        ) from None
+    image = pulled[0] if isinstance(pulled, list) else pulled
+    return ImageInfo.from_image(image, ref)
+
+
+def build_dockerfile(client: docker.DockerClient, path: Path) -> ImageInfo:
+    """An image built from a Dockerfile (its directory is the context), tagged by content hash."""
+    dockerfile = path.resolve()
+    if not dockerfile.is_file():
+        raise InputError(f"{path}: no such Dockerfile; check the path")
+    digest = _context_hash(dockerfile)
+    tag = f"{REPOSITORY}/dockerfile:{digest[:16]}"
+    with _tag_lock(tag):
+        existing = client.images.list(filters={"label": f"{LABEL_HASH}={digest}"})
+        if existing:
+            return ImageInfo.from_image(existing[0], tag)
+        labels = {
+            LABEL + "source": "dockerfile",
+            LABEL + "role": "target",
+            LABEL + "dockerfile": str(dockerfile),
+            LABEL_HASH: digest,
+        }
+        logger.info("+ build %s -t %s", dockerfile, tag)
+        try:
+            image, _ = client.images.build(
+                path=str(dockerfile.parent),
+                dockerfile=dockerfile.name,
+                tag=tag,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+            )
+        except docker.errors.BuildError as exc:
+            lines = [str(e.get("stream") or e.get("error") or "") for e in exc.build_log]
+            tail = "\n".join(f"    {ln}" for ln in "".join(lines).strip().splitlines()[-15:])
+            raise InputError(
+                f"{path} did not build: {exc.msg}\n{tail}\n"
+                "  Fix the Dockerfile. Without a registry, its FROM image must already be "
+                "local (a wheelclash/target:debian-<suite>-<arch> image works)."
+            ) from None
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"the engine failed building {path}: {exc}") from exc
+    return ImageInfo.from_image(image, tag)
+
+
+def _context_hash(dockerfile: Path) -> str:
+    """A hash of the Dockerfile and every file in its directory (the build context)."""
+    digest = hashlib.sha256(f"wheelclash-dockerfile-{RECIPE_VERSION}\0{dockerfile.name}\0".encode())
+    context = dockerfile.parent
+    for root, dirs, files in os.walk(context):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            file = Path(root) / name
+            digest.update(f"{file.relative_to(context)}\0".encode())
+            if file.is_symlink():
+                digest.update(f"-> {os.readlink(file)}\0".encode())
+            elif file.is_file():
+                digest.update(f"{file.stat().st_mode & 0o111:o}\0".encode())
+                digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def resolve_target(
+    client: docker.DockerClient, target: str, arch: str | None = None, role: str = "target"
+) -> ImageInfo:
+    """The image for a scenario or CLI target: `debian:<suite>` from images.toml is
+    bootstrapped, an existing file is a Dockerfile, and anything else is an image reference."""
+    kind, _, name = target.partition(":")
+    if kind == "debian" and name in load_catalogue().suites:
+        return ensure_image(client, recipe_for(name, arch or host_arch(), role))
+    if Path(target).is_file():
+        return build_dockerfile(client, Path(target))
+    return inspect_reference(client, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing and clean-up
+
+
+def list_images(client: docker.DockerClient) -> list[ImageInfo]:
+    """Every image that carries wheelclash's labels, sorted by tag."""
+    images = client.images.list(filters={"label": LABEL_HASH})
+    return sorted((ImageInfo.from_image(i) for i in images), key=lambda info: info.tag)
+
+
+def remove_images(client: docker.DockerClient, tags: Iterable[str]) -> None:
+    for tag in tags:
+        try:
+            client.images.remove(tag, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
+def _image_id(client: docker.DockerClient, ref: str) -> str | None:
+    try:
+        return str(client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+@contextlib.contextmanager
+def _tag_lock(tag: str) -> Iterator[None]:
+    """An exclusive `flock` for one image tag, shared by every process on this machine."""
+    directory = paths.cache_dir() / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)
+    lock_path = directory / f"{safe}-{hashlib.sha256(tag.encode()).hexdigest()[:8]}.lock"
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("waiting for another process building %s (%s)", tag, lock_path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
