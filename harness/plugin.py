@@ -20,14 +20,14 @@ from harness.backends import Backend
 from harness.errors import HarnessError
 from harness.plan import Cell, expected_for
 from harness.results import CellResult
-from harness.runner import cells_for, choose_backend, run_group, wheels_for
+from harness.runner import Backends, cells_for, run_group, wheels_for
 from harness.scenario import Scenario, load_scenario
 from harness.toolchains import load_catalogue
 from harness.wheels import BuiltWheel
 
 USER_PROPERTY: Final = "wheelclash_result"
 
-backend_key: Final = pytest.StashKey[Backend]()
+backends_key: Final = pytest.StashKey[Backends]()
 wheels_key: Final = pytest.StashKey[dict[str, tuple[BuiltWheel, ...]]]()
 groups_key: Final = pytest.StashKey[dict[str, dict[str, CellResult]]]()
 
@@ -35,7 +35,10 @@ groups_key: Final = pytest.StashKey[dict[str, dict[str, CellResult]]]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wheelclash")
     group.addoption(
-        "--wheelclash-backend", default="local", help="where scenario cells run (default: local)"
+        "--wheelclash-backend",
+        default="auto",
+        help="where scenario cells run: auto (docker when an engine answers and a scenario "
+        "names container targets, else local), local or docker",
     )
     group.addoption(
         "--wheelclash-target",
@@ -58,10 +61,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(MatrixReporter(), "wheelclash-matrix")
 
 
-def _backend(config: pytest.Config) -> Backend:
-    if backend_key not in config.stash:
-        config.stash[backend_key] = choose_backend(config.getoption("wheelclash_backend"))
-    return config.stash[backend_key]
+def _backend(config: pytest.Config, scenario: Scenario) -> Backend:
+    """The scenario's backend; `auto` is resolved per scenario, as on the command line."""
+    if backends_key not in config.stash:
+        name = config.getoption("wheelclash_backend")
+        config.stash[backends_key] = Backends(name, _targets(config))
+    return config.stash[backends_key].for_scenario(scenario)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -87,7 +92,7 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[CellItem]:
         try:
             scenario = load_scenario(self.path)
-            cells = cells_for(scenario, _backend(self.config), _targets(self.config))
+            cells = cells_for(scenario, _backend(self.config, scenario), _targets(self.config))
         except HarnessError as exc:
             raise self.CollectError(str(exc)) from None
         for cell in cells:
@@ -126,20 +131,17 @@ class CellItem(pytest.Item):
         config = self.config
         groups = config.stash[groups_key]
         if self.cell.group not in groups:
+            backend = _backend(config, self.scenario)
             wheels = config.stash[wheels_key]
             if self.cell.group not in wheels:
-                wheels[self.cell.group] = wheels_for(self.scenario, self.cell, _backend(config))
+                wheels[self.cell.group] = wheels_for(self.scenario, self.cell, backend)
             siblings = [
                 item.cell
                 for item in self.session.items
                 if isinstance(item, CellItem) and item.cell.group == self.cell.group
             ]
-            groups[self.cell.group] = {
-                r.id: r
-                for r in run_group(
-                    self.scenario, siblings, _backend(config), wheels[self.scenario.name]
-                )
-            }
+            results = run_group(self.scenario, siblings, backend, wheels[self.cell.group])
+            groups[self.cell.group] = {r.id: r for r in results}
         return groups[self.cell.group]
 
     def repr_failure(

@@ -101,7 +101,7 @@ class Provenance:
     harness_version: str = __version__
     started: str = ""
     command: tuple[str, ...] = ()
-    backend: Mapping[str, str] = field(default_factory=dict)
+    backends: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     compilers: Mapping[str, str] = field(default_factory=dict)
     wheels: tuple[BuiltWheel, ...] = ()
     targets: tuple[TargetFacts, ...] = ()
@@ -111,7 +111,7 @@ class Provenance:
             "harness_version": self.harness_version,
             "started": self.started,
             "command": list(self.command),
-            "backend": dict(self.backend),
+            "backends": {name: dict(facts) for name, facts in self.backends.items()},
             "compilers": dict(self.compilers),
             "wheels": [w.to_json() for w in self.wheels],
             "targets": [asdict(t) for t in self.targets],

@@ -24,6 +24,7 @@ from harness.wheels import BuiltWheel, build_wheels
 
 logger = logging.getLogger(__name__)
 
+AUTO: Final = "auto"
 EXIT_OK: Final = 0
 EXIT_UNEXPECTED: Final = 1
 EXIT_INFRA: Final = 3
@@ -55,14 +56,43 @@ def load_all(paths: Sequence[Path]) -> tuple[Scenario, ...]:
     return tuple(scenarios)
 
 
-def choose_backend(name: str) -> Backend:
-    if name not in BACKENDS:
-        raise InputError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
-    backend = BACKENDS[name]()
-    reason = backend.unavailable_reason()
-    if reason:
-        raise InputError(f"backend {name!r} cannot run here: {reason}")
-    return backend
+class Backends:
+    """Backends by name, made once per run; `auto` is resolved for each scenario."""
+
+    def __init__(self, name: str, targets: Sequence[str] | None = None) -> None:
+        if name != AUTO and name not in BACKENDS:
+            raise InputError(f"unknown backend {name!r}; valid: {AUTO}, {', '.join(BACKENDS)}")
+        self.name = name
+        self.targets = targets
+        self._made: dict[str, Backend] = {}
+        self._unavailable: dict[str, str | None] = {}
+
+    def _get(self, name: str) -> tuple[Backend, str | None]:
+        if name not in self._made:
+            self._made[name] = BACKENDS[name]()
+            self._unavailable[name] = self._made[name].unavailable_reason()
+        return self._made[name], self._unavailable[name]
+
+    def for_scenario(self, scenario: Scenario) -> Backend:
+        """Docker for container targets when an engine answers, local otherwise (logged)."""
+        if self.name != AUTO:
+            backend, reason = self._get(self.name)
+            if reason:
+                raise InputError(f"backend {self.name!r} cannot run here: {reason}")
+            return backend
+        wanted = self.targets or scenario.matrix.targets
+        if all(t == HOST_TARGET for t in wanted):
+            logger.warning("%s: backend local (it names no container targets)", scenario.name)
+            return self._get("local")[0]
+        backend, reason = self._get("docker")
+        if reason is None:
+            logger.warning("%s: backend docker (an engine answers)", scenario.name)
+            return backend
+        logger.warning("%s: backend local (%s)", scenario.name, reason.splitlines()[0])
+        return self._get("local")[0]
+
+    def used(self) -> dict[str, Backend]:
+        return {name: b for name, b in self._made.items() if self._unavailable[name] is None}
 
 
 def cells_for(
@@ -70,7 +100,14 @@ def cells_for(
 ) -> tuple[Cell, ...]:
     if backend.name == "local":
         return plan(scenario, targets=[HOST_TARGET], arches=[platform.machine()])
-    return plan(scenario, targets=targets)
+    chosen = targets or scenario.matrix.targets
+    if HOST_TARGET in chosen:
+        raise InputError(
+            f"{scenario.path}: matrix.targets: the target {HOST_TARGET!r} runs only on the local "
+            "backend; name container targets (e.g. debian:bookworm) with --target or in the "
+            "scenario, or use --backend local"
+        )
+    return plan(scenario, targets=chosen)
 
 
 def selected(cells: Sequence[Cell], patterns: Sequence[str]) -> tuple[Cell, ...]:
@@ -126,7 +163,7 @@ def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) 
 @dataclass(frozen=True, kw_only=True)
 class RunRequest:
     scenarios: tuple[Path, ...]
-    backend: str = "local"
+    backend: str = AUTO
     results_root: Path = Path("results")
     select: tuple[str, ...] = ()
     targets: tuple[str, ...] | None = None
@@ -152,19 +189,21 @@ def execute(
     request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
 ) -> RunSummary:
     scenarios = load_all(request.scenarios)
-    backend = choose_backend(request.backend)
+    backends = Backends(request.backend, request.targets)
+    chosen = {s.name: backends.for_scenario(s) for s in scenarios}
     planned = [
-        (s, selected(cells_for(s, backend, request.targets), request.select)) for s in scenarios
+        (s, selected(cells_for(s, chosen[s.name], request.targets), request.select))
+        for s in scenarios
     ]
     total = sum(len(cells) for _, cells in planned)
     if total == 0:
+        example = cells_for(scenarios[0], chosen[scenarios[0].name], request.targets)[0].id
         raise InputError(
-            f"--select {' '.join(request.select)!r} matches no cell; cell ids look like "
-            f"{cells_for(scenarios[0], backend, request.targets)[0].id!r}"
+            f"--select {' '.join(request.select)!r} matches no cell; cell ids look like {example!r}"
         )
-    work = [(s, group) for s, cells in planned for group in group_cells(cells)]
+    work = [(s, group) for s, cells in planned for group in group_cells(cells) if cells]
     # Every wheel is built (or found in the cache) before the first cell runs.
-    built = {group[0].group: wheels_for(s, group[0], backend) for s, group in work}
+    built = {group[0].group: wheels_for(s, group[0], chosen[s.name]) for s, group in work}
     run_dir = request.results_root / new_run_id()
     writer = ResultsWriter(run_dir)
     results: list[CellResult] = []
@@ -176,12 +215,13 @@ def execute(
     provenance = Provenance(
         started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         command=request.command,
-        backend=backend.describe(),
+        backends={name: dict(b.describe()) for name, b in backends.used().items()},
         compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
         wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
     )
     try:
         for scenario, group in work:
+            backend = chosen[scenario.name]
             for result in run_group(scenario, group, backend, built[group[0].group], remember):
                 writer.add(result)
                 results.append(result)

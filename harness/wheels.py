@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final, Self
 
 from harness import paths
+from harness.audit import audit_and_tag
 from harness.builders import Builder, HostBuilder, source_files
 from harness.locking import file_lock
 from harness.scenario import WheelSpec
@@ -21,7 +22,7 @@ from harness.toolchains import Catalogue, LinkMode, Toolchain
 logger = logging.getLogger(__name__)
 
 # Bump when the way wheels are built changes, so old cache entries are not reused.
-RECIPE_VERSION: Final = 2
+RECIPE_VERSION: Final = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,7 @@ class BuiltWheel:
     sha256: str
     compiler: str
     builder: str
+    audit: str
     cache_key: str
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +105,7 @@ def build_wheel(
         )
         with tempfile.TemporaryDirectory(prefix="wheelclash-wheel-") as tmp:
             built, compiler = builder.build(spec, toolchain, modes, Path(tmp) / "out")
+            built, audit = audit_and_tag(built, Path(tmp) / "tagged")
             entry.mkdir(parents=True, exist_ok=True)
             target = entry / built.name
             shutil.move(str(built), target)
@@ -116,6 +119,7 @@ def build_wheel(
             sha256=file_sha256(target),
             compiler=compiler,
             builder=builder.name,
+            audit=audit.summary,
             cache_key=key,
         )
         meta.write_text(json.dumps(wheel.to_json(), indent=2))

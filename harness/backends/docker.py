@@ -26,6 +26,7 @@ import docker
 import docker.errors
 import psutil
 from docker.models.containers import Container
+from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
 from harness import containers, images, paths
@@ -144,15 +145,21 @@ class DockerSession:
         failure: list[str] = []
 
         def pump() -> None:
+            sock = api.exec_start(exec_id, socket=True)
             try:
-                for out, err in api.exec_start(exec_id, stream=True, demux=True):
-                    if out:
-                        os.write(write_end, out)
-                    if err:
-                        logger.debug("supervisor stderr: %s", err.decode(errors="replace"))
+                for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
+                    if stream_id == STDOUT:
+                        os.write(write_end, data)
+                    else:
+                        logger.debug("supervisor stderr: %s", data.decode(errors="replace"))
             except Exception as exc:  # the engine or the container went away mid-stream
                 failure.append(f"{type(exc).__name__}: {exc}")
             finally:
+                # exec_start hands back a SocketIO; closing it leaves the socket itself open.
+                underlying = getattr(sock, "_sock", None)
+                sock.close()
+                if underlying is not None:
+                    underlying.close()
                 os.close(write_end)
 
         thread = threading.Thread(target=pump, name="wheelclash-exec", daemon=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -69,12 +70,22 @@ def main_inner(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` (container removal) runs."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return main_inner(argv)
     except HarnessError as exc:
         print(f"wheelclash: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("wheelclash: interrupted", file=sys.stderr)
+        print(
+            "wheelclash: interrupted; partial results are in the run's cells.jsonl", file=sys.stderr
+        )
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from harness import report, runner
+from harness.config import Defaults
 from harness.plan import expected_for
 from harness.results import CellResult
-from harness.runner import RunRequest, cells_for, choose_backend, load_all, selected
+from harness.runner import Backends, RunRequest, cells_for, load_all, selected
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +19,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario .toml files"
     )
     parser.add_argument(
-        "--backend", default="local", help="where cells run: local (this machine's Python)"
+        "--backend",
+        default=None,
+        help="auto (docker when an engine answers and the scenarios name container targets, "
+        "else local), local (this machine's Python) or docker; default from "
+        "[tool.wheelclash] in pyproject.toml, else auto",
     )
-    parser.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+    parser.add_argument(
+        "--results", type=Path, default=None, help="results root (default: results)"
+    )
     parser.add_argument(
         "--select",
         action="append",
@@ -28,17 +35,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         help="run only cells whose id matches (repeatable), e.g. 'call-once/*/global:a/*'",
     )
-    parser.add_argument("--target", help="comma-separated targets, replacing the scenarios' own")
+    parser.add_argument(
+        "--target", help="comma-separated targets replacing the scenarios' own, e.g. debian:trixie"
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
-
-
-def execute_plan(args: argparse.Namespace, targets: tuple[str, ...] | None) -> int:
-    backend = choose_backend(args.backend)
-    for scenario in load_all(args.scenarios):
-        for cell in selected(cells_for(scenario, backend, targets), args.select):
-            print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
-    return 0
 
 
 def _progress(result: CellResult, done: int, total: int) -> None:
@@ -48,13 +49,20 @@ def _progress(result: CellResult, done: int, total: int) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    targets = tuple(t for t in args.target.split(",") if t) if args.target else None
+    defaults = Defaults.from_pyproject()
+    targets = tuple(t for t in args.target.split(",") if t) if args.target else defaults.targets
+    backend_name = args.backend or defaults.backend
     if args.print_plan:
-        return execute_plan(args, targets)
+        backends = Backends(backend_name, targets)
+        for scenario in load_all(args.scenarios):
+            backend = backends.for_scenario(scenario)
+            for cell in selected(cells_for(scenario, backend, targets), args.select):
+                print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
+        return 0
     request = RunRequest(
         scenarios=tuple(args.scenarios),
-        backend=args.backend,
-        results_root=args.results,
+        backend=backend_name,
+        results_root=args.results or defaults.results,
         select=tuple(args.select),
         targets=targets,
         command=tuple(sys.argv),

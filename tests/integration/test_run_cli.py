@@ -44,7 +44,16 @@ def test_mechanisms_crash_exactly_where_documented(
             "first-loader-hijack-version-script",
         )
     ]
-    code, out, _ = run(capsys, "run", *map(str, scenarios), "--results", str(tmp_path), "--json")
+    code, out, _ = run(
+        capsys,
+        "run",
+        *map(str, scenarios),
+        "--results",
+        str(tmp_path),
+        "--json",
+        "--backend",
+        "local",
+    )
     assert code == 0
     document = json.loads(out)
     jsonschema.validate(document, SCHEMA)
@@ -92,7 +101,9 @@ def test_wrong_expectation_exits_1_and_shows_the_evidence(
 
 
 def test_print_plan_lists_cells_with_expectations(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "run", str(SCENARIOS / "call-once.toml"), "--print-plan")
+    code, out, _ = run(
+        capsys, "run", str(SCENARIOS / "call-once.toml"), "--print-plan", "--backend", "local"
+    )
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == 16

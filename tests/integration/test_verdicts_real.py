@@ -511,6 +511,7 @@ def test_wheel_for_another_platform_is_not_installable(
         sha256=file_sha256(path),
         compiler="none",
         builder="none",
+        audit="",
         cache_key="none",
     )
     job = Case(id="noinst", module="wcnoinst", verdict=Verdict.NOT_INSTALLABLE).job(())

@@ -52,6 +52,7 @@ def provenance() -> Provenance:
         sha256="0" * 64,
         compiler="g++ 12",
         builder="host",
+        audit="",
         cache_key="k",
     )
     facts = TargetFacts(
@@ -64,7 +65,7 @@ def provenance() -> Provenance:
     return Provenance(
         started="now",
         command=("wheelclash", "run"),
-        backend={"backend": "local"},
+        backends={"local": {"backend": "local"}},
         compilers={"gcc": "g++ 12"},
         wheels=(wheel,),
         targets=(facts,),

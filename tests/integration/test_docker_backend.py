@@ -1,0 +1,215 @@
+"""The docker backend against the real engine: verdicts per target, confinement, clean-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import jsonschema
+import pytest
+
+from harness import paths
+from harness.backends.docker import LABEL_OWNER, DockerBackend
+from harness.cli import main
+from harness.jobs import CellJob, Import
+from harness.scenario import load_scenario
+from harness.verdict import Verdict
+from tests.integration.conftest import REPO, SCENARIOS
+
+pytestmark = pytest.mark.docker
+
+HOSTILE = REPO / "tests" / "data" / "hostile"
+SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
+# CI runs these; the full matrix adds debian:sid (see README).
+TARGETS = "debian:bullseye,debian:bookworm,debian:trixie"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[docker.DockerClient]:
+    engine = docker.from_env()
+    yield engine
+    engine.close()
+
+
+def ours(client: docker.DockerClient, pid: int | None = None) -> list[Any]:
+    """Containers this machine's wheelclash processes own (of one process, when given)."""
+    found = client.containers.list(all=True, filters={"label": LABEL_OWNER})
+    if pid is None:
+        return list(found)
+    return [c for c in found if str(c.labels[LABEL_OWNER]).endswith(f":{pid}")]
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["run", *args, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_mechanisms_on_each_debian_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], client: docker.DockerClient
+) -> None:
+    scenarios = [str(SCENARIOS / "call-once.toml"), str(SCENARIOS / "first-loader-hijack.toml")]
+    code, document = run_json(
+        capsys, *scenarios, "--backend", "docker", "--target", TARGETS, "--results", str(tmp_path)
+    )
+    jsonschema.validate(document, SCHEMA)
+    assert code == 0, [c["id"] for c in document["cells"] if not c["matches_expectation"]]
+    crashing: dict[str, set[str]] = defaultdict(set)
+    for cell in document["cells"]:
+        if cell["verdict"] != "pass":
+            assert cell["verdict"] == "segfault" and cell["backend"] == "docker"
+            crashing[cell["target"]].add(cell["id"].split("/", 2)[0] + " " + cell["last_step"])
+    # g++ 10 crashes on first use from a thread, g++ 12 while b loads, g++ 14 not at all.
+    assert crashing["debian:bullseye"] == {
+        "call-once exercise wc_call_once_b.exercise",
+        "first-loader-hijack import wc_call_once_b",
+    }
+    assert crashing["debian:bookworm"] == {
+        "call-once import wc_call_once_b",
+        "first-loader-hijack import wc_call_once_b",
+    }
+    assert crashing["debian:trixie"] == {"first-loader-hijack import wc_call_once_b"}
+    facts = {t["target"]: t for t in document["provenance"]["targets"]}
+    assert facts["debian:bullseye"]["glibc"] == "glibc 2.31"
+    assert facts["debian:bookworm"]["glibc"] == "glibc 2.36"
+    assert facts["debian:trixie"]["glibc"] == "glibc 2.41"
+    assert all(f["image_id"].startswith("sha256:") and not f["emulated"] for f in facts.values())
+    assert document["provenance"]["backends"]["docker"]["engine"]
+    builders = {w["builder"] for w in document["provenance"]["wheels"]}
+    assert builders == {f"debian:{s}/x86_64 builder" for s in ("bullseye", "bookworm", "trixie")}
+    assert ours(client, os.getpid()) == []
+
+
+def test_hostile_wheels_are_contained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], client: docker.DockerClient
+) -> None:
+    names = ("contained", "fork-bomb", "memory-hog")
+    scenarios = [str(HOSTILE / f"hostile-{n}.toml") for n in names]
+    before = len(os.listdir("/proc"))
+    code, document = run_json(capsys, *scenarios, "--results", str(tmp_path))
+    assert code == 0
+    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["cells"]}
+    for repeat in (1, 2):  # the second repeat runs normally after the first was contained
+        cell = f"debian-bookworm-x86_64/local/plain/h#{repeat}"
+        assert verdicts[f"hostile-contained/{cell}"] == ("pass", "")
+        assert verdicts[f"hostile-fork-bomb/{cell}"][0] == "hang"
+        assert verdicts[f"hostile-memory-hog/{cell}"] == (
+            "other-signal",
+            "SIGKILL during exercise wc_hostile.memory_hog",
+        )
+    assert all(c["duration_s"] < 15 for c in document["cells"])
+    assert ours(client, os.getpid()) == []
+    # The fork bomb stayed in its container: the host's process count did not explode.
+    assert len(os.listdir("/proc")) < before + 50
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_run_removes_its_container(
+    tmp_path: Path, client: docker.DockerClient, signum: int
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        str(HOSTILE / "hostile-sleep-forever.toml"),
+    ]
+    proc = subprocess.Popen(
+        [*command, "--results", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not ours(client, proc.pid) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert ours(client, proc.pid), "the run never started its container"
+    time.sleep(2)  # inside the first (30 s) cell now
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert ours(client, proc.pid) == []
+    [run_dir] = tmp_path.iterdir()
+    document = json.loads((run_dir / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+
+
+def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
+    client: docker.DockerClient,
+) -> None:
+    from harness.plan import plan
+    from harness.runner import wheels_for
+
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    backend = DockerBackend()
+    cell = plan(scenario, targets=["debian:bookworm"])[0]
+    wheels = wheels_for(scenario, cell, backend)
+    # auditwheel tagged the bookworm-built wheels by the glibc their symbols need: b uses
+    # pthread_once@GLIBC_2.34, which bullseye's glibc 2.31 lacks.
+    assert all("-manylinux_2_" in w.path.name for w in wheels), [w.path.name for w in wheels]
+    assert wheels[1].path.name.endswith("-cp38-abi3-manylinux_2_34_x86_64.whl")
+    assert wheels[1].audit == "consistent with manylinux_2_34_x86_64; retagged"
+    job = CellJob(
+        cell_id="c",
+        imports=(Import(module=wheels[1].module, rtld_global=False),),
+        exercises=(),
+        victims=False,
+        preload="",
+        timeout_s=20,
+    )
+    with backend.open("debian:bullseye", "x86_64", wheels) as session:
+        [outcome] = list(session.run([job]))
+        assert session.facts.glibc == "glibc 2.31"
+    assert (
+        outcome.not_installable
+        and "is not a supported wheel on this target" in outcome.not_installable
+    )
+    from harness.verdict import classify
+
+    assert classify(outcome).verdict is Verdict.NOT_INSTALLABLE
+    with backend.open("debian:trixie", "x86_64", wheels) as session:
+        [outcome] = list(session.run([job]))
+    assert classify(outcome).verdict is Verdict.PASS
+    assert ours(client, os.getpid()) == []
+
+
+def test_leftovers_of_a_dead_run_are_removed(client: docker.DockerClient) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)
+    image = load_image_id(client)
+    orphan = client.containers.run(
+        image,
+        ["sleep", "300"],
+        detach=True,
+        network_mode="none",
+        labels={LABEL_OWNER: f"{os.uname().nodename}:{pid}"},
+    )
+    try:
+        assert DockerBackend().remove_leftovers() >= 1
+        assert ours(client, pid) == []
+    finally:
+        try:
+            orphan.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def load_image_id(client: docker.DockerClient) -> str:
+    from harness import images
+
+    return images.ensure_image(client, images.recipe_for("bookworm", "x86_64")).image_id
