@@ -395,6 +395,14 @@ def _find_recipe_image(client: docker.DockerClient, recipe: ImageRecipe) -> Imag
     return ImageInfo.from_image(client.images.get(recipe.tag), recipe.tag)
 
 
+def allow_expired_release() -> bool:
+    """Opt-in for a mirror whose Release file is past its Valid-Until date (a stale sid copy).
+
+    Off by default: the date check is apt's protection against replayed, outdated archives.
+    """
+    return os.environ.get("WHEELCLASH_ALLOW_EXPIRED_RELEASE", "") == "1"
+
+
 def mmdebstrap_command(recipe: ImageRecipe, tarball: Path, versions: Path) -> list[str]:
     """The bootstrap command: a small root filesystem as a tarball, and the versions of
     VERSION_PACKAGES read from its dpkg database into the host-side file `versions`."""
@@ -413,6 +421,7 @@ def mmdebstrap_command(recipe: ImageRecipe, tarball: Path, versions: Path) -> li
         f"--components={','.join(recipe.components)}",
         f"--include={','.join(recipe.packages)}",
         '--aptopt=Acquire::Retries "3"',
+        *(['--aptopt=Acquire::Check-Valid-Until "false"'] if allow_expired_release() else []),
         *(f"--dpkgopt={option}" for option in recipe.dpkg_options),
         f"--customize-hook={query}",
         "--format=tar",
@@ -531,7 +540,9 @@ def _run_mmdebstrap(command: list[str], recipe: ImageRecipe) -> None:
         f"{recipe.mirror} {recipe.mirror_suite}:\n{tail}\n"
         "  What to do: check that the mirror is reachable and has this suite and arch. "
         "An expired Release file or a half-synced archive (common on sid) is transient: "
-        "retry later, or pick another suite. To see the full log, run the command by hand:\n"
+        "retry later, or pick another suite; if you trust a mirror whose Release file has "
+        "expired, set WHEELCLASH_ALLOW_EXPIRED_RELEASE=1. "
+        "To see the full log, run the command by hand:\n"
         f"    {shlex.join(command)}"
     )
 
