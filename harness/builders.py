@@ -6,8 +6,10 @@ the toolchain's compiler and flags, the link modes' flags and archive members.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import platform
 import shutil
 import subprocess
 import sys
@@ -20,9 +22,9 @@ import docker
 import docker.errors
 
 from harness import containers, images, paths
-from harness.errors import BuildFailed, InfrastructureError
+from harness.errors import BuildFailed, InfrastructureError, ToolchainUnavailable
 from harness.scenario import WheelSpec
-from harness.toolchains import LinkMode, Toolchain
+from harness.toolchains import HOST, LinkMode, Toolchain
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ def build_spec(
     source: str,
     out: str,
     python: str,
+    arch: str,
     pyinit_map: str,
 ) -> dict[str, Any]:
     """The build script's instructions (see resources/build_wheel.py)."""
@@ -78,7 +81,7 @@ def build_spec(
         "python": python,
         "pyinit_map": pyinit_map,
         "module": spec.module,
-        "cxx": toolchain.cxx,
+        "cxx": toolchain.command(python=python, arch=arch),
         "cxxflags": list(toolchain.cxxflags),
         "ldflags": [*toolchain.ldflags, *(f for mode in modes for f in mode.ldflags)],
         "archive_members": [m for mode in modes for m in mode.archive_members],
@@ -134,6 +137,7 @@ class HostBuilder:
                 source=str(source),
                 out=str(out),
                 python=sys.executable,
+                arch=platform.machine(),
                 pyinit_map=str(paths.PYINIT_ONLY_MAP),
             )
             spec_path = Path(tmp) / "spec.json"
@@ -159,20 +163,24 @@ class ContainerBuilder:
         self.client = client
         self.suite = suite
         self.arch = arch
-        self._images: dict[tuple[str, ...], images.ImageInfo] = {}
+        self._images: dict[str, images.ImageInfo] = {}
 
     @property
     def name(self) -> str:
         return f"debian:{self.suite}/{self.arch} builder"
 
-    def image(self, toolchain: Toolchain) -> images.ImageInfo:
-        """The builder image with the toolchain's packages (bootstrapped once, then cached)."""
+    def recipe(self, toolchain: Toolchain) -> images.ImageRecipe:
+        """The builder image's recipe: the suite's builder role plus the toolchain's packages."""
         base = set(images.load_catalogue().packages("builder"))
         extras = tuple(sorted(p for p in toolchain.packages if p not in base))
-        if extras not in self._images:
-            recipe = images.recipe_for(self.suite, self.arch, "builder", extras)
-            self._images[extras] = images.ensure_image(self.client, recipe)
-        return self._images[extras]
+        return images.recipe_for(self.suite, self.arch, "builder", extras)
+
+    def image(self, toolchain: Toolchain) -> images.ImageInfo:
+        """The builder image with the toolchain's packages (bootstrapped once, then cached)."""
+        recipe = self.recipe(toolchain)
+        if recipe.tag not in self._images:
+            self._images[recipe.tag] = images.ensure_image(self.client, recipe)
+        return self._images[recipe.tag]
 
     def identity(self, toolchain: Toolchain) -> str:
         return f"image:{self.image(toolchain).image_id}"
@@ -188,6 +196,7 @@ class ContainerBuilder:
             source=f"{BUILD_DIR}/src",
             out=f"{BUILD_DIR}/out",
             python="python3",
+            arch=self.arch,
             pyinit_map=f"{BUILD_DIR}/pyinit-only.map",
         )
         files = {
@@ -213,3 +222,32 @@ class ContainerBuilder:
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"the builder container failed: {exc}") from None
         return wheel, str(report["compiler"])
+
+
+@functools.cache
+def engine_client() -> docker.DockerClient:
+    """The default engine, for toolchains that always build in a suite's builder image."""
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise ToolchainUnavailable(
+            f"this toolchain builds in a Debian builder image, which needs a Docker engine, and "
+            f"none answers ({exc}).\n  Start one, or pick a toolchain built on this machine "
+            "(gcc, clang-libstdcxx, clang-libcxx, zig)."
+        ) from None
+    return client
+
+
+@functools.cache
+def suite_builder(suite: str, arch: str) -> ContainerBuilder:
+    return ContainerBuilder(engine_client(), suite, arch)
+
+
+def builder_for(toolchain: Toolchain, native: Builder, arch: str) -> Builder:
+    """Where this toolchain's wheels are built (see `build_in` in toolchains.toml)."""
+    if toolchain.suite is not None:
+        return suite_builder(toolchain.suite, arch)
+    if toolchain.build_in == HOST:
+        return HostBuilder()
+    return native

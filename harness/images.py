@@ -381,6 +381,11 @@ def ensure_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
         return _bootstrap(client, recipe)
 
 
+def find_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo | None:
+    """The engine's image for this recipe, without building it; None when there is none."""
+    return _find_recipe_image(client, recipe)
+
+
 def _find_recipe_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo | None:
     with contextlib.suppress(docker.errors.ImageNotFound):
         image = client.images.get(recipe.tag)

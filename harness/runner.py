@@ -151,7 +151,8 @@ def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
 
 def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltWheel, ...]:
     """The scenario's wheels, built where the backend builds for this cell's target."""
-    return build_wheels(scenario.wheels, load_catalogue(), backend.builder(cell.target, cell.arch))
+    native = backend.builder(cell.target, cell.arch)
+    return build_wheels(scenario.wheels, load_catalogue(), native, cell.arch)
 
 
 def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:

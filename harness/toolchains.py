@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import platform
+import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Final, Self
 
 from harness import paths
 from harness.errors import InputError, ToolchainUnavailable
 from harness.tomlload import Checker, read_toml
+
+NATIVE: Final = "native"
+HOST: Final = "host"
+DEBIAN_PREFIX: Final = "debian:"
 
 
 class Runtime(StrEnum):
@@ -30,13 +38,19 @@ class Toolchain:
     cxxflags: tuple[str, ...] = ()
     ldflags: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
+    build_in: str = NATIVE
 
     @classmethod
     def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
         key = f"toolchains.{name}"
         check.unknown_keys(
-            row, {"description", "cxx", "runtime", "cxxflags", "ldflags", "packages"}, key
+            row,
+            {"description", "cxx", "runtime", "cxxflags", "ldflags", "packages", "build_in"},
+            key,
         )
+        build_in = check.string(row, "build_in", f"{key}.build_in", NATIVE)
+        if build_in not in (NATIVE, HOST) and not build_in.startswith(DEBIAN_PREFIX):
+            check.add(f"{key}.build_in", f'must be "{NATIVE}", "{HOST}" or "debian:<suite>"')
         runtime = check.string(row, "runtime", f"{key}.runtime")
         if runtime and runtime not in set(Runtime):
             check.add(f"{key}.runtime", f"must be one of {', '.join(Runtime)}")
@@ -49,23 +63,45 @@ class Toolchain:
             cxxflags=check.strings(row, "cxxflags", f"{key}.cxxflags"),
             ldflags=check.strings(row, "ldflags", f"{key}.ldflags"),
             packages=check.strings(row, "packages", f"{key}.packages"),
+            build_in=build_in,
         )
 
+    @property
+    def suite(self) -> str | None:
+        """The Debian suite whose builder image builds this toolchain's wheels, if fixed."""
+        return (
+            self.build_in.removeprefix(DEBIAN_PREFIX)
+            if self.build_in.startswith(DEBIAN_PREFIX)
+            else None
+        )
+
+    def command(self, *, python: str, arch: str) -> str:
+        """The compiler command line, with {python} and {arch} filled in."""
+        return self.cxx.format(python=python, arch=arch)
+
+    def host_command(self) -> str:
+        return self.command(python=sys.executable, arch=platform.machine())
+
     def available(self) -> bool:
-        return shutil.which(self.cxx) is not None
+        """Whether this machine can run the compiler (for toolchains built here)."""
+        words = shlex.split(self.host_command())
+        if words[:2] == [sys.executable, "-m"] and len(words) > 2:
+            return importlib.util.find_spec(words[2]) is not None
+        return shutil.which(words[0]) is not None
 
     def require(self) -> None:
         """Raise a runbook error unless this machine has the compiler."""
         if not self.available():
+            how = f"`apt-get install {' '.join(self.packages)}`" if self.packages else "./bootstrap"
             raise ToolchainUnavailable(
                 f"toolchain {self.name!r} needs {self.cxx!r}, which is not on PATH.\n"
-                f"  Install it, e.g. `apt-get install {' '.join(self.packages)}`, "
+                f"  Install it, e.g. {how}, "
                 "or pick another toolchain (`wheelclash toolchains` lists them)."
             )
 
     def version(self) -> str:
-        """The compiler's own version line, or '' when it is not installed."""
-        return _compiler_version(self.cxx)
+        """The compiler's own version line on this machine, or '' when it cannot run here."""
+        return _compiler_version(self.host_command()) if self.available() else ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,8 +185,8 @@ def _load_catalogue(path: Path) -> Catalogue:
 
 
 @functools.cache
-def _compiler_version(cxx: str) -> str:
-    if shutil.which(cxx) is None:
-        return ""
-    done = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
+def _compiler_version(command: str) -> str:
+    done = subprocess.run(
+        [*shlex.split(command), "--version"], capture_output=True, text=True, check=False
+    )
     return done.stdout.splitlines()[0].strip() if done.stdout else ""

@@ -14,7 +14,7 @@ from typing import Any, Final, Self
 
 from harness import paths
 from harness.audit import audit_and_tag
-from harness.builders import Builder, HostBuilder, source_files
+from harness.builders import Builder, HostBuilder, builder_for, source_files
 from harness.locking import file_lock
 from harness.scenario import WheelSpec
 from harness.toolchains import Catalogue, LinkMode, Toolchain
@@ -127,6 +127,10 @@ def build_wheel(
 
 
 def build_wheels(
-    specs: Sequence[WheelSpec], catalogue: Catalogue, builder: Builder | None = None
+    specs: Sequence[WheelSpec], catalogue: Catalogue, native: Builder, arch: str
 ) -> tuple[BuiltWheel, ...]:
-    return tuple(build_wheel(spec, catalogue, builder) for spec in specs)
+    """Each spec's wheel, built where its toolchain builds (natively unless it says)."""
+    return tuple(
+        build_wheel(spec, catalogue, builder_for(catalogue.toolchain(spec.toolchain), native, arch))
+        for spec in specs
+    )

@@ -11,10 +11,10 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import run, toolchains
+from harness.cli import build, run, toolchains
 from harness.errors import HarnessError
 
-COMMANDS: Final[dict[str, ModuleType]] = {"run": run, "toolchains": toolchains}
+COMMANDS: Final[dict[str, ModuleType]] = {"run": run, "build": build, "toolchains": toolchains}
 
 EXIT_CODES_HELP: Final = """exit codes:
   0  every cell met its expectation

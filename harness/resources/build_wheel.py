@@ -34,7 +34,7 @@ def fail(error, log=""):
 
 def compiler_version(cxx):
     try:
-        done = run([cxx, "--version"])
+        done = run([*shlex.split(cxx), "--version"])
     except OSError as exc:
         return None, str(exc)
     lines = done.stdout.splitlines()
@@ -43,7 +43,7 @@ def compiler_version(cxx):
 
 def archive_member(cxx, spec, workdir):
     archive_name, member = spec.split(":")
-    located = run([cxx, "-print-file-name=" + archive_name]).stdout.strip()
+    located = run([*shlex.split(cxx), "-print-file-name=" + archive_name]).stdout.strip()
     if not os.path.isabs(located) or not os.path.isfile(located):
         return None, "the toolchain has no %s (the compiler printed %r)" % (archive_name, located)
     done = run(["ar", "x", located, member], cwd=workdir)
