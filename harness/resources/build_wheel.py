@@ -67,11 +67,16 @@ def main(argv):
             return fail(problem)
         ldflags.append(path)
     env = dict(os.environ)
+    cxxflags = " ".join(shlex.quote(f) for f in spec["cxxflags"])
+    # Older setuptools compiles C++ with CC and CFLAGS and links with LDSHARED; newer ones
+    # use CXX, CXXFLAGS and LDCXXSHARED for C++ sources. Set both, so either obeys.
     env.update(
         CC=cxx,
         CXX=cxx,
         LDSHARED=cxx + " -shared",
-        CFLAGS=" ".join(shlex.quote(f) for f in spec["cxxflags"]),
+        LDCXXSHARED=cxx + " -shared",
+        CFLAGS=cxxflags,
+        CXXFLAGS=cxxflags,
         LDFLAGS=" ".join(shlex.quote(f) for f in ldflags),
         WHEELCLASH_MODULE=spec["module"],
     )

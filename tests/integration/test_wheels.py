@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -35,7 +37,13 @@ def test_each_host_toolchain_builds_an_abi3_wheel(
 ) -> None:
     monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path))
     built = build_wheel(spec(toolchain.replace("-", "_"), toolchain), load_catalogue())
-    assert built.path.name.endswith("-cp38-abi3-linux_x86_64.whl")
+    if toolchain == "clang-libcxx":
+        # libc++ is not in the manylinux policies: auditwheel would graft it, so it stays linux.
+        assert built.path.name.endswith("-cp38-abi3-linux_x86_64.whl")
+        assert built.audit.startswith("needs libc++.so.1")
+    else:
+        assert re.search(r"-cp38-abi3-manylinux_2_\d+_x86_64\.whl$", built.path.name)
+        assert built.audit.endswith("; retagged")
     assert built.sha256 == file_sha256(built.path)
     with zipfile.ZipFile(built.path) as wheel:
         names = wheel.namelist()
@@ -69,3 +77,22 @@ def test_missing_compiler_is_a_runbook_error(
     catalogue = load_catalogue(table)
     with pytest.raises(ToolchainUnavailable, match=r"apt-get install g\+\+-404"):
         build_wheel(spec("x", "gcc-404"), catalogue)
+
+
+def test_libcxx_toolchain_really_compiles_and_links_against_libcxx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newer setuptools compiles C++ with CXXFLAGS: -stdlib=libc++ must reach the compiler."""
+    monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path))
+    built = build_wheel(spec("libcxx", "clang-libcxx"), load_catalogue())
+    with zipfile.ZipFile(built.path) as wheel:
+        [name] = [n for n in wheel.namelist() if n.endswith(".so")]
+        (tmp_path / "m.so").write_bytes(wheel.read(name))
+    dynamic = subprocess.run(
+        ["readelf", "-dW", "--dyn-syms", str(tmp_path / "m.so")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "[libc++.so.1]" in dynamic and "libstdc++" not in dynamic
+    assert "__cxx11" not in dynamic  # no libstdc++ std::string symbols
