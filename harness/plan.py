@@ -6,7 +6,15 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.scenario import GLOBAL_ALL, GLOBAL_PREFIX, HOST_TARGET, Expectation, Scenario, Selector
+from harness.scenario import (
+    GLOBAL_ALL,
+    GLOBAL_PREFIX,
+    HOST_TARGET,
+    Expectation,
+    Scenario,
+    Selector,
+    variant_toolchains,
+)
 from harness.verdict import ImportErrorKind, Verdict
 
 
@@ -21,6 +29,7 @@ class Cell:
     host: str
     order: tuple[str, ...]
     repeat: int
+    variant: str = ""
 
     @property
     def target_slug(self) -> str:
@@ -31,14 +40,12 @@ class Cell:
     @property
     def group(self) -> str:
         """Cells that share one environment (venv or container) share this key."""
-        return f"{self.scenario}/{self.target_slug}"
+        where = f"{self.scenario}/{self.target_slug}"
+        return f"{where}/{self.variant}" if self.variant else where
 
     @property
     def id(self) -> str:
-        return (
-            f"{self.scenario}/{self.target_slug}/{self.dlopen}/{self.host}/"
-            f"{','.join(self.order)}#{self.repeat}"
-        )
+        return f"{self.group}/{self.dlopen}/{self.host}/{','.join(self.order)}#{self.repeat}"
 
     def global_ids(self) -> frozenset[str]:
         """Wheels whose module is loaded with RTLD_GLOBAL in this cell."""
@@ -86,9 +93,11 @@ def plan(
             host=str(host),
             order=order,
             repeat=repeat,
+            variant=variant,
         )
         for target in (targets or matrix.targets)
         for arch in (arches or matrix.arch)
+        for variant in scenario.variants
         for dlopen in matrix.dlopen
         for host in matrix.host
         for order in orders(scenario.wheel_ids)
@@ -108,6 +117,10 @@ def selects(selector: Selector, cell: Cell) -> bool:
         return False
     if selector.order and cell.order != selector.order:
         return False
+    if selector.toolchain:
+        chosen = variant_toolchains(cell.variant)
+        if any(chosen.get(wheel_id) not in allowed for wheel_id, allowed in selector.toolchain):
+            return False
     if selector.before:
         positions = [cell.order.index(wheel_id) for wheel_id in selector.before]
         if positions != sorted(positions):

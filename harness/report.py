@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Final
 
 from harness.results import CellResult
+from harness.verdict import Verdict
 
 
 def _verdict_text(cells: Sequence[CellResult]) -> str:
@@ -14,11 +16,84 @@ def _verdict_text(cells: Sequence[CellResult]) -> str:
     return text if all(c.matches_expectation for c in cells) else text + " !"
 
 
-def matrix(results: Sequence[CellResult]) -> str:
-    """One table per scenario and target: modes down, import orders across, '!' = unexpected."""
+# Which verdict a combined cell shows: the first of these that occurred.
+SEVERITY: Final = (
+    Verdict.SEGFAULT,
+    Verdict.ABORT,
+    Verdict.BUS_ERROR,
+    Verdict.ILLEGAL_INSTRUCTION,
+    Verdict.FPE,
+    Verdict.OTHER_SIGNAL,
+    Verdict.EXIT_CRASH,
+    Verdict.HANG,
+    Verdict.IMPORT_ERROR,
+    Verdict.WRONG_RESULT,
+    Verdict.NOT_INSTALLABLE,
+    Verdict.INFRA_ERROR,
+    Verdict.PASS,
+)
+
+
+def worst(cells: Sequence[CellResult]) -> str:
+    """The most severe verdict among the cells, with how many of them are not a pass."""
+    seen = {c.verdict for c in cells}
+    verdict = next(v for v in SEVERITY if v in seen)
+    failing = sum(c.verdict != Verdict.PASS for c in cells)
+    text = str(verdict) if verdict == Verdict.PASS else f"{verdict} {failing}/{len(cells)}"
+    return text if all(c.matches_expectation for c in cells) else text + " !"
+
+
+def _grid(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def toolchain_tables(results: Sequence[CellResult]) -> str:
+    """For scenarios pairing two wheels across toolchains: one table per target, the first
+    wheel's toolchain down, the second's across, each cell the worst verdict of every order
+    and mode of that pair with the count of failing cells."""
     tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:
-        tables[(result.scenario, result.target, result.arch)].append(result)
+        if result.variant.count("=") == 2:
+            tables[(result.scenario, result.target, result.arch)].append(result)
+    blocks = []
+    for (scenario, target, arch), cells in tables.items():
+        by_pair: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
+        for cell in cells:
+            (first, a), (second, b) = (p.split("=", 1) for p in cell.variant.split("+"))
+            by_pair[(a, b)].append(cell)
+        downs = list(dict.fromkeys(a for a, _ in by_pair))
+        acrosses = list(dict.fromkeys(b for _, b in by_pair))
+        corner = f"{first} \\ {second}"
+        rows = [[corner, *acrosses]] + [
+            [a, *(worst(by_pair[(a, b)]) if by_pair[(a, b)] else "-" for b in acrosses)]
+            for a in downs
+        ]
+        blocks.append(
+            "\n".join(
+                [f"{scenario} on {target} ({arch}): worst verdict, failing/all", *_grid(rows)]
+            )
+        )
+    return "\n\n".join(blocks)
+
+
+def matrix(results: Sequence[CellResult]) -> str:
+    """One table per scenario and target: modes down, import orders across, '!' = unexpected.
+    Scenarios that pair wheels across toolchains are shown by `toolchain_tables` instead."""
+    tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    for result in results:
+        if result.variant.count("=") == 2:
+            continue
+        tables[
+            (
+                result.scenario,
+                result.target,
+                f"{result.arch}{' ' + result.variant if result.variant else ''}",
+            )
+        ].append(result)
     blocks = []
     for (scenario, target, arch), cells in tables.items():
         orders = list(dict.fromkeys(",".join(c.order) for c in cells))
@@ -36,14 +111,9 @@ def matrix(results: Sequence[CellResult]) -> str:
             ]
             for mode in modes
         ]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = [f"{scenario} on {target} ({arch})"]
-        lines += [
-            "  " + "  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows
-        ]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+        blocks.append("\n".join([f"{scenario} on {target} ({arch})", *_grid(rows)]))
+    tables_text = toolchain_tables(results)
+    return "\n\n".join(blocks + ([tables_text] if tables_text else []))
 
 
 def failure_block(result: CellResult) -> str:

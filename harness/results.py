@@ -30,6 +30,7 @@ class CellResult:
     target: str
     arch: str
     backend: str
+    variant: str
     order: tuple[str, ...]
     dlopen: str
     host: str
@@ -58,6 +59,7 @@ class CellResult:
             target=cell.target,
             arch=cell.arch,
             backend=backend,
+            variant=cell.variant,
             order=cell.order,
             dlopen=cell.dlopen,
             host=cell.host,

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from harness.backends import BACKENDS, Backend, TargetFacts
+from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
-from harness.jobs import job_for
+from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
 from harness.plan import Cell, expected_for, plan
 from harness.results import CellResult, Provenance, ResultsWriter, new_run_id
@@ -131,7 +131,7 @@ def run_group(
     try:
         with backend.open(first.target, first.arch, wheels) as session:
             facts_seen(session.facts)
-            for outcome in session.run(jobs):
+            for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
                 yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
     except InfrastructureError as exc:
@@ -139,6 +139,13 @@ def run_group(
         for cell in cells:
             if cell.id not in done:
                 yield _result(cell, scenario, backend, Outcome.infra(cell.id, str(exc)))
+
+
+def session_outcomes(session: Session, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+    """The session's outcomes; every cell is `not-installable` when the set cannot install."""
+    if session.not_installable:
+        return (Outcome(cell_id=j.cell_id, not_installable=session.not_installable) for j in jobs)
+    return session.run(jobs)
 
 
 def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
@@ -152,7 +159,8 @@ def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
 def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltWheel, ...]:
     """The scenario's wheels, built where the backend builds for this cell's target."""
     native = backend.builder(cell.target, cell.arch)
-    return build_wheels(scenario.wheels, load_catalogue(), native, cell.arch)
+    wheels = scenario.variant(cell.variant).wheels
+    return build_wheels(wheels, load_catalogue(), native, cell.arch)
 
 
 def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +18,7 @@ ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 HOST_TARGET: Final = "host"
 ARCHES: Final = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")
 MAX_EXHAUSTIVE: Final = 6
+MAX_VARIANTS: Final = 100
 
 
 class HostMode(StrEnum):
@@ -43,10 +45,16 @@ class WheelSpec:
     module: str
     exercise: str | None
     threads: int = 1
+    toolchain_options: tuple[str, ...] = ()
 
     @property
     def link_label(self) -> str:
         return "+".join(self.link)
+
+    @property
+    def varies(self) -> bool:
+        """Whether the scenario pairs this wheel with several toolchains."""
+        return len(self.toolchain_options) > 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +78,7 @@ class Selector:
     host: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
     before: tuple[str, ...] = ()
+    toolchain: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def unconditional(self) -> bool:
@@ -98,6 +107,30 @@ class Scenario:
     def wheel_ids(self) -> tuple[str, ...]:
         return tuple(w.id for w in self.wheels)
 
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """One label per combination of toolchains (`a=gcc-10+b=gcc-12`); ('',) for one set."""
+        varying = [w for w in self.wheels if w.varies]
+        if not varying:
+            return ("",)
+        return tuple(
+            "+".join(f"{w.id}={t}" for w, t in zip(varying, combo, strict=True))
+            for combo in itertools.product(*(w.toolchain_options for w in varying))
+        )
+
+    def variant(self, label: str) -> Scenario:
+        """This scenario with each varying wheel's toolchain fixed as the label says."""
+        if not label:
+            return self
+        chosen = variant_toolchains(label)
+        wheels = tuple(
+            replace(w, toolchain=chosen[w.id], toolchain_options=(chosen[w.id],))
+            if w.id in chosen
+            else w
+            for w in self.wheels
+        )
+        return replace(self, wheels=wheels)
+
     def wheel(self, wheel_id: str) -> WheelSpec:
         return next(w for w in self.wheels if w.id == wheel_id)
 
@@ -106,7 +139,12 @@ TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "ex
 WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
 MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims"}
 EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
-WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before"}
+WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before", "toolchain"}
+
+
+def variant_toolchains(label: str) -> dict[str, str]:
+    """`a=gcc-10+b=gcc-12` → {"a": "gcc-10", "b": "gcc-12"}."""
+    return dict(part.split("=", 1) for part in label.split("+")) if label else {}
 
 
 def fixture_roots(scenario_path: Path) -> tuple[Path, ...]:
@@ -133,7 +171,8 @@ def load_scenario(path: Path, catalogue: Catalogue | None = None) -> Scenario:
     wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path))
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
-    expectations = _expectations(document.get("expect", []), check, ids)
+    varying = {w.id: w.toolchain_options for w in wheels if w.varies}
+    expectations = _expectations(document.get("expect", []), check, ids, varying)
     check.raise_if_any()
     return Scenario(
         path=path,
@@ -175,18 +214,21 @@ def _wheels(
                 f"no fixture {fixture!r} in {' or '.join(map(str, roots))}; "
                 f"known fixtures: {', '.join(known) or 'none'}",
             )
-        toolchain = check.string(row, "toolchain", f"{key}.toolchain", "gcc")
+        options = check.strings(row, "toolchain", f"{key}.toolchain", ("gcc",))
         link = check.strings(row, "link", f"{key}.link", ("shared",))
-        if toolchain and toolchain not in catalogue.toolchains:
-            check.add(
-                f"{key}.toolchain",
-                f"unknown toolchain {toolchain!r}; "
-                f"valid: {', '.join(sorted(catalogue.toolchains))}",
-            )
-        elif toolchain:
+        for toolchain in options:
+            if toolchain not in catalogue.toolchains:
+                check.add(
+                    f"{key}.toolchain",
+                    f"unknown toolchain {toolchain!r}; "
+                    f"valid: {', '.join(sorted(catalogue.toolchains))}",
+                )
+                continue
             problem = catalogue.check_combination(catalogue.toolchains[toolchain], link)
             if problem:
                 check.add(f"{key}.link", problem)
+        if len(set(options)) != len(options) or not options:
+            check.add(f"{key}.toolchain", "list each toolchain once, at least one")
         module = check.string(row, "module", f"{key}.module", f"wc_{fixture}_{wheel_id}")
         if module and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", module):
             check.add(f"{key}.module", "must be a valid Python module name")
@@ -200,7 +242,8 @@ def _wheels(
                 id=wheel_id,
                 fixture=fixture,
                 fixture_dir=fixture_dir or Path(fixture),
-                toolchain=toolchain,
+                toolchain=options[0] if options else "",
+                toolchain_options=options,
                 link=link,
                 module=module,
                 exercise=exercise,
@@ -210,6 +253,13 @@ def _wheels(
     modules = [w.module for w in wheels]
     for dup in sorted({m for m in modules if modules.count(m) > 1}):
         check.add("wheels", f"two wheels build module {dup!r}; give one a `module` name")
+    variants = 1
+    for wheel in wheels:
+        variants *= max(1, len(wheel.toolchain_options))
+    if variants > MAX_VARIANTS:
+        check.add(
+            "wheels", f"the toolchain lists make {variants} wheel sets; at most {MAX_VARIANTS}"
+        )
     if len(wheels) > MAX_EXHAUSTIVE:
         check.add(
             "wheels",
@@ -258,7 +308,9 @@ def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matr
     )
 
 
-def _expectations(raw: Any, check: Checker, ids: tuple[str, ...]) -> tuple[Expectation, ...]:
+def _expectations(
+    raw: Any, check: Checker, ids: tuple[str, ...], varying: dict[str, tuple[str, ...]]
+) -> tuple[Expectation, ...]:
     if not isinstance(raw, list):
         check.add("expect", "must be an array of tables: [[expect]]")
         return ()
@@ -269,7 +321,9 @@ def _expectations(raw: Any, check: Checker, ids: tuple[str, ...]) -> tuple[Expec
             check.add(key, "must be a table")
             continue
         check.unknown_keys(row, EXPECT_KEYS, key)
-        when = _selector(check.table(row, "when", f"{key}.when"), check, f"{key}.when", ids)
+        when = _selector(
+            check.table(row, "when", f"{key}.when"), check, f"{key}.when", ids, varying
+        )
         verdict = check.string(row, "verdict", f"{key}.verdict")
         if verdict and verdict not in set(Verdict):
             check.add(f"{key}.verdict", f"unknown verdict {verdict!r}; valid: {', '.join(Verdict)}")
@@ -293,7 +347,13 @@ def _expectations(raw: Any, check: Checker, ids: tuple[str, ...]) -> tuple[Expec
     return tuple(out)
 
 
-def _selector(table: dict[str, Any], check: Checker, key: str, ids: tuple[str, ...]) -> Selector:
+def _selector(
+    table: dict[str, Any],
+    check: Checker,
+    key: str,
+    ids: tuple[str, ...],
+    varying: dict[str, tuple[str, ...]],
+) -> Selector:
     check.unknown_keys(table, WHEN_KEYS, key)
     order = check.strings(table, "order", f"{key}.order")
     if order and sorted(order) != sorted(ids):
@@ -317,7 +377,27 @@ def _selector(table: dict[str, Any], check: Checker, key: str, ids: tuple[str, .
     for value in host:
         if value not in set(HostMode):
             check.add(f"{key}.host", f"unknown host mode {value!r}; valid: {', '.join(HostMode)}")
+    toolchain: list[tuple[str, tuple[str, ...]]] = []
+    for wheel_id, value in check.table(table, "toolchain", f"{key}.toolchain").items():
+        where = f"{key}.toolchain.{wheel_id}"
+        if wheel_id not in varying:
+            check.add(
+                where,
+                "only wheels with a list of toolchains can be selected: "
+                f"{', '.join(varying) or 'none'}",
+            )
+            continue
+        chosen = check.strings({"v": value}, "v", where)
+        unknown = [t for t in chosen if t not in varying[wheel_id]]
+        if unknown:
+            check.add(
+                where,
+                f"{', '.join(unknown)} not in wheel {wheel_id!r}'s toolchains: "
+                f"{', '.join(varying[wheel_id])}",
+            )
+        toolchain.append((wheel_id, chosen))
     return Selector(
+        toolchain=tuple(toolchain),
         target=check.strings(table, "target", f"{key}.target"),
         arch=check.strings(table, "arch", f"{key}.arch"),
         dlopen=dlopen,

@@ -33,6 +33,11 @@ class Session(Protocol):
     @property
     def facts(self) -> TargetFacts: ...
 
+    @property
+    def not_installable(self) -> str:
+        """Why the wheel set cannot be installed here (pip's or the tags' reason), or ''."""
+        ...
+
     def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
         """Run the jobs, one fresh interpreter each, yielding outcomes as they finish."""
         ...

@@ -113,10 +113,6 @@ class DockerSession:
     not_installable: str = ""
 
     def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
-        if self.not_installable:
-            for job in jobs:
-                yield Outcome(cell_id=job.cell_id, not_installable=self.not_installable)
-            return
         work = self.settings.workdir
         document = batch(
             jobs,

@@ -53,10 +53,6 @@ class LocalSession:
     not_installable: str = ""
 
     def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
-        if self.not_installable:
-            for job in jobs:
-                yield Outcome(cell_id=job.cell_id, not_installable=self.not_installable)
-            return
         with tempfile.TemporaryDirectory(prefix="wheelclash-cells-") as work:
             yield from _supervise(jobs, self.python, Path(work))
 

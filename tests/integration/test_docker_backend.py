@@ -148,7 +148,7 @@ def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
     client: docker.DockerClient,
 ) -> None:
     from harness.plan import plan
-    from harness.runner import wheels_for
+    from harness.runner import session_outcomes, wheels_for
 
     scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
     backend = DockerBackend()
@@ -168,7 +168,7 @@ def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
         timeout_s=20,
     )
     with backend.open("debian:bullseye", "x86_64", wheels) as session:
-        [outcome] = list(session.run([job]))
+        [outcome] = list(session_outcomes(session, [job]))
         assert session.facts.glibc == "glibc 2.31"
     assert (
         outcome.not_installable
@@ -178,7 +178,7 @@ def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
 
     assert classify(outcome).verdict is Verdict.NOT_INSTALLABLE
     with backend.open("debian:trixie", "x86_64", wheels) as session:
-        [outcome] = list(session.run([job]))
+        [outcome] = list(session_outcomes(session, [job]))
     assert classify(outcome).verdict is Verdict.PASS
     assert ours(client, os.getpid()) == []
 

@@ -31,6 +31,7 @@ import pytest
 from harness.backends.local import UNSUPPORTED_WHEEL, LocalBackend, _supervise
 from harness.jobs import CellJob, Exercise, Import
 from harness.outcome import Outcome
+from harness.runner import session_outcomes
 from harness.verdict import ImportErrorKind, Verdict, classify
 from harness.wheels import BuiltWheel, file_sha256
 
@@ -516,7 +517,7 @@ def test_wheel_for_another_platform_is_not_installable(
     )
     job = Case(id="noinst", module="wcnoinst", verdict=Verdict.NOT_INSTALLABLE).job(())
     with LocalBackend().open("host", platform.machine(), [wheel]) as session:
-        (outcome,) = session.run([job])
+        (outcome,) = session_outcomes(session, [job])
     classified = classify(outcome)
     assert classified.verdict is Verdict.NOT_INSTALLABLE and classified.subkind is None
     assert UNSUPPORTED_WHEEL in classified.detail and path.name in classified.detail
