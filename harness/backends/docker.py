@@ -236,13 +236,19 @@ class DockerBackend:
         """Remove containers left by wheelclash processes on this host that no longer run."""
         host = socket.gethostname()
         removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": LABEL_OWNER}):
-            owner_host, _, pid = str(container.labels.get(LABEL_OWNER, "")).rpartition(":")
+        # sparse: no inspect per container, which would race with others removing theirs
+        found = self.client.containers.list(all=True, sparse=True, filters={"label": LABEL_OWNER})
+        for container in found:
+            labels = container.attrs.get("Labels") or {}
+            owner_host, _, pid = str(labels.get(LABEL_OWNER, "")).rpartition(":")
             if owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid)):
                 logger.warning(
-                    "removing container %s left by dead process %s", container.short_id, pid
+                    "removing container %s left by dead process %s", str(container.id)[:12], pid
                 )
-                container.remove(force=True)
+                try:
+                    container.remove(force=True)
+                except docker.errors.NotFound:
+                    continue
                 removed += 1
         return removed
 

@@ -41,6 +41,12 @@ def compiler_version(cxx):
     return (lines[0].strip() if lines else ""), ""
 
 
+def python_cflags(python):
+    """The C flags the building interpreter was configured with (optimisation, NDEBUG)."""
+    done = run([python, "-c", "import sysconfig; print(sysconfig.get_config_var('CFLAGS') or '')"])
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def archive_member(cxx, spec, workdir):
     archive_name, member = spec.split(":")
     located = run([*shlex.split(cxx), "-print-file-name=" + archive_name]).stdout.strip()
@@ -67,9 +73,12 @@ def main(argv):
             return fail(problem)
         ldflags.append(path)
     env = dict(os.environ)
-    cxxflags = " ".join(shlex.quote(f) for f in spec["cxxflags"])
-    # Older setuptools compiles C++ with CC and CFLAGS and links with LDSHARED; newer ones
-    # use CXX, CXXFLAGS and LDCXXSHARED for C++ sources. Set both, so either obeys.
+    # setuptools before 72 compiles C++ with CC and CFLAGS *appended* to Python's own flags
+    # and links with LDSHARED; newer ones use CXX, CXXFLAGS and LDCXXSHARED, and an
+    # environment CFLAGS or CXXFLAGS *replaces* Python's flags (-O3 -DNDEBUG ...). So pass
+    # Python's own flags plus the toolchain's in both, and every setuptools compiles alike.
+    base = python_cflags(spec["python"])
+    cxxflags = " ".join([base] + [shlex.quote(f) for f in spec["cxxflags"]]).strip()
     env.update(
         CC=cxx,
         CXX=cxx,

@@ -120,7 +120,7 @@ def test_print_plan_lists_cells_with_expectations(capsys: pytest.CaptureFixture[
         ),
         (
             HEAD + WHEEL + 'toolchain = "gcc-99"\n',
-            "unknown toolchain 'gcc-99'; valid: clang-libcxx, clang-libstdcxx, gcc",
+            "unknown toolchain 'gcc-99'; valid: clang-11-libcxx, clang-11-libstdcxx",
         ),
         (
             HEAD + WHEEL.replace("healthy", "nope"),
