@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 import docker
 import docker.errors
 
-from harness import containers, images, paths
+from harness import containers, image_catalogue, images, paths
 from harness.errors import BuildFailed, InfrastructureError, ToolchainUnavailable
 from harness.scenario import WheelSpec
 from harness.toolchains import HOST, LinkMode, Toolchain
@@ -171,7 +171,7 @@ class ContainerBuilder:
 
     def recipe(self, toolchain: Toolchain) -> images.ImageRecipe:
         """The builder image's recipe: the suite's builder role plus the toolchain's packages."""
-        base = set(images.load_catalogue().packages("builder"))
+        base = set(image_catalogue.load_catalogue().packages("builder"))
         extras = tuple(sorted(p for p in toolchain.packages if p not in base))
         return images.recipe_for(self.suite, self.arch, "builder", extras)
 

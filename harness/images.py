@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
-import functools
 import hashlib
 import json
 import logging
 import os
-import platform
-import re
 import shlex
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, Self
@@ -32,13 +28,18 @@ import docker
 import docker.errors
 from docker.models.images import Image
 
-from harness import paths
 from harness.errors import InfrastructureError, InputError
-from harness.tomlload import Checker, read_toml
+from harness.image_catalogue import (
+    DEBIAN_NAME,
+    IMAGES_TOML,
+    host_arch,
+    is_emulated,
+    load_catalogue,
+)
+from harness.locking import file_lock
 
 logger = logging.getLogger(__name__)
 
-IMAGES_TOML: Final = paths.RESOURCES / "images.toml"
 # Bump when the way an image is made changes in code rather than in images.toml.
 RECIPE_VERSION: Final = 1
 REPOSITORY: Final = "wheelclash"
@@ -49,170 +50,7 @@ MMDEBSTRAP_TIMEOUT: Final = 3600.0
 VERSION_PACKAGES: Final = ("libc6", "libstdc++6", "python3")
 
 Source = Literal["bootstrap", "reference", "dockerfile"]
-_DEBIAN_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_TAG_WORD: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # suite and role names go into tags
-_HOST_ARCH_ALIASES: Final = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "i586": "i686"}
 _bootstraps = 0
-
-
-# ---------------------------------------------------------------------------------------------
-# The table: resources/images.toml
-
-
-@dataclass(frozen=True, kw_only=True)
-class Platform:
-    name: str
-    oci: str
-    qemu: str
-    native_on: tuple[str, ...] = ()  # host arches that run this arch without emulation
-
-    @classmethod
-    def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
-        key = f"platforms.{name}"
-        check.unknown_keys(row, {"oci", "qemu", "native_on"}, key)
-        return cls(
-            name=name,
-            oci=check.string(row, "oci", f"{key}.oci"),
-            qemu=check.string(row, "qemu", f"{key}.qemu"),
-            native_on=check.strings(row, "native_on", f"{key}.native_on"),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Suite:
-    name: str
-    mirror_suite: str
-    arches: Mapping[str, str]  # wheelclash arch -> Debian arch
-
-    @classmethod
-    def from_toml(
-        cls, name: str, row: dict[str, Any], check: Checker, platforms: Mapping[str, Platform]
-    ) -> Self:
-        key = f"suites.{name}"
-        check.unknown_keys(row, {"mirror_suite", "arches"}, key)
-        if not _TAG_WORD.match(name):
-            check.add(key, "a suite name must be lowercase letters, digits, '.', '_', '-'")
-        arches = {}
-        for arch, debian_arch in check.table(row, "arches", f"{key}.arches").items():
-            if arch not in platforms:
-                check.add(f"{key}.arches.{arch}", f"not in [platforms]: {', '.join(platforms)}")
-            elif not isinstance(debian_arch, str):
-                check.add(f"{key}.arches.{arch}", "must be a Debian arch name (a string)")
-            else:
-                arches[arch] = debian_arch
-        mirror_suite = check.string(row, "mirror_suite", f"{key}.mirror_suite", name)
-        return cls(name=name, mirror_suite=mirror_suite, arches=arches)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Role:
-    name: str
-    packages: tuple[str, ...]
-    extends: str | None = None
-
-    @classmethod
-    def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
-        key = f"roles.{name}"
-        check.unknown_keys(row, {"packages", "extends"}, key)
-        if not _TAG_WORD.match(name):
-            check.add(key, "a role name must be lowercase letters, digits, '.', '_', '-'")
-        extends = row.get("extends")
-        if extends is not None and not isinstance(extends, str):
-            check.add(f"{key}.extends", "must be a role name")
-            extends = None
-        packages = check.strings(row, "packages", f"{key}.packages")
-        for package in packages:
-            if not _DEBIAN_NAME.match(package):
-                check.add(f"{key}.packages", f"{package!r} is not a Debian package name")
-        return cls(name=name, packages=packages, extends=extends)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Bootstrap:
-    mirror: str
-    components: tuple[str, ...]
-    variant: str
-    dpkg_options: tuple[str, ...]
-
-    @classmethod
-    def from_toml(cls, row: dict[str, Any], check: Checker) -> Self:
-        check.unknown_keys(row, {"mirror", "components", "variant", "dpkg_options"}, "bootstrap")
-        return cls(
-            mirror=check.string(row, "mirror", "bootstrap.mirror"),
-            components=check.strings(row, "components", "bootstrap.components", ("main",)),
-            variant=check.string(row, "variant", "bootstrap.variant", "apt"),
-            dpkg_options=check.strings(row, "dpkg_options", "bootstrap.dpkg_options"),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageCatalogue:
-    bootstrap: Bootstrap
-    platforms: Mapping[str, Platform]
-    suites: Mapping[str, Suite]
-    roles: Mapping[str, Role]
-
-    def packages(self, role: str) -> tuple[str, ...]:
-        """The role's packages after `extends`, base role first."""
-        chain: list[Role] = []
-        name: str | None = role
-        while name is not None:
-            chain.insert(0, self.roles[name])
-            name = self.roles[name].extends
-        return tuple(p for r in chain for p in r.packages)
-
-    @classmethod
-    def from_toml(cls, document: dict[str, Any], check: Checker) -> Self:
-        check.unknown_keys(document, {"bootstrap", "platforms", "suites", "roles"}, "")
-        bootstrap = Bootstrap.from_toml(check.table(document, "bootstrap", "bootstrap"), check)
-        platforms = {
-            n: Platform.from_toml(n, r, check) for n, r in _rows(check, document, "platforms")
-        }
-        suites = {
-            n: Suite.from_toml(n, r, check, platforms) for n, r in _rows(check, document, "suites")
-        }
-        roles = {n: Role.from_toml(n, r, check) for n, r in _rows(check, document, "roles")}
-        for role in roles.values():
-            seen = {role.name}
-            parent = role.extends
-            while parent is not None:
-                if parent not in roles or parent in seen:
-                    why = "a loop" if parent in seen else f"unknown role {parent!r}"
-                    check.add(f"roles.{role.name}.extends", f"{why}; valid: {', '.join(roles)}")
-                    break
-                seen.add(parent)
-                parent = roles[parent].extends
-        return cls(bootstrap=bootstrap, platforms=platforms, suites=suites, roles=roles)
-
-
-def _rows(
-    check: Checker, document: dict[str, Any], name: str
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    for key, row in check.table(document, name, name).items():
-        if isinstance(row, dict):
-            yield key, row
-        else:
-            check.add(f"{name}.{key}", "must be a table")
-
-
-@functools.cache
-def load_catalogue(path: Path = IMAGES_TOML) -> ImageCatalogue:
-    check = Checker(path)
-    catalogue = ImageCatalogue.from_toml(read_toml(path), check)
-    check.raise_if_any()
-    return catalogue
-
-
-def host_arch() -> str:
-    machine = platform.machine()
-    return _HOST_ARCH_ALIASES.get(machine, machine)
-
-
-def is_emulated(arch: str) -> bool:
-    """Whether `arch` binaries need qemu-user on this host (i686 runs natively on x86_64)."""
-    host = host_arch()
-    plat = load_catalogue().platforms.get(arch)
-    return arch != host and (plat is None or host not in plat.native_on)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +110,7 @@ def recipe_for(
     if role not in catalogue.roles:
         raise InputError(f"unknown image role {role!r}; valid roles: {', '.join(catalogue.roles)}")
     for package in extra_packages:
-        if not _DEBIAN_NAME.match(package):
+        if not DEBIAN_NAME.match(package):
             raise InputError(f"{package!r} is not a Debian package name (e.g. g++-12, clang-16)")
     extras = tuple(sorted(set(extra_packages)))
     return ImageRecipe(
@@ -374,7 +212,7 @@ def ensure_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
     if found is not None:
         return found
     check_emulation(recipe.arch)
-    with _tag_lock(recipe.tag):
+    with file_lock("image-" + recipe.tag):
         found = _find_recipe_image(client, recipe)
         if found is not None:
             return found
@@ -616,7 +454,7 @@ def build_dockerfile(client: docker.DockerClient, path: Path) -> ImageInfo:
         raise InputError(f"{path}: no such Dockerfile; check the path")
     digest = _context_hash(dockerfile)
     tag = f"{REPOSITORY}/dockerfile:{digest[:16]}"
-    with _tag_lock(tag):
+    with file_lock("image-" + tag):
         existing = client.images.list(filters={"label": f"{LABEL_HASH}={digest}"})
         if existing:
             return ImageInfo.from_image(existing[0], tag)
@@ -702,22 +540,3 @@ def _image_id(client: docker.DockerClient, ref: str) -> str | None:
         return str(client.images.get(ref).id)
     except docker.errors.ImageNotFound:
         return None
-
-
-@contextlib.contextmanager
-def _tag_lock(tag: str) -> Iterator[None]:
-    """An exclusive `flock` for one image tag, shared by every process on this machine."""
-    directory = paths.cache_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)
-    lock_path = directory / f"{safe}-{hashlib.sha256(tag.encode()).hexdigest()[:8]}.lock"
-    with lock_path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("waiting for another process building %s (%s)", tag, lock_path)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -71,10 +71,10 @@ def _backend(config: pytest.Config, scenario: Scenario) -> Backend:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     catalogue = load_catalogue()
-    ready = [t.name for t in catalogue.toolchains.values() if t.available()]
+    ready = [t.name for t in catalogue.toolchains.values() if t.suite is None and t.available()]
     return [
         f"wheelclash: backend {config.getoption('wheelclash_backend')}, "
-        f"toolchains available: {', '.join(ready) or 'none'}"
+        f"toolchains on this machine: {', '.join(ready) or 'none'}"
     ]
 
 

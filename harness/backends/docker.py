@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
-from harness import containers, images, paths
+from harness import containers, image_catalogue, images, paths
 from harness.backends import Session, TargetFacts
 from harness.backends.stream import lines_until, outcomes_from_lines
 from harness.builders import Builder, ContainerBuilder
@@ -226,7 +226,7 @@ class DockerBackend:
     def builder(self, target: str, arch: str) -> Builder:
         """Debian targets build in their own suite's builder; other targets in the default one."""
         kind, _, suite = target.partition(":")
-        if kind != "debian" or suite not in images.load_catalogue().suites:
+        if kind != "debian" or suite not in image_catalogue.load_catalogue().suites:
             suite = load_settings().default_builder_suite
         if (suite, arch) not in self._builders:
             self._builders[(suite, arch)] = ContainerBuilder(self.client, suite, arch)

@@ -11,7 +11,7 @@ from typing import Final
 import docker
 import docker.errors
 
-from harness import images
+from harness import image_catalogue, images
 from harness.errors import InfrastructureError
 
 SCHEMA_VERSION: Final = 1
@@ -29,10 +29,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "TARGET is debian:<suite>, a Dockerfile path or an image reference.",
     )
     build.add_argument("targets", nargs="+", metavar="TARGET", help="e.g. debian:bookworm")
-    catalogue = images.load_catalogue()
+    catalogue = image_catalogue.load_catalogue()
     build.add_argument(
         "--arch",
-        default=images.host_arch(),
+        default=image_catalogue.host_arch(),
         choices=sorted(catalogue.platforms),
         help="the arch to build for (default: this host's, %(default)s)",
     )

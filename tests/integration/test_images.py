@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import pytest
 
-from harness import images
+from harness import image_catalogue, images
 from harness.errors import InputError
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -37,7 +37,7 @@ def client() -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(scope="module")
 def recipe() -> images.ImageRecipe:
-    return images.recipe_for(SUITE, images.host_arch())
+    return images.recipe_for(SUITE, image_catalogue.host_arch())
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,9 @@ def test_offline_venv_install_and_gdb(
 def _ensure_in_child(suite: str) -> str:
     engine = docker.from_env(timeout=600)
     try:
-        return images.ensure_image(engine, images.recipe_for(suite, images.host_arch())).image_id
+        return images.ensure_image(
+            engine, images.recipe_for(suite, image_catalogue.host_arch())
+        ).image_id
     finally:
         engine.close()
 
@@ -201,7 +203,7 @@ def test_dockerfile_target_is_built_once(
 
 def test_unknown_suite_names_valid_suites(client: docker.DockerClient) -> None:
     with pytest.raises(InputError) as caught:
-        images.recipe_for("buster", images.host_arch())
+        images.recipe_for("buster", image_catalogue.host_arch())
     for suite in ("bullseye", "bookworm", "trixie", "sid"):
         assert suite in str(caught.value)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from docker.models.images import Image
 
-from harness import images
+from harness import image_catalogue, images
 from harness.errors import InfrastructureError, InputError, InvalidInputFile
 from harness.tomlload import Checker
 
@@ -19,7 +19,7 @@ ARCHES = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")
 
 
 def test_table_has_every_suite_and_arch() -> None:
-    catalogue = images.load_catalogue()
+    catalogue = image_catalogue.load_catalogue()
     assert set(SUITES) <= set(catalogue.suites)
     assert catalogue.suites["sid"].mirror_suite == "unstable"
     for suite in SUITES:
@@ -50,7 +50,7 @@ def test_target_and_builder_packages() -> None:
 
 def test_recipe_hash_is_stable() -> None:
     first = images.recipe_for("bookworm", "x86_64")
-    images.load_catalogue.cache_clear()
+    image_catalogue.load_catalogue.cache_clear()
     second = images.recipe_for("bookworm", "x86_64")
     assert first == second
     assert first.recipe_hash == second.recipe_hash
@@ -147,10 +147,10 @@ def test_import_changes_label_the_image() -> None:
     assert any(c.startswith("CMD ") for c in changes)
 
 
-def _load(tmp_path: Path, text: str) -> images.ImageCatalogue:
+def _load(tmp_path: Path, text: str) -> image_catalogue.ImageCatalogue:
     path = tmp_path / "images.toml"
     path.write_text(text, encoding="utf-8")
-    return images.load_catalogue.__wrapped__(path)
+    return image_catalogue.load_catalogue.__wrapped__(path)
 
 
 def test_table_problems_are_reported_at_once(tmp_path: Path) -> None:
@@ -193,7 +193,7 @@ extends = "a"
 
 def test_extends_puts_base_packages_first() -> None:
     check = Checker(Path("x.toml"))
-    catalogue = images.ImageCatalogue.from_toml(
+    catalogue = image_catalogue.ImageCatalogue.from_toml(
         {
             "bootstrap": {"mirror": "m"},
             "roles": {"a": {"packages": ["pa"]}, "b": {"extends": "a", "packages": ["qb"]}},
@@ -240,7 +240,7 @@ def test_emulation_follows_the_host(
     monkeypatch: pytest.MonkeyPatch, host: str, arch: str, emulated: bool
 ) -> None:
     monkeypatch.setattr(platform, "machine", lambda: host)
-    assert images.is_emulated(arch) is emulated
+    assert image_catalogue.is_emulated(arch) is emulated
     assert images.recipe_for("bookworm", arch).emulated is emulated
 
 
