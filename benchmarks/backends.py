@@ -1,6 +1,6 @@
 """How fast each way of running cells is, measured on the same cells in one run.
 
-    .venv/bin/python benchmarks/backends.py [--cells N] [--warmup N] [--target debian:SUITE]
+    .venv/bin/python benchmarks/backends.py [--cells N] [--rounds R] [--warmup N] [-v]
 
 The healthy scenario's 24 cells (3 wheels x 6 orders x 4 modes), repeated under distinct cell
 ids to reach --cells, run four ways after a warm-up (images, wheels and venvs cached):
@@ -12,7 +12,9 @@ ids to reach --cells, run four ways after a warm-up (images, wheels and venvs ca
   (c) run per cell    one `docker run --rm` of the probe per cell, from an image that has the
                       same wheels installed in a venv (made once, untimed, removed at the end)
 
-Every cell must pass in every way; otherwise the figures mean nothing and the exit status is 1.
+(a) and (b) run --rounds times, interleaved, and the fastest round counts: other work on the
+machine only ever adds time. Each (b) round opens a fresh session and runs one batch in it.
+Every cell must pass in every way, or the figures mean nothing and the exit status is 1.
 Containers and the temporary image are removed on the way out, also on Ctrl-C and SIGTERM;
 those of a benchmark process that died harder are removed by the next run.
 """
@@ -21,17 +23,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import json
 import logging
 import os
 import platform
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,9 +55,6 @@ from harness.plan import Cell
 from harness.runner import cells_for, wheels_for
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import Verdict, classify
-from harness.wheels import BuiltWheel
-
-logger = logging.getLogger("benchmarks.backends")
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 SCENARIO: Final = ROOT / "scenarios" / "healthy.toml"
@@ -64,14 +63,23 @@ BENCH_REPOSITORY: Final = "wheelclash-bench/naive"
 BARE_GOAL: Final = 0.8
 NAIVE_GOAL: Final = 10.0
 SHOWN_FAILURES: Final = 5
+WAYS: Final = ("bare", "docker", "exec", "run")
+TITLES: Final = {
+    "bare": "(a) bare: local backend, one batch",
+    "docker": "(b) docker backend, one batch",
+    "exec": "(d) docker exec per cell",
+    "run": "(c) docker run --rm per cell",
+}
 
 
 # ---------------------------------------------------------------------------------------------
-# What one way measured
+# What was measured
 
 
 @dataclass(frozen=True, kw_only=True)
 class Measured:
+    """One timed pass of one way over the cells."""
+
     way: str
     cells: int
     seconds: float
@@ -94,22 +102,40 @@ class Measured:
 
 
 @dataclass(kw_only=True)
-class Costs:
-    """One-off costs, shown beside the table and never part of it."""
+class Record:
+    """Everything one benchmark run found."""
 
-    entries: list[tuple[str, float]] = field(default_factory=list)
+    rounds: dict[str, list[Measured]] = field(default_factory=lambda: {w: [] for w in WAYS})
+    costs: list[tuple[str, float]] = field(default_factory=list)
+    session_opens: list[float] = field(default_factory=list)
+    warm_failures: list[str] = field(default_factory=list)
 
     @contextmanager
     def timed(self, what: str) -> Iterator[None]:
+        """A one-off cost, reported beside the table and never part of it."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.entries.append((what, time.perf_counter() - start))
+            self.costs.append((what, time.perf_counter() - start))
+
+    def warm(self, way: str, failures: Sequence[str]) -> None:
+        self.warm_failures += [f"warm-up {way}: {f}" for f in failures]
+
+    def best(self, way: str) -> Measured:
+        return min(self.rounds[way], key=lambda m: m.seconds)
+
+    def add(self, result: Measured) -> None:
+        self.rounds[result.way].append(result)
+        print(
+            f"  {TITLES[result.way]:<38} {result.cells} cells in {result.seconds:6.2f} s"
+            f"  ({result.per_second:5.2f} cells/s)",
+            flush=True,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
-# Cells
+# Cells and how the supervisor would hand them to the probe
 
 
 def repeated(scenario: Scenario, cells: Sequence[Cell], count: int) -> list[Cell]:
@@ -122,14 +148,12 @@ def repeated(scenario: Scenario, cells: Sequence[Cell], count: int) -> list[Cell
     return out[:count]
 
 
-def jobs_for(scenario: Scenario, cells: Sequence[Cell], count: int, offset: int) -> list[CellJob]:
-    """Jobs for `count` cells; `offset` copies in, so warm-up and timed ids never collide."""
-    skip = offset * len(cells)
-    return [job_for(scenario, c) for c in repeated(scenario, cells, skip + count)[skip:]]
+def jobs_for(scenario: Scenario, cells: Sequence[Cell], count: int) -> list[CellJob]:
+    return [job_for(scenario, c) for c in repeated(scenario, cells, count)]
 
 
 def judged(outcomes: Sequence[Outcome], jobs: Sequence[CellJob]) -> tuple[str, ...]:
-    """Why each cell that did not pass failed: its verdict, or a missing or duplicated report."""
+    """Why each cell that did not pass failed: its verdict, or a missing or repeated report."""
     failures: list[str] = []
     seen: set[str] = set()
     for outcome in outcomes:
@@ -151,14 +175,14 @@ def probe_spec(job: CellJob, events: str) -> str:
 
 
 def probe_env(job: CellJob) -> dict[str, str]:
-    """What the supervisor adds to its environment for a probe."""
+    """What the supervisor adds to its own environment for a probe."""
     env = {str(k): str(v) for k, v in job.to_json()["env"].items()}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
 # ---------------------------------------------------------------------------------------------
-# (a) and (b): a backend session, one batch
+# (a) and (b): one backend batch
 
 
 def timed_batch(way: str, session: Session, jobs: Sequence[CellJob]) -> Measured:
@@ -179,16 +203,20 @@ def warm_batch(session: Session, jobs: Sequence[CellJob]) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# (c) and (d): the probe straight from docker, one call per cell
+# (d) and (c): the probe straight from docker, one call per cell
 
 
 @dataclass(frozen=True, kw_only=True)
-class NaiveSetup:
-    """Where the probe and the venv live in the naive image and its containers."""
+class Naive:
+    """The probe and venv in the naive image, and how its containers are confined."""
 
-    work: str
-    user: str
-    home: str
+    client: docker.DockerClient
+    confinement: containers.Confinement
+    labels: dict[str, str]
+
+    @property
+    def work(self) -> str:
+        return self.confinement.home
 
     @property
     def python(self) -> str:
@@ -198,126 +226,108 @@ class NaiveSetup:
     def probe(self) -> str:
         return f"{self.work}/probe.py"
 
-
-def exec_per_cell(container: Container, setup: NaiveSetup, jobs: Sequence[CellJob]) -> Measured:
-    failures: list[str] = []
-    start = time.perf_counter()
-    for index, job in enumerate(jobs):
-        events = f"/tmp/wheelclash-events-{os.getpid()}-{index}.jsonl"
-        code, output = container.exec_run(
-            [setup.python, setup.probe, probe_spec(job, events)],
-            user=setup.user,
-            workdir=setup.work,
-            environment=probe_env(job),
-        )
-        if code != 0:
-            text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
-            failures.append(f"{job.cell_id}: exit {code}: {text.strip()[-300:]}")
-    seconds = time.perf_counter() - start
-    return Measured(way="exec", cells=len(jobs), seconds=seconds, failures=tuple(failures))
-
-
-def run_per_cell(
-    client: docker.DockerClient,
-    image: str,
-    setup: NaiveSetup,
-    confinement: containers.Confinement,
-    labels: dict[str, str],
-    jobs: Sequence[CellJob],
-) -> Measured:
-    failures: list[str] = []
-    start = time.perf_counter()
-    for job in jobs:
-        env = {"HOME": setup.home, "LANG": "C.UTF-8", **probe_env(job)}
-        try:
-            client.containers.run(
-                image,
-                [setup.python, setup.probe, probe_spec(job, "/tmp/wheelclash-events.jsonl")],
-                remove=True,
-                network_mode="none",
-                user=setup.user,
-                working_dir=setup.work,
-                environment=env,
-                mem_limit=confinement.memory,
-                memswap_limit=confinement.memory,
-                pids_limit=confinement.pids,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                labels=labels,
+    def exec_per_cell(self, container: Container, jobs: Sequence[CellJob]) -> Measured:
+        failures: list[str] = []
+        start = time.perf_counter()
+        for index, job in enumerate(jobs):
+            events = f"/tmp/wheelclash-events-{time.monotonic_ns()}-{index}.jsonl"
+            code, output = container.exec_run(
+                [self.python, self.probe, probe_spec(job, events)],
+                user=self.confinement.user,
+                workdir=self.work,
+                environment=probe_env(job),
             )
-        except docker.errors.ContainerError as exc:
-            raw: object = exc.stderr  # bytes, whatever the stubs say
-            stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-            failures.append(f"{job.cell_id}: exit {exc.exit_status}: {stderr.strip()[-300:]}")
-    seconds = time.perf_counter() - start
-    return Measured(way="run", cells=len(jobs), seconds=seconds, failures=tuple(failures))
+            if code != 0:
+                text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
+                failures.append(f"{job.cell_id}: exit {code}: {text.strip()[-300:]}")
+        seconds = time.perf_counter() - start
+        return Measured(way="exec", cells=len(jobs), seconds=seconds, failures=tuple(failures))
 
+    def run_per_cell(self, image: str, jobs: Sequence[CellJob]) -> Measured:
+        failures: list[str] = []
+        start = time.perf_counter()
+        for job in jobs:
+            env = {"HOME": self.work, "LANG": "C.UTF-8", **probe_env(job)}
+            try:
+                self.client.containers.run(
+                    image,
+                    [self.python, self.probe, probe_spec(job, "/tmp/wheelclash-events.jsonl")],
+                    remove=True,
+                    network_mode="none",
+                    user=self.confinement.user,
+                    working_dir=self.work,
+                    environment=env,
+                    mem_limit=self.confinement.memory,
+                    memswap_limit=self.confinement.memory,
+                    pids_limit=self.confinement.pids,
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    labels=self.labels,
+                )
+            except docker.errors.ContainerError as exc:
+                raw: object = exc.stderr  # bytes, whatever the stubs say
+                text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+                failures.append(f"{job.cell_id}: exit {exc.exit_status}: {text.strip()[-300:]}")
+        seconds = time.perf_counter() - start
+        return Measured(way="run", cells=len(jobs), seconds=seconds, failures=tuple(failures))
 
-def install_venv(
-    container: Container, setup: NaiveSetup, wheels: Sequence[BuiltWheel], costs: Costs
-) -> None:
-    """Probe and wheels in, a venv with the wheels installed offline (as the backend does)."""
-    files = {
-        setup.probe: paths.PROBE.read_bytes(),
-        **{f"{setup.work}/wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
-    }
-    with costs.timed("naive image: ship probe and wheels in"):
-        container.put_archive(
-            "/", containers.owned_tar(files, [setup.work, f"{setup.work}/wheels"], setup.user)
+    def install(self, container: Container, wheels: Sequence[Path], record: Record) -> None:
+        """Probe and wheels in, and the wheels installed offline into a venv the way the docker
+        backend does it (harness/backends/docker.py, `_install`): a venv without pip, and the
+        target's own pip installing into the venv's site-packages."""
+        files = {
+            self.probe: paths.PROBE.read_bytes(),
+            **{f"{self.work}/wheels/{w.name}": w.read_bytes() for w in wheels},
+        }
+        user = self.confinement.user
+        with record.timed("naive image: ship the probe and wheels in"):
+            folders = [self.work, f"{self.work}/wheels"]
+            container.put_archive("/", containers.owned_tar(files, folders, user))
+
+        def step(what: str, command: list[str]) -> str:
+            with record.timed(f"naive image: {what}"):
+                code, output = containers.exec_text(
+                    container, command, user=user, workdir=self.work
+                )
+            if code != 0:
+                raise RuntimeError(f"{what} failed (exit {code}): {output.strip()[-600:]}")
+            return output
+
+        step(
+            "python3 -m venv --without-pip",
+            ["python3", "-m", "venv", "--without-pip", f"{self.work}/venv"],
         )
-    steps = [
-        ("naive image: python3 -m venv", ["python3", "-m", "venv", f"{setup.work}/venv"]),
-        (
-            "naive image: pip install the wheels",
-            [
-                setup.python,
-                "-m",
-                "pip",
-                "install",
-                "--no-index",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--no-cache-dir",
-                *(f"{setup.work}/wheels/{w.path.name}" for w in wheels),
-            ],
-        ),
-    ]
-    for what, command in steps:
-        with costs.timed(what):
-            code, output = containers.exec_text(
-                container, command, user=setup.user, workdir=setup.work
+        purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+        site = step("find site-packages", [self.python, "-c", purelib]).strip().splitlines()[-1]
+        pip = ["python3", "-m", "pip", "install", "--no-index", "--no-deps"]
+        pip += ["--disable-pip-version-check", "--no-cache-dir", "--target", site]
+        step("pip install --target", [*pip, *(f"{self.work}/wheels/{w.name}" for w in wheels)])
+
+    def snapshot(self, container: Container, tag: str, record: Record) -> str:
+        """The container's filesystem as a new image that carries only the benchmark's label.
+
+        Not `container.commit()`: a commit keeps the target image's `org.wheelclash.*` labels,
+        its recipe hash included, so while it exists `wheelclash images` would list it and the
+        image cache could take it for the target image.
+        """
+        repository, name = tag.rsplit(":", 1)
+        with record.timed("naive image: export and import"), tempfile.TemporaryDirectory() as tmp:
+            tarball = Path(tmp) / "rootfs.tar"
+            with tarball.open("wb") as handle:
+                # A generator of bytes chunks (the stubs say str).
+                for chunk in cast(Iterator[bytes], container.export()):
+                    handle.write(chunk)
+            self.client.api.import_image(
+                src=str(tarball),
+                repository=repository,
+                tag=name,
+                changes=[
+                    f"LABEL {BENCH_LABEL}={self.labels[BENCH_LABEL]}",
+                    "ENV LANG=C.UTF-8",
+                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                ],
             )
-        if code != 0:
-            raise SystemExit(f"{what} failed (exit {code}): {output.strip()[-600:]}")
-
-
-def snapshot(
-    client: docker.DockerClient, container: Container, tag: str, owner: str, costs: Costs
-) -> str:
-    """The container's filesystem as a new image carrying only the benchmark's label.
-
-    Not `container.commit()`: a commit keeps the target image's `org.wheelclash.*` labels,
-    recipe hash included, so `wheelclash images` would list the temporary image and the
-    image cache could take it for the target image while it exists.
-    """
-    repository, name = tag.rsplit(":", 1)
-    with costs.timed("naive image: export and import"), tempfile.TemporaryDirectory() as tmp:
-        tarball = Path(tmp) / "rootfs.tar"
-        with tarball.open("wb") as handle:
-            # A generator of bytes chunks (the stubs say str).
-            for chunk in cast(Iterator[bytes], container.export()):
-                handle.write(chunk)
-        client.api.import_image(
-            src=str(tarball),
-            repository=repository,
-            tag=name,
-            changes=[
-                f"LABEL {BENCH_LABEL}={owner}",
-                "ENV LANG=C.UTF-8",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            ],
-        )
-    return str(client.images.get(tag).id)
+        return str(self.client.images.get(tag).id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,11 +357,11 @@ def remove_dead_leftovers(client: docker.DockerClient) -> None:
 
     for container in client.containers.list(all=True, filters={"label": BENCH_LABEL}):
         if dead(container.labels):
-            print(f"removing container {container.short_id} left by a dead benchmark")
+            print(f"removing container {container.short_id}, left by a dead benchmark")
             container.remove(force=True)
     for image in client.images.list(filters={"label": BENCH_LABEL}):
         if dead(image.labels):
-            print(f"removing image {image.short_id} left by a dead benchmark")
+            print(f"removing image {image.short_id}, left by a dead benchmark")
             client.images.remove(str(image.id), force=True)
 
 
@@ -363,13 +373,14 @@ def remove_dead_leftovers(client: docker.DockerClient) -> None:
 class Plan:
     scenario: Scenario
     count: int
+    rounds: int
     warmup: int
     target: str
     arch: str
 
 
-def measure(plan: Plan, costs: Costs, warm_failures: list[str]) -> list[Measured]:
-    scenario, count, warm = plan.scenario, plan.count, plan.warmup
+def measure(plan: Plan, record: Record) -> None:
+    scenario = plan.scenario
     local = LocalBackend()
     backend = DockerBackend()
     reason = backend.unavailable_reason()
@@ -378,185 +389,222 @@ def measure(plan: Plan, costs: Costs, warm_failures: list[str]) -> list[Measured
     client = backend.client
     remove_dead_leftovers(client)
 
-    with costs.timed(f"target image {plan.target} (ensure, cached)"):
+    print("warm-up (images, wheels, venvs, page cache)", flush=True)
+    with record.timed(f"target image {plan.target} (ensure; cached)"):
         target_image = images.resolve_target(client, plan.target, plan.arch)
     host_cells = cells_for(scenario, local, None)
-    docker_cells = cells_for(scenario, backend, [plan.target])
-    docker_cells = tuple(c for c in docker_cells if c.arch == plan.arch)
-    with costs.timed("wheels, host builder (cached)"):
+    docker_cells = [c for c in cells_for(scenario, backend, [plan.target]) if c.arch == plan.arch]
+    with record.timed("wheels, host builder (cached)"):
         host_wheels = wheels_for(scenario, host_cells[0], local)
-    with costs.timed(f"wheels, {plan.target} builder (cached)"):
+    with record.timed(f"wheels, {plan.target} builder (cached)"):
         docker_wheels = wheels_for(scenario, docker_cells[0], backend)
+    host_jobs = jobs_for(scenario, host_cells, plan.count)
+    docker_jobs = jobs_for(scenario, docker_cells, plan.count)
 
-    results: list[Measured] = []
-
-    def note(way: str, failures: tuple[str, ...]) -> None:
-        warm_failures.extend(f"warm-up {way}: {f}" for f in failures)
-
-    # (a) bare
     with ExitStack() as stack:
-        with costs.timed("local venv (cached)"):
-            session = stack.enter_context(local.open("host", platform.machine(), host_wheels))
-        note("bare", warm_batch(session, jobs_for(scenario, host_cells, warm, 0)))
-        results.append(timed_batch("bare", session, jobs_for(scenario, host_cells, count, 1)))
-    print_progress(results[-1])
+        with record.timed("local backend: open (venv cached)"):
+            session = stack.enter_context(local.open("host", plan.arch, host_wheels))
+        record.warm("bare", warm_batch(session, host_jobs[: plan.warmup]))
+        # A session runs one batch: a second `run` on the same DockerSession can find its
+        # container killed (see benchmarks/README.md), so the warm-up has a session of its own.
+        with (
+            record.timed("docker backend: warm-up session (open, warm-up batch, close)"),
+            backend.open(plan.target, plan.arch, docker_wheels) as warm,
+        ):
+            record.warm("docker", warm_batch(warm, docker_jobs[: plan.warmup]))
 
-    # (b) docker backend
-    with ExitStack() as stack:
-        with costs.timed("docker session open (start, ship in, venv, pip install)"):
-            session = stack.enter_context(backend.open(plan.target, plan.arch, docker_wheels))
-        note("docker", warm_batch(session, jobs_for(scenario, docker_cells, warm, 0)))
-        results.append(timed_batch("docker", session, jobs_for(scenario, docker_cells, count, 1)))
-    print_progress(results[-1])
+        def bare() -> None:
+            record.add(timed_batch("bare", session, host_jobs))
 
-    # (d) exec per cell, in the container the naive image is made from; then (c) run per cell
+        def dockerized() -> None:
+            with ExitStack() as inner:
+                start = time.perf_counter()
+                opened = inner.enter_context(backend.open(plan.target, plan.arch, docker_wheels))
+                record.session_opens.append(time.perf_counter() - start)
+                record.add(timed_batch("docker", opened, docker_jobs))
+
+        for index in range(plan.rounds):
+            print(f"round {index + 1} of {plan.rounds}", flush=True)
+            steps: list[Callable[[], None]] = [bare, dockerized]
+            for step in steps if index % 2 == 0 else reversed(steps):
+                step()
+
     settings = load_settings()
     owner = owner_label()
-    tag = f"{BENCH_REPOSITORY}:{os.getpid()}-{int(time.time())}"
-    setup = NaiveSetup(
-        work=settings.workdir, user=settings.confinement.user, home=settings.confinement.home
+    tag = f"{BENCH_REPOSITORY}:{os.getpid()}-{time.time_ns()}"
+    naive = Naive(
+        client=client,
+        confinement=settings.confinement,
+        labels={LABEL_OWNER: owner, BENCH_LABEL: owner},
     )
-    labels = {LABEL_OWNER: owner, BENCH_LABEL: owner}
-    warm_jobs = jobs_for(scenario, docker_cells, warm, 0)
-    timed_jobs = jobs_for(scenario, docker_cells, count, 1)
+    print("docker exec and docker run per cell", flush=True)
     try:
         with ExitStack() as stack:
-            with costs.timed("naive image: container start"):
+            with record.timed("naive image: container start"):
                 container = stack.enter_context(
-                    containers.confined(client, target_image.image_id, settings.confinement, labels)
+                    containers.confined(
+                        client, target_image.image_id, settings.confinement, naive.labels
+                    )
                 )
-            install_venv(container, setup, docker_wheels, costs)
-            image_id = snapshot(client, container, tag, owner, costs)
-            note("exec", exec_per_cell(container, setup, warm_jobs).failures)
-            results.append(exec_per_cell(container, setup, timed_jobs))
-        print_progress(results[-1])
-        naive = functools.partial(run_per_cell, client, image_id, setup, settings.confinement)
-        note("run", naive(labels, warm_jobs).failures)
-        results.append(naive(labels, timed_jobs))
-        print_progress(results[-1])
+            naive.install(container, [w.path for w in docker_wheels], record)
+            image = naive.snapshot(container, tag, record)
+            # (d) in this container: the image is made, so the runs leave nothing in it.
+            record.warm("exec", naive.exec_per_cell(container, docker_jobs[: plan.warmup]).failures)
+            record.add(naive.exec_per_cell(container, docker_jobs))
+        record.warm("run", naive.run_per_cell(image, docker_jobs[: plan.warmup]).failures)
+        record.add(naive.run_per_cell(image, docker_jobs))
     finally:
         remove_ours(client, owner, tag)
-    return results
 
 
 # ---------------------------------------------------------------------------------------------
 # Report
 
-TITLES: Final = {
-    "bare": "(a) bare: local backend, one batch",
-    "docker": "(b) docker backend, one batch",
-    "exec": "(d) docker exec per cell",
-    "run": "(c) docker run --rm per cell",
-}
 
-
-def print_progress(result: Measured) -> None:
-    print(
-        f"  measured {TITLES[result.way]}: {result.cells} cells in {result.seconds:.2f} s",
-        flush=True,
-    )
-
-
-def report(results: Sequence[Measured], costs: Costs, warm_failures: Sequence[str]) -> int:
-    by_way = {r.way: r for r in results}
+def report(record: Record) -> int:
     print("\none-off costs (not in the table):")
-    for what, seconds in costs.entries:
-        print(f"  {what:<58} {seconds:8.2f} s")
+    for what, seconds in record.costs:
+        print(f"  {what:<62} {seconds:7.2f} s")
+    opens = record.session_opens
+    if opens:
+        each = ", ".join(f"{s:.2f}" for s in opens)
+        print(
+            f"  {'docker backend: session open (start, ship in, venv, pip)':<62} "
+            f"{min(opens):7.2f} s  (fastest; each: {each})"
+        )
 
     print(
-        f"\n{'way':<38} {'cells':>5} {'seconds':>8} {'ms/cell':>8} {'cells/s':>8} "
-        f"{'probe ms':>9} {'failures':>8}"
+        f"\n{'way (fastest round)':<38} {'cells':>5} {'seconds':>8} {'ms/cell':>8} {'cells/s':>8}"
+        f" {'probe ms':>9} {'rest ms':>8} {'failed':>6}"
     )
-    for way in ("bare", "docker", "exec", "run"):
-        r = by_way[way]
-        probe = f"{r.probe_ms_per_cell:9.1f}" if r.probe_ms_per_cell is not None else f"{'-':>9}"
+    for way in WAYS:
+        if not record.rounds[way]:
+            continue
+        r = record.best(way)
+        probe = r.probe_ms_per_cell
+        shown = (
+            (f"{probe:9.1f}", f"{r.ms_per_cell - probe:8.1f}") if probe is not None else ("-", "-")
+        )
+        failed = sum(len(m.failures) for m in record.rounds[way])
         print(
             f"{TITLES[way]:<38} {r.cells:>5} {r.seconds:>8.2f} {r.ms_per_cell:>8.1f} "
-            f"{r.per_second:>8.2f} {probe} {len(r.failures):>8}"
+            f"{r.per_second:>8.2f} {shown[0]:>9} {shown[1]:>8} {failed:>6}"
         )
-    print("  (probe ms: the probe's wall time as the supervisor measured it, 10 ms polls included)")
+    print(
+        "  probe ms: the probe's wall time as the supervisor measured it (fork to exit seen, "
+        "10 ms polls included);\n  rest ms: everything else per cell (supervisor, batch set-up, "
+        "streaming)"
+    )
+    for way in ("bare", "docker"):
+        rates = " ".join(f"{m.per_second:.2f}" for m in record.rounds[way])
+        print(f"  {way} cells/s in each round: {rates}")
 
-    docker_rate = by_way["docker"].per_second
-    ratios: list[tuple[str, float, float | None]] = [
-        ("docker backend / bare", docker_rate / by_way["bare"].per_second, BARE_GOAL),
-        (
-            "docker backend / docker run per cell",
-            docker_rate / by_way["run"].per_second,
-            NAIVE_GOAL,
-        ),
-        ("docker backend / docker exec per cell", docker_rate / by_way["exec"].per_second, None),
-    ]
-    print("\nthroughput ratios:")
-    for what, ratio, goal in ratios:
-        verdict = (
-            "" if goal is None else f"goal >= {goal:g}x: {'met' if ratio >= goal else 'NOT met'}"
-        )
-        print(f"  {what:<40} {ratio:7.2f}x   {verdict}")
-
-    failures = [*warm_failures, *(f"{r.way}: {f}" for r in results for f in r.failures)]
-    total = sum(len(r.failures) for r in results)
-    print(f"\nfailed cells: {total} timed, {len(warm_failures)} in warm-ups")
+    failures = [*record.warm_failures]
+    failures += [f"{m.way}: {f}" for w in WAYS for m in record.rounds[w] for f in m.failures]
+    complete = all(record.rounds[w] for w in WAYS)
+    if complete:
+        print_ratios(record)
+    timed = len(failures) - len(record.warm_failures)
+    print(f"\nfailed cells: {timed} timed, {len(record.warm_failures)} in warm-ups")
     for line in failures[:SHOWN_FAILURES]:
         print(f"  {line}")
     if failures:
         print("  a benchmark over failing cells measures nothing: fix them first")
         return 1
-    return 0
+    return 0 if complete else 1
+
+
+def print_ratios(record: Record) -> None:
+    docker_rate = record.best("docker").per_second
+    ratios: list[tuple[str, float, float | None]] = [
+        ("docker backend / bare", docker_rate / record.best("bare").per_second, BARE_GOAL),
+        (
+            "docker backend / docker run per cell",
+            docker_rate / record.best("run").per_second,
+            NAIVE_GOAL,
+        ),
+        (
+            "docker backend / docker exec per cell",
+            docker_rate / record.best("exec").per_second,
+            None,
+        ),
+    ]
+    print("\nthroughput ratios (fastest rounds):")
+    for what, ratio, goal in ratios:
+        verdict = (
+            "" if goal is None else f"goal >= {goal:g}x: {'met' if ratio >= goal else 'NOT met'}"
+        )
+        print(f"  {what:<40} {ratio:6.2f}x   {verdict}")
+    pairs = zip(record.rounds["docker"], record.rounds["bare"], strict=True)
+    per_round = [d.per_second / b.per_second for d, b in pairs]
+    print(
+        "  docker backend / bare in each round: "
+        + " ".join(f"{r:.2f}" for r in per_round)
+        + f" (median {statistics.median(per_round):.2f})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--cells", type=int, default=96, help="cells timed per way (default 96)")
-    parser.add_argument(
-        "--warmup", type=int, default=6, help="untimed cells per way before timing (default 6)"
+    parser = argparse.ArgumentParser(
+        description="Throughput of bare, docker backend, docker exec and docker run per cell."
     )
+    parser.add_argument("--cells", type=int, default=96, help="cells per timed pass (96)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved passes of (a) and (b); fastest counts (3)",
+    )
+    parser.add_argument("--warmup", type=int, default=6, help="untimed cells per way first (6)")
     parser.add_argument("--target", default="debian:bookworm", help="docker target")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the harness's steps")
     args = parser.parse_args(argv)
-    if args.cells < 1 or args.warmup < 0:
-        parser.error("--cells must be at least 1 and --warmup at least 0")
+    if args.cells < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--cells and --rounds must be at least 1, --warmup at least 0")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    install_sigterm()
+    signal.signal(signal.SIGTERM, unwind)
 
     scenario = load_scenario(SCENARIO)
     plan = Plan(
         scenario=scenario,
         count=args.cells,
+        rounds=args.rounds,
         warmup=args.warmup,
         target=args.target,
-        arch=images.host_arch(),
+        arch=platform.machine(),
     )
-    base = len(cells_for(scenario, LocalBackend(), None))
-    load_before = os.getloadavg()
+    distinct = len(cells_for(scenario, LocalBackend(), None))
+    load = os.getloadavg()[0]
     print(
-        f"wheelclash backend benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
-        f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}\n"
-        f"scenario {scenario.name}: {base} distinct cells, {plan.count} timed per way, "
-        f"{plan.warmup} warm-up cells per way; docker target {plan.target}/{plan.arch}",
+        f"wheelclash backends benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
+        f", {platform.node()}, {os.cpu_count()} cores, host Python {platform.python_version()}\n"
+        f"scenario {scenario.name}: {distinct} distinct cells, {plan.count} per timed pass, "
+        f"{plan.rounds} rounds of (a) and (b), {plan.warmup} warm-up cells per way; "
+        f"docker target {plan.target}/{plan.arch}",
         flush=True,
     )
-    costs = Costs()
-    warm_failures: list[str] = []
-    results = measure(plan, costs, warm_failures)
-    load_after = os.getloadavg()
-    print(
-        f"\nload average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}"
-        " (another job on the machine skews the ratios)"
-    )
-    return report(results, costs, warm_failures)
+    record = Record()
+    try:
+        measure(plan, record)
+    finally:
+        print(
+            f"\nload average (1 min): {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+            " (this run keeps about 1 core busy; more means other work skewed the figures)"
+        )
+    return report(record)
 
 
-def install_sigterm() -> None:
+def unwind(signum: int, frame: FrameType | None) -> None:
     """SIGTERM unwinds like Ctrl-C, so every `finally` removes what it made."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as interrupted:
+        print(f"\ninterrupted ({interrupted or 'Ctrl-C'}); containers and images removed")
+        sys.exit(130)
