@@ -557,6 +557,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=int, default=6, help="untimed cells per way first (6)")
     parser.add_argument("--target", default="debian:bookworm", help="docker target")
+    parser.add_argument(
+        "--imports-only",
+        action="store_true",
+        help="cells that only import the modules (no exercises, no victims): the 'bare import "
+        "process' the issue's goals are stated for",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the harness's steps")
     args = parser.parse_args(argv)
     if args.cells < 1 or args.rounds < 1 or args.warmup < 0:
@@ -568,6 +574,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, unwind)
 
     scenario = load_scenario(SCENARIO)
+    if args.imports_only:
+        scenario = replace(
+            scenario,
+            wheels=tuple(replace(w, exercise=None) for w in scenario.wheels),
+            matrix=replace(scenario.matrix, victims=False),
+        )
     plan = Plan(
         scenario=scenario,
         count=args.cells,
