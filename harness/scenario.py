@@ -148,11 +148,11 @@ def variant_toolchains(label: str) -> dict[str, str]:
 
 
 def fixture_roots(scenario_path: Path) -> tuple[Path, ...]:
-    """Where fixture names are looked up: beside the scenario's folder, then the working dir."""
-    roots = (
-        scenario_path.resolve().parent.parent / "fixtures" / "cpp",
-        Path.cwd() / "fixtures" / "cpp",
-    )
+    """Where fixture names are looked up: `fixtures/cpp` beside the scenario's folder or one
+    of the two above it (for scenarios in subfolders), then in the working directory."""
+    parents = scenario_path.resolve().parents
+    roots = [parent / "fixtures" / "cpp" for parent in list(parents)[1:4]]
+    roots.append(Path.cwd() / "fixtures" / "cpp")
     return tuple(dict.fromkeys(roots))
 
 
