@@ -12,17 +12,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Self
 
-from harness import paths
+from harness import __version__, paths
 from harness.audit import audit_and_tag
 from harness.builders import Builder, HostBuilder, builder_for, source_files
 from harness.locking import file_lock
+from harness.provenance import elf_comment, stamp
 from harness.scenario import WheelSpec
 from harness.toolchains import Catalogue, LinkMode, Toolchain
 
 logger = logging.getLogger(__name__)
 
 # Bump when the way wheels are built changes, so old cache entries are not reused.
-RECIPE_VERSION: Final = 4
+RECIPE_VERSION: Final = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +38,9 @@ class BuiltWheel:
     path: Path
     sha256: str
     compiler: str
+    elf_comment: str
     builder: str
+    builder_id: str
     audit: str
     cache_key: str
 
@@ -86,7 +89,8 @@ def build_wheel(
     builder = builder or HostBuilder()
     toolchain = catalogue.toolchain(spec.toolchain)
     modes = [catalogue.link_modes[name] for name in spec.link]
-    key = cache_key(spec, toolchain, modes, builder.identity(toolchain))
+    identity = builder.identity(toolchain)
+    key = cache_key(spec, toolchain, modes, identity)
     entry = paths.cache_dir() / "wheels" / key
     meta = entry / "wheel.json"
     with file_lock(f"wheel-{key}"):
@@ -106,6 +110,22 @@ def build_wheel(
         with tempfile.TemporaryDirectory(prefix="wheelclash-wheel-") as tmp:
             built, compiler = builder.build(spec, toolchain, modes, Path(tmp) / "out")
             built, audit = audit_and_tag(built, Path(tmp) / "tagged")
+            comment = elf_comment(built)
+            stamp(
+                built,
+                {
+                    "harness_version": __version__,
+                    "fixture": spec.fixture,
+                    "toolchain": toolchain.name,
+                    "runtime": str(toolchain.runtime),
+                    "link": spec.link_label,
+                    "compiler": compiler,
+                    "elf_comment": comment,
+                    "builder": builder.name,
+                    "builder_id": identity,
+                    "audit": audit.summary,
+                },
+            )
             entry.mkdir(parents=True, exist_ok=True)
             target = entry / built.name
             shutil.move(str(built), target)
@@ -118,7 +138,9 @@ def build_wheel(
             path=target,
             sha256=file_sha256(target),
             compiler=compiler,
+            elf_comment=comment,
             builder=builder.name,
+            builder_id=identity,
             audit=audit.summary,
             cache_key=key,
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from harness import images
+from harness import images, paths
 from harness.builders import ContainerBuilder
 from harness.toolchains import Toolchain, load_catalogue
 
@@ -55,7 +55,21 @@ def row(toolchain: Toolchain, client: docker.DockerClient | None, arch: str) -> 
     if found is None:
         state = f"image {recipe.tag} is bootstrapped on first use (about 40 s)"
         return Row(**base, built_in=where, ready=False, state=state)
-    return Row(**base, built_in=where, ready=True, state=f"image {found.short_id} ready")
+    seen = built_with(toolchain.name, f"image:{found.image_id}")
+    state = f"{seen} (image {found.short_id})" if seen else f"image {found.short_id} ready"
+    return Row(**base, built_in=where, ready=True, state=state)
+
+
+def built_with(toolchain: str, builder_id: str) -> str:
+    """The compiler version a cached wheel recorded for this toolchain and builder, or ''."""
+    for meta in sorted((paths.cache_dir() / "wheels").glob("*/wheel.json")):
+        try:
+            data = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("toolchain") == toolchain and data.get("builder_id") == builder_id:
+            return str(data.get("compiler", ""))
+    return ""
 
 
 def execute(args: argparse.Namespace) -> int:

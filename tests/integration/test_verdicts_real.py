@@ -513,6 +513,8 @@ def test_wheel_for_another_platform_is_not_installable(
         compiler="none",
         builder="none",
         audit="",
+        elf_comment="",
+        builder_id="",
         cache_key="none",
     )
     job = Case(id="noinst", module="wcnoinst", verdict=Verdict.NOT_INSTALLABLE).job(())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from harness.errors import ToolchainUnavailable
+from harness.provenance import read_stamp
 from harness.scenario import WheelSpec
 from harness.toolchains import load_catalogue
 from harness.wheels import build_wheel, file_sha256
@@ -96,3 +98,36 @@ def test_libcxx_toolchain_really_compiles_and_links_against_libcxx(
     ).stdout
     assert "[libc++.so.1]" in dynamic and "libstdc++" not in dynamic
     assert "__cxx11" not in dynamic  # no libstdc++ std::string symbols
+
+
+def test_provenance_is_in_the_results_and_in_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path))
+    built = build_wheel(spec("prov", "gcc", "nonshared"), load_catalogue())
+    assert built.elf_comment.startswith("GCC: (Debian")
+    assert built.builder == "host" and built.builder_id.startswith("host:g++")
+    stamped = read_stamp(built.path)
+    assert stamped["toolchain"] == "gcc" and stamped["link"] == "nonshared"
+    assert stamped["compiler"] == built.compiler and stamped["elf_comment"] == built.elf_comment
+    assert stamped["audit"] == built.audit
+    # The stamped wheel is still a wheel that pip installs, RECORD and all.
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(built.path),
+        ],
+        check=True,
+    )
+    record = next(target.glob("*.dist-info/RECORD")).read_text()
+    assert "wheelclash.json,sha256=" in record

@@ -53,6 +53,8 @@ def provenance() -> Provenance:
         compiler="g++ 12",
         builder="host",
         audit="",
+        elf_comment="",
+        builder_id="",
         cache_key="k",
     )
     facts = TargetFacts(
