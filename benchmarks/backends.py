@@ -388,6 +388,13 @@ def measure(plan: Plan, record: Record) -> None:
         raise SystemExit(f"the docker backend cannot run here: {reason}")
     client = backend.client
     remove_dead_leftovers(client)
+    # The storage driver decides most of the gap to bare: see benchmarks/README.md.
+    engine = client.info()
+    print(
+        f"docker engine {engine.get('ServerVersion', '?')}, storage driver "
+        f"{engine.get('Driver', '?')}, cgroup v{engine.get('CgroupVersion', '?')}",
+        flush=True,
+    )
 
     print("warm-up (images, wheels, venvs, page cache)", flush=True)
     with record.timed(f"target image {plan.target} (ensure; cached)"):
