@@ -84,6 +84,7 @@ def test_mechanisms_on_each_debian_target(
     assert facts["debian:trixie"]["glibc"] == "glibc 2.41"
     assert all(f["image_id"].startswith("sha256:") and not f["emulated"] for f in facts.values())
     assert document["provenance"]["backends"]["docker"]["engine"]
+    assert document["provenance"]["backends"]["docker"]["storage_driver"]
     builders = {w["builder"] for w in document["provenance"]["wheels"]}
     assert builders == {f"debian:{s}/x86_64 builder" for s in ("bullseye", "bookworm", "trixie")}
     assert ours(client, os.getpid()) == []
@@ -213,3 +214,27 @@ def load_image_id(client: docker.DockerClient) -> str:
     from harness import images
 
     return images.ensure_image(client, images.recipe_for("bookworm", "x86_64")).image_id
+
+
+def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
+    """The exec stream ending must not be mistaken for a deadline (which kills the container)."""
+    from harness.plan import plan
+    from harness.runner import session_outcomes, wheels_for
+
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    backend = DockerBackend()
+    cell = plan(scenario, targets=["debian:bookworm"])[0]
+    wheels = wheels_for(scenario, cell, backend)
+    with backend.open("debian:bookworm", "x86_64", wheels) as session:
+        for batch in range(25):
+            job = CellJob(
+                cell_id=f"c{batch}",
+                imports=(Import(module=wheels[1].module, rtld_global=False),),
+                exercises=(),
+                victims=False,
+                preload="",
+                timeout_s=20,
+            )
+            [outcome] = list(session_outcomes(session, [job]))
+            assert outcome.sentinel_seen and outcome.returncode == 0, (batch, outcome)
+    assert ours(client, os.getpid()) == []
