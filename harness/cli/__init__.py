@@ -11,10 +11,15 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import build, run, toolchains
+from harness.cli import build, images, run, toolchains
 from harness.errors import HarnessError
 
-COMMANDS: Final[dict[str, ModuleType]] = {"run": run, "build": build, "toolchains": toolchains}
+COMMANDS: Final[dict[str, ModuleType]] = {
+    "run": run,
+    "build": build,
+    "toolchains": toolchains,
+    "images": images,
+}
 
 EXIT_CODES_HELP: Final = """exit codes:
   0  every cell met its expectation
@@ -24,18 +29,7 @@ EXIT_CODES_HELP: Final = """exit codes:
 """
 
 
-def _register_optional() -> None:
-    """Subcommands whose modules may be absent in a partial checkout are added when present."""
-    for name in ("images",):
-        try:
-            module = __import__(f"harness.cli.{name}", fromlist=["execute"])
-        except ImportError:
-            continue
-        COMMANDS.setdefault(name, module)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    _register_optional()
     parser = argparse.ArgumentParser(
         prog="wheelclash",
         description="Import C++ extension wheels in every order and report what crashes.",

@@ -17,12 +17,15 @@ import docker
 import jsonschema
 import pytest
 
-from harness import paths
+from harness import images, paths
 from harness.backends.docker import LABEL_OWNER, DockerBackend
 from harness.cli import main
 from harness.jobs import CellJob, Import
+from harness.plan import plan
+from harness.runner import session_outcomes, wheels_for
 from harness.scenario import load_scenario
-from harness.verdict import Verdict
+from harness.verdict import Verdict, classify
+from harness.wheels import BuiltWheel
 from tests.integration.conftest import REPO, SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -46,6 +49,24 @@ def ours(client: docker.DockerClient, pid: int | None = None) -> list[Any]:
     if pid is None:
         return list(found)
     return [c for c in found if str(c.attrs["Labels"][LABEL_OWNER]).endswith(f":{pid}")]
+
+
+def bookworm_wheels(backend: DockerBackend) -> tuple[BuiltWheel, ...]:
+    """first-loader-hijack's wheels, built in the bookworm builder."""
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    return wheels_for(scenario, plan(scenario, targets=["debian:bookworm"])[0], backend)
+
+
+def import_job(cell_id: str, module: str) -> CellJob:
+    """A cell that only imports one module."""
+    return CellJob(
+        cell_id=cell_id,
+        imports=(Import(module=module, rtld_global=False),),
+        exercises=(),
+        victims=False,
+        preload="",
+        timeout_s=20,
+    )
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -148,26 +169,14 @@ def test_interrupting_a_run_removes_its_container(
 def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
     client: docker.DockerClient,
 ) -> None:
-    from harness.plan import plan
-    from harness.runner import session_outcomes, wheels_for
-
-    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
     backend = DockerBackend()
-    cell = plan(scenario, targets=["debian:bookworm"])[0]
-    wheels = wheels_for(scenario, cell, backend)
+    wheels = bookworm_wheels(backend)
     # auditwheel tagged the bookworm-built wheels by the glibc their symbols need: b uses
     # pthread_once@GLIBC_2.34, which bullseye's glibc 2.31 lacks.
     assert all("-manylinux_2_" in w.path.name for w in wheels), [w.path.name for w in wheels]
     assert wheels[1].path.name.endswith("-cp38-abi3-manylinux_2_34_x86_64.whl")
     assert wheels[1].audit == "consistent with manylinux_2_34_x86_64; retagged"
-    job = CellJob(
-        cell_id="c",
-        imports=(Import(module=wheels[1].module, rtld_global=False),),
-        exercises=(),
-        victims=False,
-        preload="",
-        timeout_s=20,
-    )
+    job = import_job("c", wheels[1].module)
     with backend.open("debian:bullseye", "x86_64", wheels) as session:
         [outcome] = list(session_outcomes(session, [job]))
         assert session.facts.glibc == "glibc 2.31"
@@ -175,8 +184,6 @@ def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
         outcome.not_installable
         and "is not a supported wheel on this target" in outcome.not_installable
     )
-    from harness.verdict import classify
-
     assert classify(outcome).verdict is Verdict.NOT_INSTALLABLE
     with backend.open("debian:trixie", "x86_64", wheels) as session:
         [outcome] = list(session_outcomes(session, [job]))
@@ -211,30 +218,16 @@ def test_leftovers_of_a_dead_run_are_removed(client: docker.DockerClient) -> Non
 
 
 def load_image_id(client: docker.DockerClient) -> str:
-    from harness import images
-
     return images.ensure_image(client, images.recipe_for("bookworm", "x86_64")).image_id
 
 
 def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
     """The exec stream ending must not be mistaken for a deadline (which kills the container)."""
-    from harness.plan import plan
-    from harness.runner import session_outcomes, wheels_for
-
-    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
     backend = DockerBackend()
-    cell = plan(scenario, targets=["debian:bookworm"])[0]
-    wheels = wheels_for(scenario, cell, backend)
+    wheels = bookworm_wheels(backend)
     with backend.open("debian:bookworm", "x86_64", wheels) as session:
         for batch in range(25):
-            job = CellJob(
-                cell_id=f"c{batch}",
-                imports=(Import(module=wheels[1].module, rtld_global=False),),
-                exercises=(),
-                victims=False,
-                preload="",
-                timeout_s=20,
-            )
+            job = import_job(f"c{batch}", wheels[1].module)
             [outcome] = list(session_outcomes(session, [job]))
             assert outcome.sentinel_seen and outcome.returncode == 0, (batch, outcome)
     assert ours(client, os.getpid()) == []
