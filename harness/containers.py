@@ -79,8 +79,11 @@ def confined(
     confinement: Confinement,
     labels: Mapping[str, str],
     keep: bool = False,
+    read_only_volumes: Mapping[str, str] | None = None,
 ) -> Iterator[Container]:
-    """A sleeping container to exec into; removed on the way out unless `keep`."""
+    """A sleeping container to exec into; removed on the way out unless `keep`.
+
+    `read_only_volumes` maps named volumes to mount points (e.g. the image's own /usr/lib)."""
     logger.info(
         "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL %s",
         confinement.user,
@@ -89,10 +92,11 @@ def confined(
         image_id[:19],
     )
     try:
-        container: Container = client.containers.run(
+        # create, then start: `containers.run` leaves a created container behind when the
+        # start fails (a bad mount, a missing init binary), which would leak it.
+        container: Container = client.containers.create(
             image_id,
             command=["sleep", "infinity"],
-            detach=True,
             network_mode="none",
             user=confinement.user,
             environment={"HOME": confinement.home, "LANG": "C.UTF-8"},
@@ -104,8 +108,22 @@ def confined(
             init=True,
             labels=dict(labels),
             stop_signal="SIGKILL",
+            volumes={
+                name: {"bind": where, "mode": "ro"}
+                for name, where in (read_only_volumes or {}).items()
+            },
         )
     except docker.errors.DockerException as exc:
+        raise InfrastructureError(
+            f"could not create a container from {image_id[:19]}: {exc}"
+        ) from None
+    try:
+        container.start()
+    except docker.errors.DockerException as exc:
+        try:
+            container.remove(force=True)
+        except docker.errors.DockerException:
+            pass
         raise InfrastructureError(
             f"could not start a container from {image_id[:19]}: {exc}"
         ) from None

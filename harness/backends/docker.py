@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import docker
 import docker.errors
@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
-from harness import containers, image_catalogue, images, paths
+from harness import containers, image_catalogue, images, paths, usr_volume
 from harness.backends import Session, TargetFacts
 from harness.backends.stream import lines_until, outcomes_from_lines
 from harness.builders import Builder, ContainerBuilder
@@ -48,10 +48,15 @@ BATCH_SLACK_S: Final = 60.0
 SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
 
 
+UsrVolume = Literal["auto", "always", "never"]
+USR_VOLUME_CHOICES: Final[tuple[UsrVolume, ...]] = ("auto", "always", "never")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     confinement: containers.Confinement
     default_builder_suite: str
+    usr_volume: UsrVolume = "auto"
 
     @property
     def workdir(self) -> str:
@@ -64,7 +69,10 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     document = read_toml(path)
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
-    check.unknown_keys(table, {"user", "memory", "pids", "workdir"}, "container")
+    check.unknown_keys(table, {"user", "memory", "pids", "workdir", "usr_volume"}, "container")
+    usr = check.string(table, "usr_volume", "container.usr_volume", "auto")
+    if usr not in USR_VOLUME_CHOICES:
+        check.add("container.usr_volume", f"must be one of {', '.join(USR_VOLUME_CHOICES)}")
     builder = check.table(document, "builder", "builder")
     check.unknown_keys(builder, {"default_suite"}, "builder")
     settings = Settings(
@@ -75,6 +83,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
             home=check.string(table, "workdir", "container.workdir"),
         ),
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
+        usr_volume=next((c for c in USR_VOLUME_CHOICES if c == usr), "auto"),
     )
     check.raise_if_any()
     return settings
@@ -192,11 +201,13 @@ class DockerSession:
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, settings: Settings | None = None) -> None:
         self.base_url = base_url
+        self.settings = settings
         self._client: docker.DockerClient | None = None
         self._janitor_done = False
         self._builders: dict[tuple[str, str], ContainerBuilder] = {}
+        self._driver: str | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -229,15 +240,27 @@ class DockerBackend:
         }
 
     def storage_driver(self) -> str:
-        """The engine's storage driver; a slow one is worth a warning (see benchmarks/README)."""
-        driver = str(self.client.info().get("Driver", ""))
-        if driver in SLOW_DRIVERS:
-            logger.warning(
-                "the Docker engine uses the %s storage driver: cells run about 1.5x slower "
-                'than with overlay2 (set "storage-driver": "overlay2" in daemon.json)',
-                driver,
-            )
-        return driver
+        """The engine's storage driver (asked once); a slow one gets a warning."""
+        if self._driver is None:
+            self._driver = str(self.client.info().get("Driver", ""))
+            if self._driver in SLOW_DRIVERS:
+                logger.warning(
+                    "the Docker engine uses the %s storage driver, where file lookups in a "
+                    "container are slow; target images' /usr is served from a volume to "
+                    'compensate (container.usr_volume); "storage-driver": "overlay2" in '
+                    "daemon.json is faster still",
+                    self._driver,
+                )
+        return self._driver
+
+    def usr_volumes(self, image_id: str, settings: Settings) -> dict[str, str]:
+        """The read-only volumes a cell container of this image mounts (see usr_volume.py)."""
+        wanted = settings.usr_volume == "always" or (
+            settings.usr_volume == "auto" and self.storage_driver() in SLOW_DRIVERS
+        )
+        if not wanted:
+            return {}
+        return {usr_volume.ensure(self.client, image_id): usr_volume.MOUNT_POINT}
 
     def builder(self, target: str, arch: str) -> Builder:
         """Debian targets build in their own suite's builder; other targets in the default one."""
@@ -272,12 +295,18 @@ class DockerBackend:
     def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
         if not self._janitor_done and not keep_containers():
             self.remove_leftovers()
+            usr_volume.remove_orphans(self.client)
             self._janitor_done = True
-        settings = load_settings()
+        settings = self.settings or load_settings()
         image = images.resolve_target(self.client, target, arch)
         labels = {LABEL_OWNER: owner_label(), LABEL_GROUP: f"{target}/{arch}"}
         with containers.confined(
-            self.client, image.image_id, settings.confinement, labels, keep=keep_containers()
+            self.client,
+            image.image_id,
+            settings.confinement,
+            labels,
+            keep=keep_containers(),
+            read_only_volumes=self.usr_volumes(image.image_id, settings),
         ) as container:
             found = self._prepare(container, settings, wheels)
             facts = TargetFacts(
