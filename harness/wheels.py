@@ -8,7 +8,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -51,7 +51,23 @@ class BuiltWheel:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        return cls(**{**data, "path": Path(data["path"])})
+        """From a cache entry or results.json; fields another harness version added are
+        ignored, and a missing one raises TypeError or KeyError."""
+        known = {f.name for f in fields(cls)} - {"path"}
+        return cls(**{k: v for k, v in data.items() if k in known}, path=Path(data["path"]))
+
+
+def cached_wheel(meta: Path) -> BuiltWheel | None:
+    """The wheel a cache entry describes, or None when it must be (re)built: no entry, an
+    entry this version cannot read (another harness version wrote it), or a missing file."""
+    if not meta.is_file():
+        return None
+    try:
+        cached = BuiltWheel.from_json(json.loads(meta.read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        logger.warning("wheel cache entry %s is unreadable (%s); building again", meta, exc)
+        return None
+    return cached if cached.path.is_file() else None
 
 
 def file_sha256(path: Path) -> str:
@@ -94,11 +110,10 @@ def build_wheel(
     entry = paths.cache_dir() / "wheels" / key
     meta = entry / "wheel.json"
     with file_lock(f"wheel-{key}"):
-        if meta.is_file():
-            cached = BuiltWheel.from_json(json.loads(meta.read_text()))
-            if cached.path.is_file():
-                logger.info("wheel %s: cached (%s)", spec.id, cached.path.name)
-                return replace(cached, wheel_id=spec.id)
+        cached = cached_wheel(meta)
+        if cached is not None:
+            logger.info("wheel %s: cached (%s)", spec.id, cached.path.name)
+            return replace(cached, wheel_id=spec.id)
         logger.info(
             "wheel %s: building %s with %s (%s) on %s",
             spec.id,
