@@ -96,7 +96,9 @@ def execute(args: argparse.Namespace) -> int:
         backends = Backends(backend_name, targets)
         for scenario in load_all(args.scenarios, args.cover):
             backend = backends.for_scenario(scenario)
-            print(f"# {scenario.name}: {coverage(scenario).describe()}")
+            covered = coverage(scenario)
+            if covered.strength is not None:
+                print(f"# {scenario.name}: {covered.describe()}")
             for cell in selected(cells_for(scenario, backend, targets), args.select):
                 print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
         return 0
