@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.covering import Coverage, covering_orders
 from harness.scenario import (
     GLOBAL_ALL,
     GLOBAL_PREFIX,
@@ -71,9 +72,19 @@ class Expected:
         return f"{self.verdict}:{self.subkind}" if self.subkind else str(self.verdict)
 
 
-def orders(ids: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    """Every import order of the wheel set (n! of them)."""
+def orders(ids: Sequence[str], cover: int | None = None) -> tuple[tuple[str, ...], ...]:
+    """Every import order of the wheel set (n! of them), or with `cover` a t-way sequence
+    covering array of them."""
+    if cover is not None:
+        return covering_orders(ids, cover)
     return tuple(itertools.permutations(ids))
+
+
+def coverage(scenario: Scenario) -> Coverage:
+    """How many orders the scenario runs, against n!."""
+    ids = scenario.wheel_ids
+    cover = scenario.matrix.cover
+    return Coverage(wheels=len(ids), strength=cover, orders=len(orders(ids, cover)))
 
 
 def plan(
@@ -83,8 +94,19 @@ def plan(
     arches: Sequence[str] | None = None,
 ) -> tuple[Cell, ...]:
     """All cells: target × arch × dlopen × host × order × repeat, in that nesting."""
+    return tuple(iter_plan(scenario, targets=targets, arches=arches))
+
+
+def iter_plan(
+    scenario: Scenario,
+    *,
+    targets: Sequence[str] | None = None,
+    arches: Sequence[str] | None = None,
+) -> Iterator[Cell]:
+    """The cells of `plan`, one at a time; the orders are worked out once."""
     matrix = scenario.matrix
-    return tuple(
+    chosen = orders(scenario.wheel_ids, matrix.cover)
+    return (
         Cell(
             scenario=scenario.name,
             target=target,
@@ -100,7 +122,7 @@ def plan(
         for variant in scenario.variants
         for dlopen in matrix.dlopen
         for host in matrix.host
-        for order in orders(scenario.wheel_ids)
+        for order in chosen
         for repeat in range(1, matrix.repeat + 1)
     )
 

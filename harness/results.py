@@ -48,6 +48,7 @@ class CellResult:
     stdout_tail: str
     hang_stack: str = ""
     libraries: tuple[str, ...] = ()
+    index: int | None = None
 
     @classmethod
     def make(

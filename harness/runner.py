@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -12,12 +13,24 @@ from pathlib import Path
 from typing import Final
 
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
+from harness.covering import Coverage
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
-from harness.plan import Cell, expected_for, plan
-from harness.results import CellResult, Provenance, ResultsWriter, new_run_id
+from harness.parallel import run_units
+from harness.plan import Cell, coverage, expected_for, plan
+from harness.results import CellResult, Provenance, new_run_id
+from harness.runstate import (
+    CellIndex,
+    Manifest,
+    Stream,
+    read_facts,
+    record_facts,
+    slim_results,
+    write_results,
+)
 from harness.scenario import HOST_TARGET, Scenario, load_scenario
+from harness.shards import Shard, shard_of
 from harness.toolchains import load_catalogue
 from harness.verdict import Verdict, classify
 from harness.wheels import BuiltWheel, build_wheels
@@ -30,13 +43,13 @@ EXIT_UNEXPECTED: Final = 1
 EXIT_INFRA: Final = 3
 
 
-def load_all(paths: Sequence[Path]) -> tuple[Scenario, ...]:
+def load_all(paths: Sequence[Path], cover: int | None = None) -> tuple[Scenario, ...]:
     """Every scenario, or one error listing the problems of every bad file."""
     problems: list[Problem] = []
     scenarios: list[Scenario] = []
     for path in paths:
         try:
-            scenarios.append(load_scenario(path))
+            scenarios.append(load_scenario(path, cover=cover))
         except InvalidInputFile as exc:
             problems += exc.problems
     names = [s.name for s in scenarios]
@@ -177,6 +190,22 @@ class RunRequest:
     select: tuple[str, ...] = ()
     targets: tuple[str, ...] | None = None
     command: tuple[str, ...] = ()
+    jobs: int = 1
+    shard: Shard | None = None
+    cover: int | None = None
+    resume: Path | None = None
+
+    def resumed(self, manifest: Manifest) -> RunRequest:
+        """This request with the scenarios and choices of the run it resumes."""
+        return replace(
+            self,
+            scenarios=tuple(Path(p) for p in manifest.scenarios),
+            backend=manifest.backend,
+            targets=manifest.targets,
+            select=manifest.select,
+            cover=manifest.cover,
+            shard=Shard.parse(manifest.shard) if manifest.shard else None,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +213,7 @@ class RunSummary:
     run_dir: Path
     results: tuple[CellResult, ...]
     results_path: Path
+    coverage: tuple[tuple[str, Coverage], ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -197,7 +227,13 @@ class RunSummary:
 def execute(
     request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
 ) -> RunSummary:
-    scenarios = load_all(request.scenarios)
+    """Plan, build, run this shard's cells not yet finished (all of them unless resuming),
+    streaming each to cells.jsonl, then write results.json in plan order."""
+    resumed = Manifest.read(request.resume) if request.resume is not None else None
+    if resumed is not None:
+        request = request.resumed(resumed)
+    scenarios = load_all(request.scenarios, request.cover)
+    by_name = {s.name: s for s in scenarios}
     backends = Backends(request.backend, request.targets)
     chosen = {s.name: backends.for_scenario(s) for s in scenarios}
     planned = [
@@ -210,31 +246,86 @@ def execute(
         raise InputError(
             f"--select {' '.join(request.select)!r} matches no cell; cell ids look like {example!r}"
         )
-    work = [(s, group) for s, cells in planned for group in group_cells(cells) if cells]
+    position = {cell.id: i for i, cell in enumerate(c for _, cells in planned for c in cells)}
+    units = shard_of([g for _, cells in planned for g in group_cells(cells)], request.shard)
     # Every wheel is built (or found in the cache) before the first cell runs.
-    built = {group[0].group: wheels_for(s, group[0], chosen[s.name]) for s, group in work}
-    run_dir = request.results_root / new_run_id()
-    writer = ResultsWriter(run_dir)
-    results: list[CellResult] = []
-    facts: dict[str, TargetFacts] = {}
+    built = {
+        u[0].group: wheels_for(by_name[u[0].scenario], u[0], chosen[u[0].scenario]) for u in units
+    }
+    hashes = tuple(sorted({w.sha256 for ws in built.values() for w in ws}))
+    mine = sorted((c.id for u in units for c in u), key=position.__getitem__)
+    if resumed is not None and request.resume is not None:
+        run_dir = request.resume
+        resumed.check_resumable(run_dir, hashes)
+        index = CellIndex.scan(run_dir)
+        manifest = resumed
+    else:
+        run_dir = request.results_root / new_run_id()
+        index = CellIndex()
+        manifest = Manifest(
+            scenarios=tuple(str(p.resolve()) for p in request.scenarios),
+            backend=request.backend,
+            targets=request.targets,
+            select=request.select,
+            cover=request.cover,
+            shard=str(request.shard) if request.shard else None,
+            started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            command=request.command,
+            planned=len(mine),
+            wheels=hashes,
+        )
+        manifest.write(run_dir)
+    todo = [left for u in units if (left := [c for c in u if c.id not in index])]
+    if resumed is not None:
+        logger.warning(
+            "resuming %s: %d of %d cells done, %d to run",
+            run_dir,
+            len(mine) - sum(map(len, todo)),
+            len(mine),
+            sum(map(len, todo)),
+        )
+    facts_lock = threading.Lock()
+    facts_seen: set[str] = set()
 
     def remember(seen: TargetFacts) -> None:
-        facts.setdefault(f"{seen.target}/{seen.arch}", seen)
+        with facts_lock:
+            if f"{seen.target}/{seen.arch}" not in facts_seen:
+                facts_seen.add(f"{seen.target}/{seen.arch}")
+                record_facts(run_dir, seen)
+
+    def run_unit(unit: list[Cell]) -> Iterator[CellResult]:
+        scenario = by_name[unit[0].scenario]
+        backend = chosen[scenario.name]
+        return run_group(scenario, unit, backend, built[unit[0].group], remember)
 
     provenance = Provenance(
-        started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        command=request.command,
+        started=manifest.started,
+        command=manifest.command,
         backends={name: dict(b.describe()) for name, b in backends.used().items()},
         compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
         wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
     )
+    stream = Stream(run_dir, index)
+    count = len(mine) - sum(map(len, todo))
     try:
-        for scenario, group in work:
-            backend = chosen[scenario.name]
-            for result in run_group(scenario, group, backend, built[group[0].group], remember):
-                writer.add(result)
-                results.append(result)
-                progress(result, len(results), total)
+        for result in run_units(todo, run_unit, request.jobs):
+            stream.add(replace(result, index=position[result.id]))
+            count += 1
+            progress(result, count, len(mine))
     finally:
-        path = writer.finish(replace(provenance, targets=tuple(facts.values())), results)
-    return RunSummary(run_dir=run_dir, results=tuple(results), results_path=path)
+        stream.close()
+        run_info = {
+            "shard": manifest.shard,
+            "planned": len(mine),
+            "complete": all(cell_id in index for cell_id in mine),
+            "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in scenarios],
+        }
+        path = write_results(
+            run_dir, replace(provenance, targets=read_facts(run_dir)), index, mine, run_info
+        )
+    return RunSummary(
+        run_dir=run_dir,
+        results=slim_results(run_dir, index, mine),
+        results_path=path,
+        coverage=tuple((s.name, coverage(s)) for s in scenarios),
+    )

@@ -18,6 +18,10 @@ ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 HOST_TARGET: Final = "host"
 ARCHES: Final = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")
 MAX_EXHAUSTIVE: Final = 6
+# With `orders = { cover = t }`: strengths and wheel counts the covering-array search handles
+# in seconds (harness/covering.py).
+COVER_STRENGTHS: Final = (2, 3, 4)
+MAX_COVERED: Final = 32
 MAX_VARIANTS: Final = 100
 
 
@@ -66,6 +70,7 @@ class Matrix:
     repeat: int
     timeout_s: float
     victims: bool
+    cover: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +142,7 @@ class Scenario:
 
 TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect"}
 WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
-MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims"}
+MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims", "orders"}
 EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
 WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before", "toolchain"}
 
@@ -156,8 +161,11 @@ def fixture_roots(scenario_path: Path) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(roots))
 
 
-def load_scenario(path: Path, catalogue: Catalogue | None = None) -> Scenario:
-    """Read and validate one scenario file; raise `InvalidInputFile` listing every problem."""
+def load_scenario(
+    path: Path, catalogue: Catalogue | None = None, cover: int | None = None
+) -> Scenario:
+    """Read and validate one scenario file; raise `InvalidInputFile` listing every problem.
+    `cover` (the CLI's --cover) replaces the file's `[matrix] orders`."""
     catalogue = catalogue or load_catalogue()
     document = read_toml(path)
     check = Checker(path)
@@ -171,6 +179,9 @@ def load_scenario(path: Path, catalogue: Catalogue | None = None) -> Scenario:
     wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path))
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
+    if cover is not None:
+        matrix = replace(matrix, cover=cover)
+    _check_orders(matrix.cover, len(wheels), check, "--cover" if cover else "matrix.orders")
     varying = {w.id: w.toolchain_options for w in wheels if w.varies}
     expectations = _expectations(document.get("expect", []), check, ids, varying)
     check.raise_if_any()
@@ -260,13 +271,42 @@ def _wheels(
         check.add(
             "wheels", f"the toolchain lists make {variants} wheel sets; at most {MAX_VARIANTS}"
         )
-    if len(wheels) > MAX_EXHAUSTIVE:
-        check.add(
-            "wheels",
-            f"{len(wheels)} wheels make {len(wheels)}! orders; at most {MAX_EXHAUSTIVE} are "
-            "supported until sequence covering arrays land; split the set",
-        )
     return tuple(wheels)
+
+
+def _check_orders(cover: int | None, n: int, check: Checker, key: str) -> None:
+    """Every order (n!) up to MAX_EXHAUSTIVE wheels; beyond that a covering array."""
+    if cover is None:
+        if n > MAX_EXHAUSTIVE:
+            check.add(
+                "wheels",
+                f"{n} wheels make {n}! orders; every order is run for at most "
+                f"{MAX_EXHAUSTIVE} wheels; set `[matrix] orders = {{ cover = 3 }}` (or "
+                "--cover 3) to run a sequence covering array instead, or split the set",
+            )
+        return
+    if cover not in COVER_STRENGTHS:
+        check.add(key, f"cover must be one of {', '.join(map(str, COVER_STRENGTHS))}")
+    elif n > MAX_COVERED:
+        check.add("wheels", f"{n} wheels; a covering array handles at most {MAX_COVERED}")
+    elif cover >= n and n > MAX_EXHAUSTIVE:
+        check.add(key, f"cover = {cover} with {n} wheels means all {n}! orders; use less")
+
+
+def _orders(raw: Any, check: Checker) -> int | None:
+    """`orders = "all"` (the default) or `orders = { cover = t }`."""
+    if raw is None or raw == "all":
+        return None
+    if isinstance(raw, dict) and set(raw) == {"cover"}:
+        value = raw["cover"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    check.add(
+        "matrix.orders",
+        'use "all" (every order) or { cover = t } (a t-way sequence covering array, t in '
+        f"{', '.join(map(str, COVER_STRENGTHS))})",
+    )
+    return None
 
 
 def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:
@@ -305,6 +345,7 @@ def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matr
         repeat=check.integer(table, "repeat", "matrix.repeat", 1, 1),
         timeout_s=check.number(table, "timeout", "matrix.timeout", 30.0),
         victims=check.boolean(table, "victims", "matrix.victims", True),
+        cover=_orders(table.get("orders"), check),
     )
 
 

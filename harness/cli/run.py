@@ -9,14 +9,20 @@ from pathlib import Path
 
 from harness import report, runner
 from harness.config import Defaults
-from harness.plan import expected_for
+from harness.errors import InputError
+from harness.plan import coverage, expected_for
 from harness.results import CellResult
 from harness.runner import Backends, RunRequest, cells_for, load_all, selected
+from harness.shards import Shard
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario .toml files"
+        "scenarios",
+        nargs="*",
+        type=Path,
+        metavar="SCENARIO",
+        help="scenario .toml files (none with --resume)",
     )
     parser.add_argument(
         "--backend",
@@ -40,6 +46,34 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N groups (one venv or container each) at once (default 1)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N (whole groups, deterministic); join them with "
+        "`wheelclash merge`",
+    )
+    parser.add_argument(
+        "--cover",
+        type=int,
+        metavar="T",
+        help="run a T-way sequence covering array of import orders instead of every order "
+        "(replaces each scenario's `[matrix] orders`)",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="finish an interrupted run: run only the cells missing from RUN_DIR/cells.jsonl, "
+        "with that run's scenarios and options, and write its complete results.json",
+    )
 
 
 def _progress(result: CellResult, done: int, total: int) -> None:
@@ -52,10 +86,19 @@ def execute(args: argparse.Namespace) -> int:
     defaults = Defaults.from_pyproject()
     targets = tuple(t for t in args.target.split(",") if t) if args.target else defaults.targets
     backend_name = args.backend or defaults.backend
+    if args.resume and args.scenarios:
+        raise InputError("--resume takes the scenarios of the run it resumes; give no SCENARIO")
+    if not args.resume and not args.scenarios:
+        raise InputError("give one or more scenario .toml files (or --resume RUN_DIR)")
+    if args.jobs < 1:
+        raise InputError(f"--jobs {args.jobs}: give 1 or more")
     if args.print_plan:
         backends = Backends(backend_name, targets)
-        for scenario in load_all(args.scenarios):
+        for scenario in load_all(args.scenarios, args.cover):
             backend = backends.for_scenario(scenario)
+            covered = coverage(scenario)
+            if covered.strength is not None:
+                print(f"# {scenario.name}: {covered.describe()}")
             for cell in selected(cells_for(scenario, backend, targets), args.select):
                 print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
         return 0
@@ -66,6 +109,10 @@ def execute(args: argparse.Namespace) -> int:
         select=tuple(args.select),
         targets=targets,
         command=tuple(sys.argv),
+        jobs=args.jobs,
+        shard=Shard.parse(args.shard) if args.shard else None,
+        cover=args.cover,
+        resume=args.resume,
     )
     summary = runner.execute(request, _progress)
     if args.json:
@@ -78,5 +125,8 @@ def execute(args: argparse.Namespace) -> int:
         for result in unexpected:
             print(report.failure_block(result))
     print(f"\n{report.summary_line(summary.results)}")
+    for name, covered in summary.coverage:
+        if covered.strength is not None:
+            print(f"{name}: {covered.describe()}")
     print(f"results: {summary.results_path}")
     return summary.exit_code

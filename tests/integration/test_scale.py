@@ -1,0 +1,154 @@
+"""Scale features end to end on the local backend, with real wheels and processes: covering
+arrays past six wheels, -j, shards and merge, and resuming a run killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import psutil
+import pytest
+
+from harness import paths
+from harness.cli import main
+from harness.covering import sca_rows
+from tests.covering_check import missing_orders
+from tests.integration.conftest import SCENARIOS
+
+SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
+PAIR = [str(SCENARIOS / "call-once.toml"), str(SCENARIOS / "healthy.toml")]
+
+
+def results_of(root: Path) -> dict[str, Any]:
+    (path,) = root.glob("*/results.json")
+    document: dict[str, Any] = json.loads(path.read_text())
+    jsonschema.validate(document, SCHEMA)
+    return document
+
+
+def essence(document: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What must agree cell for cell between runs: not timings, not stderr addresses."""
+    return [
+        (c["id"], c["verdict"], c["subkind"], c["expected"], c["matches_expectation"], c["signal"])
+        for c in document["cells"]
+    ]
+
+
+def test_ten_wheels_run_a_verified_three_way_covering_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = SCENARIOS / "healthy-ten.toml"
+    code = main(["run", str(scenario), "--backend", "local", "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    size = len(sca_rows(10, 3))
+    assert f"{size} orders of 3,628,800 (10!)" in out and "best published 14" in out
+    document = results_of(tmp_path)
+    orders = [c["order"] for c in document["cells"]]
+    assert len(orders) == size
+    assert missing_orders(orders, [f"h{i}" for i in range(10)], 3) == []
+    assert {c["verdict"] for c in document["cells"]} == {"pass"}
+    (entry,) = document["run"]["orders"]
+    assert entry == {
+        "scenario": "healthy-ten",
+        "wheels": 10,
+        "strength": 3,
+        "orders": size,
+        "permutations": 3628800,
+        "published_best": 14,
+    }
+
+
+def test_two_shards_merged_equal_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = tmp_path / "whole"
+    assert main(["run", *PAIR, "--backend", "local", "--results", str(whole)]) == 0
+    for k in (1, 2):
+        shard = ["--shard", f"{k}/2", "-j", "2", "--results", str(tmp_path / f"shard{k}")]
+        assert main(["run", *PAIR, "--backend", "local", *shard]) == 0
+    parts = [results_of(tmp_path / f"shard{k}") for k in (1, 2)]
+    # The plan's 40 cells split 20/20; the 24-cell healthy group is cut at the share.
+    assert [len(p["cells"]) for p in parts] == [20, 20]
+    assert not {c["id"] for c in parts[0]["cells"]} & {c["id"] for c in parts[1]["cells"]}
+    capsys.readouterr()
+    code = main(
+        [
+            "merge",
+            *(str(next((tmp_path / f"shard{k}").glob("*/"))) for k in (1, 2)),
+            "--results",
+            str(tmp_path / "merged"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "40 cells: 36 pass, 4 segfault; 0 unexpected" in out
+    merged = results_of(tmp_path / "merged")
+    assert essence(merged) == essence(results_of(whole))
+    assert merged["run"]["shards"] == ["1/2", "2/2"] and merged["run"]["complete"]
+
+
+def test_merge_refuses_other_wheel_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", PAIR[0], "--backend", "local", "--results", str(tmp_path / "a")]) == 0
+    document = results_of(tmp_path / "a")
+    document["cells"] = [dict(c, id=c["id"] + "-other") for c in document["cells"]]
+    document["provenance"]["wheels"][0]["sha256"] = "0" * 64
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(document))
+    capsys.readouterr()
+    code = main(["merge", str(next((tmp_path / "a").glob("*/"))), str(other)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot merge: the wheel wc_call_once_" in err and "share ~/.cache/wheelclash" in err
+
+
+def test_a_killed_run_resumes_to_the_same_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = tmp_path / "whole"
+    assert main(["run", *PAIR, "--backend", "local", "--results", str(whole)]) == 0
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "harness.cli", "run", *PAIR, "--backend", "local"]
+    harness = psutil.Popen(
+        [*command, "--results", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stream: Path | None = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list(killed.glob("*/cells.jsonl"))
+        if found and len(found[0].read_bytes().splitlines()) >= 15:
+            stream = found[0]
+            break
+        time.sleep(0.05)
+    family = harness.children(recursive=True)
+    harness.send_signal(signal.SIGKILL)
+    harness.wait(10)
+    assert stream is not None, "the run never got 15 cells done"
+    # The supervisor it left dies at its next write to the closed pipe; never leave it.
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
+    before = stream.read_bytes()
+    finished = len(before.splitlines())
+    assert 15 <= finished < 40, f"{finished} cells were done when the harness died"
+    assert not (stream.parent / "results.json").exists()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(stream.parent)]) == 0
+    after = stream.read_bytes()
+    assert after.startswith(before.rstrip(b"\n").rsplit(b"\n", 1)[0])
+    assert len(after.splitlines()) == 40, "each missing cell ran once, no finished one again"
+    assert essence(results_of(killed)) == essence(results_of(whole))
+    assert results_of(killed)["run"]["complete"]

@@ -1,0 +1,231 @@
+"""Shards, -j workers, the streamed run folder and merge: pure parts, with hand-made data."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from harness import paths
+from harness.errors import InputError
+from harness.merge import merge
+from harness.parallel import run_units
+from harness.plan import Cell
+from harness.results import CellResult, Provenance
+from harness.runstate import CellIndex, Stream, slim_results, write_results
+from harness.shards import Shard, assign, units
+from harness.verdict import Verdict
+
+SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
+
+
+def cells(scenario: str, count: int, target: str = "host") -> list[Cell]:
+    return [
+        Cell(
+            scenario=scenario,
+            target=target,
+            arch="x86_64",
+            dlopen="local",
+            host="plain",
+            order=("a", "b"),
+            repeat=i + 1,
+        )
+        for i in range(count)
+    ]
+
+
+def test_shards_keep_groups_whole_and_cover_every_cell_once() -> None:
+    groups = [cells("a", 5), cells("b", 3), cells("c", 4), cells("d", 4)]
+    shards = assign(groups, 2)
+    ids = [c.id for shard in shards for unit in shard for c in unit]
+    assert sorted(ids) == sorted(c.id for g in groups for c in g)
+    assert [sum(map(len, s)) for s in shards] == [8, 8]
+    assert all(len({c.group for c in unit}) == 1 for s in shards for unit in s)
+    assert {len(unit) for s in shards for unit in s} == {5, 3, 4}
+    assert assign(groups, 2) == shards
+
+
+def test_a_group_larger_than_a_share_is_cut_at_the_share() -> None:
+    (big,) = [cells("big", 10)]
+    assert [len(u) for u in units([big, cells("x", 2)], 3)] == [4, 4, 2, 2]
+    assert [sum(map(len, s)) for s in assign([big], 4)] == [3, 3, 3, 1]
+
+
+def test_more_shards_than_cells_leaves_some_empty() -> None:
+    assert [sum(map(len, s)) for s in assign([cells("a", 2)], 3)] == [1, 1, 0]
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0"])
+def test_bad_shards_are_refused(text: str) -> None:
+    with pytest.raises(InputError, match="--shard"):
+        Shard.parse(text)
+
+
+def test_workers_run_units_at_the_same_time() -> None:
+    both = threading.Barrier(2, timeout=10)
+
+    def run(unit: str) -> Iterator[str]:
+        both.wait()  # only returns when the other unit is running too
+        yield f"{unit}1"
+        yield f"{unit}2"
+
+    assert sorted(run_units(["a", "b"], run, jobs=2)) == ["a1", "a2", "b1", "b2"]
+
+
+def test_one_job_runs_units_in_order() -> None:
+    def run(unit: str) -> Iterator[str]:
+        yield from (unit, unit.upper())
+
+    assert list(run_units(["a", "b"], run, jobs=1)) == ["a", "A", "b", "B"]
+
+
+def test_a_worker_failure_reaches_the_caller_and_closes_the_others() -> None:
+    closed: list[str] = []
+
+    def run(unit: str) -> Iterator[str]:
+        try:
+            if unit == "bad":
+                raise RuntimeError("boom")
+            yield unit
+            yield unit
+        finally:
+            closed.append(unit)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        list(run_units(["bad", "ok", "ok2"], run, jobs=2))
+    assert "bad" in closed
+
+
+def result(cell: Cell, index: int, verdict: Verdict = Verdict.PASS) -> CellResult:
+    return CellResult(
+        id=cell.id,
+        scenario=cell.scenario,
+        target=cell.target,
+        arch=cell.arch,
+        backend="local",
+        variant="",
+        order=cell.order,
+        dlopen=cell.dlopen,
+        host=cell.host,
+        repeat=cell.repeat,
+        verdict=verdict,
+        subkind=None,
+        detail="",
+        expected="pass",
+        matches_expectation=verdict == Verdict.PASS,
+        returncode=0,
+        signal=None,
+        duration_s=0.1,
+        last_step="",
+        stderr_tail="x" * 4000,
+        stdout_tail="",
+        index=index,
+    )
+
+
+def test_a_half_written_line_is_dropped_and_results_come_in_plan_order(tmp_path: Path) -> None:
+    planned = cells("s", 4)
+    stream = Stream(tmp_path, CellIndex())
+    for position in (2, 0, 3):
+        stream.add(
+            result(planned[position], position, Verdict.SEGFAULT if position else Verdict.PASS)
+        )
+    stream.close()
+    with (tmp_path / "cells.jsonl").open("a") as handle:
+        handle.write('{"id": "s/host/loc')  # SIGKILL mid-line
+    index = CellIndex.scan(tmp_path)
+    assert sorted(index.entries) == sorted(planned[p].id for p in (0, 2, 3))
+    assert (tmp_path / "cells.jsonl").read_text().endswith("}\n")
+    order = [c.id for c in planned]
+    path = write_results(tmp_path, Provenance(), index, order, {"planned": 4, "complete": False})
+    document = json.loads(path.read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert [c["index"] for c in document["cells"]] == [0, 2, 3]
+    assert document["summary"] == {
+        "cells": 3,
+        "unexpected": 2,
+        "verdicts": {"pass": 1, "segfault": 2},
+    }
+    slim = slim_results(tmp_path, index, order)
+    assert [len(r.stderr_tail) for r in slim] == [0, 4000, 4000]
+
+
+def document(shard: str, ids_from: int, sha: str = "f" * 64) -> dict[str, Any]:
+    wheel = {
+        "wheel_id": "a",
+        "module": "wc_a",
+        "fixture": "healthy",
+        "toolchain": "gcc",
+        "link": "shared",
+        "path": "/w.whl",
+        "sha256": sha,
+        "compiler": "g++",
+        "elf_comment": "",
+        "builder": "host",
+        "builder_id": "",
+        "audit": "",
+        "cache_key": "k" * 64,
+    }
+    facts = {
+        "target": "host",
+        "arch": "x86_64",
+        "python": "3.11",
+        "glibc": "glibc 2.36",
+        "libstdcxx": "libstdc++.so.6.0.30",
+        "image_id": "",
+        "image_digest": "",
+        "emulated": False,
+    }
+    planned = cells("s", 4)
+    return {
+        "schema_version": 1,
+        "provenance": {
+            "harness_version": "1",
+            "started": "t",
+            "command": [],
+            "backends": {},
+            "compilers": {},
+            "wheels": [wheel],
+            "targets": [facts],
+        },
+        "run": {"shard": shard, "planned": 2, "complete": True, "orders": []},
+        "summary": {},
+        "cells": [result(planned[i], i).to_json() for i in (ids_from + 2, ids_from)],
+    }
+
+
+def test_merge_joins_shards_in_plan_order() -> None:
+    merged = merge([("one", document("1/2", 0)), ("two", document("2/2", 1))])
+    jsonschema.validate(merged.document, SCHEMA)
+    assert [c["index"] for c in merged.document["cells"]] == [0, 1, 2, 3]
+    assert merged.notes == () and merged.document["run"]["complete"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["provenance"].update(harness_version="2"), "the harness version"),
+        (lambda d: d["provenance"]["wheels"][0].update(sha256="0" * 64), "the wheel wc_a"),
+        (lambda d: d["provenance"]["targets"][0].update(glibc="glibc 2.31"), "the target host"),
+        (lambda d: d["run"].update(shard="1/2"), "shard 1/2 is given twice"),
+        (lambda d: d["run"].update(shard="2/3"), "different shard counts"),
+    ],
+)
+def test_merge_refuses_what_does_not_match(change: Any, message: str) -> None:
+    other = copy.deepcopy(document("2/2", 1))
+    change(other)
+    with pytest.raises(InputError, match=message):
+        merge([("one", document("1/2", 0)), ("two", other)])
+
+
+def test_merge_refuses_a_cell_twice_and_notes_a_missing_shard() -> None:
+    with pytest.raises(InputError, match="is in both"):
+        merge([("one", document("1/3", 0)), ("two", document("2/3", 0))])
+    merged = merge([("one", document("1/3", 0)), ("two", document("2/3", 1))])
+    assert merged.notes == ("missing shards: 3/3",) and not merged.document["run"]["complete"]
