@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from harness import capture as crash_capture
+from harness import flakes
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.jobs import CellJob, job_for
@@ -122,10 +124,16 @@ def run_group(
     backend: Backend,
     wheels: Sequence[BuiltWheel],
     facts_seen: Callable[[TargetFacts], None] = lambda _: None,
+    capture: crash_capture.CaptureSettings | None = None,
 ) -> Iterator[CellResult]:
-    """Run cells that share a target and arch in one session; infra failures become verdicts."""
+    """Run cells that share a target and arch in one session; infra failures become verdicts.
+    With `capture`, failing cells leave their evidence under the capture's run folder."""
     first = cells[0]
     jobs = [job_for(scenario, cell) for cell in cells]
+    if capture is not None:
+        jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
+    specs = {job.cell_id: job.capture for job in jobs}
+    run_dir = capture.run_dir if capture else None
     by_id = {cell.id: cell for cell in cells}
     done: set[str] = set()
     try:
@@ -133,7 +141,8 @@ def run_group(
             facts_seen(session.facts)
             for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
-                yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                result = _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
         for cell in cells:
@@ -163,6 +172,24 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
     return build_wheels(wheels, load_catalogue(), native, cell.arch)
 
 
+def _with_evidence(
+    result: CellResult,
+    outcome: Outcome,
+    spec: crash_capture.CaptureSpec | None,
+    run_dir: Path | None,
+) -> CellResult:
+    evidence = crash_capture.gather(outcome, spec, run_dir)
+    return replace(
+        result,
+        artefacts=evidence.artefacts,
+        native_top=evidence.native_top,
+        python_stack=evidence.python_stack,
+        duplicate_runtimes=evidence.duplicate_runtimes,
+        bindings=evidence.bindings,
+        capture_notes=evidence.notes,
+    )
+
+
 def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
     return CellResult.make(
         cell, backend.name, outcome, classify(outcome), expected_for(scenario.expectations, cell)
@@ -177,6 +204,8 @@ class RunRequest:
     select: tuple[str, ...] = ()
     targets: tuple[str, ...] | None = None
     command: tuple[str, ...] = ()
+    capture: bool = True
+    debug_bindings: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +244,11 @@ def execute(
     built = {group[0].group: wheels_for(s, group[0], chosen[s.name]) for s, group in work}
     run_dir = request.results_root / new_run_id()
     writer = ResultsWriter(run_dir)
+    capture = (
+        crash_capture.CaptureSettings(run_dir=run_dir, debug_bindings=request.debug_bindings)
+        if request.capture
+        else None
+    )
     results: list[CellResult] = []
     facts: dict[str, TargetFacts] = {}
 
@@ -231,10 +265,12 @@ def execute(
     try:
         for scenario, group in work:
             backend = chosen[scenario.name]
-            for result in run_group(scenario, group, backend, built[group[0].group], remember):
+            wheels = built[group[0].group]
+            for result in run_group(scenario, group, backend, wheels, remember, capture):
                 writer.add(result)
                 results.append(result)
                 progress(result, len(results), total)
     finally:
+        results[:] = flakes.annotate(results)
         path = writer.finish(replace(provenance, targets=tuple(facts.values())), results)
     return RunSummary(run_dir=run_dir, results=tuple(results), results_path=path)

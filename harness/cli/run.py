@@ -38,6 +38,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", help="comma-separated targets replacing the scenarios' own, e.g. debian:trixie"
     )
+    parser.add_argument(
+        "--debug-bindings",
+        action="store_true",
+        help="re-run each failing cell with LD_DEBUG=bindings and report which runtime symbols "
+        "(std::, __once_*, __cxa_*, _Unwind_*) the loader bound to an extension module",
+    )
+    parser.add_argument(
+        "--no-capture",
+        action="store_true",
+        help="keep no crash evidence (core, backtrace, library map) for failing cells",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
 
@@ -66,6 +77,8 @@ def execute(args: argparse.Namespace) -> int:
         select=tuple(args.select),
         targets=targets,
         command=tuple(sys.argv),
+        capture=not args.no_capture,
+        debug_bindings=args.debug_bindings,
     )
     summary = runner.execute(request, _progress)
     if args.json:
@@ -78,5 +91,8 @@ def execute(args: argparse.Namespace) -> int:
         for result in unexpected:
             print(report.failure_block(result))
     print(f"\n{report.summary_line(summary.results)}")
+    captured = sum(bool(r.artefacts) for r in summary.results)
+    if captured:
+        print(f"crash evidence of {captured} failing cells: {summary.run_dir}/<cell>/")
     print(f"results: {summary.results_path}")
     return summary.exit_code
