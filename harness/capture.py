@@ -92,6 +92,7 @@ class Evidence:
     duplicate_runtimes: tuple[str, ...] = ()
     bindings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    libraries: tuple[str, ...] = ()  # the map at failure (gdb, /proc) or at the probe's end
 
 
 def gather(outcome: Outcome, spec: CaptureSpec | None, run_dir: Path | None) -> Evidence:
@@ -102,6 +103,7 @@ def gather(outcome: Outcome, spec: CaptureSpec | None, run_dir: Path | None) -> 
         return Evidence(
             python_stack=stack or outcome.python_traceback,
             duplicate_runtimes=crashparse.duplicate_runtimes(libraries),
+            libraries=libraries,
         )
     folder = spec.folder
     artefacts = dict(outcome.artefacts)
@@ -141,6 +143,7 @@ def gather(outcome: Outcome, spec: CaptureSpec | None, run_dir: Path | None) -> 
         duplicate_runtimes=crashparse.duplicate_runtimes(libraries),
         bindings=findings,
         notes=outcome.capture_notes,
+        libraries=libraries,
     )
 
 

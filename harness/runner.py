@@ -187,6 +187,7 @@ def _with_evidence(
         duplicate_runtimes=evidence.duplicate_runtimes,
         bindings=evidence.bindings,
         capture_notes=evidence.notes,
+        libraries=evidence.libraries,
     )
 
 
