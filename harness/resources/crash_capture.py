@@ -207,7 +207,10 @@ class CellCapture:
 
     def _crash(self, signum, kernel_core):
         if not self.gdb:
-            self.notes.append("gdb is not installed here: no native backtrace and no core")
+            self.notes.append("gdb is not installed here: no native backtrace")
+            if kernel_core and os.path.exists(kernel_core):
+                os.replace(kernel_core, self.path("core"))
+                self._keep_core(self.path("core"), "the kernel wrote it")
             return
         if kernel_core and os.path.exists(kernel_core):
             size = os.path.getsize(kernel_core)
@@ -261,10 +264,12 @@ class CellCapture:
                 "the core (%d bytes) exceeded the cap of %d bytes" % (size, self.core_cap)
             )
             return
-        if loaded is None:
+        if loaded is not None:
+            code, output = 0, loaded
+        elif self.gdb:
             code, output = _run(gdb_command([self.python, raw], ["bt"]), None, GDB_SLACK_S, None)
         else:
-            code, output = 0, loaded
+            code, output = None, "gdb is not installed here"
         frames = sum(1 for line in output.splitlines() if line.startswith("#"))
         if code == 0 and frames:
             self.core_check = "gdb loaded the core (%s): %d frames" % (origin, frames)
