@@ -75,6 +75,33 @@ def set_core_limit(limit):
         pass
 
 
+def file_size_limit(limit, then=None):
+    """A preexec: files written (a core by gdb) stop at `limit` bytes instead of filling the
+    disk; SIGXFSZ is ignored so the writer sees an error rather than dying."""
+
+    def preexec():
+        if then is not None:
+            then()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        except (OSError, ValueError):
+            pass
+
+    return preexec
+
+
+def resident_bytes(pid):
+    try:
+        with open("/proc/%d/status" % pid) as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def kernel_core_path(cwd, pid):
     """Where the kernel writes a core of `pid` started in `cwd`, or None when it goes elsewhere.
 
@@ -169,8 +196,16 @@ class CellCapture:
             self.notes.append("gdb is not installed here: no native stacks of the hung process")
             return
         raw = self.path("core")
-        commands = [*EVIDENCE_COMMANDS, "generate-core-file " + raw, "detach"]
-        code, output = _run(gdb_command(["-p", str(pid)], commands), None, ATTACH_S, None)
+        commands = [*EVIDENCE_COMMANDS, "detach"]
+        size = resident_bytes(pid)
+        if size < self.core_cap:
+            commands.insert(-1, "generate-core-file " + raw)
+        else:
+            self.notes.append(
+                "no core: the hung process holds %d bytes (cap %d)" % (size, self.core_cap)
+            )
+        limit = file_size_limit(self.core_cap)
+        code, output = _run(gdb_command(["-p", str(pid)], commands), None, ATTACH_S, limit)
         self.keep("hang_stack", HANG_NAME, output)
         if code is None:
             self.notes.append(output.splitlines()[0] if output else "gdb failed")
@@ -240,7 +275,8 @@ class CellCapture:
         spec["events"] = self.path("rerun.events")
         commands = ["run", *EVIDENCE_COMMANDS, "generate-core-file " + raw, "kill"]
         argv = gdb_command(["--args", self.python, self.probe, json.dumps(spec)], commands)
-        code, output = _run(argv, self.env, self.timeout + GDB_SLACK_S, self.preexec)
+        limit = file_size_limit(self.core_cap, self.preexec)
+        code, output = _run(argv, self.env, self.timeout + GDB_SLACK_S, limit)
         self.keep("backtrace", BACKTRACE_NAME, output)
         if os.path.exists(spec["events"]):
             os.unlink(spec["events"])

@@ -195,7 +195,12 @@ def run_cell(batch, cell, index):
     settings = cell.get("capture")
     preexec = probe_preexec
     if settings:
-        kernel_cores = settings.get("kernel_cores", True)
+        import crash_capture
+
+        # Cores go to the kernel only where we can pick them up: a plain core_pattern. For a
+        # pipe (systemd-coredump, apport) the limit is 0, so nothing lands on the host.
+        landing = crash_capture.kernel_core_path(workdir, 0) is not None
+        kernel_cores = settings.get("kernel_cores", True) and landing
         preexec = capturing_preexec(int(settings.get("core_cap", 0)) if kernel_cores else 0)
     capture = cell_capture(batch, cell, spec, env, preexec)
     kernel_core = None
