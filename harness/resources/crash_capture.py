@@ -172,6 +172,7 @@ class CellCapture:
         self.artefacts = {}
         self.notes = []
         self.core_check = ""
+        self.seconds = 0.0
         self.gdb = shutil.which("gdb")
 
     def path(self, name):
@@ -187,6 +188,13 @@ class CellCapture:
 
     def live_process(self, pid):
         """Before the kill: the library map from /proc and, with gdb, stacks and a core."""
+        started = time.monotonic()
+        try:
+            self._live_process(pid)
+        finally:
+            self.seconds += time.monotonic() - started
+
+    def _live_process(self, pid):
         try:
             with open("/proc/%d/maps" % pid) as maps:
                 self.keep("libraries", LIBRARIES_NAME, "\n".join(_maps_paths(maps)) + "\n")
@@ -209,7 +217,8 @@ class CellCapture:
         self.keep("hang_stack", HANG_NAME, output)
         if code is None:
             self.notes.append(output.splitlines()[0] if output else "gdb failed")
-        self._keep_core(raw, "gdb attached to the hung process")
+        if size < self.core_cap:
+            self._keep_core(raw, "gdb attached to the hung process")
 
     # -- after the process ended -----------------------------------------------------------
 
@@ -232,7 +241,7 @@ class CellCapture:
             "artefacts": self.artefacts,
             "notes": self.notes,
             "core_check": self.core_check,
-            "seconds": round(time.monotonic() - started, 3),
+            "seconds": round(self.seconds + time.monotonic() - started, 3),
         }
         with open(self.path(SUMMARY_NAME), "w") as handle:
             json.dump(summary, handle, indent=2)
