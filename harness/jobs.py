@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from harness.capture import CaptureSpec
 from harness.plan import Cell
 from harness.scenario import HostMode, Scenario
 
@@ -38,13 +39,22 @@ class CellJob:
     preload: str
     timeout_s: float
     env: tuple[tuple[str, str], ...] = ()
+    capture: CaptureSpec | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """The cell's entry in a supervisor batch (see resources/supervisor.py)."""
+    @property
+    def budget_s(self) -> float:
+        """This cell's share of its batch's deadline: its timeout, plus capture when asked."""
+        return self.timeout_s + 5 + (self.capture.budget_s(self.timeout_s) if self.capture else 0)
+
+    def to_json(self, capture_root: str | None = None) -> dict[str, Any]:
+        """The cell's entry in a supervisor batch (see resources/supervisor.py); capture
+        folders go under `capture_root` where the cell runs (default: their own path)."""
         env = dict(self.env)
         if self.preload:
             env["LD_PRELOAD"] = self.preload
+        capture = {"capture": self.capture.to_json(capture_root)} if self.capture else {}
         return {
+            **capture,
             "id": self.cell_id,
             "timeout": self.timeout_s,
             "env": env,
@@ -77,12 +87,19 @@ def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJ
     )
 
 
-def batch(jobs: Sequence[CellJob], *, python: str, probe: str, workdir: str) -> dict[str, Any]:
+def batch(
+    jobs: Sequence[CellJob],
+    *,
+    python: str,
+    probe: str,
+    workdir: str,
+    capture_root: str | None = None,
+) -> dict[str, Any]:
     """A whole supervisor batch document."""
     return {
         "python": python,
         "probe": probe,
         "workdir": workdir,
         "tail_bytes": 4000,
-        "cells": [job.to_json() for job in jobs],
+        "cells": [job.to_json(capture_root) for job in jobs],
     }

@@ -27,6 +27,9 @@ class Outcome:
     hang_stack: str = ""
     infra_error: str = ""
     not_installable: str = ""
+    python_traceback: str = ""
+    artefacts: tuple[tuple[str, str], ...] = ()  # (name, file in the cell's capture folder)
+    capture_notes: tuple[str, ...] = ()
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any]) -> Outcome:
@@ -38,6 +41,7 @@ class Outcome:
         import_error: str | None = None
         wrong_result: str | None = None
         libraries: tuple[str, ...] = ()
+        traceback = ""
         for event in events:
             kind = str(event.get("event", ""))
             if kind == "start":
@@ -48,8 +52,10 @@ class Outcome:
                 sentinel = True
             elif kind == "import-error":
                 import_error = f"{event.get('module')}: {event.get('type')}: {event.get('message')}"
+                traceback = str(event.get("traceback", ""))
             elif kind == "wrong-result":
                 wrong_result = f"{event.get('where')}: {event.get('message')}"
+                traceback = str(event.get("traceback", ""))
             elif kind == "libraries":
                 libraries = tuple(str(p) for p in event.get("paths", []))
         return cls(
@@ -68,8 +74,24 @@ class Outcome:
             loaded_libraries=libraries,
             hang_stack=str(report.get("hang_stack", "")),
             infra_error=str(report.get("infra_error", "")),
+            python_traceback=traceback,
+            **_capture_fields(report.get("capture")),
         )
 
     @classmethod
     def infra(cls, cell_id: str, reason: str) -> Outcome:
         return cls(cell_id=cell_id, infra_error=reason)
+
+
+def _capture_fields(capture: Any) -> dict[str, Any]:
+    """The supervisor's "capture" entry (resources/crash_capture.py), when there is one."""
+    if not isinstance(capture, Mapping):
+        return {}
+    artefacts = capture.get("artefacts", {})
+    notes = capture.get("notes", [])
+    return {
+        "artefacts": tuple(sorted((str(k), str(v)) for k, v in artefacts.items()))
+        if isinstance(artefacts, Mapping)
+        else (),
+        "capture_notes": tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+    }

@@ -15,11 +15,12 @@ from typing import Any, Final
 
 import pytest
 
-from harness import report
+from harness import flakes, report
 from harness.backends import Backend
+from harness.capture import CaptureSettings
 from harness.errors import HarnessError
 from harness.plan import Cell, expected_for
-from harness.results import CellResult
+from harness.results import CellResult, new_run_id
 from harness.runner import Backends, cells_for, run_group, wheels_for
 from harness.scenario import Scenario, load_scenario
 from harness.toolchains import load_catalogue
@@ -30,6 +31,7 @@ USER_PROPERTY: Final = "wheelclash_result"
 backends_key: Final = pytest.StashKey[Backends]()
 wheels_key: Final = pytest.StashKey[dict[str, tuple[BuiltWheel, ...]]]()
 groups_key: Final = pytest.StashKey[dict[str, dict[str, CellResult]]]()
+capture_key: Final = pytest.StashKey[CaptureSettings | None]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +47,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="comma-separated targets replacing the scenarios' own (docker backend)",
     )
+    group.addoption(
+        "--wheelclash-results",
+        default="results",
+        help="where failing cells leave their crash evidence: <dir>/<run-id>/<cell>/ "
+        "(default: results)",
+    )
+    group.addoption(
+        "--wheelclash-no-capture",
+        action="store_true",
+        help="keep no crash evidence (core, backtrace, library map) for failing cells",
+    )
+    group.addoption(
+        "--wheelclash-debug-bindings",
+        action="store_true",
+        help="re-run failing cells with LD_DEBUG=bindings and report runtime symbols bound "
+        "to an extension module",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -59,6 +78,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[wheels_key] = {}
     config.stash[groups_key] = {}
     config.pluginmanager.register(MatrixReporter(), "wheelclash-matrix")
+
+
+def _capture(config: pytest.Config) -> CaptureSettings | None:
+    """This session's (or xdist worker's) capture settings, with a run folder of its own."""
+    if capture_key not in config.stash:
+        settings = None
+        if not config.getoption("wheelclash_no_capture"):
+            root = Path(config.getoption("wheelclash_results"))
+            settings = CaptureSettings(
+                run_dir=(config.invocation_params.dir / root / new_run_id()).resolve(),
+                debug_bindings=config.getoption("wheelclash_debug_bindings"),
+            )
+        config.stash[capture_key] = settings
+    return config.stash[capture_key]
 
 
 def _backend(config: pytest.Config, scenario: Scenario) -> Backend:
@@ -124,6 +157,9 @@ class CellItem(pytest.Item):
         self.user_properties.append((USER_PROPERTY, json.dumps(self.result.to_json())))
         if self.result.stderr_tail.strip():
             self.add_report_section("call", "probe stderr", self.result.stderr_tail)
+        evidence = report.evidence_lines(self.result)
+        if evidence:
+            self.add_report_section("call", "crash evidence", "\n".join(evidence))
         if not self.result.matches_expectation:
             raise CellMismatch(self.result)
 
@@ -140,8 +176,14 @@ class CellItem(pytest.Item):
                 for item in self.session.items
                 if isinstance(item, CellItem) and item.cell.group == self.cell.group
             ]
-            results = run_group(self.scenario, siblings, backend, wheels[self.cell.group])
-            groups[self.cell.group] = {r.id: r for r in results}
+            results = run_group(
+                self.scenario,
+                siblings,
+                backend,
+                wheels[self.cell.group],
+                capture=_capture(config),
+            )
+            groups[self.cell.group] = {r.id: r for r in flakes.annotate(list(results))}
         return groups[self.cell.group]
 
     def repr_failure(

@@ -128,10 +128,29 @@ def failure_block(result: CellResult) -> str:
         lines.append(f"  {result.detail}")
     if result.signal:
         lines.append(f"  signal {result.signal}")
-    if result.stderr_tail.strip():
+    lines += evidence_lines(result)
+    if result.stderr_tail.strip() and not result.python_stack:
         lines.append("  stderr (tail):")
         lines += ["    " + line for line in result.stderr_tail.strip().splitlines()[-15:]]
     return "\n".join(lines)
+
+
+def evidence_lines(result: CellResult) -> list[str]:
+    """The crash evidence of a cell: native frames, Python stack, findings, artefact files."""
+    lines = []
+    if result.native_top:
+        lines.append("  native frames (crashing thread, innermost first):")
+        lines += ["    " + frame for frame in result.native_top]
+    if result.python_stack:
+        lines.append("  Python stack:")
+        lines += ["    " + line for line in result.python_stack.splitlines()[-20:]]
+    lines += [f"  duplicate runtime: {finding}" for finding in result.duplicate_runtimes]
+    lines += [f"  binding: {finding}" for finding in result.bindings]
+    if result.artefacts:
+        folders = sorted({path.rsplit("/", 1)[0] for path in result.artefacts.values()})
+        lines.append(f"  artefacts ({', '.join(sorted(result.artefacts))}) in {', '.join(folders)}")
+    lines += [f"  capture: {note}" for note in result.capture_notes]
+    return lines
 
 
 def summary_line(results: Sequence[CellResult]) -> str:
@@ -140,4 +159,7 @@ def summary_line(results: Sequence[CellResult]) -> str:
         counts[str(result.verdict)] += 1
     unexpected = sum(not r.matches_expectation for r in results)
     parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    return f"{len(results)} cells: {parts}; {unexpected} unexpected"
+    flaky = len({r.id.rsplit("#", 1)[0] for r in results if r.flaky})
+    return f"{len(results)} cells: {parts}; {unexpected} unexpected" + (
+        f"; {flaky} flaky" if flaky else ""
+    )

@@ -7,7 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Final, Self
 
@@ -49,6 +49,16 @@ class CellResult:
     hang_stack: str = ""
     libraries: tuple[str, ...] = ()
     index: int | None = None
+    # Crash evidence (harness/capture.py) and repeats (harness/flakes.py); optional in JSON.
+    artefacts: Mapping[str, str] = field(default_factory=dict)
+    native_top: tuple[str, ...] = ()
+    python_stack: str = ""
+    duplicate_runtimes: tuple[str, ...] = ()
+    bindings: tuple[str, ...] = ()
+    capture_notes: tuple[str, ...] = ()
+    flaky: bool = False
+    verdict_counts: Mapping[str, int] = field(default_factory=dict)
+    flake_rate: float = 0.0
 
     @classmethod
     def make(
@@ -82,21 +92,34 @@ class CellResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["order"] = list(self.order)
-        data["libraries"] = list(self.libraries)
+        for name in _TUPLES:
+            data[name] = list(getattr(self, name))
+        data["artefacts"] = dict(self.artefacts)
+        data["verdict_counts"] = dict(self.verdict_counts)
         data["verdict"] = str(self.verdict)
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            **{
-                **data,
-                "order": tuple(data["order"]),
-                "libraries": tuple(data.get("libraries", ())),
-                "verdict": Verdict(data["verdict"]),
-            }
-        )
+        """Read a cell; fields this version does not know are ignored, new ones optional."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in _TUPLES:
+            values[name] = tuple(data.get(name, ()))
+        values["artefacts"] = dict(data.get("artefacts", {}))
+        values["verdict_counts"] = dict(data.get("verdict_counts", {}))
+        values["verdict"] = Verdict(data["verdict"])
+        return cls(**values)
+
+
+_TUPLES: Final = (
+    "order",
+    "libraries",
+    "native_top",
+    "duplicate_runtimes",
+    "bindings",
+    "capture_notes",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

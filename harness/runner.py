@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from harness import capture as crash_capture
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.covering import Coverage
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
@@ -135,10 +136,16 @@ def run_group(
     backend: Backend,
     wheels: Sequence[BuiltWheel],
     facts_seen: Callable[[TargetFacts], None] = lambda _: None,
+    capture: crash_capture.CaptureSettings | None = None,
 ) -> Iterator[CellResult]:
-    """Run cells that share a target and arch in one session; infra failures become verdicts."""
+    """Run cells that share a target and arch in one session; infra failures become verdicts.
+    With `capture`, failing cells leave their evidence under the capture's run folder."""
     first = cells[0]
     jobs = [job_for(scenario, cell) for cell in cells]
+    if capture is not None:
+        jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
+    specs = {job.cell_id: job.capture for job in jobs}
+    run_dir = capture.run_dir if capture else None
     by_id = {cell.id: cell for cell in cells}
     done: set[str] = set()
     try:
@@ -146,7 +153,8 @@ def run_group(
             facts_seen(session.facts)
             for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
-                yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                result = _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
         for cell in cells:
@@ -176,6 +184,25 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
     return build_wheels(wheels, load_catalogue(), native, cell.arch)
 
 
+def _with_evidence(
+    result: CellResult,
+    outcome: Outcome,
+    spec: crash_capture.CaptureSpec | None,
+    run_dir: Path | None,
+) -> CellResult:
+    evidence = crash_capture.gather(outcome, spec, run_dir)
+    return replace(
+        result,
+        artefacts=evidence.artefacts,
+        native_top=evidence.native_top,
+        python_stack=evidence.python_stack,
+        duplicate_runtimes=evidence.duplicate_runtimes,
+        bindings=evidence.bindings,
+        capture_notes=evidence.notes,
+        libraries=evidence.libraries,
+    )
+
+
 def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
     return CellResult.make(
         cell, backend.name, outcome, classify(outcome), expected_for(scenario.expectations, cell)
@@ -194,6 +221,8 @@ class RunRequest:
     shard: Shard | None = None
     cover: int | None = None
     resume: Path | None = None
+    capture: bool = True
+    debug_bindings: bool = False
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -286,6 +315,11 @@ def execute(
         )
     facts_lock = threading.Lock()
     facts_seen: set[str] = set()
+    capture = (
+        crash_capture.CaptureSettings(run_dir=run_dir, debug_bindings=request.debug_bindings)
+        if request.capture
+        else None
+    )
 
     def remember(seen: TargetFacts) -> None:
         with facts_lock:
@@ -296,7 +330,7 @@ def execute(
     def run_unit(unit: list[Cell]) -> Iterator[CellResult]:
         scenario = by_name[unit[0].scenario]
         backend = chosen[scenario.name]
-        return run_group(scenario, unit, backend, built[unit[0].group], remember)
+        return run_group(scenario, unit, backend, built[unit[0].group], remember, capture)
 
     provenance = Provenance(
         started=manifest.started,

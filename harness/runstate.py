@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final, Self
 
-from harness import __version__
+from harness import __version__, flakes
 from harness.backends import TargetFacts
 from harness.errors import InputError
 from harness.results import RESULTS_NAME, SCHEMA_VERSION, STREAM_NAME, CellResult, Provenance
@@ -202,9 +203,12 @@ def write_results(
     for cell_id in done:
         verdict = index.entries[cell_id].verdict
         counts[verdict] = counts.get(verdict, 0) + 1
+    repeats = flakes.distributions((c, index.entries[c].verdict) for c in done)
     summary = {
         "cells": len(done),
-        "unexpected": sum(not index.entries[c].matches for c in done),
+        "unexpected": sum(
+            not index.entries[c].matches or len(repeats[flakes.logical_id(c)]) > 1 for c in done
+        ),
         "verdicts": counts,
     }
     path = run_dir / RESULTS_NAME
@@ -215,8 +219,8 @@ def write_results(
         out.write(f'  "run": {json.dumps(dict(run))},\n')
         out.write(f'  "summary": {json.dumps(summary)},\n')
         out.write('  "cells": [')
-        for position, cell in enumerate(iter_cells(run_dir, index, done)):
-            out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell))
+        for position, cell in enumerate(annotated(run_dir, index, done, repeats)):
+            out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell.to_json()))
         out.write("\n  ]\n}\n")
     partial.replace(path)
     return path
@@ -229,6 +233,20 @@ def slim(result: CellResult) -> CellResult:
     return replace(result, stderr_tail="", stdout_tail="", hang_stack="", libraries=())
 
 
+def annotated(
+    run_dir: Path,
+    index: CellIndex,
+    order: Iterable[str],
+    repeats: Mapping[str, Counter[str]] | None = None,
+) -> Iterator[CellResult]:
+    """The finished cells in order, each with its logical cell's repeats (harness/flakes.py)."""
+    if repeats is None:
+        repeats = flakes.distributions((c, e.verdict) for c, e in index.entries.items())
+    for cell in iter_cells(run_dir, index, order):
+        result = CellResult.from_json(cell)
+        yield flakes.annotate_one(result, repeats[flakes.logical_id(result.id)])
+
+
 def slim_results(run_dir: Path, index: CellIndex, order: Sequence[str]) -> tuple[CellResult, ...]:
     """The finished cells in order, holding tails only where a verdict was unexpected."""
-    return tuple(slim(CellResult.from_json(c)) for c in iter_cells(run_dir, index, order))
+    return tuple(slim(result) for result in annotated(run_dir, index, order))

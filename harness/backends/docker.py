@@ -31,6 +31,7 @@ from packaging.utils import parse_wheel_filename
 
 from harness import containers, image_catalogue, images, paths, usr_volume
 from harness.backends import Session, TargetFacts
+from harness.backends.fetch import fetch_capture
 from harness.backends.stream import lines_until, outcomes_from_lines
 from harness.builders import Builder, ContainerBuilder
 from harness.errors import InfrastructureError
@@ -129,14 +130,18 @@ class DockerSession:
             python=f"{work}/venv/bin/python",
             probe=f"{work}/probe.py",
             workdir=f"{work}/cells",
+            capture_root=f"{work}/capture",
         )
         name = f"{work}/batch-{time.monotonic_ns()}.json"
         payload = {name: json.dumps(document).encode()}
         self.container.put_archive(
             "/", containers.owned_tar(payload, [], self.settings.confinement.user)
         )
-        deadline = time.monotonic() + sum(j.timeout_s + 5 for j in jobs) + BATCH_SLACK_S
-        yield from self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline)
+        deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
+        by_id = {job.cell_id: job for job in jobs}
+        for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
+            job = by_id[outcome.cell_id]
+            yield fetch_capture(self.container, f"{work}/capture", job, outcome)
 
     def _stream(
         self, command: list[str], jobs: Sequence[CellJob], deadline: float
@@ -336,6 +341,7 @@ class DockerBackend:
         files = {
             f"{work}/probe.py": paths.PROBE.read_bytes(),
             f"{work}/supervisor.py": paths.SUPERVISOR.read_bytes(),
+            f"{work}/crash_capture.py": paths.CRASH_CAPTURE.read_bytes(),
             f"{work}/target_facts.py": paths.TARGET_FACTS.read_bytes(),
             **{f"{work}/wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
         }

@@ -72,7 +72,7 @@ def _supervise(jobs: Sequence[CellJob], python: Path, work: Path) -> Iterator[Ou
     try:
         proc.stdin.write(json.dumps(document).encode())
         proc.stdin.close()
-        deadline = time.monotonic() + sum(j.timeout_s + 5 for j in jobs) + BATCH_SLACK_S
+        deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
 
         def why_missing() -> str:
             status = proc.poll()

@@ -44,6 +44,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", help="comma-separated targets replacing the scenarios' own, e.g. debian:trixie"
     )
+    parser.add_argument(
+        "--debug-bindings",
+        action="store_true",
+        help="re-run each failing cell with LD_DEBUG=bindings and report which runtime symbols "
+        "(std::, __once_*, __cxa_*, _Unwind_*) the loader bound to an extension module",
+    )
+    parser.add_argument(
+        "--no-capture",
+        action="store_true",
+        help="keep no crash evidence (core, backtrace, library map) for failing cells",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
     parser.add_argument(
@@ -113,6 +124,8 @@ def execute(args: argparse.Namespace) -> int:
         shard=Shard.parse(args.shard) if args.shard else None,
         cover=args.cover,
         resume=args.resume,
+        capture=not args.no_capture,
+        debug_bindings=args.debug_bindings,
     )
     summary = runner.execute(request, _progress)
     if args.json:
@@ -128,5 +141,8 @@ def execute(args: argparse.Namespace) -> int:
     for name, covered in summary.coverage:
         if covered.strength is not None:
             print(f"{name}: {covered.describe()}")
+    captured = sum(bool(r.artefacts) for r in summary.results)
+    if captured:
+        print(f"crash evidence of {captured} failing cells: {summary.run_dir}/<cell>/")
     print(f"results: {summary.results_path}")
     return summary.exit_code

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 
 EXIT_IMPORT_ERROR = 10
 EXIT_WRONG_RESULT = 11
@@ -180,7 +181,13 @@ def main(argv):
         try:
             modules[name] = importlib.import_module(name)
         except BaseException as exc:
-            events.emit("import-error", module=name, type=type(exc).__name__, message=str(exc))
+            events.emit(
+                "import-error",
+                module=name,
+                type=type(exc).__name__,
+                message=str(exc),
+                traceback=traceback.format_exc(),
+            )
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_IMPORT_ERROR
         finally:
@@ -194,7 +201,9 @@ def main(argv):
             run_exercise(getattr(modules[name], function), int(item.get("threads", 1)))
         except BaseException as exc:
             message = "%s: %s" % (type(exc).__name__, exc)
-            events.emit("wrong-result", where=where, message=message)
+            events.emit(
+                "wrong-result", where=where, message=message, traceback=traceback.format_exc()
+            )
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_WRONG_RESULT
 

@@ -109,6 +109,29 @@ def probe_preexec():
         pass
 
 
+def capturing_preexec(core_cap):
+    """probe_preexec, and let the kernel write a core of up to `core_cap` bytes."""
+    import crash_capture  # shipped beside this file; only needed when a batch captures
+
+    def preexec():
+        probe_preexec()
+        crash_capture.set_core_limit(core_cap)
+
+    return preexec
+
+
+def cell_capture(batch, cell, spec, env, preexec):
+    """The evidence collector for a cell whose batch asks for capture, else None."""
+    settings = cell.get("capture")
+    if not settings:
+        return None
+    import crash_capture
+
+    return crash_capture.CellCapture(
+        settings, batch["python"], batch["probe"], spec, env, float(cell["timeout"]), preexec
+    )
+
+
 def tail(path, limit):
     try:
         with open(path, "rb") as handle:
@@ -169,6 +192,18 @@ def run_cell(batch, cell, index):
     limit = int(batch.get("tail_bytes", 4000))
     timeout = float(cell["timeout"])
     report = {"id": cell["id"], "timed_out": False, "output_overflow": False}
+    settings = cell.get("capture")
+    preexec = probe_preexec
+    if settings:
+        import crash_capture
+
+        # Cores go to the kernel only where we can pick them up: a plain core_pattern. For a
+        # pipe (systemd-coredump, apport) the limit is 0, so nothing lands on the host.
+        landing = crash_capture.kernel_core_path(workdir, 0) is not None
+        kernel_cores = settings.get("kernel_cores", True) and landing
+        preexec = capturing_preexec(int(settings.get("core_cap", 0)) if kernel_cores else 0)
+    capture = cell_capture(batch, cell, spec, env, preexec)
+    kernel_core = None
 
     start = time.monotonic()
     with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
@@ -181,11 +216,15 @@ def run_cell(batch, cell, index):
                 cwd=workdir,
                 env=env,
                 start_new_session=True,
-                preexec_fn=probe_preexec,
+                preexec_fn=preexec,
             )
         except OSError as exc:
             report["infra_error"] = "could not start the probe: %s" % (exc,)
             return report
+        if capture is not None:
+            import crash_capture
+
+            kernel_core = crash_capture.kernel_core_path(workdir, proc.pid)
         dump_at = None
         exited = ExitWaiter(proc.pid)
         while proc.poll() is None:
@@ -201,6 +240,10 @@ def run_cell(batch, cell, index):
                     proc.wait(DUMP_GRACE_S)
                 except subprocess.TimeoutExpired:
                     pass
+                if capture is not None and proc.poll() is None:
+                    capturing = time.monotonic()
+                    capture.live_process(proc.pid)
+                    start += time.monotonic() - capturing  # not the probe's own time
                 kill_group(proc)
             elif os.path.getsize(paths["stdout"]) + os.path.getsize(paths["stderr"]) > cap:
                 report["output_overflow"] = True
@@ -219,6 +262,11 @@ def run_cell(batch, cell, index):
     if dump_at is not None:
         report["hang_stack"] = read_from(paths["stderr"], dump_at, limit)
     report["events"] = read_events(paths["events"])
+    failed = code != 0 or report["timed_out"] or report["output_overflow"]
+    if capture is not None and failed:
+        report["capture"] = capture.after(report, paths["stderr"], kernel_core)
+    if kernel_core and os.path.exists(kernel_core):
+        os.unlink(kernel_core)
     for path in paths.values():
         try:
             os.unlink(path)

@@ -40,9 +40,16 @@ def test_wrong_expectation_fails_with_a_readable_report(project: pytest.Pytester
             "*verdict segfault, expected abort*",
             "*order s, b; dlopen local; host plain*",
             "*SIGSEGV during import wc_call_once_b*",
+            "*native frames (crashing thread, innermost first):*",
+            "*?? (a jump to address 0) in ?*",
+            "*in wc_call_once_b.abi3.so*",
+            "*Python stack:*",
             "*Segmentation fault*",
+            "*artefacts (backtrace, core, libraries, python_stack, stderr, summary) in *",
         ]
     )
+    cores = {p.parent.name.split("__")[-2] for p in project.path.glob("results/*/*/core.gz")}
+    assert cores == {"s,b"}, cores  # only the failing cells left evidence
 
 
 def test_bad_scenario_is_a_collection_error_naming_the_key(project: pytest.Pytester) -> None:
