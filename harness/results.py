@@ -48,10 +48,17 @@ class CellResult:
     stdout_tail: str
     hang_stack: str = ""
     libraries: tuple[str, ...] = ()
+    reproducer: str = ""
 
     @classmethod
     def make(
-        cls, cell: Cell, backend: str, outcome: Outcome, verdict: Classified, expected: Expected
+        cls,
+        cell: Cell,
+        backend: str,
+        outcome: Outcome,
+        verdict: Classified,
+        expected: Expected,
+        reproducer: str = "",
     ) -> Self:
         return cls(
             id=cell.id,
@@ -77,6 +84,7 @@ class CellResult:
             stdout_tail=outcome.stdout_tail,
             hang_stack=outcome.hang_stack,
             libraries=outcome.loaded_libraries,
+            reproducer=reproducer,
         )
 
     def to_json(self) -> dict[str, Any]:

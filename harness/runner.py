@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from harness import reproducer
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.jobs import CellJob, job_for
@@ -131,9 +132,13 @@ def run_group(
     try:
         with backend.open(first.target, first.arch, wheels) as session:
             facts_seen(session.facts)
+            repro = {
+                j.cell_id: reproducer.for_cell(backend.name, j, session.facts, wheels) for j in jobs
+            }
             for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
-                yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                cell = by_id[outcome.cell_id]
+                yield _result(cell, scenario, backend, outcome, repro[cell.id])
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
         for cell in cells:
@@ -163,10 +168,11 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
     return build_wheels(wheels, load_catalogue(), native, cell.arch)
 
 
-def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
-    return CellResult.make(
-        cell, backend.name, outcome, classify(outcome), expected_for(scenario.expectations, cell)
-    )
+def _result(
+    cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome, repro: str = ""
+) -> CellResult:
+    expected = expected_for(scenario.expectations, cell)
+    return CellResult.make(cell, backend.name, outcome, classify(outcome), expected, repro)
 
 
 @dataclass(frozen=True, kw_only=True)

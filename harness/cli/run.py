@@ -7,10 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from harness import report, runner
+from harness import baseline, report, runner
 from harness.config import Defaults
 from harness.plan import expected_for
 from harness.results import CellResult
+from harness.run_reports import write_reports
 from harness.runner import Backends, RunRequest, cells_for, load_all, selected
 
 
@@ -37,6 +38,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target", help="comma-separated targets replacing the scenarios' own, e.g. debian:trixie"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="compare with an earlier run's results.json: each cell regressed, fixed, changed, "
+        "unchanged, new or gone; the exit code is then 1 only for regressions",
     )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
@@ -67,10 +76,18 @@ def execute(args: argparse.Namespace) -> int:
         targets=targets,
         command=tuple(sys.argv),
     )
+    before = baseline.load_baseline(args.baseline) if args.baseline else None
     summary = runner.execute(request, _progress)
+    comparison = None
+    if before is not None:
+        current = baseline.verdict_sets((r.id, r.verdict) for r in summary.results)
+        comparison = baseline.compare(str(args.baseline), before, current)
+        baseline.store(summary.results_path, comparison)
+    html_path, markdown_path = write_reports(summary.results_path)
+    exit_code = baseline.exit_code(summary.exit_code, comparison)
     if args.json:
         print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
-        return summary.exit_code
+        return exit_code
     print(report.matrix(summary.results))
     unexpected = [r for r in summary.results if not r.matches_expectation]
     if unexpected:
@@ -78,5 +95,8 @@ def execute(args: argparse.Namespace) -> int:
         for result in unexpected:
             print(report.failure_block(result))
     print(f"\n{report.summary_line(summary.results)}")
+    if comparison is not None:
+        print(baseline.text(comparison))
     print(f"results: {summary.results_path}")
-    return summary.exit_code
+    print(f"report: {html_path} (summary: {markdown_path.name})")
+    return exit_code
