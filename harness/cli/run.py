@@ -94,6 +94,7 @@ def execute(args: argparse.Namespace) -> int:
         print("\nunexpected verdicts:")
         for result in unexpected:
             print(report.failure_block(result))
+        print(f"\nreproduce one without wheelclash: wheelclash repro '{unexpected[0].id}'")
     print(f"\n{report.summary_line(summary.results)}")
     if comparison is not None:
         print(baseline.text(comparison))
