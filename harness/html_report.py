@@ -178,13 +178,14 @@ def _artefact_link(name: str, where: str) -> str:
     return f'<li><a href="./{_e(where)}">{_e(name)}</a> <code>{_e(where)}</code></li>'
 
 
-def _cell_details(cell: CellView, anchor: str) -> str:
+def _cell_details(cell: CellView, anchor: str, image: str) -> str:
     facts = [
         ("verdict", cell.verdict_text),
         ("expected", cell.expected),
         ("order", cell.order),
         ("mode", cell.mode),
         ("target", f"{cell.target} ({cell.arch}) via {cell.backend}"),
+        ("image", image),
         ("repeat", str(cell.repeat)),
         ("detail", cell.detail),
         ("signal", cell.signal),
@@ -343,7 +344,7 @@ def render(view: RunView) -> str:
     legend = "".join(f'<span class="v-{_e(v)}">{_e(v)} {n}</span>' for v, n in counts.items())
     unexpected = len(view.unexpected)
     harness = view.provenance.get("harness_version", "")
-    cells = "".join(_cell_details(c, anchors[c.id]) for c in view.cells)
+    cells = "".join(_cell_details(c, anchors[c.id], view.image_for(c)) for c in view.cells)
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

@@ -143,8 +143,15 @@ def _provenance(provenance: Mapping[str, Any]) -> list[str]:
     ]
     targets = provenance.get("targets") or []
     if targets:
-        keys = ["target", "arch", "python", "glibc", "libstdcxx", "image_digest"]
-        lines += ["", *table(keys, ([t.get(k, "") or "-" for k in keys] for t in targets))]
+        keys = ["target", "arch", "python", "glibc", "libstdcxx"]
+        rows = [
+            [
+                *(t.get(k, "") or "-" for k in keys),
+                t.get("image_digest") or t.get("image_id") or "-",
+            ]
+            for t in targets
+        ]
+        lines += ["", *table([*keys, "image"], rows)]
     wheels = provenance.get("wheels") or []
     if wheels:
         rows = [

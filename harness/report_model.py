@@ -135,6 +135,14 @@ class RunView:
     def unexpected(self) -> tuple[CellView, ...]:
         return tuple(c for c in self.cells if not c.matches)
 
+    def image_for(self, cell: CellView) -> str:
+        """The image (id and digest) the cell's target ran from, when the results say."""
+        for facts in self.provenance.get("targets") or []:
+            if facts.get("target") == cell.target and facts.get("arch") == cell.arch:
+                parts = [str(facts.get("image_id") or ""), str(facts.get("image_digest") or "")]
+                return " ".join(p for p in parts if p)
+        return ""
+
     def counts(self) -> dict[str, int]:
         found: dict[str, int] = {}
         for cell in self.cells:
