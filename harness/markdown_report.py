@@ -144,14 +144,14 @@ def _provenance(provenance: Mapping[str, Any]) -> list[str]:
     targets = provenance.get("targets") or []
     if targets:
         keys = ["target", "arch", "python", "glibc", "libstdcxx"]
-        rows = [
+        target_rows = [
             [
                 *(t.get(k, "") or "-" for k in keys),
                 t.get("image_digest") or t.get("image_id") or "-",
             ]
             for t in targets
         ]
-        lines += ["", *table([*keys, "image"], rows)]
+        lines += ["", *table([*keys, "image"], target_rows)]
     wheels = provenance.get("wheels") or []
     if wheels:
         rows = [
