@@ -171,7 +171,9 @@ def run_view(document: Mapping[str, Any], name: str = "") -> RunView:
             for f in (findings if isinstance(findings, list) else [])
             if isinstance(f, Mapping)
         ),
-        agreement=tuple(a for a in (agreement or []) if isinstance(a, Mapping)),
+        agreement=tuple(
+            a for a in (agreement if isinstance(agreement, list) else []) if isinstance(a, Mapping)
+        ),
         baseline=baseline if isinstance(baseline, Mapping) else {},
     )
 
