@@ -190,7 +190,13 @@ class CellItem(pytest.Item):
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | Any:
         if isinstance(excinfo.value, CellMismatch):
-            return report.failure_block(excinfo.value.result)
+            result = excinfo.value.result
+            # The first line is what JUnit shows as the failure's message.
+            lines = [f"{result.verdict}, expected {result.expected}: {result.id}"]
+            lines.append(report.failure_block(result))
+            if result.reproducer:
+                lines.append(f"  reproduce without wheelclash:\n    {result.reproducer}")
+            return "\n".join(lines)
         if isinstance(excinfo.value, HarnessError):
             return f"wheelclash: {excinfo.value}"
         return super().repr_failure(excinfo)

@@ -59,10 +59,17 @@ class CellResult:
     flaky: bool = False
     verdict_counts: Mapping[str, int] = field(default_factory=dict)
     flake_rate: float = 0.0
+    reproducer: str = ""
 
     @classmethod
     def make(
-        cls, cell: Cell, backend: str, outcome: Outcome, verdict: Classified, expected: Expected
+        cls,
+        cell: Cell,
+        backend: str,
+        outcome: Outcome,
+        verdict: Classified,
+        expected: Expected,
+        reproducer: str = "",
     ) -> Self:
         return cls(
             id=cell.id,
@@ -88,6 +95,7 @@ class CellResult:
             stdout_tail=outcome.stdout_tail,
             hang_stack=outcome.hang_stack,
             libraries=outcome.loaded_libraries,
+            reproducer=reproducer,
         )
 
     def to_json(self) -> dict[str, Any]:

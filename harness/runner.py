@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from harness import capture as crash_capture
+from harness import reproducer
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.covering import Coverage
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
@@ -151,9 +152,13 @@ def run_group(
     try:
         with backend.open(first.target, first.arch, wheels) as session:
             facts_seen(session.facts)
+            repro = {
+                j.cell_id: reproducer.for_cell(backend.name, j, session.facts, wheels) for j in jobs
+            }
             for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
-                result = _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                cell = by_id[outcome.cell_id]
+                result = _result(cell, scenario, backend, outcome, repro[cell.id])
                 yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
@@ -203,10 +208,11 @@ def _with_evidence(
     )
 
 
-def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
-    return CellResult.make(
-        cell, backend.name, outcome, classify(outcome), expected_for(scenario.expectations, cell)
-    )
+def _result(
+    cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome, repro: str = ""
+) -> CellResult:
+    expected = expected_for(scenario.expectations, cell)
+    return CellResult.make(cell, backend.name, outcome, classify(outcome), expected, repro)
 
 
 @dataclass(frozen=True, kw_only=True)

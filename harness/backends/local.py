@@ -136,11 +136,8 @@ class LocalBackend:
 
     def _venv(self, wheels: Sequence[BuiltWheel]) -> tuple[Path, str]:
         """A venv with exactly these wheels installed, cached by their hashes."""
-        digest = hashlib.sha256(sys.base_prefix.encode() + platform.python_version().encode())
-        for wheel in sorted(wheels, key=lambda w: w.sha256):
-            digest.update(wheel.sha256.encode())
-        key = digest.hexdigest()[:24]
-        venv = paths.cache_dir() / "venvs" / key
+        venv = venv_dir(wheels)
+        key = venv.name
         with file_lock(f"venv-{key}"):
             if (venv / ".wheelclash-ready").is_file():
                 return venv, ""
@@ -170,3 +167,11 @@ class LocalBackend:
                 raise InfrastructureError(f"pip could not install the wheel set: {message}")
             (venv / ".wheelclash-ready").write_text("ok\n")
         return venv, ""
+
+
+def venv_dir(wheels: Sequence[BuiltWheel]) -> Path:
+    """Where the venv holding exactly this wheel set lives (keyed by the wheels' hashes)."""
+    digest = hashlib.sha256(sys.base_prefix.encode() + platform.python_version().encode())
+    for wheel in sorted(wheels, key=lambda w: w.sha256):
+        digest.update(wheel.sha256.encode())
+    return paths.cache_dir() / "venvs" / digest.hexdigest()[:24]

@@ -11,7 +11,8 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import build, images, merge, run, toolchains
+from harness.cli import build, images, merge, repro, run, toolchains
+from harness.cli import report as report_command
 from harness.errors import HarnessError
 
 COMMANDS: Final[dict[str, ModuleType]] = {
@@ -20,11 +21,14 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "toolchains": toolchains,
     "images": images,
     "merge": merge,
+    "report": report_command,
+    "repro": repro,
 }
 
 EXIT_CODES_HELP: Final = """exit codes:
   0  every cell met its expectation
-  1  at least one cell's verdict differs from its expectation
+  1  at least one cell's verdict differs from its expectation; with --baseline: at least
+     one cell regressed against the baseline (and only then)
   2  bad input or usage (the message names the file, the key and what to do)
   3  infrastructure failure (engine, image, build or supervisor); never blamed on the wheels
 """

@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from harness import report, runner
+from harness import baseline, report, runner
 from harness.config import Defaults
 from harness.errors import InputError
 from harness.plan import coverage, expected_for
 from harness.results import CellResult
+from harness.run_reports import write_reports
 from harness.runner import Backends, RunRequest, cells_for, load_all, selected
 from harness.shards import Shard
 
@@ -54,6 +55,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--no-capture",
         action="store_true",
         help="keep no crash evidence (core, backtrace, library map) for failing cells",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="compare with an earlier run's results.json: each cell regressed, fixed, changed, "
+        "unchanged, new or gone; the exit code is then 1 only for regressions",
     )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
@@ -127,16 +136,25 @@ def execute(args: argparse.Namespace) -> int:
         capture=not args.no_capture,
         debug_bindings=args.debug_bindings,
     )
+    before = baseline.load_baseline(args.baseline) if args.baseline else None
     summary = runner.execute(request, _progress)
+    comparison = None
+    if before is not None:
+        current = baseline.verdict_sets((r.id, r.verdict) for r in summary.results)
+        comparison = baseline.compare(str(args.baseline), before, current)
+        baseline.store(summary.results_path, comparison)
+    html_path, markdown_path = write_reports(summary.results_path)
+    exit_code = baseline.exit_code(summary.exit_code, comparison)
     if args.json:
         print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
-        return summary.exit_code
+        return exit_code
     print(report.matrix(summary.results))
     unexpected = [r for r in summary.results if not r.matches_expectation]
     if unexpected:
         print("\nunexpected verdicts:")
         for result in unexpected:
             print(report.failure_block(result))
+        print(f"\nreproduce one without wheelclash: wheelclash repro '{unexpected[0].id}'")
     print(f"\n{report.summary_line(summary.results)}")
     for name, covered in summary.coverage:
         if covered.strength is not None:
@@ -144,5 +162,8 @@ def execute(args: argparse.Namespace) -> int:
     captured = sum(bool(r.artefacts) for r in summary.results)
     if captured:
         print(f"crash evidence of {captured} failing cells: {summary.run_dir}/<cell>/")
+    if comparison is not None:
+        print(baseline.text(comparison))
     print(f"results: {summary.results_path}")
-    return summary.exit_code
+    print(f"report: {html_path} (summary: {markdown_path.name})")
+    return exit_code

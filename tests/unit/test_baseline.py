@@ -1,0 +1,114 @@
+"""Baselines: each logical cell's status, the exit-code rule and bad baseline files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import baseline
+from harness.baseline import Status
+from harness.errors import InputError
+from harness.verdict import Verdict
+
+P, S, A, IE, INFRA = (
+    Verdict.PASS,
+    Verdict.SEGFAULT,
+    Verdict.ABORT,
+    Verdict.IMPORT_ERROR,
+    Verdict.INFRA_ERROR,
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "status"),
+    [
+        ({P}, {P}, Status.UNCHANGED),
+        ({S}, {S}, Status.UNCHANGED),
+        ({P}, {S}, Status.REGRESSED),
+        ({P}, {P, S}, Status.REGRESSED),  # a crash in one repeat out of two still regressed
+        ({IE}, {S}, Status.REGRESSED),  # a refusal became a crash
+        ({P}, {IE}, Status.REGRESSED),
+        ({S}, {P}, Status.FIXED),
+        ({S}, {IE}, Status.FIXED),
+        ({S}, {A}, Status.CHANGED),  # a crash of another kind: neither better nor worse
+        ({P, S}, {S}, Status.CHANGED),
+        ({P}, {INFRA}, Status.INCONCLUSIVE),  # infra-error is never blamed on the wheels
+        ({INFRA}, {S}, Status.INCONCLUSIVE),
+        (set(), {S}, Status.NEW),
+        ({S}, set(), Status.GONE),
+    ],
+)
+def test_status_of_one_cell(before: set[Verdict], after: set[Verdict], status: Status) -> None:
+    old = {"c": frozenset(before)} if before else {}
+    new = {"c": frozenset(after)} if after else {}
+    (change,) = baseline.compare("old.json", old, new).changes
+    assert change.status == status
+
+
+def test_repeats_fold_into_their_logical_cell_and_gone_cells_come_last() -> None:
+    current = baseline.verdict_sets([("s/x#1", P), ("s/x#2", S), ("s/new#1", P)])
+    assert current == {"s/x": frozenset({P, S}), "s/new": frozenset({P})}
+    comparison = baseline.compare(
+        "old.json", {"s/x": frozenset({P}), "s/old": frozenset({P})}, current
+    )
+    assert [(c.cell, c.status) for c in comparison.changes] == [
+        ("s/x", Status.REGRESSED),
+        ("s/new", Status.NEW),
+        ("s/old", Status.GONE),
+    ]
+    assert comparison.counts()["regressed"] == 1 and comparison.counts()["gone"] == 1
+    text = baseline.text(comparison)
+    assert "1 regressed, 1 new, 1 gone" in text
+    assert "regressed    s/x: pass -> pass/segfault" in text
+
+
+@pytest.mark.parametrize(
+    ("run_code", "regressed", "code"),
+    [
+        (0, False, 0),
+        (1, False, 0),  # expectations failed, but nothing got worse than the baseline
+        (1, True, 1),
+        (0, True, 1),
+        (3, False, 3),  # infrastructure failures still show
+        (3, True, 3),
+    ],
+)
+def test_exit_code_is_one_only_for_regressions(run_code: int, regressed: bool, code: int) -> None:
+    after = frozenset({S if regressed else P})
+    comparison = baseline.compare("old.json", {"c": frozenset({P})}, {"c": after})
+    assert baseline.exit_code(run_code, comparison) == code
+    assert baseline.exit_code(run_code, None) == run_code
+
+
+def test_load_baseline_reads_a_run_folder(tmp_path: Path) -> None:
+    cells = [
+        {"id": "s/x#1", "verdict": "segfault", "extra": [1]},
+        {"id": "s/x#2", "verdict": "pass"},
+    ]
+    (tmp_path / "results.json").write_text(json.dumps({"cells": cells, "findings": []}))
+    assert baseline.load_baseline(tmp_path) == {"s/x": frozenset({S, P})}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("{not json", "not a readable results.json"),
+        ('{"summary": {}}', "key 'cells': missing"),
+        (
+            '{"cells": [{"id": "x", "verdict": "boom"}]}',
+            "key cells[0]: needs an 'id' and a 'verdict'",
+        ),
+    ],
+)
+def test_bad_baselines_name_the_file_and_key(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "old.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError) as caught:
+        baseline.load_baseline(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)

@@ -1,0 +1,169 @@
+"""HTML report and Markdown summary rendering, from results documents with and without the
+optional fields of the data contracts."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from harness import html_report, markdown_report
+from harness.baseline import compare
+from harness.outcome import Outcome
+from harness.plan import Cell, Expected
+from harness.report_model import run_view
+from harness.results import CellResult, Provenance, results_document
+from harness.verdict import Classified, Verdict
+
+PAYLOAD = "</pre><script>document.body.dataset.pwned='1'</script><img src=x onerror=alert(1)>"
+
+
+def cell_result(order: tuple[str, ...], verdict: Verdict, stderr: str = "") -> CellResult:
+    cell = Cell(
+        scenario="pair",
+        target="debian:bookworm",
+        arch="x86_64",
+        dlopen="global:a",
+        host="plain",
+        order=order,
+        repeat=1,
+    )
+    outcome = Outcome(cell_id=cell.id, returncode=-11, signal=11, stderr_tail=stderr)
+    return CellResult.make(
+        cell,
+        "docker",
+        outcome,
+        Classified(verdict=verdict, detail="SIGSEGV during import b"),
+        Expected(verdict=Verdict.PASS),
+        reproducer="docker run --rm x | y & 'z'",
+    )
+
+
+def document(**extra: Any) -> dict[str, Any]:
+    results = [
+        cell_result(("a", "b"), Verdict.SEGFAULT, stderr=PAYLOAD),
+        cell_result(("b", "a"), Verdict.PASS),
+    ]
+    return {**results_document(Provenance(command=("wheelclash", "run")), results), **extra}
+
+
+CAPTURE = {
+    "artefacts": {"core": "cells/0/core", "evil": "javascript:alert(1)", "up": "../../etc/passwd"},
+    "native_top": ["#0 std::call_once<void (*)()> in wc_a.so", "#1 PyInit_b"],
+    "python_stack": "File x.py, line 1",
+    "duplicate_runtimes": ["two libstdc++: /a/libstdc++.so.6, /b/libstdc++.so.6"],
+    "flaky": True,
+}
+FINDINGS = {
+    "findings": [
+        {
+            "wheel_id": "a",
+            "wheel": "a.whl",
+            "predictor": "exported-runtime",
+            "mechanism": "1",
+            "detail": "exports std::call_once <trampoline>",
+        }
+    ],
+    "agreement": [{"mechanism": "1", "predicted": True, "observed": True, "detail": "a,b"}],
+}
+
+
+class Scripts(HTMLParser):
+    """Counts <script> elements and collects the href of every link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts = 0
+        self.hrefs: list[str] = []
+        self.handlers: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.scripts += tag == "script"
+        self.hrefs += [v or "" for k, v in attrs if k == "href"]
+        self.handlers += [k for k, _ in attrs if k.startswith("on")]
+
+
+def parsed(text: str) -> Scripts:
+    parser = Scripts()
+    parser.feed(text)
+    return parser
+
+
+def test_html_escapes_untrusted_text_and_has_one_script_allowed_by_hash() -> None:
+    text = html_report.render(run_view(document(), name="run-1"))
+    found = parsed(text)
+    assert found.scripts == 1 and found.handlers == []
+    assert "&lt;script&gt;document.body.dataset.pwned" in text
+    assert "docker run --rm x | y &amp; &#x27;z&#x27;" in text
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text)
+    assert csp and "default-src &#x27;none&#x27;" in csp.group(1)
+    assert html_report._script_hash(html_report._asset("report.js")) in csp.group(1)
+    assert "http://" not in text and "https://" not in text  # nothing fetched at view time
+
+
+def test_html_without_optional_fields_leaves_those_parts_out() -> None:
+    text = html_report.render(run_view(document(), name="run-1"))
+    for absent in ("Static findings", "Against the baseline", "artefacts", "backtrace (top)"):
+        assert absent not in text
+    assert 'data-verdicts="segfault"' in text and 'class="f v-segfault unexpected"' in text
+
+
+def test_html_shows_capture_findings_and_baseline_when_present() -> None:
+    raw = document(**FINDINGS)
+    raw["cells"][0].update(CAPTURE)
+    old = {"pair/debian-bookworm-x86_64/global:a/plain/a,b": frozenset({Verdict.PASS})}
+    new = {c["id"].rsplit("#", 1)[0]: frozenset({Verdict(c["verdict"])}) for c in raw["cells"]}
+    raw["baseline"] = compare("old/results.json", old, new).to_json()
+    text = html_report.render(run_view(raw, name="run-1"))
+    assert "std::call_once&lt;void (*)()&gt; in wc_a.so" in text
+    assert "two libstdc++: /a/libstdc++.so.6" in text
+    assert "exports std::call_once &lt;trampoline&gt;" in text and "Static findings" in text
+    assert 'class="badge status-regressed"' in text and 'data-baseline="regressed"' in text
+    hrefs = parsed(text).hrefs
+    assert "./cells/0/core" in hrefs
+    assert not any("javascript" in h or ".." in h for h in hrefs)
+
+
+def test_every_verdict_has_its_own_colour() -> None:
+    colours = {html_report.colour(v) for v in Verdict}
+    assert len(colours) == len(Verdict)
+
+
+def test_markdown_summary_lists_unexpected_cells_reproducers_and_regressions() -> None:
+    raw = document(**FINDINGS)
+    raw["baseline"] = compare(
+        "old/results.json",
+        {"pair/debian-bookworm-x86_64/global:a/plain/a,b": frozenset({Verdict.PASS})},
+        {"pair/debian-bookworm-x86_64/global:a/plain/a,b": frozenset({Verdict.SEGFAULT})},
+    ).to_json()
+    text = markdown_report.render(run_view(raw, name="run-1"))
+    assert text.startswith("## ❌ wheelclash run-1: 2 cells, 1 unexpected, 1 regressed")
+    assert (
+        "| regressed | `pair/debian-bookworm-x86_64/global:a/plain/a,b` | pass | segfault |" in text
+    )
+    assert "| global:a/plain | segfault ❗ | pass |" in text
+    assert "```sh\ndocker run --rm x | y & 'z'\n```" in text
+    assert "exports std::call_once &lt;trampoline&gt;" in text
+    assert "<script>" not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [("a|b", "a\\|b"), ("line\nbreak", "line break"), ("<b>x</b>", "&lt;b&gt;x&lt;/b&gt;")],
+)
+def test_markdown_table_cells_are_one_safe_line(value: str, cell: str) -> None:
+    assert markdown_report.cell_text(value) == cell
+
+
+def test_markdown_fence_outgrows_backticks_inside() -> None:
+    assert markdown_report.fenced("a ```` b")[0] == "`````"
+
+
+def test_a_cell_without_a_known_field_set_still_renders() -> None:
+    minimal = {"cells": [{"id": "s/host/local/plain/a#1", "verdict": "pass"}]}
+    view = run_view(json.loads(json.dumps(minimal)))
+    assert "s/host/local/plain/a#1" in html_report.render(view)
+    assert "1 cells, 0 unexpected" in markdown_report.render(view)
