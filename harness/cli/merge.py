@@ -10,6 +10,7 @@ from pathlib import Path
 from harness import merge, report
 from harness.config import Defaults
 from harness.results import RESULTS_NAME, new_run_id
+from harness.run_reports import write_reports
 from harness.runner import EXIT_INFRA, EXIT_OK, EXIT_UNEXPECTED
 from harness.verdict import Verdict
 
@@ -36,6 +37,7 @@ def execute(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / RESULTS_NAME
     path.write_text(json.dumps(merged.document, indent=2) + "\n", encoding="utf-8")
+    html_path, markdown_path = write_reports(path)
     results = merged.results
     for note in merged.notes:
         print(f"wheelclash: warning: {note}", file=sys.stderr)
@@ -50,6 +52,7 @@ def execute(args: argparse.Namespace) -> int:
                 print(report.failure_block(result))
         print(f"\n{report.summary_line(results)}")
         print(f"merged {len(documents)} results: {path}")
+        print(f"report: {html_path} (summary: {markdown_path.name})")
     if any(r.verdict == Verdict.INFRA_ERROR for r in results):
         return EXIT_INFRA
     if any(not r.matches_expectation for r in results) or merged.notes:

@@ -92,6 +92,9 @@ def test_two_shards_merged_equal_one_run(
     merged = results_of(tmp_path / "merged")
     assert essence(merged) == essence(results_of(whole))
     assert merged["run"]["shards"] == ["1/2", "2/2"] and merged["run"]["complete"]
+    (merged_dir,) = (tmp_path / "merged").glob("*/")
+    assert "40 cells" in (merged_dir / "summary.md").read_text()
+    assert (merged_dir / "report.html").read_text().count('class="cell ') >= 40
 
 
 def test_merge_refuses_other_wheel_bytes(
