@@ -38,6 +38,7 @@ class CellJob:
     preload: str
     timeout_s: float
     env: tuple[tuple[str, str], ...] = ()
+    snippet: str = ""  # Python code the probe runs after the exercises (a first use)
 
     def to_json(self) -> dict[str, Any]:
         """The cell's entry in a supervisor batch (see resources/supervisor.py)."""
@@ -55,6 +56,7 @@ class CellJob:
                     for e in self.exercises
                 ],
                 "victims": self.victims,
+                **({"snippet": self.snippet} if self.snippet else {}),
             },
         }
 
@@ -65,15 +67,20 @@ def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJ
     wheels = [scenario.wheel(wheel_id) for wheel_id in cell.order]
     return CellJob(
         cell_id=cell.id,
-        imports=tuple(Import(module=w.module, rtld_global=w.id in globals_) for w in wheels),
+        imports=tuple(
+            Import(module=module, rtld_global=w.id in globals_)
+            for w in wheels
+            for module in w.imports
+        ),
         exercises=tuple(
-            Exercise(module=w.module, function=w.exercise, threads=w.threads)
+            Exercise(module=w.imports[0], function=w.exercise, threads=w.threads)
             for w in wheels
             if w.exercise
         ),
         victims=scenario.matrix.victims,
         preload=PRELOAD[HostMode(cell.host)],
         timeout_s=scenario.matrix.timeout_s * timeout_scale,
+        snippet=scenario.exercise,
     )
 
 

@@ -71,9 +71,10 @@ class Expected:
         return f"{self.verdict}:{self.subkind}" if self.subkind else str(self.verdict)
 
 
-def orders(ids: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    """Every import order of the wheel set (n! of them)."""
-    return tuple(itertools.permutations(ids))
+def orders(ids: Sequence[str], mode: str = "all") -> tuple[tuple[str, ...], ...]:
+    """Every import order of the wheel set (n! of them), or with `pairs` both orders of
+    every pair (n·(n-1) of them)."""
+    return tuple(itertools.permutations(ids, 2 if mode == "pairs" else len(ids)))
 
 
 def plan(
@@ -100,7 +101,7 @@ def plan(
         for variant in scenario.variants
         for dlopen in matrix.dlopen
         for host in matrix.host
-        for order in orders(scenario.wheel_ids)
+        for order in orders(scenario.wheel_ids, matrix.orders)
         for repeat in range(1, matrix.repeat + 1)
     )
 

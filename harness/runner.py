@@ -16,6 +16,7 @@ from harness.errors import InfrastructureError, InputError, InvalidInputFile, Pr
 from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
 from harness.plan import Cell, expected_for, plan
+from harness.prebuilt import given_wheels, with_modules
 from harness.results import CellResult, Provenance, ResultsWriter, new_run_id
 from harness.scenario import HOST_TARGET, Scenario, load_scenario
 from harness.toolchains import load_catalogue
@@ -125,6 +126,7 @@ def run_group(
 ) -> Iterator[CellResult]:
     """Run cells that share a target and arch in one session; infra failures become verdicts."""
     first = cells[0]
+    scenario = with_modules(scenario, wheels)
     jobs = [job_for(scenario, cell) for cell in cells]
     by_id = {cell.id: cell for cell in cells}
     done: set[str] = set()
@@ -158,9 +160,13 @@ def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
 
 def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltWheel, ...]:
     """The scenario's wheels, built where the backend builds for this cell's target."""
-    native = backend.builder(cell.target, cell.arch)
     wheels = scenario.variant(cell.variant).wheels
-    return build_wheels(wheels, load_catalogue(), native, cell.arch)
+    fixtures = [w for w in wheels if not w.prebuilt]
+    made = {w.wheel_id: w for w in given_wheels(wheels, backend, cell.target, cell.arch).values()}
+    if fixtures:
+        native = backend.builder(cell.target, cell.arch)
+        made |= {w.wheel_id: w for w in build_wheels(fixtures, load_catalogue(), native, cell.arch)}
+    return tuple(made[w.id] for w in wheels)
 
 
 def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
@@ -177,6 +183,7 @@ class RunRequest:
     select: tuple[str, ...] = ()
     targets: tuple[str, ...] | None = None
     command: tuple[str, ...] = ()
+    loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,7 +204,7 @@ class RunSummary:
 def execute(
     request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
 ) -> RunSummary:
-    scenarios = load_all(request.scenarios)
+    scenarios = request.loaded or load_all(request.scenarios)
     backends = Backends(request.backend, request.targets)
     chosen = {s.name: backends.for_scenario(s) for s in scenarios}
     planned = [

@@ -9,9 +9,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from packaging.requirements import InvalidRequirement, Requirement
+
+from harness.errors import InputError
 from harness.tomlload import Checker, read_toml
 from harness.toolchains import Catalogue, load_catalogue
 from harness.verdict import ImportErrorKind, Verdict
+from harness.wheelinfo import read_contents
 
 NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -46,6 +50,19 @@ class WheelSpec:
     exercise: str | None
     threads: int = 1
     toolchain_options: tuple[str, ...] = ()
+    wheel: Path | None = None  # a given .whl file, used as it is instead of a built fixture
+    requirement: str = ""  # a requirement downloaded ahead into a wheelhouse (`pip download`)
+    modules: tuple[str, ...] = ()  # what to import, when more than `module`
+
+    @property
+    def prebuilt(self) -> bool:
+        """Whether the wheel is given (a file or a requirement) rather than built."""
+        return self.wheel is not None or bool(self.requirement)
+
+    @property
+    def imports(self) -> tuple[str, ...]:
+        """The modules a cell imports for this wheel, in this order."""
+        return self.modules or ((self.module,) if self.module else ())
 
     @property
     def link_label(self) -> str:
@@ -66,6 +83,7 @@ class Matrix:
     repeat: int
     timeout_s: float
     victims: bool
+    orders: str = "all"  # all: every order of the whole set; pairs: both orders of each pair
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +120,7 @@ class Scenario:
     wheels: tuple[WheelSpec, ...]
     matrix: Matrix
     expectations: tuple[Expectation, ...]
+    exercise: str = ""  # Python code run after every import and exercise (a first use)
 
     @property
     def wheel_ids(self) -> tuple[str, ...]:
@@ -135,9 +154,12 @@ class Scenario:
         return next(w for w in self.wheels if w.id == wheel_id)
 
 
-TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect"}
+TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect", "exercise"}
 WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
-MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims"}
+PREBUILT_KEYS: Final = {"id", "wheel", "requirement", "modules", "exercise", "threads"}
+MODULE_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims", "orders"}
+ORDER_MODES: Final = ("all", "pairs")
 EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
 WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before", "toolchain"}
 
@@ -168,11 +190,18 @@ def load_scenario(path: Path, catalogue: Catalogue | None = None) -> Scenario:
     description = check.string(document, "description", "description")
     requirement = check.string(document, "requirement", "requirement", "")
 
-    wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path))
+    wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path), path.parent)
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
+    _too_many(wheels, matrix, check)
     varying = {w.id: w.toolchain_options for w in wheels if w.varies}
     expectations = _expectations(document.get("expect", []), check, ids, varying)
+    exercise = check.string(document, "exercise", "exercise", "")
+    if exercise:
+        try:
+            compile(exercise, f"{path}:exercise", "exec")
+        except SyntaxError as exc:
+            check.add("exercise", f"is not valid Python: {exc.msg} (line {exc.lineno})")
     check.raise_if_any()
     return Scenario(
         path=path,
@@ -182,11 +211,12 @@ def load_scenario(path: Path, catalogue: Catalogue | None = None) -> Scenario:
         wheels=wheels,
         matrix=matrix,
         expectations=expectations,
+        exercise=exercise,
     )
 
 
 def _wheels(
-    raw: Any, check: Checker, catalogue: Catalogue, roots: tuple[Path, ...]
+    raw: Any, check: Checker, catalogue: Catalogue, roots: tuple[Path, ...], base: Path
 ) -> tuple[WheelSpec, ...]:
     if not isinstance(raw, list) or not raw:
         check.add("wheels", "needs at least one [[wheels]] table (two or more to find conflicts)")
@@ -197,6 +227,9 @@ def _wheels(
         key = f"wheels[{index}]"
         if not isinstance(row, dict):
             check.add(key, "must be a table")
+            continue
+        if "wheel" in row or "requirement" in row:
+            wheels.append(_prebuilt(row, check, key, base, seen))
             continue
         check.unknown_keys(row, WHEEL_KEYS, key)
         wheel_id = check.string(row, "id", f"{key}.id")
@@ -250,7 +283,7 @@ def _wheels(
                 threads=threads,
             )
         )
-    modules = [w.module for w in wheels]
+    modules = [m for w in wheels for m in w.imports]
     for dup in sorted({m for m in modules if modules.count(m) > 1}):
         check.add("wheels", f"two wheels build module {dup!r}; give one a `module` name")
     variants = 1
@@ -260,13 +293,76 @@ def _wheels(
         check.add(
             "wheels", f"the toolchain lists make {variants} wheel sets; at most {MAX_VARIANTS}"
         )
-    if len(wheels) > MAX_EXHAUSTIVE:
+    return tuple(wheels)
+
+
+def _too_many(wheels: tuple[WheelSpec, ...], matrix: Matrix, check: Checker) -> None:
+    if len(wheels) > MAX_EXHAUSTIVE and matrix.orders == "all":
         check.add(
             "wheels",
             f"{len(wheels)} wheels make {len(wheels)}! orders; at most {MAX_EXHAUSTIVE} are "
-            "supported until sequence covering arrays land; split the set",
+            "supported until sequence covering arrays land; split the set, or set "
+            '[matrix] orders = "pairs"',
         )
-    return tuple(wheels)
+
+
+def _prebuilt(
+    row: dict[str, Any], check: Checker, key: str, base: Path, seen: set[str]
+) -> WheelSpec:
+    """A [[wheels]] row naming a given wheel: `wheel = "x.whl"` or `requirement = "numpy"`."""
+    check.unknown_keys(row, PREBUILT_KEYS, key)
+    wheel_id = check.string(row, "id", f"{key}.id")
+    if wheel_id and not ID_RE.match(wheel_id):
+        check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
+    elif wheel_id in seen:
+        check.add(f"{key}.id", f"duplicate id {wheel_id!r}; each wheel needs its own")
+    seen.add(wheel_id)
+    wheel: Path | None = None
+    requirement = ""
+    if "wheel" in row and "requirement" in row:
+        check.add(key, "give either `wheel` (a .whl file) or `requirement`, not both")
+    elif "wheel" in row:
+        wheel = base / check.string(row, "wheel", f"{key}.wheel")
+        if wheel.suffix != ".whl" or not wheel.is_file():
+            check.add(f"{key}.wheel", f"no wheel file at {wheel}; give the path of a .whl file")
+    else:
+        requirement = check.string(row, "requirement", f"{key}.requirement")
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as exc:
+            check.add(f"{key}.requirement", f"not a requirement specifier: {exc}")
+    modules = check.strings(row, "modules", f"{key}.modules")
+    for module in modules:
+        if not MODULE_RE.match(module):
+            check.add(f"{key}.modules", f"{module!r} is not a dotted Python module name")
+    if wheel is not None and not modules and wheel.is_file():
+        try:
+            modules = read_contents(wheel).imports()
+        except InputError as exc:
+            check.add(f"{key}.wheel", str(exc))
+            modules = ("",)
+        if not modules:
+            check.add(
+                f"{key}.wheel",
+                f"{wheel.name} holds no extension module; name what to import with `modules`",
+            )
+    exercise = row.get("exercise")
+    if exercise is not None and (not isinstance(exercise, str) or not exercise.isidentifier()):
+        check.add(f"{key}.exercise", "must name a function of the first module, e.g. 'exercise'")
+        exercise = None
+    return WheelSpec(
+        id=wheel_id,
+        fixture="",
+        fixture_dir=Path(),
+        toolchain="",
+        link=(),
+        module=modules[0] if modules else "",
+        modules=tuple(m for m in modules if m),
+        exercise=exercise,
+        threads=check.integer(row, "threads", f"{key}.threads", 1, 1),
+        wheel=wheel.resolve() if wheel is not None and wheel.is_file() else wheel,
+        requirement=requirement,
+    )
 
 
 def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:
@@ -305,7 +401,16 @@ def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matr
         repeat=check.integer(table, "repeat", "matrix.repeat", 1, 1),
         timeout_s=check.number(table, "timeout", "matrix.timeout", 30.0),
         victims=check.boolean(table, "victims", "matrix.victims", True),
+        orders=_order_mode(table, check),
     )
+
+
+def _order_mode(table: dict[str, Any], check: Checker) -> str:
+    mode = check.string(table, "orders", "matrix.orders", "all")
+    if mode not in ORDER_MODES:
+        check.add("matrix.orders", f"unknown {mode!r}; valid: {', '.join(ORDER_MODES)}")
+        return "all"
+    return mode
 
 
 def _expectations(

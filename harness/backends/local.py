@@ -139,6 +139,8 @@ class LocalBackend:
         digest = hashlib.sha256(sys.base_prefix.encode() + platform.python_version().encode())
         for wheel in sorted(wheels, key=lambda w: w.sha256):
             digest.update(wheel.sha256.encode())
+        houses = sorted({w.wheelhouse for w in wheels if w.wheelhouse})
+        digest.update("\0".join(houses).encode())
         key = digest.hexdigest()[:24]
         venv = paths.cache_dir() / "venvs" / key
         with file_lock(f"venv-{key}"):
@@ -157,7 +159,7 @@ class LocalBackend:
                 "--disable-pip-version-check",
                 "install",
                 "--no-index",
-                "--no-deps",
+                *(["--find-links", *houses[:1]] if houses else ["--no-deps"]),
                 "--no-cache-dir",
                 *(str(w.path) for w in wheels),
             ]

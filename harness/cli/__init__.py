@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import build, images, run, toolchains
+from harness.cli import build, check, images, run, toolchains
 from harness.errors import HarnessError
 
 COMMANDS: Final[dict[str, ModuleType]] = {
@@ -19,6 +19,7 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "build": build,
     "toolchains": toolchains,
     "images": images,
+    "check": check,
 }
 
 EXIT_CODES_HELP: Final = """exit codes:
