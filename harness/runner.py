@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from harness.agreement import annotate
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.jobs import CellJob, job_for
@@ -244,4 +245,5 @@ def execute(
                 progress(result, len(results), total)
     finally:
         path = writer.finish(replace(provenance, targets=tuple(facts.values())), results)
+        annotate(path, [(s.name, built[g[0].group]) for s, g in work], results)
     return RunSummary(run_dir=run_dir, results=tuple(results), results_path=path)
