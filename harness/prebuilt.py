@@ -25,7 +25,7 @@ def given_wheel(spec: WheelSpec, path: Path, wheelhouse: Path | None = None) -> 
     sha = file_sha256(path)
     return BuiltWheel(
         wheel_id=spec.id,
-        module=spec.module or ",".join(read_contents(path).imports()),
+        module=",".join(spec.imports or read_contents(path).imports()),
         fixture=spec.requirement or path.name,
         toolchain=GIVEN,
         link="",

@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import build, check, explain, images, run, toolchains
+from harness.cli import build, check, explain, images, minimize, run, toolchains
 from harness.errors import HarnessError
 
 COMMANDS: Final[dict[str, ModuleType]] = {
@@ -21,6 +21,7 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "images": images,
     "check": check,
     "explain": explain,
+    "minimize": minimize,
 }
 
 EXIT_CODES_HELP: Final = """exit codes:
