@@ -20,6 +20,13 @@ DF_STATIC_TLS: Final = 0x10
 STB_GNU_UNIQUE: Final = "STB_LOOS"  # binding 10; pyelftools names it by the range it opens
 EXPORTED_BINDS: Final = ("STB_GLOBAL", "STB_WEAK", STB_GNU_UNIQUE)
 ELF_MAGIC: Final = b"\x7fELF"
+MACHINES: Final = {
+    "EM_X86_64": "x86_64",
+    "EM_AARCH64": "aarch64",
+    "EM_386": "i686",
+    "EM_PPC64": "ppc64le",
+    "EM_S390": "s390x",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +55,7 @@ class ElfFacts:
     exported: tuple[Exported, ...] = ()
     relocated: frozenset[str] = field(default_factory=frozenset)
     comment: tuple[str, ...] = ()
+    arch: str = ""
 
     @property
     def name(self) -> str:
@@ -127,8 +135,9 @@ def _comment(elf: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
-def read_elf(path: str, data: bytes) -> ElfFacts:
-    """The facts of one ELF shared object given as bytes."""
+def read_elf(path: str, data: bytes, relocations: bool = True) -> ElfFacts:
+    """The facts of one ELF shared object given as bytes (its dynamic relocations only when
+    asked: reading them is the slow part for big libraries)."""
     elf = ELFFile(io.BytesIO(data))
     dynamic = _dynamic(elf)
     tls = [s["p_memsz"] for s in elf.iter_segments() if s["p_type"] == "PT_TLS"]
@@ -141,8 +150,9 @@ def read_elf(path: str, data: bytes) -> ElfFacts:
         static_tls=bool(dynamic.get("DT_FLAGS", 0) & DF_STATIC_TLS),
         tls_size=int(sum(tls)),
         exported=_exported(elf),
-        relocated=_relocated(elf),
+        relocated=_relocated(elf) if relocations else frozenset(),
         comment=_comment(elf),
+        arch=MACHINES.get(str(elf["e_machine"]), str(elf["e_machine"])),
     )
 
 
@@ -161,12 +171,12 @@ def elf_members(wheel: Path) -> Iterator[tuple[str, bytes]]:
         raise InputError(f"{wheel}: not a readable wheel ({exc}); pass a .whl file") from exc
 
 
-def scan_wheel(wheel: Path) -> tuple[ElfFacts, ...]:
+def scan_wheel(wheel: Path, skip_relocations: frozenset[str] = frozenset()) -> tuple[ElfFacts, ...]:
     """Every shared object of a wheel; InputError naming the file when one is not valid ELF."""
     out: list[ElfFacts] = []
     for path, data in elf_members(wheel):
         try:
-            out.append(read_elf(path, data))
+            out.append(read_elf(path, data, relocations=path not in skip_relocations))
         except ELFError as exc:
             raise InputError(f"{wheel}: {path} is not a valid ELF file ({exc})") from exc
     return tuple(out)

@@ -23,6 +23,9 @@ PREDICTORS_TOML: Final = paths.RESOURCES / "predictors.toml"
 DLOPEN_RE: Final = re.compile(rb"setdlopenflags|RTLD_GLOBAL")
 MESSAGE_KEYS: Final = (
     "runtime_internals",
+    "runtime_copies",
+    "unique_same",
+    "bundled_runtime",
     "call_once_private",
     "call_once_pair",
     "unique_count",
@@ -43,6 +46,7 @@ class InternalPattern:
     pattern: re.Pattern[str]
     what: str
     runtime_only: bool
+    mechanism: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,12 +81,13 @@ def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
     rows = doc.get("runtime_internal", [])
     for index, row in enumerate(rows if isinstance(rows, list) else []):
         key = f"runtime_internal[{index}]"
-        check.unknown_keys(row, {"pattern", "what", "runtime_only"}, key)
+        check.unknown_keys(row, {"pattern", "what", "runtime_only", "mechanism"}, key)
         internals.append(
             InternalPattern(
                 pattern=_regex(check, check.string(row, "pattern", f"{key}.pattern"), key),
                 what=check.string(row, "what", f"{key}.what"),
                 runtime_only=check.boolean(row, "runtime_only", f"{key}.runtime_only", False),
+                mechanism=check.string(row, "mechanism", f"{key}.mechanism"),
             )
         )
     once = check.table(doc, "call_once", "call_once")
@@ -154,7 +159,7 @@ class Scanned:
 
 def _scan(wheel_id: str, path: Path) -> Scanned:
     contents = read_contents(path)
-    elves = scan_wheel(path)
+    elves = scan_wheel(path, skip_relocations=frozenset(contents.libraries))
     libraries = set(contents.libraries)
     modules = {e.path for e in elves if e.path not in libraries}
     hits: list[str] = []
@@ -198,22 +203,21 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
 
     for elf in item.elves:
         needed = _needs_runtime(elf, table)
-        copies = [
-            e.name
-            for e in elf.exported
-            if any(
-                p.pattern.search(e.name) and (not p.runtime_only or e.name in runtime)
-                for p in table.internals
-            )
-        ]
-        if copies and needed:
-            shown = ", ".join(sorted(copies)[:5]) + (" …" if len(copies) > 5 else "")
-            add(
-                "runtime-internals",
-                "2",
-                f"{elf.name} "
-                + msg["runtime_internals"].format(count=len(copies), names=shown, runtime=needed),
-            )
+        matched = [(e.name, _internal(e.name, table, runtime)) for e in elf.exported]
+        stateful = sorted(n for n, row in matched if row is not None and row.mechanism)
+        stateless = sorted(n for n, row in matched if row is not None and not row.mechanism)
+        for names, mechanism, key in (
+            (stateful, "2", "runtime_internals"),
+            (stateless, "", "runtime_copies"),
+        ):
+            if names and needed:
+                shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+                detail = msg[key].format(count=len(names), names=shown, runtime=needed)
+                add(
+                    "runtime-internals" if mechanism else "runtime-copies",
+                    mechanism,
+                    f"{elf.name} {detail}",
+                )
         trampolines = _trampolines(elf, table)
         if trampolines and _private_libstdcxx(elf, table) and elf.path in item.modules:
             add(
@@ -228,7 +232,7 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
                 "",
                 f"{elf.name}: " + msg["unique_count"].format(count=len(unique)),
             )
-        arch_surplus = min(table.tls_surplus.values() or [1664])
+        arch_surplus = table.tls_surplus.get(elf.arch, min(table.tls_surplus.values() or [1664]))
         if elf.static_tls:
             add(
                 "static-tls",
@@ -238,9 +242,12 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
         elif elf.tls_size:
             add("tls-size", "", msg["tls_size"].format(file=elf.name, size=elf.tls_size))
         bundled = elf.path not in item.modules and elf.soname
-        if bundled and not table.unique_soname.search(elf.soname):
+        if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
+            detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
+            add("bundled-runtime", "6", detail)
+        elif bundled and not table.unique_soname.search(elf.soname):
             detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
-            add("bundled-soname", "6", detail)
+            add("bundled-soname", "", detail)
         if elf.rpath:
             add("rpath", "", msg["rpath"].format(file=elf.name, value=elf.rpath))
         if elf.runpath:
@@ -255,6 +262,14 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
         where = ", ".join(item.python_hits[:3]) + (" …" if len(item.python_hits) > 3 else "")
         add("dlopenflags", "", msg["dlopenflags"].format(where=where))
     return out
+
+
+def _internal(name: str, table: Predictors, runtime: frozenset[str]) -> InternalPattern | None:
+    """The first runtime-internal row matching an exported name, or None."""
+    for row in table.internals:
+        if row.pattern.search(name):
+            return row if not row.runtime_only or name in runtime else None
+    return None
 
 
 def _trampolines(elf: ElfFacts, table: Predictors) -> list[str]:
@@ -302,23 +317,20 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
             shared = sorted(set(mine) & set(theirs))
             if shared:
                 differ = [n for n in shared if mine[n] != theirs[n]]
+                names = ", ".join(shared[:3]) + (" …" if len(shared) > 3 else "")
                 sizes = (
                     f"; {len(differ)} differ in size ({', '.join(differ[:3])}), so one "
                     "module's code runs on the other's layout"
-                    if differ
-                    else ""
                 )
+                key = "unique_shared" if differ else "unique_same"
                 out.append(
                     Finding(
                         wheel_id=first.wheel_id,
                         wheel=first.path.name,
-                        predictor="unique-shared",
-                        mechanism="4",
-                        detail=msg["unique_shared"].format(
-                            count=len(shared),
-                            other=second.wheel_id,
-                            names=", ".join(shared[:3]) + (" …" if len(shared) > 3 else ""),
-                            sizes=sizes,
+                        predictor="unique-shared" if differ else "unique-same",
+                        mechanism="4" if differ else "",
+                        detail=msg[key].format(
+                            count=len(shared), other=second.wheel_id, names=names, sizes=sizes
                         ),
                     )
                 )
