@@ -18,11 +18,18 @@ from typing import Final
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from harness.errors import InputError
+from harness.errors import InputError, InvalidInputFile
 from harness.scenario import Scenario, load_scenario
 from harness.wheelinfo import read_contents
 
 CHECK_NAME: Final = "check"
+OPTION_OF: Final = {
+    "matrix.dlopen": "--dlopen",
+    "matrix.host": "--host",
+    "matrix.arch": "--arch",
+    "matrix.targets": "--target",
+    "exercise": "--exercise",
+}
 REQUIREMENT: Final = "a wheel MUST NOT cause other unrelated wheels to segfault"
 
 
@@ -142,7 +149,11 @@ def scenario_for(inputs: Sequence[Input], options: CheckOptions) -> tuple[Scenar
         path = Path(tmp) / f"{CHECK_NAME}.toml"
         text = document(CHECK_NAME, inputs, options, Path(tmp))
         path.write_text(text)
-        return load_scenario(path), text
+        try:
+            return load_scenario(path), text
+        except InvalidInputFile as exc:
+            lines = [f"{OPTION_OF.get(p.key, p.key)}: {p.message}" for p in exc.problems]
+            raise InputError("check: " + "; ".join(lines)) from exc
 
 
 def write_scenario(target: Path, inputs: Sequence[Input], options: CheckOptions) -> None:

@@ -77,8 +77,7 @@ def test_check_finds_the_crashes_of_fixture_wheels_in_the_right_order(
     mechanisms = {f["mechanism"] for f in document["findings"]}
     assert "1" in mechanisms
     assert {"mechanism": "1", "predicted": True, "observed": True} in [
-        {k: row[k] for k in ("mechanism", "predicted", "observed")}
-        for row in document["agreement"]
+        {k: row[k] for k in ("mechanism", "predicted", "observed")} for row in document["agreement"]
     ]
 
     # The saved scenario runs again with `wheelclash run`, to the same verdicts.

@@ -128,7 +128,7 @@ def test_check_turns_wheels_into_a_scenario_that_run_accepts(tmp_path: Path) -> 
     saved.write_text(text.replace(str(tmp_path), "."))
     again = load_scenario(saved)
     assert again.wheel_ids == scenario.wheel_ids and again.exercise == "x = 1"
-    with pytest.raises(InvalidInputFile, match="global:nobody"):
+    with pytest.raises(InputError, match=r"--dlopen: 'global:nobody' names no wheel"):
         scenario_for(inputs, CheckOptions(dlopen=("global:nobody",)))
     assert Input(id="x", requirement="y").wheel is None
 
