@@ -130,3 +130,20 @@ def annotate(
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     partial.replace(path)
+
+
+def summary_lines(path: Path) -> list[str]:
+    """The static predictions of a written results.json against what ran, for the terminal."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    lines: list[str] = []
+    for row in document.get("agreement", []):
+        match (row["predicted"], row["observed"]):
+            case (True, True):
+                state = "predicted and observed"
+            case (True, False):
+                state = "predicted, not observed"
+            case _:
+                state = "observed, not predicted"
+        mechanism = f"mechanism {row['mechanism']}" if row["mechanism"] else "no mechanism"
+        lines.append(f"  {mechanism}: {state}: {row['detail']}")
+    return ["static predictions (wheelclash explain):", *lines] if lines else []

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import report, runner
+from harness import agreement, report, runner
 from harness.checking import CheckOptions, parse_inputs, scenario_for, write_scenario
 from harness.cli.run import _progress
 from harness.config import Defaults
@@ -117,6 +117,8 @@ def execute(args: argparse.Namespace) -> int:
         print("\nfailing cells:")
         for result in failing:
             print(report.failure_block(result))
+    for line in agreement.summary_lines(summary.results_path):
+        print(line)
     print(f"\n{report.summary_line(summary.results)}")
     print(f"results: {summary.results_path}")
     return summary.exit_code

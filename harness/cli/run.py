@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import report, runner
+from harness import agreement, report, runner
 from harness.config import Defaults
 from harness.plan import expected_for
 from harness.results import CellResult
@@ -77,6 +77,8 @@ def execute(args: argparse.Namespace) -> int:
         print("\nunexpected verdicts:")
         for result in unexpected:
             print(report.failure_block(result))
+    for line in agreement.summary_lines(summary.results_path):
+        print(line)
     print(f"\n{report.summary_line(summary.results)}")
     print(f"results: {summary.results_path}")
     return summary.exit_code

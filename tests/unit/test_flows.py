@@ -3,12 +3,13 @@ the check document, manylinux tags, ddmin, and agreement."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from harness.agreement import agreement
+from harness.agreement import agreement, summary_lines
 from harness.checking import CheckOptions, Input, parse_inputs, scenario_for
 from harness.errors import InputError, InvalidInputFile
 from harness.explain import Finding, load_predictors
@@ -219,3 +220,20 @@ def test_predictor_table_loads_with_every_message() -> None:
     assert any(p.search("_ZSt16__once_call_implIvE") for p in table.call_once)
     assert table.unique_soname.search("libfoo-1a2b3c4d.so.1")
     assert not table.unique_soname.search("libfoo.so.1")
+
+
+def test_terminal_lines_say_where_prediction_and_run_agree(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"cells": []}))
+    assert summary_lines(path) == []
+    rows = [
+        {"mechanism": "1", "predicted": True, "observed": True, "detail": "x"},
+        {"mechanism": "5", "predicted": True, "observed": False, "detail": "y"},
+        {"mechanism": "", "predicted": False, "observed": True, "detail": "z"},
+    ]
+    path.write_text(json.dumps({"agreement": rows}))
+    assert summary_lines(path)[1:] == [
+        "  mechanism 1: predicted and observed: x",
+        "  mechanism 5: predicted, not observed: y",
+        "  no mechanism: observed, not predicted: z",
+    ]
