@@ -150,3 +150,25 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
         ("local", "wc_call_once_b,wc_healthy_s"): {"pass"},
     }
     assert "2" in {f["mechanism"] for f in document["findings"]}
+
+    # The exercise runs after the imports; a failing check in it is a wrong result.
+    code, document = check_json(
+        capsys,
+        str(hijack["b"].path),
+        str(hijack["s"].path),
+        "--exercise",
+        "import wc_call_once_b\nwc_call_once_b.exercise()\nassert 1 + 1 == 3, 'wrong on purpose'",
+        "--backend",
+        "local",
+        "--no-victims",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 1
+    found = {",".join(c["order"]): (c["verdict"], c["last_step"]) for c in document["cells"]}
+    assert found == {
+        "wc_call_once_b,wc_healthy_s": ("wrong-result", "exercise snippet"),
+        "wc_healthy_s,wc_call_once_b": ("segfault", "import wc_call_once_b"),
+    }
+    wrong = next(c for c in document["cells"] if c["verdict"] == "wrong-result")
+    assert "wrong on purpose" in wrong["detail"]
