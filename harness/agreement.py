@@ -71,12 +71,14 @@ def _covers(finding: Finding, result: CellResult) -> bool:
 
 
 def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> list[dict[str, Any]]:
-    """One row per predicting finding (did a cell where its condition holds fail?), and one for
-    failures that no finding predicted."""
+    """One row per predicting finding that some cell put to the test (did a cell where its
+    condition holds fail?), and one for failures that no finding predicted."""
     rows: list[dict[str, Any]] = []
     explained: set[str] = set()
     for finding in (f for f in findings if f.mechanism):
         covered = [r for r in results if _covers(finding, r)]
+        if not covered:
+            continue  # no cell of this run put it to the test
         failed = [r for r in covered if failing(r)]
         explained |= {r.id for r in failed}
         verdicts = sorted({str(r.verdict) for r in failed})

@@ -212,6 +212,7 @@ def test_agreement_compares_predictions_with_cells() -> None:
     assert surprise[0]["predicted"] is False and surprise[0]["observed"] is True
     quiet = agreement([predicted], [result(("a", "b"), "global:a", Verdict.PASS)])
     assert quiet[0]["observed"] is False
+    assert agreement([predicted], [result(("b", "a"), "global:a", Verdict.PASS)]) == []
 
 
 def test_predictor_table_loads_with_every_message() -> None:
