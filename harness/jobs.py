@@ -40,6 +40,7 @@ class CellJob:
     timeout_s: float
     env: tuple[tuple[str, str], ...] = ()
     capture: CaptureSpec | None = None
+    snippet: str = ""  # Python code the probe runs after the exercises (a first use)
 
     @property
     def budget_s(self) -> float:
@@ -65,6 +66,7 @@ class CellJob:
                     for e in self.exercises
                 ],
                 "victims": self.victims,
+                **({"snippet": self.snippet} if self.snippet else {}),
             },
         }
 
@@ -75,15 +77,20 @@ def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJ
     wheels = [scenario.wheel(wheel_id) for wheel_id in cell.order]
     return CellJob(
         cell_id=cell.id,
-        imports=tuple(Import(module=w.module, rtld_global=w.id in globals_) for w in wheels),
+        imports=tuple(
+            Import(module=module, rtld_global=w.id in globals_)
+            for w in wheels
+            for module in w.imports
+        ),
         exercises=tuple(
-            Exercise(module=w.module, function=w.exercise, threads=w.threads)
+            Exercise(module=w.imports[0], function=w.exercise, threads=w.threads)
             for w in wheels
             if w.exercise
         ),
         victims=scenario.matrix.victims,
         preload=PRELOAD[HostMode(cell.host)],
         timeout_s=scenario.matrix.timeout_s * timeout_scale,
+        snippet=scenario.exercise,
     )
 
 

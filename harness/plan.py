@@ -72,19 +72,22 @@ class Expected:
         return f"{self.verdict}:{self.subkind}" if self.subkind else str(self.verdict)
 
 
-def orders(ids: Sequence[str], cover: int | None = None) -> tuple[tuple[str, ...], ...]:
-    """Every import order of the wheel set (n! of them), or with `cover` a t-way sequence
-    covering array of them."""
+def orders(
+    ids: Sequence[str], cover: int | None = None, mode: str = "all"
+) -> tuple[tuple[str, ...], ...]:
+    """Every import order of the wheel set (n! of them); with `cover` a t-way sequence covering
+    array of them; with mode `pairs` both orders of every pair (n·(n-1) of them)."""
     if cover is not None:
         return covering_orders(ids, cover)
-    return tuple(itertools.permutations(ids))
+    return tuple(itertools.permutations(ids, 2 if mode == "pairs" else len(ids)))
 
 
 def coverage(scenario: Scenario) -> Coverage:
     """How many orders the scenario runs, against n!."""
     ids = scenario.wheel_ids
     cover = scenario.matrix.cover
-    return Coverage(wheels=len(ids), strength=cover, orders=len(orders(ids, cover)))
+    count = len(orders(ids, cover, scenario.matrix.orders))
+    return Coverage(wheels=len(ids), strength=cover, orders=count)
 
 
 def plan(
@@ -105,7 +108,7 @@ def iter_plan(
 ) -> Iterator[Cell]:
     """The cells of `plan`, one at a time; the orders are worked out once."""
     matrix = scenario.matrix
-    chosen = orders(scenario.wheel_ids, matrix.cover)
+    chosen = orders(scenario.wheel_ids, matrix.cover, matrix.orders)
     return (
         Cell(
             scenario=scenario.name,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from harness import agreement, reproducer
 from harness import capture as crash_capture
-from harness import reproducer
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.covering import Coverage
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
@@ -21,6 +21,7 @@ from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
 from harness.parallel import run_units
 from harness.plan import Cell, coverage, expected_for, plan
+from harness.prebuilt import given_wheels, with_modules
 from harness.results import CellResult, Provenance, new_run_id
 from harness.runstate import (
     CellIndex,
@@ -142,6 +143,7 @@ def run_group(
     """Run cells that share a target and arch in one session; infra failures become verdicts.
     With `capture`, failing cells leave their evidence under the capture's run folder."""
     first = cells[0]
+    scenario = with_modules(scenario, wheels)
     jobs = [job_for(scenario, cell) for cell in cells]
     if capture is not None:
         jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
@@ -184,9 +186,13 @@ def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
 
 def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltWheel, ...]:
     """The scenario's wheels, built where the backend builds for this cell's target."""
-    native = backend.builder(cell.target, cell.arch)
     wheels = scenario.variant(cell.variant).wheels
-    return build_wheels(wheels, load_catalogue(), native, cell.arch)
+    fixtures = [w for w in wheels if not w.prebuilt]
+    made = {w.wheel_id: w for w in given_wheels(wheels, backend, cell.target, cell.arch).values()}
+    if fixtures:
+        native = backend.builder(cell.target, cell.arch)
+        made |= {w.wheel_id: w for w in build_wheels(fixtures, load_catalogue(), native, cell.arch)}
+    return tuple(made[w.id] for w in wheels)
 
 
 def _with_evidence(
@@ -241,6 +247,7 @@ class RunRequest:
             cover=manifest.cover,
             shard=Shard.parse(manifest.shard) if manifest.shard else None,
         )
+    loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,7 +274,7 @@ def execute(
     resumed = Manifest.read(request.resume) if request.resume is not None else None
     if resumed is not None:
         request = request.resumed(resumed)
-    scenarios = load_all(request.scenarios, request.cover)
+    scenarios = request.loaded or load_all(request.scenarios, request.cover)
     by_name = {s.name: s for s in scenarios}
     backends = Backends(request.backend, request.targets)
     chosen = {s.name: backends.for_scenario(s) for s in scenarios}
@@ -360,12 +367,19 @@ def execute(
             "complete": all(cell_id in index for cell_id in mine),
             "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in scenarios],
         }
+        results = slim_results(run_dir, index, mine)
+        wheel_sets = [(u[0].scenario, built[u[0].group]) for u in units]
         path = write_results(
-            run_dir, replace(provenance, targets=read_facts(run_dir)), index, mine, run_info
+            run_dir,
+            replace(provenance, targets=read_facts(run_dir)),
+            index,
+            mine,
+            run_info,
+            agreement.document_keys(wheel_sets, results),
         )
     return RunSummary(
         run_dir=run_dir,
-        results=slim_results(run_dir, index, mine),
+        results=results,
         results_path=path,
         coverage=tuple((s.name, coverage(s)) for s in scenarios),
     )

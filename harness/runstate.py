@@ -196,8 +196,10 @@ def write_results(
     index: CellIndex,
     order: Sequence[str],
     run: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """results.json in plan order, written cell by cell from cells.jsonl."""
+    """results.json in plan order, written cell by cell from cells.jsonl; `extra` adds
+    top-level keys (the static findings and their agreement with the cells)."""
     done = [cell_id for cell_id in order if cell_id in index]
     counts: dict[str, int] = {}
     for cell_id in done:
@@ -218,6 +220,8 @@ def write_results(
         out.write(f'  "provenance": {json.dumps(provenance.to_json())},\n')
         out.write(f'  "run": {json.dumps(dict(run))},\n')
         out.write(f'  "summary": {json.dumps(summary)},\n')
+        for key, value in (extra or {}).items():
+            out.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
         out.write('  "cells": [')
         for position, cell in enumerate(annotated(run_dir, index, done, repeats)):
             out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell.to_json()))

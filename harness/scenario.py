@@ -9,9 +9,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from packaging.requirements import InvalidRequirement, Requirement
+
+from harness.errors import InputError
 from harness.tomlload import Checker, read_toml
 from harness.toolchains import Catalogue, load_catalogue
 from harness.verdict import ImportErrorKind, Verdict
+from harness.wheelinfo import read_contents
 
 NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -50,6 +54,19 @@ class WheelSpec:
     exercise: str | None
     threads: int = 1
     toolchain_options: tuple[str, ...] = ()
+    wheel: Path | None = None  # a given .whl file, used as it is instead of a built fixture
+    requirement: str = ""  # a requirement downloaded ahead into a wheelhouse (`pip download`)
+    modules: tuple[str, ...] = ()  # what to import, when more than `module`
+
+    @property
+    def prebuilt(self) -> bool:
+        """Whether the wheel is given (a file or a requirement) rather than built."""
+        return self.wheel is not None or bool(self.requirement)
+
+    @property
+    def imports(self) -> tuple[str, ...]:
+        """The modules a cell imports for this wheel, in this order."""
+        return self.modules or ((self.module,) if self.module else ())
 
     @property
     def link_label(self) -> str:
@@ -71,6 +88,7 @@ class Matrix:
     timeout_s: float
     victims: bool
     cover: int | None = None
+    orders: str = "all"  # all: every order of the whole set; pairs: both orders of each pair
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +125,7 @@ class Scenario:
     wheels: tuple[WheelSpec, ...]
     matrix: Matrix
     expectations: tuple[Expectation, ...]
+    exercise: str = ""  # Python code run after every import and exercise (a first use)
 
     @property
     def wheel_ids(self) -> tuple[str, ...]:
@@ -140,9 +159,12 @@ class Scenario:
         return next(w for w in self.wheels if w.id == wheel_id)
 
 
-TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect"}
+TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect", "exercise"}
 WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
+PREBUILT_KEYS: Final = {"id", "wheel", "requirement", "modules", "exercise", "threads"}
+MODULE_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims", "orders"}
+ORDER_MODES: Final = ("all", "pairs")
 EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
 WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before", "toolchain"}
 
@@ -176,14 +198,20 @@ def load_scenario(
     description = check.string(document, "description", "description")
     requirement = check.string(document, "requirement", "requirement", "")
 
-    wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path))
+    wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path), path.parent)
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
     if cover is not None:
         matrix = replace(matrix, cover=cover)
-    _check_orders(matrix.cover, len(wheels), check, "--cover" if cover else "matrix.orders")
+    _check_orders(matrix, len(wheels), check, "--cover" if cover else "matrix.orders")
     varying = {w.id: w.toolchain_options for w in wheels if w.varies}
     expectations = _expectations(document.get("expect", []), check, ids, varying)
+    exercise = check.string(document, "exercise", "exercise", "")
+    if exercise:
+        try:
+            compile(exercise, f"{path}:exercise", "exec")
+        except SyntaxError as exc:
+            check.add("exercise", f"is not valid Python: {exc.msg} (line {exc.lineno})")
     check.raise_if_any()
     return Scenario(
         path=path,
@@ -193,11 +221,12 @@ def load_scenario(
         wheels=wheels,
         matrix=matrix,
         expectations=expectations,
+        exercise=exercise,
     )
 
 
 def _wheels(
-    raw: Any, check: Checker, catalogue: Catalogue, roots: tuple[Path, ...]
+    raw: Any, check: Checker, catalogue: Catalogue, roots: tuple[Path, ...], base: Path
 ) -> tuple[WheelSpec, ...]:
     if not isinstance(raw, list) or not raw:
         check.add("wheels", "needs at least one [[wheels]] table (two or more to find conflicts)")
@@ -208,6 +237,9 @@ def _wheels(
         key = f"wheels[{index}]"
         if not isinstance(row, dict):
             check.add(key, "must be a table")
+            continue
+        if "wheel" in row or "requirement" in row:
+            wheels.append(_prebuilt(row, check, key, base, seen))
             continue
         check.unknown_keys(row, WHEEL_KEYS, key)
         wheel_id = check.string(row, "id", f"{key}.id")
@@ -261,7 +293,7 @@ def _wheels(
                 threads=threads,
             )
         )
-    modules = [w.module for w in wheels]
+    modules = [m for w in wheels for m in w.imports]
     for dup in sorted({m for m in modules if modules.count(m) > 1}):
         check.add("wheels", f"two wheels build module {dup!r}; give one a `module` name")
     variants = 1
@@ -274,15 +306,76 @@ def _wheels(
     return tuple(wheels)
 
 
-def _check_orders(cover: int | None, n: int, check: Checker, key: str) -> None:
-    """Every order (n!) up to MAX_EXHAUSTIVE wheels; beyond that a covering array."""
+def _prebuilt(
+    row: dict[str, Any], check: Checker, key: str, base: Path, seen: set[str]
+) -> WheelSpec:
+    """A [[wheels]] row naming a given wheel: `wheel = "x.whl"` or `requirement = "numpy"`."""
+    check.unknown_keys(row, PREBUILT_KEYS, key)
+    wheel_id = check.string(row, "id", f"{key}.id")
+    if wheel_id and not ID_RE.match(wheel_id):
+        check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
+    elif wheel_id in seen:
+        check.add(f"{key}.id", f"duplicate id {wheel_id!r}; each wheel needs its own")
+    seen.add(wheel_id)
+    wheel: Path | None = None
+    requirement = ""
+    if "wheel" in row and "requirement" in row:
+        check.add(key, "give either `wheel` (a .whl file) or `requirement`, not both")
+    elif "wheel" in row:
+        wheel = base / check.string(row, "wheel", f"{key}.wheel")
+        if wheel.suffix != ".whl" or not wheel.is_file():
+            check.add(f"{key}.wheel", f"no wheel file at {wheel}; give the path of a .whl file")
+    else:
+        requirement = check.string(row, "requirement", f"{key}.requirement")
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as exc:
+            check.add(f"{key}.requirement", f"not a requirement specifier: {exc}")
+    modules = check.strings(row, "modules", f"{key}.modules")
+    for module in modules:
+        if not MODULE_RE.match(module):
+            check.add(f"{key}.modules", f"{module!r} is not a dotted Python module name")
+    if wheel is not None and not modules and wheel.is_file():
+        try:
+            modules = read_contents(wheel).imports()
+        except InputError as exc:
+            check.add(f"{key}.wheel", str(exc))
+            modules = ("",)
+        if not modules:
+            check.add(
+                f"{key}.wheel",
+                f"{wheel.name} holds no extension module; name what to import with `modules`",
+            )
+    exercise = row.get("exercise")
+    if exercise is not None and (not isinstance(exercise, str) or not exercise.isidentifier()):
+        check.add(f"{key}.exercise", "must name a function of the first module, e.g. 'exercise'")
+        exercise = None
+    return WheelSpec(
+        id=wheel_id,
+        fixture="",
+        fixture_dir=Path(),
+        toolchain="",
+        link=(),
+        module=modules[0] if modules else "",
+        modules=tuple(m for m in modules if m),
+        exercise=exercise,
+        threads=check.integer(row, "threads", f"{key}.threads", 1, 1),
+        wheel=wheel.resolve() if wheel is not None and wheel.is_file() else wheel,
+        requirement=requirement,
+    )
+
+
+def _check_orders(matrix: Matrix, n: int, check: Checker, key: str) -> None:
+    """Every order (n!) up to MAX_EXHAUSTIVE wheels; beyond that pairs or a covering array."""
+    cover = matrix.cover
     if cover is None:
-        if n > MAX_EXHAUSTIVE:
+        if n > MAX_EXHAUSTIVE and matrix.orders == "all":
             check.add(
                 "wheels",
                 f"{n} wheels make {n}! orders; every order is run for at most "
                 f"{MAX_EXHAUSTIVE} wheels; set `[matrix] orders = {{ cover = 3 }}` (or "
-                "--cover 3) to run a sequence covering array instead, or split the set",
+                '--cover 3) to run a sequence covering array instead, orders = "pairs" for both '
+                "orders of every pair, or split the set",
             )
         return
     if cover not in COVER_STRENGTHS:
@@ -293,20 +386,20 @@ def _check_orders(cover: int | None, n: int, check: Checker, key: str) -> None:
         check.add(key, f"cover = {cover} with {n} wheels means all {n}! orders; use less")
 
 
-def _orders(raw: Any, check: Checker) -> int | None:
-    """`orders = "all"` (the default) or `orders = { cover = t }`."""
-    if raw is None or raw == "all":
-        return None
+def _orders(raw: Any, check: Checker) -> dict[str, Any]:
+    """`orders = "all"` (the default), `"pairs"` or `{ cover = t }`, as Matrix fields."""
+    if raw is None or raw in ORDER_MODES:
+        return {"orders": raw or "all", "cover": None}
     if isinstance(raw, dict) and set(raw) == {"cover"}:
         value = raw["cover"]
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return {"orders": "all", "cover": value}
     check.add(
         "matrix.orders",
-        'use "all" (every order) or { cover = t } (a t-way sequence covering array, t in '
-        f"{', '.join(map(str, COVER_STRENGTHS))})",
+        'use "all" (every order), "pairs" (both orders of every pair) or { cover = t } (a '
+        f"t-way sequence covering array, t in {', '.join(map(str, COVER_STRENGTHS))})",
     )
-    return None
+    return {"orders": "all", "cover": None}
 
 
 def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:
@@ -345,7 +438,7 @@ def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matr
         repeat=check.integer(table, "repeat", "matrix.repeat", 1, 1),
         timeout_s=check.number(table, "timeout", "matrix.timeout", 30.0),
         victims=check.boolean(table, "victims", "matrix.victims", True),
-        cover=_orders(table.get("orders"), check),
+        **_orders(table.get("orders"), check),
     )
 
 

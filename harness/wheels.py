@@ -43,6 +43,7 @@ class BuiltWheel:
     builder_id: str
     audit: str
     cache_key: str
+    wheelhouse: str = ""  # a folder its dependencies install from (pip --find-links), or ''
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

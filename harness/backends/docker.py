@@ -344,8 +344,13 @@ class DockerBackend:
             f"{work}/crash_capture.py": paths.CRASH_CAPTURE.read_bytes(),
             f"{work}/target_facts.py": paths.TARGET_FACTS.read_bytes(),
             **{f"{work}/wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
+            **{
+                f"{work}/wheelhouse/{f.name}": f.read_bytes()
+                for house in sorted({w.wheelhouse for w in wheels if w.wheelhouse})
+                for f in Path(house).glob("*.whl")
+            },
         }
-        folders = [work, f"{work}/wheels", f"{work}/cells"]
+        folders = [work, f"{work}/wheels", f"{work}/wheelhouse", f"{work}/cells"]
         user = settings.confinement.user
         container.put_archive("/", containers.owned_tar(files, folders, user))
         command = ["python3", f"{work}/target_facts.py"]
@@ -384,7 +389,11 @@ class DockerBackend:
             "pip",
             "install",
             "--no-index",
-            "--no-deps",
+            *(
+                ["--find-links", f"{work}/wheelhouse"]
+                if any(w.wheelhouse for w in wheels)
+                else ["--no-deps"]
+            ),
             "--disable-pip-version-check",
             "--no-cache-dir",
             "--target",

@@ -138,6 +138,7 @@ class LocalBackend:
         """A venv with exactly these wheels installed, cached by their hashes."""
         venv = venv_dir(wheels)
         key = venv.name
+        houses = sorted({w.wheelhouse for w in wheels if w.wheelhouse})
         with file_lock(f"venv-{key}"):
             if (venv / ".wheelclash-ready").is_file():
                 return venv, ""
@@ -154,7 +155,7 @@ class LocalBackend:
                 "--disable-pip-version-check",
                 "install",
                 "--no-index",
-                "--no-deps",
+                *(["--find-links", *houses[:1]] if houses else ["--no-deps"]),
                 "--no-cache-dir",
                 *(str(w.path) for w in wheels),
             ]
@@ -174,4 +175,6 @@ def venv_dir(wheels: Sequence[BuiltWheel]) -> Path:
     digest = hashlib.sha256(sys.base_prefix.encode() + platform.python_version().encode())
     for wheel in sorted(wheels, key=lambda w: w.sha256):
         digest.update(wheel.sha256.encode())
+    houses = sorted({w.wheelhouse for w in wheels if w.wheelhouse})
+    digest.update("\0".join(houses).encode())
     return paths.cache_dir() / "venvs" / digest.hexdigest()[:24]

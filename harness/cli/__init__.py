@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import build, images, merge, repro, run, toolchains
+from harness.cli import build, check, explain, images, merge, minimize, repro, run, toolchains
 from harness.cli import report as report_command
 from harness.errors import HarnessError
 
@@ -23,6 +23,9 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "merge": merge,
     "report": report_command,
     "repro": repro,
+    "check": check,
+    "explain": explain,
+    "minimize": minimize,
 }
 
 EXIT_CODES_HELP: Final = """exit codes:

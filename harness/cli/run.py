@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import baseline, report, runner
+from harness import agreement, baseline, report, runner
 from harness.config import Defaults
 from harness.errors import InputError
 from harness.plan import coverage, expected_for
@@ -155,6 +155,8 @@ def execute(args: argparse.Namespace) -> int:
         for result in unexpected:
             print(report.failure_block(result))
         print(f"\nreproduce one without wheelclash: wheelclash repro '{unexpected[0].id}'")
+    for line in agreement.summary_lines(summary.results_path):
+        print(line)
     print(f"\n{report.summary_line(summary.results)}")
     for name, covered in summary.coverage:
         if covered.strength is not None:

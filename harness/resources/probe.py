@@ -6,7 +6,8 @@ is shipped as a file, never built as a string. Usage:
     python probe.py SPEC_JSON
 
 SPEC_JSON holds: "events" (a file to append JSON event lines to), "imports" (a list of
-{"module", "global"}), "exercises" (a list of {"module", "function", "threads"}) and
+{"module", "global"}), "exercises" (a list of {"module", "function", "threads"}), "snippet"
+(optional Python code run after the exercises) and
 "victims" (true to use CPython's own C extensions afterwards). Exit codes: 0 when every
 step passed, 10 for an import error, 11 for a failed check, 12 for bad arguments. After the
 last step the probe writes the "sentinel" event and returns to the interpreter, so a crash
@@ -204,6 +205,17 @@ def main(argv):
             events.emit(
                 "wrong-result", where=where, message=message, traceback=traceback.format_exc()
             )
+            events.emit("libraries", paths=loaded_libraries())
+            return EXIT_WRONG_RESULT
+
+    if spec.get("snippet"):
+        where = "exercise snippet"
+        events.emit("step", what=where)
+        try:
+            exec(compile(spec["snippet"], "<exercise>", "exec"), {"__name__": "__exercise__"})
+        except BaseException as exc:
+            message = "%s: %s" % (type(exc).__name__, exc)
+            events.emit("wrong-result", where=where, message=message)
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_WRONG_RESULT
 
