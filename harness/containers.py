@@ -27,6 +27,8 @@ class Confinement:
     memory: str
     pids: int
     home: str
+    # (path, options) of tmpfs mounts: scratch space in memory, charged to the memory limit.
+    tmpfs: tuple[tuple[str, str], ...] = ()
 
 
 def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:
@@ -102,6 +104,7 @@ def confined(
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             init=True,
+            tmpfs=dict(confinement.tmpfs),
             labels=dict(labels),
             stop_signal="SIGKILL",
         )

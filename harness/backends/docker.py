@@ -46,6 +46,7 @@ LABEL_GROUP: Final = "org.wheelclash.group"
 UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
 BATCH_SLACK_S: Final = 60.0
 SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
+CELLS_TMPFS: Final = "size=1g,mode=1777"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +74,9 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
             memory=check.string(table, "memory", "container.memory"),
             pids=check.integer(table, "pids", "container.pids", 512, 16),
             home=check.string(table, "workdir", "container.workdir"),
+            # The probes' output files: a flood of output costs memory writes, not a slow
+            # (fuse-)overlay layer; the supervisor keeps them under its output cap.
+            tmpfs=((f"{table.get('workdir')}/cells", CELLS_TMPFS),),
         ),
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
     )
