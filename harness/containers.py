@@ -120,7 +120,24 @@ def confined(
                 "keeping container %s (WHEELCLASH_KEEP_CONTAINERS=1)", container.short_id
             )
         else:
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+            remove(container)
+
+
+def remove(container: Container, attempts: int = 3) -> None:
+    """Remove a container; when the engine does not answer, say who will remove it later."""
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+            if attempt + 1 < attempts:
+                time.sleep(1.0)
+                continue
+            logger.warning(
+                "could not remove container %s: the engine did not answer (%s); it is labelled "
+                "with this process, and the next run removes it once this process has ended",
+                container.short_id,
+                exc,
+            )

@@ -47,6 +47,8 @@ UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
 BATCH_SLACK_S: Final = 60.0
 SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
 CELLS_TMPFS: Final = "size=1g,mode=1777"
+# docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
+ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,9 +129,12 @@ class DockerSession:
         )
         name = f"{work}/batch-{time.monotonic_ns()}.json"
         payload = {name: json.dumps(document).encode()}
-        self.container.put_archive(
-            "/", containers.owned_tar(payload, [], self.settings.confinement.user)
-        )
+        try:
+            self.container.put_archive(
+                "/", containers.owned_tar(payload, [], self.settings.confinement.user)
+            )
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from None
         deadline = time.monotonic() + sum(j.timeout_s + 5 for j in jobs) + BATCH_SLACK_S
         yield from self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline)
 
@@ -139,16 +144,20 @@ class DockerSession:
         """Exec the supervisor and read its lines through a pipe, with a deadline."""
         api = self.client.api
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
-        exec_id = api.exec_create(self.container.id, command, user=self.settings.confinement.user)[
-            "Id"
-        ]
+        try:
+            exec_id = api.exec_create(
+                self.container.id, command, user=self.settings.confinement.user
+            )["Id"]
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from None
         read_end, write_end = os.pipe()
         failure: list[str] = []
         finished = threading.Event()  # set once the stream has ended, however it ended
 
         def pump() -> None:
-            sock = api.exec_start(exec_id, socket=True)
+            sock = None
             try:
+                sock = api.exec_start(exec_id, socket=True)
                 for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
                     if stream_id == STDOUT:
                         os.write(write_end, data)
@@ -159,7 +168,8 @@ class DockerSession:
             finally:
                 # exec_start hands back a SocketIO; closing it leaves the socket itself open.
                 underlying = getattr(sock, "_sock", None)
-                sock.close()
+                if sock is not None:
+                    sock.close()
                 if underlying is not None:
                     underlying.close()
                 finished.set()
@@ -181,14 +191,14 @@ class DockerSession:
                     # (A thread that is merely still returning has set `finished` already.)
                     try:
                         self.container.kill()
-                    except docker.errors.APIError:
-                        pass
+                    except ENGINE_FAILURES:
+                        pass  # gone already, or the engine is: `confined` reports it
                 thread.join(timeout=10)
 
     def _state(self) -> str:
         try:
             self.container.reload()
-        except docker.errors.APIError as exc:
+        except ENGINE_FAILURES as exc:
             return f"unreachable ({exc})"
         return str(self.container.status)
 
