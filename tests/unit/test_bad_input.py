@@ -47,7 +47,7 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 
 def test_the_corpus_is_large_and_every_file_is_listed() -> None:
-    on_disk = sorted(p.name for p in (CORPUS / "scenarios").glob("*.toml"))
+    on_disk = sorted(p.name for p in (CORPUS / "files").glob("*.toml"))
     assert sorted(c.file for c in SCENARIO_CASES) == on_disk
     assert len(on_disk) + len(CLI_CASES) >= 50
 
@@ -56,7 +56,7 @@ def test_the_corpus_is_large_and_every_file_is_listed() -> None:
 def test_bad_scenario_gets_one_clear_message(
     case: ScenarioCase, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = CORPUS / "scenarios" / case.file
+    path = CORPUS / "files" / case.file
     argv = ["run", str(path), "--backend", "local", "--results", str(tmp_path)]
     code, err = run_cli(argv, capsys)
     assert code == 2, err
@@ -105,12 +105,12 @@ CLI_CASES: Final = (
     ),
     CliCase(
         id="print-plan-bad-file",
-        argv=("run", str(CORPUS / "scenarios" / "unknown-arch.toml"), "--print-plan"),
+        argv=("run", str(CORPUS / "files" / "unknown-arch.toml"), "--print-plan"),
         message="matrix.arch: unknown arch 'riscv128'",
     ),
     CliCase(
         id="build-bad-file",
-        argv=("build", str(CORPUS / "scenarios" / "unknown-toolchain.toml")),
+        argv=("build", str(CORPUS / "files" / "unknown-toolchain.toml")),
         message="wheels[0].toolchain: unknown toolchain 'gcc-99'",
     ),
 )
