@@ -69,7 +69,10 @@ def exec_text(
 ) -> tuple[int, str]:
     """Run a command to completion in the container; its exit code and combined output."""
     logger.info("+ docker exec %s %s", container.short_id, " ".join(command))
-    code, output = container.exec_run(list(command), user=user, workdir=workdir)
+    try:
+        code, output = container.exec_run(list(command), user=user, workdir=workdir)
+    except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+        raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from None
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
     return int(code if code is not None else -1), text
 
@@ -108,7 +111,7 @@ def confined(
             labels=dict(labels),
             stop_signal="SIGKILL",
         )
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, OSError) as exc:
         raise InfrastructureError(
             f"could not start a container from {image_id[:19]}: {exc}"
         ) from None

@@ -326,7 +326,10 @@ class DockerBackend:
         }
         folders = [work, f"{work}/wheels", f"{work}/cells"]
         user = settings.confinement.user
-        container.put_archive("/", containers.owned_tar(files, folders, user))
+        try:
+            container.put_archive("/", containers.owned_tar(files, folders, user))
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from None
         command = ["python3", f"{work}/target_facts.py"]
         code, output = containers.exec_text(container, command, user=user, workdir=work)
         if code != 0:

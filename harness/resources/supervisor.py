@@ -11,7 +11,9 @@ and writes one JSON line per cell to stdout as soon as that cell ends, so a call
 dies mid-batch loses only the cell in flight. Every probe runs in its own session; on a
 timeout the probe is asked for a Python stack dump (SIGUSR1, faulthandler), then its whole
 process group is killed. The supervisor makes itself a child subreaper, so anything a probe
-forked and left behind is found and killed before the next cell starts.
+forked and left behind is found and killed before the next cell starts. A probe's output
+beyond `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so
+the tails keep its last words and the disk holds at most about the cap.
 """
 
 import ctypes
