@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import socket
 import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +31,11 @@ class Confinement:
     home: str
     # (path, options) of tmpfs mounts: scratch space in memory, charged to the memory limit.
     tmpfs: tuple[tuple[str, str], ...] = ()
+
+
+def owner() -> str:
+    """`host:pid` of this process: who a container belongs to (see DockerBackend's janitor)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -204,5 +206,25 @@ def test_the_engine_going_away_mid_run(tmp_path: Path, client: docker.DockerClie
     jsonschema.validate(json.loads((run_dir / "results.json").read_text()), SCHEMA)
     # The engine never heard the harness say goodbye: its container waits for the janitor,
     # which the next run (here, directly) runs as soon as the owner is gone.
+    assert DockerBackend().remove_leftovers() >= 1
+    assert containers_of(client, proc.pid) == []
+
+
+@pytest.mark.docker
+def test_a_run_killed_outright_mid_build(tmp_path: Path, client: docker.DockerClient) -> None:
+    """SIGKILL leaves the builder container behind; the next run's janitor removes it."""
+    shutil.copytree(
+        DATA / "fixtures" / "cpp" / "torture", tmp_path / "fixtures" / "cpp" / "torture"
+    )
+    scenario = tmp_path / "scenarios" / "fresh.toml"
+    scenario.parent.mkdir()
+    # A module name never built before: its wheel is not in the cache, so a build starts.
+    text = (TORTURE / "pass.toml").read_text()
+    scenario.write_text(text.replace('"wc_torture"', f'"wc_torture_{uuid.uuid4().hex[:12]}"'))
+    proc = wheelclash(scenario, "--backend", "docker", "--results", tmp_path / "results")
+    wait_for(lambda: bool(containers_of(client, proc.pid)), proc, "a builder container started")
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert containers_of(client, proc.pid), "the builder container was already gone"
     assert DockerBackend().remove_leftovers() >= 1
     assert containers_of(client, proc.pid) == []
