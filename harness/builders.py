@@ -26,6 +26,8 @@ from harness.errors import BuildFailed, InfrastructureError, ToolchainUnavailabl
 from harness.scenario import WheelSpec
 from harness.toolchains import HOST, LinkMode, Toolchain
 
+OWNER_LABEL: Final = "org.wheelclash.owner"  # the docker backend's LABEL_OWNER
+
 logger = logging.getLogger(__name__)
 
 BUILD_DIR: Final = "/wheelclash-build"
@@ -208,7 +210,8 @@ class ContainerBuilder:
         files[f"{BUILD_DIR}/spec.json"] = json.dumps(document).encode()
         folders = sorted({str(Path(name).parent) for name in files} | {f"{BUILD_DIR}/out"})
         user = BUILD_CONFINEMENT.user
-        labels = {"org.wheelclash.role": "build"}
+        # The owner label lets the next run's janitor remove it if this process is killed.
+        labels = {"org.wheelclash.role": "build", OWNER_LABEL: containers.owner()}
         try:
             with containers.confined(self.client, image.image_id, BUILD_CONFINEMENT, labels) as box:
                 box.put_archive("/", containers.owned_tar(files, folders, user))

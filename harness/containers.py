@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import socket
 import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +29,13 @@ class Confinement:
     memory: str
     pids: int
     home: str
+    # (path, options) of tmpfs mounts: scratch space in memory, charged to the memory limit.
+    tmpfs: tuple[tuple[str, str], ...] = ()
+
+
+def owner() -> str:
+    """`host:pid` of this process: who a container belongs to (see DockerBackend's janitor)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:
@@ -67,7 +76,10 @@ def exec_text(
 ) -> tuple[int, str]:
     """Run a command to completion in the container; its exit code and combined output."""
     logger.info("+ docker exec %s %s", container.short_id, " ".join(command))
-    code, output = container.exec_run(list(command), user=user, workdir=workdir)
+    try:
+        code, output = container.exec_run(list(command), user=user, workdir=workdir)
+    except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+        raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from None
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
     return int(code if code is not None else -1), text
 
@@ -106,6 +118,7 @@ def confined(
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             init=True,
+            tmpfs=dict(confinement.tmpfs),
             labels=dict(labels),
             stop_signal="SIGKILL",
             volumes={
@@ -113,7 +126,7 @@ def confined(
                 for name, where in (read_only_volumes or {}).items()
             },
         )
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, OSError) as exc:
         raise InfrastructureError(
             f"could not create a container from {image_id[:19]}: {exc}"
         ) from None
@@ -135,7 +148,24 @@ def confined(
                 "keeping container %s (WHEELCLASH_KEEP_CONTAINERS=1)", container.short_id
             )
         else:
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+            remove(container)
+
+
+def remove(container: Container, attempts: int = 3) -> None:
+    """Remove a container; when the engine does not answer, say who will remove it later."""
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+            if attempt + 1 < attempts:
+                time.sleep(1.0)
+                continue
+            logger.warning(
+                "could not remove container %s: the engine did not answer (%s); it is labelled "
+                "with this process, and the next run removes it once this process has ended",
+                container.short_id,
+                exc,
+            )

@@ -13,6 +13,7 @@ from typing import IO, Any, Final, Self
 
 from harness import __version__
 from harness.backends import TargetFacts
+from harness.errors import InfrastructureError
 from harness.outcome import Outcome
 from harness.plan import Cell, Expected
 from harness.verdict import Classified, Verdict
@@ -161,25 +162,54 @@ class ResultsWriter:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self._stream: IO[str] = (run_dir / STREAM_NAME).open("a", encoding="utf-8")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            # Unbuffered: a line is on disk whole when `add` returns, or not at all.
+            self._stream: IO[bytes] = (run_dir / STREAM_NAME).open("ab", buffering=0)
+        except OSError as exc:
+            raise unwritable(run_dir, exc, "no cell was run") from None
 
     def add(self, result: CellResult) -> None:
-        self._stream.write(json.dumps(result.to_json()) + "\n")
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
+        line = (json.dumps(result.to_json()) + "\n").encode("utf-8")
+        fd = self._stream.fileno()
+        size = os.fstat(fd).st_size
+        try:
+            while line:
+                line = line[os.write(fd, line) :]
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, size)  # no torn last line: the file stays valid JSON lines
+            except OSError:
+                pass
+            raise unwritable(
+                self.run_dir / STREAM_NAME, exc, f"the run stopped at {result.id}"
+            ) from None
 
     def finish(self, provenance: Provenance, results: Sequence[CellResult]) -> Path:
         self._stream.close()
         document = results_document(provenance, results)
         path = self.run_dir / RESULTS_NAME
         partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        partial.replace(path)
+        try:
+            partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            partial.replace(path)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise unwritable(path, exc, "results.json is not written") from None
         return path
 
     def close(self) -> None:
         self._stream.close()
+
+
+def unwritable(path: Path, exc: OSError, consequence: str) -> InfrastructureError:
+    """The run cannot record its results: an infrastructure failure, never a verdict."""
+    return InfrastructureError(
+        f"could not write {path}: {exc.strerror or exc}; {consequence}.\n"
+        "  Free space there or pass --results DIR; the cells recorded before this are in "
+        f"{STREAM_NAME} beside it."
+    )
 
 
 def results_document(provenance: Provenance, results: Iterable[CellResult]) -> dict[str, Any]:

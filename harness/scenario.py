@@ -243,7 +243,8 @@ def _wheels(
             continue
         check.unknown_keys(row, WHEEL_KEYS, key)
         wheel_id = check.string(row, "id", f"{key}.id")
-        if wheel_id and not ID_RE.match(wheel_id):
+        bad_id = bool(wheel_id) and not ID_RE.match(wheel_id)
+        if bad_id:
             check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
         elif wheel_id in seen:
             check.add(f"{key}.id", f"duplicate id {wheel_id!r}; each wheel needs its own")
@@ -273,7 +274,10 @@ def _wheels(
         if len(set(options)) != len(options) or not options:
             check.add(f"{key}.toolchain", "list each toolchain once, at least one")
         module = check.string(row, "module", f"{key}.module", f"wc_{fixture}_{wheel_id}")
-        if module and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", module):
+        # A module name made from a bad id is that id's problem, reported once above.
+        derived = "module" not in row
+        valid_module = re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", module)
+        if module and not valid_module and not (bad_id and derived):
             check.add(f"{key}.module", "must be a valid Python module name")
         exercise = row.get("exercise")
         if exercise is not None and (not isinstance(exercise, str) or not exercise.isidentifier()):

@@ -47,6 +47,9 @@ LABEL_GROUP: Final = "org.wheelclash.group"
 UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
 BATCH_SLACK_S: Final = 60.0
 SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
+CELLS_TMPFS: Final = "size=1g,mode=1777"
+# docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
+ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
 
 
 UsrVolume = Literal["auto", "always", "never"]
@@ -82,6 +85,9 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
             memory=check.string(table, "memory", "container.memory"),
             pids=check.integer(table, "pids", "container.pids", 512, 16),
             home=check.string(table, "workdir", "container.workdir"),
+            # The probes' output files: a flood of output costs memory writes, not a slow
+            # (fuse-)overlay layer; the supervisor keeps them under its output cap.
+            tmpfs=((f"{table.get('workdir')}/cells", CELLS_TMPFS),),
         ),
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
         usr_volume=next((c for c in USR_VOLUME_CHOICES if c == usr), "auto"),
@@ -134,9 +140,12 @@ class DockerSession:
         )
         name = f"{work}/batch-{time.monotonic_ns()}.json"
         payload = {name: json.dumps(document).encode()}
-        self.container.put_archive(
-            "/", containers.owned_tar(payload, [], self.settings.confinement.user)
-        )
+        try:
+            self.container.put_archive(
+                "/", containers.owned_tar(payload, [], self.settings.confinement.user)
+            )
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from None
         deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
         by_id = {job.cell_id: job for job in jobs}
         for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
@@ -149,16 +158,20 @@ class DockerSession:
         """Exec the supervisor and read its lines through a pipe, with a deadline."""
         api = self.client.api
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
-        exec_id = api.exec_create(self.container.id, command, user=self.settings.confinement.user)[
-            "Id"
-        ]
+        try:
+            exec_id = api.exec_create(
+                self.container.id, command, user=self.settings.confinement.user
+            )["Id"]
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from None
         read_end, write_end = os.pipe()
         failure: list[str] = []
         finished = threading.Event()  # set once the stream has ended, however it ended
 
         def pump() -> None:
-            sock = api.exec_start(exec_id, socket=True)
+            sock = None
             try:
+                sock = api.exec_start(exec_id, socket=True)
                 for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
                     if stream_id == STDOUT:
                         os.write(write_end, data)
@@ -169,7 +182,8 @@ class DockerSession:
             finally:
                 # exec_start hands back a SocketIO; closing it leaves the socket itself open.
                 underlying = getattr(sock, "_sock", None)
-                sock.close()
+                if sock is not None:
+                    sock.close()
                 if underlying is not None:
                     underlying.close()
                 finished.set()
@@ -191,14 +205,14 @@ class DockerSession:
                     # (A thread that is merely still returning has set `finished` already.)
                     try:
                         self.container.kill()
-                    except docker.errors.APIError:
-                        pass
+                    except ENGINE_FAILURES:
+                        pass  # gone already, or the engine is: `confined` reports it
                 thread.join(timeout=10)
 
     def _state(self) -> str:
         try:
             self.container.reload()
-        except docker.errors.APIError as exc:
+        except ENGINE_FAILURES as exc:
             return f"unreachable ({exc})"
         return str(self.container.status)
 
@@ -352,7 +366,10 @@ class DockerBackend:
         }
         folders = [work, f"{work}/wheels", f"{work}/wheelhouse", f"{work}/cells"]
         user = settings.confinement.user
-        container.put_archive("/", containers.owned_tar(files, folders, user))
+        try:
+            container.put_archive("/", containers.owned_tar(files, folders, user))
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from None
         command = ["python3", f"{work}/target_facts.py"]
         code, output = containers.exec_text(container, command, user=user, workdir=work)
         if code != 0:

@@ -11,7 +11,9 @@ and writes one JSON line per cell to stdout as soon as that cell ends, so a call
 dies mid-batch loses only the cell in flight. Every probe runs in its own session; on a
 timeout the probe is asked for a Python stack dump (SIGUSR1, faulthandler), then its whole
 process group is killed. The supervisor makes itself a child subreaper, so anything a probe
-forked and left behind is found and killed before the next cell starts.
+forked and left behind is found and killed before the next cell starts. A probe's output
+beyond `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so
+the tails keep its last words and the disk holds at most about the cap.
 """
 
 import ctypes
@@ -27,6 +29,8 @@ PR_SET_CHILD_SUBREAPER = 36
 POLL_S = 0.01
 CHECK_S = 0.05
 DUMP_GRACE_S = 0.5
+FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_PUNCH_HOLE = 2
 
 
 class ExitWaiter:
@@ -169,6 +173,42 @@ def read_events(path):
     return events
 
 
+def drop_head(path, keep):
+    """Free all but the last `keep` bytes of a probe's output file, without stopping the probe.
+
+    The file keeps its size (the probe writes on at its own offset); the head becomes a hole,
+    so the disk holds at most `keep` bytes plus what arrives before the next check. Where the
+    filesystem cannot punch holes, the file is cut to nothing (the tail since then survives).
+    """
+    try:
+        size = os.path.getsize(path)
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        start = max(0, size - keep) // 4096 * 4096
+        libc = ctypes.CDLL(None, use_errno=True)
+        fallocate = libc.fallocate
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+        if start and fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, start) != 0:
+            os.ftruncate(fd, 0)
+    except (OSError, AttributeError):
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+
+
+def stored_bytes(path):
+    """Bytes a file really occupies (holes excluded)."""
+    try:
+        return os.stat(path).st_blocks * 512
+    except OSError:
+        return 0
+
+
 def kill_group(proc):
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -245,9 +285,11 @@ def run_cell(batch, cell, index):
                     capture.live_process(proc.pid)
                     start += time.monotonic() - capturing  # not the probe's own time
                 kill_group(proc)
-            elif os.path.getsize(paths["stdout"]) + os.path.getsize(paths["stderr"]) > cap:
+            elif stored_bytes(paths["stdout"]) + stored_bytes(paths["stderr"]) > cap:
+                # Output beyond the cap is dropped from the head; the probe runs on.
                 report["output_overflow"] = True
-                kill_group(proc)
+                drop_head(paths["stdout"], limit)
+                drop_head(paths["stderr"], limit)
             exited.wait(CHECK_S)
         report["duration_s"] = round(time.monotonic() - start, 4)
         exited.close()

@@ -1,0 +1,153 @@
+"""The bad-input corpus (tests/data/bad-input): each malformed input gets one clear message.
+
+Every case goes through `wheelclash` itself (`cli.main`, as the console script calls it): exit 2,
+the message names the file and the key, and no traceback reaches the user. Nothing here starts
+a process; every case fails while the input is read, before any build or backend.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from harness import cli
+
+DATA: Final = Path(__file__).resolve().parents[1] / "data"
+CORPUS: Final = DATA / "bad-input"
+GOOD: Final = DATA / "torture" / "pass.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioCase:
+    file: str
+    key: str
+    message: str
+    problems: int = 1
+
+
+def scenario_cases() -> list[ScenarioCase]:
+    document = tomllib.loads((CORPUS / "cases.toml").read_text())
+    return [ScenarioCase(**row) for row in document["scenario"]]
+
+
+SCENARIO_CASES: Final = scenario_cases()
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code and stderr of `wheelclash ARGV`, whether it returns or argparse exits."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_the_corpus_is_large_and_every_file_is_listed() -> None:
+    on_disk = sorted(p.name for p in (CORPUS / "files").glob("*.toml"))
+    assert sorted(c.file for c in SCENARIO_CASES) == on_disk
+    assert len(on_disk) + len(CLI_CASES) >= 50
+
+
+@pytest.mark.parametrize("case", SCENARIO_CASES, ids=[c.file for c in SCENARIO_CASES])
+def test_bad_scenario_gets_one_clear_message(
+    case: ScenarioCase, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = CORPUS / "files" / case.file
+    argv = ["run", str(path), "--backend", "local", "--results", str(tmp_path)]
+    code, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert f"{case.problems} problem(s) found" in err, err
+    where = f"{path}: {case.key}: " if case.key else f"{path}: "
+    lines = [line for line in err.splitlines() if where in line]
+    assert any(case.message in line for line in lines), err
+    assert not any(tmp_path.iterdir()), "a bad input must not start a run"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CliCase:
+    id: str
+    argv: tuple[str, ...]
+    message: str
+
+
+CLI_CASES: Final = (
+    CliCase(id="no-command", argv=(), message="the following arguments are required: COMMAND"),
+    CliCase(id="unknown-command", argv=("frobnicate",), message="invalid choice: 'frobnicate'"),
+    CliCase(
+        id="run-without-scenario", argv=("run",), message="give one or more scenario .toml files"
+    ),
+    CliCase(
+        id="unknown-option", argv=("run", str(GOOD), "--colour"), message="unrecognized arguments"
+    ),
+    CliCase(
+        id="missing-file",
+        argv=("run", str(CORPUS / "no-such.toml")),
+        message="no-such.toml: no such file; check the path",
+    ),
+    CliCase(id="directory", argv=("run", str(CORPUS)), message="cannot be read"),
+    CliCase(
+        id="unknown-backend",
+        argv=("run", str(GOOD), "--backend", "podman"),
+        message="unknown backend 'podman'; valid: auto, local, docker",
+    ),
+    CliCase(
+        id="select-matches-nothing",
+        argv=("run", str(GOOD), "--backend", "local", "--select", "nothing/*"),
+        message="--select 'nothing/*' matches no cell; cell ids look like",
+    ),
+    CliCase(
+        id="same-scenario-twice",
+        argv=("run", str(GOOD), str(GOOD), "--backend", "local"),
+        message="name: 'torture-pass' is used by another scenario of this run",
+    ),
+    CliCase(
+        id="print-plan-bad-file",
+        argv=("run", str(CORPUS / "files" / "unknown-arch.toml"), "--print-plan"),
+        message="matrix.arch: unknown arch 'riscv128'",
+    ),
+    CliCase(
+        id="build-bad-file",
+        argv=("build", str(CORPUS / "files" / "unknown-toolchain.toml")),
+        message="wheels[0].toolchain: unknown toolchain 'gcc-99'",
+    ),
+)
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
+def test_bad_usage_exits_2_without_a_traceback(
+    case: CliCase, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = [*case.argv]
+    if argv[:1] == ["run"] and "--print-plan" not in argv:
+        argv += ["--results", str(tmp_path)]
+    code, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert case.message in err, err
+
+
+def test_bad_project_defaults_name_pyproject(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.wheelclash]\nbackend = 3\ncolour = "red"\n')
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(["run", str(GOOD)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "pyproject.toml: tool.wheelclash.backend: must be a string (is a int)" in err
+    assert "pyproject.toml: tool.wheelclash.colour: unknown key" in err
+
+
+def test_bad_toolchain_table_names_its_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "toolchains.toml"
+    table.write_text("[toolchains.gcc\n")
+    monkeypatch.setenv("WHEELCLASH_TOOLCHAINS", str(table))
+    code, err = run_cli(["run", str(GOOD), "--backend", "local"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"{table}: is not valid TOML" in err, err

@@ -1,0 +1,62 @@
+"""Stability over runs and repeats: one outcome per cell, or flaky with its distribution."""
+
+from __future__ import annotations
+
+from harness.determinism import flaky, stability
+from harness.outcome import Outcome
+from harness.plan import Cell, Expected
+from harness.results import CellResult
+from harness.verdict import Classified, ImportErrorKind, Verdict
+
+
+def result(order: str, verdict: Verdict, repeat: int = 1, tls: bool = False) -> CellResult:
+    cell = Cell(
+        scenario="s",
+        target="host",
+        arch="x86_64",
+        dlopen="local",
+        host="plain",
+        order=tuple(order.split(",")),
+        repeat=repeat,
+    )
+    subkind = ImportErrorKind.STATIC_TLS if tls else None
+    return CellResult.make(
+        cell,
+        "local",
+        Outcome(cell_id=cell.id),
+        Classified(verdict=verdict, subkind=subkind),
+        Expected(verdict=Verdict.PASS),
+    )
+
+
+def test_the_same_verdicts_three_times_are_stable() -> None:
+    run = [result("a,b", Verdict.SEGFAULT), result("b,a", Verdict.PASS)]
+    report = stability([run, run, run])
+    assert [s.describe() for s in report] == [
+        "s/host/local/plain/a,b: stable (segfault 3/3)",
+        "s/host/local/plain/b,a: stable (pass 3/3)",
+    ]
+    assert flaky([run, run, run]) == ()
+
+
+def test_a_cell_that_differs_between_runs_is_flaky_with_its_distribution() -> None:
+    runs = [
+        [result("a,b", Verdict.SEGFAULT)],
+        [result("a,b", Verdict.PASS)],
+        [result("a,b", Verdict.SEGFAULT)],
+    ]
+    [cell] = flaky(runs)
+    assert cell.distribution == (("segfault", 2), ("pass", 1))
+    assert cell.describe() == "s/host/local/plain/a,b: flaky (segfault 2/3, pass 1/3)"
+
+
+def test_repeats_within_one_run_are_samples_of_one_cell() -> None:
+    run = [result("a", Verdict.PASS, repeat=1), result("a", Verdict.HANG, repeat=2)]
+    [cell] = flaky([run])
+    assert cell.key == "s/host/local/plain/a" and cell.samples == 2
+
+
+def test_a_different_subkind_is_a_different_outcome() -> None:
+    runs = [[result("a", Verdict.IMPORT_ERROR, tls=True)], [result("a", Verdict.IMPORT_ERROR)]]
+    [cell] = flaky(runs)
+    assert dict(cell.distribution) == {"import-error/static-tls": 1, "import-error": 1}
