@@ -48,6 +48,7 @@ class CellResult:
     stdout_tail: str
     hang_stack: str = ""
     libraries: tuple[str, ...] = ()
+    use: tuple[str, ...] = ()  # the first-use order, when it is not the import order
 
     @classmethod
     def make(
@@ -77,6 +78,7 @@ class CellResult:
             stdout_tail=outcome.stdout_tail,
             hang_stack=outcome.hang_stack,
             libraries=outcome.loaded_libraries,
+            use=cell.use,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -84,6 +86,10 @@ class CellResult:
         data["order"] = list(self.order)
         data["libraries"] = list(self.libraries)
         data["verdict"] = str(self.verdict)
+        if self.use:
+            data["use"] = list(self.use)
+        else:
+            del data["use"]
         return data
 
     @classmethod
@@ -93,6 +99,7 @@ class CellResult:
                 **data,
                 "order": tuple(data["order"]),
                 "libraries": tuple(data.get("libraries", ())),
+                "use": tuple(data.get("use", ())),
                 "verdict": Verdict(data["verdict"]),
             }
         )
