@@ -10,13 +10,48 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.commands import run_logged
 
 logger = logging.getLogger(__name__)
+
+
+# A shared library bundled in a wheel: `libfoo.so.1` or `libfoo-1a2b3c4d.so.1`, anywhere in it.
+_LIBRARY_RE = re.compile(r"(?:^|/)(lib[^/]*\.so(?:\.[0-9]+)*)$")
+# auditwheel's grafted names carry 8 hex digits of the file's hash before `.so`.
+_HASHED_RE = re.compile(r"-[0-9a-f]{8}\.so")
+
+
+def bundled_libraries(names: list[str]) -> list[str]:
+    """The shared libraries a wheel bundles besides its extension modules (by member name)."""
+    return sorted({m.group(1) for name in names if (m := _LIBRARY_RE.search(name))})
+
+
+def bundled_note(libraries: list[str]) -> str:
+    """What the audit adds about bundled libraries: unhashed SONAMEs collide across wheels."""
+    if not libraries:
+        return ""
+    plain = [lib for lib in libraries if not _HASHED_RE.search(lib)]
+    note = f"; bundles {', '.join(libraries)}"
+    if plain:
+        note += (
+            f" ({', '.join(plain)} not under a hashed name: another wheel's library with "
+            "the same SONAME, loaded first, is used instead)"
+        )
+    return note
+
+
+def _members(wheel: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +71,14 @@ def _auditwheel(*args: str) -> tuple[int, str, str]:
 
 
 def audit_and_tag(wheel: Path, out: Path) -> tuple[Path, Audit]:
-    """The wheel (retagged into `out` when that is safe) and its audit."""
+    """The wheel (retagged into `out` when that is safe) and its audit, which also names the
+    libraries the wheel bundles: auditwheel finds them through the RPATH and is content."""
+    tagged, audit = _audit_and_tag(wheel, out)
+    note = bundled_note(bundled_libraries(_members(wheel)))
+    return tagged, Audit(tag=audit.tag, summary=audit.summary + note) if note else audit
+
+
+def _audit_and_tag(wheel: Path, out: Path) -> tuple[Path, Audit]:
     if wheel.name.endswith("-none-any.whl"):
         return wheel, Audit(tag="", summary="pure Python; no platform tag needed")
     code, output, errors = _auditwheel("show", "--json", str(wheel))

@@ -84,7 +84,7 @@ def build_spec(
         "pyinit_map": pyinit_map,
         "module": spec.module,
         "cxx": toolchain.command(python=python, arch=arch),
-        "cxxflags": list(toolchain.cxxflags),
+        "cxxflags": [*toolchain.cxxflags, *(f for mode in modes for f in mode.cxxflags)],
         "ldflags": [*toolchain.ldflags, *(f for mode in modes for f in mode.ldflags)],
         "archive_members": [m for mode in modes for m in mode.archive_members],
     }

@@ -72,9 +72,10 @@ class CellJob:
 
 
 def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJob:
-    """The probe's instructions for a cell: import in order, then use in the same order."""
+    """The probe's instructions for a cell: import in order, then use in its first-use order."""
     globals_ = cell.global_ids()
     wheels = [scenario.wheel(wheel_id) for wheel_id in cell.order]
+    used = [scenario.wheel(wheel_id) for wheel_id in cell.use_order]
     return CellJob(
         cell_id=cell.id,
         imports=tuple(
@@ -84,7 +85,7 @@ def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJ
         ),
         exercises=tuple(
             Exercise(module=w.imports[0], function=w.exercise, threads=w.threads)
-            for w in wheels
+            for w in used
             if w.exercise
         ),
         victims=scenario.matrix.victims,

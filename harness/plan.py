@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from harness.covering import Coverage, covering_orders
+from harness.first_use import segment, use_orders
 from harness.scenario import (
     GLOBAL_ALL,
     GLOBAL_PREFIX,
@@ -31,6 +32,7 @@ class Cell:
     order: tuple[str, ...]
     repeat: int
     variant: str = ""
+    use: tuple[str, ...] = ()  # the exercises' order when it differs from `order`
 
     @property
     def target_slug(self) -> str:
@@ -46,7 +48,13 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return f"{self.group}/{self.dlopen}/{self.host}/{','.join(self.order)}#{self.repeat}"
+        order = ",".join(self.order)
+        return f"{self.group}/{self.dlopen}/{self.host}/{order}{segment(self.use)}#{self.repeat}"
+
+    @property
+    def use_order(self) -> tuple[str, ...]:
+        """The order of first use: `use`, or the import order when that is empty."""
+        return self.use or self.order
 
     def global_ids(self) -> frozenset[str]:
         """Wheels whose module is loaded with RTLD_GLOBAL in this cell."""
@@ -96,7 +104,7 @@ def plan(
     targets: Sequence[str] | None = None,
     arches: Sequence[str] | None = None,
 ) -> tuple[Cell, ...]:
-    """All cells: target × arch × dlopen × host × order × repeat, in that nesting."""
+    """All cells: target × arch × dlopen × host × order × use × repeat, in that nesting."""
     return tuple(iter_plan(scenario, targets=targets, arches=arches))
 
 
@@ -109,6 +117,7 @@ def iter_plan(
     """The cells of `plan`, one at a time; the orders are worked out once."""
     matrix = scenario.matrix
     chosen = orders(scenario.wheel_ids, matrix.cover, matrix.orders)
+    exercised = [w.id for w in scenario.wheels if w.exercise]
     return (
         Cell(
             scenario=scenario.name,
@@ -119,6 +128,7 @@ def iter_plan(
             order=order,
             repeat=repeat,
             variant=variant,
+            use=use,
         )
         for target in (targets or matrix.targets)
         for arch in (arches or matrix.arch)
@@ -126,6 +136,7 @@ def iter_plan(
         for dlopen in matrix.dlopen
         for host in matrix.host
         for order in chosen
+        for use in use_orders(matrix.first_use, order, exercised)
         for repeat in range(1, matrix.repeat + 1)
     )
 
@@ -148,6 +159,13 @@ def selects(selector: Selector, cell: Cell) -> bool:
             return False
     if selector.before:
         positions = [cell.order.index(wheel_id) for wheel_id in selector.before]
+        if positions != sorted(positions):
+            return False
+    if selector.used_before:
+        used = cell.use_order
+        if any(wheel_id not in used for wheel_id in selector.used_before):
+            return False
+        positions = [used.index(wheel_id) for wheel_id in selector.used_before]
         if positions != sorted(positions):
             return False
     return True

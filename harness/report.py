@@ -10,6 +10,12 @@ from harness.results import CellResult
 from harness.verdict import Verdict
 
 
+def _column(cell: CellResult) -> str:
+    """A matrix column: the import order, and the first-use order when it differs."""
+    order = ",".join(cell.order)
+    return f"{order} use:{','.join(cell.use)}" if cell.use else order
+
+
 def _verdict_text(cells: Sequence[CellResult]) -> str:
     verdicts = sorted({str(c.verdict) for c in cells})
     text = verdicts[0] if len(verdicts) == 1 else "flaky(" + "/".join(verdicts) + ")"
@@ -96,11 +102,11 @@ def matrix(results: Sequence[CellResult]) -> str:
         ].append(result)
     blocks = []
     for (scenario, target, arch), cells in tables.items():
-        orders = list(dict.fromkeys(",".join(c.order) for c in cells))
+        orders = list(dict.fromkeys(_column(c) for c in cells))
         modes = list(dict.fromkeys(f"{c.dlopen}/{c.host}" for c in cells))
         grid: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
         for cell in cells:
-            grid[(f"{cell.dlopen}/{cell.host}", ",".join(cell.order))].append(cell)
+            grid[(f"{cell.dlopen}/{cell.host}", _column(cell))].append(cell)
         rows = [["", *orders]] + [
             [
                 mode,
@@ -122,7 +128,8 @@ def failure_block(result: CellResult) -> str:
         f"{result.id}",
         f"  verdict {result.verdict}{':' + result.subkind if result.subkind else ''}, "
         f"expected {result.expected}",
-        f"  order {', '.join(result.order)}; dlopen {result.dlopen}; host {result.host}",
+        f"  order {', '.join(result.order)}; dlopen {result.dlopen}; host {result.host}"
+        + (f"; first use {', '.join(result.use)}" if result.use else ""),
     ]
     if result.detail:
         lines.append(f"  {result.detail}")

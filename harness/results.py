@@ -61,6 +61,7 @@ class CellResult:
     verdict_counts: Mapping[str, int] = field(default_factory=dict)
     flake_rate: float = 0.0
     reproducer: str = ""
+    use: tuple[str, ...] = ()  # the first-use order, when it is not the import order
 
     @classmethod
     def make(
@@ -97,6 +98,7 @@ class CellResult:
             hang_stack=outcome.hang_stack,
             libraries=outcome.loaded_libraries,
             reproducer=reproducer,
+            use=cell.use,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -106,6 +108,10 @@ class CellResult:
         data["artefacts"] = dict(self.artefacts)
         data["verdict_counts"] = dict(self.verdict_counts)
         data["verdict"] = str(self.verdict)
+        if self.use:
+            data["use"] = list(self.use)
+        else:
+            del data["use"]
         return data
 
     @classmethod
@@ -128,6 +134,7 @@ _TUPLES: Final = (
     "duplicate_runtimes",
     "bindings",
     "capture_notes",
+    "use",
 )
 
 

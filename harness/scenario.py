@@ -12,6 +12,8 @@ from typing import Any, Final
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import InputError
+from harness.first_use import DEFAULT as DEFAULT_FIRST_USE
+from harness.first_use import FirstUse
 from harness.tomlload import Checker, read_toml
 from harness.toolchains import Catalogue, load_catalogue
 from harness.verdict import ImportErrorKind, Verdict
@@ -89,6 +91,7 @@ class Matrix:
     victims: bool
     cover: int | None = None
     orders: str = "all"  # all: every order of the whole set; pairs: both orders of each pair
+    first_use: tuple[FirstUse, ...] = DEFAULT_FIRST_USE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +105,7 @@ class Selector:
     order: tuple[str, ...] = ()
     before: tuple[str, ...] = ()
     toolchain: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    used_before: tuple[str, ...] = ()
 
     @property
     def unconditional(self) -> bool:
@@ -163,10 +167,29 @@ TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "ex
 WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
 PREBUILT_KEYS: Final = {"id", "wheel", "requirement", "modules", "exercise", "threads"}
 MODULE_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-MATRIX_KEYS: Final = {"targets", "arch", "dlopen", "host", "repeat", "timeout", "victims", "orders"}
+MATRIX_KEYS: Final = {
+    "targets",
+    "arch",
+    "dlopen",
+    "host",
+    "repeat",
+    "timeout",
+    "victims",
+    "orders",
+    "first_use",
+}
 ORDER_MODES: Final = ("all", "pairs")
 EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
-WHEN_KEYS: Final = {"target", "arch", "dlopen", "host", "order", "before", "toolchain"}
+WHEN_KEYS: Final = {
+    "target",
+    "arch",
+    "dlopen",
+    "host",
+    "order",
+    "before",
+    "toolchain",
+    "used_before",
+}
 
 
 def variant_toolchains(label: str) -> dict[str, str]:
@@ -434,7 +457,12 @@ def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matr
     for host in hosts:
         if host not in set(HostMode):
             check.add("matrix.host", f"unknown host mode {host!r}; valid: {', '.join(HostMode)}")
+    first_use = check.strings(table, "first_use", "matrix.first_use", DEFAULT_FIRST_USE)
+    for value in first_use:
+        if value not in set(FirstUse):
+            check.add("matrix.first_use", f"unknown mode {value!r}; valid: {', '.join(FirstUse)}")
     return Matrix(
+        first_use=tuple(FirstUse(v) for v in first_use if v in set(FirstUse)) or DEFAULT_FIRST_USE,
         targets=targets,
         arch=arch,
         dlopen=dlopen,
@@ -534,7 +562,17 @@ def _selector(
                 f"{', '.join(varying[wheel_id])}",
             )
         toolchain.append((wheel_id, chosen))
+    used_before = check.strings(table, "used_before", f"{key}.used_before")
+    if used_before and (
+        len(set(used_before)) != len(used_before)
+        or len(used_before) == 1
+        or any(u not in ids for u in used_before)
+    ):
+        check.add(
+            f"{key}.used_before", f"must list two or more distinct wheel ids from {', '.join(ids)}"
+        )
     return Selector(
+        used_before=used_before,
         toolchain=tuple(toolchain),
         target=check.strings(table, "target", f"{key}.target"),
         arch=check.strings(table, "arch", f"{key}.arch"),

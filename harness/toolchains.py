@@ -108,6 +108,7 @@ class Toolchain:
 class LinkMode:
     name: str
     description: str
+    cxxflags: tuple[str, ...] = ()
     ldflags: tuple[str, ...] = ()
     archive_members: tuple[str, ...] = ()
     runtimes: tuple[Runtime, ...] = (Runtime.LIBSTDCXX, Runtime.LIBCXX)
@@ -115,7 +116,9 @@ class LinkMode:
     @classmethod
     def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
         key = f"link_modes.{name}"
-        check.unknown_keys(row, {"description", "ldflags", "archive_members", "runtimes"}, key)
+        check.unknown_keys(
+            row, {"description", "cxxflags", "ldflags", "archive_members", "runtimes"}, key
+        )
         runtimes = check.strings(row, "runtimes", f"{key}.runtimes", tuple(Runtime))
         for runtime in runtimes:
             if runtime not in set(Runtime):
@@ -127,6 +130,7 @@ class LinkMode:
         return cls(
             name=name,
             description=check.string(row, "description", f"{key}.description", ""),
+            cxxflags=check.strings(row, "cxxflags", f"{key}.cxxflags"),
             ldflags=check.strings(row, "ldflags", f"{key}.ldflags"),
             archive_members=members,
             runtimes=tuple(Runtime(r) for r in runtimes if r in set(Runtime)),

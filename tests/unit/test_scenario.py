@@ -61,7 +61,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         (
             ('fixture = "call_once"\nlink', 'fixture = "nope"\nlink'),
             "wheels[0].fixture",
-            "known fixtures: call_once, healthy",
+            "known fixtures: call_once, ",
         ),
         (('id = "b"', 'id = "a"'), "wheels[1].id", "duplicate id 'a'"),
         (('id = "b"', 'id = "B-2"'), "wheels[1].id", "lower-case letter"),
