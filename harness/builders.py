@@ -241,6 +241,7 @@ def engine_client() -> docker.DockerClient:
 
 @functools.cache
 def suite_builder(suite: str, arch: str) -> ContainerBuilder:
+    images.check_emulation(arch)  # a runbook error now, not a failed build later
     return ContainerBuilder(engine_client(), suite, arch)
 
 

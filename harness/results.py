@@ -48,10 +48,18 @@ class CellResult:
     stdout_tail: str
     hang_stack: str = ""
     libraries: tuple[str, ...] = ()
+    emulated: bool = False  # ran under qemu-user (a foreign arch on this engine's machine)
 
     @classmethod
     def make(
-        cls, cell: Cell, backend: str, outcome: Outcome, verdict: Classified, expected: Expected
+        cls,
+        cell: Cell,
+        backend: str,
+        outcome: Outcome,
+        verdict: Classified,
+        expected: Expected,
+        *,
+        emulated: bool = False,
     ) -> Self:
         return cls(
             id=cell.id,
@@ -77,6 +85,7 @@ class CellResult:
             stdout_tail=outcome.stdout_tail,
             hang_stack=outcome.hang_stack,
             libraries=outcome.loaded_libraries,
+            emulated=emulated,
         )
 
     def to_json(self) -> dict[str, Any]:

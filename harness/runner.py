@@ -6,13 +6,14 @@ import fnmatch
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
+from harness.image_catalogue import timeout_scale
 from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
 from harness.plan import Cell, expected_for, plan
@@ -59,17 +60,23 @@ def load_all(paths: Sequence[Path]) -> tuple[Scenario, ...]:
 class Backends:
     """Backends by name, made once per run; `auto` is resolved for each scenario."""
 
-    def __init__(self, name: str, targets: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        targets: Sequence[str] | None = None,
+        engines: Mapping[str, str] | None = None,
+    ) -> None:
         if name != AUTO and name not in BACKENDS:
             raise InputError(f"unknown backend {name!r}; valid: {AUTO}, {', '.join(BACKENDS)}")
         self.name = name
         self.targets = targets
+        self.engines: Mapping[str, str] = dict(engines or {})  # arch -> Docker engine
         self._made: dict[str, Backend] = {}
         self._unavailable: dict[str, str | None] = {}
 
     def _get(self, name: str) -> tuple[Backend, str | None]:
         if name not in self._made:
-            self._made[name] = BACKENDS[name]()
+            self._made[name] = BACKENDS[name](self.engines)
             self._unavailable[name] = self._made[name].unavailable_reason()
         return self._made[name], self._unavailable[name]
 
@@ -96,9 +103,19 @@ class Backends:
 
 
 def cells_for(
-    scenario: Scenario, backend: Backend, targets: Sequence[str] | None
+    scenario: Scenario,
+    backend: Backend,
+    targets: Sequence[str] | None,
+    arches: Sequence[str] | None = None,
 ) -> tuple[Cell, ...]:
     if backend.name == "local":
+        foreign = [a for a in arches or () if a != platform.machine()]
+        if foreign:
+            raise InputError(
+                f"--arch {','.join(foreign)}: the local backend runs only this machine's arch "
+                f"({platform.machine()}); other arches need container targets (--backend docker "
+                "--target debian:bookworm)"
+            )
         return plan(scenario, targets=[HOST_TARGET], arches=[platform.machine()])
     chosen = targets or scenario.matrix.targets
     if HOST_TARGET in chosen:
@@ -107,7 +124,7 @@ def cells_for(
             "backend; name container targets (e.g. debian:bookworm) with --target or in the "
             "scenario, or use --backend local"
         )
-    return plan(scenario, targets=chosen)
+    return plan(scenario, targets=chosen, arches=arches)
 
 
 def selected(cells: Sequence[Cell], patterns: Sequence[str]) -> tuple[Cell, ...]:
@@ -125,15 +142,17 @@ def run_group(
 ) -> Iterator[CellResult]:
     """Run cells that share a target and arch in one session; infra failures become verdicts."""
     first = cells[0]
-    jobs = [job_for(scenario, cell) for cell in cells]
     by_id = {cell.id: cell for cell in cells}
     done: set[str] = set()
     try:
         with backend.open(first.target, first.arch, wheels) as session:
             facts_seen(session.facts)
+            emulated = session.facts.emulated
+            scale = timeout_scale(first.arch, emulated)
+            jobs = [job_for(scenario, cell, timeout_scale=scale) for cell in cells]
             for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
-                yield _result(by_id[outcome.cell_id], scenario, backend, outcome)
+                yield _result(by_id[outcome.cell_id], scenario, backend, outcome, emulated)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
         for cell in cells:
@@ -163,9 +182,16 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
     return build_wheels(wheels, load_catalogue(), native, cell.arch)
 
 
-def _result(cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome) -> CellResult:
+def _result(
+    cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome, emulated: bool = False
+) -> CellResult:
     return CellResult.make(
-        cell, backend.name, outcome, classify(outcome), expected_for(scenario.expectations, cell)
+        cell,
+        backend.name,
+        outcome,
+        classify(outcome),
+        expected_for(scenario.expectations, cell),
+        emulated=emulated,
     )
 
 
@@ -177,6 +203,8 @@ class RunRequest:
     select: tuple[str, ...] = ()
     targets: tuple[str, ...] | None = None
     command: tuple[str, ...] = ()
+    arches: tuple[str, ...] | None = None  # replace the scenarios' matrix.arch
+    engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,15 +226,21 @@ def execute(
     request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
 ) -> RunSummary:
     scenarios = load_all(request.scenarios)
-    backends = Backends(request.backend, request.targets)
+    backends = Backends(request.backend, request.targets, request.engines)
     chosen = {s.name: backends.for_scenario(s) for s in scenarios}
     planned = [
-        (s, selected(cells_for(s, chosen[s.name], request.targets), request.select))
+        (
+            s,
+            selected(
+                cells_for(s, chosen[s.name], request.targets, request.arches), request.select
+            ),
+        )
         for s in scenarios
     ]
     total = sum(len(cells) for _, cells in planned)
     if total == 0:
-        example = cells_for(scenarios[0], chosen[scenarios[0].name], request.targets)[0].id
+        first = scenarios[0]
+        example = cells_for(first, chosen[first.name], request.targets, request.arches)[0].id
         raise InputError(
             f"--select {' '.join(request.select)!r} matches no cell; cell ids look like {example!r}"
         )

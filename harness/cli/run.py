@@ -9,9 +9,12 @@ from pathlib import Path
 
 from harness import report, runner
 from harness.config import Defaults
+from harness.engines import parse_option
+from harness.errors import InputError
 from harness.plan import expected_for
 from harness.results import CellResult
 from harness.runner import Backends, RunRequest, cells_for, load_all, selected
+from harness.scenario import ARCHES
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +41,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", help="comma-separated targets replacing the scenarios' own, e.g. debian:trixie"
     )
+    parser.add_argument(
+        "--arch",
+        help="comma-separated arches replacing the scenarios' own (docker backend), e.g. "
+        "aarch64; a foreign arch runs under qemu-user unless --engine maps it",
+    )
+    parser.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="ARCH=ENGINE",
+        help="run ARCH's cells on another Docker engine: a URL (ssh://user@arm-box, "
+        "tcp://host:2376, unix:///path.sock) or a docker context name (repeatable; added to "
+        "[tool.wheelclash] engines)",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
 
@@ -52,11 +69,16 @@ def execute(args: argparse.Namespace) -> int:
     defaults = Defaults.from_pyproject()
     targets = tuple(t for t in args.target.split(",") if t) if args.target else defaults.targets
     backend_name = args.backend or defaults.backend
+    arches = tuple(a for a in args.arch.split(",") if a) if args.arch else None
+    for arch in arches or ():
+        if arch not in ARCHES:
+            raise InputError(f"--arch {arch}: unknown arch; valid: {', '.join(ARCHES)}")
+    engines = {**defaults.engines, **parse_option(args.engine, ARCHES)}
     if args.print_plan:
-        backends = Backends(backend_name, targets)
+        backends = Backends(backend_name, targets, engines)
         for scenario in load_all(args.scenarios):
             backend = backends.for_scenario(scenario)
-            for cell in selected(cells_for(scenario, backend, targets), args.select):
+            for cell in selected(cells_for(scenario, backend, targets, arches), args.select):
                 print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
         return 0
     request = RunRequest(
@@ -66,6 +88,8 @@ def execute(args: argparse.Namespace) -> int:
         select=tuple(args.select),
         targets=targets,
         command=tuple(sys.argv),
+        arches=arches,
+        engines=engines,
     )
     summary = runner.execute(request, _progress)
     if args.json:
