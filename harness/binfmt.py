@@ -61,8 +61,9 @@ class Registration:
         return BINFMT_MISC / f"qemu-{self.qemu}"
 
 
-def inspect(arch: str, qemu: str, root: Path = BINFMT_MISC) -> Registration:
-    """The state of the `qemu-<qemu>` entry under `root` (a binfmt_misc mount)."""
+def inspect(arch: str, qemu: str, root: Path | None = None) -> Registration:
+    """The state of the `qemu-<qemu>` entry under `root` (default: the binfmt_misc mount)."""
+    root = root or BINFMT_MISC
     if not (root / "status").exists():
         return Registration(arch=arch, qemu=qemu, state=State.NOT_MOUNTED)
     try:
@@ -123,7 +124,7 @@ def runbook(registration: Registration, host: str) -> str:
     )
 
 
-def require(arch: str, qemu: str, host: str, root: Path = BINFMT_MISC) -> None:
+def require(arch: str, qemu: str, host: str, root: Path | None = None) -> None:
     """Raise the runbook error unless the kernel runs `arch` binaries through qemu (flag F)."""
     registration = inspect(arch, qemu, root)
     if registration.state != State.READY:
