@@ -111,13 +111,26 @@ def _last_json(output: str) -> dict[str, Any]:
 
 
 class HostBuilder:
-    """Builds with this machine's compilers and the harness's own pip and setuptools."""
+    """Builds with this machine's compilers and the harness's own pip and setuptools.
 
-    name = "host"
+    For another `arch` (a cross compiler such as zig's `-target {arch}-linux-gnu`), the wheel
+    is tagged for that arch through `_PYTHON_HOST_PLATFORM`, as CPython's cross builds do.
+    """
+
+    def __init__(self, arch: str | None = None) -> None:
+        self.arch = arch or platform.machine()
+
+    @property
+    def cross(self) -> bool:
+        return self.arch != platform.machine()
+
+    @property
+    def name(self) -> str:
+        return f"host (cross to {self.arch})" if self.cross else "host"
 
     def identity(self, toolchain: Toolchain) -> str:
         toolchain.require()
-        return f"host:{toolchain.version()}"
+        return f"host:{toolchain.version()}" + (f":{self.arch}" if self.cross else "")
 
     def build(
         self, spec: WheelSpec, toolchain: Toolchain, modes: Sequence[LinkMode], out: Path
@@ -137,9 +150,11 @@ class HostBuilder:
                 source=str(source),
                 out=str(out),
                 python=sys.executable,
-                arch=platform.machine(),
+                arch=self.arch,
                 pyinit_map=str(paths.PYINIT_ONLY_MAP),
             )
+            if self.cross:
+                document["plat_name"] = f"linux-{self.arch}"
             spec_path = Path(tmp) / "spec.json"
             spec_path.write_text(json.dumps(document))
             command = [sys.executable, str(paths.BUILD_WHEEL), str(spec_path)]
@@ -250,5 +265,5 @@ def builder_for(toolchain: Toolchain, native: Builder, arch: str) -> Builder:
     if toolchain.suite is not None:
         return suite_builder(toolchain.suite, arch)
     if toolchain.build_in == HOST:
-        return HostBuilder()
+        return HostBuilder(arch)
     return native
