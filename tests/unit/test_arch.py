@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import binfmt, engines, image_catalogue, image_load
+from harness import binfmt, engines, image_catalogue, image_load, report
 from harness.config import Defaults
 from harness.errors import InfrastructureError, InputError, InvalidInputFile
+from harness.outcome import Outcome
+from harness.plan import Cell, Expected
+from harness.results import CellResult
 from harness.scenario import ARCHES
+from harness.verdict import Classified, Verdict
 
 # /proc/sys/fs/binfmt_misc/qemu-aarch64 as Debian's qemu-user-static 7.2 registers it.
 DEBIAN_ENTRY = """enabled
@@ -144,3 +148,26 @@ def test_loaded_image_names_its_platform(tmp_path: Path) -> None:
     assert saved["config"]["Labels"] == {"org.wheelclash.arch": "aarch64"}
     assert layer == rootfs.read_bytes()
     assert image_id == "sha256:" + manifest[0]["Config"].removesuffix(".json")
+
+
+def test_emulated_cells_say_so_in_results_and_matrix() -> None:
+    cell = Cell(
+        scenario="s",
+        target="debian:bookworm",
+        arch="aarch64",
+        dlopen="local",
+        host="plain",
+        order=("a",),
+        repeat=1,
+    )
+    made = CellResult.make(
+        cell,
+        "docker",
+        Outcome(cell_id=cell.id, returncode=0),
+        Classified(verdict=Verdict.PASS),
+        Expected(verdict=Verdict.PASS),
+        emulated=True,
+    )
+    assert made.to_json()["emulated"] is True
+    assert CellResult.from_json(made.to_json()) == made
+    assert report.matrix([made]).splitlines()[0] == "s on debian:bookworm (aarch64, emulated)"
