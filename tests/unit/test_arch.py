@@ -8,6 +8,7 @@ import platform
 import tarfile
 from pathlib import Path
 
+import docker.context
 import pytest
 
 from harness import binfmt, engines, image_catalogue, image_load, report
@@ -171,3 +172,12 @@ def test_emulated_cells_say_so_in_results_and_matrix() -> None:
     assert made.to_json()["emulated"] is True
     assert CellResult.from_json(made.to_json()) == made
     assert report.matrix([made]).splitlines()[0] == "s on debian:bookworm (aarch64, emulated)"
+
+
+def test_a_docker_context_name_resolves_to_its_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    docker.context.Context("arm-box", host="ssh://me@arm-box").save()
+    assert engines.endpoint("arm-box") == "ssh://me@arm-box:22"  # docker-py adds the port
