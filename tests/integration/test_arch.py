@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import jsonschema
 import pytest
 
@@ -157,3 +158,29 @@ def test_an_arch_mapped_to_another_engine_runs_there(
     assert len(created) == 1, requests  # the target's container, made through the endpoint
     assert len(execs) >= 4  # facts, venv, pip, the batch
     assert all(not c["emulated"] for c in document["cells"])
+
+
+def test_healthy_set_on_i686(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second arch end to end: i686 images (native on x86_64, no qemu) with their platform."""
+    code, document = run_json(
+        capsys,
+        str(SCENARIOS / "healthy.toml"),
+        "--backend",
+        "docker",
+        "--target",
+        "debian:bookworm",
+        "--arch",
+        "i686",
+        "--results",
+        str(tmp_path),
+    )
+    jsonschema.validate(document, SCHEMA)
+    assert code == 0
+    assert {c["verdict"] for c in document["cells"]} == {"pass"}
+    assert len(document["cells"]) == 24
+    (facts,) = document["provenance"]["targets"]
+    assert facts["arch"] == "i686" and not facts["emulated"] and facts["glibc"] == "glibc 2.36"
+    for wheel in document["provenance"]["wheels"]:
+        assert wheel_platform(wheel["path"]).endswith("_i686"), wheel["path"]
+    image = docker.from_env().images.get(facts["image_id"])
+    assert image.attrs["Architecture"] == "386"  # loaded with its own platform
