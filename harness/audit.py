@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import re
 import sys
 import zipfile
@@ -101,8 +102,11 @@ def _audit_and_tag(wheel: Path, out: Path) -> tuple[Path, Audit]:
         )
     if not tag.startswith("manylinux"):
         return wheel, Audit(tag=tag, summary=f"no manylinux tag fits ({tag or 'none'})")
+    # auditwheel's --plat accepts only this machine's arch; "auto" picks the same tag as `show`
+    # for a wheel of another arch (a cross or emulated build).
+    plat = tag if tag.endswith(f"_{platform.machine()}") else "auto"
     code, _, errors = _auditwheel(
-        "repair", "--plat", tag, "--only-plat", "-w", str(out), str(wheel)
+        "repair", "--plat", plat, "--only-plat", "-w", str(out), str(wheel)
     )
     repaired = sorted(out.glob("*.whl")) if out.is_dir() else []
     if code != 0 or len(repaired) != 1:

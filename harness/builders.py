@@ -113,13 +113,26 @@ def _last_json(output: str) -> dict[str, Any]:
 
 
 class HostBuilder:
-    """Builds with this machine's compilers and the harness's own pip and setuptools."""
+    """Builds with this machine's compilers and the harness's own pip and setuptools.
 
-    name = "host"
+    For another `arch` (a cross compiler such as zig's `-target {arch}-linux-gnu`), the wheel
+    is tagged for that arch through `_PYTHON_HOST_PLATFORM`, as CPython's cross builds do.
+    """
+
+    def __init__(self, arch: str | None = None) -> None:
+        self.arch = arch or platform.machine()
+
+    @property
+    def cross(self) -> bool:
+        return self.arch != platform.machine()
+
+    @property
+    def name(self) -> str:
+        return f"host (cross to {self.arch})" if self.cross else "host"
 
     def identity(self, toolchain: Toolchain) -> str:
         toolchain.require()
-        return f"host:{toolchain.version()}"
+        return f"host:{toolchain.version()}" + (f":{self.arch}" if self.cross else "")
 
     def build(
         self, spec: WheelSpec, toolchain: Toolchain, modes: Sequence[LinkMode], out: Path
@@ -139,9 +152,11 @@ class HostBuilder:
                 source=str(source),
                 out=str(out),
                 python=sys.executable,
-                arch=platform.machine(),
+                arch=self.arch,
                 pyinit_map=str(paths.PYINIT_ONLY_MAP),
             )
+            if self.cross:
+                document["plat_name"] = f"linux-{self.arch}"
             spec_path = Path(tmp) / "spec.json"
             spec_path.write_text(json.dumps(document))
             command = [sys.executable, str(paths.BUILD_WHEEL), str(spec_path)]
@@ -244,6 +259,7 @@ def engine_client() -> docker.DockerClient:
 
 @functools.cache
 def suite_builder(suite: str, arch: str) -> ContainerBuilder:
+    images.check_emulation(arch)  # a runbook error now, not a failed build later
     return ContainerBuilder(engine_client(), suite, arch)
 
 
@@ -252,5 +268,5 @@ def builder_for(toolchain: Toolchain, native: Builder, arch: str) -> Builder:
     if toolchain.suite is not None:
         return suite_builder(toolchain.suite, arch)
     if toolchain.build_in == HOST:
-        return HostBuilder()
+        return HostBuilder(arch)
     return native

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Self
 
+from harness import engines as engine_specs
+from harness.scenario import ARCHES
 from harness.tomlload import Checker, read_toml
 
-KEYS: Final = {"backend", "targets", "results"}
+KEYS: Final = {"backend", "targets", "results", "engines"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,6 +19,7 @@ class Defaults:
     backend: str = "auto"
     targets: tuple[str, ...] | None = None
     results: Path = Path("results")
+    engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
 
     @classmethod
     def from_pyproject(cls, path: Path | None = None) -> Self:
@@ -31,5 +35,15 @@ class Defaults:
         backend = check.string(table, "backend", "tool.wheelclash.backend", "auto")
         targets = check.strings(table, "targets", "tool.wheelclash.targets") or None
         results = check.string(table, "results", "tool.wheelclash.results", "results")
+        engines = check.table(table, "engines", "tool.wheelclash.engines")
+        for arch, spec in engines.items():
+            problem = engine_specs.problem(arch, spec, ARCHES)
+            if problem:
+                check.add(f"tool.wheelclash.engines.{arch}", problem)
         check.raise_if_any()
-        return cls(backend=backend, targets=targets, results=Path(results))
+        return cls(
+            backend=backend,
+            targets=targets,
+            results=Path(results),
+            engines={str(arch): str(spec) for arch, spec in engines.items()},
+        )

@@ -28,16 +28,21 @@ class Platform:
     oci: str
     qemu: str
     native_on: tuple[str, ...] = ()  # host arches that run this arch without emulation
+    emulated_timeout_scale: float = 1.0  # cell timeouts are multiplied by this under qemu
 
     @classmethod
     def from_toml(cls, name: str, row: dict[str, Any], check: Checker) -> Self:
         key = f"platforms.{name}"
-        check.unknown_keys(row, {"oci", "qemu", "native_on"}, key)
+        check.unknown_keys(row, {"oci", "qemu", "native_on", "emulated_timeout_scale"}, key)
+        scale = check.number(row, "emulated_timeout_scale", f"{key}.emulated_timeout_scale", 1.0)
+        if scale < 1.0:
+            check.add(f"{key}.emulated_timeout_scale", "must be 1 or more (a slowdown factor)")
         return cls(
             name=name,
             oci=check.string(row, "oci", f"{key}.oci"),
             qemu=check.string(row, "qemu", f"{key}.qemu"),
             native_on=check.strings(row, "native_on", f"{key}.native_on"),
+            emulated_timeout_scale=scale,
         )
 
 
@@ -171,8 +176,15 @@ def host_arch() -> str:
     return _HOST_ARCH_ALIASES.get(machine, machine)
 
 
-def is_emulated(arch: str) -> bool:
-    """Whether `arch` binaries need qemu-user on this host (i686 runs natively on x86_64)."""
-    host = host_arch()
+def is_emulated(arch: str, on: str | None = None) -> bool:
+    """Whether `arch` binaries need qemu-user on a machine of arch `on` (default: this host);
+    i686 runs natively on x86_64."""
+    host = on or host_arch()
     plat = load_catalogue().platforms.get(arch)
     return arch != host and (plat is None or host not in plat.native_on)
+
+
+def timeout_scale(arch: str, emulated: bool) -> float:
+    """The factor for cell timeouts of `arch`: its `emulated_timeout_scale` under qemu, else 1."""
+    plat = load_catalogue().platforms.get(arch)
+    return plat.emulated_timeout_scale if emulated and plat is not None else 1.0

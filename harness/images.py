@@ -28,6 +28,7 @@ import docker
 import docker.errors
 from docker.models.images import Image
 
+from harness import binfmt
 from harness.errors import InfrastructureError, InputError
 from harness.image_catalogue import (
     DEBIAN_NAME,
@@ -36,6 +37,7 @@ from harness.image_catalogue import (
     is_emulated,
     load_catalogue,
 )
+from harness.image_load import load_rootfs
 from harness.locking import file_lock
 
 logger = logging.getLogger(__name__)
@@ -290,8 +292,8 @@ def parse_versions(text: str) -> dict[str, str]:
     return found
 
 
-def import_changes(recipe: ImageRecipe, versions: Mapping[str, str], date: str) -> list[str]:
-    """Dockerfile instructions applied to the imported root filesystem."""
+def image_labels(recipe: ImageRecipe, versions: Mapping[str, str], date: str) -> dict[str, str]:
+    """The `org.wheelclash.*` labels of a bootstrapped image."""
     labels = {
         "source": "bootstrap",
         "suite": recipe.suite,
@@ -305,12 +307,24 @@ def import_changes(recipe: ImageRecipe, versions: Mapping[str, str], date: str) 
         "recipe-version": str(RECIPE_VERSION),
         "recipe-hash": recipe.recipe_hash,
     }
-    label_line = " ".join(f"{LABEL}{key}={json.dumps(value)}" for key, value in labels.items())
+    return {f"{LABEL}{key}": value for key, value in labels.items()}
+
+
+IMAGE_ENV: Final = (
+    "LANG=C.UTF-8",
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+)
+IMAGE_CMD: Final = ("/bin/bash",)
+
+
+def import_changes(recipe: ImageRecipe, versions: Mapping[str, str], date: str) -> list[str]:
+    """Dockerfile instructions applied to the imported root filesystem."""
+    labels = image_labels(recipe, versions, date)
+    label_line = " ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
     return [
         f"LABEL {label_line}",
-        "ENV LANG=C.UTF-8",
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        'CMD ["/bin/bash"]',
+        *(f"ENV {variable}" for variable in IMAGE_ENV),
+        f"CMD {json.dumps(list(IMAGE_CMD))}",
     ]
 
 
@@ -341,12 +355,24 @@ def _bootstrap(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
         )
         repository, tag = recipe.tag.rsplit(":", 1)
         try:
-            client.api.import_image(
-                src=str(tarball),
-                repository=repository,
-                tag=tag,
-                changes=import_changes(recipe, versions, date),
-            )
+            if recipe.arch == host_arch():
+                client.api.import_image(
+                    src=str(tarball),
+                    repository=repository,
+                    tag=tag,
+                    changes=import_changes(recipe, versions, date),
+                )
+            else:  # an import would label it with the engine's arch; load says the right one
+                load_rootfs(
+                    client,
+                    tarball,
+                    tag=recipe.tag,
+                    oci_arch=load_catalogue().platforms[recipe.arch].oci,
+                    labels=image_labels(recipe, versions, date),
+                    env=IMAGE_ENV,
+                    cmd=IMAGE_CMD,
+                    created=date,
+                )
             image = client.images.get(recipe.tag)
         except docker.errors.APIError as exc:
             raise InfrastructureError(
@@ -391,29 +417,9 @@ def _run_mmdebstrap(command: list[str], recipe: ImageRecipe) -> None:
 
 
 def check_emulation(arch: str) -> None:
-    """Raise a runbook error unless this machine can run `arch` binaries."""
-    if not is_emulated(arch):
-        return
-    binfmt = Path("/proc/sys/fs/binfmt_misc")
-    entry = binfmt / f"qemu-{load_catalogue().platforms[arch].qemu}"
-    try:
-        enabled = entry.read_text(encoding="utf-8").splitlines()[0].strip() == "enabled"
-    except (OSError, IndexError):
-        enabled = False
-    if enabled:
-        return
-    if (binfmt / "status").exists():
-        how = "Install `qemu-user-static` and `binfmt-support` (Debian's entries carry the F flag)"
-    else:
-        how = (
-            f"binfmt_misc is not mounted. Mount it (`mount -t binfmt_misc binfmt_misc {binfmt}`) "
-            "and run `update-binfmts --enable` (qemu-user-static and binfmt-support installed)"
-        )
-    raise InfrastructureError(
-        f"{arch} images need qemu-user emulation on this {host_arch()} host, and {entry} "
-        f"is missing or disabled.\n  {how}, or run the cells for this arch on a native {arch} "
-        "engine through DOCKER_HOST."
-    )
+    """Raise a runbook error unless this machine can run `arch` binaries (binfmt_misc, flag F)."""
+    if is_emulated(arch):
+        binfmt.require(arch, load_catalogue().platforms[arch].qemu, host_arch())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ def matrix(results: Sequence[CellResult]) -> str:
             (
                 result.scenario,
                 result.target,
-                f"{result.arch}{' ' + result.variant if result.variant else ''}",
+                f"{result.arch}{', emulated' if result.emulated else ''}"
+                f"{' ' + result.variant if result.variant else ''}",
             )
         ].append(result)
     blocks = []

@@ -62,6 +62,7 @@ class CellResult:
     flake_rate: float = 0.0
     reproducer: str = ""
     use: tuple[str, ...] = ()  # the first-use order, when it is not the import order
+    emulated: bool = False  # ran under qemu-user (a foreign arch on this engine's machine)
 
     @classmethod
     def make(
@@ -72,6 +73,8 @@ class CellResult:
         verdict: Classified,
         expected: Expected,
         reproducer: str = "",
+        *,
+        emulated: bool = False,
     ) -> Self:
         return cls(
             id=cell.id,
@@ -99,6 +102,7 @@ class CellResult:
             libraries=outcome.loaded_libraries,
             reproducer=reproducer,
             use=cell.use,
+            emulated=emulated,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -17,6 +17,7 @@ from harness import capture as crash_capture
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.covering import Coverage
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
+from harness.image_catalogue import timeout_scale
 from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
 from harness.parallel import run_units
@@ -75,17 +76,23 @@ def load_all(paths: Sequence[Path], cover: int | None = None) -> tuple[Scenario,
 class Backends:
     """Backends by name, made once per run; `auto` is resolved for each scenario."""
 
-    def __init__(self, name: str, targets: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        targets: Sequence[str] | None = None,
+        engines: Mapping[str, str] | None = None,
+    ) -> None:
         if name != AUTO and name not in BACKENDS:
             raise InputError(f"unknown backend {name!r}; valid: {AUTO}, {', '.join(BACKENDS)}")
         self.name = name
         self.targets = targets
+        self.engines: Mapping[str, str] = dict(engines or {})  # arch -> Docker engine
         self._made: dict[str, Backend] = {}
         self._unavailable: dict[str, str | None] = {}
 
     def _get(self, name: str) -> tuple[Backend, str | None]:
         if name not in self._made:
-            self._made[name] = BACKENDS[name]()
+            self._made[name] = BACKENDS[name](self.engines)
             self._unavailable[name] = self._made[name].unavailable_reason()
         return self._made[name], self._unavailable[name]
 
@@ -112,9 +119,19 @@ class Backends:
 
 
 def cells_for(
-    scenario: Scenario, backend: Backend, targets: Sequence[str] | None
+    scenario: Scenario,
+    backend: Backend,
+    targets: Sequence[str] | None,
+    arches: Sequence[str] | None = None,
 ) -> tuple[Cell, ...]:
     if backend.name == "local":
+        foreign = [a for a in arches or () if a != platform.machine()]
+        if foreign:
+            raise InputError(
+                f"--arch {','.join(foreign)}: the local backend runs only this machine's arch "
+                f"({platform.machine()}); other arches need container targets (--backend docker "
+                "--target debian:bookworm)"
+            )
         return plan(scenario, targets=[HOST_TARGET], arches=[platform.machine()])
     chosen = targets or scenario.matrix.targets
     if HOST_TARGET in chosen:
@@ -123,7 +140,7 @@ def cells_for(
             "backend; name container targets (e.g. debian:bookworm) with --target or in the "
             "scenario, or use --backend local"
         )
-    return plan(scenario, targets=chosen)
+    return plan(scenario, targets=chosen, arches=arches)
 
 
 def selected(cells: Sequence[Cell], patterns: Sequence[str]) -> tuple[Cell, ...]:
@@ -144,23 +161,25 @@ def run_group(
     With `capture`, failing cells leave their evidence under the capture's run folder."""
     first = cells[0]
     scenario = with_modules(scenario, wheels)
-    jobs = [job_for(scenario, cell) for cell in cells]
-    if capture is not None:
-        jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
-    specs = {job.cell_id: job.capture for job in jobs}
     run_dir = capture.run_dir if capture else None
     by_id = {cell.id: cell for cell in cells}
     done: set[str] = set()
     try:
         with backend.open(first.target, first.arch, wheels) as session:
             facts_seen(session.facts)
+            emulated = session.facts.emulated
+            scale = timeout_scale(first.arch, emulated)
+            jobs = [job_for(scenario, cell, timeout_scale=scale) for cell in cells]
+            if capture is not None:
+                jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
+            specs = {job.cell_id: job.capture for job in jobs}
             repro = {
                 j.cell_id: reproducer.for_cell(backend.name, j, session.facts, wheels) for j in jobs
             }
             for outcome in session_outcomes(session, jobs):
                 done.add(outcome.cell_id)
                 cell = by_id[outcome.cell_id]
-                result = _result(cell, scenario, backend, outcome, repro[cell.id])
+                result = _result(cell, scenario, backend, outcome, repro[cell.id], emulated)
                 yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
@@ -215,10 +234,17 @@ def _with_evidence(
 
 
 def _result(
-    cell: Cell, scenario: Scenario, backend: Backend, outcome: Outcome, repro: str = ""
+    cell: Cell,
+    scenario: Scenario,
+    backend: Backend,
+    outcome: Outcome,
+    repro: str = "",
+    emulated: bool = False,
 ) -> CellResult:
     expected = expected_for(scenario.expectations, cell)
-    return CellResult.make(cell, backend.name, outcome, classify(outcome), expected, repro)
+    return CellResult.make(
+        cell, backend.name, outcome, classify(outcome), expected, repro, emulated=emulated
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,6 +261,9 @@ class RunRequest:
     resume: Path | None = None
     capture: bool = True
     debug_bindings: bool = False
+    loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
+    arches: tuple[str, ...] | None = None  # replace the scenarios' matrix.arch
+    engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -247,7 +276,6 @@ class RunRequest:
             cover=manifest.cover,
             shard=Shard.parse(manifest.shard) if manifest.shard else None,
         )
-    loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,15 +304,21 @@ def execute(
         request = request.resumed(resumed)
     scenarios = request.loaded or load_all(request.scenarios, request.cover)
     by_name = {s.name: s for s in scenarios}
-    backends = Backends(request.backend, request.targets)
+    backends = Backends(request.backend, request.targets, request.engines)
     chosen = {s.name: backends.for_scenario(s) for s in scenarios}
     planned = [
-        (s, selected(cells_for(s, chosen[s.name], request.targets), request.select))
+        (
+            s,
+            selected(
+                cells_for(s, chosen[s.name], request.targets, request.arches), request.select
+            ),
+        )
         for s in scenarios
     ]
     total = sum(len(cells) for _, cells in planned)
     if total == 0:
-        example = cells_for(scenarios[0], chosen[scenarios[0].name], request.targets)[0].id
+        first = scenarios[0]
+        example = cells_for(first, chosen[first.name], request.targets, request.arches)[0].id
         raise InputError(
             f"--select {' '.join(request.select)!r} matches no cell; cell ids look like {example!r}"
         )

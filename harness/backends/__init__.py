@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -24,7 +24,8 @@ class TargetFacts:
     libstdcxx: str
     image_id: str = ""
     image_digest: str = ""
-    emulated: bool = False
+    emulated: bool = False  # the cells ran under qemu-user
+    engine: str = ""  # the Docker engine's URL ("default": DOCKER_HOST or the local socket)
 
 
 class Session(Protocol):
@@ -63,16 +64,20 @@ class Backend(Protocol):
     ) -> AbstractContextManager[Session]: ...
 
 
-def _local() -> Backend:
+def _local(engines: Mapping[str, str]) -> Backend:
     from harness.backends.local import LocalBackend
 
     return LocalBackend()
 
 
-def _docker() -> Backend:
+def _docker(engines: Mapping[str, str]) -> Backend:
+    """`engines` maps an arch to its own engine (URL or docker context); see harness/engines."""
     from harness.backends.docker import DockerBackend
 
-    return DockerBackend()
+    return DockerBackend(engines=engines)
 
 
-BACKENDS: Final = {"local": _local, "docker": _docker}
+BACKENDS: Final[Mapping[str, Callable[[Mapping[str, str]], Backend]]] = {
+    "local": _local,
+    "docker": _docker,
+}

@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
-from harness import containers, image_catalogue, images, paths, usr_volume
+from harness import containers, engines, image_catalogue, images, paths, usr_volume
 from harness.backends import Session, TargetFacts
 from harness.backends.fetch import fetch_capture
 from harness.backends.stream import lines_until, outcomes_from_lines
@@ -220,10 +220,17 @@ class DockerSession:
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, base_url: str | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        engines: Mapping[str, str] = {},
+        settings: Settings | None = None,
+    ) -> None:
         self.base_url = base_url
+        self.engines = dict(engines)  # arch -> its own engine (URL or docker context)
         self.settings = settings
         self._client: docker.DockerClient | None = None
+        self._engine_clients: dict[str, docker.DockerClient] = {}
         self._janitor_done = False
         self._builders: dict[tuple[str, str], ContainerBuilder] = {}
         self._driver: str | None = None
@@ -241,6 +248,30 @@ class DockerBackend:
                 raise InfrastructureError(engine_runbook(exc)) from None
         return self._client
 
+    def client_for(self, arch: str) -> docker.DockerClient:
+        """The engine that runs `arch`: the one mapped to it, else the default one."""
+        spec = self.engines.get(arch)
+        if spec is None:
+            return self.client
+        if spec not in self._engine_clients:
+            self._engine_clients[spec] = engines.connect(spec)
+        return self._engine_clients[spec]
+
+    def engine_url(self, arch: str) -> str:
+        """Provenance: the URL of the engine that runs `arch`."""
+        spec = self.engines.get(arch)
+        if spec is not None:
+            return engines.endpoint(spec)
+        return self.base_url or os.environ.get("DOCKER_HOST") or engines.DEFAULT
+
+    def emulated(self, client: docker.DockerClient, arch: str) -> bool:
+        """Whether `arch` runs under qemu-user on that engine; checks binfmt on a local one."""
+        oci = {p.oci: p.name for p in image_catalogue.load_catalogue().platforms.values()}
+        emulated = image_catalogue.is_emulated(arch, on=engines.engine_arch(client, oci))
+        if emulated and self.engine_url(arch).startswith(("unix://", engines.DEFAULT)):
+            images.check_emulation(arch)  # the engine shares this machine's kernel
+        return emulated
+
     def unavailable_reason(self) -> str | None:
         try:
             self.client.ping()
@@ -256,6 +287,7 @@ class DockerBackend:
             "engine_api": str(version.get("ApiVersion", "")),
             "engine_os": f"{version.get('Os', '')}/{version.get('Arch', '')}",
             "storage_driver": self.storage_driver(),
+            **({"engines": _engine_list(self.engines)} if self.engines else {}),
         }
 
     def storage_driver(self) -> str:
@@ -272,14 +304,21 @@ class DockerBackend:
                 )
         return self._driver
 
-    def usr_volumes(self, image_id: str, settings: Settings) -> dict[str, str]:
+    def usr_volumes(
+        self, client: docker.DockerClient, image_id: str, settings: Settings
+    ) -> dict[str, str]:
         """The read-only volumes a cell container of this image mounts (see usr_volume.py)."""
-        wanted = settings.usr_volume == "always" or (
-            settings.usr_volume == "auto" and self.storage_driver() in SLOW_DRIVERS
-        )
-        if not wanted:
+        if settings.usr_volume == "auto":
+            driver = (
+                self.storage_driver()
+                if client is self.client
+                else str(client.info().get("Driver", ""))
+            )
+            if driver not in SLOW_DRIVERS:
+                return {}
+        elif settings.usr_volume == "never":
             return {}
-        return {usr_volume.ensure(self.client, image_id): usr_volume.MOUNT_POINT}
+        return {usr_volume.ensure(client, image_id): usr_volume.MOUNT_POINT}
 
     def builder(self, target: str, arch: str) -> Builder:
         """Debian targets build in their own suite's builder; other targets in the default one."""
@@ -287,7 +326,9 @@ class DockerBackend:
         if kind != "debian" or suite not in image_catalogue.load_catalogue().suites:
             suite = load_settings().default_builder_suite
         if (suite, arch) not in self._builders:
-            self._builders[(suite, arch)] = ContainerBuilder(self.client, suite, arch)
+            client = self.client_for(arch)
+            self.emulated(client, arch)  # a runbook error now, not a failed build later
+            self._builders[(suite, arch)] = ContainerBuilder(client, suite, arch)
         return self._builders[(suite, arch)]
 
     def remove_leftovers(self) -> int:
@@ -317,15 +358,17 @@ class DockerBackend:
             usr_volume.remove_orphans(self.client)
             self._janitor_done = True
         settings = self.settings or load_settings()
-        image = images.resolve_target(self.client, target, arch)
+        client = self.client_for(arch)
+        emulated = self.emulated(client, arch)
+        image = images.resolve_target(client, target, arch)
         labels = {LABEL_OWNER: owner_label(), LABEL_GROUP: f"{target}/{arch}"}
         with containers.confined(
-            self.client,
+            client,
             image.image_id,
             settings.confinement,
             labels,
             keep=keep_containers(),
-            read_only_volumes=self.usr_volumes(image.image_id, settings),
+            read_only_volumes=self.usr_volumes(client, image.image_id, settings),
         ) as container:
             found = self._prepare(container, settings, wheels)
             facts = TargetFacts(
@@ -336,11 +379,12 @@ class DockerBackend:
                 libstdcxx=str(found.get("libstdcxx", "")),
                 image_id=image.image_id,
                 image_digest=image.digest or "",
-                emulated=image.emulated,
+                emulated=emulated,
+                engine=self.engine_url(arch),
             )
             problem = not_installable_reason(wheels, found.get("tags"))
             yield DockerSession(
-                client=self.client,
+                client=client,
                 container=container,
                 facts=facts,
                 settings=settings,
@@ -423,6 +467,10 @@ class DockerBackend:
         if UNSUPPORTED_WHEEL in output:
             return next(line for line in output.splitlines() if UNSUPPORTED_WHEEL in line).strip()
         raise InfrastructureError(f"pip could not install the wheel set: {output.strip()[-600:]}")
+
+
+def _engine_list(mapping: Mapping[str, str]) -> str:
+    return ", ".join(f"{arch}={spec}" for arch, spec in sorted(mapping.items()))
 
 
 def engine_runbook(exc: Exception) -> str:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from harness import agreement, baseline, report, runner
 from harness.config import Defaults
+from harness.engines import parse_option
 from harness.errors import InputError
 from harness.plan import coverage, expected_for
 from harness.results import CellResult
 from harness.run_reports import write_reports
 from harness.runner import Backends, RunRequest, cells_for, load_all, selected
+from harness.scenario import ARCHES
 from harness.shards import Shard
 
 
@@ -64,6 +66,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="compare with an earlier run's results.json: each cell regressed, fixed, changed, "
         "unchanged, new or gone; the exit code is then 1 only for regressions",
     )
+    parser.add_argument(
+        "--arch",
+        help="comma-separated arches replacing the scenarios' own (docker backend), e.g. "
+        "aarch64; a foreign arch runs under qemu-user unless --engine maps it",
+    )
+    parser.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="ARCH=ENGINE",
+        help="run ARCH's cells on another Docker engine: a URL (ssh://user@arm-box, "
+        "tcp://host:2376, unix:///path.sock) or a docker context name (repeatable; added to "
+        "[tool.wheelclash] engines)",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
     parser.add_argument(
@@ -106,6 +122,11 @@ def execute(args: argparse.Namespace) -> int:
     defaults = Defaults.from_pyproject()
     targets = tuple(t for t in args.target.split(",") if t) if args.target else defaults.targets
     backend_name = args.backend or defaults.backend
+    arches = tuple(a for a in args.arch.split(",") if a) if args.arch else None
+    for arch in arches or ():
+        if arch not in ARCHES:
+            raise InputError(f"--arch {arch}: unknown arch; valid: {', '.join(ARCHES)}")
+    engines = {**defaults.engines, **parse_option(args.engine, ARCHES)}
     if args.resume and args.scenarios:
         raise InputError("--resume takes the scenarios of the run it resumes; give no SCENARIO")
     if not args.resume and not args.scenarios:
@@ -113,13 +134,13 @@ def execute(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InputError(f"--jobs {args.jobs}: give 1 or more")
     if args.print_plan:
-        backends = Backends(backend_name, targets)
+        backends = Backends(backend_name, targets, engines)
         for scenario in load_all(args.scenarios, args.cover):
             backend = backends.for_scenario(scenario)
             covered = coverage(scenario)
             if covered.strength is not None:
                 print(f"# {scenario.name}: {covered.describe()}")
-            for cell in selected(cells_for(scenario, backend, targets), args.select):
+            for cell in selected(cells_for(scenario, backend, targets, arches), args.select):
                 print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
         return 0
     request = RunRequest(
@@ -135,6 +156,8 @@ def execute(args: argparse.Namespace) -> int:
         resume=args.resume,
         capture=not args.no_capture,
         debug_bindings=args.debug_bindings,
+        arches=arches,
+        engines=engines,
     )
     before = baseline.load_baseline(args.baseline) if args.baseline else None
     summary = runner.execute(request, _progress)

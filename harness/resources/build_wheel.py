@@ -8,7 +8,8 @@ builder container for the docker backend, so both build the same way. Usage:
 The spec holds "source" (the fixture project), "out" (where the wheel goes), "cxx",
 "cxxflags", "ldflags" (where "{pyinit_only_map}" stands for "pyinit_map"), "archive_members"
 ("ARCHIVE:MEMBER", pulled out of the toolchain's static archive and linked in), "module"
-(the extension's name) and "python" (the interpreter whose pip and setuptools build it).
+(the extension's name), "python" (the interpreter whose pip and setuptools build it) and,
+for a cross build, "plat_name" (e.g. "linux-aarch64", the wheel's platform).
 It prints one JSON line: {"ok": true, "wheel": PATH, "compiler": VERSION} or
 {"ok": false, "error": WHY, "log": TAIL}.
 """
@@ -89,6 +90,8 @@ def main(argv):
         LDFLAGS=" ".join(shlex.quote(f) for f in ldflags),
         WHEELCLASH_MODULE=spec["module"],
     )
+    if spec.get("plat_name"):  # a cross build: tag the wheel for the target arch
+        env["_PYTHON_HOST_PLATFORM"] = spec["plat_name"]
     command = [
         spec["python"],
         "-m",

@@ -1,0 +1,186 @@
+"""Foreign arches through qemu-user, the binfmt runbook, and a second engine endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import jsonschema
+import pytest
+
+from harness import binfmt, paths
+from harness.cli import main
+from tests.integration.conftest import REPO, SCENARIOS
+
+pytestmark = pytest.mark.docker
+
+SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
+PROXY = REPO / "tests" / "integration" / "engine_proxy.py"
+ENGINE_SOCKET = "/var/run/docker.sock"
+ARCH_TESTS = "WHEELCLASH_ARCH_TESTS"  # opt-in for the emulated-arch runs (slow to bootstrap)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["run", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def wheel_platform(path: str) -> str:
+    with zipfile.ZipFile(path) as wheel:
+        name = next(n for n in wheel.namelist() if n.endswith(".dist-info/WHEEL"))
+        tags = [ln for ln in wheel.read(name).decode().splitlines() if ln.startswith("Tag:")]
+    return tags[0].rsplit("-", 1)[-1]
+
+
+@pytest.mark.skipif(
+    os.environ.get(ARCH_TESTS, "") != "1",
+    reason=f"emulated aarch64 images take 25+ minutes to bootstrap under qemu; set {ARCH_TESTS}=1 "
+    "to run (README: Other arches)",
+)
+def test_mechanisms_on_aarch64_bookworm_under_qemu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mechanisms 1 and 2 reproduce on arm64 as on x86_64: same cells crash, same step."""
+    scenarios = [str(SCENARIOS / "call-once.toml"), str(SCENARIOS / "first-loader-hijack.toml")]
+    code, document = run_json(
+        capsys,
+        *scenarios,
+        "--backend",
+        "docker",
+        "--target",
+        "debian:bookworm",
+        "--arch",
+        "aarch64",
+        "--results",
+        str(tmp_path),
+    )
+    jsonschema.validate(document, SCHEMA)
+    cells = document["cells"]
+    assert code == 0, [c["id"] for c in cells if not c["matches_expectation"]]
+    assert len(cells) == 24
+    assert all(c["arch"] == "aarch64" and c["emulated"] for c in cells)
+    crashing = {
+        c["scenario"] + " " + c["last_step"] for c in cells if c["verdict"] == "segfault"
+    }
+    assert crashing == {
+        "call-once import wc_call_once_b",
+        "first-loader-hijack import wc_call_once_b",
+    }
+    assert sum(c["verdict"] == "segfault" for c in cells) == 4 + 2
+    (facts,) = document["provenance"]["targets"]
+    assert facts["arch"] == "aarch64" and facts["emulated"] and facts["glibc"] == "glibc 2.36"
+    for wheel in document["provenance"]["wheels"]:
+        assert wheel["builder"] == "debian:bookworm/aarch64 builder"
+        assert wheel_platform(wheel["path"]).endswith("_aarch64"), wheel["path"]
+
+
+def test_missing_binfmt_registration_is_a_runbook_not_a_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "binfmt_misc"
+    fake.mkdir()
+    (fake / "status").write_text("enabled\n")  # mounted, but nothing registered
+    monkeypatch.setattr(binfmt, "BINFMT_MISC", fake)
+    results = tmp_path / "results"
+    code = main(
+        [
+            "run",
+            str(SCENARIOS / "first-loader-hijack.toml"),
+            "--backend",
+            "docker",
+            "--target",
+            "debian:bookworm",
+            "--arch",
+            "s390x",
+            "--results",
+            str(results),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "no qemu-user interpreter is registered for s390x" in err
+    assert "apt-get install qemu-user-static" in err and "--engine s390x=URL" in err
+    assert "Traceback" not in err
+    assert not list(results.glob("*/cells.jsonl")), "no cell may run, so none can be blamed"
+
+
+@pytest.fixture
+def second_engine(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A second engine endpoint (a unix socket proxying to this engine) and its request log."""
+    sock, log = Path(f"/tmp/wheelclash-engine-{time.monotonic_ns()}.sock"), tmp_path / "req.log"
+    log.touch()
+    proxy = subprocess.Popen([sys.executable, str(PROXY), str(sock), ENGINE_SOCKET, str(log)])
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        assert sock.exists(), "the engine proxy did not start"
+        yield f"unix://{sock}", log
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        sock.unlink(missing_ok=True)
+
+
+def test_an_arch_mapped_to_another_engine_runs_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second_engine: tuple[str, Path]
+) -> None:
+    url, log = second_engine
+    code, document = run_json(
+        capsys,
+        str(SCENARIOS / "first-loader-hijack.toml"),
+        "--backend",
+        "docker",
+        "--target",
+        "debian:bookworm",
+        "--engine",
+        f"x86_64={url}",
+        "--results",
+        str(tmp_path),
+    )
+    jsonschema.validate(document, SCHEMA)
+    assert code == 0
+    (facts,) = document["provenance"]["targets"]
+    assert facts["engine"] == url and not facts["emulated"]
+    assert document["provenance"]["backends"]["docker"]["engines"] == f"x86_64={url}"
+    requests = log.read_text().splitlines()
+    created = [r for r in requests if r.startswith("POST") and r.endswith("/containers/create")]
+    execs = [r for r in requests if r.startswith("POST") and "/exec" in r]
+    assert len(created) == 1, requests  # the target's container, made through the endpoint
+    assert len(execs) >= 4  # facts, venv, pip, the batch
+    assert all(not c["emulated"] for c in document["cells"])
+
+
+def test_healthy_set_on_i686(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second arch end to end: i686 images (native on x86_64, no qemu) with their platform."""
+    code, document = run_json(
+        capsys,
+        str(SCENARIOS / "healthy.toml"),
+        "--backend",
+        "docker",
+        "--target",
+        "debian:bookworm",
+        "--arch",
+        "i686",
+        "--results",
+        str(tmp_path),
+    )
+    jsonschema.validate(document, SCHEMA)
+    assert code == 0
+    assert {c["verdict"] for c in document["cells"]} == {"pass"}
+    assert len(document["cells"]) == 24
+    (facts,) = document["provenance"]["targets"]
+    assert facts["arch"] == "i686" and not facts["emulated"] and facts["glibc"] == "glibc 2.36"
+    for wheel in document["provenance"]["wheels"]:
+        assert wheel_platform(wheel["path"]).endswith("_i686"), wheel["path"]
+    image = docker.from_env().images.get(facts["image_id"])
+    assert image.attrs["Architecture"] == "386"  # loaded with its own platform
