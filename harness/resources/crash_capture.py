@@ -129,11 +129,12 @@ def kernel_core_path(cwd, pid):
     return os.path.join(cwd, name)
 
 
-def _run(argv, env, timeout, preexec):
-    """Run a tool in its own session; kill the whole group when it overstays."""
+def _run(argv, env, timeout, preexec, cwd):
+    """Run a tool in its own session, in `cwd`; kill the whole group when it overstays."""
     try:
         proc = subprocess.Popen(
             argv,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -189,6 +190,7 @@ class CellCapture:
     def live_process(self, pid):
         """Before the kill: the library map from /proc and, with gdb, stacks and a core."""
         started = time.monotonic()
+        os.makedirs(self.dir, exist_ok=True)
         try:
             self._live_process(pid)
         finally:
@@ -213,7 +215,9 @@ class CellCapture:
                 "no core: the hung process holds %d bytes (cap %d)" % (size, self.core_cap)
             )
         limit = file_size_limit(self.core_cap)
-        code, output = _run(gdb_command(["-p", str(pid)], commands), None, ATTACH_S, limit)
+        code, output = _run(
+            gdb_command(["-p", str(pid)], commands), None, ATTACH_S, limit, self.dir
+        )
         self.keep("hang_stack", HANG_NAME, output)
         if code is None:
             self.notes.append(output.splitlines()[0] if output else "gdb failed")
@@ -225,6 +229,7 @@ class CellCapture:
     def after(self, report, stderr_path, kernel_core):
         """Capture for a cell that ended in failure; returns the report's "capture" entry."""
         started = time.monotonic()
+        os.makedirs(self.dir, exist_ok=True)
         if os.path.exists(stderr_path) and os.path.getsize(stderr_path):
             shutil.copyfile(stderr_path, self.path(STDERR_NAME))
             self.artefacts["stderr"] = STDERR_NAME
@@ -264,6 +269,7 @@ class CellCapture:
                     None,
                     GDB_SLACK_S,
                     None,
+                    self.dir,
                 )
                 self.keep("backtrace", BACKTRACE_NAME, output)
                 os.replace(kernel_core, self.path("core"))
@@ -285,7 +291,7 @@ class CellCapture:
         commands = ["run", *EVIDENCE_COMMANDS, "generate-core-file " + raw, "kill"]
         argv = gdb_command(["--args", self.python, self.probe, json.dumps(spec)], commands)
         limit = file_size_limit(self.core_cap, self.preexec)
-        code, output = _run(argv, self.env, self.timeout + GDB_SLACK_S, limit)
+        code, output = _run(argv, self.env, self.timeout + GDB_SLACK_S, limit, self.dir)
         self.keep("backtrace", BACKTRACE_NAME, output)
         if os.path.exists(spec["events"]):
             os.unlink(spec["events"])
@@ -312,7 +318,8 @@ class CellCapture:
         if loaded is not None:
             code, output = 0, loaded
         elif self.gdb:
-            code, output = _run(gdb_command([self.python, raw], ["bt"]), None, GDB_SLACK_S, None)
+            argv = gdb_command([self.python, raw], ["bt"])
+            code, output = _run(argv, None, GDB_SLACK_S, None, self.dir)
         else:
             code, output = None, "gdb is not installed here"
         frames = sum(1 for line in output.splitlines() if line.startswith("#"))
@@ -333,9 +340,14 @@ class CellCapture:
         env["LD_DEBUG_OUTPUT"] = stem
         spec = dict(self.spec)
         spec["events"] = self.path("ld-debug.events")
-        code, output = _run(
-            [self.python, self.probe, json.dumps(spec)], env, self.timeout, self.preexec
-        )
+        preexec = self.preexec
+
+        def no_core():  # this re-run crashes again; its core would be one too many
+            preexec()
+            set_core_limit(0)
+
+        argv = [self.python, self.probe, json.dumps(spec)]
+        code, output = _run(argv, env, self.timeout, no_core, self.dir)
         if code is None:
             self.notes.append("the LD_DEBUG re-run: " + output.splitlines()[0])
         written = sorted(n for n in os.listdir(self.dir) if n.startswith("ld-debug."))
