@@ -74,6 +74,14 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.dist = "loadgroup"
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """loadgroup that reads a cell's group from its id (harness/xdist_groups.py)."""
+    from harness.xdist_groups import make_scheduler
+
+    return make_scheduler(config, log)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[wheels_key] = {}
     config.stash[groups_key] = {}

@@ -232,3 +232,17 @@ def test_merge_refuses_a_cell_twice_and_notes_a_missing_shard() -> None:
         merge([("one", document("1/3", 0)), ("two", document("2/3", 0))])
     merged = merge([("one", document("1/3", 0)), ("two", document("2/3", 1))])
     assert merged.notes == ("missing shards: 3/3",) and not merged.document["run"]["complete"]
+
+
+def test_xdist_keeps_a_scenario_group_together() -> None:
+    from harness.xdist_groups import scope_of
+
+    group = "scenarios/call-once.toml::call-once/debian-bookworm-x86_64"
+    for cell in ("global:a/plain/a,b#1", "local/preload-libstdcxx/b,a#2"):
+        assert (
+            scope_of(f"scenarios/call-once.toml::call-once/debian-bookworm-x86_64/{cell}") == group
+        )
+    variant = "s.toml::tc/host/a=gcc-10+b=gcc-12/local/plain/a,b#1"
+    assert scope_of(variant) == "s.toml::tc/host/a=gcc-10+b=gcc-12"
+    assert scope_of("tests/unit/test_x.py::test_y") == "tests/unit/test_x.py::test_y"
+    assert scope_of("tests/unit/test_x.py::test_y@mine") == "mine"
