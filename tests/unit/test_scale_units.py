@@ -238,7 +238,11 @@ def test_xdist_keeps_a_scenario_group_together() -> None:
     from harness.xdist_groups import scope_of
 
     group = "scenarios/call-once.toml::call-once/debian-bookworm-x86_64"
-    for cell in ("global:a/plain/a,b#1", "local/preload-libstdcxx/b,a#2"):
+    for cell in (
+        "global:a/plain/a,b#1",
+        "local/preload-libstdcxx/b,a#2",
+        "local/plain/a,b/use:b,a#3",
+    ):
         assert (
             scope_of(f"scenarios/call-once.toml::call-once/debian-bookworm-x86_64/{cell}") == group
         )
