@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py sizes [--max-n 20]
     .venv/bin/python benchmarks/scale.py rss [--cells 10000]
-    .venv/bin/python benchmarks/scale.py jobs [--groups 4] [--rounds 2]
+    .venv/bin/python benchmarks/scale.py jobs [--groups 4] [--rounds 2] [--repeat 1]
     .venv/bin/python benchmarks/scale.py warm [--backend local] [--target T] [--rounds 3]
 
 sizes  covering-array sizes for n = 6..max-n and t = 2, 3, 4 against n! and the published
@@ -13,8 +13,8 @@ rss    the controller's peak RSS (ru_maxrss) over a real `wheelclash run` of --c
        the controller does (plan, classify, stream, results.json, the terminal report) is the
        real code; only the probe processes are left out, since they are not the controller.
 jobs   wall time of `wheelclash run -j 1` against `-j 2` on --groups copies of the healthy
-       scenario (one venv group each), and of `pytest -n 1` against `pytest -n 2` (xdist,
-       --dist loadgroup) on the same files; the fastest of --rounds rounds counts.
+       scenario (one venv group each, 24 x --repeat cells), and of `pytest -n 1` against
+       `pytest -n 2` (xdist, grouped) on the same files; the fastest of --rounds counts.
 warm   a warm `wheelclash run` (images, wheels and venvs cached; a first run warms them) as a
        subprocess: its wall time over the sum of its cells' own durations (the pure cell
        time the supervisor measured). The fastest of --rounds rounds counts.
@@ -51,7 +51,7 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 HEALTHY: Final = ROOT / "scenarios" / "healthy.toml"
 WHEELCLASH: Final = ROOT / ".venv" / "bin" / "wheelclash"
 FAKE: Final = "bench-instant"
-TAIL: Final = "Fatal Python error: Segmentation fault\n" + "  File \"x.py\", line 1\n" * 140
+TAIL: Final = "Fatal Python error: Segmentation fault\n" + '  File "x.py", line 1\n' * 140
 
 
 def sizes(max_n: int) -> None:
@@ -149,11 +149,11 @@ def _timed(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> float:
     return took
 
 
-def jobs(groups: int, rounds: int) -> None:
+def jobs(groups: int, rounds: int, repeat: int) -> None:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     with tempfile.TemporaryDirectory(prefix="wheelclash-jobs-") as work:
         folder = Path(work)
-        paths = [str(scenario_copy(folder, f"healthy-{i}", 1)) for i in range(groups)]
+        paths = [str(scenario_copy(folder, f"healthy-{i}", repeat)) for i in range(groups)]
         run = [str(WHEELCLASH), "run", *paths, "--backend", "local", "--results", f"{work}/r"]
         _timed(run, folder, env)  # warm: wheels and venvs
         pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths]
@@ -164,7 +164,8 @@ def jobs(groups: int, rounds: int) -> None:
             times["n1"].append(_timed([*pytest, "-n", "1"], folder, env))
             times["n2"].append(_timed([*pytest, "-n", "2"], folder, env))
     best = {k: min(v) for k, v in times.items()}
-    print(f"{groups} groups x 24 cells, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    cells = 24 * repeat
+    print(f"{groups} groups x {cells} cells, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     for key, label in (("j1", "wheelclash run -j 1"), ("j2", "wheelclash run -j 2")):
         print(f"  {label:<22} {best[key]:6.1f} s   rounds: {times[key]}")
     for key, label in (("n1", "pytest -n 1"), ("n2", "pytest -n 2")):
@@ -201,6 +202,7 @@ def main_inner(argv: Sequence[str] | None = None) -> None:
     jobs_parser = sub.add_parser("jobs")
     jobs_parser.add_argument("--groups", type=int, default=4)
     jobs_parser.add_argument("--rounds", type=int, default=2)
+    jobs_parser.add_argument("--repeat", type=int, default=1, help="24 x repeat cells a group")
     warm_parser = sub.add_parser("warm")
     warm_parser.add_argument("--backend", default="local")
     warm_parser.add_argument("--target", default=None)
@@ -212,7 +214,7 @@ def main_inner(argv: Sequence[str] | None = None) -> None:
         case "rss":
             rss(args.cells)
         case "jobs":
-            jobs(args.groups, args.rounds)
+            jobs(args.groups, args.rounds, args.repeat)
         case "warm":
             warm(args.backend, args.target, args.rounds)
 

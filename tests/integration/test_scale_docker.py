@@ -1,0 +1,57 @@
+"""-j with the docker backend: two containers at once, results in plan order, none left."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import docker
+import pytest
+
+from harness.backends.docker import LABEL_OWNER
+from harness.cli import main
+from tests.integration.conftest import SCENARIOS
+
+pytestmark = pytest.mark.docker
+
+
+def test_two_jobs_run_two_targets_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "run",
+            str(SCENARIOS / "call-once.toml"),
+            "--backend",
+            "docker",
+            "--target",
+            "debian:bookworm,debian:trixie",
+            "-j",
+            "2",
+            "--results",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    cells = document["cells"]
+    assert [c["index"] for c in cells] == list(range(32))
+    crashing = {c["id"].rsplit("#", 1)[0] for c in cells if c["verdict"] != "pass"}
+    assert crashing == {
+        f"call-once/debian-{suite}-x86_64/global:a/{host}/a,b"
+        for suite in ("bookworm", "trixie")
+        for host in ("plain", "preload-libstdcxx")
+    }
+    assert {c["verdict"] for c in cells if c["id"].rsplit("#", 1)[0] in crashing} == {"segfault"}
+    engine = docker.from_env()
+    try:
+        mine = [
+            c
+            for c in engine.containers.list(all=True, sparse=True, filters={"label": LABEL_OWNER})
+            if str(c.attrs["Labels"][LABEL_OWNER]).endswith(f":{os.getpid()}")
+        ]
+    finally:
+        engine.close()
+    assert mine == [], "a -j run left its containers behind"
