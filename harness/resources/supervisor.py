@@ -11,7 +11,9 @@ and writes one JSON line per cell to stdout as soon as that cell ends, so a call
 dies mid-batch loses only the cell in flight. Every probe runs in its own session; on a
 timeout the probe is asked for a Python stack dump (SIGUSR1, faulthandler), then its whole
 process group is killed. The supervisor makes itself a child subreaper, so anything a probe
-forked and left behind is found and killed before the next cell starts. A probe's output
+forked and left behind is found and killed before the next cell starts. When its caller dies,
+even by SIGKILL, the kernel sends it SIGTERM (PR_SET_PDEATHSIG), and it kills the cell in
+flight and everything below it before it exits. A probe's output
 beyond `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so
 the tails keep its last words and the disk holds at most about the cap.
 """
@@ -26,6 +28,7 @@ import sys
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 POLL_S = 0.01
 CHECK_S = 0.05
 DUMP_GRACE_S = 0.5
@@ -261,6 +264,7 @@ def run_cell(batch, cell, index):
         except OSError as exc:
             report["infra_error"] = "could not start the probe: %s" % (exc,)
             return report
+        RUNNING["pgid"] = proc.pid
         if capture is not None:
             import crash_capture
 
@@ -294,6 +298,7 @@ def run_cell(batch, cell, index):
         report["duration_s"] = round(time.monotonic() - start, 4)
         exited.close()
         kill_group(proc)
+    RUNNING["pgid"] = None
     report["leftover_processes"] = sweep()
 
     code = proc.returncode
@@ -317,9 +322,39 @@ def run_cell(batch, cell, index):
     return report
 
 
+# The process group of the cell in flight, for the SIGTERM handler.
+RUNNING = {"pgid": None}
+
+
+def terminate(signum, frame):
+    """SIGTERM, also sent by the kernel when the harness dies (die_with_parent): kill the
+    cell in flight and whatever it left behind, then leave."""
+    pgid = RUNNING["pgid"]
+    if pgid:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    sweep()
+    os._exit(143)
+
+
+def die_with_parent():
+    """Have the kernel send SIGTERM when the harness goes, even by SIGKILL, so no probe (a
+    hang, say) outlives it. Where the harness is already gone, go now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main():
     become_subreaper()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, terminate)
+    die_with_parent()
     if len(sys.argv) > 1:
         with open(sys.argv[1]) as handle:
             batch = json.load(handle)
