@@ -311,7 +311,10 @@ def run_cell(batch, cell, index):
     report["events"] = read_events(paths["events"])
     failed = code != 0 or report["timed_out"] or report["output_overflow"]
     if capture is not None and failed:
-        report["capture"] = capture.after(report, paths["stderr"], kernel_core)
+        try:
+            report["capture"] = capture.after(report, paths["stderr"], kernel_core)
+        except Exception as exc:  # evidence is a bonus: never lose the cell's own verdict
+            report["capture"] = {"notes": ["capture failed: %s: %s" % (type(exc).__name__, exc)]}
     if kernel_core and os.path.exists(kernel_core):
         os.unlink(kernel_core)
     for path in paths.values():
