@@ -192,9 +192,11 @@ class DockerSession:
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, base_url: str | None = None, engines: Mapping[str, str] = {}) -> None:
+    def __init__(
+        self, base_url: str | None = None, engines: Mapping[str, str] | None = None
+    ) -> None:
         self.base_url = base_url
-        self.engines = dict(engines)  # arch -> its own engine (URL or docker context)
+        self.engines = dict(engines or {})  # arch -> its own engine (URL or docker context)
         self._client: docker.DockerClient | None = None
         self._engine_clients: dict[str, docker.DockerClient] = {}
         self._janitor_done = False
