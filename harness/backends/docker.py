@@ -223,11 +223,11 @@ class DockerBackend:
     def __init__(
         self,
         base_url: str | None = None,
-        engines: Mapping[str, str] = {},
+        engines: Mapping[str, str] | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.base_url = base_url
-        self.engines = dict(engines)  # arch -> its own engine (URL or docker context)
+        self.engines = dict(engines or {})  # arch -> its own engine (URL or docker context)
         self.settings = settings
         self._client: docker.DockerClient | None = None
         self._engine_clients: dict[str, docker.DockerClient] = {}

@@ -82,6 +82,26 @@ def test_mechanisms_on_aarch64_bookworm_under_qemu(
         assert wheel_platform(wheel["path"]).endswith("_aarch64"), wheel["path"]
 
 
+@pytest.mark.skipif(
+    os.environ.get(ARCH_TESTS, "") != "1",
+    reason=f"needs the emulated aarch64 images (25+ minutes cold); set {ARCH_TESTS}=1 to run",
+)
+def test_static_tls_verdict_differs_by_arch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same 1696-byte initial-exec TLS block fits x86_64's surplus, not aarch64's."""
+    code, document = run_json(
+        capsys, str(SCENARIOS / "by-hand" / "static-tls-arch.toml"), "--results", str(tmp_path)
+    )
+    jsonschema.validate(document, SCHEMA)
+    assert code == 0
+    found = {(c["arch"], c["verdict"], c["subkind"], c["emulated"]) for c in document["cells"]}
+    assert found == {
+        ("x86_64", "pass", None, False),
+        ("aarch64", "import-error", "static-tls", True),
+    }
+
+
 def test_missing_binfmt_registration_is_a_runbook_not_a_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
