@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any, Final, Self
+from typing import Any, Final, Self
 
 from harness import __version__
 from harness.backends import TargetFacts
@@ -166,52 +165,6 @@ class Provenance:
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-class ResultsWriter:
-    """Appends each cell to cells.jsonl as it ends; `finish` writes the whole results.json."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            # Unbuffered: a line is on disk whole when `add` returns, or not at all.
-            self._stream: IO[bytes] = (run_dir / STREAM_NAME).open("ab", buffering=0)
-        except OSError as exc:
-            raise unwritable(run_dir, exc, "no cell was run") from None
-
-    def add(self, result: CellResult) -> None:
-        line = (json.dumps(result.to_json()) + "\n").encode("utf-8")
-        fd = self._stream.fileno()
-        size = os.fstat(fd).st_size
-        try:
-            while line:
-                line = line[os.write(fd, line) :]
-            os.fsync(fd)
-        except OSError as exc:
-            try:
-                os.ftruncate(fd, size)  # no torn last line: the file stays valid JSON lines
-            except OSError:
-                pass
-            raise unwritable(
-                self.run_dir / STREAM_NAME, exc, f"the run stopped at {result.id}"
-            ) from None
-
-    def finish(self, provenance: Provenance, results: Sequence[CellResult]) -> Path:
-        self._stream.close()
-        document = results_document(provenance, results)
-        path = self.run_dir / RESULTS_NAME
-        partial = path.with_suffix(".json.partial")
-        try:
-            partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-            partial.replace(path)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise unwritable(path, exc, "results.json is not written") from None
-        return path
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 def unwritable(path: Path, exc: OSError, consequence: str) -> InfrastructureError:

@@ -20,7 +20,14 @@ from typing import IO, Any, Final, Self
 from harness import __version__, flakes
 from harness.backends import TargetFacts
 from harness.errors import InputError
-from harness.results import RESULTS_NAME, SCHEMA_VERSION, STREAM_NAME, CellResult, Provenance
+from harness.results import (
+    RESULTS_NAME,
+    SCHEMA_VERSION,
+    STREAM_NAME,
+    CellResult,
+    Provenance,
+    unwritable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +76,14 @@ class Manifest:
         )
 
     def write(self, run_dir: Path) -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
         partial = run_dir / (MANIFEST_NAME + ".partial")
-        partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        partial.replace(run_dir / MANIFEST_NAME)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+            partial.replace(run_dir / MANIFEST_NAME)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise unwritable(run_dir / MANIFEST_NAME, exc, "no cell was run") from None
 
     def check_resumable(self, run_dir: Path, wheels: Sequence[str]) -> None:
         """Refuse to mix cells of another harness version or other wheel bytes."""
@@ -141,19 +152,34 @@ class CellIndex:
 
 
 class Stream:
-    """Appends each finished cell to cells.jsonl and indexes it."""
+    """Appends each finished cell to cells.jsonl and indexes it. A line is on disk whole when
+    `add` returns, or not at all: a full disk never leaves a torn last line."""
 
     def __init__(self, run_dir: Path, index: CellIndex) -> None:
         self.run_dir = run_dir
         self.index = index
-        self._handle: IO[bytes] = (run_dir / STREAM_NAME).open("ab")
+        try:
+            self._handle: IO[bytes] = (run_dir / STREAM_NAME).open("ab", buffering=0)
+        except OSError as exc:
+            raise unwritable(run_dir / STREAM_NAME, exc, "no cell was run") from None
 
     def add(self, result: CellResult) -> None:
         data = result.to_json()
-        offset = self._handle.seek(0, 2)
-        self._handle.write(json.dumps(data).encode() + b"\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        line = json.dumps(data).encode() + b"\n"
+        fd = self._handle.fileno()
+        offset = os.fstat(fd).st_size
+        try:
+            while line:
+                line = line[os.write(fd, line) :]
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, offset)
+            except OSError:
+                pass
+            raise unwritable(
+                self.run_dir / STREAM_NAME, exc, f"the run stopped at {result.id}"
+            ) from None
         self.index.add(offset, data)
 
     def close(self) -> None:
@@ -161,8 +187,12 @@ class Stream:
 
 
 def record_facts(run_dir: Path, facts: TargetFacts) -> None:
-    with (run_dir / FACTS_NAME).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(facts)) + "\n")
+    path = run_dir / FACTS_NAME
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(facts)) + "\n")
+    except OSError as exc:
+        raise unwritable(path, exc, "the run stopped") from None
 
 
 def read_facts(run_dir: Path) -> tuple[TargetFacts, ...]:
@@ -215,18 +245,22 @@ def write_results(
     }
     path = run_dir / RESULTS_NAME
     partial = path.with_suffix(".json.partial")
-    with partial.open("w", encoding="utf-8") as out:
-        out.write(f'{{\n  "schema_version": {SCHEMA_VERSION},\n')
-        out.write(f'  "provenance": {json.dumps(provenance.to_json())},\n')
-        out.write(f'  "run": {json.dumps(dict(run))},\n')
-        out.write(f'  "summary": {json.dumps(summary)},\n')
-        for key, value in (extra or {}).items():
-            out.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
-        out.write('  "cells": [')
-        for position, cell in enumerate(annotated(run_dir, index, done, repeats)):
-            out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell.to_json()))
-        out.write("\n  ]\n}\n")
-    partial.replace(path)
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            out.write(f'{{\n  "schema_version": {SCHEMA_VERSION},\n')
+            out.write(f'  "provenance": {json.dumps(provenance.to_json())},\n')
+            out.write(f'  "run": {json.dumps(dict(run))},\n')
+            out.write(f'  "summary": {json.dumps(summary)},\n')
+            for key, value in (extra or {}).items():
+                out.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
+            out.write('  "cells": [')
+            for position, cell in enumerate(annotated(run_dir, index, done, repeats)):
+                out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell.to_json()))
+            out.write("\n  ]\n}\n")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise unwritable(path, exc, "results.json is not written") from None
     return path
 
 
