@@ -8,6 +8,7 @@ a process; every case fails while the input is read, before any build or backend
 from __future__ import annotations
 
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -151,3 +152,54 @@ def test_bad_toolchain_table_names_its_file(
     code, err = run_cli(["run", str(GOOD), "--backend", "local"], capsys)
     assert code == 2 and "Traceback" not in err
     assert f"{table}: is not valid TOML" in err, err
+
+
+def _wheel(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["corrupt", "truncated", "pure-python", "missing", "not-a-wheel-name"],
+)
+def test_bad_wheels_given_to_check_get_one_clear_message(
+    kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    name = "wc_bad-1.0-cp38-abi3-linux_x86_64.whl"
+    good = _wheel(
+        tmp_path / "wc_good-1.0-cp38-abi3-linux_x86_64.whl",
+        {"wc_good.abi3.so": "\x7fELF", "wc_good-1.0.dist-info/RECORD": ""},
+    )
+    bad = tmp_path / name
+    match kind:
+        case "corrupt":
+            bad.write_bytes(b"this is not a zip archive")
+            message = f"{name}: not a readable wheel"
+        case "truncated":
+            whole = _wheel(tmp_path / "whole.zip", {"wc_bad.abi3.so": "\x7fELF" * 4096})
+            bad.write_bytes(whole.read_bytes()[:300])
+            message = f"{name}: not a readable wheel"
+        case "pure-python":
+            bad = _wheel(
+                tmp_path / "six-1.17.0-py2.py3-none-any.whl",
+                {"six.py": "x = 1\n", "six-1.17.0.dist-info/RECORD": ""},
+            )
+            message = "holds no extension module; name what to import with `modules`"
+        case "missing":
+            message = f"{name}: no such wheel file"
+        case "not-a-wheel-name":
+            bad = tmp_path / "wheel.zip"
+            bad.write_bytes(good.read_bytes())
+            message = "wheel.zip' is neither a .whl file nor a requirement"
+        case _:
+            raise AssertionError(kind)
+    argv = ["check", str(bad), str(good), "--backend", "local", "--results", str(tmp_path / "r")]
+    code, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert message in err, err
+    assert len([line for line in err.splitlines() if line.startswith("wheelclash: error")]) == 1
+    assert not (tmp_path / "r").exists(), "a bad wheel must not start a run"
