@@ -229,3 +229,39 @@ def test_a_run_killed_outright_mid_build(tmp_path: Path, client: docker.DockerCl
     assert containers_of(client, proc.pid), "the builder container was already gone"
     assert DockerBackend().remove_leftovers() >= 1
     assert containers_of(client, proc.pid) == []
+
+
+def test_an_interrupted_run_is_finished_by_resume(tmp_path: Path) -> None:
+    """SIGINT while a hang runs (the third of four scenarios); `--resume` runs what is left."""
+    brief = DATA / "hostile" / "hostile-sleep-briefly.toml"  # one cell, 3 s timeout
+    scenarios = [TORTURE / "pass.toml", TORTURE / "segv.toml", brief, TORTURE / "abort.toml"]
+    proc = wheelclash(*scenarios, "--backend", "local", "--no-capture", "--results", tmp_path)
+
+    def in_the_hang() -> bool:
+        runs = list(tmp_path.glob("*/cells.jsonl"))
+        done = len(runs[0].read_text().splitlines()) if runs else 0
+        return done >= 2 and probe_running(proc)
+
+    wait_for(in_the_hang, proc, "the hang's probe ran")
+    proc.send_signal(signal.SIGINT)
+    finished(proc)
+    assert proc.returncode == 130
+    run_dir, before = cells_of(tmp_path)
+    assert 2 <= len(before) < 4
+    resumed = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--resume", str(run_dir), "--no-capture"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    _, after = cells_of(tmp_path)
+    assert after[: len(before)] == before  # finished cells were not run again
+    document = json.loads((run_dir / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["run"]["complete"]
+    verdicts = sorted(c["verdict"] for c in document["cells"])
+    assert len(verdicts) == len({c["id"] for c in document["cells"]}) >= 4
+    assert {"pass", "segfault", "hang", "abort"} <= set(verdicts)
+    assert all(c["matches_expectation"] for c in document["cells"])
