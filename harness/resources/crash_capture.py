@@ -258,7 +258,7 @@ class CellCapture:
         if not self.gdb:
             self.notes.append("gdb is not installed here: no native backtrace")
             if kernel_core and os.path.exists(kernel_core):
-                os.replace(kernel_core, self.path("core"))
+                shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
                 self._keep_core(self.path("core"), "the kernel wrote it")
             return
         if kernel_core and os.path.exists(kernel_core):
@@ -272,7 +272,7 @@ class CellCapture:
                     self.dir,
                 )
                 self.keep("backtrace", BACKTRACE_NAME, output)
-                os.replace(kernel_core, self.path("core"))
+                shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
                 # The backtrace above was read from this core: that is the check.
                 self._keep_core(self.path("core"), "the kernel wrote it", output)
                 return
