@@ -109,15 +109,19 @@ def docker_command(
     image: str,
     wheels: Sequence[str],
     confinement: DockerConfinement,
+    wheelhouses: Sequence[str] = (),
 ) -> str:
-    """The cell in a fresh, confined container of `image`, the wheels mounted read-only."""
+    """The cell in a fresh, confined container of `image`, the wheels (and the wheelhouses
+    their dependencies install from) mounted read-only."""
     inside = [f"{CONTAINER_WHEELS}/{path.rsplit('/', 1)[-1]}" for path in wheels]
+    houses = [f"/wheelhouse{n}" for n in range(len(wheelhouses))]
+    deps = " ".join(f"--find-links {h}" for h in houses) if houses else "--no-deps"
     site = _double_quoted('import sysconfig;print(sysconfig.get_path("purelib"))')
     script = " && ".join(
         [
             f"python3 -m venv --without-pip {CONTAINER_VENV}",
             f"s=$({CONTAINER_VENV}/bin/python -c {site})",
-            "python3 -m pip install -q --no-index --no-deps --disable-pip-version-check "
+            f"python3 -m pip install -q --no-index {deps} --disable-pip-version-check "
             '--no-cache-dir --target "$s" ' + " ".join(inside),
             " ".join(["exec env", *_environment(job), f"{CONTAINER_VENV}/bin/python", "-c"])
             + " "
@@ -132,7 +136,7 @@ def docker_command(
         *(f"-e {name}={value}" for name, value in CONTAINER_ENV),
         *(
             f"-v {shlex.quote(path)}:{shlex.quote(target)}:ro"
-            for path, target in zip(wheels, inside, strict=True)
+            for path, target in zip([*wheels, *wheelhouses], [*inside, *houses], strict=True)
         ),
         f"-w /tmp {shlex.quote(image)} sh -c {shlex.quote(script)}",
     ]
@@ -152,6 +156,10 @@ def for_cell(backend: str, job: CellJob, facts: TargetFacts, wheels: Sequence[Bu
         confinement = DockerConfinement(user=held.user, memory=held.memory, pids=held.pids)
         image = facts.image_id
         return docker_command(
-            job, image=image, wheels=[str(w.path) for w in wheels], confinement=confinement
+            job,
+            image=image,
+            wheels=[str(w.path) for w in wheels],
+            confinement=confinement,
+            wheelhouses=sorted({w.wheelhouse for w in wheels if w.wheelhouse}),
         )
     return ""

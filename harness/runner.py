@@ -17,6 +17,7 @@ from harness import capture as crash_capture
 from harness.backends import BACKENDS, Backend, Session, TargetFacts
 from harness.covering import Coverage
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
+from harness.fixture_requires import with_runtime_wheelhouse
 from harness.image_catalogue import timeout_scale
 from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
@@ -210,7 +211,9 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
     made = {w.wheel_id: w for w in given_wheels(wheels, backend, cell.target, cell.arch).values()}
     if fixtures:
         native = backend.builder(cell.target, cell.arch)
-        made |= {w.wheel_id: w for w in build_wheels(fixtures, load_catalogue(), native, cell.arch)}
+        built = build_wheels(fixtures, load_catalogue(), native, cell.arch)
+        built = with_runtime_wheelhouse(fixtures, built, backend, cell.target, cell.arch)
+        made |= {w.wheel_id: w for w in built}
     return tuple(made[w.id] for w in wheels)
 
 

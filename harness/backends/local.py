@@ -155,7 +155,7 @@ class LocalBackend:
                 "--disable-pip-version-check",
                 "install",
                 "--no-index",
-                *(["--find-links", *houses[:1]] if houses else ["--no-deps"]),
+                *([a for h in houses for a in ("--find-links", h)] if houses else ["--no-deps"]),
                 "--no-cache-dir",
                 *(str(w.path) for w in wheels),
             ]

@@ -81,3 +81,20 @@ def test_docker_command_is_confined_and_mounts_the_wheels_read_only() -> None:
     assert script.endswith(reproducer.python_script(JOB).replace('"', '\\"') + '"')
     assert "exec env LD_PRELOAD=libstdc++.so.6" in script
     assert "--no-index" in script and "/wheels/wc_b.whl" in script
+    assert "--no-deps" in script  # no wheelhouse: the wheels alone
+
+
+def test_docker_command_installs_dependencies_from_the_mounted_wheelhouses() -> None:
+    command = reproducer.docker_command(
+        JOB,
+        image="sha256:abc",
+        wheels=["/c/w/wc_b.whl"],
+        confinement=CONFINEMENT,
+        wheelhouses=["/cache/wheelhouses/k1", "/cache/wheelhouses/k2"],
+    )
+    words = shlex.split(command)
+    assert "/cache/wheelhouses/k1:/wheelhouse0:ro" in words
+    assert "/cache/wheelhouses/k2:/wheelhouse1:ro" in words
+    script = words[words.index("sha256:abc") + 3]
+    assert "--find-links /wheelhouse0 --find-links /wheelhouse1" in script
+    assert "--no-deps" not in script
