@@ -102,6 +102,21 @@ def resident_bytes(pid):
     return 0
 
 
+def guest_core(cwd):
+    """The core qemu-user wrote of the process it emulated (`qemu_<prog>_<time>_<pid>.core` in
+    the working directory), the newest one, or None where the process was not emulated."""
+    try:
+        names = [n for n in os.listdir(cwd) if n.startswith("qemu_") and n.endswith(".core")]
+    except OSError:
+        return None
+    if not names:
+        return None
+    paths = sorted((os.path.join(cwd, n) for n in names), key=os.path.getmtime)
+    for stale in paths[:-1]:
+        os.unlink(stale)
+    return paths[-1]
+
+
 def kernel_core_path(cwd, pid):
     """Where the kernel writes a core of `pid` started in `cwd`, or None when it goes elsewhere.
 
@@ -173,6 +188,7 @@ class CellCapture:
         self.artefacts = {}
         self.notes = []
         self.core_check = ""
+        self.core_origin = "the kernel wrote it"
         self.seconds = 0.0
         self.gdb = shutil.which("gdb")
 
@@ -237,6 +253,20 @@ class CellCapture:
         if report.get("timed_out"):
             pass  # the live process was captured before the kill
         elif signum is not None:
+            guest = guest_core(os.path.dirname(stderr_path))
+            if guest is not None:
+                # Under qemu-user the kernel's core is of qemu itself (the host arch, no guest
+                # registers); qemu writes the emulated process's own core beside it.
+                self.notes.append(
+                    "ran under qemu-user: the core is qemu's dump of the emulated process (the "
+                    "kernel's core of qemu itself is dropped); gdb cannot attach to or re-run a "
+                    "process under qemu-user, so a hang or a crash without that core has no "
+                    "native stacks"
+                )
+                if kernel_core and os.path.exists(kernel_core):
+                    os.unlink(kernel_core)
+                kernel_core = guest
+                self.core_origin = "qemu-user wrote it"
             self._crash(signum, kernel_core)
         if self.bindings:
             self._ld_debug()
@@ -259,7 +289,7 @@ class CellCapture:
             self.notes.append("gdb is not installed here: no native backtrace")
             if kernel_core and os.path.exists(kernel_core):
                 shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
-                self._keep_core(self.path("core"), "the kernel wrote it")
+                self._keep_core(self.path("core"), self.core_origin)
             return
         if kernel_core and os.path.exists(kernel_core):
             size = os.path.getsize(kernel_core)
@@ -274,7 +304,7 @@ class CellCapture:
                 self.keep("backtrace", BACKTRACE_NAME, output)
                 shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
                 # The backtrace above was read from this core: that is the check.
-                self._keep_core(self.path("core"), "the kernel wrote it", output)
+                self._keep_core(self.path("core"), self.core_origin, output)
                 return
             self.notes.append(
                 "the kernel's core was %d bytes (cap %d): re-run" % (size, self.core_cap)
@@ -322,7 +352,8 @@ class CellCapture:
             code, output = _run(argv, None, GDB_SLACK_S, None, self.dir)
         else:
             code, output = None, "gdb is not installed here"
-        frames = sum(1 for line in output.splitlines() if line.startswith("#"))
+        lines = output.splitlines()
+        frames = sum(1 for line in lines if line.startswith("#") and "<unavailable>" not in line)
         if code == 0 and frames:
             self.core_check = "gdb loaded the core (%s): %d frames" % (origin, frames)
         else:

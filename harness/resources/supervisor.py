@@ -181,27 +181,38 @@ def drop_head(path, keep):
 
     The file keeps its size (the probe writes on at its own offset); the head becomes a hole,
     so the disk holds at most `keep` bytes plus what arrives before the next check. Where the
-    filesystem cannot punch holes, the file is cut to nothing (the tail since then survives).
+    hole cannot be punched, the file is cut and its last `keep` bytes written back where they
+    were, so the probe's last words survive either way.
     """
     try:
         size = os.path.getsize(path)
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, os.O_RDWR)
     except OSError:
         return
     try:
         start = max(0, size - keep) // 4096 * 4096
+        if not start:
+            return
         libc = ctypes.CDLL(None, use_errno=True)
         fallocate = libc.fallocate
         fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
-        if start and fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, start) != 0:
-            os.ftruncate(fd, 0)
+        if fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, start) != 0:
+            cut_keeping_tail(fd, size, keep)
     except (OSError, AttributeError):
         try:
-            os.ftruncate(fd, 0)
+            cut_keeping_tail(fd, size, keep)
         except OSError:
             pass
     finally:
         os.close(fd)
+
+
+def cut_keeping_tail(fd, size, keep):
+    """Cut a file to nothing but its last `keep` bytes, left at their own offset."""
+    offset = max(0, size - keep)
+    last = os.pread(fd, keep, offset)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, last, offset)
 
 
 def stored_bytes(path):

@@ -175,7 +175,9 @@ def test_an_arch_mapped_to_another_engine_runs_there(
     requests = log.read_text().splitlines()
     created = [r for r in requests if r.startswith("POST") and r.endswith("/containers/create")]
     execs = [r for r in requests if r.startswith("POST") and "/exec" in r]
-    assert len(created) == 1, requests  # the target's container, made through the endpoint
+    # The target's container, made through the endpoint; with a cold cache also the builder
+    # containers and the one that fills the /usr/lib volume: every one goes through it.
+    assert len(created) >= 1, requests
     assert len(execs) >= 4  # facts, venv, pip, the batch
     assert all(not c["emulated"] for c in document["cells"])
 
