@@ -8,13 +8,11 @@ ids to reach --cells, run four ways after a warm-up (images, wheels and venvs ca
   (a) bare            the local backend: one supervisor batch of fresh interpreters on the host
   (b) docker backend  DockerBackend: one supervisor batch in an already-open container; only
                       `session.run(jobs)` is timed, the session open is reported on its own
-  (b0) the same       with container.usr_volume = "never": the image's /usr/lib read through
-                      the engine's storage driver instead of from the /usr/lib volume
   (d) exec per cell   one `docker exec` of the probe per cell, in one long-lived container
   (c) run per cell    one `docker run --rm` of the probe per cell, from an image that has the
                       same wheels installed in a venv (made once, untimed, removed at the end)
 
-(a), (b) and (b0) run --rounds times, interleaved, and the fastest round counts: other work on the
+(a) and (b) run --rounds times, interleaved, and the fastest round counts: other work on the
 machine only ever adds time. Each (b) round opens a fresh session and runs one batch in it.
 Every cell must pass in every way, or the figures mean nothing and the exit status is 1.
 Containers and the temporary image are removed on the way out, also on Ctrl-C and SIGTERM;
@@ -49,12 +47,7 @@ from docker.models.containers import Container
 
 from harness import containers, images, paths
 from harness.backends import Session
-from harness.backends.docker import (
-    LABEL_OWNER,
-    DockerBackend,
-    load_settings,
-    owner_label,
-)
+from harness.backends.docker import LABEL_OWNER, DockerBackend, load_settings, owner_label
 from harness.backends.local import LocalBackend
 from harness.jobs import CellJob, job_for
 from harness.outcome import Outcome
@@ -70,11 +63,10 @@ BENCH_REPOSITORY: Final = "wheelclash-bench/naive"
 BARE_GOAL: Final = 0.8
 NAIVE_GOAL: Final = 10.0
 SHOWN_FAILURES: Final = 5
-WAYS: Final = ("bare", "docker", "docker-rootfs", "exec", "run")
+WAYS: Final = ("bare", "docker", "exec", "run")
 TITLES: Final = {
     "bare": "(a) bare: local backend, one batch",
     "docker": "(b) docker backend, one batch",
-    "docker-rootfs": "(b0) the same, no /usr/lib volume",
     "exec": "(d) docker exec per cell",
     "run": "(c) docker run --rm per cell",
 }
@@ -390,8 +382,7 @@ class Plan:
 def measure(plan: Plan, record: Record) -> None:
     scenario = plan.scenario
     local = LocalBackend()
-    backend = DockerBackend(settings=replace(load_settings(), usr_volume="always"))
-    rootfs = DockerBackend(settings=replace(load_settings(), usr_volume="never"))
+    backend = DockerBackend()
     reason = backend.unavailable_reason()
     if reason:
         raise SystemExit(f"the docker backend cannot run here: {reason}")
@@ -439,13 +430,9 @@ def measure(plan: Plan, record: Record) -> None:
                 record.session_opens.append(time.perf_counter() - start)
                 record.add(timed_batch("docker", opened, docker_jobs))
 
-        def dockerized_rootfs() -> None:
-            with rootfs.open(plan.target, plan.arch, docker_wheels) as opened:
-                record.add(timed_batch("docker-rootfs", opened, docker_jobs))
-
         for index in range(plan.rounds):
             print(f"round {index + 1} of {plan.rounds}", flush=True)
-            steps: list[Callable[[], None]] = [bare, dockerized, dockerized_rootfs]
+            steps: list[Callable[[], None]] = [bare, dockerized]
             for step in steps if index % 2 == 0 else reversed(steps):
                 step()
 
@@ -515,7 +502,7 @@ def report(record: Record) -> int:
         "10 ms polls included);\n  rest ms: everything else per cell (supervisor, batch set-up, "
         "streaming)"
     )
-    for way in ("bare", "docker", "docker-rootfs"):
+    for way in ("bare", "docker"):
         rates = " ".join(f"{m.per_second:.2f}" for m in record.rounds[way])
         print(f"  {way} cells/s in each round: {rates}")
 
@@ -546,11 +533,6 @@ def print_ratios(record: Record) -> None:
         (
             "docker backend / docker exec per cell",
             docker_rate / record.best("exec").per_second,
-            None,
-        ),
-        (
-            "docker backend / the same without the /usr/lib volume",
-            docker_rate / record.best("docker-rootfs").per_second,
             None,
         ),
     ]

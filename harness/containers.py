@@ -91,11 +91,8 @@ def confined(
     confinement: Confinement,
     labels: Mapping[str, str],
     keep: bool = False,
-    read_only_volumes: Mapping[str, str] | None = None,
 ) -> Iterator[Container]:
-    """A sleeping container to exec into; removed on the way out unless `keep`.
-
-    `read_only_volumes` maps named volumes to mount points (e.g. the image's own /usr/lib)."""
+    """A sleeping container to exec into; removed on the way out unless `keep`."""
     logger.info(
         "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL %s",
         confinement.user,
@@ -121,10 +118,6 @@ def confined(
             tmpfs=dict(confinement.tmpfs),
             labels=dict(labels),
             stop_signal="SIGKILL",
-            volumes={
-                name: {"bind": where, "mode": "ro"}
-                for name, where in (read_only_volumes or {}).items()
-            },
         )
     except (docker.errors.DockerException, OSError) as exc:
         raise InfrastructureError(

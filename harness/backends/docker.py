@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import docker
 import docker.errors
@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
-from harness import containers, engines, image_catalogue, images, paths, usr_volume
+from harness import containers, engines, image_catalogue, images, paths
 from harness.backends import Session, TargetFacts
 from harness.backends.fetch import fetch_capture
 from harness.backends.stream import lines_until, outcomes_from_lines
@@ -52,15 +52,10 @@ CELLS_TMPFS: Final = "size=1g,mode=1777"
 ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
 
 
-UsrVolume = Literal["auto", "always", "never"]
-USR_VOLUME_CHOICES: Final[tuple[UsrVolume, ...]] = ("auto", "always", "never")
-
-
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     confinement: containers.Confinement
     default_builder_suite: str
-    usr_volume: UsrVolume = "auto"
 
     @property
     def workdir(self) -> str:
@@ -73,10 +68,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     document = read_toml(path)
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
-    check.unknown_keys(table, {"user", "memory", "pids", "workdir", "usr_volume"}, "container")
-    usr = check.string(table, "usr_volume", "container.usr_volume", "auto")
-    if usr not in USR_VOLUME_CHOICES:
-        check.add("container.usr_volume", f"must be one of {', '.join(USR_VOLUME_CHOICES)}")
+    check.unknown_keys(table, {"user", "memory", "pids", "workdir"}, "container")
     builder = check.table(document, "builder", "builder")
     check.unknown_keys(builder, {"default_suite"}, "builder")
     settings = Settings(
@@ -90,7 +82,6 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
             tmpfs=((f"{table.get('workdir')}/cells", CELLS_TMPFS),),
         ),
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
-        usr_volume=next((c for c in USR_VOLUME_CHOICES if c == usr), "auto"),
     )
     check.raise_if_any()
     return settings
@@ -224,11 +215,9 @@ class DockerBackend:
         self,
         base_url: str | None = None,
         engines: Mapping[str, str] | None = None,
-        settings: Settings | None = None,
     ) -> None:
         self.base_url = base_url
         self.engines = dict(engines or {})  # arch -> its own engine (URL or docker context)
-        self.settings = settings
         self._client: docker.DockerClient | None = None
         self._engine_clients: dict[str, docker.DockerClient] = {}
         self._janitor_done = False
@@ -296,29 +285,12 @@ class DockerBackend:
             self._driver = str(self.client.info().get("Driver", ""))
             if self._driver in SLOW_DRIVERS:
                 logger.warning(
-                    "the Docker engine uses the %s storage driver, where file lookups in a "
-                    "container are slow; target images' /usr is served from a volume to "
-                    'compensate (container.usr_volume); "storage-driver": "overlay2" in '
-                    "daemon.json is faster still",
+                    "the Docker engine uses the %s storage driver, where cells run slower "
+                    'than with overlay2 (benchmarks/README.md); "storage-driver": "overlay2" '
+                    "in daemon.json is faster",
                     self._driver,
                 )
         return self._driver
-
-    def usr_volumes(
-        self, client: docker.DockerClient, image_id: str, settings: Settings
-    ) -> dict[str, str]:
-        """The read-only volumes a cell container of this image mounts (see usr_volume.py)."""
-        if settings.usr_volume == "auto":
-            driver = (
-                self.storage_driver()
-                if client is self.client
-                else str(client.info().get("Driver", ""))
-            )
-            if driver not in SLOW_DRIVERS:
-                return {}
-        elif settings.usr_volume == "never":
-            return {}
-        return {usr_volume.ensure(client, image_id): usr_volume.MOUNT_POINT}
 
     def builder(self, target: str, arch: str) -> Builder:
         """Debian targets build in their own suite's builder; other targets in the default one."""
@@ -355,9 +327,8 @@ class DockerBackend:
     def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
         if not self._janitor_done and not keep_containers():
             self.remove_leftovers()
-            usr_volume.remove_orphans(self.client)
             self._janitor_done = True
-        settings = self.settings or load_settings()
+        settings = load_settings()
         client = self.client_for(arch)
         emulated = self.emulated(client, arch)
         image = images.resolve_target(client, target, arch)
@@ -368,7 +339,6 @@ class DockerBackend:
             settings.confinement,
             labels,
             keep=keep_containers(),
-            read_only_volumes=self.usr_volumes(client, image.image_id, settings),
         ) as container:
             found = self._prepare(container, settings, wheels)
             facts = TargetFacts(

@@ -175,8 +175,8 @@ def test_an_arch_mapped_to_another_engine_runs_there(
     requests = log.read_text().splitlines()
     created = [r for r in requests if r.startswith("POST") and r.endswith("/containers/create")]
     execs = [r for r in requests if r.startswith("POST") and "/exec" in r]
-    # The target's container, made through the endpoint; with a cold cache also the builder
-    # containers and the one that fills the /usr/lib volume: every one goes through it.
+    # The target's container, made through the endpoint; with a cold wheel cache also the
+    # builder containers: every one goes through it.
     assert len(created) >= 1, requests
     assert len(execs) >= 4  # facts, venv, pip, the batch
     assert all(not c["emulated"] for c in document["cells"])
