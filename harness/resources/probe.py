@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 
 EXIT_IMPORT_ERROR = 10
 EXIT_WRONG_RESULT = 11
@@ -37,6 +36,14 @@ class Events:
     def emit(self, event, **fields):
         fields["event"] = event
         os.write(self.fd, (json.dumps(fields, default=str) + "\n").encode("utf-8"))
+
+
+def format_exc():
+    """The traceback being handled. `traceback` is imported only here: it pulls in linecache,
+    tokenize and re, about 10 ms of every probe's start-up, and only failures need it."""
+    import traceback
+
+    return traceback.format_exc()
 
 
 def loaded_libraries():
@@ -187,7 +194,7 @@ def main(argv):
                 module=name,
                 type=type(exc).__name__,
                 message=str(exc),
-                traceback=traceback.format_exc(),
+                traceback=format_exc(),
             )
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_IMPORT_ERROR
@@ -203,7 +210,7 @@ def main(argv):
         except BaseException as exc:
             message = "%s: %s" % (type(exc).__name__, exc)
             events.emit(
-                "wrong-result", where=where, message=message, traceback=traceback.format_exc()
+                "wrong-result", where=where, message=message, traceback=format_exc()
             )
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_WRONG_RESULT
