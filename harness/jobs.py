@@ -102,12 +102,16 @@ def batch(
     probe: str,
     workdir: str,
     capture_root: str | None = None,
+    die_with_parent: bool = False,
 ) -> dict[str, Any]:
-    """A whole supervisor batch document."""
+    """A whole supervisor batch document. `die_with_parent` when the supervisor's parent is
+    the harness itself (the local backend): under `docker exec` its parent is the runtime's
+    short-lived exec process, and the container's removal stops it instead."""
     return {
         "python": python,
         "probe": probe,
         "workdir": workdir,
         "tail_bytes": 4000,
+        "die_with_parent": die_with_parent,
         "cells": [job.to_json(capture_root) for job in jobs],
     }

@@ -58,7 +58,13 @@ class LocalSession:
 
 
 def _supervise(jobs: Sequence[CellJob], python: Path, work: Path) -> Iterator[Outcome]:
-    document = batch(jobs, python=str(python), probe=str(paths.PROBE), workdir=str(work / "cells"))
+    document = batch(
+        jobs,
+        python=str(python),
+        probe=str(paths.PROBE),
+        workdir=str(work / "cells"),
+        die_with_parent=True,
+    )
     stderr_path = work / "supervisor.stderr"
     with stderr_path.open("wb") as stderr:
         proc = psutil.Popen(

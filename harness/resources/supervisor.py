@@ -11,9 +11,11 @@ and writes one JSON line per cell to stdout as soon as that cell ends, so a call
 dies mid-batch loses only the cell in flight. Every probe runs in its own session; on a
 timeout the probe is asked for a Python stack dump (SIGUSR1, faulthandler), then its whole
 process group is killed. The supervisor makes itself a child subreaper, so anything a probe
-forked and left behind is found and killed before the next cell starts. When its caller dies,
-even by SIGKILL, the kernel sends it SIGTERM (PR_SET_PDEATHSIG), and it kills the cell in
-flight and everything below it before it exits. A probe's output
+forked and left behind is found and killed before the next cell starts. With "die_with_parent"
+in the batch (the local backend, whose harness is its parent), when its caller dies, even by
+SIGKILL, the kernel sends it SIGTERM (PR_SET_PDEATHSIG), and it kills the cell in flight and
+everything below it before it exits. (Under `docker exec` the parent is the runtime's
+short-lived exec process; there the container's removal stops everything.) A probe's output
 beyond `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so
 the tails keep its last words and the disk holds at most about the cap.
 """
@@ -368,12 +370,13 @@ def die_with_parent():
 def main():
     become_subreaper()
     signal.signal(signal.SIGTERM, terminate)
-    die_with_parent()
     if len(sys.argv) > 1:
         with open(sys.argv[1]) as handle:
             batch = json.load(handle)
     else:
         batch = json.load(sys.stdin)
+    if batch.get("die_with_parent"):
+        die_with_parent()
     os.makedirs(batch["workdir"], exist_ok=True)
     for index, cell in enumerate(batch["cells"]):
         sys.stdout.write(json.dumps(run_cell(batch, cell, index)) + "\n")
