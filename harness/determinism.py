@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from harness.flakes import logical_id
 from harness.results import CellResult
 
 
 def stable_key(result: CellResult) -> str:
-    """The cell's id without its repeat number."""
-    return result.id.rpartition("#")[0] or result.id
+    """The cell's id without its repeat number (a logical cell, as flakes.py keys it)."""
+    return logical_id(result.id)
 
 
 def outcome_label(result: CellResult) -> str:
