@@ -182,16 +182,6 @@ def python_stack(stderr: str) -> str:
     return "\n".join(block).strip()
 
 
-def maps_paths(maps: Iterable[str]) -> tuple[str, ...]:
-    """The files mapped in a /proc/PID/maps text, in first-mapped order."""
-    seen: dict[str, None] = {}
-    for line in maps:
-        parts = line.split(None, 5)
-        if len(parts) == 6 and parts[5].strip().startswith("/"):
-            seen.setdefault(parts[5].strip(), None)
-    return tuple(seen)
-
-
 _FAMILIES: Final = (
     ("two libstdc++", re.compile(r"^libstdc\+\+(-[0-9a-f]{8})?\.so")),
     ("two libc++", re.compile(r"^libc\+\+(-[0-9a-f]{8})?\.so")),

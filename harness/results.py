@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, Self
@@ -174,23 +174,6 @@ def unwritable(path: Path, exc: OSError, consequence: str) -> InfrastructureErro
         "  Free space there or pass --results DIR; the cells recorded before this are in "
         f"{STREAM_NAME} beside it."
     )
-
-
-def results_document(provenance: Provenance, results: Iterable[CellResult]) -> dict[str, Any]:
-    cells = [r.to_json() for r in results]
-    counts: dict[str, int] = {}
-    for cell in cells:
-        counts[cell["verdict"]] = counts.get(cell["verdict"], 0) + 1
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "provenance": provenance.to_json(),
-        "summary": {
-            "cells": len(cells),
-            "unexpected": sum(not c["matches_expectation"] for c in cells),
-            "verdicts": counts,
-        },
-        "cells": cells,
-    }
 
 
 def load_results(path: Path) -> tuple[dict[str, Any], tuple[CellResult, ...]]:

@@ -215,7 +215,7 @@ class CellCapture:
     def _live_process(self, pid):
         try:
             with open("/proc/%d/maps" % pid) as maps:
-                self.keep("libraries", LIBRARIES_NAME, "\n".join(_maps_paths(maps)) + "\n")
+                self.keep("libraries", LIBRARIES_NAME, "\n".join(maps_paths(maps)) + "\n")
         except OSError as exc:
             self.notes.append("could not read the hung process's maps: %s" % (exc,))
         if not self.gdb:
@@ -394,7 +394,8 @@ class CellCapture:
         self.artefacts["ld_debug"] = LD_DEBUG_NAME
 
 
-def _maps_paths(lines):
+def maps_paths(lines):
+    """The files mapped in a /proc/PID/maps text, once each, in first-mapped order."""
     seen = []
     for line in lines:
         parts = line.split(None, 5)

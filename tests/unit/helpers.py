@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 GOOD_SCENARIO = """
 name = "pair"
@@ -41,3 +43,12 @@ def write_scenario(root: Path, text: str, name: str = "pair.toml") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def resource_script(path: Path) -> ModuleType:
+    """A stdlib script shipped in harness/resources/, loaded by path as it runs in a target."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import crashparse
+from harness import crashparse, paths
 from harness.crashparse import Binding, Frame
+from tests.unit.helpers import resource_script
 
 # gdb on a kernel core in a bookworm container: faulthandler's re-raise sits on top.
 KERNEL_CORE_BT = """\
@@ -215,7 +216,8 @@ MAPS = """\
 
 
 def test_maps_paths_keeps_files_once_in_order() -> None:
-    assert crashparse.maps_paths(MAPS.splitlines()) == (
+    script = resource_script(paths.CRASH_CAPTURE)
+    assert tuple(script.maps_paths(MAPS.splitlines())) == (
         "/usr/bin/python3.11",
         "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30",
     )

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
 
 from harness import paths
+from tests.unit.helpers import resource_script
 
 
 def crash_capture() -> ModuleType:
-    """The in-container script, loaded by path as the supervisor loads it beside itself."""
-    spec = importlib.util.spec_from_file_location("crash_capture", paths.CRASH_CAPTURE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return resource_script(paths.CRASH_CAPTURE)
 
 
 def test_no_qemu_core_means_not_emulated(tmp_path: Path) -> None:

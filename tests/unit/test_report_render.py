@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from harness.baseline import compare
 from harness.outcome import Outcome
 from harness.plan import Cell, Expected
 from harness.report_model import run_view
-from harness.results import CellResult, Provenance, results_document
+from harness.results import CellResult, Provenance
+from harness.runstate import CellIndex, Stream, write_results
 from harness.verdict import Classified, Verdict
 
 PAYLOAD = "</pre><script>document.body.dataset.pwned='1'</script><img src=x onerror=alert(1)>"
@@ -47,7 +50,16 @@ def document(**extra: Any) -> dict[str, Any]:
         cell_result(("a", "b"), Verdict.SEGFAULT, stderr=PAYLOAD),
         cell_result(("b", "a"), Verdict.PASS),
     ]
-    return {**results_document(Provenance(command=("wheelclash", "run")), results), **extra}
+    with tempfile.TemporaryDirectory() as run:  # written the way a run writes it
+        index = CellIndex()
+        stream = Stream(Path(run), index)
+        for result in results:
+            stream.add(result)
+        stream.close()
+        provenance = Provenance(command=("wheelclash", "run"))
+        path = write_results(Path(run), provenance, index, [r.id for r in results], {})
+        written: dict[str, Any] = json.loads(path.read_text())
+    return {**written, **extra}
 
 
 CAPTURE = {

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
 
 from harness import paths
+from tests.unit.helpers import resource_script
 
 MARK = b"\nwc-torture: flood done\n"
 
 
 def supervisor() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("supervisor", paths.SUPERVISOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return resource_script(paths.SUPERVISOR)
 
 
 def flooded(tmp_path: Path) -> Path:
