@@ -45,16 +45,20 @@ import docker.errors
 import psutil
 from docker.models.containers import Container
 
-from harness import containers, images, paths
-from harness.backends import Session
-from harness.backends.docker import LABEL_OWNER, DockerBackend, load_settings, owner_label
-from harness.backends.local import LocalBackend
-from harness.jobs import CellJob, job_for
-from harness.outcome import Outcome
-from harness.plan import Cell
-from harness.runner import cells_for, wheels_for
-from harness.scenario import Scenario, load_scenario
-from harness.verdict import Verdict, classify
+from harness import paths
+from harness.build.toolchains import load_catalogue
+from harness.cells.backends import Session
+from harness.cells.backends.docker import LABEL_OWNER, DockerBackend, load_settings, owner_label
+from harness.cells.backends.local import LocalBackend
+from harness.cells.jobs import CellJob, job_for
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
+from harness.evidence.classify import classify
+from harness.images import containers
+from harness.images import provision as images
+from harness.run.runner import cells_for, wheels_for
+from harness.scenario.load import Scenario, load_scenario
+from harness.scenario.plan import Cell
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 SCENARIO: Final = ROOT / "scenarios" / "healthy.toml"
@@ -273,7 +277,7 @@ class Naive:
 
     def install(self, container: Container, wheels: Sequence[Path], record: Record) -> None:
         """Probe and wheels in, and the wheels installed offline into a venv the way the docker
-        backend does it (harness/backends/docker.py, `_install`): a venv without pip, and the
+        backend does it (harness/cells/backends/docker.py, `_install`): a venv without pip, and the
         target's own pip installing into the venv's site-packages."""
         files = {
             self.probe: paths.PROBE.read_bytes(),
@@ -580,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, unwind)
 
-    scenario = load_scenario(SCENARIO)
+    scenario = load_scenario(SCENARIO, load_catalogue())
     if args.imports_only:
         scenario = replace(
             scenario,

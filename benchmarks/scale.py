@@ -39,13 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.backends import BACKENDS, Backend, Session, TargetFacts
-from harness.backends.local import LocalBackend
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends import BACKENDS, Backend, Session, TargetFacts
+from harness.cells.backends.local import LocalBackend
+from harness.cells.jobs import CellJob
+from harness.cells.outcome import Outcome
 from harness.cli import main
-from harness.covering import published, sca_rows
-from harness.jobs import CellJob
-from harness.outcome import Outcome
-from harness.wheels import BuiltWheel
+from harness.scenario.covering import published, sca_rows
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 HEALTHY: Final = ROOT / "scenarios" / "healthy.toml"

@@ -15,16 +15,17 @@ from typing import Any, Final
 
 import pytest
 
-from harness import flakes, report
-from harness.backends import Backend
-from harness.capture import CaptureSettings
+from harness.build.toolchains import load_catalogue
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends import Backend
+from harness.cells.capture_request import CaptureSettings
 from harness.errors import HarnessError
-from harness.plan import Cell, expected_for
-from harness.results import CellResult, new_run_id
-from harness.runner import Backends, cells_for, run_group, wheels_for
-from harness.scenario import Scenario, load_scenario
-from harness.toolchains import load_catalogue
-from harness.wheels import BuiltWheel
+from harness.evidence import flakes
+from harness.evidence.results import CellResult, new_run_id
+from harness.report import terminal as report
+from harness.run.runner import Backends, cells_for, run_group, wheels_for
+from harness.scenario.load import Scenario, load_scenario
+from harness.scenario.plan import Cell, expected_for
 
 USER_PROPERTY: Final = "wheelclash_result"
 
@@ -76,8 +77,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """loadgroup that reads a cell's group from its id (harness/xdist_groups.py)."""
-    from harness.xdist_groups import make_scheduler
+    """loadgroup that reads a cell's group from its id (harness/run/xdist_groups.py)."""
+    from harness.run.xdist_groups import make_scheduler
 
     return make_scheduler(config, log)
 
@@ -132,7 +133,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[CellItem]:
         try:
-            scenario = load_scenario(self.path)
+            scenario = load_scenario(self.path, load_catalogue())
             cells = cells_for(scenario, _backend(self.config, scenario), _targets(self.config))
         except HarnessError as exc:
             raise self.CollectError(str(exc)) from None

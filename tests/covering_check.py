@@ -1,6 +1,6 @@
 """An independent check of sequence covering arrays, for the tests.
 
-The generator (harness/covering.py) tracks the set of ordered t-tuples still uncovered.
+The generator (harness/scenario/covering.py) tracks the set of ordered t-tuples still uncovered.
 This checker works the other way round: for every t-subset of the symbols it reads off, in
 each row, the order in which those t symbols appear (by sorting them on their positions in
 the row) and requires all t! orders of the subset among the rows.

@@ -7,8 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from harness.config import Defaults
-from harness.runner import Backends, cells_for, group_cells, load_all, wheels_for
+from harness.run.runner import Backends, cells_for, group_cells, load_all, wheels_for
+from harness.scenario.config import Defaults
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -12,13 +12,15 @@ import json
 import sys
 from pathlib import Path
 
-from harness import agreement, report, runner
-from harness.checking import CheckOptions, parse_inputs, scenario_for, write_scenario
+from harness.analysis import agreement
 from harness.cli.run import _progress
-from harness.config import Defaults
 from harness.errors import InputError
-from harness.plan import expected_for
-from harness.runner import Backends, RunRequest, cells_for
+from harness.report import terminal as report
+from harness.run import runner
+from harness.run.runner import Backends, RunRequest, cells_for
+from harness.scenario.config import Defaults
+from harness.scenario.from_wheels import CheckOptions, parse_inputs, scenario_for, write_scenario
+from harness.scenario.plan import expected_for
 
 
 def _list(text: str | None) -> tuple[str, ...]:

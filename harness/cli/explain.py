@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Final
 
 from harness import __version__
+from harness.analysis.explain import explain, mechanisms
 from harness.errors import InputError
-from harness.explain import explain, mechanisms
-from harness.wheelinfo import read_contents
+from harness.scenario.wheel_contents import read_contents
 
 SCHEMA_VERSION: Final = 1
 

@@ -11,8 +11,9 @@ from typing import Final
 import docker
 import docker.errors
 
-from harness import image_catalogue, images
 from harness.errors import InfrastructureError
+from harness.images import catalogue as image_catalogue
+from harness.images import provision as images
 
 SCHEMA_VERSION: Final = 1
 _COLUMNS: Final = ("tag", "suite", "arch", "role", "glibc", "libstdc++", "python", "created", "id")

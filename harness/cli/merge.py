@@ -7,12 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from harness import merge, report
-from harness.config import Defaults
-from harness.results import RESULTS_NAME, new_run_id
-from harness.run_reports import write_reports
-from harness.runner import EXIT_INFRA, EXIT_OK, EXIT_UNEXPECTED
-from harness.verdict import Verdict
+from harness.analysis import merge
+from harness.common.verdicts import Verdict
+from harness.evidence.results import RESULTS_NAME, new_run_id
+from harness.report import terminal as report
+from harness.report.write import write_reports
+from harness.run.runner import EXIT_INFRA, EXIT_OK, EXIT_UNEXPECTED
+from harness.scenario.config import Defaults
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

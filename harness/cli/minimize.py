@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.minimize import from_results, from_scenario, minimize_cell
+from harness.run.minimize import from_results, from_scenario, minimize_cell
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import html_report, markdown_report
-from harness.report_model import load_view
-from harness.run_reports import write_reports
+from harness.report import html as html_report
+from harness.report import markdown as markdown_report
+from harness.report.model import load_view
+from harness.report.write import write_reports
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.config import Defaults
-from harness.repro_lookup import find_cell
+from harness.report.lookup import find_cell
+from harness.scenario.config import Defaults
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -7,16 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-from harness import agreement, baseline, report, runner
-from harness.config import Defaults
-from harness.engines import parse_option
+from harness.analysis import agreement, baseline
 from harness.errors import InputError
-from harness.plan import coverage, expected_for
-from harness.results import CellResult
-from harness.run_reports import write_reports
-from harness.runner import Backends, RunRequest, cells_for, load_all, selected
-from harness.scenario import ARCHES
-from harness.shards import Shard
+from harness.evidence.results import CellResult
+from harness.report import terminal as report
+from harness.report.write import write_reports
+from harness.run import runner
+from harness.run.runner import Backends, RunRequest, cells_for, load_all, selected
+from harness.run.shards import Shard
+from harness.scenario.config import Defaults
+from harness.scenario.engine_option import parse_option
+from harness.scenario.load import ARCHES
+from harness.scenario.plan import coverage, expected_for
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from harness import images, paths
-from harness.builders import ContainerBuilder
-from harness.toolchains import Toolchain, load_catalogue
+from harness import paths
+from harness.build.builders import ContainerBuilder
+from harness.build.toolchains import Toolchain, load_catalogue
+from harness.images import provision as images
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -209,9 +209,7 @@ def main(argv):
             run_exercise(getattr(modules[name], function), int(item.get("threads", 1)))
         except BaseException as exc:
             message = "%s: %s" % (type(exc).__name__, exc)
-            events.emit(
-                "wrong-result", where=where, message=message, traceback=format_exc()
-            )
+            events.emit("wrong-result", where=where, message=message, traceback=format_exc())
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_WRONG_RESULT
 

@@ -16,8 +16,9 @@ import docker
 import jsonschema
 import pytest
 
-from harness import binfmt, paths
+from harness import paths
 from harness.cli import main
+from harness.images import binfmt
 from tests.integration.conftest import REPO, SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -67,9 +68,7 @@ def test_mechanisms_on_aarch64_bookworm_under_qemu(
     assert code == 0, [c["id"] for c in cells if not c["matches_expectation"]]
     assert len(cells) == 24
     assert all(c["arch"] == "aarch64" and c["emulated"] for c in cells)
-    crashing = {
-        c["scenario"] + " " + c["last_step"] for c in cells if c["verdict"] == "segfault"
-    }
+    crashing = {c["scenario"] + " " + c["last_step"] for c in cells if c["verdict"] == "segfault"}
     assert crashing == {
         "call-once import wc_call_once_b",
         "first-loader-hijack import wc_call_once_b",

@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness import paths, reproducer
+from harness import paths
+from harness.analysis import reproducer
 from harness.cli import main
 from tests.integration.conftest import REPO
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from harness.backends.local import LocalBackend
-from harness.capture import CaptureSettings
+from harness.build.toolchains import load_catalogue
+from harness.cells.backends.local import LocalBackend
+from harness.cells.capture_request import CaptureSettings
 from harness.cli import main
-from harness.plan import plan
-from harness.runner import run_group, wheels_for
-from harness.scenario import load_scenario
+from harness.run.runner import run_group, wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
 from tests.integration.conftest import REPO, SCENARIOS
 
 HOSTILE = REPO / "tests" / "data" / "hostile"
@@ -121,7 +122,7 @@ def _map(run_dir: Path, cell: dict[str, Any]) -> list[str]:
 
 
 def test_without_a_kernel_core_gdb_reruns_the_cell(tmp_path: Path) -> None:
-    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml", load_catalogue())
     backend = LocalBackend()
     cells = [c for c in plan(scenario, targets=["host"]) if c.id.endswith("/plain/s,b#1")]
     wheels = wheels_for(scenario, cells[0], backend)

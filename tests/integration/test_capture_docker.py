@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.docker import DockerBackend
-from harness.capture import CaptureSettings
-from harness.plan import plan
-from harness.runner import run_group, wheels_for
-from harness.scenario import load_scenario
+from harness.build.toolchains import load_catalogue
+from harness.cells.backends.docker import DockerBackend
+from harness.cells.capture_request import CaptureSettings
+from harness.run.runner import run_group, wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
 from tests.integration.conftest import SCENARIOS
 from tests.integration.test_capture import (
     HOSTILE,
@@ -53,7 +54,7 @@ def test_gdb_reruns_and_attaches_inside_the_confined_container(tmp_path: Path) -
     """No kernel core: gdb re-runs the crash, and attaches to a hang, under cap-drop ALL."""
     backend = DockerBackend()
     settings = CaptureSettings(run_dir=tmp_path, kernel_cores=False)
-    hijack = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    hijack = load_scenario(SCENARIOS / "first-loader-hijack.toml", load_catalogue())
     cells = [c for c in plan(hijack, targets=[TARGET]) if c.id.endswith("/plain/s,b#1")]
     (crash,) = run_group(
         hijack, cells, backend, wheels_for(hijack, cells[0], backend), capture=settings
@@ -68,7 +69,7 @@ def test_gdb_reruns_and_attaches_inside_the_confined_container(tmp_path: Path) -
     with gzip.open(tmp_path / crash.artefacts["core"]) as core:
         assert_is_a_core_file(core.read())
 
-    sleeper = load_scenario(HOSTILE / "hostile-sleep-briefly.toml")
+    sleeper = load_scenario(HOSTILE / "hostile-sleep-briefly.toml", load_catalogue())
     cells = list(plan(sleeper, targets=[TARGET]))
     (hang,) = run_group(
         sleeper, cells, backend, wheels_for(sleeper, cells[0], backend), capture=settings

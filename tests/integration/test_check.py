@@ -12,19 +12,20 @@ import jsonschema
 import pytest
 
 from harness import paths
-from harness.backends.docker import DockerBackend
+from harness.build.toolchains import load_catalogue
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends.docker import DockerBackend
 from harness.cli import main
-from harness.plan import plan
-from harness.runner import wheels_for
-from harness.scenario import load_scenario
-from harness.wheels import BuiltWheel
+from harness.run.runner import wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
 from tests.integration.conftest import SCENARIOS
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 
 
 def built_for(name: str, backend: Any, target: str) -> dict[str, BuiltWheel]:
-    scenario = load_scenario(SCENARIOS / f"{name}.toml")
+    scenario = load_scenario(SCENARIOS / f"{name}.toml", load_catalogue())
     cell = plan(scenario, targets=[target])[0]
     return {w.wheel_id: w for w in wheels_for(scenario, cell, backend)}
 
@@ -131,7 +132,7 @@ def test_check_downloads_small_real_wheels_then_runs_offline(
 def test_check_on_this_machine_reports_the_first_loader_hijack(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from harness.backends.local import LocalBackend
+    from harness.cells.backends.local import LocalBackend
 
     hijack = built_for("first-loader-hijack", LocalBackend(), "host")
     code, document = check_json(

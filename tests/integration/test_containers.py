@@ -11,9 +11,9 @@ import docker
 import docker.errors
 import pytest
 
-from harness import containers
-from harness.backends.docker import LABEL_OWNER, load_settings, owner_label
+from harness.cells.backends.docker import LABEL_OWNER, load_settings, owner_label
 from harness.errors import InfrastructureError
+from harness.images import containers
 
 pytestmark = pytest.mark.docker
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from harness.determinism import flaky, stability
-from harness.results import CellResult
-from harness.runner import RunRequest, execute
+from harness.evidence.determinism import flaky, stability
+from harness.evidence.results import CellResult
+from harness.run.runner import RunRequest, execute
 from tests.integration.conftest import REPO
 
 DATA: Final = REPO / "tests" / "data"

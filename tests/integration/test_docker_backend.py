@@ -17,15 +17,18 @@ import docker
 import jsonschema
 import pytest
 
-from harness import images, paths
-from harness.backends.docker import LABEL_OWNER, DockerBackend
+from harness import paths
+from harness.build.toolchains import load_catalogue
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends.docker import LABEL_OWNER, DockerBackend
+from harness.cells.jobs import CellJob, Import
 from harness.cli import main
-from harness.jobs import CellJob, Import
-from harness.plan import plan
-from harness.runner import session_outcomes, wheels_for
-from harness.scenario import load_scenario
-from harness.verdict import Verdict, classify
-from harness.wheels import BuiltWheel
+from harness.common.verdicts import Verdict
+from harness.evidence.classify import classify
+from harness.images import provision as images
+from harness.run.runner import session_outcomes, wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
 from tests.integration.conftest import REPO, SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -53,7 +56,7 @@ def ours(client: docker.DockerClient, pid: int | None = None) -> list[Any]:
 
 def bookworm_wheels(backend: DockerBackend) -> tuple[BuiltWheel, ...]:
     """first-loader-hijack's wheels, built in the bookworm builder."""
-    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml", load_catalogue())
     return wheels_for(scenario, plan(scenario, targets=["debian:bookworm"])[0], backend)
 
 
@@ -88,7 +91,7 @@ def test_mechanisms_on_each_debian_target(
     for cell in document["cells"]:
         if cell["verdict"] != "pass":
             assert cell["verdict"] == "segfault" and cell["backend"] == "docker"
-            # Crash evidence (harness/capture.py): a core and native frames naming the module.
+            # Crash evidence (harness/evidence/capture.py): a core and native frames naming the module.
             assert {"core", "backtrace", "python_stack", "libraries"} <= set(cell["artefacts"])
             assert any("wc_call_once" in f for f in cell["native_top"]), cell["native_top"]
             crashing[cell["target"]].add(cell["id"].split("/", 2)[0] + " " + cell["last_step"])

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.local import LocalBackend
+from harness.analysis.explain import explain, mechanisms
+from harness.build.toolchains import load_catalogue
+from harness.cells.backends.local import LocalBackend
 from harness.cli import main
-from harness.explain import explain, mechanisms
-from harness.plan import plan
-from harness.runner import wheels_for
-from harness.scenario import load_scenario
+from harness.run.runner import wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
 from tests.integration.conftest import SCENARIOS
 
 
 def predicted(scenario_name: str) -> list[str]:
-    scenario = load_scenario(SCENARIOS / f"{scenario_name}.toml")
+    scenario = load_scenario(SCENARIOS / f"{scenario_name}.toml", load_catalogue())
     wheels = wheels_for(scenario, plan(scenario)[0], LocalBackend())
     return mechanisms(explain([(w.wheel_id, w.path) for w in wheels]))
 
@@ -128,7 +129,7 @@ def test_bundled_sonames_predict_mechanism_6(tmp_path: Path) -> None:
 def test_explain_cli_prints_text_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml")
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml", load_catalogue())
     wheels = wheels_for(scenario, plan(scenario)[0], LocalBackend())
     paths = [str(w.path) for w in wheels]
     assert main(["explain", *paths]) == 0

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from harness import paths
-from harness.backends.docker import LABEL_OWNER, DockerBackend
+from harness.cells.backends.docker import LABEL_OWNER, DockerBackend
 from tests.integration.conftest import REPO
 from tests.integration.enginecut import EngineDoor
 

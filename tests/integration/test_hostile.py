@@ -14,7 +14,7 @@ from typing import Final
 import docker
 import pytest
 
-from harness.backends.docker import LABEL_OWNER
+from harness.cells.backends.docker import LABEL_OWNER
 from harness.cli import main
 from tests.integration.conftest import REPO
 

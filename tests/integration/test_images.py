@@ -18,8 +18,9 @@ import docker
 import docker.errors
 import pytest
 
-from harness import image_catalogue, images
 from harness.errors import InputError
+from harness.images import catalogue as image_catalogue
+from harness.images import provision as images
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import reproducer
+from harness.analysis import reproducer
 from harness.cli import main
 from tests.integration.conftest import SCENARIOS
 

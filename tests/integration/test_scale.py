@@ -17,7 +17,7 @@ import pytest
 
 from harness import paths
 from harness.cli import main
-from harness.covering import sca_rows
+from harness.scenario.covering import sca_rows
 from tests.covering_check import missing_orders
 from tests.integration.conftest import SCENARIOS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.backends.docker import LABEL_OWNER
+from harness.cells.backends.docker import LABEL_OWNER
 from harness.cli import main
 from tests.integration.conftest import SCENARIOS
 

@@ -26,10 +26,10 @@ import psutil
 import pytest
 
 from harness import paths
-from harness.backends.docker import LABEL_OWNER
-from harness.results import CellResult, load_results
-from harness.runner import RunRequest, RunSummary, execute
-from harness.verdict import Verdict
+from harness.cells.backends.docker import LABEL_OWNER
+from harness.common.verdicts import Verdict
+from harness.evidence.results import CellResult, load_results
+from harness.run.runner import RunRequest, RunSummary, execute
 from tests.integration.conftest import REPO
 
 DATA: Final = REPO / "tests" / "data"

@@ -28,12 +28,13 @@ from typing import Final
 import psutil
 import pytest
 
-from harness.backends.local import UNSUPPORTED_WHEEL, LocalBackend, _supervise
-from harness.jobs import CellJob, Exercise, Import
-from harness.outcome import Outcome
-from harness.runner import session_outcomes
-from harness.verdict import ImportErrorKind, Verdict, classify
-from harness.wheels import BuiltWheel, file_sha256
+from harness.build.wheels import BuiltWheel, file_sha256
+from harness.cells.backends.local import UNSUPPORTED_WHEEL, LocalBackend, _supervise
+from harness.cells.jobs import CellJob, Exercise, Import
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.evidence.classify import classify
+from harness.run.runner import session_outcomes
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.provenance import read_stamp
+from harness.build.toolchains import load_catalogue
+from harness.build.wheels import build_wheel, file_sha256
 from harness.errors import ToolchainUnavailable
-from harness.provenance import read_stamp
-from harness.scenario import WheelSpec
-from harness.toolchains import load_catalogue
-from harness.wheels import build_wheel, file_sha256
+from harness.scenario.load import WheelSpec
 from tests.integration.conftest import REPO
 
 FIXTURES = REPO / "fixtures" / "cpp"
@@ -60,7 +60,7 @@ def test_second_build_is_a_cache_hit(
     catalogue = load_catalogue()
     first = build_wheel(spec("n", "gcc", "nonshared", "version-script"), catalogue)
     stamp = first.path.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="harness.wheels"):
+    with caplog.at_level(logging.INFO, logger="harness.build.wheels"):
         second = build_wheel(spec("n", "gcc", "nonshared", "version-script"), catalogue)
     assert second == first and second.path.stat().st_mtime_ns == stamp
     assert "cached" in caplog.text and "pip" not in caplog.text

@@ -11,14 +11,19 @@ from pathlib import Path
 import docker.context
 import pytest
 
-from harness import binfmt, engines, image_catalogue, image_load, report
-from harness.config import Defaults
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError, InputError, InvalidInputFile
-from harness.outcome import Outcome
-from harness.plan import Cell, Expected
-from harness.results import CellResult
-from harness.scenario import ARCHES
-from harness.verdict import Classified, Verdict
+from harness.evidence.classify import Classified
+from harness.evidence.results import CellResult
+from harness.images import binfmt, engines
+from harness.images import catalogue as image_catalogue
+from harness.images import rootfs as image_load
+from harness.report import terminal as report
+from harness.scenario import engine_option
+from harness.scenario.config import Defaults
+from harness.scenario.load import ARCHES
+from harness.scenario.plan import Cell, Expected
 
 # /proc/sys/fs/binfmt_misc/qemu-aarch64 as Debian's qemu-user-static 7.2 registers it.
 DEBIAN_ENTRY = """enabled
@@ -78,7 +83,7 @@ def test_missing_registration_is_a_runbook(
 
 
 def test_engine_option_parsing() -> None:
-    assert engines.parse_option(["aarch64=ssh://me@arm", "s390x=z-box"], ARCHES) == {
+    assert engine_option.parse_option(["aarch64=ssh://me@arm", "s390x=z-box"], ARCHES) == {
         "aarch64": "ssh://me@arm",
         "s390x": "z-box",
     }
@@ -89,7 +94,7 @@ def test_engine_option_parsing() -> None:
         ("aarch64=not a name", "neither"),
     ]:
         with pytest.raises(InputError, match=why):
-            engines.parse_option([bad], ARCHES)
+            engine_option.parse_option([bad], ARCHES)
 
 
 def test_engines_in_pyproject(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.audit import bundled_libraries, bundled_note
+from harness.build.audit import bundled_libraries, bundled_note
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline
-from harness.baseline import Status
+from harness.analysis import baseline
+from harness.analysis.baseline import Status
+from harness.common.verdicts import Verdict
 from harness.errors import InputError
-from harness.verdict import Verdict
 
 P, S, A, IE, INFRA = (
     Verdict.PASS,

@@ -9,12 +9,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness import capture, flakes, paths, report
-from harness.jobs import CellJob
-from harness.outcome import Outcome
-from harness.plan import Cell, Expected
-from harness.results import CellResult
-from harness.verdict import Classified, Verdict
+from harness import paths
+from harness.cells import capture_request
+from harness.cells.jobs import CellJob
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
+from harness.evidence import capture, flakes
+from harness.evidence.classify import Classified
+from harness.evidence.results import CellResult
+from harness.report import terminal as report
+from harness.scenario.plan import Cell, Expected
 from tests.unit.test_crashparse import FATAL, KERNEL_CORE_BT
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -29,15 +33,15 @@ SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
     ],
 )
 def test_cell_folders_are_safe_and_distinct(cell_id: str, prefix: str) -> None:
-    folder = capture.cell_folder(cell_id)
+    folder = capture_request.cell_folder(cell_id)
     assert folder.startswith(prefix.lstrip("._"))
     assert "/" not in folder and ":" not in folder and "#" not in folder
     assert not folder.startswith(".")
-    assert capture.cell_folder(cell_id.replace(":", "_")) != folder or ":" not in cell_id
+    assert capture_request.cell_folder(cell_id.replace(":", "_")) != folder or ":" not in cell_id
 
 
 def test_the_supervisor_gets_the_folder_where_the_cell_runs(tmp_path: Path) -> None:
-    settings = capture.CaptureSettings(run_dir=tmp_path, debug_bindings=True)
+    settings = capture_request.CaptureSettings(run_dir=tmp_path, debug_bindings=True)
     spec = settings.spec_for("s/host/local/plain/a#1")
     job = CellJob(
         cell_id="s/host/local/plain/a#1",
@@ -49,10 +53,10 @@ def test_the_supervisor_gets_the_folder_where_the_cell_runs(tmp_path: Path) -> N
         capture=spec,
     )
     local = job.to_json()["capture"]
-    assert local["dir"] == str(tmp_path / capture.cell_folder(job.cell_id))
+    assert local["dir"] == str(tmp_path / capture_request.cell_folder(job.cell_id))
     assert local["bindings"] is True and local["kernel_cores"] is True
     assert job.to_json("/wheelclash/capture")["capture"]["dir"] == (
-        "/wheelclash/capture/" + capture.cell_folder(job.cell_id)
+        "/wheelclash/capture/" + capture_request.cell_folder(job.cell_id)
     )
     plain = CellJob(**{**vars(job), "capture": None})
     assert "capture" not in plain.to_json() and plain.budget_s == 15
@@ -77,7 +81,7 @@ def test_outcome_reads_the_capture_entry() -> None:
 
 
 def test_evidence_from_a_cell_folder(tmp_path: Path) -> None:
-    settings = capture.CaptureSettings(run_dir=tmp_path)
+    settings = capture_request.CaptureSettings(run_dir=tmp_path)
     spec = settings.spec_for("s/host/local/plain/s,b#1")
     spec.folder.mkdir()
     (spec.folder / "backtrace.txt").write_text(KERNEL_CORE_BT)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.builders import build_spec
-from harness.scenario import WheelSpec
-from harness.toolchains import load_catalogue
-from harness.wheels import cache_key
+from harness.build.builders import build_spec
+from harness.build.toolchains import load_catalogue
+from harness.build.wheels import cache_key
+from harness.scenario.load import WheelSpec
 
 
 def spec(link: tuple[str, ...]) -> WheelSpec:

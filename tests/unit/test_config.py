@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import Defaults
 from harness.errors import InvalidInputFile
+from harness.scenario.config import Defaults
 
 
 def test_no_pyproject_gives_the_built_in_defaults(tmp_path: Path) -> None:

@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.covering import Coverage, covering_orders, published, sca_rows
+from harness.build.toolchains import load_catalogue
 from harness.errors import InvalidInputFile
-from harness.plan import coverage, plan
-from harness.scenario import load_scenario
+from harness.scenario.covering import Coverage, covering_orders, published, sca_rows
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import coverage, plan
 from tests.covering_check import missing_orders
 from tests.unit.helpers import write_scenario
 
-CASES = [(n, 2) for n in (2, 5, 12, 20)] + [(n, 3) for n in range(4, 13)] + [
-    (n, 4) for n in range(5, 9)
-]
+CASES = (
+    [(n, 2) for n in (2, 5, 12, 20)]
+    + [(n, 3) for n in range(4, 13)]
+    + [(n, 4) for n in range(5, 9)]
+)
 
 
 @pytest.mark.parametrize(("n", "strength"), CASES)
@@ -66,15 +69,15 @@ def _wheels(n: int) -> str:
 def test_ten_wheels_need_a_cover(tmp_path: Path) -> None:
     path = write_scenario(tmp_path, f'name = "ten"\ndescription = "d"\n{_wheels(10)}')
     with pytest.raises(InvalidInputFile) as caught:
-        load_scenario(path)
+        load_scenario(path, load_catalogue())
     assert "orders = { cover = 3 }" in str(caught.value)
-    scenario = load_scenario(path, cover=3)
+    scenario = load_scenario(path, load_catalogue(), cover=3)
     assert coverage(scenario).orders == len(sca_rows(10, 3))
 
 
 def test_a_covered_scenario_plans_the_array(tmp_path: Path) -> None:
     text = f'name = "ten"\ndescription = "d"\n{_wheels(10)}\n[matrix]\norders = {{ cover = 3 }}\n'
-    scenario = load_scenario(write_scenario(tmp_path, text))
+    scenario = load_scenario(write_scenario(tmp_path, text), load_catalogue())
     cells = plan(scenario)
     ids = scenario.wheel_ids
     assert len(cells) == len(sca_rows(10, 3))
@@ -92,5 +95,5 @@ def test_a_covered_scenario_plans_the_array(tmp_path: Path) -> None:
 def test_bad_orders_are_named(tmp_path: Path, orders: str, message: str) -> None:
     text = f'name = "x"\ndescription = "d"\n{_wheels(3)}\n[matrix]\norders = {orders}\n'
     with pytest.raises(InvalidInputFile) as caught:
-        load_scenario(write_scenario(tmp_path, text))
+        load_scenario(write_scenario(tmp_path, text), load_catalogue())
     assert message in str(caught.value) and "matrix.orders" in str(caught.value)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import crashparse, paths
-from harness.crashparse import Binding, Frame
+from harness import paths
+from harness.evidence import crashparse
+from harness.evidence.crashparse import Binding, Frame
 from tests.unit.helpers import resource_script
 
 # gdb on a kernel core in a bookworm container: faulthandler's re-raise sits on top.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from harness.determinism import flaky, stability
-from harness.outcome import Outcome
-from harness.plan import Cell, Expected
-from harness.results import CellResult
-from harness.verdict import Classified, ImportErrorKind, Verdict
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.evidence.classify import Classified
+from harness.evidence.determinism import flaky, stability
+from harness.evidence.results import CellResult
+from harness.scenario.plan import Cell, Expected
 
 
 def result(order: str, verdict: Verdict, repeat: int = 1, tls: bool = False) -> CellResult:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.toolchains import load_catalogue
+from harness.cells.jobs import job_for
+from harness.common.verdicts import Verdict
 from harness.errors import InvalidInputFile
-from harness.first_use import FirstUse, use_orders
-from harness.jobs import job_for
-from harness.plan import expected_for, plan
-from harness.scenario import load_scenario
-from harness.verdict import Verdict
+from harness.scenario.first_use import FirstUse, use_orders
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import expected_for, plan
 from tests.unit.helpers import GOOD_SCENARIO, write_scenario
 
 THREE = """
@@ -61,7 +62,7 @@ def test_use_orders_default_is_the_empty_order() -> None:
 
 
 def test_default_matrix_keeps_todays_ids(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO), load_catalogue())
     assert scenario.matrix.first_use == (FirstUse.IMPORT,)
     cells = plan(scenario, targets=["host"])
     assert all(c.use == () for c in cells)
@@ -69,7 +70,7 @@ def test_default_matrix_keeps_todays_ids(tmp_path: Path) -> None:
 
 
 def test_every_adds_cells_with_a_use_segment(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, THREE, "trio.toml"))
+    scenario = load_scenario(write_scenario(tmp_path, THREE, "trio.toml"), load_catalogue())
     cells = plan(scenario)
     # 3! import orders × 2 use orders of (a, b), one of them the import order
     assert len(cells) == 12
@@ -85,7 +86,7 @@ def test_every_adds_cells_with_a_use_segment(tmp_path: Path) -> None:
 
 
 def test_job_runs_exercises_in_use_order(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, THREE, "trio.toml"))
+    scenario = load_scenario(write_scenario(tmp_path, THREE, "trio.toml"), load_catalogue())
     cell = next(c for c in plan(scenario) if c.id == "trio/host/local/plain/a,b,c/use:b,a#1")
     job = job_for(scenario, cell)
     assert [i.module for i in job.imports] == ["wc_call_once_a", "wc_call_once_b", "wc_healthy_c"]
@@ -109,5 +110,5 @@ def test_bad_first_use_input_names_the_key(
     if when:
         text = text.replace('\nwhen2 = { dlopen = "global:a", before = ["a", "b"] }', "")
     with pytest.raises(InvalidInputFile) as caught:
-        load_scenario(write_scenario(tmp_path, text))
+        load_scenario(write_scenario(tmp_path, text), load_catalogue())
     assert key in str(caught.value)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.runtime_requires import runtime_requirements
 from harness.errors import InvalidInputFile
-from harness.fixture_requires import runtime_requirements
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cpp"
 

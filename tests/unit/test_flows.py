@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.agreement import agreement, summary_lines
-from harness.checking import CheckOptions, Input, parse_inputs, scenario_for
+from harness.analysis.agreement import agreement, summary_lines
+from harness.analysis.explain import Finding, load_predictors
+from harness.build.toolchains import load_catalogue
+from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
+from harness.cells.jobs import job_for
+from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
-from harness.explain import Finding, load_predictors
-from harness.jobs import job_for
-from harness.minimize import ddmin
-from harness.plan import plan
-from harness.results import CellResult
-from harness.scenario import load_scenario
-from harness.verdict import Verdict
-from harness.wheelhouse import TargetPython, match_requirements, version_prefix
-from harness.wheelinfo import read_contents
+from harness.evidence.results import CellResult
+from harness.run.minimize import ddmin
+from harness.scenario.from_wheels import CheckOptions, Input, parse_inputs, scenario_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
+from harness.scenario.wheel_contents import read_contents
 
 
 def make_wheel(folder: Path, name: str, files: list[str]) -> Path:
@@ -83,7 +84,7 @@ def test_a_prebuilt_row_imports_what_the_wheel_holds(tmp_path: Path) -> None:
         '[[wheels]]\nid = "two"\nrequirement = "two>=1"\nmodules = ["two.core"]\n'
         '[matrix]\ndlopen = ["local", "global:one"]\n'
     )
-    scenario = load_scenario(path)
+    scenario = load_scenario(path, load_catalogue())
     assert scenario.wheel("one").wheel == wheel.resolve()
     assert scenario.wheel("one").imports == ("one",)
     assert scenario.wheel("two").requirement == "two>=1"
@@ -99,7 +100,7 @@ def test_a_prebuilt_row_imports_what_the_wheel_holds(tmp_path: Path) -> None:
         '[[wheels]]\nid = "three"\nrequirement = "no such ! thing"\nfixture = "x"\n'
     )
     with pytest.raises(InvalidInputFile) as info:
-        load_scenario(path)
+        load_scenario(path, load_catalogue())
     keys = sorted(p.key for p in info.value.problems)
     assert keys == [
         "exercise",
@@ -127,7 +128,7 @@ def test_check_turns_wheels_into_a_scenario_that_run_accepts(tmp_path: Path) -> 
     assert len(plan(scenario)) == 2 * 3 * 2  # two modes, three pairs, both orders
     saved = tmp_path / "saved.toml"
     saved.write_text(text.replace(str(tmp_path), "."))
-    again = load_scenario(saved)
+    again = load_scenario(saved, load_catalogue())
     assert again.wheel_ids == scenario.wheel_ids and again.exercise == "x = 1"
     with pytest.raises(InputError, match=r"--dlopen: 'global:nobody' names no wheel"):
         scenario_for(inputs, CheckOptions(dlopen=("global:nobody",)))

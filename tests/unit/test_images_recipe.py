@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from docker.models.images import Image
 
-from harness import image_catalogue, images
 from harness.errors import InfrastructureError, InputError, InvalidInputFile
-from harness.tomlload import Checker
+from harness.images import catalogue as image_catalogue
+from harness.images import provision as images
+from harness.scenario.tomlload import Checker
 
 SUITES = ("bullseye", "bookworm", "trixie", "sid")
 ARCHES = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")

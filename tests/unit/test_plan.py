@@ -3,15 +3,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from harness.jobs import job_for
-from harness.plan import Cell, expected_for, orders, plan, selects
-from harness.scenario import Selector, load_scenario
-from harness.verdict import Verdict
+from harness.build.toolchains import load_catalogue
+from harness.cells.jobs import job_for
+from harness.common.verdicts import Verdict
+from harness.scenario.load import Selector, load_scenario
+from harness.scenario.plan import Cell, expected_for, orders, plan, selects
 from tests.unit.helpers import GOOD_SCENARIO, write_scenario
 
 
 def test_cells_cover_every_axis_with_stable_ids(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO), load_catalogue())
     cells = plan(scenario, targets=["host"])
     # dlopen 2 × host 2 × orders 2 × repeat 2
     assert len(cells) == 16
@@ -54,7 +55,7 @@ def test_selectors() -> None:
 
 
 def test_first_matching_expectation_wins(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO), load_catalogue())
     verdicts = {c.id: expected_for(scenario.expectations, c).verdict for c in plan(scenario)}
     assert verdicts["pair/host/global:a/plain/a,b#1"] is Verdict.SEGFAULT
     assert verdicts["pair/host/global:a/preload-libstdcxx/a,b#2"] is Verdict.SEGFAULT
@@ -64,7 +65,7 @@ def test_first_matching_expectation_wins(tmp_path: Path) -> None:
 
 
 def test_job_carries_order_flags_exercises_and_preload(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO), load_catalogue())
     target = next(c for c in plan(scenario) if c.id == "pair/host/global:a/preload-libstdcxx/b,a#1")
     document = job_for(scenario, target).to_json()
     assert document["id"] == target.id

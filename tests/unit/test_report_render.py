@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
-from harness import html_report, markdown_report
-from harness.baseline import compare
-from harness.outcome import Outcome
-from harness.plan import Cell, Expected
-from harness.report_model import run_view
-from harness.results import CellResult, Provenance
-from harness.runstate import CellIndex, Stream, write_results
-from harness.verdict import Classified, Verdict
+from harness.analysis.baseline import compare
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
+from harness.evidence.classify import Classified
+from harness.evidence.results import CellResult, Provenance
+from harness.report import html as html_report
+from harness.report import markdown as markdown_report
+from harness.report.model import run_view
+from harness.run.state import CellIndex, Stream, write_results
+from harness.scenario.plan import Cell, Expected
 
 PAYLOAD = "</pre><script>document.body.dataset.pwned='1'</script><img src=x onerror=alert(1)>"
 

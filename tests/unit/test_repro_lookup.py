@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InputError
-from harness.repro_lookup import find_cell
+from harness.report.lookup import find_cell
 
 
 def write_run(root: Path, run_id: str, cells: list[dict[str, str]]) -> Path:

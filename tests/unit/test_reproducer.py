@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 import shlex
 
-from harness import reproducer
-from harness.jobs import CellJob, Exercise, Import
+from harness.analysis import reproducer
+from harness.cells.jobs import CellJob, Exercise, Import
 
 JOB = CellJob(
     cell_id="s/host/global:a/preload-libstdcxx/a,b#1",

@@ -7,14 +7,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness import paths, report
-from harness.backends import TargetFacts
-from harness.outcome import Outcome
-from harness.plan import Cell, Expected
-from harness.results import CellResult, Provenance, load_results
-from harness.runstate import CellIndex, Stream, write_results
-from harness.verdict import Classified, ImportErrorKind, Verdict
-from harness.wheels import BuiltWheel
+from harness import paths
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends import TargetFacts
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.evidence.classify import Classified
+from harness.evidence.results import CellResult, Provenance, load_results
+from harness.report import terminal as report
+from harness.run.state import CellIndex, Stream, write_results
+from harness.scenario.plan import Cell, Expected
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 

@@ -13,14 +13,14 @@ import jsonschema
 import pytest
 
 from harness import paths
+from harness.analysis.merge import merge
+from harness.common.verdicts import Verdict
 from harness.errors import InputError
-from harness.merge import merge
-from harness.parallel import run_units
-from harness.plan import Cell
-from harness.results import CellResult, Provenance
-from harness.runstate import CellIndex, Stream, slim_results, write_results
-from harness.shards import Shard, assign, units
-from harness.verdict import Verdict
+from harness.evidence.results import CellResult, Provenance
+from harness.run.parallel import run_units
+from harness.run.shards import Shard, assign, units
+from harness.run.state import CellIndex, Stream, slim_results, write_results
+from harness.scenario.plan import Cell
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 
@@ -235,7 +235,7 @@ def test_merge_refuses_a_cell_twice_and_notes_a_missing_shard() -> None:
 
 
 def test_xdist_keeps_a_scenario_group_together() -> None:
-    from harness.xdist_groups import scope_of
+    from harness.run.xdist_groups import scope_of
 
     group = "scenarios/call-once.toml::call-once/debian-bookworm-x86_64"
     for cell in (

@@ -4,22 +4,23 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.toolchains import load_catalogue
+from harness.common.verdicts import Verdict
 from harness.errors import InvalidInputFile
-from harness.scenario import HostMode, load_scenario
-from harness.verdict import Verdict
+from harness.scenario.load import HostMode, load_scenario
 from tests.unit.helpers import GOOD_SCENARIO, write_scenario
 
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:
     path = write_scenario(tmp_path, text)
     with pytest.raises(InvalidInputFile) as info:
-        load_scenario(path)
+        load_scenario(path, load_catalogue())
     assert all(p.file == str(path) for p in info.value.problems)
     return [f"{p.key}: {p.message}" for p in info.value.problems]
 
 
 def test_good_scenario_loads_into_frozen_models(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO))
+    scenario = load_scenario(write_scenario(tmp_path, GOOD_SCENARIO), load_catalogue())
     assert scenario.name == "pair"
     assert scenario.wheel_ids == ("a", "b")
     assert scenario.wheel("a").link == ("static-libstdcxx-hidden",)
@@ -126,4 +127,4 @@ def test_no_wheels_and_too_many_wheels(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputFile, match="no such file"):
-        load_scenario(tmp_path / "absent.toml")
+        load_scenario(tmp_path / "absent.toml", load_catalogue())

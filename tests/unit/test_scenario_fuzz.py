@@ -17,8 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.build.toolchains import load_catalogue
+from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
-from harness.scenario import (
+from harness.scenario.load import (
     EXPECT_KEYS,
     MATRIX_KEYS,
     TOP_KEYS,
@@ -27,7 +29,6 @@ from harness.scenario import (
     Scenario,
     load_scenario,
 )
-from harness.verdict import Verdict
 
 VOCABULARY: Final = sorted(
     TOP_KEYS | WHEEL_KEYS | MATRIX_KEYS | EXPECT_KEYS | WHEN_KEYS | {"colour", "a", "b"}
@@ -144,7 +145,7 @@ def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def load_or_input_error(path: Path) -> Scenario | None:
     """The scenario, or None when it was refused with an InputError naming the file."""
     try:
-        return load_scenario(path)
+        return load_scenario(path, load_catalogue())
     except InvalidInputFile as exc:
         assert exc.problems and all(p.file == str(path) for p in exc.problems), exc
         assert all(p.message for p in exc.problems)

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import report
+from harness.build.toolchains import load_catalogue
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
 from harness.errors import InvalidInputFile
-from harness.outcome import Outcome
-from harness.plan import Expected, expected_for, plan
-from harness.results import CellResult
-from harness.scenario import load_scenario
-from harness.verdict import Classified, Verdict
+from harness.evidence.classify import Classified
+from harness.evidence.results import CellResult
+from harness.report import terminal as report
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import Expected, expected_for, plan
 from tests.unit.helpers import write_scenario
 
 MATRIX = """
@@ -44,7 +46,7 @@ verdict = "pass"
 
 
 def test_toolchain_lists_expand_into_variants(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, MATRIX))
+    scenario = load_scenario(write_scenario(tmp_path, MATRIX), load_catalogue())
     assert len(scenario.variants) == 6
     assert scenario.variants[0] == "a=gcc-10+b=gcc-12"
     chosen = scenario.variant("a=gcc-12+b=zig")
@@ -54,7 +56,7 @@ def test_toolchain_lists_expand_into_variants(tmp_path: Path) -> None:
 
 
 def test_cells_carry_the_variant_in_id_and_group(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, MATRIX))
+    scenario = load_scenario(write_scenario(tmp_path, MATRIX), load_catalogue())
     cells = plan(scenario)
     assert len(cells) == 6 * 2  # variants × orders
     first = cells[0]
@@ -77,7 +79,7 @@ def test_toolchain_selector_is_checked(tmp_path: Path, when: str, fragment: str)
         '{ toolchain = { a = "gcc-12", b = ["gcc-12"] }, before = ["a", "b"] }', when
     )
     with pytest.raises(InvalidInputFile) as info:
-        load_scenario(write_scenario(tmp_path, text))
+        load_scenario(write_scenario(tmp_path, text), load_catalogue())
     assert fragment in str(info.value)
 
 
@@ -86,11 +88,11 @@ def test_every_listed_toolchain_is_validated(tmp_path: Path) -> None:
     with pytest.raises(
         InvalidInputFile, match=r"wheels\[1\]\.toolchain: unknown toolchain 'gcc-99'"
     ):
-        load_scenario(write_scenario(tmp_path, text))
+        load_scenario(write_scenario(tmp_path, text), load_catalogue())
 
 
 def test_toolchain_table_shows_worst_verdict_per_pair(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path, MATRIX))
+    scenario = load_scenario(write_scenario(tmp_path, MATRIX), load_catalogue())
     results = []
     for cell in plan(scenario):
         crash = cell.variant == "a=gcc-12+b=gcc-12" and cell.order == ("a", "b")

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from harness.outcome import Outcome
-from harness.verdict import ImportErrorKind, Verdict, classify, import_error_kind
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.evidence.classify import classify, import_error_kind
 
 # stderr of a real mechanism-1 crash (gcc 12, glibc 2.36, CPython 3.11), as the probe left it.
 SEGFAULT_STDERR = """Fatal Python error: Segmentation fault

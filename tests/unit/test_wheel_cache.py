@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.wheels import BuiltWheel, cached_wheel
+from harness.build.wheels import BuiltWheel, cached_wheel
 
 
 def entry(tmp_path: Path, **changes: object) -> Path:

@@ -1,0 +1,364 @@
+"""Static predictors: what a set of wheels' ELF files say about how they may break each other.
+
+The predictor table (symbol patterns, runtime names, messages) is data, in
+`resources/predictors.toml`; the facts behind it are in shared/mechanisms.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from harness import paths
+from harness.analysis.elfscan import ElfFacts, scan_file, scan_wheel
+from harness.scenario.tomlload import Checker, read_toml
+from harness.scenario.wheel_contents import read_contents
+
+PREDICTORS_TOML: Final = paths.RESOURCES / "predictors.toml"
+DLOPEN_RE: Final = re.compile(rb"setdlopenflags|RTLD_GLOBAL")
+MESSAGE_KEYS: Final = (
+    "runtime_internals",
+    "runtime_copies",
+    "unique_same",
+    "bundled_runtime",
+    "call_once_private",
+    "call_once_pair",
+    "unique_count",
+    "unique_shared",
+    "static_tls",
+    "tls_size",
+    "bundled_soname",
+    "shared_soname",
+    "rpath",
+    "runpath",
+    "dlopenflags",
+    "compiler",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InternalPattern:
+    pattern: re.Pattern[str]
+    what: str
+    runtime_only: bool
+    mechanism: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Predictors:
+    internals: tuple[InternalPattern, ...]
+    call_once: tuple[re.Pattern[str], ...]
+    shared_libstdcxx: re.Pattern[str]
+    runtime_libraries: tuple[re.Pattern[str], ...]
+    runtime_search: tuple[Path, ...]
+    unique_soname: re.Pattern[str]
+    tls_surplus: dict[str, int]
+    messages: dict[str, str]
+
+
+def _regex(check: Checker, value: Any, key: str) -> re.Pattern[str]:
+    try:
+        return re.compile(str(value))
+    except re.error as exc:
+        check.add(key, f"not a regular expression: {exc}")
+        return re.compile("(?!)")
+
+
+@functools.cache
+def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
+    """The predictor table, validated; every problem of the file at once."""
+    doc = read_toml(path)
+    check = Checker(path)
+    check.unknown_keys(
+        doc, {"runtime_internal", "call_once", "runtime", "bundled", "static_tls", "messages"}, ""
+    )
+    internals: list[InternalPattern] = []
+    rows = doc.get("runtime_internal", [])
+    for index, row in enumerate(rows if isinstance(rows, list) else []):
+        key = f"runtime_internal[{index}]"
+        check.unknown_keys(row, {"pattern", "what", "runtime_only", "mechanism"}, key)
+        internals.append(
+            InternalPattern(
+                pattern=_regex(check, check.string(row, "pattern", f"{key}.pattern"), key),
+                what=check.string(row, "what", f"{key}.what"),
+                runtime_only=check.boolean(row, "runtime_only", f"{key}.runtime_only", False),
+                mechanism=check.string(row, "mechanism", f"{key}.mechanism"),
+            )
+        )
+    once = check.table(doc, "call_once", "call_once")
+    runtime = check.table(doc, "runtime", "runtime")
+    bundled = check.table(doc, "bundled", "bundled")
+    tls = check.table(check.table(doc, "static_tls", "static_tls"), "surplus_bytes", "x")
+    messages = check.table(doc, "messages", "messages")
+    for name in MESSAGE_KEYS:
+        if not isinstance(messages.get(name), str):
+            check.add(f"messages.{name}", "missing; every predictor needs its message")
+    check.raise_if_any()
+    return Predictors(
+        internals=tuple(internals),
+        call_once=tuple(
+            _regex(check, p, "call_once") for p in check.strings(once, "patterns", "call_once")
+        ),
+        shared_libstdcxx=_regex(check, once.get("shared_runtime", ""), "call_once.shared_runtime"),
+        runtime_libraries=tuple(
+            _regex(check, p, "runtime") for p in check.strings(runtime, "libraries", "runtime")
+        ),
+        runtime_search=tuple(Path(p) for p in check.strings(runtime, "search", "runtime")),
+        unique_soname=_regex(check, bundled.get("unique_soname", ""), "bundled.unique_soname"),
+        tls_surplus={str(k): int(v) for k, v in tls.items()},
+        messages={k: str(v) for k, v in messages.items()},
+    )
+
+
+@functools.cache
+def runtime_exports(search: tuple[Path, ...]) -> frozenset[str]:
+    """Names this machine's libstdc++.so.6 and libgcc_s.so.1 export (empty when not found)."""
+    names: set[str] = set()
+    for library in ("libstdc++.so.6", "libgcc_s.so.1"):
+        found = next((d / library for d in search if (d / library).is_file()), None)
+        if found is not None:
+            names |= {e.name for e in scan_file(found.resolve()).exported}
+    return frozenset(names)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One predictor that fired on a wheel; `mechanism` is "1".."7", or "" for a fact."""
+
+    wheel_id: str
+    wheel: str
+    predictor: str
+    mechanism: str
+    detail: str
+    before: tuple[str, ...] = ()  # wheel ids whose import order the prediction needs
+    rtld_global: str = ""  # the wheel that must be loaded RTLD_GLOBAL, if any
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "wheel_id": self.wheel_id,
+            "wheel": self.wheel,
+            "predictor": self.predictor,
+            "mechanism": self.mechanism,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scanned:
+    wheel_id: str
+    path: Path
+    elves: tuple[ElfFacts, ...]
+    modules: frozenset[str]  # archive paths of extension modules
+    python_hits: tuple[str, ...]
+
+
+def _scan(wheel_id: str, path: Path) -> Scanned:
+    contents = read_contents(path)
+    elves = scan_wheel(path, skip_relocations=frozenset(contents.libraries))
+    libraries = set(contents.libraries)
+    modules = {e.path for e in elves if e.path not in libraries}
+    hits: list[str] = []
+    with zipfile.ZipFile(path) as archive:
+        for name in contents.python_files:
+            for number, line in enumerate(archive.read(name).splitlines(), 1):
+                if DLOPEN_RE.search(line) and not line.lstrip().startswith(b"#"):
+                    hits.append(f"{name}:{number}")
+    return Scanned(
+        wheel_id=wheel_id,
+        path=path,
+        elves=elves,
+        modules=frozenset(modules),
+        python_hits=tuple(hits),
+    )
+
+
+def _needs_runtime(elf: ElfFacts, table: Predictors) -> str:
+    return next((n for n in elf.needed if any(p.search(n) for p in table.runtime_libraries)), "")
+
+
+def _private_libstdcxx(elf: ElfFacts, table: Predictors) -> bool:
+    return not any(table.shared_libstdcxx.search(n) for n in elf.needed)
+
+
+def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -> list[Finding]:
+    msg = table.messages
+    out: list[Finding] = []
+
+    def add(predictor: str, mechanism: str, detail: str, **extra: Any) -> None:
+        out.append(
+            Finding(
+                wheel_id=item.wheel_id,
+                wheel=item.path.name,
+                predictor=predictor,
+                mechanism=mechanism,
+                detail=detail,
+                **extra,
+            )
+        )
+
+    for elf in item.elves:
+        needed = _needs_runtime(elf, table)
+        matched = [(e.name, _internal(e.name, table, runtime)) for e in elf.exported]
+        stateful = sorted(n for n, row in matched if row is not None and row.mechanism)
+        stateless = sorted(n for n, row in matched if row is not None and not row.mechanism)
+        for names, mechanism, key in (
+            (stateful, "2", "runtime_internals"),
+            (stateless, "", "runtime_copies"),
+        ):
+            if names and needed:
+                shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+                detail = msg[key].format(count=len(names), names=shown, runtime=needed)
+                add(
+                    "runtime-internals" if mechanism else "runtime-copies",
+                    mechanism,
+                    f"{elf.name} {detail}",
+                )
+        trampolines = _trampolines(elf, table)
+        if trampolines and _private_libstdcxx(elf, table) and elf.path in item.modules:
+            add(
+                "call-once-trampoline",
+                "",
+                f"{elf.name} " + msg["call_once_private"].format(symbol=trampolines[0]),
+            )
+        unique = [e for e in elf.exported if e.unique]
+        if unique:
+            add(
+                "unique-symbols",
+                "",
+                f"{elf.name}: " + msg["unique_count"].format(count=len(unique)),
+            )
+        arch_surplus = table.tls_surplus.get(elf.arch, min(table.tls_surplus.values() or [1664]))
+        if elf.static_tls:
+            add(
+                "static-tls",
+                "5",
+                msg["static_tls"].format(file=elf.name, size=elf.tls_size, surplus=arch_surplus),
+            )
+        elif elf.tls_size:
+            add("tls-size", "", msg["tls_size"].format(file=elf.name, size=elf.tls_size))
+        bundled = elf.path not in item.modules and elf.soname
+        if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
+            detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
+            add("bundled-runtime", "6", detail)
+        elif bundled and not table.unique_soname.search(elf.soname):
+            detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
+            add("bundled-soname", "", detail)
+        if elf.rpath:
+            add("rpath", "", msg["rpath"].format(file=elf.name, value=elf.rpath))
+        if elf.runpath:
+            add("runpath", "", msg["runpath"].format(file=elf.name, value=elf.runpath))
+        if elf.comment and elf.path in item.modules:
+            add(
+                "compiler",
+                "",
+                msg["compiler"].format(file=elf.name, comment="; ".join(elf.comment)),
+            )
+    if item.python_hits:
+        where = ", ".join(item.python_hits[:3]) + (" …" if len(item.python_hits) > 3 else "")
+        add("dlopenflags", "", msg["dlopenflags"].format(where=where))
+    return out
+
+
+def _internal(name: str, table: Predictors, runtime: frozenset[str]) -> InternalPattern | None:
+    """The first runtime-internal row matching an exported name, or None."""
+    for row in table.internals:
+        if row.pattern.search(name):
+            return row if not row.runtime_only or name in runtime else None
+    return None
+
+
+def _trampolines(elf: ElfFacts, table: Predictors) -> list[str]:
+    return sorted(e.name for e in elf.exported if any(p.search(e.name) for p in table.call_once))
+
+
+def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]:
+    msg = table.messages
+    out: list[Finding] = []
+    for provider in items:
+        for user in items:
+            if provider is user:
+                continue
+            # Mechanism 1: a private-runtime trampoline, and a shared-runtime module binding it.
+            offered = {
+                name
+                for elf in provider.elves
+                if elf.path in provider.modules and _private_libstdcxx(elf, table)
+                for name in _trampolines(elf, table)
+            }
+            bound = sorted(
+                name
+                for elf in user.elves
+                if not _private_libstdcxx(elf, table)
+                for name in offered & elf.relocated
+            )
+            if bound:
+                out.append(
+                    Finding(
+                        wheel_id=provider.wheel_id,
+                        wheel=provider.path.name,
+                        predictor="call-once-interposition",
+                        mechanism="1",
+                        detail=msg["call_once_pair"].format(
+                            provider=provider.wheel_id, user=user.wheel_id, symbol=bound[0]
+                        ),
+                        before=(provider.wheel_id, user.wheel_id),
+                        rtld_global=provider.wheel_id,
+                    )
+                )
+    for index, first in enumerate(items):
+        for second in items[index + 1 :]:
+            mine = {e.name: e.size for elf in first.elves for e in elf.exported if e.unique}
+            theirs = {e.name: e.size for elf in second.elves for e in elf.exported if e.unique}
+            shared = sorted(set(mine) & set(theirs))
+            if shared:
+                differ = [n for n in shared if mine[n] != theirs[n]]
+                names = ", ".join(shared[:3]) + (" …" if len(shared) > 3 else "")
+                sizes = (
+                    f"; {len(differ)} differ in size ({', '.join(differ[:3])}), so one "
+                    "module's code runs on the other's layout"
+                )
+                key = "unique_shared" if differ else "unique_same"
+                out.append(
+                    Finding(
+                        wheel_id=first.wheel_id,
+                        wheel=first.path.name,
+                        predictor="unique-shared" if differ else "unique-same",
+                        mechanism="4" if differ else "",
+                        detail=msg[key].format(
+                            count=len(shared), other=second.wheel_id, names=names, sizes=sizes
+                        ),
+                    )
+                )
+            sonames = {
+                e.soname for e in first.elves if e.path not in first.modules and e.soname
+            } & {e.soname for e in second.elves if e.path not in second.modules and e.soname}
+            for soname in sorted(sonames):
+                out.append(
+                    Finding(
+                        wheel_id=first.wheel_id,
+                        wheel=first.path.name,
+                        predictor="shared-soname",
+                        mechanism="6",
+                        detail=msg["shared_soname"].format(soname=soname, other=second.wheel_id),
+                    )
+                )
+    return out
+
+
+def explain(wheels: Sequence[tuple[str, Path]], table: Predictors | None = None) -> list[Finding]:
+    """Every finding for a set of (wheel id, .whl path): per wheel, then between wheels."""
+    table = table or load_predictors()
+    runtime = runtime_exports(table.runtime_search)
+    items = [_scan(wheel_id, path) for wheel_id, path in wheels]
+    findings = [f for item in items for f in _wheel_findings(item, table, runtime)]
+    return findings + _pair_findings(items, table)
+
+
+def mechanisms(findings: Sequence[Finding]) -> list[str]:
+    """The mechanisms the findings predict, in order."""
+    return sorted({f.mechanism for f in findings if f.mechanism})

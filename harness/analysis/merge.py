@@ -1,0 +1,181 @@
+"""Join the results.json of several shards (or machines) into one, refusing to mix runs.
+
+Provenance must match: the same harness version, the same bytes for every wheel built from
+the same recipe (its cache key), and the same facts (image id and digest, glibc, libstdc++,
+Python) for every target and arch that more than one file ran on. A cell id may occur in
+one file only. The merged cells are in plan order (each cell carries its plan position).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+from harness.evidence.results import RESULTS_NAME, SCHEMA_VERSION, CellResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merged:
+    document: dict[str, Any]
+    notes: tuple[str, ...]
+
+    @property
+    def results(self) -> tuple[CellResult, ...]:
+        return tuple(CellResult.from_json(c) for c in self.document["cells"])
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A results.json, or the run folder holding one."""
+    file = path / RESULTS_NAME if path.is_dir() else path
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{file}: no such file; give results.json files or run folders") from None
+    except ValueError as exc:
+        raise InputError(f"{file}: not a results.json ({exc})") from None
+    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(
+            f"{file}: schema_version {document.get('schema_version')!r} "
+            f"(this wheelclash reads {SCHEMA_VERSION}); merge files of one wheelclash version"
+        )
+    return document
+
+
+def _same(
+    what: str, seen: dict[str, tuple[Any, str]], key: str, value: Any, name: str, hint: str
+) -> None:
+    if key in seen and seen[key][0] != value:
+        first, where = seen[key]
+        raise InputError(
+            f"cannot merge: {what} {key} differs between {where} ({first}) and {name} ({value}); "
+            f"{hint}"
+        )
+    seen.setdefault(key, (value, name))
+
+
+def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
+    """One results document from several, or an InputError saying what does not match."""
+    if len(named) < 2:
+        raise InputError("give two or more results to merge")
+    versions: dict[str, tuple[Any, str]] = {}
+    wheels: dict[str, tuple[Any, str]] = {}
+    targets: dict[str, tuple[Any, str]] = {}
+    cell_from: dict[str, str] = {}
+    cells: list[dict[str, Any]] = []
+    backends: dict[str, Any] = {}
+    compilers: dict[str, Any] = {}
+    wheel_rows: dict[str, Any] = {}
+    target_rows: dict[str, Any] = {}
+    orders: dict[str, Any] = {}
+    shards: list[str] = []
+    planned = 0
+    complete = True
+    for name, document in named:
+        provenance = document["provenance"]
+        _same(
+            "the harness version",
+            versions,
+            "",
+            provenance["harness_version"],
+            name,
+            "run every shard with the same wheelclash",
+        )
+        for wheel in provenance["wheels"]:
+            _same(
+                f"the wheel {wheel['module']} ({wheel['toolchain']}, {wheel['link']}) with recipe",
+                wheels,
+                wheel["cache_key"][:16],
+                wheel["sha256"],
+                name,
+                "build the wheels once and share ~/.cache/wheelclash between the shard jobs "
+                "(docs/github-actions-shards.yml)",
+            )
+            wheel_rows.setdefault(wheel["sha256"], wheel)
+        for facts in provenance["targets"]:
+            key = f"{facts['target']}/{facts['arch']}"
+            _same(
+                "the target",
+                targets,
+                key,
+                {k: v for k, v in facts.items() if k not in ("target", "arch")},
+                name,
+                "run the shards on the same images (pin them by digest) and, for the host "
+                "target, on alike machines",
+            )
+            target_rows.setdefault(key, facts)
+        backends.update(provenance["backends"])
+        compilers.update(provenance["compilers"])
+        run = document.get("run", {})
+        if run.get("shard"):
+            shards.append(run["shard"])
+        planned += int(run.get("planned", len(document["cells"])))
+        complete = complete and bool(run.get("complete", True))
+        for entry in run.get("orders", []):
+            orders.setdefault(entry["scenario"], entry)
+        for cell in document["cells"]:
+            if cell["id"] in cell_from:
+                raise InputError(
+                    f"cannot merge: cell {cell['id']} is in both {cell_from[cell['id']]} and "
+                    f"{name}; merge each shard once, and shards of one run only"
+                )
+            cell_from[cell["id"]] = name
+            cells.append(cell)
+    notes = _shard_notes(shards, len(named))
+    complete = complete and not any(n.startswith("missing") for n in notes)
+    cells.sort(key=lambda c: (c.get("index") is None, c.get("index") or 0))
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell["verdict"]] = counts.get(cell["verdict"], 0) + 1
+    first = named[0][1]["provenance"]
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "provenance": {
+            "harness_version": first["harness_version"],
+            "started": min(d["provenance"]["started"] for _, d in named),
+            "command": first["command"],
+            "backends": backends,
+            "compilers": compilers,
+            "wheels": list(wheel_rows.values()),
+            "targets": list(target_rows.values()),
+        },
+        "run": {
+            "shard": None,
+            "shards": sorted(shards, key=lambda s: int(s.split("/")[0])),
+            "planned": planned,
+            "complete": complete,
+            "orders": list(orders.values()),
+        },
+        "summary": {
+            "cells": len(cells),
+            "unexpected": sum(not c["matches_expectation"] for c in cells),
+            "verdicts": counts,
+        },
+        "cells": cells,
+    }
+    return Merged(document=document, notes=notes)
+
+
+def _shard_notes(shards: Sequence[str], files: int) -> tuple[str, ...]:
+    """Which shards are missing or doubled, when the files name their shards."""
+    if not shards:
+        return ()
+    if len(shards) != files:
+        raise InputError("cannot merge sharded and unsharded results; merge one run's shards")
+    counts = {int(s.split("/")[1]) for s in shards}
+    if len(counts) != 1:
+        raise InputError(
+            f"cannot merge: the files come from different shard counts ({', '.join(shards)})"
+        )
+    count = counts.pop()
+    indexes = [int(s.split("/")[0]) for s in shards]
+    doubled = sorted({i for i in indexes if indexes.count(i) > 1})
+    if doubled:
+        raise InputError(f"cannot merge: shard {doubled[0]}/{count} is given twice")
+    absent = sorted(set(range(1, count + 1)) - set(indexes))
+    if absent:
+        return (f"missing shards: {', '.join(f'{i}/{count}' for i in absent)}",)
+    return ()

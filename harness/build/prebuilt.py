@@ -1,0 +1,76 @@
+"""Given wheels: .whl files and downloaded requirements, used as they are instead of built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+from harness.build.provenance import elf_comment
+from harness.build.wheelhouse import TargetPython, Wheelhouse, download
+from harness.build.wheels import BuiltWheel, file_sha256
+from harness.errors import InputError
+from harness.scenario.load import Scenario, WheelSpec
+from harness.scenario.wheel_contents import read_contents
+
+GIVEN: Final = "given"
+
+
+def given_wheel(spec: WheelSpec, path: Path, wheelhouse: Path | None = None) -> BuiltWheel:
+    """A given wheel file as the runner and the backends take it; its hash is provenance."""
+    sha = file_sha256(path)
+    return BuiltWheel(
+        wheel_id=spec.id,
+        module=",".join(spec.imports or read_contents(path).imports()),
+        fixture=spec.requirement or path.name,
+        toolchain=GIVEN,
+        link="",
+        path=path,
+        sha256=sha,
+        compiler="",
+        elf_comment=elf_comment(path),
+        builder=GIVEN,
+        builder_id="",
+        audit="",
+        cache_key=sha[:32],
+        wheelhouse=str(wheelhouse) if wheelhouse else "",
+    )
+
+
+def given_wheels(
+    specs: Sequence[WheelSpec], python: Callable[[], TargetPython]
+) -> dict[str, BuiltWheel]:
+    """The given wheels of a set, by wheel id; requirements come from one wheelhouse per
+    target (downloaded once, then cached), local files are used as they are. `python` tells
+    the target's Python, asked only when there is something to download."""
+    requirements = [s.requirement for s in specs if s.requirement]
+    house: Wheelhouse | None = None
+    if requirements:
+        house = download(requirements, python())
+    out: dict[str, BuiltWheel] = {}
+    for spec in specs:
+        if spec.requirement:
+            assert house is not None
+            out[spec.id] = given_wheel(spec, house.wheel_for(spec.requirement), house.path)
+        elif spec.wheel is not None:
+            out[spec.id] = given_wheel(spec, spec.wheel, house.path if house else None)
+    return out
+
+
+def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
+    """The scenario with each requirement's modules filled in from its downloaded wheel."""
+    by_id = {w.wheel_id: w for w in wheels}
+    specs = []
+    for spec in scenario.wheels:
+        if spec.imports or spec.id not in by_id:
+            specs.append(spec)
+            continue
+        found = read_contents(by_id[spec.id].path).imports()
+        if not found:
+            raise InputError(
+                f"{scenario.path}: {spec.id}: {by_id[spec.id].path.name} holds no extension "
+                "module; name what to import with `modules`"
+            )
+        specs.append(replace(spec, module=found[0], modules=found))
+    return replace(scenario, wheels=tuple(specs))

@@ -1,0 +1,112 @@
+"""Where cells run. A backend opens a session per (target, arch, wheel set) and runs batches."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from harness.build.builders import Builder
+from harness.build.wheelhouse import TargetPython, version_prefix
+from harness.build.wheels import BuiltWheel
+from harness.cells.jobs import CellJob
+from harness.cells.outcome import Outcome
+from harness.errors import InputError
+from harness.scenario.load import HOST_TARGET
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetFacts:
+    """Provenance of the place cells ran: recorded in every result."""
+
+    target: str
+    arch: str
+    python: str
+    glibc: str
+    libstdcxx: str
+    image_id: str = ""
+    image_digest: str = ""
+    emulated: bool = False  # the cells ran under qemu-user
+    engine: str = ""  # the Docker engine's URL ("default": DOCKER_HOST or the local socket)
+
+
+class Session(Protocol):
+    """One prepared environment (a venv, a container) with the wheel set installed."""
+
+    @property
+    def facts(self) -> TargetFacts: ...
+
+    @property
+    def not_installable(self) -> str:
+        """Why the wheel set cannot be installed here (pip's or the tags' reason), or ''."""
+        ...
+
+    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+        """Run the jobs, one fresh interpreter each, yielding outcomes as they finish."""
+        ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot run here (a runbook sentence), or None when it can."""
+        ...
+
+    def describe(self) -> Mapping[str, str]:
+        """Backend-wide provenance, e.g. the engine version."""
+        ...
+
+    def builder(self, target: str, arch: str) -> Builder:
+        """Where the wheels for cells on this target are built."""
+        ...
+
+    def open(
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel]
+    ) -> AbstractContextManager[Session]: ...
+
+
+def _local(engines: Mapping[str, str]) -> Backend:
+    from harness.cells.backends.local import LocalBackend
+
+    return LocalBackend()
+
+
+def _docker(engines: Mapping[str, str]) -> Backend:
+    """`engines` maps an arch to its own engine (URL or docker context); see harness/engines."""
+    from harness.cells.backends.docker import DockerBackend
+
+    return DockerBackend(engines=engines)
+
+
+BACKENDS: Final[Mapping[str, Callable[[Mapping[str, str]], Backend]]] = {
+    "local": _local,
+    "docker": _docker,
+}
+
+
+def target_python(backend: Backend, target: str, arch: str) -> TargetPython:
+    """The Python and glibc of a target, for choosing the wheels pip downloads for it."""
+    if backend.name == "local" or target == HOST_TARGET:
+        return TargetPython(
+            version=version_prefix(platform.python_version()),
+            glibc=(os.confstr("CS_GNU_LIBC_VERSION") or "glibc 2.17").split()[-1],
+            arch=platform.machine(),
+        )
+    from harness.cells.backends.docker import DockerBackend
+    from harness.images import provision
+
+    assert isinstance(backend, DockerBackend)
+    info = provision.resolve_target(backend.client, target, arch)
+    if not info.python or not info.glibc:
+        raise InputError(
+            f"target {target}: its image does not say its Python and glibc versions, so the "
+            "wheels to download for it are unknown; use a debian:<suite> target, or pass "
+            ".whl files (with their dependencies) instead of requirements"
+        )
+    return TargetPython(
+        version=version_prefix(info.python), glibc=version_prefix(info.glibc), arch=arch
+    )

@@ -1,0 +1,455 @@
+"""The docker backend: one confined, long-lived container per (target, arch, wheel set).
+
+The wheel set is installed once, offline, into a venv inside the container; the cells then
+run as one batch through the stdlib supervisor, one fresh interpreter each, streamed back a
+line per cell. Containers run without network, as a non-root user, with memory and pid
+limits, and are removed in `finally` (also on Ctrl-C and SIGTERM) unless
+WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead harness processes are removed on start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import docker
+import docker.errors
+import psutil
+from docker.models.containers import Container
+from docker.utils.socket import STDOUT, frames_iter
+from packaging.utils import parse_wheel_filename
+
+from harness import paths
+from harness.build.builders import Builder, ContainerBuilder
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends import Session, TargetFacts
+from harness.cells.backends.fetch import fetch_capture
+from harness.cells.backends.stream import lines_until, outcomes_from_lines
+from harness.cells.jobs import CellJob, batch
+from harness.cells.outcome import Outcome
+from harness.errors import InfrastructureError
+from harness.images import catalogue as image_catalogue
+from harness.images import containers, engines
+from harness.images import provision as images
+from harness.scenario.tomlload import Checker, read_toml
+
+logger = logging.getLogger(__name__)
+
+LABEL_OWNER: Final = "org.wheelclash.owner"
+LABEL_GROUP: Final = "org.wheelclash.group"
+UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
+BATCH_SLACK_S: Final = 60.0
+SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
+CELLS_TMPFS: Final = "size=1g,mode=1777"
+# docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
+ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    confinement: containers.Confinement
+    default_builder_suite: str
+
+    @property
+    def workdir(self) -> str:
+        return self.confinement.home
+
+
+@functools.cache
+def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
+    check = Checker(path)
+    document = read_toml(path)
+    check.unknown_keys(document, {"container", "builder"}, "")
+    table = check.table(document, "container", "container")
+    check.unknown_keys(table, {"user", "memory", "pids", "workdir"}, "container")
+    builder = check.table(document, "builder", "builder")
+    check.unknown_keys(builder, {"default_suite"}, "builder")
+    settings = Settings(
+        confinement=containers.Confinement(
+            user=check.string(table, "user", "container.user"),
+            memory=check.string(table, "memory", "container.memory"),
+            pids=check.integer(table, "pids", "container.pids", 512, 16),
+            home=check.string(table, "workdir", "container.workdir"),
+            # The probes' output files: a flood of output costs memory writes, not a slow
+            # (fuse-)overlay layer; the supervisor keeps them under its output cap.
+            tmpfs=((f"{table.get('workdir')}/cells", CELLS_TMPFS),),
+        ),
+        default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
+    )
+    check.raise_if_any()
+    return settings
+
+
+def owner_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def keep_containers() -> bool:
+    return os.environ.get("WHEELCLASH_KEEP_CONTAINERS", "") == "1"
+
+
+def not_installable_reason(wheels: Sequence[BuiltWheel], tags: Sequence[str] | None) -> str:
+    """Why pip would refuse a wheel of the set on a target accepting `tags`, or ''."""
+    if tags is None:
+        return ""
+    accepted = set(tags)
+    for wheel in wheels:
+        _, _, _, wheel_tags = parse_wheel_filename(wheel.path.name)
+        if not {str(t) for t in wheel_tags} & accepted:
+            best = next((t for t in tags if "manylinux" in t), tags[0] if tags else "none")
+            return (
+                f"{wheel.path.name} is not a supported wheel on this target: its tags "
+                f"{', '.join(sorted(str(t) for t in wheel_tags))} match none of the tags the "
+                f"target's Python accepts (the most specific is {best})"
+            )
+    return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerSession:
+    client: docker.DockerClient
+    container: Container
+    facts: TargetFacts
+    settings: Settings
+    not_installable: str = ""
+
+    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+        work = self.settings.workdir
+        document = batch(
+            jobs,
+            python=f"{work}/venv/bin/python",
+            probe=f"{work}/probe.py",
+            workdir=f"{work}/cells",
+            capture_root=f"{work}/capture",
+        )
+        name = f"{work}/batch-{time.monotonic_ns()}.json"
+        payload = {name: json.dumps(document).encode()}
+        try:
+            self.container.put_archive(
+                "/", containers.owned_tar(payload, [], self.settings.confinement.user)
+            )
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from None
+        deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
+        by_id = {job.cell_id: job for job in jobs}
+        for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
+            job = by_id[outcome.cell_id]
+            yield fetch_capture(self.container, f"{work}/capture", job, outcome)
+
+    def _stream(
+        self, command: list[str], jobs: Sequence[CellJob], deadline: float
+    ) -> Iterator[Outcome]:
+        """Exec the supervisor and read its lines through a pipe, with a deadline."""
+        api = self.client.api
+        logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
+        try:
+            exec_id = api.exec_create(
+                self.container.id, command, user=self.settings.confinement.user
+            )["Id"]
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from None
+        read_end, write_end = os.pipe()
+        failure: list[str] = []
+        finished = threading.Event()  # set once the stream has ended, however it ended
+
+        def pump() -> None:
+            sock = None
+            try:
+                sock = api.exec_start(exec_id, socket=True)
+                for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
+                    if stream_id == STDOUT:
+                        os.write(write_end, data)
+                    else:
+                        logger.debug("supervisor stderr: %s", data.decode(errors="replace"))
+            except Exception as exc:  # the engine or the container went away mid-stream
+                failure.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                # exec_start hands back a SocketIO; closing it leaves the socket itself open.
+                underlying = getattr(sock, "_sock", None)
+                if sock is not None:
+                    sock.close()
+                if underlying is not None:
+                    underlying.close()
+                finished.set()
+                os.close(write_end)
+
+        thread = threading.Thread(target=pump, name="wheelclash-exec", daemon=True)
+        thread.start()
+
+        def why_missing() -> str:
+            detail = failure[0] if failure else f"container {self._state()}"
+            return f"the in-container supervisor stopped reporting ({detail})"
+
+        with os.fdopen(read_end, "rb") as stream:
+            try:
+                yield from outcomes_from_lines(lines_until(stream, deadline), jobs, why_missing)
+            finally:
+                if not finished.is_set():
+                    # The deadline passed or the consumer left: stop everything in there.
+                    # (A thread that is merely still returning has set `finished` already.)
+                    try:
+                        self.container.kill()
+                    except ENGINE_FAILURES:
+                        pass  # gone already, or the engine is: `confined` reports it
+                thread.join(timeout=10)
+
+    def _state(self) -> str:
+        try:
+            self.container.reload()
+        except ENGINE_FAILURES as exc:
+            return f"unreachable ({exc})"
+        return str(self.container.status)
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        engines: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.engines = dict(engines or {})  # arch -> its own engine (URL or docker context)
+        self._client: docker.DockerClient | None = None
+        self._engine_clients: dict[str, docker.DockerClient] = {}
+        self._janitor_done = False
+        self._builders: dict[tuple[str, str], ContainerBuilder] = {}
+        self._driver: str | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = (
+                    docker.DockerClient(base_url=self.base_url, timeout=120)
+                    if self.base_url
+                    else docker.from_env(timeout=120)
+                )
+            except docker.errors.DockerException as exc:
+                raise InfrastructureError(engine_runbook(exc)) from None
+        return self._client
+
+    def client_for(self, arch: str) -> docker.DockerClient:
+        """The engine that runs `arch`: the one mapped to it, else the default one."""
+        spec = self.engines.get(arch)
+        if spec is None:
+            return self.client
+        if spec not in self._engine_clients:
+            self._engine_clients[spec] = engines.connect(spec)
+        return self._engine_clients[spec]
+
+    def engine_url(self, arch: str) -> str:
+        """Provenance: the URL of the engine that runs `arch`."""
+        spec = self.engines.get(arch)
+        if spec is not None:
+            return engines.endpoint(spec)
+        return self.base_url or os.environ.get("DOCKER_HOST") or engines.DEFAULT
+
+    def emulated(self, client: docker.DockerClient, arch: str) -> bool:
+        """Whether `arch` runs under qemu-user on that engine; checks binfmt on a local one."""
+        oci = {p.oci: p.name for p in image_catalogue.load_catalogue().platforms.values()}
+        emulated = image_catalogue.is_emulated(arch, on=engines.engine_arch(client, oci))
+        if emulated and self.engine_url(arch).startswith(("unix://", engines.DEFAULT)):
+            images.check_emulation(arch)  # the engine shares this machine's kernel
+        return emulated
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            self.client.ping()
+        except (docker.errors.DockerException, InfrastructureError) as exc:
+            return engine_runbook(exc)
+        return None
+
+    def describe(self) -> Mapping[str, str]:
+        version: dict[str, Any] = self.client.version()
+        return {
+            "backend": self.name,
+            "engine": str(version.get("Version", "")),
+            "engine_api": str(version.get("ApiVersion", "")),
+            "engine_os": f"{version.get('Os', '')}/{version.get('Arch', '')}",
+            "storage_driver": self.storage_driver(),
+            **({"engines": _engine_list(self.engines)} if self.engines else {}),
+        }
+
+    def storage_driver(self) -> str:
+        """The engine's storage driver (asked once); a slow one gets a warning."""
+        if self._driver is None:
+            self._driver = str(self.client.info().get("Driver", ""))
+            if self._driver in SLOW_DRIVERS:
+                logger.warning(
+                    "the Docker engine uses the %s storage driver, where cells run slower "
+                    'than with overlay2 (benchmarks/README.md); "storage-driver": "overlay2" '
+                    "in daemon.json is faster",
+                    self._driver,
+                )
+        return self._driver
+
+    def builder(self, target: str, arch: str) -> Builder:
+        """Debian targets build in their own suite's builder; other targets in the default one."""
+        kind, _, suite = target.partition(":")
+        if kind != "debian" or suite not in image_catalogue.load_catalogue().suites:
+            suite = load_settings().default_builder_suite
+        if (suite, arch) not in self._builders:
+            client = self.client_for(arch)
+            self.emulated(client, arch)  # a runbook error now, not a failed build later
+            self._builders[(suite, arch)] = ContainerBuilder(client, suite, arch)
+        return self._builders[(suite, arch)]
+
+    def remove_leftovers(self) -> int:
+        """Remove containers left by wheelclash processes on this host that no longer run."""
+        host = socket.gethostname()
+        removed = 0
+        # sparse: no inspect per container, which would race with others removing theirs
+        found = self.client.containers.list(all=True, sparse=True, filters={"label": LABEL_OWNER})
+        for container in found:
+            labels = container.attrs.get("Labels") or {}
+            owner_host, _, pid = str(labels.get(LABEL_OWNER, "")).rpartition(":")
+            if owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                logger.warning(
+                    "removing container %s left by dead process %s", str(container.id)[:12], pid
+                )
+                try:
+                    container.remove(force=True)
+                except docker.errors.NotFound:
+                    continue
+                removed += 1
+        return removed
+
+    @contextmanager
+    def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
+        if not self._janitor_done and not keep_containers():
+            self.remove_leftovers()
+            self._janitor_done = True
+        settings = load_settings()
+        client = self.client_for(arch)
+        emulated = self.emulated(client, arch)
+        image = images.resolve_target(client, target, arch)
+        labels = {LABEL_OWNER: owner_label(), LABEL_GROUP: f"{target}/{arch}"}
+        with containers.confined(
+            client,
+            image.image_id,
+            settings.confinement,
+            labels,
+            keep=keep_containers(),
+        ) as container:
+            found = self._prepare(container, settings, wheels)
+            facts = TargetFacts(
+                target=target,
+                arch=arch,
+                python=str(found.get("python", "")),
+                glibc=str(found.get("glibc", "")),
+                libstdcxx=str(found.get("libstdcxx", "")),
+                image_id=image.image_id,
+                image_digest=image.digest or "",
+                emulated=emulated,
+                engine=self.engine_url(arch),
+            )
+            problem = not_installable_reason(wheels, found.get("tags"))
+            yield DockerSession(
+                client=client,
+                container=container,
+                facts=facts,
+                settings=settings,
+                not_installable=problem or self._install(container, settings, wheels),
+            )
+
+    def _prepare(
+        self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
+    ) -> dict[str, Any]:
+        """Ship the scripts and wheels in; return the target's facts."""
+        work = settings.workdir
+        files = {
+            f"{work}/probe.py": paths.PROBE.read_bytes(),
+            f"{work}/supervisor.py": paths.SUPERVISOR.read_bytes(),
+            f"{work}/crash_capture.py": paths.CRASH_CAPTURE.read_bytes(),
+            f"{work}/target_facts.py": paths.TARGET_FACTS.read_bytes(),
+            **{f"{work}/wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
+            **{
+                f"{work}/wheelhouse/{f.name}": f.read_bytes()
+                for house in sorted({w.wheelhouse for w in wheels if w.wheelhouse})
+                for f in Path(house).glob("*.whl")
+            },
+        }
+        folders = [work, f"{work}/wheels", f"{work}/wheelhouse", f"{work}/cells"]
+        user = settings.confinement.user
+        try:
+            container.put_archive("/", containers.owned_tar(files, folders, user))
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from None
+        command = ["python3", f"{work}/target_facts.py"]
+        code, output = containers.exec_text(container, command, user=user, workdir=work)
+        if code != 0:
+            raise InfrastructureError(
+                f"the target has no working python3 (exit {code}): {output.strip()[-400:]}\n"
+                "  A target image needs python3 with the venv module; "
+                "debian:<suite> targets have it."
+            )
+        facts: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        return facts
+
+    def _install(
+        self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
+    ) -> str:
+        """Install the set offline into a venv; '' on success, pip's reason when it refuses.
+
+        The venv is made without pip (ensurepip costs seconds per container) and the target's
+        own pip installs into its site-packages with --target, which every pip since 2014 has.
+        """
+        work, user = settings.workdir, settings.confinement.user
+        venv = f"{work}/venv"
+        steps = [
+            ["python3", "-m", "venv", "--without-pip", venv],
+            [f"{venv}/bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        ]
+        for command in steps:
+            code, output = containers.exec_text(container, command, user=user, workdir=work)
+            if code != 0:
+                raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
+        site = output.strip().splitlines()[-1]
+        install = [
+            "python3",
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            *(
+                ["--find-links", f"{work}/wheelhouse"]
+                if any(w.wheelhouse for w in wheels)
+                else ["--no-deps"]
+            ),
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            "--target",
+            site,
+            *(f"{work}/wheels/{w.path.name}" for w in wheels),
+        ]
+        code, output = containers.exec_text(container, install, user=user, workdir=work)
+        if code == 0:
+            return ""
+        if UNSUPPORTED_WHEEL in output:
+            return next(line for line in output.splitlines() if UNSUPPORTED_WHEEL in line).strip()
+        raise InfrastructureError(f"pip could not install the wheel set: {output.strip()[-600:]}")
+
+
+def _engine_list(mapping: Mapping[str, str]) -> str:
+    return ", ".join(f"{arch}={spec}" for arch, spec in sorted(mapping.items()))
+
+
+def engine_runbook(exc: Exception) -> str:
+    where = os.environ.get("DOCKER_HOST", "the default socket /var/run/docker.sock")
+    return (
+        f"no Docker engine answers at {where} ({exc}).\n"
+        "  Start it (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at one; "
+        "or run on this machine with --backend local."
+    )

@@ -1,0 +1,60 @@
+"""Turn a supervisor's stream of JSON lines into outcomes, whatever becomes of the stream."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO
+
+from harness.cells.jobs import CellJob
+from harness.cells.outcome import Outcome
+
+logger = logging.getLogger(__name__)
+
+
+def outcomes_from_lines(
+    lines: Iterable[str], jobs: Sequence[CellJob], why_missing: Callable[[], str]
+) -> Iterator[Outcome]:
+    """One outcome per job: from its report line, or `infra-error` when the line never came."""
+    pending = {job.cell_id for job in jobs}
+    for line in lines:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            logger.warning("supervisor printed a line that is not JSON: %.200s", line)
+            continue
+        if isinstance(report, dict) and report.get("id") in pending:
+            pending.discard(report["id"])
+            yield Outcome.from_report(report)
+    if pending:
+        reason = why_missing()
+        for job in jobs:
+            if job.cell_id in pending:
+                yield Outcome.infra(job.cell_id, reason)
+
+
+def lines_until(stream: IO[bytes], deadline: float) -> Iterator[str]:
+    """Lines from a pipe until it closes or the monotonic deadline passes."""
+    buffer = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning("supervisor deadline passed; abandoning the batch")
+                return
+            if not selector.select(timeout=min(remaining, 1.0)):
+                continue
+            chunk = os.read(stream.fileno(), 1 << 16)
+            if not chunk:
+                if buffer.strip():
+                    yield buffer.decode("utf-8", "replace")
+                return
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                yield line.decode("utf-8", "replace")

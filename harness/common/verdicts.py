@@ -1,0 +1,40 @@
+"""The closed set of verdicts and import-error subkinds, spelled as results.json spells them.
+
+Scenario expectations, the classifier, results and reports all use these words.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Verdict(StrEnum):
+    """The closed set of verdicts, spelled as they appear in results.json."""
+
+    PASS = "pass"
+    SEGFAULT = "segfault"
+    ABORT = "abort"
+    BUS_ERROR = "bus-error"
+    ILLEGAL_INSTRUCTION = "illegal-instruction"
+    FPE = "fpe"
+    OTHER_SIGNAL = "other-signal"
+    HANG = "hang"
+    IMPORT_ERROR = "import-error"
+    EXIT_CRASH = "exit-crash"
+    WRONG_RESULT = "wrong-result"
+    NOT_INSTALLABLE = "not-installable"
+    INFRA_ERROR = "infra-error"
+
+
+class ImportErrorKind(StrEnum):
+    """Why an import failed, read from the loader's message."""
+
+    UNDEFINED_SYMBOL = "undefined-symbol"
+    VERSION_NOT_FOUND = "version-not-found"
+    STATIC_TLS = "static-tls"
+    OTHER = "other"
+
+
+# Verdicts that mean the process died or misbehaved because of the code under test.
+FAILURES: Final = frozenset(Verdict) - {Verdict.PASS, Verdict.NOT_INSTALLABLE, Verdict.INFRA_ERROR}

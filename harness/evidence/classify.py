@@ -1,0 +1,98 @@
+"""Classify one cell's outcome into a verdict. Pure: no I/O, no clocks."""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import dataclass
+from typing import Final
+
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import ImportErrorKind, Verdict
+
+_SIGNAL_VERDICTS: Final[dict[int, Verdict]] = {
+    signal.SIGSEGV: Verdict.SEGFAULT,
+    signal.SIGABRT: Verdict.ABORT,
+    signal.SIGBUS: Verdict.BUS_ERROR,
+    signal.SIGILL: Verdict.ILLEGAL_INSTRUCTION,
+    signal.SIGFPE: Verdict.FPE,
+}
+
+_IMPORT_PATTERNS: Final = (
+    (re.compile(r"cannot allocate memory in static TLS block"), ImportErrorKind.STATIC_TLS),
+    (re.compile(r"version `[^']+' not found"), ImportErrorKind.VERSION_NOT_FOUND),
+    (re.compile(r"undefined symbol"), ImportErrorKind.UNDEFINED_SYMBOL),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classified:
+    """A verdict with its subkind (import errors only) and a one-line reason."""
+
+    verdict: Verdict
+    subkind: ImportErrorKind | None = None
+    detail: str = ""
+
+
+def import_error_kind(message: str) -> ImportErrorKind:
+    """The subkind of an import error, from the dynamic loader's message."""
+    for pattern, kind in _IMPORT_PATTERNS:
+        if pattern.search(message):
+            return kind
+    return ImportErrorKind.OTHER
+
+
+def signal_verdict(signum: int) -> Verdict:
+    return _SIGNAL_VERDICTS.get(signum, Verdict.OTHER_SIGNAL)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def classify(outcome: Outcome) -> Classified:
+    """Turn what happened to one probe process into a verdict."""
+    if outcome.infra_error:
+        return Classified(verdict=Verdict.INFRA_ERROR, detail=outcome.infra_error)
+    if outcome.not_installable:
+        return Classified(verdict=Verdict.NOT_INSTALLABLE, detail=outcome.not_installable)
+    if not outcome.started and not outcome.timed_out:
+        status = f"signal {outcome.signal}" if outcome.signal else f"status {outcome.returncode}"
+        return Classified(
+            verdict=Verdict.INFRA_ERROR,
+            detail=f"the probe never started ({status}): {outcome.stderr_tail[-300:]}",
+        )
+    if outcome.timed_out:
+        where = outcome.last_step or "before the first step"
+        return Classified(verdict=Verdict.HANG, detail=f"timed out at {where}")
+    if outcome.signal is not None:
+        name = _signal_name(outcome.signal)
+        if outcome.sentinel_seen:
+            return Classified(verdict=Verdict.EXIT_CRASH, detail=f"{name} after the last step")
+        where = outcome.last_step or "start-up"
+        return Classified(verdict=signal_verdict(outcome.signal), detail=f"{name} during {where}")
+    if outcome.import_error is not None:
+        return Classified(
+            verdict=Verdict.IMPORT_ERROR,
+            subkind=import_error_kind(outcome.import_error),
+            detail=outcome.import_error,
+        )
+    if outcome.wrong_result is not None:
+        return Classified(verdict=Verdict.WRONG_RESULT, detail=outcome.wrong_result)
+    if outcome.sentinel_seen:
+        if outcome.returncode == 0:
+            return Classified(verdict=Verdict.PASS)
+        return Classified(
+            verdict=Verdict.EXIT_CRASH,
+            detail=f"exit status {outcome.returncode} after the last step",
+        )
+    # The process left on its own, without a signal, before the work was done.
+    detail = f"exit status {outcome.returncode} during {outcome.last_step or 'start-up'}"
+    if outcome.last_step.startswith("import ") or not outcome.last_step:
+        return Classified(
+            verdict=Verdict.IMPORT_ERROR, subkind=ImportErrorKind.OTHER, detail=detail
+        )
+    return Classified(verdict=Verdict.WRONG_RESULT, detail=detail)

@@ -1,0 +1,173 @@
+"""Human-readable renderings of results: the compact terminal matrix and failure blocks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Final
+
+from harness.common.verdicts import Verdict
+from harness.evidence.results import CellResult
+
+
+def _column(cell: CellResult) -> str:
+    """A matrix column: the import order, and the first-use order when it differs."""
+    order = ",".join(cell.order)
+    return f"{order} use:{','.join(cell.use)}" if cell.use else order
+
+
+def _verdict_text(cells: Sequence[CellResult]) -> str:
+    verdicts = sorted({str(c.verdict) for c in cells})
+    text = verdicts[0] if len(verdicts) == 1 else "flaky(" + "/".join(verdicts) + ")"
+    return text if all(c.matches_expectation for c in cells) else text + " !"
+
+
+# Which verdict a combined cell shows: the first of these that occurred.
+SEVERITY: Final = (
+    Verdict.SEGFAULT,
+    Verdict.ABORT,
+    Verdict.BUS_ERROR,
+    Verdict.ILLEGAL_INSTRUCTION,
+    Verdict.FPE,
+    Verdict.OTHER_SIGNAL,
+    Verdict.EXIT_CRASH,
+    Verdict.HANG,
+    Verdict.IMPORT_ERROR,
+    Verdict.WRONG_RESULT,
+    Verdict.NOT_INSTALLABLE,
+    Verdict.INFRA_ERROR,
+    Verdict.PASS,
+)
+
+
+def worst(cells: Sequence[CellResult]) -> str:
+    """The most severe verdict among the cells, with how many of them are not a pass."""
+    seen = {c.verdict for c in cells}
+    verdict = next(v for v in SEVERITY if v in seen)
+    failing = sum(c.verdict != Verdict.PASS for c in cells)
+    text = str(verdict) if verdict == Verdict.PASS else f"{verdict} {failing}/{len(cells)}"
+    return text if all(c.matches_expectation for c in cells) else text + " !"
+
+
+def _grid(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def toolchain_tables(results: Sequence[CellResult]) -> str:
+    """For scenarios pairing two wheels across toolchains: one table per target, the first
+    wheel's toolchain down, the second's across, each cell the worst verdict of every order
+    and mode of that pair with the count of failing cells."""
+    tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    for result in results:
+        if result.variant.count("=") == 2:
+            tables[(result.scenario, result.target, result.arch)].append(result)
+    blocks = []
+    for (scenario, target, arch), cells in tables.items():
+        by_pair: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
+        for cell in cells:
+            (first, a), (second, b) = (p.split("=", 1) for p in cell.variant.split("+"))
+            by_pair[(a, b)].append(cell)
+        downs = list(dict.fromkeys(a for a, _ in by_pair))
+        acrosses = list(dict.fromkeys(b for _, b in by_pair))
+        corner = f"{first} \\ {second}"
+        rows = [[corner, *acrosses]] + [
+            [a, *(worst(by_pair[(a, b)]) if by_pair[(a, b)] else "-" for b in acrosses)]
+            for a in downs
+        ]
+        blocks.append(
+            "\n".join(
+                [f"{scenario} on {target} ({arch}): worst verdict, failing/all", *_grid(rows)]
+            )
+        )
+    return "\n\n".join(blocks)
+
+
+def matrix(results: Sequence[CellResult]) -> str:
+    """One table per scenario and target: modes down, import orders across, '!' = unexpected.
+    Scenarios that pair wheels across toolchains are shown by `toolchain_tables` instead."""
+    tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    for result in results:
+        if result.variant.count("=") == 2:
+            continue
+        tables[
+            (
+                result.scenario,
+                result.target,
+                f"{result.arch}{', emulated' if result.emulated else ''}"
+                f"{' ' + result.variant if result.variant else ''}",
+            )
+        ].append(result)
+    blocks = []
+    for (scenario, target, arch), cells in tables.items():
+        orders = list(dict.fromkeys(_column(c) for c in cells))
+        modes = list(dict.fromkeys(f"{c.dlopen}/{c.host}" for c in cells))
+        grid: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
+        for cell in cells:
+            grid[(f"{cell.dlopen}/{cell.host}", _column(cell))].append(cell)
+        rows = [["", *orders]] + [
+            [
+                mode,
+                *(
+                    _verdict_text(grid[(mode, order)]) if grid[(mode, order)] else "-"
+                    for order in orders
+                ),
+            ]
+            for mode in modes
+        ]
+        blocks.append("\n".join([f"{scenario} on {target} ({arch})", *_grid(rows)]))
+    tables_text = toolchain_tables(results)
+    return "\n\n".join(blocks + ([tables_text] if tables_text else []))
+
+
+def failure_block(result: CellResult) -> str:
+    """What a reader needs to see for one unexpected cell."""
+    lines = [
+        f"{result.id}",
+        f"  verdict {result.verdict}{':' + result.subkind if result.subkind else ''}, "
+        f"expected {result.expected}",
+        f"  order {', '.join(result.order)}; dlopen {result.dlopen}; host {result.host}"
+        + (f"; first use {', '.join(result.use)}" if result.use else ""),
+    ]
+    if result.detail:
+        lines.append(f"  {result.detail}")
+    if result.signal:
+        lines.append(f"  signal {result.signal}")
+    lines += evidence_lines(result)
+    if result.stderr_tail.strip() and not result.python_stack:
+        lines.append("  stderr (tail):")
+        lines += ["    " + line for line in result.stderr_tail.strip().splitlines()[-15:]]
+    return "\n".join(lines)
+
+
+def evidence_lines(result: CellResult) -> list[str]:
+    """The crash evidence of a cell: native frames, Python stack, findings, artefact files."""
+    lines = []
+    if result.native_top:
+        lines.append("  native frames (crashing thread, innermost first):")
+        lines += ["    " + frame for frame in result.native_top]
+    if result.python_stack:
+        lines.append("  Python stack:")
+        lines += ["    " + line for line in result.python_stack.splitlines()[-20:]]
+    lines += [f"  duplicate runtime: {finding}" for finding in result.duplicate_runtimes]
+    lines += [f"  binding: {finding}" for finding in result.bindings]
+    if result.artefacts:
+        folders = sorted({path.rsplit("/", 1)[0] for path in result.artefacts.values()})
+        lines.append(f"  artefacts ({', '.join(sorted(result.artefacts))}) in {', '.join(folders)}")
+    lines += [f"  capture: {note}" for note in result.capture_notes]
+    return lines
+
+
+def summary_line(results: Sequence[CellResult]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for result in results:
+        counts[str(result.verdict)] += 1
+    unexpected = sum(not r.matches_expectation for r in results)
+    parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    flaky = len({r.id.rsplit("#", 1)[0] for r in results if r.flaky})
+    return f"{len(results)} cells: {parts}; {unexpected} unexpected" + (
+        f"; {flaky} flaky" if flaky else ""
+    )

@@ -1,0 +1,427 @@
+"""Orchestration: scenarios → wheels → cells → backend sessions → verdicts → results on disk."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+from harness.analysis import agreement, reproducer
+from harness.build.prebuilt import given_wheels, with_modules
+from harness.build.runtime_requires import with_runtime_wheelhouse
+from harness.build.toolchains import load_catalogue
+from harness.build.wheelhouse import TargetPython
+from harness.build.wheels import BuiltWheel, build_wheels
+from harness.cells.backends import BACKENDS, Backend, Session, TargetFacts, target_python
+from harness.cells.capture_request import CaptureSettings, CaptureSpec
+from harness.cells.jobs import CellJob, job_for
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
+from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
+from harness.evidence import capture as crash_capture
+from harness.evidence.classify import classify
+from harness.evidence.results import CellResult, Provenance, new_run_id
+from harness.images.catalogue import timeout_scale
+from harness.run.parallel import run_units
+from harness.run.shards import Shard, shard_of
+from harness.run.state import (
+    CellIndex,
+    Manifest,
+    Stream,
+    read_facts,
+    record_facts,
+    slim_results,
+    write_results,
+)
+from harness.scenario.covering import Coverage
+from harness.scenario.load import HOST_TARGET, Scenario, load_scenario
+from harness.scenario.plan import Cell, coverage, expected_for, plan
+
+logger = logging.getLogger(__name__)
+
+AUTO: Final = "auto"
+EXIT_OK: Final = 0
+EXIT_UNEXPECTED: Final = 1
+EXIT_INFRA: Final = 3
+
+
+def load_all(paths: Sequence[Path], cover: int | None = None) -> tuple[Scenario, ...]:
+    """Every scenario, or one error listing the problems of every bad file."""
+    problems: list[Problem] = []
+    scenarios: list[Scenario] = []
+    for path in paths:
+        try:
+            scenarios.append(load_scenario(path, load_catalogue(), cover=cover))
+        except InvalidInputFile as exc:
+            problems += exc.problems
+    names = [s.name for s in scenarios]
+    for scenario in scenarios:
+        if names.count(scenario.name) > 1:
+            problems.append(
+                Problem(
+                    scenario.path,
+                    "name",
+                    f"{scenario.name!r} is used by another scenario of this run",
+                )
+            )
+    if problems:
+        raise InvalidInputFile(problems)
+    if not scenarios:
+        raise InputError("no scenario files given; pass one or more scenario .toml files")
+    return tuple(scenarios)
+
+
+class Backends:
+    """Backends by name, made once per run; `auto` is resolved for each scenario."""
+
+    def __init__(
+        self,
+        name: str,
+        targets: Sequence[str] | None = None,
+        engines: Mapping[str, str] | None = None,
+    ) -> None:
+        if name != AUTO and name not in BACKENDS:
+            raise InputError(f"unknown backend {name!r}; valid: {AUTO}, {', '.join(BACKENDS)}")
+        self.name = name
+        self.targets = targets
+        self.engines: Mapping[str, str] = dict(engines or {})  # arch -> Docker engine
+        self._made: dict[str, Backend] = {}
+        self._unavailable: dict[str, str | None] = {}
+
+    def _get(self, name: str) -> tuple[Backend, str | None]:
+        if name not in self._made:
+            self._made[name] = BACKENDS[name](self.engines)
+            self._unavailable[name] = self._made[name].unavailable_reason()
+        return self._made[name], self._unavailable[name]
+
+    def for_scenario(self, scenario: Scenario) -> Backend:
+        """Docker for container targets when an engine answers, local otherwise (logged)."""
+        if self.name != AUTO:
+            backend, reason = self._get(self.name)
+            if reason:
+                raise InputError(f"backend {self.name!r} cannot run here: {reason}")
+            return backend
+        wanted = self.targets or scenario.matrix.targets
+        if all(t == HOST_TARGET for t in wanted):
+            logger.warning("%s: backend local (it names no container targets)", scenario.name)
+            return self._get("local")[0]
+        backend, reason = self._get("docker")
+        if reason is None:
+            logger.warning("%s: backend docker (an engine answers)", scenario.name)
+            return backend
+        logger.warning("%s: backend local (%s)", scenario.name, reason.splitlines()[0])
+        return self._get("local")[0]
+
+    def used(self) -> dict[str, Backend]:
+        return {name: b for name, b in self._made.items() if self._unavailable[name] is None}
+
+
+def cells_for(
+    scenario: Scenario,
+    backend: Backend,
+    targets: Sequence[str] | None,
+    arches: Sequence[str] | None = None,
+) -> tuple[Cell, ...]:
+    if backend.name == "local":
+        foreign = [a for a in arches or () if a != platform.machine()]
+        if foreign:
+            raise InputError(
+                f"--arch {','.join(foreign)}: the local backend runs only this machine's arch "
+                f"({platform.machine()}); other arches need container targets (--backend docker "
+                "--target debian:bookworm)"
+            )
+        return plan(scenario, targets=[HOST_TARGET], arches=[platform.machine()])
+    chosen = targets or scenario.matrix.targets
+    if HOST_TARGET in chosen:
+        raise InputError(
+            f"{scenario.path}: matrix.targets: the target {HOST_TARGET!r} runs only on the local "
+            "backend; name container targets (e.g. debian:bookworm) with --target or in the "
+            "scenario, or use --backend local"
+        )
+    return plan(scenario, targets=chosen, arches=arches)
+
+
+def selected(cells: Sequence[Cell], patterns: Sequence[str]) -> tuple[Cell, ...]:
+    if not patterns:
+        return tuple(cells)
+    return tuple(c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns))
+
+
+def run_group(
+    scenario: Scenario,
+    cells: Sequence[Cell],
+    backend: Backend,
+    wheels: Sequence[BuiltWheel],
+    facts_seen: Callable[[TargetFacts], None] = lambda _: None,
+    capture: CaptureSettings | None = None,
+) -> Iterator[CellResult]:
+    """Run cells that share a target and arch in one session; infra failures become verdicts.
+    With `capture`, failing cells leave their evidence under the capture's run folder."""
+    first = cells[0]
+    scenario = with_modules(scenario, wheels)
+    run_dir = capture.run_dir if capture else None
+    by_id = {cell.id: cell for cell in cells}
+    done: set[str] = set()
+    try:
+        with backend.open(first.target, first.arch, wheels) as session:
+            facts_seen(session.facts)
+            emulated = session.facts.emulated
+            scale = timeout_scale(first.arch, emulated)
+            jobs = [job_for(scenario, cell, timeout_scale=scale) for cell in cells]
+            if capture is not None:
+                jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
+            specs = {job.cell_id: job.capture for job in jobs}
+            repro = {
+                j.cell_id: reproducer.for_cell(backend.name, j, session.facts, wheels) for j in jobs
+            }
+            for outcome in session_outcomes(session, jobs):
+                done.add(outcome.cell_id)
+                cell = by_id[outcome.cell_id]
+                result = _result(cell, scenario, backend, outcome, repro[cell.id], emulated)
+                yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
+    except InfrastructureError as exc:
+        logger.error("%s: %s", first.group, exc)
+        for cell in cells:
+            if cell.id not in done:
+                yield _result(cell, scenario, backend, Outcome.infra(cell.id, str(exc)))
+
+
+def session_outcomes(session: Session, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+    """The session's outcomes; every cell is `not-installable` when the set cannot install."""
+    if session.not_installable:
+        return (Outcome(cell_id=j.cell_id, not_installable=session.not_installable) for j in jobs)
+    return session.run(jobs)
+
+
+def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
+    """Cells that share one environment, in plan order."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.group, []).append(cell)
+    return list(groups.values())
+
+
+def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltWheel, ...]:
+    """The scenario's wheels, built where the backend builds for this cell's target."""
+    wheels = scenario.variant(cell.variant).wheels
+    fixtures = [w for w in wheels if not w.prebuilt]
+
+    def python() -> TargetPython:
+        return target_python(backend, cell.target, cell.arch)
+
+    made = {w.wheel_id: w for w in given_wheels(wheels, python).values()}
+    if fixtures:
+        native = backend.builder(cell.target, cell.arch)
+        built = build_wheels(fixtures, load_catalogue(), native, cell.arch)
+        built = with_runtime_wheelhouse(fixtures, built, python)
+        made |= {w.wheel_id: w for w in built}
+    return tuple(made[w.id] for w in wheels)
+
+
+def _with_evidence(
+    result: CellResult,
+    outcome: Outcome,
+    spec: CaptureSpec | None,
+    run_dir: Path | None,
+) -> CellResult:
+    evidence = crash_capture.gather(outcome, spec, run_dir)
+    return replace(
+        result,
+        artefacts=evidence.artefacts,
+        native_top=evidence.native_top,
+        python_stack=evidence.python_stack,
+        duplicate_runtimes=evidence.duplicate_runtimes,
+        bindings=evidence.bindings,
+        capture_notes=evidence.notes,
+        libraries=evidence.libraries,
+    )
+
+
+def _result(
+    cell: Cell,
+    scenario: Scenario,
+    backend: Backend,
+    outcome: Outcome,
+    repro: str = "",
+    emulated: bool = False,
+) -> CellResult:
+    expected = expected_for(scenario.expectations, cell)
+    return CellResult.make(
+        cell, backend.name, outcome, classify(outcome), expected, repro, emulated=emulated
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    scenarios: tuple[Path, ...]
+    backend: str = AUTO
+    results_root: Path = Path("results")
+    select: tuple[str, ...] = ()
+    targets: tuple[str, ...] | None = None
+    command: tuple[str, ...] = ()
+    jobs: int = 1
+    shard: Shard | None = None
+    cover: int | None = None
+    resume: Path | None = None
+    capture: bool = True
+    debug_bindings: bool = False
+    loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
+    arches: tuple[str, ...] | None = None  # replace the scenarios' matrix.arch
+    engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
+
+    def resumed(self, manifest: Manifest) -> RunRequest:
+        """This request with the scenarios and choices of the run it resumes."""
+        return replace(
+            self,
+            scenarios=tuple(Path(p) for p in manifest.scenarios),
+            backend=manifest.backend,
+            targets=manifest.targets,
+            select=manifest.select,
+            cover=manifest.cover,
+            shard=Shard.parse(manifest.shard) if manifest.shard else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    run_dir: Path
+    results: tuple[CellResult, ...]
+    results_path: Path
+    coverage: tuple[tuple[str, Coverage], ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        if any(r.verdict == Verdict.INFRA_ERROR for r in self.results):
+            return EXIT_INFRA
+        if any(not r.matches_expectation for r in self.results):
+            return EXIT_UNEXPECTED
+        return EXIT_OK
+
+
+def execute(
+    request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
+) -> RunSummary:
+    """Plan, build, run this shard's cells not yet finished (all of them unless resuming),
+    streaming each to cells.jsonl, then write results.json in plan order."""
+    resumed = Manifest.read(request.resume) if request.resume is not None else None
+    if resumed is not None:
+        request = request.resumed(resumed)
+    scenarios = request.loaded or load_all(request.scenarios, request.cover)
+    by_name = {s.name: s for s in scenarios}
+    backends = Backends(request.backend, request.targets, request.engines)
+    chosen = {s.name: backends.for_scenario(s) for s in scenarios}
+    planned = [
+        (
+            s,
+            selected(cells_for(s, chosen[s.name], request.targets, request.arches), request.select),
+        )
+        for s in scenarios
+    ]
+    total = sum(len(cells) for _, cells in planned)
+    if total == 0:
+        first = scenarios[0]
+        example = cells_for(first, chosen[first.name], request.targets, request.arches)[0].id
+        raise InputError(
+            f"--select {' '.join(request.select)!r} matches no cell; cell ids look like {example!r}"
+        )
+    position = {cell.id: i for i, cell in enumerate(c for _, cells in planned for c in cells)}
+    units = shard_of([g for _, cells in planned for g in group_cells(cells)], request.shard)
+    # Every wheel is built (or found in the cache) before the first cell runs.
+    built = {
+        u[0].group: wheels_for(by_name[u[0].scenario], u[0], chosen[u[0].scenario]) for u in units
+    }
+    hashes = tuple(sorted({w.sha256 for ws in built.values() for w in ws}))
+    mine = sorted((c.id for u in units for c in u), key=position.__getitem__)
+    if resumed is not None and request.resume is not None:
+        run_dir = request.resume
+        resumed.check_resumable(run_dir, hashes)
+        index = CellIndex.scan(run_dir)
+        manifest = resumed
+    else:
+        run_dir = request.results_root / new_run_id()
+        index = CellIndex()
+        manifest = Manifest(
+            scenarios=tuple(str(p.resolve()) for p in request.scenarios),
+            backend=request.backend,
+            targets=request.targets,
+            select=request.select,
+            cover=request.cover,
+            shard=str(request.shard) if request.shard else None,
+            started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            command=request.command,
+            planned=len(mine),
+            wheels=hashes,
+        )
+        manifest.write(run_dir)
+    todo = [left for u in units if (left := [c for c in u if c.id not in index])]
+    if resumed is not None:
+        logger.warning(
+            "resuming %s: %d of %d cells done, %d to run",
+            run_dir,
+            len(mine) - sum(map(len, todo)),
+            len(mine),
+            sum(map(len, todo)),
+        )
+    facts_lock = threading.Lock()
+    facts_seen: set[str] = set()
+    capture = (
+        CaptureSettings(run_dir=run_dir, debug_bindings=request.debug_bindings)
+        if request.capture
+        else None
+    )
+
+    def remember(seen: TargetFacts) -> None:
+        with facts_lock:
+            if f"{seen.target}/{seen.arch}" not in facts_seen:
+                facts_seen.add(f"{seen.target}/{seen.arch}")
+                record_facts(run_dir, seen)
+
+    def run_unit(unit: list[Cell]) -> Iterator[CellResult]:
+        scenario = by_name[unit[0].scenario]
+        backend = chosen[scenario.name]
+        return run_group(scenario, unit, backend, built[unit[0].group], remember, capture)
+
+    provenance = Provenance(
+        started=manifest.started,
+        command=manifest.command,
+        backends={name: dict(b.describe()) for name, b in backends.used().items()},
+        compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
+        wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
+    )
+    stream = Stream(run_dir, index)
+    count = len(mine) - sum(map(len, todo))
+    try:
+        for result in run_units(todo, run_unit, request.jobs):
+            stream.add(replace(result, index=position[result.id]))
+            count += 1
+            progress(result, count, len(mine))
+    finally:
+        stream.close()
+        run_info = {
+            "shard": manifest.shard,
+            "planned": len(mine),
+            "complete": all(cell_id in index for cell_id in mine),
+            "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in scenarios],
+        }
+        results = slim_results(run_dir, index, mine)
+        wheel_sets = [(u[0].scenario, built[u[0].group]) for u in units]
+        path = write_results(
+            run_dir,
+            replace(provenance, targets=read_facts(run_dir)),
+            index,
+            mine,
+            run_info,
+            agreement.document_keys(wheel_sets, results),
+        )
+    return RunSummary(
+        run_dir=run_dir,
+        results=results,
+        results_path=path,
+        coverage=tuple((s.name, coverage(s)) for s in scenarios),
+    )

@@ -1,0 +1,291 @@
+"""A run's folder on disk: what it set out to do (run.json), what it finished (cells.jsonl),
+and the streamed results.json, so that a killed run can be resumed and memory stays flat.
+
+cells.jsonl gets one line per cell as the cell ends (in the order cells end, which under
+-j is not the plan's). results.json is written from it at the end in plan order, one cell
+at a time: the controller keeps only an index (id → file offset, verdict) in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any, Final, Self
+
+from harness import __version__
+from harness.cells.backends import TargetFacts
+from harness.errors import InputError
+from harness.evidence import flakes
+from harness.evidence.results import (
+    RESULTS_NAME,
+    SCHEMA_VERSION,
+    STREAM_NAME,
+    CellResult,
+    Provenance,
+    unwritable,
+)
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME: Final = "run.json"
+FACTS_NAME: Final = "targets.jsonl"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """What a run was asked to do, written before its first cell: `--resume` repeats it."""
+
+    scenarios: tuple[str, ...]
+    backend: str
+    targets: tuple[str, ...] | None
+    select: tuple[str, ...]
+    cover: int | None
+    shard: str | None
+    started: str
+    command: tuple[str, ...]
+    planned: int = 0
+    wheels: tuple[str, ...] = ()
+    harness_version: str = __version__
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Self:
+        path = run_dir / MANIFEST_NAME
+        if not path.is_file():
+            raise InputError(
+                f"--resume {run_dir}: no {MANIFEST_NAME} there; give the folder of a run "
+                "started by this wheelclash version (results/<run-id>)"
+            )
+        data = json.loads(path.read_text(encoding="utf-8"))
+        targets = data.get("targets")
+        return cls(
+            **{
+                **data,
+                "scenarios": tuple(data["scenarios"]),
+                "targets": tuple(targets) if targets is not None else None,
+                "select": tuple(data["select"]),
+                "command": tuple(data["command"]),
+                "wheels": tuple(data.get("wheels", ())),
+            }
+        )
+
+    def write(self, run_dir: Path) -> None:
+        partial = run_dir / (MANIFEST_NAME + ".partial")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+            partial.replace(run_dir / MANIFEST_NAME)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise unwritable(run_dir / MANIFEST_NAME, exc, "no cell was run") from None
+
+    def check_resumable(self, run_dir: Path, wheels: Sequence[str]) -> None:
+        """Refuse to mix cells of another harness version or other wheel bytes."""
+        if self.harness_version != __version__:
+            raise InputError(
+                f"--resume {run_dir}: that run used wheelclash {self.harness_version}, this is "
+                f"{__version__}; start a new run"
+            )
+        if sorted(self.wheels) != sorted(wheels):
+            raise InputError(
+                f"--resume {run_dir}: the wheels are not the ones that run used (their sha256 "
+                "differ: a fixture, toolchain or builder changed); start a new run"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """Where a finished cell's line is in cells.jsonl, and what a summary needs of it."""
+
+    offset: int
+    verdict: str
+    matches: bool
+
+
+@dataclass(kw_only=True)
+class CellIndex:
+    """The finished cells of a run folder, by id (the last line wins)."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, run_dir: Path) -> Self:
+        """Index cells.jsonl, cutting off a last line that a kill left half-written."""
+        index = cls()
+        path = run_dir / STREAM_NAME
+        if not path.is_file():
+            return index
+        good_end = 0
+        with path.open("rb") as handle:
+            while True:
+                offset = handle.tell()
+                line = handle.readline()
+                if not line:
+                    break
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    logger.warning("%s: dropping a half-written line at byte %d", path, offset)
+                    break
+                if not line.endswith(b"\n"):
+                    break
+                index.add(offset, data)
+                good_end = handle.tell()
+        if good_end != path.stat().st_size:
+            with path.open("r+b") as handle:
+                handle.truncate(good_end)
+        return index
+
+    def add(self, offset: int, data: Mapping[str, Any]) -> None:
+        self.entries[str(data["id"])] = Entry(
+            offset=offset, verdict=str(data["verdict"]), matches=bool(data["matches_expectation"])
+        )
+
+    def __contains__(self, cell_id: str) -> bool:
+        return cell_id in self.entries
+
+
+class Stream:
+    """Appends each finished cell to cells.jsonl and indexes it. A line is on disk whole when
+    `add` returns, or not at all: a full disk never leaves a torn last line."""
+
+    def __init__(self, run_dir: Path, index: CellIndex) -> None:
+        self.run_dir = run_dir
+        self.index = index
+        try:
+            self._handle: IO[bytes] = (run_dir / STREAM_NAME).open("ab", buffering=0)
+        except OSError as exc:
+            raise unwritable(run_dir / STREAM_NAME, exc, "no cell was run") from None
+
+    def add(self, result: CellResult) -> None:
+        data = result.to_json()
+        line = json.dumps(data).encode() + b"\n"
+        fd = self._handle.fileno()
+        offset = os.fstat(fd).st_size
+        try:
+            while line:
+                line = line[os.write(fd, line) :]
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, offset)
+            except OSError:
+                pass
+            raise unwritable(
+                self.run_dir / STREAM_NAME, exc, f"the run stopped at {result.id}"
+            ) from None
+        self.index.add(offset, data)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def record_facts(run_dir: Path, facts: TargetFacts) -> None:
+    path = run_dir / FACTS_NAME
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(facts)) + "\n")
+    except OSError as exc:
+        raise unwritable(path, exc, "the run stopped") from None
+
+
+def read_facts(run_dir: Path) -> tuple[TargetFacts, ...]:
+    path = run_dir / FACTS_NAME
+    if not path.is_file():
+        return ()
+    seen: dict[str, TargetFacts] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            facts = TargetFacts(**json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        seen.setdefault(f"{facts.target}/{facts.arch}", facts)
+    return tuple(seen.values())
+
+
+def iter_cells(run_dir: Path, index: CellIndex, order: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The finished cells' JSON in the given order (ids not finished are skipped)."""
+    with (run_dir / STREAM_NAME).open("rb") as handle:
+        for cell_id in order:
+            entry = index.entries.get(cell_id)
+            if entry is None:
+                continue
+            handle.seek(entry.offset)
+            yield json.loads(handle.readline())
+
+
+def write_results(
+    run_dir: Path,
+    provenance: Provenance,
+    index: CellIndex,
+    order: Sequence[str],
+    run: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """results.json in plan order, written cell by cell from cells.jsonl; `extra` adds
+    top-level keys (the static findings and their agreement with the cells)."""
+    done = [cell_id for cell_id in order if cell_id in index]
+    counts: dict[str, int] = {}
+    for cell_id in done:
+        verdict = index.entries[cell_id].verdict
+        counts[verdict] = counts.get(verdict, 0) + 1
+    repeats = flakes.distributions((c, index.entries[c].verdict) for c in done)
+    summary = {
+        "cells": len(done),
+        "unexpected": sum(
+            not index.entries[c].matches or len(repeats[flakes.logical_id(c)]) > 1 for c in done
+        ),
+        "verdicts": counts,
+    }
+    path = run_dir / RESULTS_NAME
+    partial = path.with_suffix(".json.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            out.write(f'{{\n  "schema_version": {SCHEMA_VERSION},\n')
+            out.write(f'  "provenance": {json.dumps(provenance.to_json())},\n')
+            out.write(f'  "run": {json.dumps(dict(run))},\n')
+            out.write(f'  "summary": {json.dumps(summary)},\n')
+            for key, value in (extra or {}).items():
+                out.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
+            out.write('  "cells": [')
+            for position, cell in enumerate(annotated(run_dir, index, done, repeats)):
+                out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell.to_json()))
+            out.write("\n  ]\n}\n")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise unwritable(path, exc, "results.json is not written") from None
+    return path
+
+
+def slim(result: CellResult) -> CellResult:
+    """A result without its process tails, for the terminal report of a passing cell."""
+    if not result.matches_expectation:
+        return result
+    return replace(result, stderr_tail="", stdout_tail="", hang_stack="", libraries=())
+
+
+def annotated(
+    run_dir: Path,
+    index: CellIndex,
+    order: Iterable[str],
+    repeats: Mapping[str, Counter[str]] | None = None,
+) -> Iterator[CellResult]:
+    """The finished cells in order, each with its logical cell's repeats (harness/evidence/flakes.py)."""
+    if repeats is None:
+        repeats = flakes.distributions((c, e.verdict) for c, e in index.entries.items())
+    for cell in iter_cells(run_dir, index, order):
+        result = CellResult.from_json(cell)
+        yield flakes.annotate_one(result, repeats[flakes.logical_id(result.id)])
+
+
+def slim_results(run_dir: Path, index: CellIndex, order: Sequence[str]) -> tuple[CellResult, ...]:
+    """The finished cells in order, holding tails only where a verdict was unexpected."""
+    return tuple(slim(result) for result in annotated(run_dir, index, order))

@@ -1,0 +1,179 @@
+"""Expand a scenario into cells. Pure: the same scenario and targets give the same cells."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.scenario.covering import Coverage, covering_orders
+from harness.scenario.first_use import segment, use_orders
+from harness.scenario.load import (
+    GLOBAL_ALL,
+    GLOBAL_PREFIX,
+    HOST_TARGET,
+    Expectation,
+    Scenario,
+    Selector,
+    variant_toolchains,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """One fresh interpreter: a wheel order under one target, arch, dlopen and host mode."""
+
+    scenario: str
+    target: str
+    arch: str
+    dlopen: str
+    host: str
+    order: tuple[str, ...]
+    repeat: int
+    variant: str = ""
+    use: tuple[str, ...] = ()  # the exercises' order when it differs from `order`
+
+    @property
+    def target_slug(self) -> str:
+        if self.target == HOST_TARGET:
+            return HOST_TARGET
+        return f"{self.target.replace(':', '-').replace('/', '-')}-{self.arch}"
+
+    @property
+    def group(self) -> str:
+        """Cells that share one environment (venv or container) share this key."""
+        where = f"{self.scenario}/{self.target_slug}"
+        return f"{where}/{self.variant}" if self.variant else where
+
+    @property
+    def id(self) -> str:
+        order = ",".join(self.order)
+        return f"{self.group}/{self.dlopen}/{self.host}/{order}{segment(self.use)}#{self.repeat}"
+
+    @property
+    def use_order(self) -> tuple[str, ...]:
+        """The order of first use: `use`, or the import order when that is empty."""
+        return self.use or self.order
+
+    def global_ids(self) -> frozenset[str]:
+        """Wheels whose module is loaded with RTLD_GLOBAL in this cell."""
+        if self.dlopen == GLOBAL_ALL:
+            return frozenset(self.order)
+        if self.dlopen.startswith(GLOBAL_PREFIX):
+            return frozenset({self.dlopen.removeprefix(GLOBAL_PREFIX)})
+        return frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expected:
+    verdict: Verdict
+    subkind: ImportErrorKind | None = None
+    reason: str = ""
+
+    def matches(self, verdict: Verdict, subkind: ImportErrorKind | None) -> bool:
+        if verdict != self.verdict:
+            return False
+        return self.subkind is None or self.subkind == subkind
+
+    def __str__(self) -> str:
+        return f"{self.verdict}:{self.subkind}" if self.subkind else str(self.verdict)
+
+
+def orders(
+    ids: Sequence[str], cover: int | None = None, mode: str = "all"
+) -> tuple[tuple[str, ...], ...]:
+    """Every import order of the wheel set (n! of them); with `cover` a t-way sequence covering
+    array of them; with mode `pairs` both orders of every pair (n·(n-1) of them)."""
+    if cover is not None:
+        return covering_orders(ids, cover)
+    return tuple(itertools.permutations(ids, 2 if mode == "pairs" else len(ids)))
+
+
+def coverage(scenario: Scenario) -> Coverage:
+    """How many orders the scenario runs, against n!."""
+    ids = scenario.wheel_ids
+    cover = scenario.matrix.cover
+    count = len(orders(ids, cover, scenario.matrix.orders))
+    return Coverage(wheels=len(ids), strength=cover, orders=count)
+
+
+def plan(
+    scenario: Scenario,
+    *,
+    targets: Sequence[str] | None = None,
+    arches: Sequence[str] | None = None,
+) -> tuple[Cell, ...]:
+    """All cells: target × arch × dlopen × host × order × use × repeat, in that nesting."""
+    return tuple(iter_plan(scenario, targets=targets, arches=arches))
+
+
+def iter_plan(
+    scenario: Scenario,
+    *,
+    targets: Sequence[str] | None = None,
+    arches: Sequence[str] | None = None,
+) -> Iterator[Cell]:
+    """The cells of `plan`, one at a time; the orders are worked out once."""
+    matrix = scenario.matrix
+    chosen = orders(scenario.wheel_ids, matrix.cover, matrix.orders)
+    exercised = [w.id for w in scenario.wheels if w.exercise]
+    return (
+        Cell(
+            scenario=scenario.name,
+            target=target,
+            arch=arch,
+            dlopen=dlopen,
+            host=str(host),
+            order=order,
+            repeat=repeat,
+            variant=variant,
+            use=use,
+        )
+        for target in (targets or matrix.targets)
+        for arch in (arches or matrix.arch)
+        for variant in scenario.variants
+        for dlopen in matrix.dlopen
+        for host in matrix.host
+        for order in chosen
+        for use in use_orders(matrix.first_use, order, exercised)
+        for repeat in range(1, matrix.repeat + 1)
+    )
+
+
+def selects(selector: Selector, cell: Cell) -> bool:
+    """Whether an expectation's `when` covers this cell."""
+    if selector.target and cell.target not in selector.target:
+        return False
+    if selector.arch and cell.arch not in selector.arch:
+        return False
+    if selector.dlopen and cell.dlopen not in selector.dlopen:
+        return False
+    if selector.host and cell.host not in selector.host:
+        return False
+    if selector.order and cell.order != selector.order:
+        return False
+    if selector.toolchain:
+        chosen = variant_toolchains(cell.variant)
+        if any(chosen.get(wheel_id) not in allowed for wheel_id, allowed in selector.toolchain):
+            return False
+    if selector.before:
+        positions = [cell.order.index(wheel_id) for wheel_id in selector.before]
+        if positions != sorted(positions):
+            return False
+    if selector.used_before:
+        used = cell.use_order
+        if any(wheel_id not in used for wheel_id in selector.used_before):
+            return False
+        positions = [used.index(wheel_id) for wheel_id in selector.used_before]
+        if positions != sorted(positions):
+            return False
+    return True
+
+
+def expected_for(expectations: Sequence[Expectation], cell: Cell) -> Expected:
+    """The first expectation that selects the cell; `pass` when none does."""
+    for rule in expectations:
+        if selects(rule.when, cell):
+            return Expected(verdict=rule.verdict, subkind=rule.subkind, reason=rule.reason)
+    return Expected(verdict=Verdict.PASS)
