@@ -157,18 +157,19 @@ def selects(selector: Selector, cell: Cell) -> bool:
         chosen = variant_toolchains(cell.variant)
         if any(chosen.get(wheel_id) not in allowed for wheel_id, allowed in selector.toolchain):
             return False
-    if selector.before:
-        positions = [cell.order.index(wheel_id) for wheel_id in selector.before]
-        if positions != sorted(positions):
-            return False
-    if selector.used_before:
-        used = cell.use_order
-        if any(wheel_id not in used for wheel_id in selector.used_before):
-            return False
-        positions = [used.index(wheel_id) for wheel_id in selector.used_before]
-        if positions != sorted(positions):
-            return False
-    return True
+    if selector.before and not in_sequence(cell.order, selector.before):
+        return False
+    return not selector.used_before or in_sequence(cell.use_order, selector.used_before)
+
+
+def in_sequence(order: Sequence[str], ids: Sequence[str]) -> bool:
+    """Whether every one of `ids` is in `order`, in that sequence. A cell that lacks one of
+    them (`orders = "pairs"` imports two wheels of the set) is not selected."""
+    position = {wheel_id: index for index, wheel_id in enumerate(order)}
+    if any(wheel_id not in position for wheel_id in ids):
+        return False
+    found = [position[wheel_id] for wheel_id in ids]
+    return found == sorted(found)
 
 
 def expected_for(expectations: Sequence[Expectation], cell: Cell) -> Expected:

@@ -79,3 +79,52 @@ def test_job_carries_order_flags_exercises_and_preload(tmp_path: Path) -> None:
         {"module": "wc_call_once_a", "function": "exercise", "threads": 1}
     ]
     assert document["spec"]["victims"] is True
+
+
+PAIRS = """
+name = "pairs"
+description = "three wheels, both orders of each pair"
+
+[[wheels]]
+id = "a"
+fixture = "call_once"
+exercise = "exercise"
+
+[[wheels]]
+id = "b"
+fixture = "call_once"
+exercise = "exercise"
+
+[[wheels]]
+id = "c"
+fixture = "healthy"
+
+[matrix]
+orders = "pairs"
+first_use = ["import", "reverse"]
+
+[[expect]]
+when = { before = ["a", "b"] }
+verdict = "segfault"
+
+[[expect]]
+when = { used_before = ["b", "a"] }
+verdict = "wrong-result"
+
+[[expect]]
+verdict = "pass"
+"""
+
+
+def test_pairs_cells_lacking_a_before_wheel_are_not_selected(tmp_path: Path) -> None:
+    """A pair cell imports two of the three wheels; `before` naming the third must not
+    look it up in the cell's order (it raised ValueError there)."""
+    scenario = load_scenario(write_scenario(tmp_path, PAIRS, "pairs.toml"), load_catalogue())
+    verdicts = {c.id: expected_for(scenario.expectations, c).verdict for c in plan(scenario)}
+    assert verdicts["pairs/host/local/plain/a,b#1"] is Verdict.SEGFAULT
+    assert verdicts["pairs/host/local/plain/a,b/use:b,a#1"] is Verdict.SEGFAULT
+    assert verdicts["pairs/host/local/plain/b,a#1"] is Verdict.WRONG_RESULT
+    assert verdicts["pairs/host/local/plain/a,c#1"] is Verdict.PASS
+    assert verdicts["pairs/host/local/plain/c,b#1"] is Verdict.PASS
+    assert not selects(Selector(before=("a", "b")), cell(("a", "c")))
+    assert not selects(Selector(used_before=("a", "b")), cell(("c", "b")))
