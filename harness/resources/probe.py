@@ -227,12 +227,14 @@ def main(argv):
     if spec.get("victims"):
         for name, use in VICTIMS:
             where = "victim " + name
+            # The step is announced before the import: a crash while the victim loads is
+            # the victim's step, not the one before it.
+            events.emit("step", what=where)
             try:
                 importlib.import_module(name)
             except ImportError:
                 events.emit("victim-missing", module=name)
                 continue
-            events.emit("step", what=where)
             try:
                 use()
             except BaseException as exc:

@@ -20,7 +20,7 @@ import textwrap
 import uuid
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from string import Template
 from typing import Final
@@ -467,6 +467,26 @@ def test_probe_that_never_starts_is_an_infra_error(tmp_path: Path) -> None:
     assert classified.verdict is Verdict.INFRA_ERROR and classified.subkind is None
     assert "could not start the probe" in classified.detail
     assert str(missing) in classified.detail
+
+
+def test_crash_while_a_victim_loads_is_blamed_on_that_victim(tmp_path: Path) -> None:
+    """A victim that crashes on import: the probe announced its step before importing it."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "wc_pass.py").write_text(PY_MODULES["wc_pass"])
+    # Ahead of lib-dynload on sys.path, so the probe's `import _hashlib` loads this one.
+    (modules / "_hashlib.py").write_text(_kill_self("SIGSEGV"))
+    job = replace(
+        Case(id="victim-crash", module="wc_pass", verdict=Verdict.SEGFAULT).job(
+            (("PYTHONPATH", str(modules)),)
+        ),
+        victims=True,
+    )
+    (outcome,) = _supervise([job], Path(sys.executable), tmp_path)
+    classified = classify(outcome)
+    assert classified.verdict is Verdict.SEGFAULT, f"{classified}\n{outcome.stderr_tail}"
+    assert outcome.last_step == "victim _hashlib"
+    assert "victim _hashlib" in classified.detail
 
 
 def _record_hash(data: bytes) -> str:
