@@ -13,7 +13,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any, Final, Self
 
@@ -29,6 +29,7 @@ from harness.evidence.results import (
     Provenance,
     unwritable,
 )
+from harness.scenario.tomlload import Checker
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +64,49 @@ class Manifest:
                 f"--resume {run_dir}: no {MANIFEST_NAME} there; give the folder of a run "
                 "started by this wheelclash version (results/<run-id>)"
             )
-        data = json.loads(path.read_text(encoding="utf-8"))
+        check = Checker(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            check.add("", f"is not readable JSON ({exc})")
+            data = {}
+        if not isinstance(data, dict):
+            check.add("", f"must hold a JSON object (holds a {type(data).__name__})")
+            data = {}
+        check.unknown_keys(data, {f.name for f in fields(cls)}, "")
+        for name in ("scenarios", "select", "command", "wheels"):
+            if not isinstance(data.get(name, []), list):
+                check.add(name, "must be a list of strings")
         targets = data.get("targets")
-        return cls(
-            **{
-                **data,
-                "scenarios": tuple(data["scenarios"]),
-                "targets": tuple(targets) if targets is not None else None,
-                "select": tuple(data["select"]),
-                "command": tuple(data["command"]),
-                "wheels": tuple(data.get("wheels", ())),
-            }
+        if targets is not None and not isinstance(targets, list):
+            check.add("targets", "must be a list of strings or null")
+        cover = data.get("cover")
+        if cover is not None and (isinstance(cover, bool) or not isinstance(cover, int)):
+            check.add("cover", "must be a whole number or null")
+        shard = data.get("shard")
+        if shard is not None and not isinstance(shard, str):
+            check.add("shard", "must be a string like 1/4, or null")
+        manifest = cls(
+            scenarios=check.strings(data, "scenarios", "scenarios"),
+            backend=check.string(data, "backend", "backend"),
+            targets=check.strings(data, "targets", "targets") if targets is not None else None,
+            select=check.strings(data, "select", "select"),
+            cover=cover,
+            shard=shard,
+            started=check.string(data, "started", "started"),
+            command=check.strings(data, "command", "command"),
+            planned=check.integer(data, "planned", "planned", 0, 0),
+            wheels=check.strings(data, "wheels", "wheels"),
+            harness_version=check.string(data, "harness_version", "harness_version"),
         )
+        if check.problems:
+            problems = "\n".join(f"  - {problem}" for problem in check.problems)
+            raise InputError(
+                f"--resume {run_dir}: {MANIFEST_NAME} is damaged, so the run cannot be "
+                f"resumed:\n{problems}\n  Start a new run of the same scenarios (without "
+                "--resume); the cells this one finished stay in its cells.jsonl."
+            )
+        return manifest
 
     def write(self, run_dir: Path) -> None:
         partial = run_dir / (MANIFEST_NAME + ".partial")

@@ -265,3 +265,22 @@ def test_an_interrupted_run_is_finished_by_resume(tmp_path: Path) -> None:
     assert len(verdicts) == len({c["id"] for c in document["cells"]}) >= 4
     assert {"pass", "segfault", "hang", "abort"} <= set(verdicts)
     assert all(c["matches_expectation"] for c in document["cells"])
+
+
+def test_a_damaged_run_json_under_resume_is_an_input_error(tmp_path: Path) -> None:
+    """A run.json cut short (a disk filled while it was written, a hand edit): exit 2 with a
+    message naming the file and what to do, not a traceback."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text('{"scenarios": ["scenarios/healthy.toml"], "backe')
+    resumed = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert resumed.returncode == 2, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert f"{run_dir / 'run.json'}: is not readable JSON" in resumed.stderr
+    assert "Start a new run" in resumed.stderr
