@@ -61,12 +61,60 @@ class Predictors:
     messages: dict[str, str]
 
 
-def _regex(check: Checker, value: Any, key: str) -> re.Pattern[str]:
+def _regex(check: Checker, value: str, key: str) -> re.Pattern[str]:
+    """The compiled pattern; a bad one is a problem at `key` (the stand-in never matches, and
+    the loader raises before it could be used)."""
     try:
-        return re.compile(str(value))
+        return re.compile(value)
     except re.error as exc:
-        check.add(key, f"not a regular expression: {exc}")
+        check.add(key, f"not a regular expression: {exc}; fix the pattern (Python `re` syntax)")
         return re.compile("(?!)")
+
+
+def _regexes(
+    check: Checker, table: dict[str, Any], name: str, key: str
+) -> tuple[re.Pattern[str], ...]:
+    return tuple(
+        _regex(check, value, f"{key}[{index}]")
+        for index, value in enumerate(check.strings(table, name, key))
+    )
+
+
+def _internals(check: Checker, doc: dict[str, Any]) -> tuple[InternalPattern, ...]:
+    rows = doc.get("runtime_internal", [])
+    if not isinstance(rows, list):
+        check.add("runtime_internal", "must be an array of tables ([[runtime_internal]])")
+        return ()
+    internals = []
+    for index, row in enumerate(rows):
+        key = f"runtime_internal[{index}]"
+        if not isinstance(row, dict):
+            check.add(key, "must be a table with pattern, what, mechanism and runtime_only")
+            continue
+        check.unknown_keys(row, {"pattern", "what", "runtime_only", "mechanism"}, key)
+        internals.append(
+            InternalPattern(
+                pattern=_regex(
+                    check, check.string(row, "pattern", f"{key}.pattern"), f"{key}.pattern"
+                ),
+                what=check.string(row, "what", f"{key}.what"),
+                runtime_only=check.boolean(row, "runtime_only", f"{key}.runtime_only", False),
+                mechanism=check.string(row, "mechanism", f"{key}.mechanism"),
+            )
+        )
+    return tuple(internals)
+
+
+def _surplus(check: Checker, doc: dict[str, Any]) -> dict[str, int]:
+    key = "static_tls.surplus_bytes"
+    table = check.table(check.table(doc, "static_tls", "static_tls"), "surplus_bytes", key)
+    surplus = {}
+    for arch, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            check.add(f"{key}.{arch}", "must be a whole number of bytes (glibc's TLS surplus)")
+        else:
+            surplus[str(arch)] = value
+    return surplus
 
 
 @functools.cache
@@ -77,42 +125,35 @@ def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
     check.unknown_keys(
         doc, {"runtime_internal", "call_once", "runtime", "bundled", "static_tls", "messages"}, ""
     )
-    internals: list[InternalPattern] = []
-    rows = doc.get("runtime_internal", [])
-    for index, row in enumerate(rows if isinstance(rows, list) else []):
-        key = f"runtime_internal[{index}]"
-        check.unknown_keys(row, {"pattern", "what", "runtime_only", "mechanism"}, key)
-        internals.append(
-            InternalPattern(
-                pattern=_regex(check, check.string(row, "pattern", f"{key}.pattern"), key),
-                what=check.string(row, "what", f"{key}.what"),
-                runtime_only=check.boolean(row, "runtime_only", f"{key}.runtime_only", False),
-                mechanism=check.string(row, "mechanism", f"{key}.mechanism"),
-            )
-        )
     once = check.table(doc, "call_once", "call_once")
     runtime = check.table(doc, "runtime", "runtime")
     bundled = check.table(doc, "bundled", "bundled")
-    tls = check.table(check.table(doc, "static_tls", "static_tls"), "surplus_bytes", "x")
     messages = check.table(doc, "messages", "messages")
     for name in MESSAGE_KEYS:
         if not isinstance(messages.get(name), str):
             check.add(f"messages.{name}", "missing; every predictor needs its message")
-    check.raise_if_any()
-    return Predictors(
-        internals=tuple(internals),
-        call_once=tuple(
-            _regex(check, p, "call_once") for p in check.strings(once, "patterns", "call_once")
+    for name in sorted(set(messages) - set(MESSAGE_KEYS)):
+        check.add(f"messages.{name}", f"unknown message; valid: {', '.join(MESSAGE_KEYS)}")
+    predictors = Predictors(
+        internals=_internals(check, doc),
+        call_once=_regexes(check, once, "patterns", "call_once.patterns"),
+        shared_libstdcxx=_regex(
+            check,
+            check.string(once, "shared_runtime", "call_once.shared_runtime"),
+            "call_once.shared_runtime",
         ),
-        shared_libstdcxx=_regex(check, once.get("shared_runtime", ""), "call_once.shared_runtime"),
-        runtime_libraries=tuple(
-            _regex(check, p, "runtime") for p in check.strings(runtime, "libraries", "runtime")
+        runtime_libraries=_regexes(check, runtime, "libraries", "runtime.libraries"),
+        runtime_search=tuple(Path(p) for p in check.strings(runtime, "search", "runtime.search")),
+        unique_soname=_regex(
+            check,
+            check.string(bundled, "unique_soname", "bundled.unique_soname"),
+            "bundled.unique_soname",
         ),
-        runtime_search=tuple(Path(p) for p in check.strings(runtime, "search", "runtime")),
-        unique_soname=_regex(check, bundled.get("unique_soname", ""), "bundled.unique_soname"),
-        tls_surplus={str(k): int(v) for k, v in tls.items()},
+        tls_surplus=_surplus(check, doc),
         messages={k: str(v) for k, v in messages.items()},
     )
+    check.raise_if_any()  # after every value is built, so a bad pattern is reported, not used
+    return predictors
 
 
 @functools.cache
