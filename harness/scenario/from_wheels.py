@@ -7,7 +7,6 @@ is validated exactly like a scenario file, and `--write-scenario` saves the very
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 import tempfile
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import tomli_w
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import InputError, InvalidInputFile
@@ -28,6 +28,8 @@ OPTION_OF: Final = {
     "matrix.host": "--host",
     "matrix.arch": "--arch",
     "matrix.targets": "--target",
+    "matrix.timeout": "--timeout",
+    "matrix.repeat": "--repeat",
     "exercise": "--exercise",
 }
 REQUIREMENT: Final = "a wheel MUST NOT cause other unrelated wheels to segfault"
@@ -97,45 +99,42 @@ def parse_inputs(raw: Sequence[str], download: bool) -> tuple[Input, ...]:
     return tuple(inputs)
 
 
-def _value(value: object) -> str:
-    """A TOML value: JSON's strings, numbers, booleans and lists are valid TOML."""
-    return json.dumps(value)
-
-
 def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Path) -> str:
-    """The scenario file for a checked set; wheel paths are relative to `base` when inside."""
+    """The scenario file for a checked set; wheel paths are relative to `base` when inside.
+
+    Written by a TOML writer, so any text (a wheel path, an exercise) and any number the
+    options hold come out as TOML that the loader reads back unchanged, or rejects by key."""
     names = ", ".join(i.id for i in inputs)
-    lines = [
-        f"name = {_value(name)}",
-        f"description = {_value(f'wheelclash check of {names}')}",
-        f"requirement = {_value(REQUIREMENT)}",
-    ]
+    head: dict[str, object] = {
+        "name": name,
+        "description": f"wheelclash check of {names}",
+        "requirement": REQUIREMENT,
+    }
     if options.exercise:
-        lines.append(f"exercise = {_value(options.exercise)}")
+        head["exercise"] = options.exercise
+    wheels: list[dict[str, str]] = []
     for item in inputs:
-        lines += ["", "[[wheels]]", f"id = {_value(item.id)}"]
         if item.wheel is not None:
-            lines.append(f"wheel = {_value(_relative(item.wheel, base))}")
+            wheels.append({"id": item.id, "wheel": _relative(item.wheel, base)})
         else:
-            lines.append(f"requirement = {_value(item.requirement)}")
-    lines += ["", "[matrix]"]
+            wheels.append({"id": item.id, "requirement": item.requirement})
+    matrix: dict[str, object] = {}
     if options.targets:
-        lines.append(f"targets = {_value(list(options.targets))}")
+        matrix["targets"] = list(options.targets)
     if options.arch:
-        lines.append(f"arch = {_value(list(options.arch))}")
-    lines += [
-        f"dlopen = {_value(list(options.dlopen))}",
-        f"host = {_value(list(options.host))}",
-        f"repeat = {options.repeat}",
-        f"timeout = {_value(options.timeout_s)}",
-        f"victims = {_value(options.victims)}",
-        *(['orders = "pairs"'] if options.pairs else []),
-        "",
-        "[[expect]]",
-        'verdict = "pass"',
-        "",
-    ]
-    return "\n".join(lines)
+        matrix["arch"] = list(options.arch)
+    matrix |= {
+        "dlopen": list(options.dlopen),
+        "host": list(options.host),
+        "repeat": options.repeat,
+        "timeout": options.timeout_s,
+        "victims": options.victims,
+    }
+    if options.pairs:
+        matrix["orders"] = "pairs"
+    return tomli_w.dumps(
+        {**head, "wheels": wheels, "matrix": matrix, "expect": [{"verdict": "pass"}]}
+    )
 
 
 def _relative(path: Path, base: Path) -> str:

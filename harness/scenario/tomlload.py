@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,13 @@ class Checker:
 
     def number(self, table: dict[str, Any], name: str, key: str, default: float) -> float:
         value = table.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            self.add(key, "must be a positive number")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            self.add(key, "must be a positive, finite number")
             return default
         return float(value)
 

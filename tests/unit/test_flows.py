@@ -4,7 +4,10 @@ the check document, manylinux tags, ddmin, and agreement."""
 from __future__ import annotations
 
 import json
+import math
+import tomllib
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,13 @@ from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
 from harness.evidence.results import CellResult
 from harness.run.minimize import ddmin
-from harness.scenario.from_wheels import CheckOptions, Input, parse_inputs, scenario_for
+from harness.scenario.from_wheels import (
+    CheckOptions,
+    Input,
+    parse_inputs,
+    scenario_for,
+    write_scenario,
+)
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
 from harness.scenario.wheel_contents import read_contents
@@ -239,3 +248,21 @@ def test_terminal_lines_say_where_prediction_and_run_agree(tmp_path: Path) -> No
         "  mechanism 5: predicted, not observed: y",
         "  no mechanism: observed, not predicted: z",
     ]
+
+
+def test_check_writes_any_text_and_number_as_toml_the_loader_reads(tmp_path: Path) -> None:
+    """Text outside the BMP and a non-finite --timeout once gave TOML that tomllib refused
+    (JSON's surrogate-pair escapes, JSON's Infinity)."""
+    first = make_wheel(tmp_path, "first-1.0-cp38-abi3-linux_x86_64.whl", ["first.abi3.so"])
+    inputs = parse_inputs([str(first), "numpy==2.1"], download=True)
+    exercise = 'assert "\U0001f600".encode() == b"\\xf0\\x9f\\x98\\x80"\nx = "tab\\there"'
+    options = CheckOptions(exercise=exercise, timeout_s=2.5)
+    scenario, text = scenario_for(inputs, options)
+    assert scenario.exercise == exercise and scenario.matrix.timeout_s == 2.5
+    assert tomllib.loads(text)["exercise"] == exercise
+    saved = tmp_path / "out" / "check.toml"
+    write_scenario(saved, inputs, options)
+    assert load_scenario(saved, load_catalogue()).exercise == exercise
+    for endless in (math.inf, math.nan):
+        with pytest.raises(InputError, match="--timeout: must be a positive, finite number"):
+            scenario_for(inputs, replace(options, timeout_s=endless))
