@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import docker.errors
@@ -82,6 +83,29 @@ def exec_text(
         raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from None
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
     return int(code if code is not None else -1), text
+
+
+@contextmanager
+def exec_socket(api: docker.APIClient, exec_id: str) -> Iterator[Any]:
+    """The raw, multiplexed stream of a started exec (read it with docker-py's
+    `frames_iter`), closed for real on the way out, also when the reader stops early.
+
+    For an engine on a unix socket (or plain tcp), docker-py hands back the HTTP response's
+    `socket.SocketIO`. Closing a SocketIO only drops its hold on the socket: the socket and
+    its descriptor stay open until the garbage collector breaks the cycle docker-py makes
+    between the SocketIO and the response. Neither docker-py nor the standard library gives
+    a public way from a SocketIO to its socket, so SocketIO's private `_sock` is read here,
+    and nowhere else; tests/integration/test_exec_socket.py fails if it stops closing the
+    descriptor. Other engines' streams (TLS sockets, ssh channels) are closed as they are.
+    """
+    stream = api.exec_start(exec_id, socket=True)
+    try:
+        yield stream
+    finally:
+        inner = getattr(stream, "_sock", None) if isinstance(stream, socket.SocketIO) else None
+        stream.close()
+        if isinstance(inner, socket.socket):
+            inner.close()
 
 
 @contextmanager

@@ -163,23 +163,16 @@ class DockerSession:
         finished = threading.Event()  # set once the stream has ended, however it ended
 
         def pump() -> None:
-            sock = None
             try:
-                sock = api.exec_start(exec_id, socket=True)
-                for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
-                    if stream_id == STDOUT:
-                        os.write(write_end, data)
-                    else:
-                        logger.debug("supervisor stderr: %s", data.decode(errors="replace"))
+                with containers.exec_socket(api, exec_id) as sock:
+                    for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
+                        if stream_id == STDOUT:
+                            os.write(write_end, data)
+                        else:
+                            logger.debug("supervisor stderr: %s", data.decode(errors="replace"))
             except Exception as exc:  # the engine or the container went away mid-stream
                 failure.append(f"{type(exc).__name__}: {exc}")
             finally:
-                # exec_start hands back a SocketIO; closing it leaves the socket itself open.
-                underlying = getattr(sock, "_sock", None)
-                if sock is not None:
-                    sock.close()
-                if underlying is not None:
-                    underlying.close()
                 finished.set()
                 os.close(write_end)
 
