@@ -80,17 +80,16 @@ def inspect(arch: str, qemu: str, root: Path | None = None) -> Registration:
     return Registration(arch=arch, qemu=qemu, state=state, entry=entry)
 
 
-def runbook(registration: Registration, host: str) -> str:
-    """What is wrong with the registration and how to fix it, as an error message."""
+def what_and_steps(registration: Registration) -> tuple[str, list[str]]:
+    """What is wrong with a registration that is not ready, and the commands that fix it."""
     arch, qemu, path = registration.arch, registration.qemu, registration.path
     install = (
         "apt-get install qemu-user-static binfmt-support arch-test   # registers with flags PF\n"
         f"      update-binfmts --enable qemu-{qemu}"
     )
-    installer = "docker run --privileged --rm tonistiigi/binfmt --install " + arch
     match registration.state:
         case State.READY:
-            return ""
+            return "", []
         case State.NOT_MOUNTED:
             what = f"binfmt_misc is not mounted at {BINFMT_MISC}"
             steps = [f"mount -t binfmt_misc binfmt_misc {BINFMT_MISC}", install]
@@ -112,12 +111,26 @@ def runbook(registration: Registration, host: str) -> str:
             ]
         case _:
             assert_never(registration.state)
+    return what, steps
+
+
+def installer(arch: str) -> str:
+    """The binfmt installer image's command, an alternative to the Debian packages."""
+    return "docker run --privileged --rm tonistiigi/binfmt --install " + arch
+
+
+def runbook(registration: Registration, host: str) -> str:
+    """What is wrong with the registration and how to fix it, as an error message."""
+    if registration.state is State.READY:
+        return ""
+    arch = registration.arch
+    what, steps = what_and_steps(registration)
     lines = "\n".join(f"    {step}" for step in steps)
     return (
         f"{arch} containers need qemu-user emulation on this {host} host, and {what}.\n"
         f"  Without it every program in them fails with `exec format error`; no cell ran.\n"
         f"  To enable it (as root):\n{lines}\n"
-        f"  or use the binfmt installer image: {installer}\n"
+        f"  or use the binfmt installer image: {installer(arch)}\n"
         f"  or map {arch} to a native {arch} Docker engine: "
         f'[tool.wheelclash] engines = {{ {arch} = "ssh://user@{arch}-host" }} or '
         f"--engine {arch}=URL."

@@ -39,7 +39,7 @@ from harness.cells.jobs import CellJob, batch
 from harness.cells.outcome import Outcome
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
-from harness.images import containers, engines
+from harness.images import containers, doctor_checks, engines
 from harness.images import provision as images
 from harness.scenario.tomlload import Checker, read_toml
 
@@ -49,7 +49,6 @@ LABEL_OWNER: Final = "org.wheelclash.owner"
 LABEL_GROUP: Final = "org.wheelclash.group"
 UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
 BATCH_SLACK_S: Final = 60.0
-SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
 CELLS_TMPFS: Final = "size=1g,mode=1777"
 # docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
 ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
@@ -279,12 +278,14 @@ class DockerBackend:
         """The engine's storage driver (asked once); a slow one gets a warning."""
         if self._driver is None:
             self._driver = str(self.client.info().get("Driver", ""))
-            if self._driver in SLOW_DRIVERS:
+            slow = doctor_checks.slow_driver(self._driver)
+            if slow is not None:
                 logger.warning(
-                    "the Docker engine uses the %s storage driver, where cells run slower "
-                    'than with overlay2 (benchmarks/README.md); "storage-driver": "overlay2" '
-                    "in daemon.json is faster",
+                    "the Docker engine uses the %s storage driver: %s. What to do: %s "
+                    "(`wheelclash doctor` checks the machine)",
                     self._driver,
+                    slow.cost,
+                    slow.fix,
                 )
         return self._driver
 
