@@ -16,7 +16,8 @@ from typing import Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from harness import paths
+from harness.common import cachedir
+from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
 from harness.common.process import run_logged
 from harness.errors import InfrastructureError, InputError
@@ -100,12 +101,12 @@ def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
     """The requirements and their dependencies as wheels for `python`; cached, else downloaded
     with pip (binary wheels only: a source build would not be the wheel users get)."""
     key = wheelhouse_key(requirements, python)
-    folder = paths.cache_dir() / "wheelhouses" / key
-    ready = folder / "wheelhouse.json"
-    with file_lock(f"wheelhouse-{key}"):
+    folder = cachedir.entry_dir(Kind.WHEELHOUSE, key)
+    ready = cachedir.marker(Kind.WHEELHOUSE, key)
+    with file_lock(cachedir.lock_name(Kind.WHEELHOUSE, key)):
         if not ready.is_file():
             shutil.rmtree(folder, ignore_errors=True)
-            partial = folder.with_name(key + ".partial")
+            partial = folder.with_name(key + cachedir.PARTIAL)
             shutil.rmtree(partial, ignore_errors=True)
             command = [
                 sys.executable,
@@ -152,8 +153,10 @@ def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
                 "chosen": {r: p.name for r, p in chosen.items()},
                 "files": {f.name: _sha256(f) for f in files},
             }
-            (partial / "wheelhouse.json").write_text(json.dumps(manifest, indent=2))
+            (partial / ready.name).write_text(json.dumps(manifest, indent=2))
             partial.rename(folder)
+        else:
+            cachedir.mark_used(Kind.WHEELHOUSE, key)
         manifest = json.loads(ready.read_text())
     chosen_names: dict[str, str] = manifest["chosen"]
     return Wheelhouse(

@@ -17,6 +17,8 @@ from harness.build.audit import audit_and_tag
 from harness.build.builders import Builder, HostBuilder, builder_for, source_files
 from harness.build.provenance import elf_comment, stamp
 from harness.build.toolchains import Catalogue, LinkMode, Toolchain
+from harness.common import cachedir
+from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
 from harness.scenario.load import WheelSpec
 
@@ -108,11 +110,12 @@ def build_wheel(
     modes = [catalogue.link_modes[name] for name in spec.link]
     identity = builder.identity(toolchain)
     key = cache_key(spec, toolchain, modes, identity)
-    entry = paths.cache_dir() / "wheels" / key
-    meta = entry / "wheel.json"
-    with file_lock(f"wheel-{key}"):
+    entry = cachedir.entry_dir(Kind.WHEEL, key)
+    meta = cachedir.marker(Kind.WHEEL, key)
+    with file_lock(cachedir.lock_name(Kind.WHEEL, key)):
         cached = cached_wheel(meta)
         if cached is not None:
+            cachedir.mark_used(Kind.WHEEL, key)
             logger.info("wheel %s: cached (%s)", spec.id, cached.path.name)
             return replace(cached, wheel_id=spec.id)
         logger.info(

@@ -12,6 +12,7 @@ from typing import Final
 
 from harness import __version__
 from harness.cli import build, check, explain, images, merge, minimize, repro, run, toolchains
+from harness.cli import cache as cache_command
 from harness.cli import doctor as doctor_command
 from harness.cli import report as report_command
 from harness.errors import HarnessError
@@ -28,6 +29,7 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "explain": explain,
     "minimize": minimize,
     "doctor": doctor_command,
+    "cache": cache_command,
 }
 
 EXIT_CODES_HELP: Final = """exit codes:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from harness import paths
 from harness.build.builders import ContainerBuilder
 from harness.build.toolchains import Toolchain, load_catalogue
+from harness.common import cachedir
+from harness.common.cachedir import Kind
 from harness.images import provision as images
 
 
@@ -63,7 +64,7 @@ def row(toolchain: Toolchain, client: docker.DockerClient | None, arch: str) -> 
 
 def built_with(toolchain: str, builder_id: str) -> str:
     """The compiler version a cached wheel recorded for this toolchain and builder, or ''."""
-    for meta in sorted((paths.cache_dir() / "wheels").glob("*/wheel.json")):
+    for meta in sorted(cachedir.folder(Kind.WHEEL).glob(f"*/{cachedir.MARKERS[Kind.WHEEL]}")):
         try:
             data = json.loads(meta.read_text())
         except (OSError, ValueError):

@@ -30,7 +30,7 @@ from docker.models.images import Image
 
 from harness.common.locking import file_lock
 from harness.errors import InfrastructureError, InputError
-from harness.images import binfmt
+from harness.images import binfmt, usage
 from harness.images.catalogue import (
     DEBIAN_NAME,
     IMAGES_TOML,
@@ -211,14 +211,12 @@ def ensure_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
     others wait and then find its image.
     """
     found = _find_recipe_image(client, recipe)
-    if found is not None:
-        return found
-    check_emulation(recipe.arch)
-    with file_lock("image-" + recipe.tag):
-        found = _find_recipe_image(client, recipe)
-        if found is not None:
-            return found
-        return _bootstrap(client, recipe)
+    if found is None:
+        check_emulation(recipe.arch)
+        with file_lock("image-" + recipe.tag):
+            found = _find_recipe_image(client, recipe) or _bootstrap(client, recipe)
+    usage.record(found.image_id)
+    return found
 
 
 def find_image(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo | None:
@@ -429,7 +427,9 @@ def check_emulation(arch: str) -> None:
 def inspect_reference(client: docker.DockerClient, ref: str) -> ImageInfo:
     """A user-named image: the local one, or pulled. Its versions are not known yet (None)."""
     try:
-        return ImageInfo.from_image(client.images.get(ref), ref)
+        local = ImageInfo.from_image(client.images.get(ref), ref)
+        usage.record(local.image_id)
+        return local
     except docker.errors.ImageNotFound:
         pass
     except docker.errors.APIError as exc:
@@ -450,6 +450,7 @@ def inspect_reference(client: docker.DockerClient, ref: str) -> ImageInfo:
             "  - or give a Dockerfile whose FROM image is already in the local engine."
         ) from None
     image = pulled[0] if isinstance(pulled, list) else pulled
+    usage.record(str(image.id))
     return ImageInfo.from_image(image, ref)
 
 
@@ -463,6 +464,7 @@ def build_dockerfile(client: docker.DockerClient, path: Path) -> ImageInfo:
     with file_lock("image-" + tag):
         existing = client.images.list(filters={"label": f"{LABEL_HASH}={digest}"})
         if existing:
+            usage.record(str(existing[0].id))
             return ImageInfo.from_image(existing[0], tag)
         labels = {
             LABEL + "source": "dockerfile",
@@ -490,6 +492,7 @@ def build_dockerfile(client: docker.DockerClient, path: Path) -> ImageInfo:
             ) from None
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"the engine failed building {path}: {exc}") from exc
+    usage.record(str(image.id))
     return ImageInfo.from_image(image, tag)
 
 

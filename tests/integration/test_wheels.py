@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import pytest
 from harness.build.provenance import read_stamp
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import build_wheel, file_sha256
+from harness.common import cachedir
+from harness.common.cachedir import Kind
 from harness.errors import ToolchainUnavailable
 from harness.scenario.load import WheelSpec
 from tests.integration.conftest import REPO
@@ -60,9 +64,12 @@ def test_second_build_is_a_cache_hit(
     catalogue = load_catalogue()
     first = build_wheel(spec("n", "gcc", "nonshared", "version-script"), catalogue)
     stamp = first.path.stat().st_mtime_ns
+    marker = cachedir.marker(Kind.WHEEL, first.cache_key)
+    os.utime(marker, (1e9, 1e9))  # last used in 2001
     with caplog.at_level(logging.INFO, logger="harness.build.wheels"):
         second = build_wheel(spec("n", "gcc", "nonshared", "version-script"), catalogue)
     assert second == first and second.path.stat().st_mtime_ns == stamp
+    assert marker.stat().st_mtime > time.time() - 600  # the hit is its last use (cache list)
     assert "cached" in caplog.text and "pip" not in caplog.text
     other = build_wheel(spec("n", "gcc", "nonshared"), catalogue)
     assert other.cache_key != first.cache_key and other.sha256 != first.sha256

@@ -27,6 +27,8 @@ from harness.cells.backends import Session, TargetFacts
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.jobs import CellJob, batch
 from harness.cells.outcome import Outcome
+from harness.common import cachedir
+from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
 from harness.common.process import run_logged
 from harness.errors import InfrastructureError
@@ -145,8 +147,10 @@ class LocalBackend:
         venv = venv_dir(wheels)
         key = venv.name
         houses = sorted({w.wheelhouse for w in wheels if w.wheelhouse})
-        with file_lock(f"venv-{key}"):
-            if (venv / ".wheelclash-ready").is_file():
+        ready = cachedir.marker(Kind.VENV, key)
+        with file_lock(cachedir.lock_name(Kind.VENV, key)):
+            if ready.is_file():
+                cachedir.mark_used(Kind.VENV, key)
                 return venv, ""
             shutil.rmtree(venv, ignore_errors=True)
             made = run_logged([sys.executable, "-m", "venv", "--without-pip", str(venv)])
@@ -172,7 +176,7 @@ class LocalBackend:
                 if UNSUPPORTED_WHEEL in message:
                     return venv, message.splitlines()[-1]
                 raise InfrastructureError(f"pip could not install the wheel set: {message}")
-            (venv / ".wheelclash-ready").write_text("ok\n")
+            ready.write_text("ok\n")
         return venv, ""
 
 
@@ -183,4 +187,4 @@ def venv_dir(wheels: Sequence[BuiltWheel]) -> Path:
         digest.update(wheel.sha256.encode())
     houses = sorted({w.wheelhouse for w in wheels if w.wheelhouse})
     digest.update("\0".join(houses).encode())
-    return paths.cache_dir() / "venvs" / digest.hexdigest()[:24]
+    return cachedir.entry_dir(Kind.VENV, digest.hexdigest()[:24])

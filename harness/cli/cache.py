@@ -1,0 +1,220 @@
+"""List or prune what wheelclash keeps: its images, built wheels, wheelhouses and venvs.
+
+`cache list` shows each with its size and when it was last used; `cache prune` removes them
+(all, or those unused for `--older-than`), the images through the engine. Only images that
+carry wheelclash's labels are touched. The files live under $WHEELCLASH_CACHE, else
+$XDG_CACHE_HOME/wheelclash or ~/.cache/wheelclash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import docker
+import docker.errors
+
+from harness import paths
+from harness.common import cachedir
+from harness.errors import InputError
+from harness.images import pruning
+
+SCHEMA_VERSION: Final = 1
+UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_COLUMNS: Final = ("kind", "name", "size", "last used", "what")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    kind: str  # image, wheel, wheelhouse, venv
+    name: str
+    size: int
+    last_used: float
+    what: str
+    where: str
+
+    def to_json(self) -> dict[str, object]:
+        used = datetime.datetime.fromtimestamp(self.last_used, datetime.UTC)
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "size": self.size,
+            "last_used": used.isoformat(timespec="seconds"),
+            "what": self.what,
+            "where": self.where,
+        }
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
+    listing = commands.add_parser("list", help="images, wheels, wheelhouses and venvs kept")
+    listing.add_argument("--json", action="store_true", help="print a JSON document instead")
+    prune = commands.add_parser("prune", help="remove them (all, or those unused for a while)")
+    prune.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="only what was last used longer ago than AGE: a number and s, m, h, d or w (30d)",
+    )
+    prune.add_argument(
+        "--keep-images", action="store_true", help="remove files only, never an image"
+    )
+
+
+def parse_age(text: str) -> float:
+    """Seconds in `30d`, `12h`, `90m`, `2w`, `45s`."""
+    found = DURATION.match(text.strip())
+    if found is None:
+        raise InputError(
+            f"--older-than {text!r}: give a number and a unit (s, m, h, d or w), like 30d or 12h"
+        )
+    return float(found.group(1)) * UNITS[found.group(2)]
+
+
+def _client() -> docker.DockerClient | None:
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except (docker.errors.DockerException, OSError) as exc:
+        print(f"wheelclash: images not listed: no Docker engine answers ({exc})", file=sys.stderr)
+        return None
+    return client
+
+
+def file_rows() -> list[Row]:
+    return [
+        Row(
+            kind=str(entry.kind),
+            name=entry.key,
+            size=entry.size,
+            last_used=entry.last_used,
+            what=entry.what,
+            where=str(entry.path),
+        )
+        for entry in cachedir.entries()
+    ]
+
+
+def image_rows(images: list[pruning.ImageEntry]) -> list[Row]:
+    return [
+        Row(
+            kind="image",
+            name=image.tag,
+            size=image.size,
+            last_used=image.last_used,
+            what=f"id {image.short_id}" + ("" if image.recorded else ", no use recorded"),
+            where="engine",
+        )
+        for image in images
+    ]
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_when(moment: float, now: float) -> str:
+    stamp = datetime.datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M")
+    seconds = max(0.0, now - moment)
+    if seconds >= 86400:
+        ago = f"{seconds / 86400:.0f} d"
+    elif seconds >= 3600:
+        ago = f"{seconds / 3600:.0f} h"
+    else:
+        ago = f"{seconds / 60:.0f} min"
+    return f"{stamp} ({ago} ago)"
+
+
+def execute(args: argparse.Namespace) -> int:
+    match args.cache_command:
+        case "list":
+            return _list(as_json=args.json)
+        case "prune":
+            age = parse_age(args.older_than) if args.older_than else None
+            return _prune(age, keep_images=args.keep_images)
+        case other:
+            raise AssertionError(f"unhandled cache command {other!r}")
+
+
+def _list(*, as_json: bool) -> int:
+    client = _client()
+    try:
+        images = pruning.entries(client) if client is not None else []
+    finally:
+        if client is not None:
+            client.close()
+    rows = image_rows(images) + file_rows()
+    if as_json:
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "cache_dir": str(paths.cache_dir()),
+            "engine": client is not None,
+            "entries": [row.to_json() for row in rows],
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+    now = time.time()
+    table = [
+        (row.kind, row.name, human_size(row.size), human_when(row.last_used, now), row.what)
+        for row in rows
+    ]
+    if table:
+        widths = [max(len(line[i]) for line in [_COLUMNS, *table]) for i in range(4)]
+        for line in [_COLUMNS, *table]:
+            cells = [cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)]
+            print("  ".join([*cells, line[4]]).rstrip())
+    total = sum(row.size for row in rows)
+    print(f"{len(rows)} entries, {human_size(total)}; the files are under {paths.cache_dir()}")
+    return 0
+
+
+def _prune(age: float | None, *, keep_images: bool) -> int:
+    cutoff = time.time() - age if age is not None else None
+
+    def due(last_used: float) -> bool:
+        return cutoff is None or last_used < cutoff
+
+    removed = kept = freed = 0
+    code = 0
+    if not keep_images:
+        client = _client()
+        if client is None:
+            code = 3
+        else:
+            try:
+                for image in pruning.entries(client):
+                    if not due(image.last_used):
+                        continue
+                    problem = pruning.remove(client, image)
+                    if problem:
+                        print(f"kept image {image.tag}: {problem}")
+                        kept += 1
+                        continue
+                    print(f"removed image {image.tag} ({human_size(image.size)})")
+                    removed += 1
+                    freed += image.size
+            finally:
+                client.close()
+    for entry in cachedir.entries():
+        if not due(entry.last_used):
+            continue
+        if not cachedir.remove(entry):
+            print(f"kept {entry.kind} {entry.key}: another wheelclash process is using it")
+            kept += 1
+            continue
+        print(f"removed {entry.kind} {entry.key} ({human_size(entry.size)})")
+        removed += 1
+        freed += entry.size
+    print(f"removed {removed}, kept {kept} in use; freed {human_size(freed)}")
+    return code

@@ -1,0 +1,182 @@
+"""`wheelclash cache list` and `prune` against the real engine and a temporary cache dir.
+
+The images pruned here are throw-away images this test makes, labelled like wheelclash's and
+dated 2001; the real images other tests use are newer than any age given here, and the test
+checks that they are all still there afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from harness.cli import main
+from harness.common.locking import file_lock
+from harness.images import provision
+from harness.images.rootfs import load_rootfs
+from tests.integration.conftest import REPO
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+DAY = 86400.0
+OLD_IMAGE_DATE = "2001-01-01T00:00:00Z"
+
+
+def entry(
+    root: Path, kind: str, key: str, marker: str, files: dict[str, int], age_days: float
+) -> Path:
+    """A cache entry folder with files of the given sizes, last used `age_days` ago."""
+    folder = root / f"{kind}s" / key
+    folder.mkdir(parents=True)
+    for name, size in files.items():
+        (folder / name).write_bytes(b"w" * size)
+    (folder / marker).write_text("{}\n")
+    when = time.time() - age_days * DAY
+    os.utime(folder / marker, (when, when))
+    return folder
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("WHEELCLASH_CACHE", str(root))
+    entry(root, "wheel", "old-wheel", "wheel.json", {"old-1.0-py3-none-any.whl": 5000}, 40)
+    entry(root, "wheel", "new-wheel", "wheel.json", {"new-1.0-py3-none-any.whl": 3000}, 0)
+    entry(root, "wheelhouse", "old-house", "wheelhouse.json", {"a.whl": 100, "b.whl": 100}, 40)
+    venv = entry(root, "venv", "new-venv", ".wheelclash-ready", {}, 1)
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").symlink_to(sys.executable)  # a venv's link, never followed
+    return root
+
+
+def throwaway_image(client: docker.DockerClient, tmp_path: Path, name: str, mark: str) -> str:
+    """A one-file image carrying wheelclash's recipe label, created in 2001."""
+    rootfs = tmp_path / f"{name}.tar"
+    with tarfile.open(rootfs, "w") as archive:
+        data = b"a throw-away image of the cache tests\n"
+        info = tarfile.TarInfo("README")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    tag = f"wheelclash-test/cache-{name}:{mark}"
+    labels = {provision.LABEL_HASH: f"cache-test-{name}-{mark}", "org.wheelclash.test": mark}
+    load_rootfs(
+        client,
+        rootfs,
+        tag=tag,
+        oci_arch="amd64",
+        labels=labels,
+        env=(),
+        cmd=("/x",),
+        created=OLD_IMAGE_DATE,
+    )
+    return tag
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    engine = docker.from_env(timeout=300)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def left(cache: Path) -> list[str]:
+    """The keys of the entries still in the cache."""
+    return sorted(
+        p.name for kind in ("wheels", "wheelhouses", "venvs") for p in (cache / kind).iterdir()
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def labelled(client: docker.DockerClient) -> set[str]:
+    return {str(i.id) for i in client.images.list(filters={"label": provision.LABEL_HASH})}
+
+
+def test_list_then_prune_by_age(
+    cache: Path, tmp_path: Path, client: docker.DockerClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mark = secrets.token_hex(6)
+    real = labelled(client)
+    unused = throwaway_image(client, tmp_path, "unused", mark)
+    used = throwaway_image(client, tmp_path, "used", mark)
+    try:
+        provision.inspect_reference(client, used)  # a run resolving it: its use is recorded
+        code, out = run(capsys, "cache", "list", "--json")
+        assert code == 0
+        document = json.loads(out)
+        assert document["cache_dir"] == str(cache) and document["engine"] is True
+        rows = {(r["kind"], r["name"]): r for r in document["entries"]}
+        assert rows[("image", unused)]["last_used"].startswith("2001-01-01")
+        assert rows[("image", used)]["last_used"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
+        assert rows[("wheel", "old-wheel")]["what"] == "old-1.0-py3-none-any.whl"
+        assert rows[("wheel", "old-wheel")]["size"] >= 5000
+        assert rows[("wheelhouse", "old-house")]["what"] == "2 wheel(s)"
+        assert rows[("venv", "new-venv")]["size"] < 64 * 1024  # the link is not followed
+        code, out = run(capsys, "cache", "list")
+        assert code == 0 and "old-1.0-py3-none-any.whl" in out and unused in out
+
+        # Files only: the old wheel and wheelhouse go, the recent ones and every image stay.
+        code, out = run(capsys, "cache", "prune", "--older-than", "30d", "--keep-images")
+        assert code == 0, out
+        assert left(cache) == ["new-venv", "new-wheel"]
+        assert {unused, used} <= {t for i in client.images.list() for t in i.tags}
+
+        # Images too, unused for ten years: only the throw-away image dated 2001 goes.
+        code, out = run(capsys, "cache", "prune", "--older-than", "3650d")
+        assert code == 0, out
+        assert f"removed image {unused}" in out
+        tags = {t for i in client.images.list() for t in i.tags}
+        assert unused not in tags and used in tags
+        assert real <= labelled(client), "a real image was pruned"
+    finally:
+        provision.remove_images(client, [unused, used])
+
+
+def test_prune_skips_an_entry_another_process_holds(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with file_lock("wheel-new-wheel"):
+        code, out = run(capsys, "cache", "prune", "--keep-images")
+    assert code == 0
+    assert "kept wheel new-wheel: another wheelclash process is using it" in out
+    assert left(cache) == ["new-wheel"]
+
+
+def test_a_bad_age_is_an_input_error(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cache", "prune", "--older-than", "a month"]) == 2
+    assert "like 30d or 12h" in capsys.readouterr().err
+    assert len(left(cache)) == 4
+
+
+def test_listing_reads_no_file(cache: Path) -> None:
+    """An 8 GiB (sparse) file in the cache: the listing walks it, so memory stays flat."""
+    with (cache / "wheels" / "new-wheel" / "huge.bin").open("wb") as handle:
+        handle.truncate(8 * 2**30)
+    probe = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run([sys.executable, '-m', 'harness.cli', 'cache', 'list', '--json'],"
+        " capture_output=True, text=True)\n"
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    code, peak_kib = (int(word) for word in done.stdout.split())
+    assert code == 0, done.stderr
+    assert peak_kib < 300 * 1024, f"cache list peaked at {peak_kib} KiB"
