@@ -10,6 +10,7 @@ PACKAGE: Final = Path(__file__).resolve().parent
 RESOURCES: Final = PACKAGE / "resources"
 TOOLCHAINS_TOML: Final = RESOURCES / "toolchains.toml"
 RESULTS_SCHEMA: Final = RESOURCES / "results.schema.json"
+COMPARE_SCHEMA: Final = RESOURCES / "compare.schema.json"
 PROBE: Final = RESOURCES / "probe.py"
 SUPERVISOR: Final = RESOURCES / "supervisor.py"
 CRASH_CAPTURE: Final = RESOURCES / "crash_capture.py"

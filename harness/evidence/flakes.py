@@ -100,6 +100,16 @@ def stability(runs: Sequence[Iterable[CellResult]]) -> tuple[Stability, ...]:
     )
 
 
+def overall_flake_rate(cells: Iterable[Stability]) -> float:
+    """The share of all samples that differ from their own logical cell's commonest outcome
+    (each cell's flake rate, weighted by its samples); 0.0 for no samples."""
+    samples = outliers = 0
+    for cell in cells:
+        samples += cell.samples
+        outliers += cell.samples - max((count for _, count in cell.distribution), default=0)
+    return round(outliers / samples, 4) if samples else 0.0
+
+
 def flaky(runs: Sequence[Iterable[CellResult]]) -> tuple[Stability, ...]:
     """Only the logical cells that did not give one outcome every time."""
     return tuple(s for s in stability(runs) if s.flaky)
