@@ -1,6 +1,6 @@
 """The scenario JSON Schema (harness/scenario/schema.py) says what the loader says.
 
-The checked-in file is the generator's current output; every shipped scenario validates;
+The checked-in file is the generator's current output; every scenario file validates;
 each key's kind and default in resources/scenario_keys.toml is what the loader checks and
 fills in; and a key of the wrong kind is refused by both.
 """
@@ -96,12 +96,19 @@ def test_the_checked_in_schema_is_current() -> None:
     jsonschema.Draft202012Validator.check_schema(scenario_schema())
 
 
-@pytest.mark.parametrize(
-    "path",
-    sorted((REPO / "scenarios").rglob("*.toml")),
-    ids=lambda p: str(p.relative_to(REPO / "scenarios")),
-)
-def test_every_shipped_scenario_validates(path: Path) -> None:
+def scenario_files() -> list[Path]:
+    """The shipped scenarios, then the test suite's own (not the bad-input corpus, nor the
+    fixtures' pyproject.toml files)."""
+    test_data = REPO / "tests" / "data"
+    return sorted((REPO / "scenarios").rglob("*.toml")) + sorted(
+        p
+        for p in test_data.rglob("*.toml")
+        if "bad-input" not in p.parts and "fixtures" not in p.parts
+    )
+
+
+@pytest.mark.parametrize("path", scenario_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_scenario_file_validates(path: Path) -> None:
     errors = [
         f"{list(e.absolute_path)}: {e.message}" for e in VALIDATOR.iter_errors(read_toml(path))
     ]
