@@ -20,6 +20,7 @@ from typing import Any, Final, assert_never
 
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
+from harness.evidence.flakes import logical_id
 from harness.evidence.results import RESULTS_NAME
 
 
@@ -95,11 +96,6 @@ class Comparison:
             "counts": self.counts(),
             "cells": [c.to_json() for c in self.changes],
         }
-
-
-def logical_id(cell_id: str) -> str:
-    """A cell id without its `#repeat` suffix."""
-    return cell_id.rsplit("#", 1)[0]
 
 
 def verdict_sets(cells: Iterable[tuple[str, Verdict]]) -> dict[str, frozenset[Verdict]]:

@@ -1,7 +1,7 @@
 """Static predictors: what a set of wheels' ELF files say about how they may break each other.
 
 The predictor table (symbol patterns, runtime names, messages) is data, in
-`resources/predictors.toml`; the facts behind it are in shared/mechanisms.md.
+`resources/predictors.toml`; the facts behind it are in docs/mechanisms.md.
 """
 
 from __future__ import annotations

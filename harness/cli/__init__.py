@@ -11,7 +11,18 @@ from types import ModuleType
 from typing import Final
 
 from harness import __version__
-from harness.cli import build, check, explain, images, merge, minimize, repro, run, toolchains
+from harness.cli import (
+    build,
+    check,
+    compare,
+    explain,
+    images,
+    merge,
+    minimize,
+    repro,
+    run,
+    toolchains,
+)
 from harness.cli import cache as cache_command
 from harness.cli import doctor as doctor_command
 from harness.cli import report as report_command
@@ -23,6 +34,7 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "toolchains": toolchains,
     "images": images,
     "merge": merge,
+    "compare": compare,
     "report": report_command,
     "repro": repro,
     "check": check,
@@ -58,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=(module.__doc__ or "").strip().splitlines()[0],
             description=module.__doc__,
-            epilog=EXIT_CODES_HELP,
+            epilog=getattr(module, "EXIT_CODES_HELP", EXIT_CODES_HELP),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure_parser(sub)

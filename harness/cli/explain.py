@@ -1,7 +1,7 @@
 """Explain wheels statically: the ELF facts that predict how they may break each other.
 
 Reads every shared object of each wheel with pyelftools (nothing is imported or run) and
-prints the predictors of shared/mechanisms.md: runtime internals exported next to a shared
+prints the predictors of docs/mechanisms.md: runtime internals exported next to a shared
 runtime (2), call_once trampolines another wheel binds (1), GNU-unique symbols in common (4),
 static TLS (5), bundled SONAMEs (6), RPATH/RUNPATH, setdlopenflags, and the compilers.
 """

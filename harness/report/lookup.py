@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.baseline import logical_id
 from harness.errors import InputError
+from harness.evidence.flakes import logical_id
 from harness.evidence.results import RESULTS_NAME
 
 

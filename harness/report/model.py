@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.baseline import logical_id, statuses
+from harness.analysis.baseline import statuses
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
+from harness.evidence.flakes import logical_id
 from harness.evidence.results import RESULTS_NAME
 
 

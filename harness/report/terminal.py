@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from harness.common.verdicts import Verdict
+from harness.evidence.flakes import logical_id
 from harness.evidence.results import CellResult
 
 
@@ -167,7 +168,7 @@ def summary_line(results: Sequence[CellResult]) -> str:
         counts[str(result.verdict)] += 1
     unexpected = sum(not r.matches_expectation for r in results)
     parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    flaky = len({r.id.rsplit("#", 1)[0] for r in results if r.flaky})
+    flaky = len({logical_id(r.id) for r in results if r.flaky})
     return f"{len(results)} cells: {parts}; {unexpected} unexpected" + (
         f"; {flaky} flaky" if flaky else ""
     )

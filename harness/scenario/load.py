@@ -14,6 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InputError
+from harness.scenario import vocabulary
 from harness.scenario.first_use import DEFAULT as DEFAULT_FIRST_USE
 from harness.scenario.first_use import FirstUse
 from harness.scenario.tomlload import Checker, read_toml
@@ -186,33 +187,17 @@ class Scenario:
         return next(w for w in self.wheels if w.id == wheel_id)
 
 
-TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect", "exercise"}
-WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
-PREBUILT_KEYS: Final = {"id", "wheel", "requirement", "modules", "exercise", "threads"}
+# The keys each table accepts, with their kinds and defaults, are data:
+# resources/scenario_keys.toml (harness/scenario/vocabulary.py), also behind the JSON Schema.
 MODULE_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-MATRIX_KEYS: Final = {
-    "targets",
-    "arch",
-    "dlopen",
-    "host",
-    "repeat",
-    "timeout",
-    "victims",
-    "orders",
-    "first_use",
-}
+IDENTIFIER_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+WHEEL_SUFFIX: Final = ".whl"
 ORDER_MODES: Final = ("all", "pairs")
-EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
-WHEN_KEYS: Final = {
-    "target",
-    "arch",
-    "dlopen",
-    "host",
-    "order",
-    "before",
-    "toolchain",
-    "used_before",
-}
+
+
+def keys(table: str) -> set[str]:
+    """The keys a table of the file accepts (`top` for the document itself)."""
+    return vocabulary.tables()[table].names
 
 
 def variant_toolchains(label: str) -> dict[str, str]:
@@ -236,9 +221,9 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     file's `[matrix] orders`."""
     document = read_toml(path)
     check = Checker(path)
-    check.unknown_keys(document, TOP_KEYS, "")
+    check.unknown_keys(document, keys("top"), "")
     name = check.string(document, "name", "name")
-    if name and not NAME_RE.match(name):
+    if isinstance(document.get("name"), str) and not NAME_RE.match(name):
         check.add("name", "use lower-case letters, digits and dashes (it becomes part of cell ids)")
     description = check.string(document, "description", "description")
     requirement = check.string(document, "requirement", "requirement", "")
@@ -286,9 +271,9 @@ def _wheels(
         if "wheel" in row or "requirement" in row:
             wheels.append(_prebuilt(row, check, key, base, seen))
             continue
-        check.unknown_keys(row, WHEEL_KEYS, key)
+        check.unknown_keys(row, keys("wheel"), key)
         wheel_id = check.string(row, "id", f"{key}.id")
-        bad_id = bool(wheel_id) and not ID_RE.match(wheel_id)
+        bad_id = isinstance(row.get("id"), str) and not ID_RE.match(wheel_id)
         if bad_id:
             check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
         elif wheel_id in seen:
@@ -321,8 +306,12 @@ def _wheels(
         module = check.string(row, "module", f"{key}.module", f"wc_{fixture}_{wheel_id}")
         # A module name made from a bad id is that id's problem, reported once above.
         derived = "module" not in row
-        valid_module = re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", module)
-        if module and not valid_module and not (bad_id and derived):
+        valid_module = IDENTIFIER_RE.match(module)
+        if (
+            isinstance(row.get("module", module), str)
+            and not valid_module
+            and not (bad_id and derived)
+        ):
             check.add(f"{key}.module", "must be a valid Python module name")
         exercise = row.get("exercise")
         if exercise is not None and (not isinstance(exercise, str) or not exercise.isidentifier()):
@@ -359,9 +348,9 @@ def _prebuilt(
     row: dict[str, Any], check: Checker, key: str, base: Path, seen: set[str]
 ) -> WheelSpec:
     """A [[wheels]] row naming a given wheel: `wheel = "x.whl"` or `requirement = "numpy"`."""
-    check.unknown_keys(row, PREBUILT_KEYS, key)
+    check.unknown_keys(row, keys("prebuilt"), key)
     wheel_id = check.string(row, "id", f"{key}.id")
-    if wheel_id and not ID_RE.match(wheel_id):
+    if isinstance(row.get("id"), str) and not ID_RE.match(wheel_id):
         check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
     elif wheel_id in seen:
         check.add(f"{key}.id", f"duplicate id {wheel_id!r}; each wheel needs its own")
@@ -372,7 +361,7 @@ def _prebuilt(
         check.add(key, "give either `wheel` (a .whl file) or `requirement`, not both")
     elif "wheel" in row:
         wheel = base / check.string(row, "wheel", f"{key}.wheel")
-        if wheel.suffix != ".whl" or not wheel.is_file():
+        if wheel.suffix != WHEEL_SUFFIX or not wheel.is_file():
             check.add(f"{key}.wheel", f"no wheel file at {wheel}; give the path of a .whl file")
     else:
         requirement = check.string(row, "requirement", f"{key}.requirement")
@@ -464,7 +453,7 @@ def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:
 
 
 def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matrix:
-    check.unknown_keys(table, MATRIX_KEYS, "matrix")
+    check.unknown_keys(table, keys("matrix"), "matrix")
     targets = check.strings(table, "targets", "matrix.targets", (HOST_TARGET,))
     arch = check.strings(table, "arch", "matrix.arch", ("x86_64",))
     for value in arch:
@@ -508,16 +497,16 @@ def _expectations(
         if not isinstance(row, dict):
             check.add(key, "must be a table")
             continue
-        check.unknown_keys(row, EXPECT_KEYS, key)
+        check.unknown_keys(row, keys("expect"), key)
         when = _selector(
             check.table(row, "when", f"{key}.when"), check, f"{key}.when", ids, varying
         )
         verdict = check.string(row, "verdict", f"{key}.verdict")
-        if verdict and verdict not in set(Verdict):
+        if isinstance(row.get("verdict"), str) and verdict not in set(Verdict):
             check.add(f"{key}.verdict", f"unknown verdict {verdict!r}; valid: {', '.join(Verdict)}")
             verdict = ""
         subkind = row.get("subkind")
-        if subkind is not None and subkind not in set(ImportErrorKind):
+        if subkind is not None and subkind not in tuple(ImportErrorKind):
             check.add(f"{key}.subkind", f"must be one of {', '.join(ImportErrorKind)}")
             subkind = None
         if subkind is not None and verdict != Verdict.IMPORT_ERROR:
@@ -542,7 +531,7 @@ def _selector(
     ids: tuple[str, ...],
     varying: dict[str, tuple[str, ...]],
 ) -> Selector:
-    check.unknown_keys(table, WHEN_KEYS, key)
+    check.unknown_keys(table, keys("when"), key)
     order = check.strings(table, "order", f"{key}.order")
     if order and sorted(order) != sorted(ids):
         check.add(

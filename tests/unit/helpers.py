@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import textwrap
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 GOOD_SCENARIO = """
 name = "pair"
@@ -52,3 +55,24 @@ def resource_script(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def toml_value(value: Any) -> str:
+    """One value as inline TOML (a tiny writer: the standard library only reads TOML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        assert math.isfinite(value)
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def toml_document(document: dict[str, Any]) -> str:
+    return "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in document.items())

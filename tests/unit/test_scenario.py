@@ -96,6 +96,17 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
             "expect[0].subkind",
             "only an import-error",
         ),
+        # Empty strings are values too: no empty name, id, module or verdict slips through.
+        (('name = "pair"', 'name = ""'), "name", "lower-case letters"),
+        (('id = "b"', 'id = ""'), "wheels[1].id", "lower-case letter"),
+        (('id = "b"', 'id = "b"\nmodule = ""'), "wheels[1].module", "valid Python module"),
+        (('verdict = "segfault"', 'verdict = ""'), "expect[0].verdict", "unknown verdict ''"),
+        # A subkind that is not a string is a problem, not a crash (found by fuzzing).
+        (
+            ('verdict = "segfault"', 'verdict = "segfault"\nsubkind = []'),
+            "expect[0].subkind",
+            "one of",
+        ),
     ],
 )
 def test_single_problem_names_key_and_fix(

@@ -1,4 +1,5 @@
-"""Fuzz the scenario loader: whatever the file holds, it raises nothing but `InputError`s.
+"""Fuzz the scenario loader: whatever the file holds, it raises nothing but `InputError`s,
+and whatever it accepts, the scenario JSON Schema accepts too.
 
 Three generators: arbitrary text; arbitrary TOML documents whose keys come mostly from the
 scenario's own vocabulary; and a valid scenario with one value replaced by junk. Each
@@ -8,30 +9,25 @@ document is written to a real file and read with `load_scenario`, as the CLI doe
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness import paths
 from harness.build.toolchains import load_catalogue
 from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
-from harness.scenario.load import (
-    EXPECT_KEYS,
-    MATRIX_KEYS,
-    TOP_KEYS,
-    WHEEL_KEYS,
-    WHEN_KEYS,
-    Scenario,
-    load_scenario,
-)
+from harness.scenario import vocabulary
+from harness.scenario.load import Scenario, load_scenario
+from tests.unit.helpers import toml_document
 
 VOCABULARY: Final = sorted(
-    TOP_KEYS | WHEEL_KEYS | MATRIX_KEYS | EXPECT_KEYS | WHEN_KEYS | {"colour", "a", "b"}
+    {key for table in vocabulary.tables().values() for key in table.names} | {"colour", "a", "b"}
 )
 WORDS: Final = [
     "a",
@@ -50,6 +46,7 @@ WORDS: Final = [
     "undefined-symbol",
     "",
 ]
+SCHEMA: Final = jsonschema.Draft202012Validator(json.loads(paths.SCENARIO_SCHEMA.read_text()))
 FUZZ: Final = settings(
     max_examples=60,
     deadline=None,
@@ -72,27 +69,6 @@ values = st.recursive(
     max_leaves=12,
 )
 documents = st.dictionaries(keys, values, max_size=6)
-
-
-def toml_value(value: Any) -> str:
-    """One value as inline TOML (a tiny writer: the standard library only reads TOML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        assert math.isfinite(value)
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    assert isinstance(value, dict)
-    return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-
-
-def toml_document(document: dict[str, Any]) -> str:
-    return "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in document.items())
 
 
 VALID: Final[dict[str, Any]] = {
@@ -157,6 +133,7 @@ def load_or_input_error(path: Path) -> Scenario | None:
 def test_the_valid_base_loads(scenario_file: Path) -> None:
     scenario_file.write_text(toml_document(VALID))
     assert load_or_input_error(scenario_file) is not None
+    SCHEMA.validate(VALID)
 
 
 @FUZZ
@@ -177,7 +154,8 @@ def test_any_bytes(scenario_file: Path, content: bytes) -> None:
 @given(documents)
 def test_any_document(scenario_file: Path, document: dict[str, Any]) -> None:
     scenario_file.write_text(toml_document(document))
-    load_or_input_error(scenario_file)
+    if load_or_input_error(scenario_file) is not None:
+        SCHEMA.validate(document)
 
 
 @FUZZ
@@ -185,5 +163,7 @@ def test_any_document(scenario_file: Path, document: dict[str, Any]) -> None:
 def test_valid_scenario_with_one_value_replaced(
     scenario_file: Path, place: tuple[Any, ...], junk: Any
 ) -> None:
-    scenario_file.write_text(toml_document(replaced(VALID, place, junk)))
-    load_or_input_error(scenario_file)
+    document = replaced(VALID, place, junk)
+    scenario_file.write_text(toml_document(document))
+    if load_or_input_error(scenario_file) is not None:
+        SCHEMA.validate(document)

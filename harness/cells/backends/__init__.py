@@ -76,7 +76,8 @@ def _local(engines: Mapping[str, str]) -> Backend:
 
 
 def _docker(engines: Mapping[str, str]) -> Backend:
-    """`engines` maps an arch to its own engine (URL or docker context); see harness/engines."""
+    """`engines` maps an arch to its own engine (URL or docker context); see
+    harness/images/engines.py."""
     from harness.cells.backends.docker import DockerBackend
 
     return DockerBackend(engines=engines)

@@ -1,11 +1,12 @@
-"""Stability over runs and repeats: one outcome per cell, or flaky with its distribution."""
+"""Repetition (harness/evidence/flakes.py): repeats within a run and the same cell over runs
+are samples of one logical cell, stable with one outcome or flaky with its distribution."""
 
 from __future__ import annotations
 
 from harness.cells.outcome import Outcome
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.evidence.classify import Classified
-from harness.evidence.determinism import flaky, stability
+from harness.evidence.flakes import annotate, flake_rate, flaky, stability
 from harness.evidence.results import CellResult
 from harness.scenario.plan import Cell, Expected
 
@@ -61,3 +62,28 @@ def test_a_different_subkind_is_a_different_outcome() -> None:
     runs = [[result("a", Verdict.IMPORT_ERROR, tls=True)], [result("a", Verdict.IMPORT_ERROR)]]
     [cell] = flaky(runs)
     assert dict(cell.distribution) == {"import-error/static-tls": 1, "import-error": 1}
+
+
+def test_the_flake_rate_is_the_share_outside_the_commonest_outcome() -> None:
+    assert flake_rate({"pass": 3}) == 0.0
+    assert flake_rate({"pass": 2, "segfault": 1}) == 0.3333
+    assert flake_rate({}) == 0.0
+    runs = [
+        [result("a", Verdict.PASS)],
+        [result("a", Verdict.SEGFAULT)],
+        [result("a", Verdict.PASS)],
+    ]
+    [cell] = stability(runs)
+    assert cell.flake_rate == 0.3333
+
+
+def test_repeats_in_a_run_and_runs_compared_count_samples_the_same_way() -> None:
+    """One notion of repetition: a run's annotated repeats and a comparison of the same
+    results as separate runs give one logical cell the same counts and rate."""
+    repeats = [result("a", Verdict.PASS, repeat=n) for n in (1, 2, 3)]
+    repeats.append(result("a", Verdict.ABORT, repeat=4))
+    annotated = annotate(repeats)
+    [cell] = stability([[r] for r in repeats])
+    assert all(r.flaky and not r.matches_expectation for r in annotated)
+    assert annotated[0].verdict_counts == dict(cell.distribution) == {"pass": 3, "abort": 1}
+    assert annotated[0].flake_rate == cell.flake_rate == 0.25

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from harness.evidence.determinism import flaky, stability
+from harness.evidence.flakes import flaky, stability
 from harness.evidence.results import CellResult
 from harness.run.runner import RunRequest, execute
 from tests.integration.conftest import REPO
