@@ -138,12 +138,12 @@ def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
             )
             done = run_logged(command)
             if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip()[-800:]
                 raise InputError(
                     f"pip download could not get {', '.join(requirements)} as wheels for "
-                    f"CPython {python.version} on glibc {python.glibc} {python.arch}:\n{tail}\n"
-                    "  Check the names and versions, and that a binary wheel exists for that "
-                    "target (wheelclash never builds user sources)."
+                    f"CPython {python.version} on glibc {python.glibc} {python.arch}.",
+                    context=(done.stderr or done.stdout).strip()[-800:],
+                    hint="check the names and versions, and that a binary wheel exists for "
+                    "that target (wheelclash never builds user sources).",
                 )
             files = sorted(partial.glob("*.whl"))
             chosen = match_requirements(requirements, files)

@@ -80,17 +80,17 @@ def inspect(arch: str, qemu: str, root: Path | None = None) -> Registration:
     return Registration(arch=arch, qemu=qemu, state=state, entry=entry)
 
 
-def runbook(registration: Registration, host: str) -> str:
-    """What is wrong with the registration and how to fix it, as an error message."""
+def runbook(registration: Registration, host: str) -> InfrastructureError:
+    """What is wrong with the registration and how to fix it, as an error to raise."""
     arch, qemu, path = registration.arch, registration.qemu, registration.path
     install = (
         "apt-get install qemu-user-static binfmt-support arch-test   # registers with flags PF\n"
-        f"      update-binfmts --enable qemu-{qemu}"
+        f"  update-binfmts --enable qemu-{qemu}"
     )
     installer = "docker run --privileged --rm tonistiigi/binfmt --install " + arch
     match registration.state:
         case State.READY:
-            return ""
+            raise ValueError(f"{path} is ready; there is nothing to fix")
         case State.NOT_MOUNTED:
             what = f"binfmt_misc is not mounted at {BINFMT_MISC}"
             steps = [f"mount -t binfmt_misc binfmt_misc {BINFMT_MISC}", install]
@@ -112,15 +112,17 @@ def runbook(registration: Registration, host: str) -> str:
             ]
         case _:
             assert_never(registration.state)
-    lines = "\n".join(f"    {step}" for step in steps)
-    return (
-        f"{arch} containers need qemu-user emulation on this {host} host, and {what}.\n"
-        f"  Without it every program in them fails with `exec format error`; no cell ran.\n"
-        f"  To enable it (as root):\n{lines}\n"
-        f"  or use the binfmt installer image: {installer}\n"
-        f"  or map {arch} to a native {arch} Docker engine: "
-        f'[tool.wheelclash] engines = {{ {arch} = "ssh://user@{arch}-host" }} or '
-        f"--engine {arch}=URL."
+    lines = "\n".join(f"  {step}" for step in steps)
+    return InfrastructureError(
+        f"{arch} containers need qemu-user emulation on this {host} host, and {what}.",
+        context="Without it every program in them fails with `exec format error`; no cell ran.",
+        hint=(
+            f"enable it (as root):\n{lines}\n"
+            f"or use the binfmt installer image: {installer}\n"
+            f"or map {arch} to a native {arch} Docker engine: "
+            f'[tool.wheelclash] engines = {{ {arch} = "ssh://user@{arch}-host" }} or '
+            f"--engine {arch}=URL."
+        ),
     )
 
 
@@ -128,4 +130,4 @@ def require(arch: str, qemu: str, host: str, root: Path | None = None) -> None:
     """Raise the runbook error unless the kernel runs `arch` binaries through qemu (flag F)."""
     registration = inspect(arch, qemu, root)
     if registration.state != State.READY:
-        raise InfrastructureError(runbook(registration, host))
+        raise runbook(registration, host)

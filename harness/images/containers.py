@@ -79,7 +79,7 @@ def exec_text(
     try:
         code, output = container.exec_run(list(command), user=user, workdir=workdir)
     except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
-        raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from None
+        raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
     return int(code if code is not None else -1), text
 
@@ -122,7 +122,7 @@ def confined(
     except (docker.errors.DockerException, OSError) as exc:
         raise InfrastructureError(
             f"could not create a container from {image_id[:19]}: {exc}"
-        ) from None
+        ) from exc
     try:
         container.start()
     except docker.errors.DockerException as exc:
@@ -132,7 +132,7 @@ def confined(
             pass
         raise InfrastructureError(
             f"could not start a container from {image_id[:19]}: {exc}"
-        ) from None
+        ) from exc
     try:
         yield container
     finally:

@@ -139,7 +139,7 @@ class DockerSession:
                 "/", containers.owned_tar(payload, [], self.settings.confinement.user)
             )
         except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from None
+            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
         deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
         by_id = {job.cell_id: job for job in jobs}
         for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
@@ -157,7 +157,7 @@ class DockerSession:
                 self.container.id, command, user=self.settings.confinement.user
             )["Id"]
         except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from None
+            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
         read_end, write_end = os.pipe()
         failure: list[str] = []
         finished = threading.Event()  # set once the stream has ended, however it ended
@@ -237,7 +237,7 @@ class DockerBackend:
                     else docker.from_env(timeout=120)
                 )
             except docker.errors.DockerException as exc:
-                raise InfrastructureError(engine_runbook(exc)) from None
+                raise engine_unavailable(exc) from exc
         return self._client
 
     def client_for(self, arch: str) -> docker.DockerClient:
@@ -268,7 +268,7 @@ class DockerBackend:
         try:
             self.client.ping()
         except (docker.errors.DockerException, InfrastructureError) as exc:
-            return engine_runbook(exc)
+            return str(engine_unavailable(exc))
         return None
 
     def describe(self) -> Mapping[str, str]:
@@ -386,14 +386,15 @@ class DockerBackend:
         try:
             container.put_archive("/", containers.owned_tar(files, folders, user))
         except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from None
+            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
         command = ["python3", f"{work}/target_facts.py"]
         code, output = containers.exec_text(container, command, user=user, workdir=work)
         if code != 0:
             raise InfrastructureError(
-                f"the target has no working python3 (exit {code}): {output.strip()[-400:]}\n"
-                "  A target image needs python3 with the venv module; "
-                "debian:<suite> targets have it."
+                f"the target has no working python3 (exit {code})",
+                context=output.strip()[-400:],
+                hint="a target image needs python3 with the venv module; "
+                "debian:<suite> targets have it.",
             )
         facts: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
         return facts
@@ -446,10 +447,12 @@ def _engine_list(mapping: Mapping[str, str]) -> str:
     return ", ".join(f"{arch}={spec}" for arch, spec in sorted(mapping.items()))
 
 
-def engine_runbook(exc: Exception) -> str:
+def engine_unavailable(exc: Exception) -> InfrastructureError:
+    """The error for an engine that does not answer, with what to do about it."""
     where = os.environ.get("DOCKER_HOST", "the default socket /var/run/docker.sock")
-    return (
-        f"no Docker engine answers at {where} ({exc}).\n"
-        "  Start it (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at one; "
-        "or run on this machine with --backend local."
+    return InfrastructureError(
+        f"no Docker engine answers at {where}.",
+        context=str(exc),
+        hint="start it (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at one; "
+        "or run on this machine with --backend local.",
     )
