@@ -29,8 +29,6 @@ from harness.images import containers
 from harness.images import provision as images
 from harness.scenario.load import WheelSpec
 
-OWNER_LABEL: Final = "org.wheelclash.owner"  # the docker backend's LABEL_OWNER
-
 logger = logging.getLogger(__name__)
 
 BUILD_DIR: Final = "/wheelclash-build"
@@ -229,7 +227,7 @@ class ContainerBuilder:
         folders = sorted({str(Path(name).parent) for name in files} | {f"{BUILD_DIR}/out"})
         user = BUILD_CONFINEMENT.user
         # The owner label lets the next run's janitor remove it if this process is killed.
-        labels = {"org.wheelclash.role": "build", OWNER_LABEL: containers.owner()}
+        labels = {"org.wheelclash.role": "build", containers.LABEL_OWNER: containers.owner()}
         try:
             with containers.confined(self.client, image.image_id, BUILD_CONFINEMENT, labels) as box:
                 box.put_archive("/", containers.owned_tar(files, folders, user))

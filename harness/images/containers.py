@@ -11,14 +11,20 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Final
 
 import docker
 import docker.errors
+import psutil
 from docker.models.containers import Container
 
 from harness.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
+
+# Every container wheelclash starts carries this label, valued `owner()`, so that a later run
+# on this host can remove what a killed one left behind.
+LABEL_OWNER: Final = "org.wheelclash.owner"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +42,12 @@ class Confinement:
 def owner() -> str:
     """`host:pid` of this process: who a container belongs to (see DockerBackend's janitor)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_gone(label: str) -> bool:
+    """Whether an `owner()` label names a process of this host that no longer runs."""
+    host, _, pid = label.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid))
 
 
 def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:

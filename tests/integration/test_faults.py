@@ -24,7 +24,8 @@ import psutil
 import pytest
 
 from harness import paths
-from harness.cells.backends.docker import LABEL_OWNER, DockerBackend
+from harness.cells.backends.docker import DockerBackend
+from harness.images.containers import LABEL_OWNER
 from tests.integration.conftest import REPO
 from tests.integration.enginecut import EngineDoor
 

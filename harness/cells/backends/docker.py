@@ -13,7 +13,6 @@ import functools
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +23,6 @@ from typing import Any, Final
 
 import docker
 import docker.errors
-import psutil
 from docker.models.containers import Container
 from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
@@ -35,7 +33,8 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Session, TargetFacts
 from harness.cells.backends.fetch import fetch_capture
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
-from harness.cells.jobs import CellJob, batch
+from harness.cells.install import install_command, refusal
+from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
@@ -45,10 +44,7 @@ from harness.scenario.tomlload import Checker, read_toml
 
 logger = logging.getLogger(__name__)
 
-LABEL_OWNER: Final = "org.wheelclash.owner"
 LABEL_GROUP: Final = "org.wheelclash.group"
-UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
-BATCH_SLACK_S: Final = 60.0
 SLOW_DRIVERS: Final = frozenset({"fuse-overlayfs", "vfs"})
 CELLS_TMPFS: Final = "size=1g,mode=1777"
 # docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
@@ -88,10 +84,6 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     )
     check.raise_if_any()
     return settings
-
-
-def owner_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def keep_containers() -> bool:
@@ -140,7 +132,7 @@ class DockerSession:
             )
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
-        deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
+        deadline = batch_deadline(jobs)
         by_id = {job.cell_id: job for job in jobs}
         for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
             job = by_id[outcome.cell_id]
@@ -308,16 +300,17 @@ class DockerBackend:
 
     def remove_leftovers(self) -> int:
         """Remove containers left by wheelclash processes on this host that no longer run."""
-        host = socket.gethostname()
         removed = 0
+        label = containers.LABEL_OWNER
         # sparse: no inspect per container, which would race with others removing theirs
-        found = self.client.containers.list(all=True, sparse=True, filters={"label": LABEL_OWNER})
+        found = self.client.containers.list(all=True, sparse=True, filters={"label": label})
         for container in found:
-            labels = container.attrs.get("Labels") or {}
-            owner_host, _, pid = str(labels.get(LABEL_OWNER, "")).rpartition(":")
-            if owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            owner = str((container.attrs.get("Labels") or {}).get(label, ""))
+            if containers.owner_gone(owner):
                 logger.warning(
-                    "removing container %s left by dead process %s", str(container.id)[:12], pid
+                    "removing container %s left by dead process %s",
+                    str(container.id)[:12],
+                    owner.rpartition(":")[2],
                 )
                 try:
                     container.remove(force=True)
@@ -335,7 +328,7 @@ class DockerBackend:
         client = self.client_for(arch)
         emulated = self.emulated(client, arch)
         image = images.resolve_target(client, target, arch)
-        labels = {LABEL_OWNER: owner_label(), LABEL_GROUP: f"{target}/{arch}"}
+        labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
         with containers.confined(
             client,
             image.image_id,
@@ -418,29 +411,21 @@ class DockerBackend:
             if code != 0:
                 raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
         site = output.strip().splitlines()[-1]
-        install = [
-            "python3",
-            "-m",
-            "pip",
-            "install",
-            "--no-index",
-            *(
-                ["--find-links", f"{work}/wheelhouse"]
-                if any(w.wheelhouse for w in wheels)
-                else ["--no-deps"]
-            ),
-            "--disable-pip-version-check",
-            "--no-cache-dir",
-            "--target",
-            site,
-            *(f"{work}/wheels/{w.path.name}" for w in wheels),
-        ]
+        install = install_command(
+            ["python3", "-m", "pip"],
+            [f"{work}/wheels/{w.path.name}" for w in wheels],
+            [f"{work}/wheelhouse"] if any(w.wheelhouse for w in wheels) else [],
+            target=site,
+        )
         code, output = containers.exec_text(container, install, user=user, workdir=work)
         if code == 0:
             return ""
-        if UNSUPPORTED_WHEEL in output:
-            return next(line for line in output.splitlines() if UNSUPPORTED_WHEEL in line).strip()
-        raise InfrastructureError(f"pip could not install the wheel set: {output.strip()[-600:]}")
+        reason = refusal(output)
+        if reason:
+            return reason
+        raise InfrastructureError(
+            "pip could not install the wheel set", context=output.strip()[-600:]
+        )
 
 
 def _engine_list(mapping: Mapping[str, str]) -> str:
