@@ -70,14 +70,19 @@ class Wheelhouse:
         return dict(self.chosen)[requirement]
 
 
-def wheelhouse_key(requirements: Sequence[str], python: TargetPython) -> str:
-    recipe = {
+def wheelhouse_key(
+    requirements: Sequence[str], python: TargetPython, constraints: Sequence[Path] = ()
+) -> str:
+    """A hash of what is asked; constraint files count by their contents."""
+    recipe: dict[str, object] = {
         "version": WHEELHOUSE_VERSION,
         "requirements": sorted(requirements),
         "python": python.version,
         "glibc": python.glibc,
         "arch": python.arch,
     }
+    if constraints:
+        recipe["constraints"] = sorted(_sha256(path) for path in constraints)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -96,10 +101,13 @@ def match_requirements(requirements: Sequence[str], files: Sequence[Path]) -> di
     return chosen
 
 
-def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
+def download(
+    requirements: Sequence[str], python: TargetPython, constraints: Sequence[Path] = ()
+) -> Wheelhouse:
     """The requirements and their dependencies as wheels for `python`; cached, else downloaded
-    with pip (binary wheels only: a source build would not be the wheel users get)."""
-    key = wheelhouse_key(requirements, python)
+    with pip (binary wheels only: a source build would not be the wheel users get), held to
+    the pip constraint files `constraints`."""
+    key = wheelhouse_key(requirements, python, constraints)
     folder = paths.cache_dir() / "wheelhouses" / key
     ready = folder / "wheelhouse.json"
     with file_lock(f"wheelhouse-{key}"):
@@ -125,6 +133,7 @@ def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
                 "--abi",
                 "none",
                 *(arg for tag in python.platforms() for arg in ("--platform", tag)),
+                *(arg for path in constraints for arg in ("--constraint", str(path))),
                 "--dest",
                 str(partial),
                 *requirements,

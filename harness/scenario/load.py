@@ -81,6 +81,7 @@ class WheelSpec:
     toolchain_options: tuple[str, ...] = ()
     wheel: Path | None = None  # a given .whl file, used as it is instead of a built fixture
     requirement: str = ""  # a requirement downloaded ahead into a wheelhouse (`pip download`)
+    constraints: tuple[Path, ...] = ()  # the scenario's pip constraint files, for that download
     modules: tuple[str, ...] = ()  # what to import, when more than `module`
 
     @property
@@ -186,7 +187,16 @@ class Scenario:
         return next(w for w in self.wheels if w.id == wheel_id)
 
 
-TOP_KEYS: Final = {"name", "description", "requirement", "wheels", "matrix", "expect", "exercise"}
+TOP_KEYS: Final = {
+    "name",
+    "description",
+    "requirement",
+    "wheels",
+    "matrix",
+    "expect",
+    "exercise",
+    "constraints",
+}
 WHEEL_KEYS: Final = {"id", "fixture", "toolchain", "link", "module", "exercise", "threads"}
 PREBUILT_KEYS: Final = {"id", "wheel", "requirement", "modules", "exercise", "threads"}
 MODULE_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -244,6 +254,9 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     requirement = check.string(document, "requirement", "requirement", "")
 
     wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path), path.parent)
+    wheels = _constrained(
+        wheels, check.strings(document, "constraints", "constraints"), check, path
+    )
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
     if cover is not None:
@@ -268,6 +281,22 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
         expectations=expectations,
         exercise=exercise,
     )
+
+
+def _constrained(
+    wheels: tuple[WheelSpec, ...], names: tuple[str, ...], check: Checker, path: Path
+) -> tuple[WheelSpec, ...]:
+    """The wheels, each requirement carrying the scenario's constraint files (relative to it)."""
+    files = tuple((path.parent / name).resolve() for name in names)
+    for file in files:
+        if not file.is_file():
+            check.add("constraints", f"no file at {file}; give the path of a pip constraints file")
+    if files and not any(w.requirement for w in wheels):
+        check.add(
+            "constraints",
+            "constrains only what is downloaded, and no wheel is given as a `requirement`",
+        )
+    return tuple(replace(w, constraints=files) if w.requirement else w for w in wheels)
 
 
 def _wheels(
