@@ -5,11 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+HINT_PREFIX = "hint: "
+
 
 class HarnessError(Exception):
-    """Root of every error the harness raises on purpose; `cli.main` maps it to an exit code."""
+    """Root of every error the harness raises on purpose; `cli.main` maps it to an exit code.
+
+    Shaped like a diagnostic: `message` says what went wrong in one line, the optional
+    `context` what the harness saw (a command's output, the state it found), and the optional
+    `hint` what to do about it. `str()` renders the three on lines of their own.
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, *, context: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+        self.hint = hint
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        lines += [f"  {line}" if line else "" for line in self.context.splitlines()]
+        hint = self.hint.splitlines()
+        if hint:
+            pad = " " * len(HINT_PREFIX)
+            lines += [HINT_PREFIX + hint[0], *(f"{pad}{line}" if line else "" for line in hint[1:])]
+        return "\n".join(lines)
 
 
 class InputError(HarnessError):
@@ -38,8 +60,10 @@ class InvalidInputFile(InputError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
-        lines = [f"{len(self.problems)} problem(s) found:"] + [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
+        super().__init__(
+            f"{len(self.problems)} problem(s) found:",
+            context="\n".join(f"- {p}" for p in self.problems),
+        )
 
 
 class ToolchainUnavailable(InputError):

@@ -136,7 +136,7 @@ class ScenarioFile(pytest.File):
             scenario = load_scenario(self.path, load_catalogue())
             cells = cells_for(scenario, _backend(self.config, scenario), _targets(self.config))
         except HarnessError as exc:
-            raise self.CollectError(str(exc)) from None
+            raise self.CollectError(str(exc)) from exc
         for cell in cells:
             item: CellItem = CellItem.from_parent(self, name=cell.id, scenario=scenario, cell=cell)
             item.add_marker(pytest.mark.xdist_group(name=cell.group))

@@ -152,15 +152,17 @@ def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
     """The verdicts of an earlier results.json (or the run folder holding it)."""
     if path.is_dir():
         path = path / RESULTS_NAME
+    earlier = (
+        "pass the results.json of an earlier run (results/<run-id>/results.json) or its folder."
+    )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            f"--baseline {path}: no such file; pass the results.json of an earlier run "
-            "(results/<run-id>/results.json) or its folder"
-        ) from None
+    except FileNotFoundError as exc:
+        raise InputError(f"--baseline {path}: no such file", hint=earlier) from exc
     except (OSError, ValueError) as exc:
-        raise InputError(f"--baseline {path}: not a readable results.json ({exc})") from None
+        raise InputError(
+            f"--baseline {path}: not a readable results.json", context=str(exc), hint=earlier
+        ) from exc
     cells = document.get("cells") if isinstance(document, dict) else None
     if not isinstance(cells, list):
         raise InputError(f"--baseline {path}: key 'cells': missing; is this a results.json?")
@@ -169,11 +171,11 @@ def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
     for number, cell in enumerate(cells):
         try:
             pairs.append((str(cell["id"]), Verdict(cell["verdict"])))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
                 f"--baseline {path}: key cells[{number}]: needs an 'id' and a 'verdict' "
                 f"(one of {valid})"
-            ) from None
+            ) from exc
     return verdict_sets(pairs)
 
 

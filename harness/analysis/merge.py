@@ -33,10 +33,10 @@ def read(path: Path) -> dict[str, Any]:
     file = path / RESULTS_NAME if path.is_dir() else path
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{file}: no such file; give results.json files or run folders") from None
+    except FileNotFoundError as exc:
+        raise InputError(f"{file}: no such file; give results.json files or run folders") from exc
     except ValueError as exc:
-        raise InputError(f"{file}: not a results.json ({exc})") from None
+        raise InputError(f"{file}: not a results.json ({exc})") from exc
     if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
         raise InputError(
             f"{file}: schema_version {document.get('schema_version')!r} "

@@ -29,8 +29,6 @@ from harness.images import containers
 from harness.images import provision as images
 from harness.scenario.load import WheelSpec
 
-OWNER_LABEL: Final = "org.wheelclash.owner"  # the docker backend's LABEL_OWNER
-
 logger = logging.getLogger(__name__)
 
 BUILD_DIR: Final = "/wheelclash-build"
@@ -95,12 +93,12 @@ def build_spec(
 
 def _checked(report: Mapping[str, Any], spec: WheelSpec, toolchain: Toolchain, where: str) -> None:
     if not report.get("ok"):
-        log = "\n    ".join(str(report.get("log", "")).strip().splitlines()[-25:])
+        log = "\n  ".join(str(report.get("log", "")).strip().splitlines()[-25:])
         raise BuildFailed(
             f"fixture {spec.fixture!r} (wheel {spec.id!r}) did not build with toolchain "
-            f"{toolchain.name!r} and link {spec.link_label!r} {where}: {report.get('error')}\n"
-            f"  Fix the fixture's sources or pick another toolchain or link mode.\n"
-            f"  Last lines of the build log:\n    {log}"
+            f"{toolchain.name!r} and link {spec.link_label!r} {where}: {report.get('error')}",
+            context=f"Last lines of the build log:\n  {log}",
+            hint="fix the fixture's sources or pick another toolchain or link mode.",
         )
 
 
@@ -229,7 +227,7 @@ class ContainerBuilder:
         folders = sorted({str(Path(name).parent) for name in files} | {f"{BUILD_DIR}/out"})
         user = BUILD_CONFINEMENT.user
         # The owner label lets the next run's janitor remove it if this process is killed.
-        labels = {"org.wheelclash.role": "build", OWNER_LABEL: containers.owner()}
+        labels = {"org.wheelclash.role": "build", containers.LABEL_OWNER: containers.owner()}
         try:
             with containers.confined(self.client, image.image_id, BUILD_CONFINEMENT, labels) as box:
                 box.put_archive("/", containers.owned_tar(files, folders, user))
@@ -241,7 +239,7 @@ class ContainerBuilder:
                 wheel = out / Path(str(report["wheel"])).name
                 wheel.write_bytes(containers.fetch_file(box, str(report["wheel"])))
         except docker.errors.APIError as exc:
-            raise InfrastructureError(f"the builder container failed: {exc}") from None
+            raise InfrastructureError(f"the builder container failed: {exc}") from exc
         return wheel, str(report["compiler"])
 
 
@@ -253,10 +251,12 @@ def engine_client() -> docker.DockerClient:
         client.ping()
     except docker.errors.DockerException as exc:
         raise ToolchainUnavailable(
-            f"this toolchain builds in a Debian builder image, which needs a Docker engine, and "
-            f"none answers ({exc}).\n  Start one, or pick a toolchain built on this machine "
-            "(gcc, clang-libstdcxx, clang-libcxx, zig)."
-        ) from None
+            "this toolchain builds in a Debian builder image, which needs a Docker engine, and "
+            "none answers.",
+            context=str(exc),
+            hint="start one, or pick a toolchain built on this machine "
+            "(gcc, clang-libstdcxx, clang-libcxx, zig).",
+        ) from exc
     return client
 
 

@@ -45,9 +45,10 @@ def given_wheels(
     target (downloaded once, then cached), local files are used as they are. `python` tells
     the target's Python, asked only when there is something to download."""
     requirements = [s.requirement for s in specs if s.requirement]
+    constraints = sorted({path for s in specs if s.requirement for path in s.constraints})
     house: Wheelhouse | None = None
     if requirements:
-        house = download(requirements, python())
+        house = download(requirements, python(), constraints)
     out: dict[str, BuiltWheel] = {}
     for spec in specs:
         if spec.requirement:

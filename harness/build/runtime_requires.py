@@ -35,7 +35,7 @@ def runtime_requirements(fixture_dir: Path) -> tuple[str, ...]:
     except (OSError, ValueError) as exc:
         raise InvalidInputFile(
             [Problem(path, "", f"is not readable JSON ({exc}); fix it")]
-        ) from None
+        ) from exc
     value = data.get(KEY, []) if isinstance(data, dict) else None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidInputFile(
@@ -47,7 +47,7 @@ def runtime_requirements(fixture_dir: Path) -> tuple[str, ...]:
         except InvalidRequirement as exc:
             raise InvalidInputFile(
                 [Problem(path, KEY, f"{item!r} is not a requirement ({exc}); write e.g. 'cffi'")]
-            ) from None
+            ) from exc
     return tuple(value)
 
 

@@ -94,9 +94,9 @@ class Toolchain:
         if not self.available():
             how = f"`apt-get install {' '.join(self.packages)}`" if self.packages else "./bootstrap"
             raise ToolchainUnavailable(
-                f"toolchain {self.name!r} needs {self.cxx!r}, which is not on PATH.\n"
-                f"  Install it, e.g. {how}, "
-                "or pick another toolchain (`wheelclash toolchains` lists them)."
+                f"toolchain {self.name!r} needs {self.cxx!r}, which is not on PATH.",
+                hint=f"install it, e.g. {how}, or pick another toolchain "
+                "(`wheelclash toolchains` lists them).",
             )
 
     def version(self) -> str:
@@ -145,10 +145,10 @@ class Catalogue:
     def toolchain(self, name: str) -> Toolchain:
         try:
             return self.toolchains[name]
-        except KeyError:
+        except KeyError as exc:
             raise InputError(
                 f"unknown toolchain {name!r}; valid: {', '.join(sorted(self.toolchains))}"
-            ) from None
+            ) from exc
 
     def check_combination(self, toolchain: Toolchain, links: Sequence[str]) -> str | None:
         """Why these link modes cannot go with this toolchain, or None when they can."""

@@ -71,14 +71,19 @@ class Wheelhouse:
         return dict(self.chosen)[requirement]
 
 
-def wheelhouse_key(requirements: Sequence[str], python: TargetPython) -> str:
-    recipe = {
+def wheelhouse_key(
+    requirements: Sequence[str], python: TargetPython, constraints: Sequence[Path] = ()
+) -> str:
+    """A hash of what is asked; constraint files count by their contents."""
+    recipe: dict[str, object] = {
         "version": WHEELHOUSE_VERSION,
         "requirements": sorted(requirements),
         "python": python.version,
         "glibc": python.glibc,
         "arch": python.arch,
     }
+    if constraints:
+        recipe["constraints"] = sorted(_sha256(path) for path in constraints)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -97,10 +102,13 @@ def match_requirements(requirements: Sequence[str], files: Sequence[Path]) -> di
     return chosen
 
 
-def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
+def download(
+    requirements: Sequence[str], python: TargetPython, constraints: Sequence[Path] = ()
+) -> Wheelhouse:
     """The requirements and their dependencies as wheels for `python`; cached, else downloaded
-    with pip (binary wheels only: a source build would not be the wheel users get)."""
-    key = wheelhouse_key(requirements, python)
+    with pip (binary wheels only: a source build would not be the wheel users get), held to
+    the pip constraint files `constraints`."""
+    key = wheelhouse_key(requirements, python, constraints)
     folder = cachedir.entry_dir(Kind.WHEELHOUSE, key)
     ready = cachedir.marker(Kind.WHEELHOUSE, key)
     with file_lock(cachedir.lock_name(Kind.WHEELHOUSE, key)):
@@ -126,6 +134,7 @@ def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
                 "--abi",
                 "none",
                 *(arg for tag in python.platforms() for arg in ("--platform", tag)),
+                *(arg for path in constraints for arg in ("--constraint", str(path))),
                 "--dest",
                 str(partial),
                 *requirements,
@@ -139,12 +148,12 @@ def download(requirements: Sequence[str], python: TargetPython) -> Wheelhouse:
             )
             done = run_logged(command)
             if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip()[-800:]
                 raise InputError(
                     f"pip download could not get {', '.join(requirements)} as wheels for "
-                    f"CPython {python.version} on glibc {python.glibc} {python.arch}:\n{tail}\n"
-                    "  Check the names and versions, and that a binary wheel exists for that "
-                    "target (wheelclash never builds user sources)."
+                    f"CPython {python.version} on glibc {python.glibc} {python.arch}.",
+                    context=(done.stderr or done.stdout).strip()[-800:],
+                    hint="check the names and versions, and that a binary wheel exists for "
+                    "that target (wheelclash never builds user sources).",
                 )
             files = sorted(partial.glob("*.whl"))
             chosen = match_requirements(requirements, files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -15,6 +16,11 @@ PRELOAD: Final[Mapping[str, str]] = {
     HostMode.PLAIN: "",
     HostMode.PRELOAD_LIBSTDCXX: "libstdc++.so.6",
 }
+# A batch's deadline is its cells' budgets plus this, for what no cell owns: starting the
+# supervisor (through `docker exec` on a loaded engine, or under qemu, that alone has taken
+# tens of seconds) and reading its last line. Late, it only delays noticing a supervisor that
+# is wedged, which is rare; early, it turns the cells still to come into infra-errors.
+BATCH_SLACK_S: Final = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +99,11 @@ def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJ
         timeout_s=scenario.matrix.timeout_s * timeout_scale,
         snippet=scenario.exercise,
     )
+
+
+def batch_deadline(jobs: Sequence[CellJob]) -> float:
+    """The monotonic time by which a batch of `jobs` started now must have reported."""
+    return time.monotonic() + sum(job.budget_s for job in jobs) + BATCH_SLACK_S
 
 
 def batch(

@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Final
@@ -78,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main_inner(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Parse `argv` and run its command; errors propagate (for tests and embedding)."""
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(message)s",
@@ -88,6 +93,34 @@ def main_inner(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def error_text(exc: HarnessError, verbose: int = 0) -> str:
+    """What the user reads for a harness error: the error itself; with -v, what caused it
+    (each link of the chain); with -vv, the traceback too."""
+    lines = [f"wheelclash: error: {exc}"]
+    if verbose:
+        for cause in causes(exc):
+            lines.append(f"caused by: {type(cause).__module__}.{type(cause).__qualname__}: {cause}")
+    if verbose >= 2:
+        lines.append("".join(traceback.format_exception(exc)).rstrip())
+    return "\n".join(lines)
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """The exceptions behind `exc`, nearest first: `raise ... from cause`, else the one being
+    handled when it was raised (unless that was hidden with `from None`)."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None:
+        nearest = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+        if nearest is None or nearest in found:
+            break
+        found.append(nearest)
+        current = nearest
+    return found
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so every `finally` (container removal) runs."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -95,10 +128,13 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
+    verbose = 0
     try:
-        return main_inner(argv)
+        args = build_parser().parse_args(argv)
+        verbose = args.verbose
+        return run_command(args)
     except HarnessError as exc:
-        print(f"wheelclash: error: {exc}", file=sys.stderr)
+        print(error_text(exc, verbose), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(

@@ -8,119 +8,115 @@ cached wheelhouse; the run itself is offline. What a wheel imports is read from 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from harness.analysis import agreement
-from harness.cli.run import _progress
-from harness.errors import InputError
-from harness.report import terminal as report
+from harness.cli import options
+from harness.cli.output import conclude, print_plan, progress
 from harness.run import runner
-from harness.run.runner import Backends, RunRequest, cells_for
+from harness.run.runner import RunRequest
 from harness.scenario.config import Defaults
 from harness.scenario.from_wheels import CheckOptions, parse_inputs, scenario_for, write_scenario
-from harness.scenario.plan import expected_for
-
-
-def _list(text: str | None) -> tuple[str, ...]:
-    return tuple(part for part in (text or "").split(",") if part)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "inputs", nargs="+", metavar="WHEEL_OR_REQUIREMENT", help=".whl files or requirements"
+        "inputs", nargs="*", metavar="WHEEL_OR_REQUIREMENT", help=".whl files or requirements"
     )
-    parser.add_argument(
+    given = parser.add_argument_group("what to check")
+    given.add_argument(
         "--download",
         action="store_true",
         help="fetch requirements and their dependencies with `pip download` for each target "
         "(cached by a hash of the request); the cells then install offline from it",
     )
-    parser.add_argument("--backend", default=None, help="auto (default), local or docker")
-    parser.add_argument("--target", help="comma-separated targets, e.g. debian:bookworm")
-    parser.add_argument("--arch", help="comma-separated archs, e.g. x86_64,aarch64")
-    parser.add_argument(
+    given.add_argument(
+        "--requirements",
+        type=options.requirements_file,
+        action="extend",
+        metavar="FILE",
+        help="check the requirements in FILE too (one a line; `#` comments and blank lines "
+        "are skipped), downloaded as with --download (repeatable)",
+    )
+    given.add_argument(
+        "--constraint",
+        type=options.existing_file,
+        action="append",
+        metavar="FILE",
+        help="a pip constraints file for downloading the requirements (repeatable)",
+    )
+    options.add_placement(parser)
+    options.add_output(parser)
+    cells = parser.add_argument_group("the cells")
+    cells.add_argument(
         "--dlopen",
-        default="local",
-        help="comma-separated dlopen modes: local, global-all, global:<wheel id> (default local)",
+        type=options.dlopen_modes,
+        action="extend",
+        metavar="M[,M…]",
+        help="dlopen modes: local, global-all, global:<wheel id> (repeatable; default local)",
     )
-    parser.add_argument(
-        "--host", default="plain", help="comma-separated: plain, preload-libstdcxx (default plain)"
+    cells.add_argument(
+        "--host",
+        type=options.host_modes,
+        action="extend",
+        metavar="H[,H…]",
+        help="host modes: plain, preload-libstdcxx (repeatable; default plain)",
     )
-    parser.add_argument(
+    cells.add_argument(
         "--exercise",
         default="",
         metavar="CODE",
         help="Python code run in each cell after all imports, e.g. 'import numpy; numpy.ones(3)'",
     )
-    parser.add_argument(
+    cells.add_argument(
         "--pairs",
         action="store_true",
         help="run both orders of every pair instead of every order of the whole set "
         "(all wheels installed together once)",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each cell (default 1)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per cell")
-    parser.add_argument("--no-victims", action="store_true", help="skip CPython's own modules")
+    cells.add_argument(
+        "--repeat", type=options.positive_int, default=1, help="runs of each cell (default 1)"
+    )
+    cells.add_argument(
+        "--timeout", type=options.positive_float, default=60.0, help="seconds per cell"
+    )
+    cells.add_argument("--no-victims", action="store_true", help="skip CPython's own modules")
     parser.add_argument(
         "--write-scenario",
         type=Path,
         metavar="FILE",
         help="also save what ran as a scenario file for `wheelclash run`",
     )
-    parser.add_argument("--results", type=Path, default=None, help="results root")
-    parser.add_argument("--json", action="store_true", help="print results.json to stdout")
-    parser.add_argument("--print-plan", action="store_true", help="list the cells and stop")
 
 
 def execute(args: argparse.Namespace) -> int:
-    defaults = Defaults.from_pyproject()
-    if args.repeat < 1 or args.timeout <= 0:
-        raise InputError("--repeat must be at least 1 and --timeout positive")
-    inputs = parse_inputs(args.inputs, args.download)
-    options = CheckOptions(
-        targets=_list(args.target) or defaults.targets or (),
-        arch=_list(args.arch),
-        dlopen=_list(args.dlopen) or ("local",),
-        host=_list(args.host) or ("plain",),
+    where = options.Placement.from_args(args, Defaults.from_pyproject())
+    inputs = parse_inputs(args.inputs, args.download, args.requirements or ())
+    check = CheckOptions(
+        targets=where.targets or (),
+        arch=where.arches or (),
+        dlopen=tuple(args.dlopen or ("local",)),
+        host=tuple(args.host or ("plain",)),
         exercise=args.exercise,
         repeat=args.repeat,
         timeout_s=args.timeout,
         victims=not args.no_victims,
         pairs=args.pairs,
+        constraints=tuple(args.constraint or ()),
     )
-    scenario, _ = scenario_for(inputs, options)
+    scenario, _ = scenario_for(inputs, check)
     if args.write_scenario:
-        write_scenario(args.write_scenario, inputs, options)
+        write_scenario(args.write_scenario, inputs, check)
         print(f"scenario: {args.write_scenario}", file=sys.stderr)
-    scenarios = (scenario,)
-    backend_name = args.backend or defaults.backend
     if args.print_plan:
-        backends = Backends(backend_name, options.targets or None)
-        for scenario in scenarios:
-            for cell in cells_for(scenario, backends.for_scenario(scenario), None):
-                print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
-        return 0
+        return print_plan((scenario,), where)
     request = RunRequest(
         scenarios=(),
-        loaded=scenarios,
-        backend=backend_name,
-        results_root=args.results or defaults.results,
+        loaded=(scenario,),
+        backend=where.backend,
+        results_root=where.results,
         command=tuple(sys.argv),
+        jobs=where.jobs,
+        engines=where.engines,
     )
-    summary = runner.execute(request, _progress)
-    if args.json:
-        print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
-        return summary.exit_code
-    print(report.matrix(summary.results))
-    failing = [r for r in summary.results if not r.matches_expectation]
-    if failing:
-        print("\nfailing cells:")
-        for result in failing:
-            print(report.failure_block(result))
-    for line in agreement.summary_lines(summary.results_path):
-        print(line)
-    print(f"\n{report.summary_line(summary.results)}")
-    print(f"results: {summary.results_path}")
-    return summary.exit_code
+    return conclude(runner.execute(request, progress), as_json=args.json)

@@ -62,8 +62,9 @@ def _client() -> docker.DockerClient:
         client.ping()
     except docker.errors.DockerException as exc:
         raise InfrastructureError(
-            f"no container engine answers ({exc}).\n"
-            "  Start Docker, or point DOCKER_HOST at a running engine."
+            "no container engine answers.",
+            context=str(exc),
+            hint="start Docker, or point DOCKER_HOST at a running engine.",
         ) from exc
     return client
 

@@ -172,9 +172,9 @@ def new_run_id() -> str:
 def unwritable(path: Path, exc: OSError, consequence: str) -> InfrastructureError:
     """The run cannot record its results: an infrastructure failure, never a verdict."""
     return InfrastructureError(
-        f"could not write {path}: {exc.strerror or exc}; {consequence}.\n"
-        "  Free space there or pass --results DIR; the cells recorded before this are in "
-        f"{STREAM_NAME} beside it."
+        f"could not write {path}: {exc.strerror or exc}; {consequence}.",
+        context=f"The cells recorded before this are in {STREAM_NAME} beside it.",
+        hint="free space there or pass --results DIR.",
     )
 
 

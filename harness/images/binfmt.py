@@ -85,7 +85,7 @@ def what_and_steps(registration: Registration) -> tuple[str, list[str]]:
     arch, qemu, path = registration.arch, registration.qemu, registration.path
     install = (
         "apt-get install qemu-user-static binfmt-support arch-test   # registers with flags PF\n"
-        f"      update-binfmts --enable qemu-{qemu}"
+        f"  update-binfmts --enable qemu-{qemu}"
     )
     match registration.state:
         case State.READY:
@@ -119,21 +119,21 @@ def installer(arch: str) -> str:
     return "docker run --privileged --rm tonistiigi/binfmt --install " + arch
 
 
-def runbook(registration: Registration, host: str) -> str:
-    """What is wrong with the registration and how to fix it, as an error message."""
-    if registration.state is State.READY:
-        return ""
+def runbook(registration: Registration, host: str) -> InfrastructureError:
+    """What is wrong with a registration that is not ready and how to fix it, as an error."""
     arch = registration.arch
     what, steps = what_and_steps(registration)
-    lines = "\n".join(f"    {step}" for step in steps)
-    return (
-        f"{arch} containers need qemu-user emulation on this {host} host, and {what}.\n"
-        f"  Without it every program in them fails with `exec format error`; no cell ran.\n"
-        f"  To enable it (as root):\n{lines}\n"
-        f"  or use the binfmt installer image: {installer(arch)}\n"
-        f"  or map {arch} to a native {arch} Docker engine: "
-        f'[tool.wheelclash] engines = {{ {arch} = "ssh://user@{arch}-host" }} or '
-        f"--engine {arch}=URL."
+    lines = "\n".join(f"  {step}" for step in steps)
+    return InfrastructureError(
+        f"{arch} containers need qemu-user emulation on this {host} host, and {what}.",
+        context="Without it every program in them fails with `exec format error`; no cell ran.",
+        hint=(
+            f"enable it (as root):\n{lines}\n"
+            f"or use the binfmt installer image: {installer(arch)}\n"
+            f"or map {arch} to a native {arch} Docker engine: "
+            f'[tool.wheelclash] engines = {{ {arch} = "ssh://user@{arch}-host" }} or '
+            f"--engine {arch}=URL."
+        ),
     )
 
 
@@ -141,4 +141,4 @@ def require(arch: str, qemu: str, host: str, root: Path | None = None) -> None:
     """Raise the runbook error unless the kernel runs `arch` binaries through qemu (flag F)."""
     registration = inspect(arch, qemu, root)
     if registration.state != State.READY:
-        raise InfrastructureError(runbook(registration, host))
+        raise runbook(registration, host)

@@ -11,15 +11,20 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import docker
 import docker.errors
+import psutil
 from docker.models.containers import Container
 
 from harness.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
+
+# Every container wheelclash starts carries this label, valued `owner()`, so that a later run
+# on this host can remove what a killed one left behind.
+LABEL_OWNER: Final = "org.wheelclash.owner"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +42,12 @@ class Confinement:
 def owner() -> str:
     """`host:pid` of this process: who a container belongs to (see DockerBackend's janitor)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_gone(label: str) -> bool:
+    """Whether an `owner()` label names a process of this host that no longer runs."""
+    host, _, pid = label.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid))
 
 
 def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:
@@ -80,7 +91,7 @@ def exec_text(
     try:
         code, output = container.exec_run(list(command), user=user, workdir=workdir)
     except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
-        raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from None
+        raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
     return int(code if code is not None else -1), text
 
@@ -146,7 +157,7 @@ def confined(
     except (docker.errors.DockerException, OSError) as exc:
         raise InfrastructureError(
             f"could not create a container from {image_id[:19]}: {exc}"
-        ) from None
+        ) from exc
     try:
         container.start()
     except docker.errors.DockerException as exc:
@@ -156,7 +167,7 @@ def confined(
             pass
         raise InfrastructureError(
             f"could not start a container from {image_id[:19]}: {exc}"
-        ) from None
+        ) from exc
     try:
         yield container
     finally:

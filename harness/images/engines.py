@@ -27,11 +27,12 @@ def endpoint(spec: str) -> str:
     try:
         context = docker.context.ContextAPI.get_context(spec)
     except docker.errors.DockerException as exc:
-        raise InputError(f"docker context {spec!r} could not be read: {exc}") from None
+        raise InputError(f"docker context {spec!r} could not be read: {exc}") from exc
     if context is None or not context.Host:
         raise InputError(
-            f"no docker context named {spec!r} (see `docker context ls`); create it with "
-            f"`docker context create {spec} --docker host=ssh://user@host` or give a URL"
+            f"no docker context named {spec!r} (see `docker context ls`)",
+            hint=f"create it with `docker context create {spec} --docker host=ssh://user@host` "
+            "or give a URL.",
         )
     return str(context.Host)
 
@@ -46,10 +47,11 @@ def connect(spec: str, timeout: int = 120) -> docker.DockerClient:
         client.ping()
     except docker.errors.DockerException as exc:
         raise InfrastructureError(
-            f"the Docker engine {spec!r} ({url}) does not answer: {exc}\n"
-            "  Check that it runs and that this machine may reach it (for ssh://, "
-            "`ssh HOST docker version` must work without a password prompt)."
-        ) from None
+            f"the Docker engine {spec!r} ({url}) does not answer.",
+            context=str(exc),
+            hint="check that it runs and that this machine may reach it (for ssh://, "
+            "`ssh HOST docker version` must work without a password prompt).",
+        ) from exc
     return client
 
 

@@ -330,9 +330,10 @@ def _bootstrap(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
     global _bootstraps
     if shutil.which("mmdebstrap") is None:
         raise InfrastructureError(
-            f"building {recipe.tag} needs mmdebstrap, which is not on PATH.\n"
-            "  Install it (`apt-get install mmdebstrap`, Debian 11 or later or Ubuntu 22.04 or "
-            "later), or build on a machine that has it and `docker save`/`docker load` the image."
+            f"building {recipe.tag} needs mmdebstrap, which is not on PATH.",
+            hint="install it (`apt-get install mmdebstrap`, Debian 11 or later or Ubuntu 22.04 "
+            "or later), or build on a machine that has it and `docker save`/`docker load` the "
+            "image.",
         )
     previous = _image_id(client, recipe.tag)
     workdir = Path(tempfile.mkdtemp(prefix="wheelclash-bootstrap-"))
@@ -374,8 +375,9 @@ def _bootstrap(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
             image = client.images.get(recipe.tag)
         except docker.errors.APIError as exc:
             raise InfrastructureError(
-                f"the engine did not import the root filesystem of {recipe.tag}: {exc}\n"
-                "  Check that the engine has room (`docker system df`) and try again."
+                f"the engine did not import the root filesystem of {recipe.tag}.",
+                context=str(exc),
+                hint="check that the engine has room (`docker system df`) and try again.",
             ) from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -393,24 +395,24 @@ def _run_mmdebstrap(command: list[str], recipe: ImageRecipe) -> None:
         done = subprocess.run(
             command, capture_output=True, text=True, check=False, timeout=MMDEBSTRAP_TIMEOUT
         )
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         raise InfrastructureError(
-            f"mmdebstrap for {recipe.tag} did not finish within {MMDEBSTRAP_TIMEOUT:.0f} s; "
-            f"check that {recipe.mirror} is reachable and fast, or set a closer mirror in "
-            f"{IMAGES_TOML}"
-        ) from None
+            f"mmdebstrap for {recipe.tag} did not finish within {MMDEBSTRAP_TIMEOUT:.0f} s.",
+            hint=f"check that {recipe.mirror} is reachable and fast, or set a closer mirror in "
+            f"{IMAGES_TOML}.",
+        ) from exc
     if done.returncode == 0:
         return
-    tail = "\n".join(f"    {line}" for line in done.stderr.strip().splitlines()[-15:])
     raise InfrastructureError(
         f"mmdebstrap failed (exit {done.returncode}) bootstrapping {recipe.tag} from "
-        f"{recipe.mirror} {recipe.mirror_suite}:\n{tail}\n"
-        "  What to do: check that the mirror is reachable and has this suite and arch. "
+        f"{recipe.mirror} {recipe.mirror_suite}.",
+        context="\n".join(done.stderr.strip().splitlines()[-15:]),
+        hint="check that the mirror is reachable and has this suite and arch. "
         "An expired Release file or a half-synced archive (common on sid) is transient: "
         "retry later, or pick another suite; if you trust a mirror whose Release file has "
         "expired, set WHEELCLASH_ALLOW_EXPIRED_RELEASE=1. "
         "To see the full log, run the command by hand:\n"
-        f"    {shlex.join(command)}"
+        f"  {shlex.join(command)}",
     )
 
 
@@ -433,7 +435,7 @@ def inspect_reference(client: docker.DockerClient, ref: str) -> ImageInfo:
     except docker.errors.ImageNotFound:
         pass
     except docker.errors.APIError as exc:
-        raise InputError(f"{ref!r} is not a usable image reference: {exc.explanation}") from None
+        raise InputError(f"{ref!r} is not a usable image reference: {exc.explanation}") from exc
     logger.info("+ pull %s", ref)
     try:
         pulled = client.images.pull(ref)
@@ -441,14 +443,14 @@ def inspect_reference(client: docker.DockerClient, ref: str) -> ImageInfo:
         suites = ", ".join(f"debian:{s}" for s in load_catalogue().suites)
         reason = str(getattr(exc, "explanation", None) or exc).splitlines()[0][:300]
         raise InputError(
-            f"image {ref!r} is not in the local engine and could not be pulled ({reason}).\n"
-            "  This machine probably cannot reach a container registry. Either:\n"
-            f"  - pull or build it where a registry is reachable, `docker save {ref} -o "
+            f"image {ref!r} is not in the local engine and could not be pulled.",
+            context=f"{reason}\nThis machine probably cannot reach a container registry.",
+            hint=f"pull or build it where a registry is reachable, `docker save {ref} -o "
             "image.tar`, copy the file here and `docker load -i image.tar`;\n"
-            f"  - or use a Debian target ({suites}), which wheelclash bootstraps offline "
+            f"or use a Debian target ({suites}), which wheelclash bootstraps offline "
             "from the Debian mirror with mmdebstrap;\n"
-            "  - or give a Dockerfile whose FROM image is already in the local engine."
-        ) from None
+            "or give a Dockerfile whose FROM image is already in the local engine.",
+        ) from exc
     image = pulled[0] if isinstance(pulled, list) else pulled
     usage.record(str(image.id))
     return ImageInfo.from_image(image, ref)
@@ -484,12 +486,12 @@ def build_dockerfile(client: docker.DockerClient, path: Path) -> ImageInfo:
             )
         except docker.errors.BuildError as exc:
             lines = [str(e.get("stream") or e.get("error") or "") for e in exc.build_log]
-            tail = "\n".join(f"    {ln}" for ln in "".join(lines).strip().splitlines()[-15:])
             raise InputError(
-                f"{path} did not build: {exc.msg}\n{tail}\n"
-                "  Fix the Dockerfile. Without a registry, its FROM image must already be "
-                "local (a wheelclash/target:debian-<suite>-<arch> image works)."
-            ) from None
+                f"{path} did not build: {exc.msg}",
+                context="\n".join("".join(lines).strip().splitlines()[-15:]),
+                hint="fix the Dockerfile. Without a registry, its FROM image must already be "
+                "local (a wheelclash/target:debian-<suite>-<arch> image works).",
+            ) from exc
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"the engine failed building {path}: {exc}") from exc
     usage.record(str(image.id))

@@ -200,5 +200,5 @@ def load_view(path: Path) -> tuple[Path, Mapping[str, Any], RunView]:
         raise InputError(
             f"{found}: not a wheelclash results.json ({type(exc).__name__}: {exc}); "
             "every cell needs at least an id and a verdict"
-        ) from None
+        ) from exc
     return found, document, view

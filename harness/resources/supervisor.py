@@ -232,88 +232,98 @@ def kill_group(proc):
         pass
 
 
-def run_cell(batch, cell, index):
-    workdir = batch["workdir"]
+def output_paths(workdir, index):
+    """The cell's events, stdout and stderr files, with nothing left in them from before."""
     stem = os.path.join(workdir, "cell-%d" % index)
     paths = {name: stem + "." + name for name in ("events", "stdout", "stderr")}
     for path in paths.values():
         if os.path.exists(path):
             os.unlink(path)
-    spec = dict(cell["spec"])
-    spec["events"] = paths["events"]
+    return paths
+
+
+def probe_env(cell):
     env = dict(os.environ)
     env.update(cell.get("env", {}))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    cap = int(batch.get("output_cap", 64 << 20))
-    limit = int(batch.get("tail_bytes", 4000))
-    timeout = float(cell["timeout"])
-    report = {"id": cell["id"], "timed_out": False, "output_overflow": False}
-    settings = cell.get("capture")
-    preexec = probe_preexec
-    if settings:
-        import crash_capture
+    return env
 
-        # Cores go to the kernel only where we can pick them up: a plain core_pattern. For a
-        # pipe (systemd-coredump, apport) the limit is 0, so nothing lands on the host.
-        landing = crash_capture.kernel_core_path(workdir, 0) is not None
-        kernel_cores = settings.get("kernel_cores", True) and landing
-        preexec = capturing_preexec(int(settings.get("core_cap", 0)) if kernel_cores else 0)
-    capture = cell_capture(batch, cell, spec, env, preexec)
-    kernel_core = None
 
-    start = time.monotonic()
-    with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
-        try:
-            proc = subprocess.Popen(
-                [batch["python"], batch["probe"], json.dumps(spec)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                cwd=workdir,
-                env=env,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
-        except OSError as exc:
-            report["infra_error"] = "could not start the probe: %s" % (exc,)
-            return report
-        RUNNING["pgid"] = proc.pid
-        if capture is not None:
-            import crash_capture
+def cell_preexec(workdir, settings):
+    """What the probe's process runs before exec: probe_preexec, and for a cell that captures,
+    the core limit too. Cores go to the kernel only where we can pick them up: a plain
+    core_pattern. For a pipe (systemd-coredump, apport) the limit is 0, so nothing lands on
+    the host."""
+    if not settings:
+        return probe_preexec
+    import crash_capture
 
-            kernel_core = crash_capture.kernel_core_path(workdir, proc.pid)
-        dump_at = None
-        exited = ExitWaiter(proc.pid)
-        while proc.poll() is None:
-            elapsed = time.monotonic() - start
-            if elapsed > timeout and dump_at is None:
-                report["timed_out"] = True
-                dump_at = os.path.getsize(paths["stderr"])
-                try:
-                    os.kill(proc.pid, signal.SIGUSR1)
-                except OSError:
-                    pass
-                try:
-                    proc.wait(DUMP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    pass
-                if capture is not None and proc.poll() is None:
-                    capturing = time.monotonic()
-                    capture.live_process(proc.pid)
-                    start += time.monotonic() - capturing  # not the probe's own time
-                kill_group(proc)
-            elif stored_bytes(paths["stdout"]) + stored_bytes(paths["stderr"]) > cap:
-                # Output beyond the cap is dropped from the head; the probe runs on.
-                report["output_overflow"] = True
-                drop_head(paths["stdout"], limit)
-                drop_head(paths["stderr"], limit)
-            exited.wait(CHECK_S)
-        report["duration_s"] = round(time.monotonic() - start, 4)
-        exited.close()
-        kill_group(proc)
-    RUNNING["pgid"] = None
-    report["leftover_processes"] = sweep()
+    landing = crash_capture.kernel_core_path(workdir, 0) is not None
+    kernel_cores = settings.get("kernel_cores", True) and landing
+    return capturing_preexec(int(settings.get("core_cap", 0)) if kernel_cores else 0)
 
+
+def start_probe(batch, spec, env, preexec, out, err):
+    """The probe for one cell, in its own session, writing to `out` and `err`."""
+    return subprocess.Popen(
+        [batch["python"], batch["probe"], json.dumps(spec)],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=err,
+        cwd=batch["workdir"],
+        env=env,
+        start_new_session=True,
+        preexec_fn=preexec,
+    )
+
+
+def stop_hung(proc, capture):
+    """A probe past its timeout: ask it for its Python stack (SIGUSR1), give it a moment to
+    write it, let capture look at the live process, then kill its group. Returns the seconds
+    capture took, which are not the probe's own."""
+    try:
+        os.kill(proc.pid, signal.SIGUSR1)
+    except OSError:
+        pass
+    try:
+        proc.wait(DUMP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    spent = 0.0
+    if capture is not None and proc.poll() is None:
+        capturing = time.monotonic()
+        capture.live_process(proc.pid)
+        spent = time.monotonic() - capturing
+    kill_group(proc)
+    return spent
+
+
+def watch(proc, report, paths, start, timeout, cap, limit, capture):
+    """Wait for the probe to end, stopping it at its timeout and dropping the head of its
+    output past the cap (it runs on). Sets the report's timed_out, output_overflow and
+    duration_s; returns where the stack dump starts in stderr, or None without a timeout."""
+    dump_at = None
+    exited = ExitWaiter(proc.pid)
+    while proc.poll() is None:
+        elapsed = time.monotonic() - start
+        if elapsed > timeout and dump_at is None:
+            report["timed_out"] = True
+            dump_at = os.path.getsize(paths["stderr"])
+            start += stop_hung(proc, capture)
+        elif stored_bytes(paths["stdout"]) + stored_bytes(paths["stderr"]) > cap:
+            # Output beyond the cap is dropped from the head; the probe runs on.
+            report["output_overflow"] = True
+            drop_head(paths["stdout"], limit)
+            drop_head(paths["stderr"], limit)
+        exited.wait(CHECK_S)
+    report["duration_s"] = round(time.monotonic() - start, 4)
+    exited.close()
+    kill_group(proc)
+    return dump_at
+
+
+def record_output(report, proc, paths, limit, dump_at):
+    """The probe's exit status, the tails of its output, its stack dump and its events."""
     code = proc.returncode
     report["returncode"] = code
     report["signal"] = -code if code is not None and code < 0 else None
@@ -322,12 +332,17 @@ def run_cell(batch, cell, index):
     if dump_at is not None:
         report["hang_stack"] = read_from(paths["stderr"], dump_at, limit)
     report["events"] = read_events(paths["events"])
-    failed = code != 0 or report["timed_out"] or report["output_overflow"]
-    if capture is not None and failed:
-        try:
-            report["capture"] = capture.after(report, paths["stderr"], kernel_core)
-        except Exception as exc:  # evidence is a bonus: never lose the cell's own verdict
-            report["capture"] = {"notes": ["capture failed: %s: %s" % (type(exc).__name__, exc)]}
+
+
+def evidence(capture, report, stderr_path, kernel_core):
+    """What capture gathered about a failed cell; its failure is a note, never the verdict's."""
+    try:
+        return capture.after(report, stderr_path, kernel_core)
+    except Exception as exc:  # evidence is a bonus: never lose the cell's own verdict
+        return {"notes": ["capture failed: %s: %s" % (type(exc).__name__, exc)]}
+
+
+def remove_files(paths, kernel_core):
     if kernel_core and os.path.exists(kernel_core):
         os.unlink(kernel_core)
     for path in paths.values():
@@ -335,6 +350,44 @@ def run_cell(batch, cell, index):
             os.unlink(path)
         except OSError:
             pass
+
+
+def run_cell(batch, cell, index):
+    """Run one cell's probe to its end and return its report line (a dict)."""
+    workdir = batch["workdir"]
+    paths = output_paths(workdir, index)
+    spec = dict(cell["spec"])
+    spec["events"] = paths["events"]
+    env = probe_env(cell)
+    cap = int(batch.get("output_cap", 64 << 20))
+    limit = int(batch.get("tail_bytes", 4000))
+    report = {"id": cell["id"], "timed_out": False, "output_overflow": False}
+    preexec = cell_preexec(workdir, cell.get("capture"))
+    capture = cell_capture(batch, cell, spec, env, preexec)
+    kernel_core = None
+
+    start = time.monotonic()
+    with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
+        try:
+            proc = start_probe(batch, spec, env, preexec, out, err)
+        except OSError as exc:
+            report["infra_error"] = "could not start the probe: %s" % (exc,)
+            return report
+        RUNNING["pgid"] = proc.pid
+        if capture is not None:
+            import crash_capture
+
+            kernel_core = crash_capture.kernel_core_path(workdir, proc.pid)
+        timeout = float(cell["timeout"])
+        dump_at = watch(proc, report, paths, start, timeout, cap, limit, capture)
+    RUNNING["pgid"] = None
+    report["leftover_processes"] = sweep()
+
+    record_output(report, proc, paths, limit, dump_at)
+    failed = proc.returncode != 0 or report["timed_out"] or report["output_overflow"]
+    if capture is not None and failed:
+        report["capture"] = evidence(capture, report, paths["stderr"], kernel_core)
+    remove_files(paths, kernel_core)
     return report
 
 

@@ -116,7 +116,7 @@ class Manifest:
             partial.replace(run_dir / MANIFEST_NAME)
         except OSError as exc:
             partial.unlink(missing_ok=True)
-            raise unwritable(run_dir / MANIFEST_NAME, exc, "no cell was run") from None
+            raise unwritable(run_dir / MANIFEST_NAME, exc, "no cell was run") from exc
 
     def check_resumable(self, run_dir: Path, wheels: Sequence[str]) -> None:
         """Refuse to mix cells of another harness version or other wheel bytes."""
@@ -194,7 +194,7 @@ class Stream:
         try:
             self._handle: IO[bytes] = (run_dir / STREAM_NAME).open("ab", buffering=0)
         except OSError as exc:
-            raise unwritable(run_dir / STREAM_NAME, exc, "no cell was run") from None
+            raise unwritable(run_dir / STREAM_NAME, exc, "no cell was run") from exc
 
     def add(self, result: CellResult) -> None:
         data = result.to_json()
@@ -212,7 +212,7 @@ class Stream:
                 pass
             raise unwritable(
                 self.run_dir / STREAM_NAME, exc, f"the run stopped at {result.id}"
-            ) from None
+            ) from exc
         self.index.add(offset, data)
 
     def close(self) -> None:
@@ -225,7 +225,7 @@ def record_facts(run_dir: Path, facts: TargetFacts) -> None:
         with path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(facts)) + "\n")
     except OSError as exc:
-        raise unwritable(path, exc, "the run stopped") from None
+        raise unwritable(path, exc, "the run stopped") from exc
 
 
 def read_facts(run_dir: Path) -> tuple[TargetFacts, ...]:
@@ -293,7 +293,7 @@ def write_results(
         partial.replace(path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise unwritable(path, exc, "results.json is not written") from None
+        raise unwritable(path, exc, "results.json is not written") from exc
     return path
 
 

@@ -10,8 +10,6 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from harness.errors import InputError
-
 SCHEMES: Final = ("unix", "tcp", "ssh", "http", "https", "npipe")
 CONTEXT_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -31,16 +29,3 @@ def problem(arch: str, value: object, arches: Iterable[str]) -> str:
     if not CONTEXT_NAME.match(value):
         return f"{value!r} is neither an engine URL (scheme://...) nor a docker context name"
     return ""
-
-
-def parse_option(values: Iterable[str], arches: Iterable[str]) -> dict[str, str]:
-    """`--engine ARCH=URL` options as a mapping; an InputError names a bad one."""
-    valid = tuple(arches)
-    mapping: dict[str, str] = {}
-    for value in values:
-        arch, sep, url = value.partition("=")
-        why = problem(arch, url, valid) if sep else "must be ARCH=URL, e.g. aarch64=ssh://arm-box"
-        if why:
-            raise InputError(f"--engine {value}: {why}")
-        mapping[arch] = url
-    return mapping

@@ -18,7 +18,7 @@ from typing import Final
 import tomli_w
 from packaging.requirements import InvalidRequirement, Requirement
 
-from harness.errors import InputError, InvalidInputFile
+from harness.errors import InputError, InvalidInputFile, Problem
 from harness.scenario.load import NO_TOOLCHAINS, Scenario, load_scenario
 from harness.scenario.wheel_contents import read_contents
 
@@ -31,7 +31,10 @@ OPTION_OF: Final = {
     "matrix.timeout": "--timeout",
     "matrix.repeat": "--repeat",
     "exercise": "--exercise",
+    "constraints": "--constraint",
 }
+# A comment in a requirements file: from `#` at the start of a line or after a blank.
+COMMENT: Final = re.compile(r"(^|\s)#.*$")
 REQUIREMENT: Final = "a wheel MUST NOT cause other unrelated wheels to segfault"
 
 
@@ -55,6 +58,7 @@ class CheckOptions:
     timeout_s: float = 60.0
     victims: bool = True
     pairs: bool = False
+    constraints: tuple[Path, ...] = ()  # pip constraint files for downloading requirements
 
 
 def _ident(text: str) -> str:
@@ -63,30 +67,67 @@ def _ident(text: str) -> str:
     return ident if ident[0].isalpha() else f"w_{ident}"
 
 
-def parse_inputs(raw: Sequence[str], download: bool) -> tuple[Input, ...]:
-    """Each argument: an existing `.whl` file, else (with --download) a requirement."""
+def read_requirements(path: Path) -> tuple[str, ...]:
+    """The requirements of a file: one a line; `#` comments and blank lines are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputFile([Problem(path, "", f"cannot be read ({exc})")]) from exc
+    found: list[str] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(lines, 1):
+        text = COMMENT.sub("", line).strip()
+        if not text:
+            continue
+        if text.startswith("-"):
+            why = "pip options are not read here; give requirements only (constraint files: "
+            problems.append(Problem(path, f"line {number}", why + "--constraint FILE)"))
+            continue
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            problems.append(
+                Problem(path, f"line {number}", f"{text!r} is not a requirement ({exc})")
+            )
+            continue
+        found.append(text)
+    if problems:
+        raise InvalidInputFile(problems)
+    if not found:
+        raise InvalidInputFile([Problem(path, "", "holds no requirement; give one a line")])
+    return tuple(found)
+
+
+def _parse_input(text: str, download: bool) -> tuple[str, Input]:
+    """One argument: an existing `.whl` file, else (with `download`) a requirement; with the
+    wheel id it suggests."""
+    path = Path(text)
+    if path.suffix == ".whl":
+        if not path.is_file():
+            raise InputError(f"{text}: no such wheel file; give the path of a .whl file")
+        return _ident(read_contents(path).project), Input(id="", wheel=path.resolve())
+    try:
+        base = _ident(Requirement(text).name)
+    except InvalidRequirement as exc:
+        raise InputError(f"{text!r} is neither a .whl file nor a requirement ({exc})") from exc
+    if not download:
+        raise InputError(
+            f"{text!r} is a requirement; add --download to fetch it (and its "
+            "dependencies) with pip for each target, or pass a .whl file"
+        )
+    return base, Input(id="", requirement=text)
+
+
+def parse_inputs(
+    raw: Sequence[str], download: bool, requirements: Sequence[str] = ()
+) -> tuple[Input, ...]:
+    """Each argument: an existing `.whl` file, else (with --download) a requirement; then
+    `requirements` (read from --requirements files), which are always downloaded."""
     inputs: list[Input] = []
     seen: set[str] = set()
-    for text in raw:
-        path = Path(text)
-        if path.suffix == ".whl":
-            if not path.is_file():
-                raise InputError(f"{text}: no such wheel file; give the path of a .whl file")
-            base = _ident(read_contents(path).project)
-            item = Input(id="", wheel=path.resolve())
-        else:
-            try:
-                base = _ident(Requirement(text).name)
-            except InvalidRequirement as exc:
-                raise InputError(
-                    f"{text!r} is neither a .whl file nor a requirement ({exc})"
-                ) from exc
-            if not download:
-                raise InputError(
-                    f"{text!r} is a requirement; add --download to fetch it (and its "
-                    "dependencies) with pip for each target, or pass a .whl file"
-                )
-            item = Input(id="", requirement=text)
+    parsed = [_parse_input(text, download) for text in raw]
+    parsed += [_parse_input(text, True) for text in requirements]
+    for base, item in parsed:
         wheel_id = base
         for number in itertools.count(2):
             if wheel_id not in seen:
@@ -112,6 +153,8 @@ def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Pa
     }
     if options.exercise:
         head["exercise"] = options.exercise
+    if options.constraints:
+        head["constraints"] = [_relative(path.resolve(), base) for path in options.constraints]
     wheels: list[dict[str, str]] = []
     for item in inputs:
         if item.wheel is not None:

@@ -82,6 +82,7 @@ class WheelSpec:
     toolchain_options: tuple[str, ...] = ()
     wheel: Path | None = None  # a given .whl file, used as it is instead of a built fixture
     requirement: str = ""  # a requirement downloaded ahead into a wheelhouse (`pip download`)
+    constraints: tuple[Path, ...] = ()  # the scenario's pip constraint files, for that download
     modules: tuple[str, ...] = ()  # what to import, when more than `module`
 
     @property
@@ -229,6 +230,9 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     requirement = check.string(document, "requirement", "requirement", "")
 
     wheels = _wheels(document.get("wheels"), check, catalogue, fixture_roots(path), path.parent)
+    wheels = _constrained(
+        wheels, check.strings(document, "constraints", "constraints"), check, path
+    )
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
     if cover is not None:
@@ -253,6 +257,22 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
         expectations=expectations,
         exercise=exercise,
     )
+
+
+def _constrained(
+    wheels: tuple[WheelSpec, ...], names: tuple[str, ...], check: Checker, path: Path
+) -> tuple[WheelSpec, ...]:
+    """The wheels, each requirement carrying the scenario's constraint files (relative to it)."""
+    files = tuple((path.parent / name).resolve() for name in names)
+    for file in files:
+        if not file.is_file():
+            check.add("constraints", f"no file at {file}; give the path of a pip constraints file")
+    if files and not any(w.requirement for w in wheels):
+        check.add(
+            "constraints",
+            "constrains only what is downloaded, and no wheel is given as a `requirement`",
+        )
+    return tuple(replace(w, constraints=files) if w.requirement else w for w in wheels)
 
 
 def _wheels(

@@ -14,14 +14,14 @@ def read_toml(path: Path) -> dict[str, Any]:
     """The parsed document; a missing or malformed file is an `InvalidInputFile`."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInputFile([Problem(path, "", "no such file; check the path")]) from None
+    except FileNotFoundError as exc:
+        raise InvalidInputFile([Problem(path, "", "no such file; check the path")]) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputFile([Problem(path, "", f"cannot be read ({exc})")]) from None
+        raise InvalidInputFile([Problem(path, "", f"cannot be read ({exc})")]) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputFile([Problem(path, "", f"is not valid TOML: {exc}")]) from None
+        raise InvalidInputFile([Problem(path, "", f"is not valid TOML: {exc}")]) from exc
 
 
 class Checker:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
+PROXY = REPO / "tests" / "integration" / "engine_proxy.py"
+ENGINE_SOCKET = "/var/run/docker.sock"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -15,3 +21,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def second_engine(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A second engine endpoint (a unix socket proxying to this engine) and its request log."""
+    sock, log = Path(f"/tmp/wheelclash-engine-{time.monotonic_ns()}.sock"), tmp_path / "req.log"
+    log.touch()
+    proxy = subprocess.Popen([sys.executable, str(PROXY), str(sock), ENGINE_SOCKET, str(log)])
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        assert sock.exists(), "the engine proxy did not start"
+        yield f"unix://{sock}", log
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        sock.unlink(missing_ok=True)

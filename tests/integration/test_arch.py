@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +15,11 @@ import pytest
 from harness import paths
 from harness.cli import main
 from harness.images import binfmt
-from tests.integration.conftest import REPO, SCENARIOS
+from tests.integration.conftest import SCENARIOS
 
 pytestmark = pytest.mark.docker
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
-PROXY = REPO / "tests" / "integration" / "engine_proxy.py"
-ENGINE_SOCKET = "/var/run/docker.sock"
 ARCH_TESTS = "WHEELCLASH_ARCH_TESTS"  # opt-in for the emulated-arch runs (slow to bootstrap)
 
 
@@ -129,25 +123,6 @@ def test_missing_binfmt_registration_is_a_runbook_not_a_verdict(
     assert "apt-get install qemu-user-static" in err and "--engine s390x=URL" in err
     assert "Traceback" not in err
     assert not list(results.glob("*/cells.jsonl")), "no cell may run, so none can be blamed"
-
-
-@pytest.fixture
-def second_engine(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A second engine endpoint (a unix socket proxying to this engine) and its request log."""
-    sock, log = Path(f"/tmp/wheelclash-engine-{time.monotonic_ns()}.sock"), tmp_path / "req.log"
-    log.touch()
-    proxy = subprocess.Popen([sys.executable, str(PROXY), str(sock), ENGINE_SOCKET, str(log)])
-    try:
-        for _ in range(100):
-            if sock.exists():
-                break
-            time.sleep(0.05)
-        assert sock.exists(), "the engine proxy did not start"
-        yield f"unix://{sock}", log
-    finally:
-        proxy.terminate()
-        proxy.wait(timeout=10)
-        sock.unlink(missing_ok=True)
 
 
 def test_an_arch_mapped_to_another_engine_runs_there(

@@ -4,11 +4,17 @@ wheels from PyPI downloaded into a wheelhouse and installed offline in the conta
 from __future__ import annotations
 
 import json
+import secrets
+import threading
+import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import psutil
 import pytest
 
 from harness import paths
@@ -98,12 +104,18 @@ def test_check_finds_the_crashes_of_fixture_wheels_in_the_right_order(
 def test_check_downloads_small_real_wheels_then_runs_offline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("markupsafe\n\n# and a YAML parser\npyyaml  # with its C extension\n")
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("msgpack<1.1\n")
     code, document = check_json(
         capsys,
         "msgpack",
-        "markupsafe",
-        "pyyaml",
         "--download",
+        "--requirements",
+        str(requirements),
+        "--constraint",
+        str(constraints),
         "--pairs",
         "--exercise",
         "import msgpack, markupsafe, yaml; "
@@ -123,6 +135,9 @@ def test_check_downloads_small_real_wheels_then_runs_offline(
     wheels = document["provenance"]["wheels"]
     assert {w["wheel_id"] for w in wheels} == {"msgpack", "markupsafe", "pyyaml"}
     assert all(w["wheelhouse"] and Path(w["path"]).is_file() for w in wheels)
+    # The constraints file reached pip: msgpack's newest release is past 1.1.
+    [msgpack] = [w for w in wheels if w["wheel_id"] == "msgpack"]
+    assert Path(msgpack["path"]).name.startswith("msgpack-1.0."), msgpack["path"]
     imported = {c["last_step"] for c in cells}
     assert imported  # the probe reached its last step in each cell
     target = document["provenance"]["targets"][0]
@@ -151,6 +166,10 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
         ("local", "wc_call_once_b,wc_healthy_s"): {"pass"},
     }
     assert "2" in {f["mechanism"] for f in document["findings"]}
+    # Like `run`, `check` writes the reports beside results.json.
+    [run_dir] = [p for p in tmp_path.iterdir() if (p / "results.json").is_file()]
+    assert "wc_healthy_s" in (run_dir / "report.html").read_text()
+    assert "segfault" in (run_dir / "summary.md").read_text()
 
     # The exercise runs after the imports; a failing check in it is a wrong result.
     code, document = check_json(
@@ -173,3 +192,94 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
     }
     wrong = next(c for c in document["cells"] if c["verdict"] == "wrong-result")
     assert "wrong on purpose" in wrong["detail"]
+
+    # Without --json, the summary `run` prints: the unexpected cell, how to reproduce it, and
+    # where the reports are.
+    code = main(
+        [
+            "check",
+            str(hijack["b"].path),
+            str(hijack["s"].path),
+            "--backend",
+            "local",
+            "--no-victims",
+            "--results",
+            str(tmp_path / "text"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "unexpected verdicts:" in out and "verdict segfault, expected pass" in out
+    assert "wheelclash repro 'check/host/local/plain/wc_healthy_s,wc_call_once_b#1'" in out
+    [html] = (tmp_path / "text").glob("*/report.html")
+    assert f"report: {html} (summary: summary.md)" in out
+
+
+@contextmanager
+def probes_watched(token: str) -> Iterator[list[int]]:
+    """While the block runs, count the probe processes whose command line holds `token` (in
+    containers too: their processes are this kernel's), every 20 ms; yields the counts."""
+    counts: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            mine = 0
+            for proc in psutil.process_iter(["cmdline"]):
+                line = " ".join(proc.info["cmdline"] or ())
+                mine += "probe.py" in line and token in line
+            counts.append(mine)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield counts
+    finally:
+        done.set()
+        watcher.join(timeout=10)
+
+
+@pytest.mark.docker
+def test_check_runs_groups_at_once_on_the_engines_pyproject_names(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    second_engine: tuple[str, Path],
+) -> None:
+    """-j 2 with two targets: two containers, whose cells run at the same time, both made
+    through the engine `[tool.wheelclash] engines` maps x86_64 to; --engine overrides it."""
+    once = built_for("call-once", DockerBackend(), "debian:bookworm")
+    url, log = second_engine
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        f'[tool.wheelclash]\nengines = {{ x86_64 = "{url}" }}\n'
+    )
+    monkeypatch.chdir(project)
+    token = f"wheelclash-overlap-{secrets.token_hex(4)}"
+    args = [str(once["a"].path), str(once["b"].path), "--backend", "docker", "--no-victims"]
+    targets = ["--target", "debian:bookworm", "--target", "debian:trixie"]
+    # Each cell sleeps 2 s after its imports; 3 repeats of 2 orders keep each container's
+    # cells busy for 12 s, so the two groups overlap unless they run one after the other.
+    slow = ["--exercise", f"import time; time.sleep(2)  # {token}", "--repeat", "3"]
+    with probes_watched(token) as counts:
+        code, document = check_json(
+            capsys, *args, *targets, *slow, "-j", "2", "--results", str(tmp_path / "r")
+        )
+    assert code == 0, [c["stderr_tail"] for c in document["cells"]]
+    assert len(document["cells"]) == 12
+    assert {c["target"] for c in document["cells"]} == {"debian:bookworm", "debian:trixie"}
+    assert max(counts) == 2, "two cells (one per container) should have run at once"
+    assert document["provenance"]["backends"]["docker"]["engines"] == f"x86_64={url}"
+    assert {t["engine"] for t in document["provenance"]["targets"]} == {url}
+    requests = log.read_text().splitlines()
+    created = [r for r in requests if r.startswith("POST") and r.endswith("/containers/create")]
+    assert len(created) >= 2, requests  # both targets' containers, through pyproject's engine
+
+    # --engine wins over pyproject's mapping: a context that does not exist is named.
+    missing = "x86_64=wheelclash-no-such-context"
+    again = ["--target", "debian:bookworm", "--engine", missing, "--results", str(tmp_path / "r2")]
+    code = main(["check", *args, *again])
+    assert code == 2
+    assert "no docker context named 'wheelclash-no-such-context'" in capsys.readouterr().err

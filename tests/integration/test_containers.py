@@ -11,9 +11,10 @@ import docker
 import docker.errors
 import pytest
 
-from harness.cells.backends.docker import LABEL_OWNER, load_settings, owner_label
+from harness.cells.backends.docker import load_settings
 from harness.errors import InfrastructureError
 from harness.images import containers
+from harness.images.containers import LABEL_OWNER, owner
 
 pytestmark = pytest.mark.docker
 
@@ -37,7 +38,7 @@ def test_a_container_that_cannot_start_is_removed() -> None:
     tag = f"wheelclash-test/no-sleep:{mark}"
     image_id = one_file_image(client, tag)
     try:
-        labels = {LABEL_OWNER: owner_label(), "org.wheelclash.test": mark}
+        labels = {LABEL_OWNER: owner(), "org.wheelclash.test": mark}
         # A tmpfs over a file: the engine creates the container, and the start then fails.
         confinement = replace(load_settings().confinement, tmpfs=(("/README", "size=1m"),))
         with (

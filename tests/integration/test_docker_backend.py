@@ -20,12 +20,13 @@ import pytest
 from harness import paths
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
-from harness.cells.backends.docker import LABEL_OWNER, DockerBackend
+from harness.cells.backends.docker import DockerBackend
 from harness.cells.jobs import CellJob, Import
 from harness.cli import main
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import provision as images
+from harness.images.containers import LABEL_OWNER
 from harness.run.runner import session_outcomes, wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan

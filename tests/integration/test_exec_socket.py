@@ -11,10 +11,11 @@ import docker
 import pytest
 from docker.utils.socket import frames_iter
 
-from harness.cells.backends.docker import LABEL_OWNER, load_settings, owner_label
+from harness.cells.backends.docker import load_settings
 from harness.images import catalogue as image_catalogue
 from harness.images import containers
 from harness.images import provision as images
+from harness.images.containers import LABEL_OWNER, owner
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -39,7 +40,7 @@ def client() -> Iterator[docker.DockerClient]:
 def test_closing_the_exec_stream_closes_its_socket(client: docker.DockerClient) -> None:
     image = images.ensure_image(client, images.recipe_for("bookworm", image_catalogue.host_arch()))
     settings = load_settings()
-    labels = {LABEL_OWNER: owner_label()}
+    labels = {LABEL_OWNER: owner()}
     with containers.confined(client, image.image_id, settings.confinement, labels) as container:
         exec_id = client.api.exec_create(container.id, ["echo", "through the socket"])["Id"]
         with containers.exec_socket(client.api, exec_id) as stream:

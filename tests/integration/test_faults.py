@@ -24,7 +24,8 @@ import psutil
 import pytest
 
 from harness import paths
-from harness.cells.backends.docker import LABEL_OWNER, DockerBackend
+from harness.cells.backends.docker import DockerBackend
+from harness.images.containers import LABEL_OWNER
 from tests.integration.conftest import REPO
 from tests.integration.enginecut import EngineDoor
 
@@ -117,7 +118,10 @@ def test_a_full_results_disk(tmp_path: Path) -> None:
         proc = wheelclash(*scenarios, "--backend", "local", "--results", full)
         err = finished(proc)
         assert proc.returncode == 3, err
-        assert "No space left on device" in err and "Free space there or pass --results" in err
+        assert (
+            "No space left on device" in err
+            and "hint: free space there or pass --results DIR" in err
+        )
         run_dir, cells = cells_of(full)
         assert 0 < len(cells) < len(quick)  # what fitted, each line whole
         assert all(c["matches_expectation"] for c in cells)

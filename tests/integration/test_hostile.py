@@ -14,8 +14,8 @@ from typing import Final
 import docker
 import pytest
 
-from harness.cells.backends.docker import LABEL_OWNER
 from harness.cli import main
+from harness.images.containers import LABEL_OWNER
 from tests.integration.conftest import REPO
 
 HOSTILE: Final = REPO / "tests" / "data" / "hostile"

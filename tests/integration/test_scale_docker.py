@@ -9,8 +9,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.cells.backends.docker import LABEL_OWNER
 from harness.cli import main
+from harness.images.containers import LABEL_OWNER
 from tests.integration.conftest import SCENARIOS
 
 pytestmark = pytest.mark.docker

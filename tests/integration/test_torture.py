@@ -26,9 +26,9 @@ import psutil
 import pytest
 
 from harness import paths
-from harness.cells.backends.docker import LABEL_OWNER
 from harness.common.verdicts import Verdict
 from harness.evidence.results import CellResult, load_results
+from harness.images.containers import LABEL_OWNER
 from harness.run.runner import RunRequest, RunSummary, execute
 from tests.integration.conftest import REPO
 

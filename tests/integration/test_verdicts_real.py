@@ -29,7 +29,8 @@ import psutil
 import pytest
 
 from harness.build.wheels import BuiltWheel, file_sha256
-from harness.cells.backends.local import UNSUPPORTED_WHEEL, LocalBackend, _supervise
+from harness.cells.backends.local import LocalBackend, _supervise
+from harness.cells.install import UNSUPPORTED_WHEEL
 from harness.cells.jobs import CellJob, Exercise, Import
 from harness.cells.outcome import Outcome
 from harness.common.verdicts import ImportErrorKind, Verdict

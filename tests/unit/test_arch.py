@@ -20,9 +20,7 @@ from harness.images import binfmt, engines
 from harness.images import catalogue as image_catalogue
 from harness.images import rootfs as image_load
 from harness.report import terminal as report
-from harness.scenario import engine_option
 from harness.scenario.config import Defaults
-from harness.scenario.load import ARCHES
 from harness.scenario.plan import Cell, Expected
 
 # /proc/sys/fs/binfmt_misc/qemu-aarch64 as Debian's qemu-user-static 7.2 registers it.
@@ -80,21 +78,6 @@ def test_missing_registration_is_a_runbook(
     assert "exec format error" in message and "no cell ran" in message
     assert "tonistiigi/binfmt --install aarch64" in message
     assert "--engine aarch64=URL" in message
-
-
-def test_engine_option_parsing() -> None:
-    assert engine_option.parse_option(["aarch64=ssh://me@arm", "s390x=z-box"], ARCHES) == {
-        "aarch64": "ssh://me@arm",
-        "s390x": "z-box",
-    }
-    for bad, why in [
-        ("aarch64", "ARCH=URL"),
-        ("arm=ssh://x", "unknown arch"),
-        ("aarch64=ftp://x", "scheme"),
-        ("aarch64=not a name", "neither"),
-    ]:
-        with pytest.raises(InputError, match=why):
-            engine_option.parse_option([bad], ARCHES)
 
 
 def test_engines_in_pyproject(tmp_path: Path) -> None:

@@ -112,6 +112,46 @@ CLI_CASES: Final = (
         message="matrix.arch: unknown arch 'riscv128'",
     ),
     CliCase(
+        id="jobs-zero",
+        argv=("run", str(GOOD), "-j", "0"),
+        message="argument -j/--jobs: 0: give 1 or more",
+    ),
+    CliCase(
+        id="arch-unknown",
+        argv=("run", str(GOOD), "--arch", "x86_64,riscv128"),
+        message="argument --arch: unknown arch 'riscv128'; valid: x86_64",
+    ),
+    CliCase(
+        id="engine-without-arch",
+        argv=("run", str(GOOD), "--engine", "ssh://arm-box"),
+        message="argument --engine: must be ARCH=URL",
+    ),
+    CliCase(
+        id="shard-out-of-range",
+        argv=("run", str(GOOD), "--shard", "3/2"),
+        message="argument --shard: --shard '3/2': k must be between 1 and n (2)",
+    ),
+    CliCase(
+        id="check-dlopen-unknown",
+        argv=("check", "a.whl", "b.whl", "--dlopen", "local", "--dlopen", "globl"),
+        message="argument --dlopen: 'globl' is not a dlopen mode",
+    ),
+    CliCase(
+        id="check-host-unknown",
+        argv=("check", "a.whl", "b.whl", "--host", "fancy"),
+        message="argument --host: unknown host mode 'fancy'; valid: plain, preload-libstdcxx",
+    ),
+    CliCase(
+        id="check-timeout-negative",
+        argv=("check", "a.whl", "b.whl", "--timeout", "-1"),
+        message="argument --timeout: -1: give a positive number of seconds",
+    ),
+    CliCase(
+        id="check-constraint-missing",
+        argv=("check", "a.whl", "b.whl", "--constraint", str(CORPUS / "no-such.txt")),
+        message="argument --constraint: " + str(CORPUS / "no-such.txt") + ": no such file",
+    ),
+    CliCase(
         id="build-bad-file",
         argv=("build", str(CORPUS / "files" / "unknown-toolchain.toml")),
         message="wheels[0].toolchain: unknown toolchain 'gcc-99'",

@@ -64,6 +64,7 @@ WRONG: Final[dict[Kind, Any]] = {
 LOADED: Final[dict[tuple[str, str], Callable[[Scenario], Any]]] = {
     ("top", "requirement"): lambda s: s.requirement,
     ("top", "exercise"): lambda s: s.exercise,
+    ("top", "constraints"): lambda s: tuple(str(p) for w in s.wheels for p in w.constraints),
     ("wheel", "toolchain"): lambda s: s.wheels[0].toolchain_options,
     ("wheel", "link"): lambda s: s.wheels[0].link,
     ("wheel", "threads"): lambda s: s.wheels[0].threads,
@@ -210,6 +211,8 @@ LOADER_ONLY: Final = {
     "when-dlopen-bad.toml",
     "when-toolchain-not-varying.toml",
     "when-toolchain-not-listed.toml",
+    "constraints-missing-file.toml",
+    "constraints-without-requirement.toml",
     "timeout-inf.toml",  # finiteness: JSON Schema has no way to refuse inf
 }
 

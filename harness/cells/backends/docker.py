@@ -13,7 +13,6 @@ import functools
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +23,6 @@ from typing import Any, Final
 
 import docker
 import docker.errors
-import psutil
 from docker.models.containers import Container
 from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
@@ -35,7 +33,8 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Session, TargetFacts
 from harness.cells.backends.fetch import fetch_capture
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
-from harness.cells.jobs import CellJob, batch
+from harness.cells.install import install_command, refusal
+from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
@@ -45,10 +44,7 @@ from harness.scenario.tomlload import Checker, read_toml
 
 logger = logging.getLogger(__name__)
 
-LABEL_OWNER: Final = "org.wheelclash.owner"
 LABEL_GROUP: Final = "org.wheelclash.group"
-UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
-BATCH_SLACK_S: Final = 60.0
 CELLS_TMPFS: Final = "size=1g,mode=1777"
 # docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
 ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
@@ -87,10 +83,6 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     )
     check.raise_if_any()
     return settings
-
-
-def owner_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def keep_containers() -> bool:
@@ -138,8 +130,8 @@ class DockerSession:
                 "/", containers.owned_tar(payload, [], self.settings.confinement.user)
             )
         except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from None
-        deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
+            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
+        deadline = batch_deadline(jobs)
         by_id = {job.cell_id: job for job in jobs}
         for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
             job = by_id[outcome.cell_id]
@@ -156,7 +148,7 @@ class DockerSession:
                 self.container.id, command, user=self.settings.confinement.user
             )["Id"]
         except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from None
+            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
         read_end, write_end = os.pipe()
         failure: list[str] = []
         finished = threading.Event()  # set once the stream has ended, however it ended
@@ -229,7 +221,7 @@ class DockerBackend:
                     else docker.from_env(timeout=120)
                 )
             except docker.errors.DockerException as exc:
-                raise InfrastructureError(engine_runbook(exc)) from None
+                raise engine_unavailable(exc) from exc
         return self._client
 
     def client_for(self, arch: str) -> docker.DockerClient:
@@ -260,7 +252,7 @@ class DockerBackend:
         try:
             self.client.ping()
         except (docker.errors.DockerException, InfrastructureError) as exc:
-            return engine_runbook(exc)
+            return str(engine_unavailable(exc))
         return None
 
     def describe(self) -> Mapping[str, str]:
@@ -302,16 +294,17 @@ class DockerBackend:
 
     def remove_leftovers(self) -> int:
         """Remove containers left by wheelclash processes on this host that no longer run."""
-        host = socket.gethostname()
         removed = 0
+        label = containers.LABEL_OWNER
         # sparse: no inspect per container, which would race with others removing theirs
-        found = self.client.containers.list(all=True, sparse=True, filters={"label": LABEL_OWNER})
+        found = self.client.containers.list(all=True, sparse=True, filters={"label": label})
         for container in found:
-            labels = container.attrs.get("Labels") or {}
-            owner_host, _, pid = str(labels.get(LABEL_OWNER, "")).rpartition(":")
-            if owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            owner = str((container.attrs.get("Labels") or {}).get(label, ""))
+            if containers.owner_gone(owner):
                 logger.warning(
-                    "removing container %s left by dead process %s", str(container.id)[:12], pid
+                    "removing container %s left by dead process %s",
+                    str(container.id)[:12],
+                    owner.rpartition(":")[2],
                 )
                 try:
                     container.remove(force=True)
@@ -329,7 +322,7 @@ class DockerBackend:
         client = self.client_for(arch)
         emulated = self.emulated(client, arch)
         image = images.resolve_target(client, target, arch)
-        labels = {LABEL_OWNER: owner_label(), LABEL_GROUP: f"{target}/{arch}"}
+        labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
         with containers.confined(
             client,
             image.image_id,
@@ -380,14 +373,15 @@ class DockerBackend:
         try:
             container.put_archive("/", containers.owned_tar(files, folders, user))
         except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from None
+            raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
         command = ["python3", f"{work}/target_facts.py"]
         code, output = containers.exec_text(container, command, user=user, workdir=work)
         if code != 0:
             raise InfrastructureError(
-                f"the target has no working python3 (exit {code}): {output.strip()[-400:]}\n"
-                "  A target image needs python3 with the venv module; "
-                "debian:<suite> targets have it."
+                f"the target has no working python3 (exit {code})",
+                context=output.strip()[-400:],
+                hint="a target image needs python3 with the venv module; "
+                "debian:<suite> targets have it.",
             )
         facts: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
         return facts
@@ -411,39 +405,33 @@ class DockerBackend:
             if code != 0:
                 raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
         site = output.strip().splitlines()[-1]
-        install = [
-            "python3",
-            "-m",
-            "pip",
-            "install",
-            "--no-index",
-            *(
-                ["--find-links", f"{work}/wheelhouse"]
-                if any(w.wheelhouse for w in wheels)
-                else ["--no-deps"]
-            ),
-            "--disable-pip-version-check",
-            "--no-cache-dir",
-            "--target",
-            site,
-            *(f"{work}/wheels/{w.path.name}" for w in wheels),
-        ]
+        install = install_command(
+            ["python3", "-m", "pip"],
+            [f"{work}/wheels/{w.path.name}" for w in wheels],
+            [f"{work}/wheelhouse"] if any(w.wheelhouse for w in wheels) else [],
+            target=site,
+        )
         code, output = containers.exec_text(container, install, user=user, workdir=work)
         if code == 0:
             return ""
-        if UNSUPPORTED_WHEEL in output:
-            return next(line for line in output.splitlines() if UNSUPPORTED_WHEEL in line).strip()
-        raise InfrastructureError(f"pip could not install the wheel set: {output.strip()[-600:]}")
+        reason = refusal(output)
+        if reason:
+            return reason
+        raise InfrastructureError(
+            "pip could not install the wheel set", context=output.strip()[-600:]
+        )
 
 
 def _engine_list(mapping: Mapping[str, str]) -> str:
     return ", ".join(f"{arch}={spec}" for arch, spec in sorted(mapping.items()))
 
 
-def engine_runbook(exc: Exception) -> str:
+def engine_unavailable(exc: Exception) -> InfrastructureError:
+    """The error for an engine that does not answer, with what to do about it."""
     where = os.environ.get("DOCKER_HOST", "the default socket /var/run/docker.sock")
-    return (
-        f"no Docker engine answers at {where} ({exc}).\n"
-        "  Start it (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at one; "
-        "or run on this machine with --backend local."
+    return InfrastructureError(
+        f"no Docker engine answers at {where}.",
+        context=str(exc),
+        hint="start it (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at one; "
+        "or run on this machine with --backend local.",
     )

@@ -11,12 +11,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import psutil
 
@@ -25,7 +23,8 @@ from harness.build.builders import Builder, HostBuilder
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Session, TargetFacts
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
-from harness.cells.jobs import CellJob, batch
+from harness.cells.install import install_command, refusal
+from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
 from harness.common import cachedir
 from harness.common.cachedir import Kind
@@ -34,9 +33,6 @@ from harness.common.process import run_logged
 from harness.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
-
-UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
-BATCH_SLACK_S: Final = 30.0
 
 
 def host_libstdcxx() -> str:
@@ -80,7 +76,7 @@ def _supervise(jobs: Sequence[CellJob], python: Path, work: Path) -> Iterator[Ou
     try:
         proc.stdin.write(json.dumps(document).encode())
         proc.stdin.close()
-        deadline = time.monotonic() + sum(j.budget_s for j in jobs) + BATCH_SLACK_S
+        deadline = batch_deadline(jobs)
 
         def why_missing() -> str:
             status = proc.poll()
@@ -156,26 +152,19 @@ class LocalBackend:
             made = run_logged([sys.executable, "-m", "venv", "--without-pip", str(venv)])
             if made.returncode != 0:
                 raise InfrastructureError(f"could not create a venv at {venv}: {made.stderr}")
-            install = [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(venv / "bin" / "python"),
-                "--disable-pip-version-check",
-                "install",
-                "--no-index",
-                *([a for h in houses for a in ("--find-links", h)] if houses else ["--no-deps"]),
-                "--no-cache-dir",
-                *(str(w.path) for w in wheels),
-            ]
+            install = install_command(
+                [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")],
+                [str(w.path) for w in wheels],
+                houses,
+            )
             done = run_logged(install)
             if done.returncode != 0:
                 message = (done.stderr or done.stdout).strip()
                 shutil.rmtree(venv, ignore_errors=True)
-                if UNSUPPORTED_WHEEL in message:
-                    return venv, message.splitlines()[-1]
-                raise InfrastructureError(f"pip could not install the wheel set: {message}")
+                reason = refusal(message)
+                if reason:
+                    return venv, reason
+                raise InfrastructureError("pip could not install the wheel set", context=message)
             ready.write_text("ok\n")
         return venv, ""
 

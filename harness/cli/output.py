@@ -1,0 +1,69 @@
+"""What `run` and `check` print: the plan, progress while cells run, and the run's summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+from harness.analysis import agreement, baseline
+from harness.cli.options import Placement
+from harness.evidence.results import CellResult
+from harness.report import terminal as report
+from harness.report.write import write_reports
+from harness.run.runner import Backends, RunSummary, cells_for, selected
+from harness.scenario.load import Scenario
+from harness.scenario.plan import coverage, expected_for
+
+
+def print_plan(scenarios: Sequence[Scenario], where: Placement, select: Sequence[str] = ()) -> int:
+    """Each cell that would run, with its expectation; nothing runs."""
+    backends = Backends(where.backend, where.targets, where.engines)
+    for scenario in scenarios:
+        backend = backends.for_scenario(scenario)
+        covered = coverage(scenario)
+        if covered.strength is not None:
+            print(f"# {scenario.name}: {covered.describe()}")
+        for cell in selected(cells_for(scenario, backend, where.targets, where.arches), select):
+            print(f"{cell.id}  expect {expected_for(scenario.expectations, cell)}")
+    return 0
+
+
+def progress(result: CellResult, done: int, total: int) -> None:
+    """One self-overwriting line on a terminal's stderr; nothing when stderr is not one."""
+    if sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        print(f"\r[{done}/{total}] {result.id[:70]:<70} {result.verdict}", end=end, file=sys.stderr)
+
+
+def conclude(
+    summary: RunSummary, *, as_json: bool, comparison: baseline.Comparison | None = None
+) -> int:
+    """Write report.html and summary.md beside results.json, print results.json (`as_json`)
+    or the terminal summary, and return the exit code (against the baseline, when given)."""
+    html_path, markdown_path = write_reports(summary.results_path)
+    exit_code = baseline.exit_code(summary.exit_code, comparison)
+    if as_json:
+        print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
+        return exit_code
+    print(report.matrix(summary.results))
+    unexpected = [r for r in summary.results if not r.matches_expectation]
+    if unexpected:
+        print("\nunexpected verdicts:")
+        for result in unexpected:
+            print(report.failure_block(result))
+        print(f"\nreproduce one without wheelclash: wheelclash repro '{unexpected[0].id}'")
+    for line in agreement.summary_lines(summary.results_path):
+        print(line)
+    print(f"\n{report.summary_line(summary.results)}")
+    for name, covered in summary.coverage:
+        if covered.strength is not None:
+            print(f"{name}: {covered.describe()}")
+    captured = sum(bool(r.artefacts) for r in summary.results)
+    if captured:
+        print(f"crash evidence of {captured} failing cells: {summary.run_dir}/<cell>/")
+    if comparison is not None:
+        print(baseline.text(comparison))
+    print(f"results: {summary.results_path}")
+    print(f"report: {html_path} (summary: {markdown_path.name})")
+    return exit_code
