@@ -50,7 +50,7 @@ class CellResult:
     hang_stack: str = ""
     libraries: tuple[str, ...] = ()
     index: int | None = None
-    # Crash evidence (harness/evidence/capture.py) and repeats (harness/evidence/flakes.py); optional in JSON.
+    # Crash evidence (evidence/capture.py) and repeats (evidence/flakes.py); optional in JSON.
     artefacts: Mapping[str, str] = field(default_factory=dict)
     native_top: tuple[str, ...] = ()
     python_stack: str = ""

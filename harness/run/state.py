@@ -278,7 +278,7 @@ def annotated(
     order: Iterable[str],
     repeats: Mapping[str, Counter[str]] | None = None,
 ) -> Iterator[CellResult]:
-    """The finished cells in order, each with its logical cell's repeats (harness/evidence/flakes.py)."""
+    """The finished cells in order, each with its logical cell's repeats (evidence/flakes.py)."""
     if repeats is None:
         repeats = flakes.distributions((c, e.verdict) for c, e in index.entries.items())
     for cell in iter_cells(run_dir, index, order):

@@ -91,7 +91,7 @@ def test_mechanisms_on_each_debian_target(
     for cell in document["cells"]:
         if cell["verdict"] != "pass":
             assert cell["verdict"] == "segfault" and cell["backend"] == "docker"
-            # Crash evidence (harness/evidence/capture.py): a core and native frames naming the module.
+            # Crash evidence (evidence/capture.py): a core and native frames naming the module.
             assert {"core", "backtrace", "python_stack", "libraries"} <= set(cell["artefacts"])
             assert any("wc_call_once" in f for f in cell["native_top"]), cell["native_top"]
             crashing[cell["target"]].add(cell["id"].split("/", 2)[0] + " " + cell["last_step"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -118,6 +119,10 @@ def test_a_full_results_disk(tmp_path: Path) -> None:
         err = finished(proc)
         assert proc.returncode == 3, err
         assert "No space left on device" in err and "Free space there or pass --results" in err
+        # The error that stopped the run is the one shown; the failed results.json write
+        # that followed is added to it, never put in its place.
+        assert re.search(r"error: could not write \S+/cells\.jsonl: .*the run stopped at", err), err
+        assert "results.json is not written" in err, err
         run_dir, cells = cells_of(full)
         assert 0 < len(cells) < len(quick)  # what fitted, each line whole
         assert all(c["matches_expectation"] for c in cells)
