@@ -20,7 +20,7 @@ from typing import Any, Final, assert_never
 
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
-from harness.evidence.results import RESULTS_NAME
+from harness.evidence.results import load_results
 
 
 class Status(StrEnum):
@@ -154,31 +154,11 @@ def compare(
 
 def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
     """The verdicts of an earlier results.json (or the run folder holding it)."""
-    if path.is_dir():
-        path = path / RESULTS_NAME
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            f"--baseline {path}: no such file; pass the results.json of an earlier run "
-            "(results/<run-id>/results.json) or its folder"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--baseline {path}: not a readable results.json ({exc})") from None
-    cells = document.get("cells") if isinstance(document, dict) else None
-    if not isinstance(cells, list):
-        raise InputError(f"--baseline {path}: key 'cells': missing; is this a results.json?")
-    pairs: list[tuple[str, Verdict]] = []
-    valid = ", ".join(v.value for v in Verdict)
-    for number, cell in enumerate(cells):
-        try:
-            pairs.append((str(cell["id"]), Verdict(cell["verdict"])))
-        except (KeyError, TypeError, ValueError):
-            raise InputError(
-                f"--baseline {path}: key cells[{number}]: needs an 'id' and a 'verdict' "
-                f"(one of {valid})"
-            ) from None
-    return verdict_sets(pairs)
+        _, results = load_results(path)
+    except InputError as exc:
+        raise InputError(f"--baseline {exc}") from None
+    return verdict_sets((r.id, r.outcome.verdict) for r in results)
 
 
 def text(comparison: Comparison) -> str:

@@ -114,7 +114,7 @@ def execute(args: argparse.Namespace) -> int:
         print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
         return summary.exit_code
     print(report.matrix(summary.results))
-    failing = [r for r in summary.results if not r.matches_expectation]
+    failing = [r for r in summary.results if not r.outcome.matches_expectation]
     if failing:
         print("\nfailing cells:")
         for result in failing:

@@ -117,7 +117,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def _progress(result: CellResult, done: int, total: int) -> None:
     if sys.stderr.isatty():
         end = "\n" if done == total else ""
-        print(f"\r[{done}/{total}] {result.id[:70]:<70} {result.verdict}", end=end, file=sys.stderr)
+        print(
+            f"\r[{done}/{total}] {result.id[:70]:<70} {result.outcome.verdict}",
+            end=end,
+            file=sys.stderr,
+        )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -165,7 +169,7 @@ def execute(args: argparse.Namespace) -> int:
     summary = runner.execute(request, _progress)
     comparison = None
     if before is not None:
-        current = baseline.verdict_sets((r.id, r.verdict) for r in summary.results)
+        current = baseline.verdict_sets((r.id, r.outcome.verdict) for r in summary.results)
         comparison = baseline.compare(str(args.baseline), before, current)
         baseline.store(summary.results_path, comparison)
     html_path, markdown_path = write_reports(summary.results_path)
@@ -174,7 +178,7 @@ def execute(args: argparse.Namespace) -> int:
         print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
         return exit_code
     print(report.matrix(summary.results))
-    unexpected = [r for r in summary.results if not r.matches_expectation]
+    unexpected = [r for r in summary.results if not r.outcome.matches_expectation]
     if unexpected:
         print("\nunexpected verdicts:")
         for result in unexpected:
@@ -186,7 +190,7 @@ def execute(args: argparse.Namespace) -> int:
     for name, covered in summary.coverage:
         if covered.strength is not None:
             print(f"{name}: {covered.describe()}")
-    captured = sum(bool(r.artefacts) for r in summary.results)
+    captured = sum(bool(r.evidence.artefacts) for r in summary.results)
     if captured:
         print(f"crash evidence of {captured} failing cells: {summary.run_dir}/<cell>/")
     if comparison is not None:

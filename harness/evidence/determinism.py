@@ -23,7 +23,8 @@ def stable_key(result: CellResult) -> str:
 
 def outcome_label(result: CellResult) -> str:
     """`verdict` or `verdict/subkind`: what must come out the same every time."""
-    return f"{result.verdict}/{result.subkind}" if result.subkind else str(result.verdict)
+    outcome = result.outcome
+    return f"{outcome.verdict}/{outcome.subkind}" if outcome.subkind else str(outcome.verdict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -230,17 +230,7 @@ def _with_evidence(
     spec: CaptureSpec | None,
     run_dir: Path | None,
 ) -> CellResult:
-    evidence = crash_capture.gather(outcome, spec, run_dir)
-    return replace(
-        result,
-        artefacts=evidence.artefacts,
-        native_top=evidence.native_top,
-        python_stack=evidence.python_stack,
-        duplicate_runtimes=evidence.duplicate_runtimes,
-        bindings=evidence.bindings,
-        capture_notes=evidence.notes,
-        libraries=evidence.libraries,
-    )
+    return replace(result, evidence=crash_capture.gather(outcome, spec, run_dir))
 
 
 def _result(
@@ -297,9 +287,9 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        if any(r.verdict == Verdict.INFRA_ERROR for r in self.results):
+        if any(r.outcome.verdict == Verdict.INFRA_ERROR for r in self.results):
             return EXIT_INFRA
-        if any(not r.matches_expectation for r in self.results):
+        if any(not r.outcome.matches_expectation for r in self.results):
             return EXIT_UNEXPECTED
         return EXIT_OK
 
@@ -441,7 +431,7 @@ def run_cells(
     stream = Stream(run_dir, prepared.index)
     try:
         for result in run_units(prepared.todo, run_unit, plan.request.jobs):
-            stream.add(replace(result, index=plan.position[result.id]))
+            stream.add(replace(result, cell=replace(result.cell, index=plan.position[result.id])))
             count += 1
             progress(result, count, len(plan.mine))
     finally:

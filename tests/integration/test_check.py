@@ -19,7 +19,7 @@ from harness.cli import main
 from harness.run.runner import wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 
@@ -41,8 +41,8 @@ def check_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dic
 def verdicts(document: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     """Verdicts by (dlopen, order) over every cell."""
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for cell in document["cells"]:
-        found[(cell["dlopen"], ",".join(cell["order"]))].add(cell["verdict"])
+    for cell in cells_in(document):
+        found[(cell.cell.dlopen, ",".join(cell.cell.order))].add(cell.outcome.verdict)
     return found
 
 
@@ -116,14 +116,14 @@ def test_check_downloads_small_real_wheels_then_runs_offline(
         "--results",
         str(tmp_path),
     )
-    cells = document["cells"]
+    cells = [c.outcome for c in cells_in(document)]
     assert len(cells) == 6  # three pairs, both orders
-    assert {c["verdict"] for c in cells} == {"pass"}, [c["stderr_tail"] for c in cells]
+    assert {c.verdict for c in cells} == {"pass"}, [c.stderr_tail for c in cells]
     assert code == 0
     wheels = document["provenance"]["wheels"]
     assert {w["wheel_id"] for w in wheels} == {"msgpack", "markupsafe", "pyyaml"}
     assert all(w["wheelhouse"] and Path(w["path"]).is_file() for w in wheels)
-    imported = {c["last_step"] for c in cells}
+    imported = {c.last_step for c in cells}
     assert imported  # the probe reached its last step in each cell
     target = document["provenance"]["targets"][0]
     assert target["target"] == "debian:bookworm" and target["python"].startswith("3.11")
@@ -166,10 +166,12 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
         str(tmp_path),
     )
     assert code == 1
-    found = {",".join(c["order"]): (c["verdict"], c["last_step"]) for c in document["cells"]}
+    found = {
+        ",".join(c.cell.order): (c.outcome.verdict, c.outcome.last_step) for c in cells_in(document)
+    }
     assert found == {
         "wc_call_once_b,wc_healthy_s": ("wrong-result", "exercise snippet"),
         "wc_healthy_s,wc_call_once_b": ("segfault", "import wc_call_once_b"),
     }
-    wrong = next(c for c in document["cells"] if c["verdict"] == "wrong-result")
-    assert "wrong on purpose" in wrong["detail"]
+    wrong = next(c.outcome for c in cells_in(document) if c.outcome.verdict == "wrong-result")
+    assert "wrong on purpose" in wrong.detail
