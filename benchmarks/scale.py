@@ -102,7 +102,8 @@ class InstantBackend(LocalBackend):
             yield InstantSession(facts=real.facts)
 
 
-def _instant() -> Backend:
+def _instant(engines: Mapping[str, str]) -> Backend:
+    """The registry's signature; the instant backend runs on this machine, no engine."""
     return InstantBackend()
 
 
