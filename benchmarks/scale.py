@@ -45,6 +45,7 @@ from harness.cells.backends.local import LocalBackend
 from harness.cells.jobs import CellJob
 from harness.cells.outcome import Outcome
 from harness.cli import main
+from harness.evidence.results import load_results
 from harness.scenario.covering import published, sca_rows
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -101,7 +102,8 @@ class InstantBackend(LocalBackend):
             yield InstantSession(facts=real.facts)
 
 
-def _instant() -> Backend:
+def _instant(engines: Mapping[str, str]) -> Backend:
+    """The registry's signature; the instant backend runs on this machine, no engine."""
     return InstantBackend()
 
 
@@ -184,8 +186,8 @@ def warm(backend: str, target: str | None, rounds: int) -> None:
         for i in range(rounds):
             wall = _timed([*run, "--results", f"{work}/{i}"], ROOT, env)
             (path,) = Path(work).glob(f"{i}/*/results.json")
-            cells = json.loads(path.read_text())["cells"]
-            pure = sum(c["duration_s"] for c in cells)
+            _, cells = load_results(path)
+            pure = sum(c.outcome.duration_s for c in cells)
             figures.append((wall / pure, wall, pure, len(cells)))
             print(f"  round {i + 1}: wall {wall:.2f} s, cells {pure:.2f} s -> {wall / pure:.2f}")
     ratio, wall, pure, count = min(figures)

@@ -164,12 +164,13 @@ class CellItem(pytest.Item):
     def runtest(self) -> None:
         self.result = self._group_results()[self.cell.id]
         self.user_properties.append((USER_PROPERTY, json.dumps(self.result.to_json())))
-        if self.result.stderr_tail.strip():
-            self.add_report_section("call", "probe stderr", self.result.stderr_tail)
+        stderr = self.result.outcome.stderr_tail
+        if stderr.strip():
+            self.add_report_section("call", "probe stderr", stderr)
         evidence = report.evidence_lines(self.result)
         if evidence:
             self.add_report_section("call", "crash evidence", "\n".join(evidence))
-        if not self.result.matches_expectation:
+        if not self.result.outcome.matches_expectation:
             raise CellMismatch(self.result)
 
     def _group_results(self) -> dict[str, CellResult]:
@@ -201,10 +202,11 @@ class CellItem(pytest.Item):
         if isinstance(excinfo.value, CellMismatch):
             result = excinfo.value.result
             # The first line is what JUnit shows as the failure's message.
-            lines = [f"{result.verdict}, expected {result.expected}: {result.id}"]
+            verdict, cell = result.outcome.verdict, result.cell
+            lines = [f"{verdict}, expected {cell.expected}: {result.id}"]
             lines.append(report.failure_block(result))
-            if result.reproducer:
-                lines.append(f"  reproduce without wheelclash:\n    {result.reproducer}")
+            if cell.reproducer:
+                lines.append(f"  reproduce without wheelclash:\n    {cell.reproducer}")
             return "\n".join(lines)
         if isinstance(excinfo.value, HarnessError):
             return f"wheelclash: {excinfo.value}"

@@ -17,7 +17,6 @@ from harness.build.wheels import BuiltWheel
 from harness.common.verdicts import Verdict
 from harness.errors import HarnessError
 from harness.evidence.results import CellResult
-from harness.scenario.plan import Cell
 
 logger = logging.getLogger(__name__)
 
@@ -44,30 +43,21 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
 
 
 def failing(result: CellResult) -> bool:
-    return result.verdict not in NOT_FAILURES
+    return result.outcome.verdict not in NOT_FAILURES
 
 
 def _covers(finding: Finding, result: CellResult) -> bool:
     """Whether the finding's condition (an order, a wheel loaded RTLD_GLOBAL) holds in a cell."""
+    order = result.cell.order
     if finding.before:
-        if not all(w in result.order for w in finding.before):
+        if not all(w in order for w in finding.before):
             return False
-        positions = [result.order.index(w) for w in finding.before]
+        positions = [order.index(w) for w in finding.before]
         if positions != sorted(positions):
             return False
-    if finding.rtld_global:
-        cell = Cell(
-            scenario="",
-            target="",
-            arch="",
-            dlopen=result.dlopen,
-            host="",
-            order=result.order,
-            repeat=1,
-        )
-        if finding.rtld_global not in cell.global_ids():
-            return False
-    return finding.wheel_id in result.order
+    if finding.rtld_global and finding.rtld_global not in result.cell.global_ids():
+        return False
+    return finding.wheel_id in order
 
 
 def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> list[dict[str, Any]]:
@@ -81,7 +71,7 @@ def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> lis
             continue  # no cell of this run put it to the test
         failed = [r for r in covered if failing(r)]
         explained |= {r.id for r in failed}
-        verdicts = sorted({str(r.verdict) for r in failed})
+        verdicts = sorted({str(r.outcome.verdict) for r in failed})
         rows.append(
             {
                 "mechanism": finding.mechanism,
@@ -95,7 +85,7 @@ def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> lis
         )
     unexplained = [r for r in results if failing(r) and r.id not in explained]
     if unexplained:
-        verdicts = sorted({str(r.verdict) for r in unexplained})
+        verdicts = sorted({str(r.outcome.verdict) for r in unexplained})
         rows.append(
             {
                 "mechanism": "",
@@ -124,7 +114,7 @@ def document_keys(
     for scenario, sets in by_scenario.items():
         found = findings_for(sets)
         findings += [f for f in found if f not in findings]
-        rows += agreement(found, [r for r in results if r.scenario == scenario])
+        rows += agreement(found, [r for r in results if r.cell.scenario == scenario])
     return {"findings": [f.to_json() for f in findings], "agreement": rows}
 
 

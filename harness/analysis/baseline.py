@@ -21,7 +21,7 @@ from typing import Any, Final, assert_never
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
 from harness.evidence.flakes import logical_id
-from harness.evidence.results import RESULTS_NAME
+from harness.evidence.results import READ_HINT, load_results
 
 
 class Status(StrEnum):
@@ -150,33 +150,17 @@ def compare(
 
 def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
     """The verdicts of an earlier results.json (or the run folder holding it)."""
-    if path.is_dir():
-        path = path / RESULTS_NAME
-    earlier = (
-        "pass the results.json of an earlier run (results/<run-id>/results.json) or its folder."
-    )
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"--baseline {path}: no such file", hint=earlier) from exc
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"--baseline {path}: not a readable results.json", context=str(exc), hint=earlier
-        ) from exc
-    cells = document.get("cells") if isinstance(document, dict) else None
-    if not isinstance(cells, list):
-        raise InputError(f"--baseline {path}: key 'cells': missing; is this a results.json?")
-    pairs: list[tuple[str, Verdict]] = []
-    valid = ", ".join(v.value for v in Verdict)
-    for number, cell in enumerate(cells):
-        try:
-            pairs.append((str(cell["id"]), Verdict(cell["verdict"])))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(
-                f"--baseline {path}: key cells[{number}]: needs an 'id' and a 'verdict' "
-                f"(one of {valid})"
-            ) from exc
-    return verdict_sets(pairs)
+        _, results = load_results(path)
+    except InputError as exc:
+        earlier = (
+            "pass the results.json of an earlier run (results/<run-id>/results.json) or its folder."
+        )
+        hint = earlier if exc.hint == READ_HINT else exc.hint
+        raise InputError(f"--baseline {exc.message}", context=exc.context, hint=hint) from (
+            exc.__cause__ or exc
+        )
+    return verdict_sets((r.id, r.outcome.verdict) for r in results)
 
 
 def text(comparison: Comparison) -> str:

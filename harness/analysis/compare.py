@@ -11,15 +11,13 @@ absorbed there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from harness.errors import InputError
 from harness.evidence import flakes
-from harness.evidence.results import RESULTS_NAME, CellResult, load_results
+from harness.evidence.results import CellResult, load_results, results_file
 
 SCHEMA_VERSION: Final = 1
 
@@ -147,22 +145,9 @@ def compare(a: Run, b: Run) -> RunComparison:
 
 def read_run(path: Path) -> Run:
     """A run folder or its results.json; a missing or unreadable file is an InputError
-    naming it."""
-    file = path / RESULTS_NAME if path.is_dir() else path
-    hint = "pass a run folder (results/<run-id>/) or the results.json in it"
-    try:
-        _, results = load_results(file)
-    except FileNotFoundError:
-        raise InputError(f"{file}: no such file; {hint}") from None
-    except OSError as exc:
-        raise InputError(f"{file}: cannot be read ({exc.strerror or exc}); {hint}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{file}: not valid JSON ({exc}); {hint}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(
-            f"{file}: not a wheelclash results.json ({type(exc).__name__}: {exc}); {hint}"
-        ) from None
-    return Run(path=str(file), results=results)
+    naming it (from the one results reader)."""
+    _, results = load_results(path)
+    return Run(path=str(results_file(path)), results=results)
 
 
 def _labels(labels: Sequence[str]) -> str:

@@ -8,41 +8,25 @@ one file only. The merged cells are in plan order (each cell carries its plan po
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.evidence.results import RESULTS_NAME, SCHEMA_VERSION, CellResult
+from harness.evidence.results import SCHEMA_VERSION, CellResult, read_cells, read_document
 
 
 @dataclass(frozen=True, kw_only=True)
 class Merged:
     document: dict[str, Any]
+    results: tuple[CellResult, ...]
     notes: tuple[str, ...]
-
-    @property
-    def results(self) -> tuple[CellResult, ...]:
-        return tuple(CellResult.from_json(c) for c in self.document["cells"])
 
 
 def read(path: Path) -> dict[str, Any]:
-    """A results.json, or the run folder holding one."""
-    file = path / RESULTS_NAME if path.is_dir() else path
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"{file}: no such file; give results.json files or run folders") from exc
-    except ValueError as exc:
-        raise InputError(f"{file}: not a results.json ({exc})") from exc
-    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(
-            f"{file}: schema_version {document.get('schema_version')!r} "
-            f"(this wheelclash reads {SCHEMA_VERSION}); merge files of one wheelclash version"
-        )
-    return document
+    """A results.json (or the run folder holding one) of this schema version."""
+    return read_document(path)
 
 
 def _same(
@@ -58,14 +42,15 @@ def _same(
 
 
 def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
-    """One results document from several, or an InputError saying what does not match."""
+    """One results document from several (each named by its file), or an InputError saying
+    what does not match."""
     if len(named) < 2:
         raise InputError("give two or more results to merge")
     versions: dict[str, tuple[Any, str]] = {}
     wheels: dict[str, tuple[Any, str]] = {}
     targets: dict[str, tuple[Any, str]] = {}
     cell_from: dict[str, str] = {}
-    cells: list[dict[str, Any]] = []
+    cells: list[CellResult] = []
     backends: dict[str, Any] = {}
     compilers: dict[str, Any] = {}
     wheel_rows: dict[str, Any] = {}
@@ -75,6 +60,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     planned = 0
     complete = True
     for name, document in named:
+        results = read_cells(Path(name), document)
         provenance = document["provenance"]
         _same(
             "the harness version",
@@ -112,24 +98,25 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         run = document.get("run", {})
         if run.get("shard"):
             shards.append(run["shard"])
-        planned += int(run.get("planned", len(document["cells"])))
+        planned += int(run.get("planned", len(results)))
         complete = complete and bool(run.get("complete", True))
         for entry in run.get("orders", []):
             orders.setdefault(entry["scenario"], entry)
-        for cell in document["cells"]:
-            if cell["id"] in cell_from:
+        for result in results:
+            if result.id in cell_from:
                 raise InputError(
-                    f"cannot merge: cell {cell['id']} is in both {cell_from[cell['id']]} and "
+                    f"cannot merge: cell {result.id} is in both {cell_from[result.id]} and "
                     f"{name}; merge each shard once, and shards of one run only"
                 )
-            cell_from[cell["id"]] = name
-            cells.append(cell)
+            cell_from[result.id] = name
+            cells.append(result)
     notes = _shard_notes(shards, len(named))
     complete = complete and not any(n.startswith("missing") for n in notes)
-    cells.sort(key=lambda c: (c.get("index") is None, c.get("index") or 0))
+    cells.sort(key=lambda r: (r.cell.index is None, r.cell.index or 0))
     counts: dict[str, int] = {}
-    for cell in cells:
-        counts[cell["verdict"]] = counts.get(cell["verdict"], 0) + 1
+    for result in cells:
+        verdict = str(result.outcome.verdict)
+        counts[verdict] = counts.get(verdict, 0) + 1
     first = named[0][1]["provenance"]
     document = {
         "schema_version": SCHEMA_VERSION,
@@ -151,12 +138,12 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         },
         "summary": {
             "cells": len(cells),
-            "unexpected": sum(not c["matches_expectation"] for c in cells),
+            "unexpected": sum(not r.outcome.matches_expectation for r in cells),
             "verdicts": counts,
         },
-        "cells": cells,
+        "cells": [r.to_json() for r in cells],
     }
-    return Merged(document=document, notes=notes)
+    return Merged(document=document, results=tuple(cells), notes=notes)
 
 
 def _shard_notes(shards: Sequence[str], files: int) -> tuple[str, ...]:

@@ -126,6 +126,12 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _notes(exc: BaseException) -> None:
+    """What happened while the error unwound (a results.json that could not be written)."""
+    for note in getattr(exc, "__notes__", ()):
+        print(f"wheelclash: {note}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     verbose = 0
@@ -135,11 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(args)
     except HarnessError as exc:
         print(error_text(exc, verbose), file=sys.stderr)
+        _notes(exc)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
             "wheelclash: interrupted; partial results are in the run's cells.jsonl", file=sys.stderr
         )
+        _notes(exc)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -46,7 +46,7 @@ def execute(args: argparse.Namespace) -> int:
         print(json.dumps(merged.document, indent=2))
     else:
         print(report.matrix(results))
-        unexpected = [r for r in results if not r.matches_expectation]
+        unexpected = [r for r in results if not r.outcome.matches_expectation]
         if unexpected:
             print("\nunexpected verdicts:")
             for result in unexpected:
@@ -54,8 +54,8 @@ def execute(args: argparse.Namespace) -> int:
         print(f"\n{report.summary_line(results)}")
         print(f"merged {len(documents)} results: {path}")
         print(f"report: {html_path} (summary: {markdown_path.name})")
-    if any(r.verdict == Verdict.INFRA_ERROR for r in results):
+    if any(r.outcome.verdict == Verdict.INFRA_ERROR for r in results):
         return EXIT_INFRA
-    if any(not r.matches_expectation for r in results) or merged.notes:
+    if any(not r.outcome.matches_expectation for r in results) or merged.notes:
         return EXIT_UNEXPECTED
     return EXIT_OK

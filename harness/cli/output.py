@@ -33,7 +33,11 @@ def progress(result: CellResult, done: int, total: int) -> None:
     """One self-overwriting line on a terminal's stderr; nothing when stderr is not one."""
     if sys.stderr.isatty():
         end = "\n" if done == total else ""
-        print(f"\r[{done}/{total}] {result.id[:70]:<70} {result.verdict}", end=end, file=sys.stderr)
+        print(
+            f"\r[{done}/{total}] {result.id[:70]:<70} {result.outcome.verdict}",
+            end=end,
+            file=sys.stderr,
+        )
 
 
 def conclude(
@@ -47,7 +51,7 @@ def conclude(
         print(json.dumps(json.loads(summary.results_path.read_text()), indent=2))
         return exit_code
     print(report.matrix(summary.results))
-    unexpected = [r for r in summary.results if not r.matches_expectation]
+    unexpected = [r for r in summary.results if not r.outcome.matches_expectation]
     if unexpected:
         print("\nunexpected verdicts:")
         for result in unexpected:
@@ -59,7 +63,7 @@ def conclude(
     for name, covered in summary.coverage:
         if covered.strength is not None:
             print(f"{name}: {covered.describe()}")
-    captured = sum(bool(r.artefacts) for r in summary.results)
+    captured = sum(bool(r.evidence.artefacts) for r in summary.results)
     if captured:
         print(f"crash evidence of {captured} failing cells: {summary.run_dir}/<cell>/")
     if comparison is not None:

@@ -104,7 +104,7 @@ def execute(args: argparse.Namespace) -> int:
     summary = runner.execute(request, progress)
     comparison = None
     if before is not None:
-        current = baseline.verdict_sets((r.id, r.verdict) for r in summary.results)
+        current = baseline.verdict_sets((r.id, r.outcome.verdict) for r in summary.results)
         comparison = baseline.compare(str(args.baseline), before, current)
         baseline.store(summary.results_path, comparison)
     return conclude(summary, as_json=args.json, comparison=comparison)

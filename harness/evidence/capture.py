@@ -13,31 +13,17 @@ import gzip
 import logging
 import shutil
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from harness.cells.capture_request import CaptureSpec
 from harness.cells.outcome import Outcome
 from harness.evidence import crashparse
+from harness.evidence.results import Evidence
 
 logger = logging.getLogger(__name__)
 
 TOP_FRAMES: Final = 6
-
-
-@dataclass(frozen=True, kw_only=True)
-class Evidence:
-    """What a result says about its cell's failure (or, for a pass, its library map)."""
-
-    artefacts: Mapping[str, str] = field(default_factory=dict)
-    native_top: tuple[str, ...] = ()
-    python_stack: str = ""
-    duplicate_runtimes: tuple[str, ...] = ()
-    bindings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    libraries: tuple[str, ...] = ()  # the map at failure (gdb, /proc) or at the probe's end
 
 
 def gather(outcome: Outcome, spec: CaptureSpec | None, run_dir: Path | None) -> Evidence:

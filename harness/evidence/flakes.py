@@ -39,29 +39,31 @@ def flake_rate(counts: Mapping[str, int]) -> float:
 
 
 def annotate_one(result: CellResult, seen: Counter[str]) -> CellResult:
-    """One result with its logical cell's verdict counts, flake rate and flaky mark."""
+    """One result with its logical cell's verdict counts; a flaky one (repeats that disagree)
+    no longer meets its expectation, and its detail says how the repeats went."""
+    evidence = replace(result.evidence, verdict_counts=dict(sorted(seen.items())))
+    if not evidence.flaky:
+        return replace(result, evidence=evidence)
     total = sum(seen.values())
-    flaky = len(seen) > 1
     distribution = ", ".join(f"{v} {n}/{total}" for v, n in sorted(seen.items()))
-    return replace(
-        result,
-        verdict_counts=dict(sorted(seen.items())),
-        flake_rate=flake_rate(seen),
-        flaky=flaky,
-        matches_expectation=result.matches_expectation and not flaky,
-        detail=f"{result.detail}; flaky: {distribution}".lstrip("; ") if flaky else result.detail,
+    outcome = replace(
+        result.outcome,
+        matches_expectation=False,
+        detail=f"{result.outcome.detail}; flaky: {distribution}".lstrip("; "),
     )
+    return replace(result, outcome=outcome, evidence=evidence)
 
 
 def annotate(results: Sequence[CellResult]) -> tuple[CellResult, ...]:
     """The results with verdict counts, flake rate and the flaky mark of their logical cell."""
-    counts = distributions((r.id, str(r.verdict)) for r in results)
+    counts = distributions((r.id, str(r.outcome.verdict)) for r in results)
     return tuple(annotate_one(r, counts[logical_id(r.id)]) for r in results)
 
 
 def outcome_label(result: CellResult) -> str:
     """`verdict` or `verdict/subkind`: what must come out the same every time."""
-    return f"{result.verdict}/{result.subkind}" if result.subkind else str(result.verdict)
+    outcome = result.outcome
+    return f"{outcome.verdict}/{outcome.subkind}" if outcome.subkind else str(outcome.verdict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -81,18 +81,18 @@ def _verdict_css() -> str:
 
 
 def _combined(cells: Sequence[CellView]) -> Verdict:
-    seen = {c.verdict for c in cells}
+    seen = {c.outcome.verdict for c in cells}
     return next(v for v in SEVERITY if v in seen)
 
 
 def _data(cells: Sequence[CellView]) -> str:
     """The filter attributes of a matrix cell or a details block."""
     first = cells[0]
-    verdicts = " ".join(sorted({str(c.verdict) for c in cells}))
-    unexpected = "1" if any(not c.matches for c in cells) else "0"
+    verdicts = " ".join(sorted({str(c.outcome.verdict) for c in cells}))
+    unexpected = "1" if any(not c.outcome.matches_expectation for c in cells) else "0"
     return (
-        f'data-verdicts="{_e(verdicts)}" data-scenario="{_e(first.scenario)}" '
-        f'data-target="{_e(first.target)}" data-unexpected="{unexpected}" '
+        f'data-verdicts="{_e(verdicts)}" data-scenario="{_e(first.cell.scenario)}" '
+        f'data-target="{_e(first.cell.target)}" data-unexpected="{unexpected}" '
         f'data-baseline="{_e(first.baseline)}"'
     )
 
@@ -106,11 +106,11 @@ def _select(name: str, label: str, values: Iterable[str]) -> str:
 
 
 def _filters(view: RunView) -> str:
-    verdicts = [str(v) for v in Verdict if any(c.verdict == v for c in view.cells)]
+    verdicts = [str(v) for v in Verdict if any(c.outcome.verdict == v for c in view.cells)]
     parts = [
         _select("verdict", "verdict", verdicts),
-        _select("scenario", "scenario", dict.fromkeys(c.scenario for c in view.cells)),
-        _select("target", "target", dict.fromkeys(c.target for c in view.cells)),
+        _select("scenario", "scenario", dict.fromkeys(c.cell.scenario for c in view.cells)),
+        _select("target", "target", dict.fromkeys(c.cell.target for c in view.cells)),
     ]
     if view.baseline:
         present = {c.baseline for c in view.cells}
@@ -143,9 +143,9 @@ def _matrices(view: RunView, anchors: Mapping[str, str]) -> str:
                     tds.append("<td>-</td>")
                     continue
                 verdict = _combined(group)
-                kinds = sorted({str(c.verdict) for c in group})
+                kinds = sorted({str(c.outcome.verdict) for c in group})
                 text = str(verdict) if len(kinds) == 1 else "flaky(" + "/".join(kinds) + ")"
-                unexpected = any(not c.matches for c in group)
+                unexpected = any(not c.outcome.matches_expectation for c in group)
                 marks = " !" if unexpected else ""
                 status = group[0].baseline
                 badge = (
@@ -153,7 +153,7 @@ def _matrices(view: RunView, anchors: Mapping[str, str]) -> str:
                     if (status and status != "unchanged")
                     else ""
                 )
-                hover = f"expected {group[0].expected}; {len(group)} run(s)"
+                hover = f"expected {group[0].cell.expected}; {len(group)} run(s)"
                 tds.append(
                     f'<td class="f v-{verdict.value}{" unexpected" if unexpected else ""}" '
                     f'{_data(group)} title="{_e(hover)}"><a href="#{anchors[group[0].id]}">'
@@ -178,51 +178,58 @@ def _artefact_link(name: str, where: str) -> str:
     return f'<li><a href="./{_e(where)}">{_e(name)}</a> <code>{_e(where)}</code></li>'
 
 
-def _cell_details(cell: CellView, anchor: str, image: str) -> str:
+def _shown(value: object) -> str:
+    """A fact's text; a missing one (None) is empty, so the fact is left out."""
+    return "" if value is None else str(value)
+
+
+def _cell_details(view: CellView, anchor: str, image: str) -> str:
+    cell, outcome, evidence = view.cell, view.outcome, view.evidence
     facts = [
-        ("verdict", cell.verdict_text),
+        ("verdict", view.verdict_text),
         ("expected", cell.expected),
-        ("order", cell.order),
-        ("mode", cell.mode),
+        ("order", view.order),
+        ("mode", view.mode),
         ("target", f"{cell.target} ({cell.arch}) via {cell.backend}"),
         ("image", image),
         ("repeat", str(cell.repeat)),
-        ("detail", cell.detail),
-        ("signal", cell.signal),
-        ("return code", cell.returncode),
-        ("last step", cell.last_step),
-        ("baseline", cell.baseline),
-        ("flaky", "yes" if cell.flaky else ""),
+        ("detail", outcome.detail),
+        ("signal", _shown(outcome.signal)),
+        ("return code", _shown(outcome.returncode)),
+        ("last step", outcome.last_step),
+        ("baseline", view.baseline),
+        ("flaky", "yes" if evidence.flaky else ""),
     ]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts if v)
     parts = [f"<dl>{dl}</dl>"]
     if cell.reproducer:
         parts.append(_pre("reproduce without wheelclash", cell.reproducer))
-    if cell.duplicate_runtimes:
-        items = "".join(f"<li>{_e(d)}</li>" for d in cell.duplicate_runtimes)
+    if evidence.duplicate_runtimes:
+        items = "".join(f"<li>{_e(d)}</li>" for d in evidence.duplicate_runtimes)
         parts.append(f"<h4>duplicate runtimes</h4><ul>{items}</ul>")
-    parts.append(_pre("backtrace (top)", "\n".join(cell.native_top)))
-    parts.append(_pre("Python stack", cell.python_stack))
-    parts.append(_pre("stderr (tail)", cell.stderr))
-    parts.append(_pre("stdout (tail)", cell.stdout))
-    parts.append(_pre("stack dump before the kill", cell.hang_stack))
-    if cell.libraries:
-        shown = cell.libraries[:MAX_LIBRARIES]
-        more = len(cell.libraries) - len(shown)
+    parts.append(_pre("backtrace (top)", "\n".join(evidence.native_top)))
+    parts.append(_pre("Python stack", evidence.python_stack))
+    parts.append(_pre("stderr (tail)", outcome.stderr_tail))
+    parts.append(_pre("stdout (tail)", outcome.stdout_tail))
+    parts.append(_pre("stack dump before the kill", outcome.hang_stack))
+    if evidence.libraries:
+        shown = evidence.libraries[:MAX_LIBRARIES]
+        more = len(evidence.libraries) - len(shown)
         parts.append(
             _pre(
-                f"loaded libraries ({len(cell.libraries)})",
+                f"loaded libraries ({len(evidence.libraries)})",
                 "\n".join(shown) + (f"\n… {more} more" if more > 0 else ""),
             )
         )
-    if cell.artefacts:
-        links = "".join(_artefact_link(n, w) for n, w in cell.artefacts)
+    if evidence.artefacts:
+        links = "".join(_artefact_link(n, w) for n, w in sorted(evidence.artefacts.items()))
         parts.append(f"<h4>artefacts</h4><ul>{links}</ul>")
-    mark = " !" if not cell.matches else ""
+    matches = outcome.matches_expectation
+    mark = "" if matches else " !"
     return (
-        f'<details class="cell f v-{cell.verdict.value}" id="{anchor}" {_data([cell])}'
-        f"{'' if cell.matches else ' open'}>"
-        f"<summary><code>{_e(cell.id)}</code> — <b>{_e(cell.verdict_text)}{mark}</b> "
+        f'<details class="cell f v-{outcome.verdict.value}" id="{anchor}" {_data([view])}'
+        f"{'' if matches else ' open'}>"
+        f"<summary><code>{_e(view.id)}</code> — <b>{_e(view.verdict_text)}{mark}</b> "
         f'<span class="muted">expected {_e(cell.expected)}</span></summary>'
         f"{''.join(parts)}</details>"
     )

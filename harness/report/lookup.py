@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InputError
 from harness.evidence.flakes import logical_id
-from harness.evidence.results import RESULTS_NAME
+from harness.evidence.results import RESULTS_NAME, load_results
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,33 +34,41 @@ def _candidates(where: Path) -> list[Path]:
 
 
 def find_cell(cell_id: str, where: Path) -> StoredCell:
-    """The newest run's cell with this id (or, for an id without #repeat, its first repeat)."""
-    for path in _candidates(where):
+    """The newest run's cell with this id (or, for an id without #repeat, its first repeat).
+    Among several runs, one that cannot be read (another schema version) is passed over and
+    named if the cell is found in none."""
+    candidates = _candidates(where)
+    passed_over: list[str] = []
+    for path in candidates:
         try:
-            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
+            _, results = load_results(path)
+        except InputError as exc:
+            if len(candidates) == 1:
+                raise
+            passed_over.append(str(exc))
             continue
         matching = [
-            c
-            for c in cells
-            if isinstance(c, dict)
-            and (
-                c.get("id") == cell_id
-                or ("#" not in cell_id and logical_id(str(c.get("id"))) == cell_id)
-            )
+            r
+            for r in results
+            if r.id == cell_id or ("#" not in cell_id and logical_id(r.id) == cell_id)
         ]
         if matching:
-            cell = matching[0]
-            command = str(cell.get("reproducer") or "")
+            result = matching[0]
+            command = result.cell.reproducer
             if not command:
                 raise InputError(
-                    f"{path}: cell {cell['id']!r} has no reproducer (a run from before "
-                    "reproducers were recorded, or an infra-error); run the cell again"
+                    f"{path}: cell {result.id!r} has no reproducer (an infra-error, or a run "
+                    "that could not make one); run the cell again"
                 )
             return StoredCell(
-                results=path, id=str(cell["id"]), verdict=str(cell.get("verdict")), command=command
+                results=path, id=result.id, verdict=str(result.outcome.verdict), command=command
             )
+    unread = (
+        f"; {len(passed_over)} results file(s) there could not be read, e.g. {passed_over[0]}"
+        if passed_over
+        else ""
+    )
     raise InputError(
         f"no cell {cell_id!r} in {where}; cell ids are in results.json and in "
-        "`wheelclash run --print-plan`, e.g. call-once/host/global:a/plain/a,b#1"
+        "`wheelclash run --print-plan`, e.g. call-once/host/global:a/plain/a,b#1" + unread
     )

@@ -56,11 +56,12 @@ def _matrix(cells: Sequence[CellView]) -> list[str]:
             if not group:
                 row.append("-")
                 continue
-            kinds = sorted({str(c.verdict) for c in group})
-            seen = {c.verdict for c in group}
+            seen = {c.outcome.verdict for c in group}
+            kinds = sorted(str(v) for v in seen)
             text = str(next(v for v in SEVERITY if v in seen))
             text = text if len(kinds) == 1 else "flaky(" + "/".join(kinds) + ")"
-            row.append(text + (" ❗" if any(not c.matches for c in group) else ""))
+            unexpected = any(not c.outcome.matches_expectation for c in group)
+            row.append(text + (" ❗" if unexpected else ""))
         rows.append(row)
     return table(["mode \\ order", *orders], rows)
 
@@ -102,7 +103,7 @@ def _unexpected(view: RunView) -> list[str]:
     if not cells:
         return []
     rows = [
-        (f"`{c.id}`", c.verdict_text, c.expected, c.detail or c.last_step)
+        (f"`{c.id}`", c.verdict_text, c.cell.expected, c.outcome.detail or c.outcome.last_step)
         for c in cells[:MAX_LISTED]
     ]
     lines = [
@@ -113,11 +114,11 @@ def _unexpected(view: RunView) -> list[str]:
     ]
     if len(cells) > MAX_LISTED:
         lines.append(f"\n… and {len(cells) - MAX_LISTED} more in the HTML report")
-    reproducible = [c for c in cells if c.reproducer][:MAX_REPRODUCERS]
+    reproducible = [c for c in cells if c.cell.reproducer][:MAX_REPRODUCERS]
     if reproducible:
         lines += ["", "<details><summary>Reproduce without wheelclash</summary>", ""]
         for cell in reproducible:
-            lines += [f"`{cell_text(cell.id)}`", "", *fenced(cell.reproducer, "sh"), ""]
+            lines += [f"`{cell_text(cell.id)}`", "", *fenced(cell.cell.reproducer, "sh"), ""]
         lines.append("</details>")
     return lines
 

@@ -11,16 +11,17 @@ from harness.evidence.flakes import logical_id
 from harness.evidence.results import CellResult
 
 
-def _column(cell: CellResult) -> str:
+def _column(result: CellResult) -> str:
     """A matrix column: the import order, and the first-use order when it differs."""
+    cell = result.cell
     order = ",".join(cell.order)
     return f"{order} use:{','.join(cell.use)}" if cell.use else order
 
 
 def _verdict_text(cells: Sequence[CellResult]) -> str:
-    verdicts = sorted({str(c.verdict) for c in cells})
+    verdicts = sorted({str(c.outcome.verdict) for c in cells})
     text = verdicts[0] if len(verdicts) == 1 else "flaky(" + "/".join(verdicts) + ")"
-    return text if all(c.matches_expectation for c in cells) else text + " !"
+    return text if all(c.outcome.matches_expectation for c in cells) else text + " !"
 
 
 # Which verdict a combined cell shows: the first of these that occurred.
@@ -43,11 +44,11 @@ SEVERITY: Final = (
 
 def worst(cells: Sequence[CellResult]) -> str:
     """The most severe verdict among the cells, with how many of them are not a pass."""
-    seen = {c.verdict for c in cells}
+    seen = {c.outcome.verdict for c in cells}
     verdict = next(v for v in SEVERITY if v in seen)
-    failing = sum(c.verdict != Verdict.PASS for c in cells)
+    failing = sum(c.outcome.verdict != Verdict.PASS for c in cells)
     text = str(verdict) if verdict == Verdict.PASS else f"{verdict} {failing}/{len(cells)}"
-    return text if all(c.matches_expectation for c in cells) else text + " !"
+    return text if all(c.outcome.matches_expectation for c in cells) else text + " !"
 
 
 def _grid(rows: list[list[str]]) -> list[str]:
@@ -64,14 +65,15 @@ def toolchain_tables(results: Sequence[CellResult]) -> str:
     and mode of that pair with the count of failing cells."""
     tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:
-        if result.variant.count("=") == 2:
-            tables[(result.scenario, result.target, result.arch)].append(result)
+        cell = result.cell
+        if cell.variant.count("=") == 2:
+            tables[(cell.scenario, cell.target, cell.arch)].append(result)
     blocks = []
     for (scenario, target, arch), cells in tables.items():
         by_pair: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
-        for cell in cells:
-            (first, a), (second, b) = (p.split("=", 1) for p in cell.variant.split("+"))
-            by_pair[(a, b)].append(cell)
+        for result in cells:
+            (first, a), (second, b) = (p.split("=", 1) for p in result.cell.variant.split("+"))
+            by_pair[(a, b)].append(result)
         downs = list(dict.fromkeys(a for a, _ in by_pair))
         acrosses = list(dict.fromkeys(b for _, b in by_pair))
         corner = f"{first} \\ {second}"
@@ -92,23 +94,24 @@ def matrix(results: Sequence[CellResult]) -> str:
     Scenarios that pair wheels across toolchains are shown by `toolchain_tables` instead."""
     tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:
-        if result.variant.count("=") == 2:
+        cell = result.cell
+        if cell.variant.count("=") == 2:
             continue
         tables[
             (
-                result.scenario,
-                result.target,
-                f"{result.arch}{', emulated' if result.emulated else ''}"
-                f"{' ' + result.variant if result.variant else ''}",
+                cell.scenario,
+                cell.target,
+                f"{cell.arch}{', emulated' if cell.emulated else ''}"
+                f"{' ' + cell.variant if cell.variant else ''}",
             )
         ].append(result)
     blocks = []
     for (scenario, target, arch), cells in tables.items():
         orders = list(dict.fromkeys(_column(c) for c in cells))
-        modes = list(dict.fromkeys(f"{c.dlopen}/{c.host}" for c in cells))
+        modes = list(dict.fromkeys(f"{c.cell.dlopen}/{c.cell.host}" for c in cells))
         grid: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
-        for cell in cells:
-            grid[(f"{cell.dlopen}/{cell.host}", _column(cell))].append(cell)
+        for result in cells:
+            grid[(f"{result.cell.dlopen}/{result.cell.host}", _column(result))].append(result)
         rows = [["", *orders]] + [
             [
                 mode,
@@ -126,49 +129,52 @@ def matrix(results: Sequence[CellResult]) -> str:
 
 def failure_block(result: CellResult) -> str:
     """What a reader needs to see for one unexpected cell."""
+    cell, outcome = result.cell, result.outcome
     lines = [
         f"{result.id}",
-        f"  verdict {result.verdict}{':' + result.subkind if result.subkind else ''}, "
-        f"expected {result.expected}",
-        f"  order {', '.join(result.order)}; dlopen {result.dlopen}; host {result.host}"
-        + (f"; first use {', '.join(result.use)}" if result.use else ""),
+        f"  verdict {outcome.verdict}{':' + outcome.subkind if outcome.subkind else ''}, "
+        f"expected {cell.expected}",
+        f"  order {', '.join(cell.order)}; dlopen {cell.dlopen}; host {cell.host}"
+        + (f"; first use {', '.join(cell.use)}" if cell.use else ""),
     ]
-    if result.detail:
-        lines.append(f"  {result.detail}")
-    if result.signal:
-        lines.append(f"  signal {result.signal}")
+    if outcome.detail:
+        lines.append(f"  {outcome.detail}")
+    if outcome.signal:
+        lines.append(f"  signal {outcome.signal}")
     lines += evidence_lines(result)
-    if result.stderr_tail.strip() and not result.python_stack:
+    if outcome.stderr_tail.strip() and not result.evidence.python_stack:
         lines.append("  stderr (tail):")
-        lines += ["    " + line for line in result.stderr_tail.strip().splitlines()[-15:]]
+        lines += ["    " + line for line in outcome.stderr_tail.strip().splitlines()[-15:]]
     return "\n".join(lines)
 
 
 def evidence_lines(result: CellResult) -> list[str]:
     """The crash evidence of a cell: native frames, Python stack, findings, artefact files."""
+    evidence = result.evidence
     lines = []
-    if result.native_top:
+    if evidence.native_top:
         lines.append("  native frames (crashing thread, innermost first):")
-        lines += ["    " + frame for frame in result.native_top]
-    if result.python_stack:
+        lines += ["    " + frame for frame in evidence.native_top]
+    if evidence.python_stack:
         lines.append("  Python stack:")
-        lines += ["    " + line for line in result.python_stack.splitlines()[-20:]]
-    lines += [f"  duplicate runtime: {finding}" for finding in result.duplicate_runtimes]
-    lines += [f"  binding: {finding}" for finding in result.bindings]
-    if result.artefacts:
-        folders = sorted({path.rsplit("/", 1)[0] for path in result.artefacts.values()})
-        lines.append(f"  artefacts ({', '.join(sorted(result.artefacts))}) in {', '.join(folders)}")
-    lines += [f"  capture: {note}" for note in result.capture_notes]
+        lines += ["    " + line for line in evidence.python_stack.splitlines()[-20:]]
+    lines += [f"  duplicate runtime: {finding}" for finding in evidence.duplicate_runtimes]
+    lines += [f"  binding: {finding}" for finding in evidence.bindings]
+    if evidence.artefacts:
+        folders = sorted({path.rsplit("/", 1)[0] for path in evidence.artefacts.values()})
+        names = ", ".join(sorted(evidence.artefacts))
+        lines.append(f"  artefacts ({names}) in {', '.join(folders)}")
+    lines += [f"  capture: {note}" for note in evidence.notes]
     return lines
 
 
 def summary_line(results: Sequence[CellResult]) -> str:
     counts: dict[str, int] = defaultdict(int)
     for result in results:
-        counts[str(result.verdict)] += 1
-    unexpected = sum(not r.matches_expectation for r in results)
+        counts[str(result.outcome.verdict)] += 1
+    unexpected = sum(not r.outcome.matches_expectation for r in results)
     parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    flaky = len({logical_id(r.id) for r in results if r.flaky})
+    flaky = len({logical_id(r.id) for r in results if r.evidence.flaky})
     return f"{len(results)} cells: {parts}; {unexpected} unexpected" + (
         f"; {flaky} flaky" if flaky else ""
     )

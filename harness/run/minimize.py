@@ -200,10 +200,11 @@ def from_results(
             raise InputError(f"{path}: {pattern!r} matches {len(matches)} cells; give one cell id")
         result = matches[0]
     by_id: dict[str, dict[str, str]] = {}
+    planned = result.cell
     for wheel in document["provenance"]["wheels"]:
-        if wheel["wheel_id"] in result.order and Path(wheel["path"]).is_file():
+        if wheel["wheel_id"] in planned.order and Path(wheel["path"]).is_file():
             by_id.setdefault(wheel["wheel_id"], wheel)
-    missing = [w for w in result.order if w not in by_id]
+    missing = [w for w in planned.order if w not in by_id]
     if missing:
         raise InputError(
             f"{path}: the wheels of {', '.join(missing)} are no longer in the cache; "
@@ -221,28 +222,21 @@ def from_results(
             exercise=None,
             wheel=Path(by_id[w]["path"]),
         )
-        for w in result.order
+        for w in planned.order
     )
     scenario = Scenario(
         path=path,
-        name=result.scenario,
+        name=planned.scenario,
         description="",
         requirement="",
         wheels=specs,
-        matrix=_matrix_of(result.target, result.arch, result.dlopen, result.host),
+        matrix=_matrix_of(planned.target, planned.arch, planned.dlopen, planned.host),
         expectations=(),
     )
-    cell = Cell(
-        scenario=result.scenario,
-        target=result.target,
-        arch=result.arch,
-        dlopen=result.dlopen,
-        host=result.host,
-        order=result.order,
-        repeat=1,
-    )
-    backend = Backends(backend_name or result.backend).for_scenario(scenario)
-    return scenario, cell, backend, result.verdict
+    # One repeat of the cell, with one wheel set and no exercises (so no first-use order).
+    cell = replace(planned.as_cell(), repeat=1, variant="", use=())
+    backend = Backends(backend_name or planned.backend).for_scenario(scenario)
+    return scenario, cell, backend, result.outcome.verdict
 
 
 def _matrix_of(target: str, arch: str, dlopen: str, host: str) -> Matrix:

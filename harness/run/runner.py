@@ -230,17 +230,7 @@ def _with_evidence(
     spec: CaptureSpec | None,
     run_dir: Path | None,
 ) -> CellResult:
-    evidence = crash_capture.gather(outcome, spec, run_dir)
-    return replace(
-        result,
-        artefacts=evidence.artefacts,
-        native_top=evidence.native_top,
-        python_stack=evidence.python_stack,
-        duplicate_runtimes=evidence.duplicate_runtimes,
-        bindings=evidence.bindings,
-        capture_notes=evidence.notes,
-        libraries=evidence.libraries,
-    )
+    return replace(result, evidence=crash_capture.gather(outcome, spec, run_dir))
 
 
 def _result(
@@ -297,52 +287,90 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        if any(r.verdict == Verdict.INFRA_ERROR for r in self.results):
+        if any(r.outcome.verdict == Verdict.INFRA_ERROR for r in self.results):
             return EXIT_INFRA
-        if any(not r.matches_expectation for r in self.results):
+        if any(not r.outcome.matches_expectation for r in self.results):
             return EXIT_UNEXPECTED
         return EXIT_OK
 
 
-def execute(
-    request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
-) -> RunSummary:
-    """Plan, build, run this shard's cells not yet finished (all of them unless resuming),
-    streaming each to cells.jsonl, then write results.json in plan order."""
+@dataclass(frozen=True, kw_only=True)
+class RunPlan:
+    """What a run sets out to do: its request (a resumed run's own choices), scenarios,
+    backends, and this shard's groups of cells."""
+
+    request: RunRequest
+    resumed: Manifest | None
+    scenarios: tuple[Scenario, ...]
+    backends: Backends
+    chosen: Mapping[str, Backend]  # scenario name -> its backend
+    units: tuple[tuple[Cell, ...], ...]  # this shard's groups, one session each
+    position: Mapping[str, int]  # cell id -> its place in the whole run's plan (all shards)
+    mine: tuple[str, ...]  # this shard's cell ids, in plan order
+
+    def scenario(self, cell: Cell) -> Scenario:
+        return next(s for s in self.scenarios if s.name == cell.scenario)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedRun:
+    """A planned run with its wheels built and its folder ready: `run.json` written (or
+    read back), and the index of the cells already finished there."""
+
+    plan: RunPlan
+    run_dir: Path
+    manifest: Manifest
+    index: CellIndex  # grows as cells finish: `run_cells` streams into it
+    built: Mapping[str, tuple[BuiltWheel, ...]]  # cell group -> its wheels
+    todo: tuple[tuple[Cell, ...], ...]  # the groups' cells not finished yet
+
+
+def plan_run(request: RunRequest) -> RunPlan:
+    """Load the scenarios (a resumed run's), pick their backends, and plan this shard's cells."""
     resumed = Manifest.read(request.resume) if request.resume is not None else None
     if resumed is not None:
         request = request.resumed(resumed)
     scenarios = request.loaded or load_all(request.scenarios, request.cover)
-    by_name = {s.name: s for s in scenarios}
     backends = Backends(request.backend, request.targets, request.engines)
     chosen = {s.name: backends.for_scenario(s) for s in scenarios}
     planned = [
-        (
-            s,
-            selected(cells_for(s, chosen[s.name], request.targets, request.arches), request.select),
-        )
+        selected(cells_for(s, chosen[s.name], request.targets, request.arches), request.select)
         for s in scenarios
     ]
-    total = sum(len(cells) for _, cells in planned)
-    if total == 0:
+    if not any(planned):
         first = scenarios[0]
         example = cells_for(first, chosen[first.name], request.targets, request.arches)[0].id
         raise InputError(
             f"--select {' '.join(request.select)!r} matches no cell; cell ids look like {example!r}"
         )
-    position = {cell.id: i for i, cell in enumerate(c for _, cells in planned for c in cells)}
-    units = shard_of([g for _, cells in planned for g in group_cells(cells)], request.shard)
-    # Every wheel is built (or found in the cache) before the first cell runs.
+    position = {cell.id: i for i, cell in enumerate(c for cells in planned for c in cells)}
+    units = shard_of([g for cells in planned for g in group_cells(cells)], request.shard)
+    return RunPlan(
+        request=request,
+        resumed=resumed,
+        scenarios=scenarios,
+        backends=backends,
+        chosen=chosen,
+        units=tuple(tuple(u) for u in units),
+        position=position,
+        mine=tuple(sorted((c.id for u in units for c in u), key=position.__getitem__)),
+    )
+
+
+def prepare_run(plan: RunPlan) -> PreparedRun:
+    """Build every wheel (or find it in the cache) before the first cell runs, then make the
+    run folder, or check that the resumed one was made with the same wheels."""
+    request = plan.request
     built = {
-        u[0].group: wheels_for(by_name[u[0].scenario], u[0], chosen[u[0].scenario]) for u in units
+        u[0].group: wheels_for(plan.scenario(u[0]), u[0], plan.chosen[u[0].scenario])
+        for u in plan.units
     }
     hashes = tuple(sorted({w.sha256 for ws in built.values() for w in ws}))
-    mine = sorted((c.id for u in units for c in u), key=position.__getitem__)
-    if resumed is not None and request.resume is not None:
+    if plan.resumed is not None and request.resume is not None:
         run_dir = request.resume
-        resumed.check_resumable(run_dir, hashes)
+        plan.resumed.check_resumable(run_dir, hashes)
         index = CellIndex.scan(run_dir)
-        manifest = resumed
+        manifest = plan.resumed
     else:
         run_dir = request.results_root / new_run_id()
         index = CellIndex()
@@ -355,24 +383,36 @@ def execute(
             shard=str(request.shard) if request.shard else None,
             started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             command=request.command,
-            planned=len(mine),
+            planned=len(plan.mine),
             wheels=hashes,
         )
         manifest.write(run_dir)
-    todo = [left for u in units if (left := [c for c in u if c.id not in index])]
-    if resumed is not None:
+    todo = tuple(left for u in plan.units if (left := tuple(c for c in u if c.id not in index)))
+    if plan.resumed is not None:
+        waiting = sum(map(len, todo))
         logger.warning(
             "resuming %s: %d of %d cells done, %d to run",
             run_dir,
-            len(mine) - sum(map(len, todo)),
-            len(mine),
-            sum(map(len, todo)),
+            len(plan.mine) - waiting,
+            len(plan.mine),
+            waiting,
         )
+    return PreparedRun(
+        plan=plan, run_dir=run_dir, manifest=manifest, index=index, built=built, todo=todo
+    )
+
+
+def run_cells(
+    prepared: PreparedRun, progress: Callable[[CellResult, int, int], None] = lambda *_: None
+) -> None:
+    """Run the cells not finished yet, streaming each to cells.jsonl as it ends."""
+    plan = prepared.plan
+    run_dir = prepared.run_dir
     facts_lock = threading.Lock()
     facts_seen: set[str] = set()
     capture = (
-        CaptureSettings(run_dir=run_dir, debug_bindings=request.debug_bindings)
-        if request.capture
+        CaptureSettings(run_dir=run_dir, debug_bindings=plan.request.debug_bindings)
+        if plan.request.capture
         else None
     )
 
@@ -382,46 +422,73 @@ def execute(
                 facts_seen.add(f"{seen.target}/{seen.arch}")
                 record_facts(run_dir, seen)
 
-    def run_unit(unit: list[Cell]) -> Iterator[CellResult]:
-        scenario = by_name[unit[0].scenario]
-        backend = chosen[scenario.name]
-        return run_group(scenario, unit, backend, built[unit[0].group], remember, capture)
+    def run_unit(unit: Sequence[Cell]) -> Iterator[CellResult]:
+        scenario = plan.scenario(unit[0])
+        backend = plan.chosen[scenario.name]
+        return run_group(scenario, unit, backend, prepared.built[unit[0].group], remember, capture)
 
-    provenance = Provenance(
-        started=manifest.started,
-        command=manifest.command,
-        backends={name: dict(b.describe()) for name, b in backends.used().items()},
-        compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
-        wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
-    )
-    stream = Stream(run_dir, index)
-    count = len(mine) - sum(map(len, todo))
+    count = len(plan.mine) - sum(map(len, prepared.todo))
+    stream = Stream(run_dir, prepared.index)
     try:
-        for result in run_units(todo, run_unit, request.jobs):
-            stream.add(replace(result, index=position[result.id]))
+        for result in run_units(prepared.todo, run_unit, plan.request.jobs):
+            stream.add(replace(result, cell=replace(result.cell, index=plan.position[result.id])))
             count += 1
-            progress(result, count, len(mine))
+            progress(result, count, len(plan.mine))
     finally:
         stream.close()
-        run_info = {
-            "shard": manifest.shard,
-            "planned": len(mine),
-            "complete": all(cell_id in index for cell_id in mine),
-            "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in scenarios],
-        }
-        results = slim_results(run_dir, index, mine)
-        wheel_sets = [(u[0].scenario, built[u[0].group]) for u in units]
-        path = write_results(
-            run_dir,
-            replace(provenance, targets=read_facts(run_dir)),
-            index,
-            mine,
-            run_info,
-            agreement.document_keys(wheel_sets, results),
-        )
+
+
+def finish_run(prepared: PreparedRun) -> RunSummary:
+    """Write results.json in plan order from what cells.jsonl holds (all of this shard's cells,
+    or, after a failure, those that finished)."""
+    plan = prepared.plan
+    built = prepared.built
+    run_info = {
+        "shard": prepared.manifest.shard,
+        "planned": len(plan.mine),
+        "complete": all(cell_id in prepared.index for cell_id in plan.mine),
+        "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in plan.scenarios],
+    }
+    provenance = Provenance(
+        started=prepared.manifest.started,
+        command=prepared.manifest.command,
+        backends={name: dict(b.describe()) for name, b in plan.backends.used().items()},
+        compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
+        wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
+        targets=read_facts(prepared.run_dir),
+    )
+    results = slim_results(prepared.run_dir, prepared.index, plan.mine)
+    wheel_sets = [(u[0].scenario, built[u[0].group]) for u in plan.units]
+    path = write_results(
+        prepared.run_dir,
+        provenance,
+        prepared.index,
+        plan.mine,
+        run_info,
+        agreement.document_keys(wheel_sets, results),
+    )
     return RunSummary(
-        run_dir=run_dir,
+        run_dir=prepared.run_dir,
         results=results,
         results_path=path,
-        coverage=tuple((s.name, coverage(s)) for s in scenarios),
+        coverage=tuple((s.name, coverage(s)) for s in plan.scenarios),
     )
+
+
+def execute(
+    request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
+) -> RunSummary:
+    """Plan, build, run this shard's cells not yet finished (all of them unless resuming),
+    streaming each to cells.jsonl, then write results.json in plan order. When the run
+    fails, results.json still gets the cells that finished; the failure is what is raised,
+    with a note when that write failed too."""
+    prepared = prepare_run(plan_run(request))
+    try:
+        run_cells(prepared, progress)
+    except BaseException as failure:
+        try:
+            finish_run(prepared)
+        except BaseException as also:  # never in the place of the failure that stopped the run
+            failure.add_note(f"then writing the results failed too: {also}")
+        raise
+    return finish_run(prepared)

@@ -52,6 +52,7 @@ class Manifest:
     planned: int = 0
     wheels: tuple[str, ...] = ()
     harness_version: str = __version__
+    schema_version: int = SCHEMA_VERSION  # of the results its cells.jsonl holds
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +78,14 @@ class Manifest:
         for name in ("scenarios", "select", "command", "wheels"):
             if not isinstance(data.get(name, []), list):
                 check.add(name, "must be a list of strings")
+        # A run.json from before the schema was recorded has cells of schema_version 1.
+        version = data.get("schema_version", 1)
+        if not check.problems and version != SCHEMA_VERSION:
+            raise InputError(
+                f"--resume {run_dir}: {path} is a run whose cells ({STREAM_NAME}) are of results "
+                f"schema_version {version!r}; this wheelclash ({__version__}) writes "
+                f"schema_version {SCHEMA_VERSION} and cannot add to them: start a new run"
+            )
         targets = data.get("targets")
         if targets is not None and not isinstance(targets, list):
             check.add("targets", "must be a list of strings or null")
@@ -98,6 +107,7 @@ class Manifest:
             planned=check.integer(data, "planned", "planned", 0, 0),
             wheels=check.strings(data, "wheels", "wheels"),
             harness_version=check.string(data, "harness_version", "harness_version"),
+            schema_version=SCHEMA_VERSION,
         )
         if check.problems:
             problems = "\n".join(f"  - {problem}" for problem in check.problems)
@@ -176,8 +186,12 @@ class CellIndex:
         return index
 
     def add(self, offset: int, data: Mapping[str, Any]) -> None:
+        """Index one line of cells.jsonl (a `CellResult.to_json`)."""
+        outcome = data["outcome"]
         self.entries[str(data["id"])] = Entry(
-            offset=offset, verdict=str(data["verdict"]), matches=bool(data["matches_expectation"])
+            offset=offset,
+            verdict=str(outcome["verdict"]),
+            matches=bool(outcome["matches_expectation"]),
         )
 
     def __contains__(self, cell_id: str) -> bool:
@@ -299,9 +313,13 @@ def write_results(
 
 def slim(result: CellResult) -> CellResult:
     """A result without its process tails, for the terminal report of a passing cell."""
-    if not result.matches_expectation:
+    if not result.outcome.matches_expectation:
         return result
-    return replace(result, stderr_tail="", stdout_tail="", hang_stack="", libraries=())
+    return replace(
+        result,
+        outcome=replace(result.outcome, stderr_tail="", stdout_tail="", hang_stack=""),
+        evidence=replace(result.evidence, libraries=()),
+    )
 
 
 def annotated(

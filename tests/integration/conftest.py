@@ -5,15 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from harness.evidence.results import CellResult
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
 PROXY = REPO / "tests" / "integration" / "engine_proxy.py"
 ENGINE_SOCKET = "/var/run/docker.sock"
+
+
+def cells_in(document: Mapping[str, Any]) -> list[CellResult]:
+    """The cells of a results document (results.json, or `run --json`'s output), read."""
+    return [CellResult.from_json(cell) for cell in document["cells"]]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

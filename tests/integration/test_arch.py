@@ -15,7 +15,7 @@ import pytest
 from harness import paths
 from harness.cli import main
 from harness.images import binfmt
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 pytestmark = pytest.mark.docker
 
@@ -58,16 +58,18 @@ def test_mechanisms_on_aarch64_bookworm_under_qemu(
         str(tmp_path),
     )
     jsonschema.validate(document, SCHEMA)
-    cells = document["cells"]
-    assert code == 0, [c["id"] for c in cells if not c["matches_expectation"]]
+    cells = cells_in(document)
+    assert code == 0, [c.id for c in cells if not c.outcome.matches_expectation]
     assert len(cells) == 24
-    assert all(c["arch"] == "aarch64" and c["emulated"] for c in cells)
-    crashing = {c["scenario"] + " " + c["last_step"] for c in cells if c["verdict"] == "segfault"}
+    assert all(c.cell.arch == "aarch64" and c.cell.emulated for c in cells)
+    crashing = {
+        f"{c.cell.scenario} {c.outcome.last_step}" for c in cells if c.outcome.verdict == "segfault"
+    }
     assert crashing == {
         "call-once import wc_call_once_b",
         "first-loader-hijack import wc_call_once_b",
     }
-    assert sum(c["verdict"] == "segfault" for c in cells) == 4 + 2
+    assert sum(c.outcome.verdict == "segfault" for c in cells) == 4 + 2
     (facts,) = document["provenance"]["targets"]
     assert facts["arch"] == "aarch64" and facts["emulated"] and facts["glibc"] == "glibc 2.36"
     for wheel in document["provenance"]["wheels"]:
@@ -88,7 +90,10 @@ def test_static_tls_verdict_differs_by_arch(
     )
     jsonschema.validate(document, SCHEMA)
     assert code == 0
-    found = {(c["arch"], c["verdict"], c["subkind"], c["emulated"]) for c in document["cells"]}
+    found = {
+        (c.cell.arch, c.outcome.verdict, c.outcome.subkind, c.cell.emulated)
+        for c in cells_in(document)
+    }
     assert found == {
         ("x86_64", "pass", None, False),
         ("aarch64", "import-error", "static-tls", True),
@@ -153,7 +158,7 @@ def test_an_arch_mapped_to_another_engine_runs_there(
     # builder containers: every one goes through it.
     assert len(created) >= 1, requests
     assert len(execs) >= 4  # facts, venv, pip, the batch
-    assert all(not c["emulated"] for c in document["cells"])
+    assert all(not c.cell.emulated for c in cells_in(document))
 
 
 def test_healthy_set_on_i686(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,8 +177,9 @@ def test_healthy_set_on_i686(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     )
     jsonschema.validate(document, SCHEMA)
     assert code == 0
-    assert {c["verdict"] for c in document["cells"]} == {"pass"}
-    assert len(document["cells"]) == 24
+    cells = cells_in(document)
+    assert {c.outcome.verdict for c in cells} == {"pass"}
+    assert len(cells) == 24
     (facts,) = document["provenance"]["targets"]
     assert facts["arch"] == "i686" and not facts["emulated"] and facts["glibc"] == "glibc 2.36"
     for wheel in document["provenance"]["wheels"]:

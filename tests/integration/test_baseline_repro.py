@@ -18,7 +18,7 @@ import pytest
 from harness import paths
 from harness.analysis import reproducer
 from harness.cli import main
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, cells_in
 
 DATA = REPO / "tests" / "data" / "baseline"
 BEFORE, AFTER = DATA / "before.toml", DATA / "after.toml"
@@ -87,18 +87,23 @@ def test_the_one_liner_reproduces_the_segfault_without_wheelclash(
 ) -> None:
     code, _, document = run(capfd, tmp_path / "runs", AFTER)
     assert code == 1
-    cells = {c["id"]: c for c in document["cells"]}
+    cells = {c.id: c for c in cells_in(document)}
     crash, healthy = cells[f"{CRASH}#1"], cells["injected-regression/host/global:a/plain/b,a#1"]
-    assert crash["verdict"] == "segfault" and healthy["verdict"] == "pass"
-    assert crash["reproducer"].startswith("env ") and "\n" not in crash["reproducer"]
+    assert crash.outcome.verdict == "segfault" and healthy.outcome.verdict == "pass"
+    assert crash.cell.reproducer.startswith("env ") and "\n" not in crash.cell.reproducer
 
     done = subprocess.run(
-        crash["reproducer"], shell=True, capture_output=True, text=True, env=BARE_ENV, cwd=tmp_path
+        crash.cell.reproducer,
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=BARE_ENV,
+        cwd=tmp_path,
     )
     assert done.returncode in (-11, 139), done.stderr  # the shell reports 128 + SIGSEGV
     assert "Segmentation fault" in done.stderr and reproducer.DONE_MESSAGE not in done.stdout
     done = subprocess.run(
-        healthy["reproducer"], shell=True, capture_output=True, text=True, env=BARE_ENV
+        healthy.cell.reproducer, shell=True, capture_output=True, text=True, env=BARE_ENV
     )
     assert done.returncode == 0 and reproducer.DONE_MESSAGE in done.stdout
 

@@ -6,6 +6,7 @@ import gzip
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,11 @@ from harness.build.toolchains import load_catalogue
 from harness.cells.backends.local import LocalBackend
 from harness.cells.capture_request import CaptureSettings
 from harness.cli import main
+from harness.evidence.results import CellResult
 from harness.run.runner import run_group, wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
-from tests.integration.conftest import REPO, SCENARIOS
+from tests.integration.conftest import REPO, SCENARIOS, cells_in
 
 HOSTILE = REPO / "tests" / "data" / "hostile"
 SELECT = ("call-once/*/global:a/plain/*", "first-loader-hijack/*/plain/*")
@@ -29,8 +31,8 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
     return code, json.loads(capsys.readouterr().out)
 
 
-def core_bytes(run_dir: Path, cell: dict[str, Any]) -> bytes:
-    with gzip.open(run_dir / cell["artefacts"]["core"]) as core:
+def core_bytes(run_dir: Path, cell: CellResult) -> bytes:
+    with gzip.open(run_dir / cell.evidence.artefacts["core"]) as core:
         return core.read()
 
 
@@ -51,43 +53,45 @@ def gdb_backtrace(python: Path, core: Path) -> str:
     return done.stdout
 
 
-def venv_python(libraries: list[str]) -> Path:
+def venv_python(libraries: Sequence[str]) -> Path:
     module = next(p for p in libraries if "/site-packages/" in p)
     return Path(module.split("/lib/python", 1)[0]) / "bin" / "python"
 
 
-def check_crash_evidence(run_dir: Path, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def check_crash_evidence(run_dir: Path, document: dict[str, Any]) -> dict[str, CellResult]:
     """Every failing cell has its files; passing cells have none. Returns the failing ones."""
     failing = {}
-    for cell in document["cells"]:
-        if cell["verdict"] == "pass":
-            assert cell["artefacts"] == {} and cell["native_top"] == []
+    for cell in cells_in(document):
+        evidence = cell.evidence
+        if cell.outcome.verdict == "pass":
+            assert evidence.artefacts == {} and evidence.native_top == ()
             continue
-        assert cell["verdict"] == "segfault", cell["id"]
-        failing[cell["id"]] = cell
+        assert cell.outcome.verdict == "segfault", cell.id
+        failing[cell.id] = cell
         assert {"core", "backtrace", "python_stack", "libraries", "stderr"} <= set(
-            cell["artefacts"]
-        ), cell["artefacts"]
-        for path in cell["artefacts"].values():
+            evidence.artefacts
+        ), evidence.artefacts
+        for path in evidence.artefacts.values():
             assert (run_dir / path).is_file() and not path.startswith("/")
         assert_is_a_core_file(core_bytes(run_dir, cell))
-        summary = json.loads((run_dir / cell["artefacts"]["summary"]).read_text())
+        summary = json.loads((run_dir / evidence.artefacts["summary"]).read_text())
         assert "frames" in summary["core_check"], summary
-        assert cell["python_stack"].startswith("Fatal Python error: Segmentation fault")
-        assert "import_module" in cell["python_stack"] or "run_exercise" in cell["python_stack"]
-        libraries = (run_dir / cell["artefacts"]["libraries"]).read_text().splitlines()
+        stack = evidence.python_stack
+        assert stack.startswith("Fatal Python error: Segmentation fault")
+        assert "import_module" in stack or "run_exercise" in stack
+        libraries = (run_dir / evidence.artefacts["libraries"]).read_text().splitlines()
         assert any(p.endswith("wc_call_once_b.abi3.so") for p in libraries)
         assert any("/libstdc++.so.6" in p for p in libraries)
-        backtrace = (run_dir / cell["artefacts"]["backtrace"]).read_text()
+        backtrace = (run_dir / evidence.artefacts["backtrace"]).read_text()
         assert "@@wheelclash all-threads" in backtrace and "Thread 1 " in backtrace
-        top = "\n".join(cell["native_top"])
-        if cell["id"].startswith("call-once/"):
+        top = "\n".join(evidence.native_top)
+        if cell.id.startswith("call-once/"):
             # a's exported call_once trampoline, running on a's private, empty once-state
             assert "_FUN() in wc_call_once_a.abi3.so" in top, top
         else:
-            assert "a jump to address 0" in cell["native_top"][0], top
+            assert "a jump to address 0" in evidence.native_top[0], top
             assert "in wc_call_once_b.abi3.so" in top, top
-            assert any("_ZSt11__once_call" in b and "wc_healthy_s" in b for b in cell["bindings"])
+            assert any("_ZSt11__once_call" in b and "wc_healthy_s" in b for b in evidence.bindings)
     assert sorted({i.split("/", 1)[0] for i in failing}) == ["call-once", "first-loader-hijack"]
     folders = {p.name for p in run_dir.iterdir() if p.is_dir()}
     assert len(folders) == len(failing)  # passing cells left nothing behind
@@ -111,14 +115,15 @@ def test_crashes_leave_core_backtrace_stack_map_and_bindings(
     cell = failing["first-loader-hijack/host/local/plain/s,b#1"]
     core = tmp_path / "core"
     core.write_bytes(core_bytes(run_dir, cell))
-    assert cell["libraries"] == _map(run_dir, cell)  # the map at the moment of the crash
-    again = gdb_backtrace(venv_python(cell["libraries"]), core)
+    libraries = cell.evidence.libraries
+    assert list(libraries) == _map(run_dir, cell)  # the map at the moment of the crash
+    again = gdb_backtrace(venv_python(libraries), core)
     assert "#0  0x0000000000000000 in ?? ()" in again or "<signal handler called>" in again
     assert "wc_call_once_b" in again or "call_once" in again, again
 
 
-def _map(run_dir: Path, cell: dict[str, Any]) -> list[str]:
-    return (run_dir / str(cell["artefacts"]["libraries"])).read_text().splitlines()
+def _map(run_dir: Path, cell: CellResult) -> list[str]:
+    return (run_dir / cell.evidence.artefacts["libraries"]).read_text().splitlines()
 
 
 def test_without_a_kernel_core_gdb_reruns_the_cell(tmp_path: Path) -> None:
@@ -128,13 +133,13 @@ def test_without_a_kernel_core_gdb_reruns_the_cell(tmp_path: Path) -> None:
     wheels = wheels_for(scenario, cells[0], backend)
     settings = CaptureSettings(run_dir=tmp_path, kernel_cores=False)
     (result,) = run_group(scenario, cells, backend, wheels, capture=settings)
-    assert result.verdict == "segfault"
-    summary = json.loads((tmp_path / result.artefacts["summary"]).read_text())
+    assert result.outcome.verdict == "segfault"
+    summary = json.loads((tmp_path / result.evidence.artefacts["summary"]).read_text())
     assert summary["core_check"].startswith("gdb loaded the core (gdb re-ran the cell)")
-    backtrace = (tmp_path / result.artefacts["backtrace"]).read_text()
+    backtrace = (tmp_path / result.evidence.artefacts["backtrace"]).read_text()
     assert "Program received signal SIGSEGV" in backtrace
-    assert result.native_top[0].startswith("#0 ?? (a jump to address 0)")
-    with gzip.open(tmp_path / result.artefacts["core"]) as core:
+    assert result.evidence.native_top[0].startswith("#0 ?? (a jump to address 0)")
+    with gzip.open(tmp_path / result.evidence.artefacts["core"]) as core:
         assert_is_a_core_file(core.read())
 
 
@@ -151,16 +156,18 @@ def test_a_hang_is_dumped_then_killed_and_the_run_carries_on(
     )  # fmt: skip
     assert code == 0
     run_dir = next(tmp_path.iterdir())
-    hang, after = document["cells"]
-    assert hang["verdict"] == "hang"
-    assert 3 <= hang["duration_s"] < 3 + 2, hang["duration_s"]  # killed right after its timeout
-    assert "sleep_forever" in hang["python_stack"]
-    assert {"hang_stack", "core", "libraries", "python_stack"} <= set(hang["artefacts"])
-    native = (run_dir / hang["artefacts"]["hang_stack"]).read_text()
+    hang, after = cells_in(document)
+    assert hang.outcome.verdict == "hang"
+    duration = hang.outcome.duration_s
+    assert 3 <= duration < 3 + 2, duration  # killed right after its timeout
+    assert "sleep_forever" in hang.evidence.python_stack
+    artefacts = hang.evidence.artefacts
+    assert {"hang_stack", "core", "libraries", "python_stack"} <= set(artefacts)
+    native = (run_dir / artefacts["hang_stack"]).read_text()
     assert "@@wheelclash crash-thread" in native and "sleep" in native, native[-2000:]
-    with gzip.open(run_dir / hang["artefacts"]["core"]) as core:
+    with gzip.open(run_dir / artefacts["core"]) as core:
         assert_is_a_core_file(core.read())
-    assert after["verdict"] == "pass" and after["artefacts"] == {}
+    assert after.outcome.verdict == "pass" and after.evidence.artefacts == {}
 
 
 @pytest.fixture(autouse=True)

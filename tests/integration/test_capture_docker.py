@@ -46,8 +46,9 @@ def test_crashes_in_a_container_leave_their_evidence(
     failing = check_crash_evidence(run_dir, document)
     assert len(failing) == 2 and len(document["cells"]) == 3
     for cell in failing.values():
-        assert cell["backend"] == "docker"
-        assert all(p.startswith(("/usr/", "/lib", "/wheelclash/")) for p in cell["libraries"])
+        assert cell.cell.backend == "docker"
+        libraries = cell.evidence.libraries
+        assert all(p.startswith(("/usr/", "/lib", "/wheelclash/")) for p in libraries)
 
 
 def test_gdb_reruns_and_attaches_inside_the_confined_container(tmp_path: Path) -> None:
@@ -59,14 +60,15 @@ def test_gdb_reruns_and_attaches_inside_the_confined_container(tmp_path: Path) -
     (crash,) = run_group(
         hijack, cells, backend, wheels_for(hijack, cells[0], backend), capture=settings
     )
-    assert crash.verdict == "segfault", crash.detail
-    summary = json.loads((tmp_path / crash.artefacts["summary"]).read_text())
+    assert crash.outcome.verdict == "segfault", crash.outcome.detail
+    summary = json.loads((tmp_path / crash.evidence.artefacts["summary"]).read_text())
     assert summary["core_check"].startswith("gdb loaded the core (gdb re-ran the cell)"), summary
     assert (
-        "Program received signal SIGSEGV" in (tmp_path / crash.artefacts["backtrace"]).read_text()
+        "Program received signal SIGSEGV"
+        in (tmp_path / crash.evidence.artefacts["backtrace"]).read_text()
     )
-    assert crash.native_top[0].startswith("#0 ?? (a jump to address 0)")
-    with gzip.open(tmp_path / crash.artefacts["core"]) as core:
+    assert crash.evidence.native_top[0].startswith("#0 ?? (a jump to address 0)")
+    with gzip.open(tmp_path / crash.evidence.artefacts["core"]) as core:
         assert_is_a_core_file(core.read())
 
     sleeper = load_scenario(HOSTILE / "hostile-sleep-briefly.toml", load_catalogue())
@@ -74,9 +76,11 @@ def test_gdb_reruns_and_attaches_inside_the_confined_container(tmp_path: Path) -
     (hang,) = run_group(
         sleeper, cells, backend, wheels_for(sleeper, cells[0], backend), capture=settings
     )
-    assert hang.verdict == "hang" and 3 <= hang.duration_s < 5, hang.duration_s
-    assert "sleep_forever" in hang.python_stack
-    native = (tmp_path / hang.artefacts["hang_stack"]).read_text()
+    assert hang.outcome.verdict == "hang" and 3 <= hang.outcome.duration_s < 5, (
+        hang.outcome.duration_s
+    )
+    assert "sleep_forever" in hang.evidence.python_stack
+    native = (tmp_path / hang.evidence.artefacts["hang_stack"]).read_text()
     assert "@@wheelclash all-threads" in native and "Thread 1 " in native, native[-2000:]
-    summary = json.loads((tmp_path / hang.artefacts["summary"]).read_text())
+    summary = json.loads((tmp_path / hang.evidence.artefacts["summary"]).read_text())
     assert summary["core_check"].startswith("gdb loaded the core (gdb attached"), summary

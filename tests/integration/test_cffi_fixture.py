@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 
 def test_the_cffi_victim_installs_cffi_from_its_wheelhouse(
@@ -25,24 +25,26 @@ def test_the_cffi_victim_installs_cffi_from_its_wheelhouse(
     scenario = str(SCENARIOS / "call-once-cffi.toml")
     code = main(["run", scenario, "--backend", "local", "--results", str(tmp_path), "--json"])
     document: dict[str, Any] = json.loads(capsys.readouterr().out)
-    assert code == 0, [c["id"] for c in document["cells"] if not c["matches_expectation"]]
+    cells = cells_in(document)
+    assert code == 0, [c.id for c in cells if not c.outcome.matches_expectation]
     wheels = {w["wheel_id"]: w for w in document["provenance"]["wheels"]}
     assert wheels["a"]["wheelhouse"] == ""  # call_once needs nothing at run time
     house = Path(wheels["b"]["wheelhouse"])
     assert sorted(p.name.split("-")[0] for p in house.glob("*.whl")) == ["cffi", "pycparser"]
     verdicts: dict[str, set[str]] = defaultdict(set)  # over the scenario's repeats
-    for cell in document["cells"]:
-        verdicts[cell["id"].split("/", 2)[2].rsplit("#", 1)[0]].add(cell["verdict"])
+    for cell in cells:
+        verdicts[cell.id.split("/", 2)[2].rsplit("#", 1)[0]].add(cell.outcome.verdict)
     assert verdicts.pop("global:a/plain/a,b") == {"segfault"}
     assert set(verdicts) == {"local/plain/a,b", "local/plain/b,a", "global:a/plain/b,a"}
     assert all(found == {"pass"} for found in verdicts.values())
-    for cell in document["cells"]:
-        if cell["verdict"] != "pass":
-            assert cell["last_step"] == f"import {wheels['b']['module']}"
-            assert any("wc_call_once_a.abi3.so" in frame for frame in cell["native_top"])
+    for cell in cells:
+        if cell.outcome.verdict != "pass":
+            assert cell.outcome.last_step == f"import {wheels['b']['module']}"
+            assert any("wc_call_once_a.abi3.so" in frame for frame in cell.evidence.native_top)
             continue
-        backend = [lib for lib in cell["libraries"] if "/_cffi_backend." in lib]
-        extension = [lib for lib in cell["libraries"] if lib.endswith("/_ext.abi3.so")]
-        assert len(backend) == 1 and "/venvs/" in backend[0], cell["libraries"]
+        libraries = cell.evidence.libraries
+        backend = [lib for lib in libraries if "/_cffi_backend." in lib]
+        extension = [lib for lib in libraries if lib.endswith("/_ext.abi3.so")]
+        assert len(backend) == 1 and "/venvs/" in backend[0], libraries
         assert len(extension) == 1 and f"/{wheels['b']['module']}/" in extension[0]
         assert Path(backend[0]).parent == Path(extension[0]).parent.parent  # one site-packages

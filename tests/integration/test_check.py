@@ -25,7 +25,7 @@ from harness.cli import main
 from harness.run.runner import wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 
@@ -47,8 +47,8 @@ def check_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dic
 def verdicts(document: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     """Verdicts by (dlopen, order) over every cell."""
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for cell in document["cells"]:
-        found[(cell["dlopen"], ",".join(cell["order"]))].add(cell["verdict"])
+    for cell in cells_in(document):
+        found[(cell.cell.dlopen, ",".join(cell.cell.order))].add(cell.outcome.verdict)
     return found
 
 
@@ -128,9 +128,9 @@ def test_check_downloads_small_real_wheels_then_runs_offline(
         "--results",
         str(tmp_path),
     )
-    cells = document["cells"]
+    cells = [c.outcome for c in cells_in(document)]
     assert len(cells) == 6  # three pairs, both orders
-    assert {c["verdict"] for c in cells} == {"pass"}, [c["stderr_tail"] for c in cells]
+    assert {c.verdict for c in cells} == {"pass"}, [c.stderr_tail for c in cells]
     assert code == 0
     wheels = document["provenance"]["wheels"]
     assert {w["wheel_id"] for w in wheels} == {"msgpack", "markupsafe", "pyyaml"}
@@ -138,7 +138,7 @@ def test_check_downloads_small_real_wheels_then_runs_offline(
     # The constraints file reached pip: msgpack's newest release is past 1.1.
     [msgpack] = [w for w in wheels if w["wheel_id"] == "msgpack"]
     assert Path(msgpack["path"]).name.startswith("msgpack-1.0."), msgpack["path"]
-    imported = {c["last_step"] for c in cells}
+    imported = {c.last_step for c in cells}
     assert imported  # the probe reached its last step in each cell
     target = document["provenance"]["targets"][0]
     assert target["target"] == "debian:bookworm" and target["python"].startswith("3.11")
@@ -185,13 +185,15 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
         str(tmp_path),
     )
     assert code == 1
-    found = {",".join(c["order"]): (c["verdict"], c["last_step"]) for c in document["cells"]}
+    found = {
+        ",".join(c.cell.order): (c.outcome.verdict, c.outcome.last_step) for c in cells_in(document)
+    }
     assert found == {
         "wc_call_once_b,wc_healthy_s": ("wrong-result", "exercise snippet"),
         "wc_healthy_s,wc_call_once_b": ("segfault", "import wc_call_once_b"),
     }
-    wrong = next(c for c in document["cells"] if c["verdict"] == "wrong-result")
-    assert "wrong on purpose" in wrong["detail"]
+    wrong = next(c.outcome for c in cells_in(document) if c.outcome.verdict == "wrong-result")
+    assert "wrong on purpose" in wrong.detail
 
     # Without --json, the summary `run` prints: the unexpected cell, how to reproduce it, and
     # where the reports are.
@@ -267,9 +269,10 @@ def test_check_runs_groups_at_once_on_the_engines_pyproject_names(
         code, document = check_json(
             capsys, *args, *targets, *slow, "-j", "2", "--results", str(tmp_path / "r")
         )
-    assert code == 0, [c["stderr_tail"] for c in document["cells"]]
-    assert len(document["cells"]) == 12
-    assert {c["target"] for c in document["cells"]} == {"debian:bookworm", "debian:trixie"}
+    cells = cells_in(document)
+    assert code == 0, [c.outcome.stderr_tail for c in cells]
+    assert len(cells) == 12
+    assert {c.cell.target for c in cells} == {"debian:bookworm", "debian:trixie"}
     assert max(counts) == 2, "two cells (one per container) should have run at once"
     assert document["provenance"]["backends"]["docker"]["engines"] == f"x86_64={url}"
     assert {t["engine"] for t in document["provenance"]["targets"]} == {url}

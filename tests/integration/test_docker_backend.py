@@ -30,7 +30,7 @@ from harness.images.containers import LABEL_OWNER
 from harness.run.runner import session_outcomes, wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
-from tests.integration.conftest import REPO, SCENARIOS
+from tests.integration.conftest import REPO, SCENARIOS, cells_in
 
 pytestmark = pytest.mark.docker
 
@@ -87,16 +87,17 @@ def test_mechanisms_on_each_debian_target(
         capsys, *scenarios, "--backend", "docker", "--target", TARGETS, "--results", str(tmp_path)
     )
     jsonschema.validate(document, SCHEMA)
-    assert code == 0, [c["id"] for c in document["cells"] if not c["matches_expectation"]]
+    cells = cells_in(document)
+    assert code == 0, [c.id for c in cells if not c.outcome.matches_expectation]
     crashing: dict[str, set[str]] = defaultdict(set)
-    for cell in document["cells"]:
-        if cell["verdict"] != "pass":
-            assert cell["verdict"] == "segfault" and cell["backend"] == "docker"
-            # Crash evidence (harness/evidence/capture.py): a core and native frames naming
-            # the module.
-            assert {"core", "backtrace", "python_stack", "libraries"} <= set(cell["artefacts"])
-            assert any("wc_call_once" in f for f in cell["native_top"]), cell["native_top"]
-            crashing[cell["target"]].add(cell["id"].split("/", 2)[0] + " " + cell["last_step"])
+    for cell in cells:
+        if cell.outcome.verdict != "pass":
+            assert cell.outcome.verdict == "segfault" and cell.cell.backend == "docker"
+            # Crash evidence (evidence/capture.py): a core and native frames naming the module.
+            evidence = cell.evidence
+            assert {"core", "backtrace", "python_stack", "libraries"} <= set(evidence.artefacts)
+            assert any("wc_call_once" in f for f in evidence.native_top), evidence.native_top
+            crashing[cell.cell.target].add(f"{cell.cell.scenario} {cell.outcome.last_step}")
     # g++ 10 crashes on first use from a thread, g++ 12 and 14 while b loads.
     assert crashing["debian:bullseye"] == {
         "call-once exercise wc_call_once_b.exercise",
@@ -127,7 +128,8 @@ def test_hostile_wheels_are_contained(
     before = len(os.listdir("/proc"))
     code, document = run_json(capsys, *scenarios, "--results", str(tmp_path))
     assert code == 0
-    verdicts = {c["id"]: (c["verdict"], c["detail"]) for c in document["cells"]}
+    cells = cells_in(document)
+    verdicts = {c.id: (c.outcome.verdict, c.outcome.detail) for c in cells}
     for repeat in (1, 2):  # the second repeat runs normally after the first was contained
         cell = f"debian-bookworm-x86_64/local/plain/h#{repeat}"
         assert verdicts[f"hostile-contained/{cell}"] == ("pass", "")
@@ -136,7 +138,7 @@ def test_hostile_wheels_are_contained(
             "other-signal",
             "SIGKILL during exercise wc_hostile.memory_hog",
         )
-    assert all(c["duration_s"] < 15 for c in document["cells"])
+    assert all(c.outcome.duration_s < 15 for c in cells)
     assert ours(client, os.getpid()) == []
     # The fork bomb stayed in its container: the host's process count did not explode.
     assert len(os.listdir("/proc")) < before + 50

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,8 +26,9 @@ import pytest
 
 from harness import paths
 from harness.cells.backends.docker import DockerBackend
+from harness.evidence.results import CellResult
 from harness.images.containers import LABEL_OWNER
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, cells_in
 from tests.integration.enginecut import EngineDoor
 
 DATA: Final = REPO / "tests" / "data"
@@ -76,11 +78,11 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return []
 
 
-def cells_of(results: Path) -> tuple[Path, list[dict[str, Any]]]:
+def cells_of(results: Path) -> tuple[Path, list[CellResult]]:
     """The one run folder under `results` and its cells.jsonl, every line of which must parse."""
     [run_dir] = list(results.iterdir())
     lines = (run_dir / "cells.jsonl").read_text().splitlines()
-    return run_dir, [json.loads(line) for line in lines]
+    return run_dir, [CellResult.from_json(json.loads(line)) for line in lines]
 
 
 def finished(proc: subprocess.Popen[str], timeout: float = 120) -> str:
@@ -122,9 +124,13 @@ def test_a_full_results_disk(tmp_path: Path) -> None:
             "No space left on device" in err
             and "hint: free space there or pass --results DIR" in err
         )
+        # The error that stopped the run is the one shown; the failed results.json write
+        # that followed is added to it, never put in its place.
+        assert re.search(r"error: could not write \S+/cells\.jsonl: .*the run stopped at", err), err
+        assert "results.json is not written" in err, err
         run_dir, cells = cells_of(full)
         assert 0 < len(cells) < len(quick)  # what fitted, each line whole
-        assert all(c["matches_expectation"] for c in cells)
+        assert all(c.outcome.matches_expectation for c in cells)
         # No results.json, whole or partial: only what the run wrote before the disk filled.
         assert list(run_dir.glob("results.json*")) == []
     finally:
@@ -165,9 +171,10 @@ def probe_in_container(client: docker.DockerClient, pid: int) -> bool:
     return False
 
 
-def assert_infra_cells(cells: list[dict[str, Any]], cause: str) -> None:
-    assert [c["verdict"] for c in cells] == ["infra-error"] * len(cells), cells
-    assert all(cause in c["detail"] for c in cells), [c["detail"] for c in cells]
+def assert_infra_cells(cells: list[CellResult], cause: str) -> None:
+    outcomes = [c.outcome for c in cells]
+    assert [o.verdict for o in outcomes] == ["infra-error"] * len(cells), cells
+    assert all(cause in o.detail for o in outcomes), [o.detail for o in outcomes]
 
 
 @pytest.mark.docker
@@ -265,10 +272,11 @@ def test_an_interrupted_run_is_finished_by_resume(tmp_path: Path) -> None:
     document = json.loads((run_dir / "results.json").read_text())
     jsonschema.validate(document, SCHEMA)
     assert document["run"]["complete"]
-    verdicts = sorted(c["verdict"] for c in document["cells"])
-    assert len(verdicts) == len({c["id"] for c in document["cells"]}) >= 4
+    cells = cells_in(document)
+    verdicts = sorted(c.outcome.verdict for c in cells)
+    assert len(verdicts) == len({c.id for c in cells}) >= 4
     assert {"pass", "segfault", "hang", "abort"} <= set(verdicts)
-    assert all(c["matches_expectation"] for c in document["cells"])
+    assert all(c.outcome.matches_expectation for c in cells)
 
 
 def test_a_damaged_run_json_under_resume_is_an_input_error(tmp_path: Path) -> None:

@@ -42,7 +42,11 @@ def test_three_runs_agree_and_the_coin_is_flaky(tmp_path: Path) -> None:
             assert not cell.flaky and cell.samples == RUNS, cell.describe()
     # Run by run, cell by cell: the steady cells' verdicts are identical.
     steady = [
-        [(r.id, r.verdict, r.subkind) for r in results if r.scenario != "coin-flip"]
+        [
+            (r.id, r.outcome.verdict, r.outcome.subkind)
+            for r in results
+            if r.cell.scenario != "coin-flip"
+        ]
         for results in runs
     ]
     assert steady[0] == steady[1] == steady[2]

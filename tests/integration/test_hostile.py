@@ -15,17 +15,18 @@ import docker
 import pytest
 
 from harness.cli import main
+from harness.evidence.results import CellResult
 from harness.images.containers import LABEL_OWNER
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, cells_in
 
 HOSTILE: Final = REPO / "tests" / "data" / "hostile"
 NAMES: Final = ("network", "write-outside", "escalate")
 MARKER: Final = "wheelclash-hostile-was-here"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, str]]]:
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[CellResult]]:
     code = main(["run", *args, "--json"])
-    return code, json.loads(capsys.readouterr().out)["cells"]
+    return code, cells_in(json.loads(capsys.readouterr().out))
 
 
 @pytest.mark.docker
@@ -34,9 +35,9 @@ def test_hostile_attempts_fail_inside_the_container(
 ) -> None:
     scenarios = [str(HOSTILE / f"hostile-{n}.toml") for n in NAMES]
     code, cells = run(capsys, *scenarios, "--backend", "docker", "--results", str(tmp_path))
-    assert code == 0, [(c["id"], c["verdict"], c["detail"]) for c in cells]
+    assert code == 0, [(c.id, c.outcome.verdict, c.outcome.detail) for c in cells]
     assert len(cells) == 2 * len(NAMES)
-    assert {(c["verdict"], c["detail"]) for c in cells} == {("pass", "")}
+    assert {(c.outcome.verdict, c.outcome.detail) for c in cells} == {("pass", "")}
     # The host is untouched: the marker went to the container's /tmp, and nowhere here.
     assert not any(Path(folder, MARKER).exists() for folder in ("/", "/tmp", "/etc", "/root"))
     client = docker.from_env()
@@ -52,5 +53,6 @@ def test_the_escalation_check_can_fail(tmp_path: Path, capsys: pytest.CaptureFix
     scenario = str(HOSTILE / "hostile-escalate.toml")
     code, cells = run(capsys, scenario, "--backend", "local", "--results", str(tmp_path))
     assert code == 1
-    assert {c["verdict"] for c in cells} == {"wrong-result"}
-    assert all("worked" in c["detail"] or "no_new_privs" in c["detail"] for c in cells), cells
+    outcomes = [c.outcome for c in cells]
+    assert {o.verdict for o in outcomes} == {"wrong-result"}
+    assert all("worked" in o.detail or "no_new_privs" in o.detail for o in outcomes), cells

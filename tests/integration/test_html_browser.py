@@ -53,7 +53,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (run_dir,) = root.iterdir()
     results = run_dir / "results.json"
     document = json.loads(results.read_text())
-    healthy = next(c for c in document["cells"] if c["verdict"] == "pass")
+    healthy = next(c["outcome"] for c in document["cells"] if c["outcome"]["verdict"] == "pass")
     healthy["stderr_tail"] = PAYLOAD
     results.write_text(json.dumps(document))
     assert main(["report", str(run_dir)]) == 0

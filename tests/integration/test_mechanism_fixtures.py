@@ -17,7 +17,8 @@ import pytest
 
 from harness import paths
 from harness.cli import main
-from tests.integration.conftest import SCENARIOS
+from harness.evidence.results import CellOutcome
+from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 NAMES = (
@@ -52,18 +53,24 @@ def test_mechanisms_4_to_7_and_first_use_on_this_machine(
 def by_cell(document: dict[str, Any], scenario: str) -> dict[str, set[str]]:
     """Verdicts (with subkind) per cell id without scenario, target and repeat."""
     found: dict[str, set[str]] = defaultdict(set)
-    for cell in document["cells"]:
-        if cell["scenario"] == scenario:
-            key = cell["id"].split("/", 2)[2].rsplit("#", 1)[0]
-            found[key].add(cell["verdict"] + (f":{cell['subkind']}" if cell["subkind"] else ""))
+    for cell in cells_in(document):
+        if cell.cell.scenario == scenario:
+            key = cell.id.split("/", 2)[2].rsplit("#", 1)[0]
+            outcome = cell.outcome
+            found[key].add(outcome.verdict + (f":{outcome.subkind}" if outcome.subkind else ""))
     return dict(found)
+
+
+def outcome_of(document: dict[str, Any], cell_id: str) -> CellOutcome:
+    return next(c.outcome for c in cells_in(document) if c.id == cell_id)
 
 
 def check_every_cell_meets_its_expectation(exit_code: int, document: dict[str, Any]) -> None:
     jsonschema.validate(document, SCHEMA)
-    unexpected = [c["id"] for c in document["cells"] if not c["matches_expectation"]]
+    cells = cells_in(document)
+    unexpected = [c.id for c in cells if not c.outcome.matches_expectation]
     assert exit_code == 0 and unexpected == []
-    repeats = {c["repeat"] for c in document["cells"]}
+    repeats = {c.cell.repeat for c in cells}
     assert repeats == {1, 2, 3}
     # deterministic: one verdict per cell over its repeats
     for name in NAMES:
@@ -75,14 +82,10 @@ def check_gnu_unique_layouts(document: dict[str, Any]) -> None:
     for mode in ("local/plain", "local/preload-libstdcxx", "global-all/plain"):
         assert cells[f"{mode}/small,big"] == {"segfault"}
         assert cells[f"{mode}/big,small"] == {"wrong-result"}
-    crash = next(
-        c for c in document["cells"] if c["id"] == "unique-layouts/host/local/plain/small,big#1"
-    )
-    assert crash["last_step"] == "import wc_unique_v2_big"
-    wrong = next(
-        c for c in document["cells"] if c["id"] == "unique-layouts/host/local/plain/big,small#1"
-    )
-    assert "counted 12 hits, expected 11" in wrong["detail"]
+    crash = outcome_of(document, "unique-layouts/host/local/plain/small,big#1")
+    assert crash.last_step == "import wc_unique_v2_big"
+    wrong = outcome_of(document, "unique-layouts/host/local/plain/big,small#1")
+    assert "counted 12 hits, expected 11" in wrong.detail
     twin = by_cell(document, "unique-layouts-no-gnu-unique")
     assert twin["local/plain/small,big"] == twin["local/plain/big,small"] == {"pass"}
     assert twin["global-all/plain/small,big"] == {"segfault"}
@@ -112,8 +115,8 @@ def check_exit_crash_after_the_sentinel(document: dict[str, Any]) -> None:
     cells = by_cell(document, "exit-crash")
     assert cells["global:a/plain/a,b"] == {"exit-crash"}
     assert cells["global:a/plain/b,a"] == cells["local/plain/a,b"] == {"pass"}
-    crash = next(c for c in document["cells"] if c["id"] == "exit-crash/host/global:a/plain/a,b#1")
-    assert crash["signal"] == 6 and "double free" in crash["stderr_tail"]
+    crash = outcome_of(document, "exit-crash/host/global:a/plain/a,b#1")
+    assert crash.signal == 6 and "double free" in crash.stderr_tail
     assert set().union(*by_cell(document, "exit-crash-version-script").values()) == {"pass"}
 
 
@@ -125,5 +128,7 @@ def check_first_use_order_decides(document: dict[str, Any]) -> None:
         "local/plain/two,one": {"pass"},
         "local/plain/two,one/use:one,two": {"wrong-result"},
     }
-    used = [c for c in document["cells"] if c["scenario"] == "first-use-soname" and c.get("use")]
-    assert {tuple(c["use"]) for c in used} == {("one", "two"), ("two", "one")}
+    used = [
+        c.cell for c in cells_in(document) if c.cell.scenario == "first-use-soname" and c.cell.use
+    ]
+    assert {c.use for c in used} == {("one", "two"), ("two", "one")}

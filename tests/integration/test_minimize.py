@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from tests.integration.conftest import cells_in
 
 FIVE = Path(__file__).resolve().parents[1] / "data" / "minimize-five.toml"
 CELL = "minimize-five/host/global:a/plain/h1,a,h2,b,h3#1"
@@ -20,7 +21,7 @@ def test_a_failing_five_wheel_order_reduces_to_the_responsible_pair(
     code = main(["run", str(FIVE), *args])
     document = json.loads(capsys.readouterr().out)
     assert code == 0  # the scenario expects the a-before-b orders to segfault
-    assert [c["verdict"] for c in document["cells"]] == ["segfault"]
+    assert [c.outcome.verdict for c in cells_in(document)] == ["segfault"]
 
     assert main(["minimize", str(FIVE), CELL, "--backend", "local", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)

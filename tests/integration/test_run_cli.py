@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 from harness import paths
 from harness.cli import main
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 HEAD = 'name = "x"\ndescription = "d"\n'
@@ -24,11 +25,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def verdicts_by_cell(document: dict[str, object]) -> dict[str, set[str]]:
+def verdicts_by_cell(document: dict[str, Any]) -> dict[str, set[str]]:
     """Verdicts per cell id without its repeat number, over all repeats."""
     found: dict[str, set[str]] = defaultdict(set)
-    for cell in document["cells"]:  # type: ignore[attr-defined]
-        found[cell["id"].rsplit("#", 1)[0]].add(cell["verdict"])
+    for cell in cells_in(document):
+        found[cell.id.rsplit("#", 1)[0]].add(cell.outcome.verdict)
     return found
 
 
@@ -73,10 +74,12 @@ def test_mechanisms_crash_exactly_where_documented(
         "glibc"
     ].startswith("glibc")
     hijack = next(
-        c for c in document["cells"] if c["id"] == "first-loader-hijack/host/local/plain/s,b#1"
+        c.outcome
+        for c in cells_in(document)
+        if c.id == "first-loader-hijack/host/local/plain/s,b#1"
     )
-    assert hijack["last_step"] == "import wc_call_once_b" and hijack["signal"] == 11
-    assert "Segmentation fault" in hijack["stderr_tail"]
+    assert hijack.last_step == "import wc_call_once_b" and hijack.signal == 11
+    assert "Segmentation fault" in hijack.stderr_tail
 
 
 def test_wrong_expectation_exits_1_and_shows_the_evidence(

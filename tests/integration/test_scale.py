@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from harness import paths
 from harness.cli import main
 from harness.scenario.covering import sca_rows
 from tests.covering_check import missing_orders
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 PAIR = [str(SCENARIOS / "call-once.toml"), str(SCENARIOS / "healthy.toml")]
@@ -35,8 +36,9 @@ def results_of(root: Path) -> dict[str, Any]:
 def essence(document: dict[str, Any]) -> list[tuple[Any, ...]]:
     """What must agree cell for cell between runs: not timings, not stderr addresses."""
     return [
-        (c["id"], c["verdict"], c["subkind"], c["expected"], c["matches_expectation"], c["signal"])
-        for c in document["cells"]
+        (c.id, o.verdict, o.subkind, c.cell.expected, o.matches_expectation, o.signal)
+        for c in cells_in(document)
+        for o in [c.outcome]
     ]
 
 
@@ -50,10 +52,11 @@ def test_ten_wheels_run_a_verified_three_way_covering_set(
     size = len(sca_rows(10, 3))
     assert f"{size} orders of 3,628,800 (10!)" in out and "best published 14" in out
     document = results_of(tmp_path)
-    orders = [c["order"] for c in document["cells"]]
+    cells = cells_in(document)
+    orders = [list(c.cell.order) for c in cells]
     assert len(orders) == size
     assert missing_orders(orders, [f"h{i}" for i in range(10)], 3) == []
-    assert {c["verdict"] for c in document["cells"]} == {"pass"}
+    assert {c.outcome.verdict for c in cells} == {"pass"}
     (entry,) = document["run"]["orders"]
     assert entry == {
         "scenario": "healthy-ten",
@@ -76,7 +79,7 @@ def test_two_shards_merged_equal_one_run(
     parts = [results_of(tmp_path / f"shard{k}") for k in (1, 2)]
     # The plan's 40 cells split 20/20; the 24-cell healthy group is cut at the share.
     assert [len(p["cells"]) for p in parts] == [20, 20]
-    assert not {c["id"] for c in parts[0]["cells"]} & {c["id"] for c in parts[1]["cells"]}
+    assert not {c.id for c in cells_in(parts[0])} & {c.id for c in cells_in(parts[1])}
     capsys.readouterr()
     code = main(
         [
@@ -102,7 +105,9 @@ def test_merge_refuses_other_wheel_bytes(
 ) -> None:
     assert main(["run", PAIR[0], "--backend", "local", "--results", str(tmp_path / "a")]) == 0
     document = results_of(tmp_path / "a")
-    document["cells"] = [dict(c, id=c["id"] + "-other") for c in document["cells"]]
+    document["cells"] = [
+        replace(c, cell=replace(c.cell, scenario="other")).to_json() for c in cells_in(document)
+    ]
     document["provenance"]["wheels"][0]["sha256"] = "0" * 64
     other = tmp_path / "other.json"
     other.write_text(json.dumps(document))

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.images.containers import LABEL_OWNER
-from tests.integration.conftest import SCENARIOS
+from tests.integration.conftest import SCENARIOS, cells_in
 
 pytestmark = pytest.mark.docker
 
@@ -36,15 +36,15 @@ def test_two_jobs_run_two_targets_at_once(
     )
     document = json.loads(capsys.readouterr().out)
     assert code == 0
-    cells = document["cells"]
-    assert [c["index"] for c in cells] == list(range(32))
-    crashing = {c["id"].rsplit("#", 1)[0] for c in cells if c["verdict"] != "pass"}
+    cells = cells_in(document)
+    assert [c.cell.index for c in cells] == list(range(32))
+    crashing = {c.id.rsplit("#", 1)[0] for c in cells if c.outcome.verdict != "pass"}
     assert crashing == {
         f"call-once/debian-{suite}-x86_64/global:a/{host}/a,b"
         for suite in ("bookworm", "trixie")
         for host in ("plain", "preload-libstdcxx")
     }
-    assert {c["verdict"] for c in cells if c["id"].rsplit("#", 1)[0] in crashing} == {"segfault"}
+    assert {c.outcome.verdict for c in cells if c.id.rsplit("#", 1)[0] in crashing} == {"segfault"}
     engine = docker.from_env()
     try:
         mine = [

@@ -107,22 +107,25 @@ def misclassified(results: Sequence[CellResult]) -> list[str]:
     wrong = []
     for result in results:
         scenario = result.id.split("/", 1)[0]
+        outcome = result.outcome
         why = []
-        if not result.matches_expectation:
-            why.append(f"verdict {result.verdict}/{result.subkind}, expected {result.expected}")
-        if scenario in DETAILS and DETAILS[scenario] not in result.detail:
-            why.append(f"detail {result.detail!r} lacks {DETAILS[scenario]!r}")
+        if not outcome.matches_expectation:
+            why.append(
+                f"verdict {outcome.verdict}/{outcome.subkind}, expected {result.cell.expected}"
+            )
+        if scenario in DETAILS and DETAILS[scenario] not in outcome.detail:
+            why.append(f"detail {outcome.detail!r} lacks {DETAILS[scenario]!r}")
         limit = HANG_TIMEOUT_S + 5.0 if scenario in HANGS else QUICK_S
         if scenario == "torture-flood":
             limit = 120.0
-            if not result.stdout_tail.rstrip().endswith(FLOOD_MARK):
-                why.append(f"stdout tail {result.stdout_tail[-80:]!r} lost the last line")
-            if len(result.stdout_tail) > 4000 or len(result.stderr_tail) > 4000:
+            if not result.outcome.stdout_tail.rstrip().endswith(FLOOD_MARK):
+                why.append(f"stdout tail {result.outcome.stdout_tail[-80:]!r} lost the last line")
+            if len(result.outcome.stdout_tail) > 4000 or len(result.outcome.stderr_tail) > 4000:
                 why.append("a tail longer than the 4000 bytes asked for")
-        if scenario in HANGS and result.duration_s < HANG_TIMEOUT_S:
-            why.append(f"a hang that ended after {result.duration_s} s")
-        if result.duration_s > limit:
-            why.append(f"took {result.duration_s} s (at most {limit})")
+        if scenario in HANGS and result.outcome.duration_s < HANG_TIMEOUT_S:
+            why.append(f"a hang that ended after {result.outcome.duration_s} s")
+        if result.outcome.duration_s > limit:
+            why.append(f"took {result.outcome.duration_s} s (at most {limit})")
         if why:
             wrong.append(f"{result.id}: {'; '.join(why)}")
     return wrong
@@ -134,7 +137,7 @@ def check_run(
     # results.json, not the in-memory summary: that one keeps the tails only of unexpected
     # cells, and the flood's last line is checked in a passing cell's tail.
     _, results = load_results(summary.results_path)
-    counts = Counter(str(r.verdict) for r in results)
+    counts = Counter(str(r.outcome.verdict) for r in results)
     assert len(results) == cells_per_scenario * len(scenarios)
     assert misclassified(results) == []
     if len(scenarios) == len(SCENARIOS):

@@ -6,9 +6,17 @@ import importlib.util
 import json
 import math
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from harness.cells.outcome import Outcome
+from harness.common.verdicts import Verdict
+from harness.evidence.classify import Classified
+from harness.evidence.results import CellResult, Provenance
+from harness.run.state import CellIndex, Stream, write_results
+from harness.scenario.plan import Cell, Expected
 
 GOOD_SCENARIO = """
 name = "pair"
@@ -46,6 +54,35 @@ def write_scenario(root: Path, text: str, name: str = "pair.toml") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def made_result(
+    scenario: str, order: tuple[str, ...], verdict: Verdict, repeat: int = 1, reproducer: str = ""
+) -> CellResult:
+    """A result on the local backend's host target, expecting a pass."""
+    cell = Cell(
+        scenario=scenario, target="host", arch="x86_64", dlopen="local", host="plain",
+        order=order, repeat=repeat,
+    )  # fmt: skip
+    return CellResult.make(
+        cell,
+        "local",
+        Outcome(cell_id=cell.id),
+        Classified(verdict=verdict),
+        Expected(verdict=Verdict.PASS),
+        reproducer,
+    )
+
+
+def written_run(run_dir: Path, results: Sequence[CellResult]) -> Path:
+    """The results.json of a run folder holding `results`, written the way a run writes it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    index = CellIndex()
+    stream = Stream(run_dir, index)
+    for result in results:
+        stream.add(result)
+    stream.close()
+    return write_results(run_dir, Provenance(), index, [r.id for r in results], {})
 
 
 def resource_script(path: Path) -> ModuleType:

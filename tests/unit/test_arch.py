@@ -157,7 +157,7 @@ def test_emulated_cells_say_so_in_results_and_matrix() -> None:
         Expected(verdict=Verdict.PASS),
         emulated=True,
     )
-    assert made.to_json()["emulated"] is True
+    assert made.to_json()["cell"]["emulated"] is True
     assert CellResult.from_json(made.to_json()) == made
     assert report.matrix([made]).splitlines()[0] == "s on debian:bookworm (aarch64, emulated)"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ from harness.analysis import baseline
 from harness.analysis.baseline import Status
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
+from harness.evidence.results import SCHEMA_VERSION
+from tests.unit.helpers import made_result, written_run
 
 P, S, A, IE, INFRA = (
     Verdict.PASS,
@@ -83,12 +84,8 @@ def test_exit_code_is_one_only_for_regressions(run_code: int, regressed: bool, c
 
 
 def test_load_baseline_reads_a_run_folder(tmp_path: Path) -> None:
-    cells = [
-        {"id": "s/x#1", "verdict": "segfault", "extra": [1]},
-        {"id": "s/x#2", "verdict": "pass"},
-    ]
-    (tmp_path / "results.json").write_text(json.dumps({"cells": cells, "findings": []}))
-    assert baseline.load_baseline(tmp_path) == {"s/x": frozenset({S, P})}
+    written_run(tmp_path, [made_result("s", ("x",), S, 1), made_result("s", ("x",), P, 2)])
+    assert baseline.load_baseline(tmp_path) == {"s/host/local/plain/x": frozenset({S, P})}
 
 
 @pytest.mark.parametrize(
@@ -96,10 +93,15 @@ def test_load_baseline_reads_a_run_folder(tmp_path: Path) -> None:
     [
         (None, "no such file"),
         ("{not json", "not a readable results.json"),
-        ('{"summary": {}}', "key 'cells': missing"),
+        ('{"summary": {}}', "key 'schema_version': missing"),
+        (f'{{"schema_version": {SCHEMA_VERSION}}}', "key 'cells': missing"),
         (
-            '{"cells": [{"id": "x", "verdict": "boom"}]}',
-            "key cells[0]: needs an 'id' and a 'verdict'",
+            f'{{"schema_version": {SCHEMA_VERSION}, "cells": [{{"id": "x", "verdict": "boom"}}]}}',
+            "key cells[0]: not a wheelclash cell\n  KeyError: 'cell'",
+        ),
+        (
+            '{"schema_version": 1, "cells": [{"id": "x", "verdict": "pass"}]}',
+            "results of schema_version 1; this wheelclash",
         ),
     ],
 )
@@ -112,3 +114,4 @@ def test_bad_baselines_name_the_file_and_key(
     with pytest.raises(InputError) as caught:
         baseline.load_baseline(path)
     assert message in str(caught.value) and str(path) in str(caught.value)
+    assert str(caught.value).startswith(f"--baseline {path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from harness.cells.outcome import Outcome
 from harness.common.verdicts import Verdict
 from harness.evidence import capture, flakes
 from harness.evidence.classify import Classified
-from harness.evidence.results import CellResult
+from harness.evidence.results import CellResult, Evidence
 from harness.report import terminal as report
 from harness.scenario.plan import Cell, Expected
 from tests.unit.test_crashparse import FATAL, KERNEL_CORE_BT
@@ -132,7 +133,7 @@ def result(repeat: int, verdict: Verdict, expected: Verdict, **extra: Any) -> Ce
         Classified(verdict=verdict, detail="SIGSEGV during import b" if extra else ""),
         Expected(verdict=expected),
     )
-    return CellResult(**{**vars(made), **extra})
+    return replace(made, evidence=Evidence(**extra)) if extra else made
 
 
 @pytest.mark.parametrize(
@@ -155,15 +156,16 @@ def test_flaky_repeats_are_marked_and_never_pass(
 ) -> None:
     results = [result(i + 1, v, expected) for i, v in enumerate(verdicts)]
     other = result(1, Verdict.PASS, Verdict.PASS)
-    other = CellResult(**{**vars(other), "id": "t/host/local/plain/a,b#1"})
+    other = replace(other, cell=replace(other.cell, scenario="t"))
+    assert other.id == "t/host/local/plain/a,b#1"
     annotated = flakes.annotate([*results, other])
     for cell in annotated[:-1]:
-        assert cell.flaky is flaky and cell.flake_rate == rate
-        assert sum(cell.verdict_counts.values()) == len(verdicts)
-        assert all(c.matches_expectation is matches for c in annotated[:-1])
-    assert annotated[-1].verdict_counts == {"pass": 1} and not annotated[-1].flaky
+        assert cell.evidence.flaky is flaky and cell.evidence.flake_rate == rate
+        assert sum(cell.evidence.verdict_counts.values()) == len(verdicts)
+        assert all(c.outcome.matches_expectation is matches for c in annotated[:-1])
+    assert annotated[-1].evidence.verdict_counts == {"pass": 1} and not annotated[-1].evidence.flaky
     if flaky:
-        assert "flaky:" in annotated[0].detail
+        assert "flaky:" in annotated[0].outcome.detail
         assert "flaky(" in report.matrix(annotated)
         assert "1 flaky" in report.summary_line(annotated)
 
@@ -184,9 +186,15 @@ def test_evidence_round_trips_through_json_and_the_schema() -> None:
     schema = {**SCHEMA["$defs"]["cell"], "$defs": SCHEMA["$defs"]}
     jsonschema.validate(data, schema)
     assert CellResult.from_json(data) == cell
-    # Older results (no evidence fields) and newer ones (unknown fields) still load.
-    old = {k: v for k, v in data.items() if k not in {"artefacts", "native_top", "flaky"}}
-    assert CellResult.from_json({**old, "from_the_future": 1}).artefacts == {}
+    # Evidence is optional, key by key; keys of a newer wheelclash are ignored.
+    some = {k: v for k, v in data["evidence"].items() if k not in {"artefacts", "native_top"}}
+    newer = {**data, "evidence": {**some, "from_the_future": 1}, "from_the_future": 1}
+    assert CellResult.from_json(newer).evidence.artefacts == {}
+    bare = {k: v for k, v in data.items() if k != "evidence"}
+    assert CellResult.from_json(bare) == replace(cell, evidence=Evidence())
+    # The id is made of the cell's fields: one that does not match them is refused.
+    with pytest.raises(ValueError, match="its cell fields make the id"):
+        CellResult.from_json({**data, "id": "s/host/local/plain/b,a#1"})
     block = report.failure_block(cell)
     assert "#0 _FUN in wc_call_once_a.abi3.so" in block
     assert "Python stack:" in block and "Fatal Python error" in block

@@ -114,8 +114,8 @@ def test_cells_in_one_run_only_are_listed_apart_and_change_nothing() -> None:
     ("content", "message"),
     [
         (None, "no such file"),
-        ("{not json", "not valid JSON"),
-        ('{"schema_version": 1}', "not a wheelclash results.json"),
+        ("{not json", "not a readable results.json"),
+        ('{"schema_version": 1}', "results of schema_version 1"),
         ('{"cells": [{"id": "x#1", "verdict": "exploded"}]}', "not a wheelclash results.json"),
         ("[]", "not a wheelclash results.json"),
     ],
@@ -130,6 +130,7 @@ def test_a_missing_or_corrupt_file_is_exit_2_naming_it(
     assert main(["compare", str(run), str(run)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    [line] = err.splitlines()
-    assert line.startswith(f"wheelclash: error: {run / 'results.json'}: {message}"), line
-    assert "run folder" in line
+    line = err.splitlines()[0]
+    assert line.startswith(f"wheelclash: error: {run / 'results.json'}: "), line
+    assert message in line, line
+    assert "run folder" in err or "re-run" in err

@@ -84,6 +84,8 @@ def test_repeats_in_a_run_and_runs_compared_count_samples_the_same_way() -> None
     repeats.append(result("a", Verdict.ABORT, repeat=4))
     annotated = annotate(repeats)
     [cell] = stability([[r] for r in repeats])
-    assert all(r.flaky and not r.matches_expectation for r in annotated)
-    assert annotated[0].verdict_counts == dict(cell.distribution) == {"pass": 3, "abort": 1}
-    assert annotated[0].flake_rate == cell.flake_rate == 0.25
+    assert all(r.evidence.flaky and not r.outcome.matches_expectation for r in annotated)
+    assert (
+        annotated[0].evidence.verdict_counts == dict(cell.distribution) == {"pass": 3, "abort": 1}
+    )
+    assert annotated[0].evidence.flake_rate == cell.flake_rate == 0.25

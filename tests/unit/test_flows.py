@@ -17,8 +17,10 @@ from harness.analysis.explain import Finding, load_predictors
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
 from harness.cells.jobs import job_for
+from harness.cells.outcome import Outcome
 from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
+from harness.evidence.classify import Classified
 from harness.evidence.results import CellResult
 from harness.run.minimize import ddmin
 from harness.scenario.from_wheels import (
@@ -29,7 +31,7 @@ from harness.scenario.from_wheels import (
     write_scenario,
 )
 from harness.scenario.load import load_scenario
-from harness.scenario.plan import plan
+from harness.scenario.plan import Cell, Expected, plan
 from harness.scenario.wheel_contents import read_contents
 
 
@@ -168,28 +170,16 @@ def test_ddmin_finds_the_responsible_pair_and_keeps_order() -> None:
 
 
 def result(order: tuple[str, ...], dlopen: str, verdict: Verdict) -> CellResult:
-    return CellResult(
-        id=f"s/host/{dlopen}/plain/{','.join(order)}#1",
-        scenario="s",
-        target="host",
-        arch="x86_64",
-        backend="local",
-        variant="",
-        order=order,
-        dlopen=dlopen,
-        host="plain",
+    cell = Cell(
+        scenario="s", target="host", arch="x86_64", dlopen=dlopen, host="plain", order=order,
         repeat=1,
-        verdict=verdict,
-        subkind=None,
-        detail="",
-        expected="pass",
-        matches_expectation=verdict == Verdict.PASS,
-        returncode=None,
-        signal=None,
-        duration_s=0.1,
-        last_step="",
-        stderr_tail="",
-        stdout_tail="",
+    )  # fmt: skip
+    return CellResult.make(
+        cell,
+        "local",
+        Outcome(cell_id=cell.id, duration_s=0.1),
+        Classified(verdict=verdict),
+        Expected(verdict=Verdict.PASS),
     )
 
 

@@ -15,11 +15,12 @@ import pytest
 from harness.analysis.baseline import compare
 from harness.cells.outcome import Outcome
 from harness.common.verdicts import Verdict
+from harness.errors import InputError
 from harness.evidence.classify import Classified
 from harness.evidence.results import CellResult, Provenance
 from harness.report import html as html_report
 from harness.report import markdown as markdown_report
-from harness.report.model import run_view
+from harness.report.model import load_view, run_view
 from harness.run.state import CellIndex, Stream, write_results
 from harness.scenario.plan import Cell, Expected
 
@@ -69,7 +70,7 @@ CAPTURE = {
     "native_top": ["#0 std::call_once<void (*)()> in wc_a.so", "#1 PyInit_b"],
     "python_stack": "File x.py, line 1",
     "duplicate_runtimes": ["two libstdc++: /a/libstdc++.so.6, /b/libstdc++.so.6"],
-    "flaky": True,
+    "verdict_counts": {"pass": 1, "segfault": 1},
 }
 FINDINGS = {
     "findings": [
@@ -127,13 +128,17 @@ def test_html_without_optional_fields_leaves_those_parts_out() -> None:
 
 def test_html_shows_capture_findings_and_baseline_when_present() -> None:
     raw = document(**FINDINGS)
-    raw["cells"][0].update(CAPTURE)
+    raw["cells"][0]["evidence"].update(CAPTURE)
     old = {"pair/debian-bookworm-x86_64/global:a/plain/a,b": frozenset({Verdict.PASS})}
-    new = {c["id"].rsplit("#", 1)[0]: frozenset({Verdict(c["verdict"])}) for c in raw["cells"]}
+    new = {
+        c["id"].rsplit("#", 1)[0]: frozenset({Verdict(c["outcome"]["verdict"])})
+        for c in raw["cells"]
+    }
     raw["baseline"] = compare("old/results.json", old, new).to_json()
     text = html_report.render(run_view(raw, name="run-1"))
     assert "std::call_once&lt;void (*)()&gt; in wc_a.so" in text
     assert "two libstdc++: /a/libstdc++.so.6" in text
+    assert "<dt>flaky</dt><dd>yes</dd>" in text
     assert "exports std::call_once &lt;trampoline&gt;" in text and "Static findings" in text
     assert 'class="badge status-regressed"' in text and 'data-baseline="regressed"' in text
     hrefs = parsed(text).hrefs
@@ -176,8 +181,27 @@ def test_markdown_fence_outgrows_backticks_inside() -> None:
     assert markdown_report.fenced("a ```` b")[0] == "`````"
 
 
-def test_a_cell_without_a_known_field_set_still_renders() -> None:
-    minimal = {"cells": [{"id": "s/host/local/plain/a#1", "verdict": "pass"}]}
+def test_a_cell_with_only_the_required_keys_still_renders() -> None:
+    (full, _) = document()["cells"]
+    optional = {"use", "index", "emulated", "reproducer"}
+    minimal = {
+        "cells": [
+            {
+                "id": full["id"],
+                "cell": {k: v for k, v in full["cell"].items() if k not in optional},
+                "outcome": full["outcome"],
+            }
+        ]
+    }
     view = run_view(json.loads(json.dumps(minimal)))
-    assert "s/host/local/plain/a#1" in html_report.render(view)
-    assert "1 cells, 0 unexpected" in markdown_report.render(view)
+    assert "pair/debian-bookworm-x86_64/global:a/plain/a,b#1" in html_report.render(view)
+    assert "1 cells, 1 unexpected" in markdown_report.render(view)
+
+
+def test_results_of_another_schema_version_are_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({**document(), "schema_version": 1}))
+    with pytest.raises(InputError) as caught:
+        load_view(tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "results.json") in message and "schema_version 1" in message
+    assert "re-run the scenarios" in message

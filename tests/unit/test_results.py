@@ -7,15 +7,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness import paths
+from harness import __version__, paths
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import TargetFacts
 from harness.cells.outcome import Outcome
 from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.errors import InputError
 from harness.evidence.classify import Classified
-from harness.evidence.results import CellResult, Provenance, load_results
+from harness.evidence.results import SCHEMA_VERSION, CellResult, Provenance, load_results
 from harness.report import terminal as report
-from harness.run.state import CellIndex, Stream, write_results
+from harness.run.state import CellIndex, Manifest, Stream, write_results
 from harness.scenario.plan import Cell, Expected
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -104,21 +105,66 @@ def test_results_json_validates_and_round_trips(tmp_path: Path) -> None:
     }
     assert len((tmp_path / "run" / "cells.jsonl").read_text().splitlines()) == 2
     _, loaded = load_results(tmp_path / "run")
-    assert [(c.id, c.verdict, c.subkind) for c in loaded] == [
-        (c.id, c.verdict, c.subkind) for c in cells
+    assert [(c.id, c.outcome.verdict, c.outcome.subkind) for c in loaded] == [
+        (c.id, c.outcome.verdict, c.outcome.subkind) for c in cells
     ]
-    assert [c.verdict_counts for c in loaded] == [{"segfault": 1}, {"import-error": 1}]
+    assert [c.evidence.verdict_counts for c in loaded] == [{"segfault": 1}, {"import-error": 1}]
 
 
 def test_schema_rejects_an_unknown_verdict(tmp_path: Path) -> None:
     cells = [result(("a",), Verdict.PASS, Verdict.PASS)]
     document = json.loads(written(tmp_path, cells).read_text())
-    document["cells"][0]["verdict"] = "exploded"
+    document["cells"][0]["outcome"]["verdict"] = "exploded"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, SCHEMA)
     del document["provenance"]["harness_version"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, SCHEMA)
+
+
+def test_results_of_the_old_schema_version_are_an_input_error(tmp_path: Path) -> None:
+    """A flat version-1 results.json: the reader names the file and the version, never a
+    KeyError, and says to run again."""
+    old = {
+        "schema_version": 1,
+        "provenance": {},
+        "summary": {},
+        "cells": [{"id": "s/host/local/plain/a#1", "verdict": "pass", "expected": "pass"}],
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(old))
+    with pytest.raises(InputError) as caught:
+        load_results(tmp_path)
+    assert str(caught.value) == (
+        f"{path}: results of schema_version 1; this wheelclash ({__version__}) reads "
+        f"schema_version {SCHEMA_VERSION} only\n"
+        "hint: re-run the scenarios with this wheelclash (`wheelclash run ...`)"
+    )
+    path.write_text(json.dumps({**old, "schema_version": SCHEMA_VERSION}))
+    with pytest.raises(InputError, match=r"key cells\[0\]: not a wheelclash cell"):
+        load_results(path)
+
+
+def test_an_old_run_folder_is_not_resumed(tmp_path: Path) -> None:
+    """run.json from before the schema was recorded: its cells.jsonl lines are version 1."""
+    manifest = Manifest(
+        scenarios=("s.toml",),
+        backend="local",
+        targets=None,
+        select=(),
+        cover=None,
+        shard=None,
+        started="now",
+        command=(),
+    )
+    manifest.write(tmp_path)
+    assert Manifest.read(tmp_path) == manifest
+    data = json.loads((tmp_path / "run.json").read_text())
+    del data["schema_version"]
+    (tmp_path / "run.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"schema_version 1; .* start a new run") as caught:
+        Manifest.read(tmp_path)
+    assert str(tmp_path / "run.json") in str(caught.value)
 
 
 def test_matrix_marks_unexpected_and_flaky() -> None:

@@ -6,6 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,15 @@ import pytest
 
 from harness import paths
 from harness.analysis.merge import merge
+from harness.cells.outcome import Outcome
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
-from harness.evidence.results import CellResult, Provenance
+from harness.evidence.classify import Classified
+from harness.evidence.results import SCHEMA_VERSION, CellResult, Provenance
 from harness.run.parallel import run_units
 from harness.run.shards import Shard, assign, units
 from harness.run.state import CellIndex, Stream, slim_results, write_results
-from harness.scenario.plan import Cell
+from harness.scenario.plan import Cell, Expected
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 
@@ -103,30 +106,14 @@ def test_a_worker_failure_reaches_the_caller_and_closes_the_others() -> None:
 
 
 def result(cell: Cell, index: int, verdict: Verdict = Verdict.PASS) -> CellResult:
-    return CellResult(
-        id=cell.id,
-        scenario=cell.scenario,
-        target=cell.target,
-        arch=cell.arch,
-        backend="local",
-        variant="",
-        order=cell.order,
-        dlopen=cell.dlopen,
-        host=cell.host,
-        repeat=cell.repeat,
-        verdict=verdict,
-        subkind=None,
-        detail="",
-        expected="pass",
-        matches_expectation=verdict == Verdict.PASS,
-        returncode=0,
-        signal=None,
-        duration_s=0.1,
-        last_step="",
-        stderr_tail="x" * 4000,
-        stdout_tail="",
-        index=index,
+    made = CellResult.make(
+        cell,
+        "local",
+        Outcome(cell_id=cell.id, returncode=0, duration_s=0.1, stderr_tail="x" * 4000),
+        Classified(verdict=verdict),
+        Expected(verdict=Verdict.PASS),
     )
+    return replace(made, cell=replace(made.cell, index=index))
 
 
 def test_a_half_written_line_is_dropped_and_results_come_in_plan_order(tmp_path: Path) -> None:
@@ -146,17 +133,17 @@ def test_a_half_written_line_is_dropped_and_results_come_in_plan_order(tmp_path:
     path = write_results(tmp_path, Provenance(), index, order, {"planned": 4, "complete": False})
     document = json.loads(path.read_text())
     jsonschema.validate(document, SCHEMA)
-    assert [c["index"] for c in document["cells"]] == [0, 2, 3]
+    assert [c["cell"]["index"] for c in document["cells"]] == [0, 2, 3]
     # The three are repeats of one logical cell that disagree: all flaky, so all unexpected.
     assert document["summary"] == {
         "cells": 3,
         "unexpected": 3,
         "verdicts": {"pass": 1, "segfault": 2},
     }
-    assert [c["flaky"] for c in document["cells"]] == [True, True, True]
+    assert [c["evidence"]["flaky"] for c in document["cells"]] == [True, True, True]
     slim = slim_results(tmp_path, index, order)
-    assert [len(r.stderr_tail) for r in slim] == [4000, 4000, 4000]
-    assert [r.verdict_counts for r in slim] == [{"pass": 1, "segfault": 2}] * 3
+    assert [len(r.outcome.stderr_tail) for r in slim] == [4000, 4000, 4000]
+    assert [r.evidence.verdict_counts for r in slim] == [{"pass": 1, "segfault": 2}] * 3
 
 
 def document(shard: str, ids_from: int, sha: str = "f" * 64) -> dict[str, Any]:
@@ -187,7 +174,7 @@ def document(shard: str, ids_from: int, sha: str = "f" * 64) -> dict[str, Any]:
     }
     planned = cells("s", 4)
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "provenance": {
             "harness_version": "1",
             "started": "t",
@@ -206,7 +193,8 @@ def document(shard: str, ids_from: int, sha: str = "f" * 64) -> dict[str, Any]:
 def test_merge_joins_shards_in_plan_order() -> None:
     merged = merge([("one", document("1/2", 0)), ("two", document("2/2", 1))])
     jsonschema.validate(merged.document, SCHEMA)
-    assert [c["index"] for c in merged.document["cells"]] == [0, 1, 2, 3]
+    assert [c.cell.index for c in merged.results] == [0, 1, 2, 3]
+    assert [c["id"] for c in merged.document["cells"]] == [c.id for c in merged.results]
     assert merged.notes == () and merged.document["run"]["complete"]
 
 
