@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, assert_never
 
+from harness.common.ids import CellId, MalformedId
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
 from harness.evidence.results import RESULTS_NAME
@@ -97,15 +98,11 @@ class Comparison:
         }
 
 
-def logical_id(cell_id: str) -> str:
-    """A cell id without its `#repeat` suffix."""
-    return cell_id.rsplit("#", 1)[0]
-
-
-def verdict_sets(cells: Iterable[tuple[str, Verdict]]) -> dict[str, frozenset[Verdict]]:
+def verdict_sets(cells: Iterable[tuple[CellId, Verdict]]) -> dict[str, frozenset[Verdict]]:
+    """Each logical cell's verdicts over its repeats, keyed by its logical id."""
     found: dict[str, set[Verdict]] = {}
     for cell_id, verdict in cells:
-        found.setdefault(logical_id(cell_id), set()).add(verdict)
+        found.setdefault(str(cell_id.logical), set()).add(verdict)
     return {cell: frozenset(verdicts) for cell, verdicts in found.items()}
 
 
@@ -168,11 +165,13 @@ def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
     cells = document.get("cells") if isinstance(document, dict) else None
     if not isinstance(cells, list):
         raise InputError(f"--baseline {path}: key 'cells': missing; is this a results.json?")
-    pairs: list[tuple[str, Verdict]] = []
+    pairs: list[tuple[CellId, Verdict]] = []
     valid = ", ".join(v.value for v in Verdict)
     for number, cell in enumerate(cells):
         try:
-            pairs.append((str(cell["id"]), Verdict(cell["verdict"])))
+            pairs.append((CellId.parse(str(cell["id"])), Verdict(cell["verdict"])))
+        except MalformedId as exc:
+            raise InputError(f"--baseline {path}: key cells[{number}].id: {exc}") from None
         except (KeyError, TypeError, ValueError):
             raise InputError(
                 f"--baseline {path}: key cells[{number}]: needs an 'id' and a 'verdict' "

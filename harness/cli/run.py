@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.analysis import agreement, baseline
+from harness.common.ids import CellId
 from harness.errors import InputError
 from harness.evidence.results import CellResult
 from harness.report import terminal as report
@@ -165,7 +166,7 @@ def execute(args: argparse.Namespace) -> int:
     summary = runner.execute(request, _progress)
     comparison = None
     if before is not None:
-        current = baseline.verdict_sets((r.id, r.verdict) for r in summary.results)
+        current = baseline.verdict_sets((CellId.parse(r.id), r.verdict) for r in summary.results)
         comparison = baseline.compare(str(args.baseline), before, current)
         baseline.store(summary.results_path, comparison)
     html_path, markdown_path = write_reports(summary.results_path)

@@ -12,13 +12,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from harness.evidence.flakes import logical_id
+from harness.common.ids import CellId
 from harness.evidence.results import CellResult
 
 
 def stable_key(result: CellResult) -> str:
     """The cell's id without its repeat number (a logical cell, as flakes.py keys it)."""
-    return logical_id(result.id)
+    return str(CellId.parse(result.id).logical)
 
 
 def outcome_label(result: CellResult) -> str:

@@ -11,18 +11,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from harness.common.ids import CellId
 from harness.evidence.results import CellResult
 
 
-def logical_id(cell_id: str) -> str:
-    return cell_id.rsplit("#", 1)[0]
-
-
 def distributions(verdicts: Iterable[tuple[str, str]]) -> dict[str, Counter[str]]:
-    """Each logical cell's verdict counts, from (cell id, verdict) pairs."""
+    """Each logical cell's verdict counts, keyed by its logical id, from (cell id, verdict)."""
     counts: dict[str, Counter[str]] = {}
     for cell_id, verdict in verdicts:
-        counts.setdefault(logical_id(cell_id), Counter())[verdict] += 1
+        counts.setdefault(str(CellId.parse(cell_id).logical), Counter())[verdict] += 1
     return counts
 
 
@@ -44,4 +41,4 @@ def annotate_one(result: CellResult, seen: Counter[str]) -> CellResult:
 def annotate(results: Sequence[CellResult]) -> tuple[CellResult, ...]:
     """The results with verdict counts, flake rate and the flaky mark of their logical cell."""
     counts = distributions((r.id, str(r.verdict)) for r in results)
-    return tuple(annotate_one(r, counts[logical_id(r.id)]) for r in results)
+    return tuple(annotate_one(r, counts[str(CellId.parse(r.id).logical)]) for r in results)

@@ -82,7 +82,7 @@ class CellResult:
             target=cell.target,
             arch=cell.arch,
             backend=backend,
-            variant=cell.variant,
+            variant=str(cell.variant),
             order=cell.order,
             dlopen=cell.dlopen,
             host=cell.host,

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.baseline import logical_id
+from harness.common.ids import CellId, LogicalId, MalformedId
 from harness.errors import InputError
 from harness.evidence.results import RESULTS_NAME
 
@@ -34,22 +34,30 @@ def _candidates(where: Path) -> list[Path]:
     return runs
 
 
+def _wanted(cell_id: str) -> CellId | LogicalId:
+    """The cell asked for: one repeat, or with no #repeat the logical cell; MalformedId when
+    the text is neither."""
+    return CellId.parse(cell_id) if "#" in cell_id else LogicalId.parse(cell_id)
+
+
+def _matches(stored: object, wanted: CellId | LogicalId) -> bool:
+    """Whether a stored cell id names the wanted cell; a malformed stored id names none."""
+    try:
+        found = CellId.parse(str(stored))
+    except MalformedId:
+        return False
+    return (found.logical if isinstance(wanted, LogicalId) else found) == wanted
+
+
 def find_cell(cell_id: str, where: Path) -> StoredCell:
     """The newest run's cell with this id (or, for an id without #repeat, its first repeat)."""
+    wanted = _wanted(cell_id)
     for path in _candidates(where):
         try:
             cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
         except (OSError, ValueError):
             continue
-        matching = [
-            c
-            for c in cells
-            if isinstance(c, dict)
-            and (
-                c.get("id") == cell_id
-                or ("#" not in cell_id and logical_id(str(c.get("id"))) == cell_id)
-            )
-        ]
+        matching = [c for c in cells if isinstance(c, dict) and _matches(c.get("id"), wanted)]
         if matching:
             cell = matching[0]
             command = str(cell.get("reproducer") or "")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.baseline import logical_id, statuses
+from harness.analysis.baseline import statuses
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
 from harness.evidence.results import RESULTS_NAME
@@ -63,7 +64,7 @@ class CellView:
 
     @property
     def logical(self) -> str:
-        return logical_id(self.id)
+        return str(CellId.parse(self.id).logical)
 
     @property
     def table(self) -> str:
@@ -110,7 +111,7 @@ class CellView:
             ),
             duplicate_runtimes=_texts(data, "duplicate_runtimes"),
             flaky=bool(data.get("flaky", False)),
-            baseline=baseline.get(logical_id(_text(data, "id")), ""),
+            baseline=baseline.get(str(CellId.parse(_text(data, "id")).logical), ""),
         )
 
 

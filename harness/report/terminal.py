@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
 
+from harness.common.ids import CellId, Variant
 from harness.common.verdicts import Verdict
 from harness.evidence.results import CellResult
 
@@ -57,19 +58,25 @@ def _grid(rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _pairs_two(variant: Variant) -> bool:
+    """Whether the variant pairs two wheels across toolchains (a table of its own)."""
+    return len(variant.choices) == 2
+
+
 def toolchain_tables(results: Sequence[CellResult]) -> str:
     """For scenarios pairing two wheels across toolchains: one table per target, the first
     wheel's toolchain down, the second's across, each cell the worst verdict of every order
     and mode of that pair with the count of failing cells."""
-    tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    tables: dict[tuple[str, str, str], list[tuple[Variant, CellResult]]] = defaultdict(list)
     for result in results:
-        if result.variant.count("=") == 2:
-            tables[(result.scenario, result.target, result.arch)].append(result)
+        variant = Variant.parse(result.variant)
+        if _pairs_two(variant):
+            tables[(result.scenario, result.target, result.arch)].append((variant, result))
     blocks = []
     for (scenario, target, arch), cells in tables.items():
         by_pair: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
-        for cell in cells:
-            (first, a), (second, b) = (p.split("=", 1) for p in cell.variant.split("+"))
+        for variant, cell in cells:
+            (first, a), (second, b) = variant.choices
             by_pair[(a, b)].append(cell)
         downs = list(dict.fromkeys(a for a, _ in by_pair))
         acrosses = list(dict.fromkeys(b for _, b in by_pair))
@@ -91,7 +98,7 @@ def matrix(results: Sequence[CellResult]) -> str:
     Scenarios that pair wheels across toolchains are shown by `toolchain_tables` instead."""
     tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:
-        if result.variant.count("=") == 2:
+        if _pairs_two(Variant.parse(result.variant)):
             continue
         tables[
             (
@@ -167,7 +174,7 @@ def summary_line(results: Sequence[CellResult]) -> str:
         counts[str(result.verdict)] += 1
     unexpected = sum(not r.matches_expectation for r in results)
     parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    flaky = len({r.id.rsplit("#", 1)[0] for r in results if r.flaky})
+    flaky = len({CellId.parse(r.id).logical for r in results if r.flaky})
     return f"{len(results)} cells: {parts}; {unexpected} unexpected" + (
         f"; {flaky} flaky" if flaky else ""
     )

@@ -12,6 +12,14 @@ from typing import Any, Final, Protocol
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness.common.ids import (
+    GLOBAL_ALL,
+    GLOBAL_PREFIX,
+    LOCAL,
+    SCENARIO_NAME_RE,
+    WHEEL_ID_RE,
+    Variant,
+)
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InputError
 from harness.scenario.first_use import DEFAULT as DEFAULT_FIRST_USE
@@ -19,8 +27,6 @@ from harness.scenario.first_use import FirstUse
 from harness.scenario.tomlload import Checker, read_toml
 from harness.scenario.wheel_contents import read_contents
 
-NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 HOST_TARGET: Final = "host"
 ARCHES: Final = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")
 MAX_EXHAUSTIVE: Final = 6
@@ -59,11 +65,6 @@ class HostMode(StrEnum):
 
     PLAIN = "plain"
     PRELOAD_LIBSTDCXX = "preload-libstdcxx"
-
-
-LOCAL: Final = "local"
-GLOBAL_ALL: Final = "global-all"
-GLOBAL_PREFIX: Final = "global:"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,21 +160,19 @@ class Scenario:
         return tuple(w.id for w in self.wheels)
 
     @property
-    def variants(self) -> tuple[str, ...]:
-        """One label per combination of toolchains (`a=gcc-10+b=gcc-12`); ('',) for one set."""
+    def variants(self) -> tuple[Variant, ...]:
+        """One per combination of toolchains (`a=gcc-10+b=gcc-12`); the empty one for one set."""
         varying = [w for w in self.wheels if w.varies]
-        if not varying:
-            return ("",)
         return tuple(
-            "+".join(f"{w.id}={t}" for w, t in zip(varying, combo, strict=True))
+            Variant(choices=tuple((w.id, t) for w, t in zip(varying, combo, strict=True)))
             for combo in itertools.product(*(w.toolchain_options for w in varying))
         )
 
-    def variant(self, label: str) -> Scenario:
-        """This scenario with each varying wheel's toolchain fixed as the label says."""
-        if not label:
+    def variant(self, variant: Variant) -> Scenario:
+        """This scenario with each varying wheel's toolchain fixed as the variant says."""
+        if not variant:
             return self
-        chosen = variant_toolchains(label)
+        chosen = variant.toolchains
         wheels = tuple(
             replace(w, toolchain=chosen[w.id], toolchain_options=(chosen[w.id],))
             if w.id in chosen
@@ -215,11 +214,6 @@ WHEN_KEYS: Final = {
 }
 
 
-def variant_toolchains(label: str) -> dict[str, str]:
-    """`a=gcc-10+b=gcc-12` → {"a": "gcc-10", "b": "gcc-12"}."""
-    return dict(part.split("=", 1) for part in label.split("+")) if label else {}
-
-
 def fixture_roots(scenario_path: Path) -> tuple[Path, ...]:
     """Where fixture names are looked up: `fixtures/cpp` beside the scenario's folder or one
     of the two above it (for scenarios in subfolders), then in the working directory."""
@@ -238,7 +232,7 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     check = Checker(path)
     check.unknown_keys(document, TOP_KEYS, "")
     name = check.string(document, "name", "name")
-    if name and not NAME_RE.match(name):
+    if name and not SCENARIO_NAME_RE.match(name):
         check.add("name", "use lower-case letters, digits and dashes (it becomes part of cell ids)")
     description = check.string(document, "description", "description")
     requirement = check.string(document, "requirement", "requirement", "")
@@ -288,7 +282,7 @@ def _wheels(
             continue
         check.unknown_keys(row, WHEEL_KEYS, key)
         wheel_id = check.string(row, "id", f"{key}.id")
-        bad_id = bool(wheel_id) and not ID_RE.match(wheel_id)
+        bad_id = bool(wheel_id) and not WHEEL_ID_RE.match(wheel_id)
         if bad_id:
             check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
         elif wheel_id in seen:
@@ -361,7 +355,7 @@ def _prebuilt(
     """A [[wheels]] row naming a given wheel: `wheel = "x.whl"` or `requirement = "numpy"`."""
     check.unknown_keys(row, PREBUILT_KEYS, key)
     wheel_id = check.string(row, "id", f"{key}.id")
-    if wheel_id and not ID_RE.match(wheel_id):
+    if wheel_id and not WHEEL_ID_RE.match(wheel_id):
         check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
     elif wheel_id in seen:
         check.add(f"{key}.id", f"duplicate id {wheel_id!r}; each wheel needs its own")

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, CellId, LogicalId, Variant
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.scenario.covering import Coverage, covering_orders
-from harness.scenario.first_use import segment, use_orders
-from harness.scenario.load import (
-    GLOBAL_ALL,
-    GLOBAL_PREFIX,
-    HOST_TARGET,
-    Expectation,
-    Scenario,
-    Selector,
-    variant_toolchains,
-)
+from harness.scenario.first_use import use_orders
+from harness.scenario.load import HOST_TARGET, Expectation, Scenario, Selector
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +25,7 @@ class Cell:
     host: str
     order: tuple[str, ...]
     repeat: int
-    variant: str = ""
+    variant: Variant = field(default_factory=Variant)
     use: tuple[str, ...] = ()  # the exercises' order when it differs from `order`
 
     @property
@@ -41,15 +35,30 @@ class Cell:
         return f"{self.target.replace(':', '-').replace('/', '-')}-{self.arch}"
 
     @property
-    def group(self) -> str:
-        """Cells that share one environment (venv or container) share this key."""
-        where = f"{self.scenario}/{self.target_slug}"
-        return f"{where}/{self.variant}" if self.variant else where
+    def cell_id(self) -> CellId:
+        """The cell's id, typed; `id` is its spelling (harness/common/ids.py)."""
+        return CellId(
+            logical=LogicalId(
+                scenario=self.scenario,
+                place=self.target_slug,
+                variant=self.variant,
+                dlopen=self.dlopen,
+                host=self.host,
+                order=self.order,
+                use=self.use,
+            ),
+            repeat=self.repeat,
+        )
 
     @property
+    def group(self) -> str:
+        """Cells that share one environment (venv or container) share this key."""
+        return self.cell_id.group
+
+    @functools.cached_property
     def id(self) -> str:
-        order = ",".join(self.order)
-        return f"{self.group}/{self.dlopen}/{self.host}/{order}{segment(self.use)}#{self.repeat}"
+        """The id's spelling, kept: results, node ids and batches look cells up by it."""
+        return str(self.cell_id)
 
     @property
     def use_order(self) -> tuple[str, ...]:
@@ -154,7 +163,7 @@ def selects(selector: Selector, cell: Cell) -> bool:
     if selector.order and cell.order != selector.order:
         return False
     if selector.toolchain:
-        chosen = variant_toolchains(cell.variant)
+        chosen = cell.variant.toolchains
         if any(chosen.get(wheel_id) not in allowed for wheel_id, allowed in selector.toolchain):
             return False
     if selector.before:

@@ -94,7 +94,7 @@ def test_mechanisms_on_each_debian_target(
             # Crash evidence (harness/evidence/capture.py): a core and native frames naming the module.
             assert {"core", "backtrace", "python_stack", "libraries"} <= set(cell["artefacts"])
             assert any("wc_call_once" in f for f in cell["native_top"]), cell["native_top"]
-            crashing[cell["target"]].add(cell["id"].split("/", 2)[0] + " " + cell["last_step"])
+            crashing[cell["target"]].add(cell["scenario"] + " " + cell["last_step"])
     # g++ 10 crashes on first use from a thread, g++ 12 and 14 while b loads.
     assert crashing["debian:bullseye"] == {
         "call-once exercise wc_call_once_b.exercise",

@@ -17,6 +17,7 @@ import pytest
 
 from harness import paths
 from harness.cli import main
+from harness.common.ids import CellId
 from tests.integration.conftest import SCENARIOS
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -54,7 +55,7 @@ def by_cell(document: dict[str, Any], scenario: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = defaultdict(set)
     for cell in document["cells"]:
         if cell["scenario"] == scenario:
-            key = cell["id"].split("/", 2)[2].rsplit("#", 1)[0]
+            key = CellId.parse(cell["id"]).logical.tail
             found[key].add(cell["verdict"] + (f":{cell['subkind']}" if cell["subkind"] else ""))
     return dict(found)
 

@@ -11,6 +11,7 @@ import pytest
 
 from harness import paths
 from harness.cli import main
+from harness.common.ids import CellId
 from tests.integration.conftest import SCENARIOS
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -28,7 +29,7 @@ def verdicts_by_cell(document: dict[str, object]) -> dict[str, set[str]]:
     """Verdicts per cell id without its repeat number, over all repeats."""
     found: dict[str, set[str]] = defaultdict(set)
     for cell in document["cells"]:  # type: ignore[attr-defined]
-        found[cell["id"].rsplit("#", 1)[0]].add(cell["verdict"])
+        found[str(CellId.parse(cell["id"]).logical)].add(cell["verdict"])
     return found
 
 

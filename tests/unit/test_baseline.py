@@ -9,6 +9,7 @@ import pytest
 
 from harness.analysis import baseline
 from harness.analysis.baseline import Status
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
 
@@ -47,21 +48,24 @@ def test_status_of_one_cell(before: set[Verdict], after: set[Verdict], status: S
     assert change.status == status
 
 
+X, NEW, OLD = "s/host/local/plain/a,b", "s/host/local/plain/b,a", "s/host/global-all/plain/a,b"
+
+
 def test_repeats_fold_into_their_logical_cell_and_gone_cells_come_last() -> None:
-    current = baseline.verdict_sets([("s/x#1", P), ("s/x#2", S), ("s/new#1", P)])
-    assert current == {"s/x": frozenset({P, S}), "s/new": frozenset({P})}
-    comparison = baseline.compare(
-        "old.json", {"s/x": frozenset({P}), "s/old": frozenset({P})}, current
+    current = baseline.verdict_sets(
+        [(CellId.parse(f"{X}#1"), P), (CellId.parse(f"{X}#2"), S), (CellId.parse(f"{NEW}#1"), P)]
     )
+    assert current == {X: frozenset({P, S}), NEW: frozenset({P})}
+    comparison = baseline.compare("old.json", {X: frozenset({P}), OLD: frozenset({P})}, current)
     assert [(c.cell, c.status) for c in comparison.changes] == [
-        ("s/x", Status.REGRESSED),
-        ("s/new", Status.NEW),
-        ("s/old", Status.GONE),
+        (X, Status.REGRESSED),
+        (NEW, Status.NEW),
+        (OLD, Status.GONE),
     ]
     assert comparison.counts()["regressed"] == 1 and comparison.counts()["gone"] == 1
     text = baseline.text(comparison)
     assert "1 regressed, 1 new, 1 gone" in text
-    assert "regressed    s/x: pass -> pass/segfault" in text
+    assert f"regressed    {X}: pass -> pass/segfault" in text
 
 
 @pytest.mark.parametrize(
@@ -84,11 +88,11 @@ def test_exit_code_is_one_only_for_regressions(run_code: int, regressed: bool, c
 
 def test_load_baseline_reads_a_run_folder(tmp_path: Path) -> None:
     cells = [
-        {"id": "s/x#1", "verdict": "segfault", "extra": [1]},
-        {"id": "s/x#2", "verdict": "pass"},
+        {"id": f"{X}#1", "verdict": "segfault", "extra": [1]},
+        {"id": f"{X}#2", "verdict": "pass"},
     ]
     (tmp_path / "results.json").write_text(json.dumps({"cells": cells, "findings": []}))
-    assert baseline.load_baseline(tmp_path) == {"s/x": frozenset({S, P})}
+    assert baseline.load_baseline(tmp_path) == {X: frozenset({S, P})}
 
 
 @pytest.mark.parametrize(
@@ -98,8 +102,12 @@ def test_load_baseline_reads_a_run_folder(tmp_path: Path) -> None:
         ("{not json", "not a readable results.json"),
         ('{"summary": {}}', "key 'cells': missing"),
         (
-            '{"cells": [{"id": "x", "verdict": "boom"}]}',
+            json.dumps({"cells": [{"id": f"{X}#1", "verdict": "boom"}]}),
             "key cells[0]: needs an 'id' and a 'verdict'",
+        ),
+        (
+            '{"cells": [{"id": "s/x#1", "verdict": "pass"}]}',
+            "key cells[0].id: 's/x#1' is not a cell id: 2 /-separated parts",
         ),
     ],
 )

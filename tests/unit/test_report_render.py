@@ -14,6 +14,7 @@ import pytest
 
 from harness.analysis.baseline import compare
 from harness.cells.outcome import Outcome
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import Classified
 from harness.evidence.results import CellResult, Provenance
@@ -129,7 +130,9 @@ def test_html_shows_capture_findings_and_baseline_when_present() -> None:
     raw = document(**FINDINGS)
     raw["cells"][0].update(CAPTURE)
     old = {"pair/debian-bookworm-x86_64/global:a/plain/a,b": frozenset({Verdict.PASS})}
-    new = {c["id"].rsplit("#", 1)[0]: frozenset({Verdict(c["verdict"])}) for c in raw["cells"]}
+    new = {
+        str(CellId.parse(c["id"]).logical): frozenset({Verdict(c["verdict"])}) for c in raw["cells"]
+    }
     raw["baseline"] = compare("old/results.json", old, new).to_json()
     text = html_report.render(run_view(raw, name="run-1"))
     assert "std::call_once&lt;void (*)()&gt; in wc_a.so" in text

@@ -33,10 +33,13 @@ def test_newest_run_wins_and_a_bare_id_means_the_first_repeat(tmp_path: Path) ->
 
 
 def test_unknown_cells_and_missing_reproducers_are_input_errors(tmp_path: Path) -> None:
-    write_run(tmp_path, "r1", [{"id": "s/x#1", "verdict": "infra-error", "reproducer": ""}])
-    with pytest.raises(InputError, match="no cell 's/y'"):
-        find_cell("s/y", tmp_path)
+    stored = "s/host/local/plain/a#1"
+    write_run(tmp_path, "r1", [{"id": stored, "verdict": "infra-error", "reproducer": ""}])
+    with pytest.raises(InputError, match="no cell 's/host/local/plain/b'"):
+        find_cell("s/host/local/plain/b", tmp_path)
     with pytest.raises(InputError, match="has no reproducer"):
-        find_cell("s/x#1", tmp_path)
+        find_cell(stored, tmp_path)
     with pytest.raises(InputError, match=r"no results\.json there"):
-        find_cell("s/x#1", tmp_path / "empty")
+        find_cell(stored, tmp_path / "empty")
+    with pytest.raises(InputError, match=r"'s/y' is not a cell id: 2 /-separated parts"):
+        find_cell("s/y", tmp_path)
