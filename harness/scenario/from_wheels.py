@@ -19,7 +19,7 @@ from typing import Final
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import InputError, InvalidInputFile
-from harness.scenario.load import NO_TOOLCHAINS, Scenario, load_scenario
+from harness.scenario.load import NO_TOOLCHAINS, OrderMode, Scenario, load_scenario
 from harness.scenario.wheel_contents import read_contents
 
 CHECK_NAME: Final = "check"
@@ -129,7 +129,7 @@ def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Pa
         f"repeat = {options.repeat}",
         f"timeout = {_value(options.timeout_s)}",
         f"victims = {_value(options.victims)}",
-        *(['orders = "pairs"'] if options.pairs else []),
+        *([f'orders = "{OrderMode.PAIRS}"'] if options.pairs else []),
         "",
         "[[expect]]",
         'verdict = "pass"',

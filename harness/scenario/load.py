@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, assert_never
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -67,6 +67,14 @@ class HostMode(StrEnum):
     PRELOAD_LIBSTDCXX = "preload-libstdcxx"
 
 
+class OrderMode(StrEnum):
+    """`[matrix] orders`: which import orders run. `cover` is spelled `{ cover = t }`."""
+
+    ALL = "all"  # every order of the whole set (n!)
+    PAIRS = "pairs"  # both orders of every pair (n·(n-1))
+    COVER = "cover"  # a t-way sequence covering array (`Matrix.cover` is t)
+
+
 @dataclass(frozen=True, kw_only=True)
 class WheelSpec:
     """One wheel of the set: a fixture built with a toolchain and link modes."""
@@ -113,9 +121,12 @@ class Matrix:
     repeat: int
     timeout_s: float
     victims: bool
-    cover: int | None = None
-    orders: str = "all"  # all: every order of the whole set; pairs: both orders of each pair
+    orders: OrderMode = OrderMode.ALL
+    cover: int | None = None  # the strength t when `orders` is cover
     first_use: tuple[FirstUse, ...] = DEFAULT_FIRST_USE
+
+    def __post_init__(self) -> None:
+        assert (self.orders == OrderMode.COVER) == (self.cover is not None), self
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,7 +211,6 @@ MATRIX_KEYS: Final = {
     "orders",
     "first_use",
 }
-ORDER_MODES: Final = ("all", "pairs")
 EXPECT_KEYS: Final = {"when", "verdict", "subkind", "reason"}
 WHEN_KEYS: Final = {
     "target",
@@ -241,7 +251,7 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
     if cover is not None:
-        matrix = replace(matrix, cover=cover)
+        matrix = replace(matrix, orders=OrderMode.COVER, cover=cover)
     _check_orders(matrix, len(wheels), check, "--cover" if cover else "matrix.orders")
     varying = {w.id: w.toolchain_options for w in wheels if w.varies}
     expectations = _expectations(document.get("expect", []), check, ids, varying)
@@ -411,16 +421,23 @@ def _prebuilt(
 def _check_orders(matrix: Matrix, n: int, check: Checker, key: str) -> None:
     """Every order (n!) up to MAX_EXHAUSTIVE wheels; beyond that pairs or a covering array."""
     cover = matrix.cover
-    if cover is None:
-        if n > MAX_EXHAUSTIVE and matrix.orders == "all":
-            check.add(
-                "wheels",
-                f"{n} wheels make {n}! orders; every order is run for at most "
-                f"{MAX_EXHAUSTIVE} wheels; set `[matrix] orders = {{ cover = 3 }}` (or "
-                '--cover 3) to run a sequence covering array instead, orders = "pairs" for both '
-                "orders of every pair, or split the set",
-            )
-        return
+    match matrix.orders:
+        case OrderMode.ALL:
+            if n > MAX_EXHAUSTIVE:
+                check.add(
+                    "wheels",
+                    f"{n} wheels make {n}! orders; every order is run for at most "
+                    f"{MAX_EXHAUSTIVE} wheels; set `[matrix] orders = {{ cover = 3 }}` (or "
+                    '--cover 3) to run a sequence covering array instead, orders = "pairs" for '
+                    "both orders of every pair, or split the set",
+                )
+            return
+        case OrderMode.PAIRS:
+            return
+        case OrderMode.COVER:
+            assert cover is not None
+        case _:
+            assert_never(matrix.orders)
     if cover not in COVER_STRENGTHS:
         check.add(key, f"cover must be one of {', '.join(map(str, COVER_STRENGTHS))}")
     elif n > MAX_COVERED:
@@ -431,18 +448,20 @@ def _check_orders(matrix: Matrix, n: int, check: Checker, key: str) -> None:
 
 def _orders(raw: Any, check: Checker) -> dict[str, Any]:
     """`orders = "all"` (the default), `"pairs"` or `{ cover = t }`, as Matrix fields."""
-    if raw is None or raw in ORDER_MODES:
-        return {"orders": raw or "all", "cover": None}
-    if isinstance(raw, dict) and set(raw) == {"cover"}:
-        value = raw["cover"]
+    if raw is None:
+        return {"orders": OrderMode.ALL, "cover": None}
+    if raw in (OrderMode.ALL, OrderMode.PAIRS):
+        return {"orders": OrderMode(raw), "cover": None}
+    if isinstance(raw, dict) and set(raw) == {OrderMode.COVER}:
+        value = raw[OrderMode.COVER]
         if isinstance(value, int) and not isinstance(value, bool):
-            return {"orders": "all", "cover": value}
+            return {"orders": OrderMode.COVER, "cover": value}
     check.add(
         "matrix.orders",
         'use "all" (every order), "pairs" (both orders of every pair) or { cover = t } (a '
         f"t-way sequence covering array, t in {', '.join(map(str, COVER_STRENGTHS))})",
     )
-    return {"orders": "all", "cover": None}
+    return {"orders": OrderMode.ALL, "cover": None}
 
 
 def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:

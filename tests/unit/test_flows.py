@@ -19,7 +19,7 @@ from harness.errors import InputError, InvalidInputFile
 from harness.evidence.results import CellResult
 from harness.run.minimize import ddmin
 from harness.scenario.from_wheels import CheckOptions, Input, parse_inputs, scenario_for
-from harness.scenario.load import load_scenario
+from harness.scenario.load import OrderMode, load_scenario
 from harness.scenario.plan import plan
 from harness.scenario.wheel_contents import read_contents
 
@@ -124,7 +124,7 @@ def test_check_turns_wheels_into_a_scenario_that_run_accepts(tmp_path: Path) -> 
     assert [i.id for i in inputs] == ["first", "first_2", "numpy"]
     options = CheckOptions(dlopen=("local", "global:first"), exercise="x = 1", pairs=True)
     scenario, text = scenario_for(inputs, options)
-    assert scenario.matrix.orders == "pairs"
+    assert scenario.matrix.orders is OrderMode.PAIRS
     assert len(plan(scenario)) == 2 * 3 * 2  # two modes, three pairs, both orders
     saved = tmp_path / "saved.toml"
     saved.write_text(text.replace(str(tmp_path), "."))
