@@ -84,7 +84,7 @@ def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> lis
         verdicts = sorted({str(r.verdict) for r in failed})
         rows.append(
             {
-                "mechanism": finding.mechanism,
+                "mechanism": str(finding.mechanism),
                 "predicted": True,
                 "observed": bool(failed),
                 "detail": (
