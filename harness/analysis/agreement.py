@@ -74,7 +74,7 @@ def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> lis
         verdicts = sorted({str(r.outcome.verdict) for r in failed})
         rows.append(
             {
-                "mechanism": finding.mechanism,
+                "mechanism": str(finding.mechanism),
                 "predicted": True,
                 "observed": bool(failed),
                 "detail": (

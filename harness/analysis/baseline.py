@@ -18,9 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, assert_never
 
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
-from harness.evidence.flakes import logical_id
 from harness.evidence.results import READ_HINT, load_results
 
 
@@ -98,10 +98,11 @@ class Comparison:
         }
 
 
-def verdict_sets(cells: Iterable[tuple[str, Verdict]]) -> dict[str, frozenset[Verdict]]:
+def verdict_sets(cells: Iterable[tuple[CellId, Verdict]]) -> dict[str, frozenset[Verdict]]:
+    """Each logical cell's verdicts over its repeats, keyed by its logical id."""
     found: dict[str, set[Verdict]] = {}
     for cell_id, verdict in cells:
-        found.setdefault(logical_id(cell_id), set()).add(verdict)
+        found.setdefault(str(cell_id.logical), set()).add(verdict)
     return {cell: frozenset(verdicts) for cell, verdicts in found.items()}
 
 
@@ -160,7 +161,7 @@ def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
         raise InputError(f"--baseline {exc.message}", context=exc.context, hint=hint) from (
             exc.__cause__ or exc
         )
-    return verdict_sets((r.id, r.outcome.verdict) for r in results)
+    return verdict_sets((r.cell.cell_id, r.outcome.verdict) for r in results)
 
 
 def text(comparison: Comparison) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from harness import paths
 from harness.analysis.elfscan import ElfFacts, scan_file, scan_wheel
+from harness.analysis.mechanisms import Mechanism, Predictor
 from harness.scenario.tomlload import Checker, read_toml
 from harness.scenario.wheel_contents import read_contents
 
@@ -46,7 +47,7 @@ class InternalPattern:
     pattern: re.Pattern[str]
     what: str
     runtime_only: bool
-    mechanism: str
+    mechanism: Mechanism | None  # None: a stateless copy, reported as a fact
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +60,17 @@ class Predictors:
     unique_soname: re.Pattern[str]
     tls_surplus: dict[str, int]
     messages: dict[str, str]
+
+
+def _mechanism(check: Checker, row: dict[str, Any], key: str) -> Mechanism | None:
+    """A row's `mechanism`: a number of docs/mechanisms.md, or "" for none."""
+    value = check.string(row, "mechanism", key)
+    if not value:
+        return None
+    if value not in set(Mechanism):
+        check.add(key, f'unknown mechanism {value!r}; use one of {", ".join(Mechanism)}, or ""')
+        return None
+    return Mechanism(value)
 
 
 def _regex(check: Checker, value: str, key: str) -> re.Pattern[str]:
@@ -99,7 +111,7 @@ def _internals(check: Checker, doc: dict[str, Any]) -> tuple[InternalPattern, ..
                 ),
                 what=check.string(row, "what", f"{key}.what"),
                 runtime_only=check.boolean(row, "runtime_only", f"{key}.runtime_only", False),
-                mechanism=check.string(row, "mechanism", f"{key}.mechanism"),
+                mechanism=_mechanism(check, row, f"{key}.mechanism"),
             )
         )
     return tuple(internals)
@@ -169,12 +181,12 @@ def runtime_exports(search: tuple[Path, ...]) -> frozenset[str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:
-    """One predictor that fired on a wheel; `mechanism` is "1".."7", or "" for a fact."""
+    """One predictor that fired on a wheel: a prediction of a mechanism, or a fact (None)."""
 
     wheel_id: str
     wheel: str
-    predictor: str
-    mechanism: str
+    predictor: Predictor
+    mechanism: Mechanism | None
     detail: str
     before: tuple[str, ...] = ()  # wheel ids whose import order the prediction needs
     rtld_global: str = ""  # the wheel that must be loaded RTLD_GLOBAL, if any
@@ -183,8 +195,8 @@ class Finding:
         return {
             "wheel_id": self.wheel_id,
             "wheel": self.wheel,
-            "predictor": self.predictor,
-            "mechanism": self.mechanism,
+            "predictor": str(self.predictor),
+            "mechanism": str(self.mechanism or ""),
             "detail": self.detail,
         }
 
@@ -230,7 +242,7 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
     msg = table.messages
     out: list[Finding] = []
 
-    def add(predictor: str, mechanism: str, detail: str, **extra: Any) -> None:
+    def add(predictor: Predictor, mechanism: Mechanism | None, detail: str, **extra: Any) -> None:
         out.append(
             Finding(
                 wheel_id=item.wheel_id,
@@ -247,61 +259,62 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
         matched = [(e.name, _internal(e.name, table, runtime)) for e in elf.exported]
         stateful = sorted(n for n, row in matched if row is not None and row.mechanism)
         stateless = sorted(n for n, row in matched if row is not None and not row.mechanism)
-        for names, mechanism, key in (
-            (stateful, "2", "runtime_internals"),
-            (stateless, "", "runtime_copies"),
+        for names, predictor, mechanism, key in (
+            (
+                stateful,
+                Predictor.RUNTIME_INTERNALS,
+                Mechanism.FIRST_LOADER_HIJACK,
+                "runtime_internals",
+            ),
+            (stateless, Predictor.RUNTIME_COPIES, None, "runtime_copies"),
         ):
             if names and needed:
                 shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
                 detail = msg[key].format(count=len(names), names=shown, runtime=needed)
-                add(
-                    "runtime-internals" if mechanism else "runtime-copies",
-                    mechanism,
-                    f"{elf.name} {detail}",
-                )
+                add(predictor, mechanism, f"{elf.name} {detail}")
         trampolines = _trampolines(elf, table)
         if trampolines and _private_libstdcxx(elf, table) and elf.path in item.modules:
             add(
-                "call-once-trampoline",
-                "",
+                Predictor.CALL_ONCE_TRAMPOLINE,
+                None,
                 f"{elf.name} " + msg["call_once_private"].format(symbol=trampolines[0]),
             )
         unique = [e for e in elf.exported if e.unique]
         if unique:
             add(
-                "unique-symbols",
-                "",
+                Predictor.UNIQUE_SYMBOLS,
+                None,
                 f"{elf.name}: " + msg["unique_count"].format(count=len(unique)),
             )
         arch_surplus = table.tls_surplus.get(elf.arch, min(table.tls_surplus.values() or [1664]))
         if elf.static_tls:
             add(
-                "static-tls",
-                "5",
+                Predictor.STATIC_TLS,
+                Mechanism.STATIC_TLS,
                 msg["static_tls"].format(file=elf.name, size=elf.tls_size, surplus=arch_surplus),
             )
         elif elf.tls_size:
-            add("tls-size", "", msg["tls_size"].format(file=elf.name, size=elf.tls_size))
+            add(Predictor.TLS_SIZE, None, msg["tls_size"].format(file=elf.name, size=elf.tls_size))
         bundled = elf.path not in item.modules and elf.soname
         if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
             detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
-            add("bundled-runtime", "6", detail)
+            add(Predictor.BUNDLED_RUNTIME, Mechanism.SAME_SONAME, detail)
         elif bundled and not table.unique_soname.search(elf.soname):
             detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
-            add("bundled-soname", "", detail)
+            add(Predictor.BUNDLED_SONAME, None, detail)
         if elf.rpath:
-            add("rpath", "", msg["rpath"].format(file=elf.name, value=elf.rpath))
+            add(Predictor.RPATH, None, msg["rpath"].format(file=elf.name, value=elf.rpath))
         if elf.runpath:
-            add("runpath", "", msg["runpath"].format(file=elf.name, value=elf.runpath))
+            add(Predictor.RUNPATH, None, msg["runpath"].format(file=elf.name, value=elf.runpath))
         if elf.comment and elf.path in item.modules:
             add(
-                "compiler",
-                "",
+                Predictor.COMPILER,
+                None,
                 msg["compiler"].format(file=elf.name, comment="; ".join(elf.comment)),
             )
     if item.python_hits:
         where = ", ".join(item.python_hits[:3]) + (" …" if len(item.python_hits) > 3 else "")
-        add("dlopenflags", "", msg["dlopenflags"].format(where=where))
+        add(Predictor.DLOPENFLAGS, None, msg["dlopenflags"].format(where=where))
     return out
 
 
@@ -342,8 +355,8 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                     Finding(
                         wheel_id=provider.wheel_id,
                         wheel=provider.path.name,
-                        predictor="call-once-interposition",
-                        mechanism="1",
+                        predictor=Predictor.CALL_ONCE_INTERPOSITION,
+                        mechanism=Mechanism.CALL_ONCE,
                         detail=msg["call_once_pair"].format(
                             provider=provider.wheel_id, user=user.wheel_id, symbol=bound[0]
                         ),
@@ -368,8 +381,8 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                     Finding(
                         wheel_id=first.wheel_id,
                         wheel=first.path.name,
-                        predictor="unique-shared" if differ else "unique-same",
-                        mechanism="4" if differ else "",
+                        predictor=Predictor.UNIQUE_SHARED if differ else Predictor.UNIQUE_SAME,
+                        mechanism=Mechanism.UNIQUE_LAYOUTS if differ else None,
                         detail=msg[key].format(
                             count=len(shared), other=second.wheel_id, names=names, sizes=sizes
                         ),
@@ -383,8 +396,8 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                     Finding(
                         wheel_id=first.wheel_id,
                         wheel=first.path.name,
-                        predictor="shared-soname",
-                        mechanism="6",
+                        predictor=Predictor.SHARED_SONAME,
+                        mechanism=Mechanism.SAME_SONAME,
                         detail=msg["shared_soname"].format(soname=soname, other=second.wheel_id),
                     )
                 )
@@ -400,6 +413,6 @@ def explain(wheels: Sequence[tuple[str, Path]], table: Predictors | None = None)
     return findings + _pair_findings(items, table)
 
 
-def mechanisms(findings: Sequence[Finding]) -> list[str]:
+def mechanisms(findings: Sequence[Finding]) -> list[Mechanism]:
     """The mechanisms the findings predict, in order."""
     return sorted({f.mechanism for f in findings if f.mechanism})

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never
+
+
+class ProbeEvent(StrEnum):
+    """The events of a cell's report, spelled as resources/probe.py (and, for a line that is
+    not JSON, resources/supervisor.py) writes them."""
+
+    START = "start"
+    STEP = "step"
+    SENTINEL = "sentinel"
+    IMPORT_ERROR = "import-error"
+    WRONG_RESULT = "wrong-result"
+    LIBRARIES = "libraries"
+    VICTIM_MISSING = "victim-missing"
+    GARBLED = "garbled"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,21 +58,31 @@ class Outcome:
         libraries: tuple[str, ...] = ()
         traceback = ""
         for event in events:
-            kind = str(event.get("event", ""))
-            if kind == "start":
-                started = True
-            elif kind == "step":
-                last_step = str(event.get("what", ""))
-            elif kind == "sentinel":
-                sentinel = True
-            elif kind == "import-error":
-                import_error = f"{event.get('module')}: {event.get('type')}: {event.get('message')}"
-                traceback = str(event.get("traceback", ""))
-            elif kind == "wrong-result":
-                wrong_result = f"{event.get('where')}: {event.get('message')}"
-                traceback = str(event.get("traceback", ""))
-            elif kind == "libraries":
-                libraries = tuple(str(p) for p in event.get("paths", []))
+            try:
+                kind = ProbeEvent(str(event.get("event")))
+            except ValueError:
+                continue  # not one the probe writes (code under test can write there too)
+            match kind:
+                case ProbeEvent.START:
+                    started = True
+                case ProbeEvent.STEP:
+                    last_step = str(event.get("what", ""))
+                case ProbeEvent.SENTINEL:
+                    sentinel = True
+                case ProbeEvent.IMPORT_ERROR:
+                    import_error = (
+                        f"{event.get('module')}: {event.get('type')}: {event.get('message')}"
+                    )
+                    traceback = str(event.get("traceback", ""))
+                case ProbeEvent.WRONG_RESULT:
+                    wrong_result = f"{event.get('where')}: {event.get('message')}"
+                    traceback = str(event.get("traceback", ""))
+                case ProbeEvent.LIBRARIES:
+                    libraries = tuple(str(p) for p in event.get("paths", []))
+                case ProbeEvent.VICTIM_MISSING | ProbeEvent.GARBLED:
+                    pass  # a victim not installed, a line that was not JSON: nothing to judge
+                case _:
+                    assert_never(kind)
         return cls(
             cell_id=str(report["id"]),
             returncode=report.get("returncode"),

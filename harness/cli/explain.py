@@ -46,7 +46,7 @@ def execute(args: argparse.Namespace) -> int:
         document = {
             "schema_version": SCHEMA_VERSION,
             "harness_version": __version__,
-            "mechanisms": predicted,
+            "mechanisms": [str(m) for m in predicted],
             "findings": [f.to_json() for f in findings],
         }
         print(json.dumps(document, indent=2))

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Self
 
 from harness.cells.backends import BACKENDS
+from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL
 from harness.errors import InputError
 from harness.run.runner import AUTO
 from harness.run.shards import Shard
 from harness.scenario import engine_option
 from harness.scenario.config import Defaults
 from harness.scenario.from_wheels import read_requirements
-from harness.scenario.load import ARCHES, GLOBAL_ALL, GLOBAL_PREFIX, LOCAL, HostMode
+from harness.scenario.load import ARCHES, HostMode
 
 
 def _items(text: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.analysis import baseline
 from harness.cli import options
 from harness.cli.output import conclude, print_plan, progress
+from harness.common.ids import CellId
 from harness.errors import InputError
 from harness.run import runner
 from harness.run.runner import RunRequest, load_all
@@ -104,7 +105,9 @@ def execute(args: argparse.Namespace) -> int:
     summary = runner.execute(request, progress)
     comparison = None
     if before is not None:
-        current = baseline.verdict_sets((r.id, r.outcome.verdict) for r in summary.results)
+        current = baseline.verdict_sets(
+            (CellId.parse(r.id), r.outcome.verdict) for r in summary.results
+        )
         comparison = baseline.compare(str(args.baseline), before, current)
         baseline.store(summary.results_path, comparison)
     return conclude(summary, as_json=args.json, comparison=comparison)

@@ -16,12 +16,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from harness.common.ids import CellId
 from harness.evidence.results import CellResult
 
 
 def logical_id(cell_id: str) -> str:
-    """A cell id without its `#repeat` suffix."""
-    return cell_id.rsplit("#", 1)[0]
+    """A cell id without its `#repeat` suffix (`CellId.logical`, as text)."""
+    return str(CellId.parse(cell_id).logical)
 
 
 def distributions(samples: Iterable[tuple[str, str]]) -> dict[str, Counter[str]]:

@@ -15,6 +15,7 @@ from harness import __version__
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import TargetFacts
 from harness.cells.outcome import Outcome
+from harness.common.ids import Variant
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InfrastructureError, InputError
 from harness.evidence.classify import Classified
@@ -78,6 +79,7 @@ class PlannedCell(Cell):
                 **_known(cls, data),
                 "order": tuple(data["order"]),
                 "use": tuple(data.get("use", ())),
+                "variant": Variant.parse(str(data.get("variant", ""))),
             }
         )
 
@@ -210,7 +212,10 @@ class CellResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "cell": asdict(self.cell, dict_factory=_plain),
+            "cell": {
+                **asdict(self.cell, dict_factory=_plain),
+                "variant": str(self.cell.variant),
+            },
             "outcome": asdict(self.outcome, dict_factory=_plain),
             "evidence": self.evidence.to_json(),
         }

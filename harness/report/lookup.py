@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.common.ids import CellId, LogicalId, MalformedId
 from harness.errors import InputError
-from harness.evidence.flakes import logical_id
 from harness.evidence.results import RESULTS_NAME, load_results
 
 
@@ -33,10 +33,26 @@ def _candidates(where: Path) -> list[Path]:
     return runs
 
 
+def _wanted(cell_id: str) -> CellId | LogicalId:
+    """The cell asked for: one repeat, or with no #repeat the logical cell; MalformedId when
+    the text is neither."""
+    return CellId.parse(cell_id) if "#" in cell_id else LogicalId.parse(cell_id)
+
+
+def _matches(stored: object, wanted: CellId | LogicalId) -> bool:
+    """Whether a stored cell id names the wanted cell; a malformed stored id names none."""
+    try:
+        found = CellId.parse(str(stored))
+    except MalformedId:
+        return False
+    return (found.logical if isinstance(wanted, LogicalId) else found) == wanted
+
+
 def find_cell(cell_id: str, where: Path) -> StoredCell:
     """The newest run's cell with this id (or, for an id without #repeat, its first repeat).
     Among several runs, one that cannot be read (another schema version) is passed over and
     named if the cell is found in none."""
+    wanted = _wanted(cell_id)
     candidates = _candidates(where)
     passed_over: list[str] = []
     for path in candidates:
@@ -47,11 +63,7 @@ def find_cell(cell_id: str, where: Path) -> StoredCell:
                 raise
             passed_over.append(str(exc))
             continue
-        matching = [
-            r
-            for r in results
-            if r.id == cell_id or ("#" not in cell_id and logical_id(r.id) == cell_id)
-        ]
+        matching = [r for r in results if _matches(r.id, wanted)]
         if matching:
             result = matching[0]
             command = result.cell.reproducer

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.baseline import statuses
+from harness.common.ids import CellId
 from harness.errors import InputError
 from harness.evidence.flakes import logical_id
 from harness.evidence.results import (
@@ -58,7 +59,7 @@ class CellView:
 
     @property
     def logical(self) -> str:
-        return logical_id(self.id)
+        return str(CellId.parse(self.id).logical)
 
     @property
     def order(self) -> str:
@@ -74,7 +75,7 @@ class CellView:
     def table(self) -> str:
         """The matrix this cell belongs to: scenario on target (arch, variant)."""
         cell = self.cell
-        where = f"{cell.target} ({cell.arch}{', ' + cell.variant if cell.variant else ''})"
+        where = f"{cell.target} ({cell.arch}{', ' + str(cell.variant) if cell.variant else ''})"
         return f"{cell.scenario} on {where}"
 
     @property

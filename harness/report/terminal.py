@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
 
+from harness.common.ids import CellId, Variant
 from harness.common.verdicts import Verdict
-from harness.evidence.flakes import logical_id
 from harness.evidence.results import CellResult
 
 
@@ -59,21 +59,27 @@ def _grid(rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _pairs_two(variant: Variant) -> bool:
+    """Whether the variant pairs two wheels across toolchains (a table of its own)."""
+    return len(variant.choices) == 2
+
+
 def toolchain_tables(results: Sequence[CellResult]) -> str:
     """For scenarios pairing two wheels across toolchains: one table per target, the first
     wheel's toolchain down, the second's across, each cell the worst verdict of every order
     and mode of that pair with the count of failing cells."""
-    tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    tables: dict[tuple[str, str, str], list[tuple[Variant, CellResult]]] = defaultdict(list)
     for result in results:
         cell = result.cell
-        if cell.variant.count("=") == 2:
-            tables[(cell.scenario, cell.target, cell.arch)].append(result)
+        variant = Variant.parse(str(cell.variant))
+        if _pairs_two(variant):
+            tables[(cell.scenario, cell.target, cell.arch)].append((variant, result))
     blocks = []
     for (scenario, target, arch), cells in tables.items():
         by_pair: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
-        for result in cells:
-            (first, a), (second, b) = (p.split("=", 1) for p in result.cell.variant.split("+"))
-            by_pair[(a, b)].append(result)
+        for variant, found in cells:
+            (first, a), (second, b) = variant.choices
+            by_pair[(a, b)].append(found)
         downs = list(dict.fromkeys(a for a, _ in by_pair))
         acrosses = list(dict.fromkeys(b for _, b in by_pair))
         corner = f"{first} \\ {second}"
@@ -95,14 +101,14 @@ def matrix(results: Sequence[CellResult]) -> str:
     tables: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:
         cell = result.cell
-        if cell.variant.count("=") == 2:
+        if _pairs_two(Variant.parse(str(cell.variant))):
             continue
         tables[
             (
                 cell.scenario,
                 cell.target,
                 f"{cell.arch}{', emulated' if cell.emulated else ''}"
-                f"{' ' + cell.variant if cell.variant else ''}",
+                f"{' ' + str(cell.variant) if cell.variant else ''}",
             )
         ].append(result)
     blocks = []
@@ -174,7 +180,7 @@ def summary_line(results: Sequence[CellResult]) -> str:
         counts[str(result.outcome.verdict)] += 1
     unexpected = sum(not r.outcome.matches_expectation for r in results)
     parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    flaky = len({logical_id(r.id) for r in results if r.evidence.flaky})
+    flaky = len({CellId.parse(r.id).logical for r in results if r.evidence.flaky})
     return f"{len(results)} cells: {parts}; {unexpected} unexpected" + (
         f"; {flaky} flaky" if flaky else ""
     )

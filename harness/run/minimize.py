@@ -16,7 +16,8 @@ from harness.build.prebuilt import with_modules
 from harness.build.toolchains import load_catalogue
 from harness.cells.backends import Backend, Session
 from harness.cells.jobs import job_for
-from harness.common.verdicts import Verdict
+from harness.common.ids import Variant
+from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InfrastructureError, InputError
 from harness.evidence.classify import Classified, classify
 from harness.evidence.results import load_results
@@ -57,7 +58,7 @@ def ddmin(items: Sequence[str], fails: Callable[[tuple[str, ...]], bool]) -> tup
 class Trial:
     order: tuple[str, ...]
     verdict: Verdict
-    subkind: str | None
+    subkind: ImportErrorKind | None
     detail: str
 
 
@@ -65,7 +66,7 @@ class Trial:
 class Minimized:
     cell_id: str
     verdict: Verdict
-    subkind: str | None
+    subkind: ImportErrorKind | None
     original: tuple[str, ...]
     minimal: tuple[str, ...]
     failing_orders: tuple[tuple[str, ...], ...]
@@ -80,14 +81,18 @@ class Minimized:
         return {
             "cell": self.cell_id,
             "verdict": str(self.verdict),
-            "subkind": self.subkind,
+            "subkind": str(self.subkind) if self.subkind else None,
             "original_order": list(self.original),
             "minimal_order": list(self.minimal),
             "failing_orders": [list(o) for o in self.failing_orders],
             "other_orders": [list(o) for o in self.passing_orders],
             "runs": self.runs,
             "trials": [
-                {"order": list(t.order), "verdict": str(t.verdict), "subkind": t.subkind}
+                {
+                    "order": list(t.order),
+                    "verdict": str(t.verdict),
+                    "subkind": str(t.subkind) if t.subkind else None,
+                }
                 for t in self.trials
             ],
         }
@@ -117,9 +122,13 @@ class Tester:
                 f"minimize: run {number} ({','.join(order)}): {verdict.detail}"
             )
         self.seen[order] = verdict
-        subkind = str(verdict.subkind) if verdict.subkind else None
         self.trials.append(
-            Trial(order=order, verdict=verdict.verdict, subkind=subkind, detail=verdict.detail)
+            Trial(
+                order=order,
+                verdict=verdict.verdict,
+                subkind=verdict.subkind,
+                detail=verdict.detail,
+            )
         )
         logger.warning("run %d: %s → %s", number, ",".join(order), verdict.verdict)
         return verdict
@@ -159,7 +168,7 @@ def minimize_cell(
     return Minimized(
         cell_id=cell.id,
         verdict=goal,
-        subkind=str(first.subkind) if first.subkind else None,
+        subkind=first.subkind,
         original=cell.order,
         minimal=minimal,
         failing_orders=tuple(failing),
@@ -234,7 +243,7 @@ def from_results(
         expectations=(),
     )
     # One repeat of the cell, with one wheel set and no exercises (so no first-use order).
-    cell = replace(planned.as_cell(), repeat=1, variant="", use=())
+    cell = replace(planned.as_cell(), repeat=1, variant=Variant(), use=())
     backend = Backends(backend_name or planned.backend).for_scenario(scenario)
     return scenario, cell, backend, result.outcome.verdict
 

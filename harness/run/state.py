@@ -19,6 +19,7 @@ from typing import IO, Any, Final, Self
 
 from harness import __version__
 from harness.cells.backends import TargetFacts
+from harness.common.ids import CellId
 from harness.errors import InputError
 from harness.evidence import flakes
 from harness.evidence.results import (
@@ -286,7 +287,8 @@ def write_results(
     summary = {
         "cells": len(done),
         "unexpected": sum(
-            not index.entries[c].matches or len(repeats[flakes.logical_id(c)]) > 1 for c in done
+            not index.entries[c].matches or len(repeats[str(CellId.parse(c).logical)]) > 1
+            for c in done
         ),
         "verdicts": counts,
     }
@@ -334,7 +336,7 @@ def annotated(
         repeats = flakes.distributions((c, e.verdict) for c, e in index.entries.items())
     for cell in iter_cells(run_dir, index, order):
         result = CellResult.from_json(cell)
-        yield flakes.annotate_one(result, repeats[flakes.logical_id(result.id)])
+        yield flakes.annotate_one(result, repeats[str(CellId.parse(result.id).logical)])
 
 
 def slim_results(run_dir: Path, index: CellIndex, order: Sequence[str]) -> tuple[CellResult, ...]:

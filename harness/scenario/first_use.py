@@ -4,7 +4,7 @@ Several mechanisms depend on which module uses the shared runtime first, not on 
 was imported first. `[matrix] first_use` lists modes: `import` (the default: exercises run
 in import order), `reverse` (reverse import order) and `every` (every order of the wheels
 that have an exercise). A cell whose use order is its import order keeps the id it always
-had; any other gets a `use:<ids>` segment. Pure: no I/O.
+had; any other gets a `use:<ids>` segment (harness/common/ids.py). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ class FirstUse(StrEnum):
 
 
 DEFAULT: Final = (FirstUse.IMPORT,)
-SEGMENT_PREFIX: Final = "use:"
 
 
 def _orders_for(mode: FirstUse, in_import_order: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -50,8 +49,3 @@ def use_orders(
         for use in _orders_for(mode, in_import_order):
             seen[() if use == in_import_order else use] = None
     return tuple(seen)
-
-
-def segment(use: Sequence[str]) -> str:
-    """The cell-id segment for a use order ('' for the default)."""
-    return f"/{SEGMENT_PREFIX}{','.join(use)}" if use else ""

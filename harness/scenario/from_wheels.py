@@ -19,7 +19,7 @@ import tomli_w
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import InputError, InvalidInputFile, Problem
-from harness.scenario.load import NO_TOOLCHAINS, Scenario, load_scenario
+from harness.scenario.load import NO_TOOLCHAINS, OrderMode, Scenario, load_scenario
 from harness.scenario.wheel_contents import read_contents
 
 CHECK_NAME: Final = "check"
@@ -174,7 +174,7 @@ def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Pa
         "victims": options.victims,
     }
     if options.pairs:
-        matrix["orders"] = "pairs"
+        matrix["orders"] = str(OrderMode.PAIRS)
     return tomli_w.dumps(
         {**head, "wheels": wheels, "matrix": matrix, "expect": [{"verdict": "pass"}]}
     )

@@ -8,10 +8,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, assert_never
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness.common.ids import (
+    GLOBAL_ALL,
+    GLOBAL_PREFIX,
+    LOCAL,
+    SCENARIO_NAME_RE,
+    WHEEL_ID_RE,
+    Variant,
+)
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InputError
 from harness.scenario import vocabulary
@@ -20,8 +28,6 @@ from harness.scenario.first_use import FirstUse
 from harness.scenario.tomlload import Checker, read_toml
 from harness.scenario.wheel_contents import read_contents
 
-NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 HOST_TARGET: Final = "host"
 ARCHES: Final = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")
 MAX_EXHAUSTIVE: Final = 6
@@ -62,9 +68,12 @@ class HostMode(StrEnum):
     PRELOAD_LIBSTDCXX = "preload-libstdcxx"
 
 
-LOCAL: Final = "local"
-GLOBAL_ALL: Final = "global-all"
-GLOBAL_PREFIX: Final = "global:"
+class OrderMode(StrEnum):
+    """`[matrix] orders`: which import orders run. `cover` is spelled `{ cover = t }`."""
+
+    ALL = "all"  # every order of the whole set (n!)
+    PAIRS = "pairs"  # both orders of every pair (n·(n-1))
+    COVER = "cover"  # a t-way sequence covering array (`Matrix.cover` is t)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,9 +123,12 @@ class Matrix:
     repeat: int
     timeout_s: float
     victims: bool
-    cover: int | None = None
-    orders: str = "all"  # all: every order of the whole set; pairs: both orders of each pair
+    orders: OrderMode = OrderMode.ALL
+    cover: int | None = None  # the strength t when `orders` is cover
     first_use: tuple[FirstUse, ...] = DEFAULT_FIRST_USE
+
+    def __post_init__(self) -> None:
+        assert (self.orders == OrderMode.COVER) == (self.cover is not None), self
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,21 +173,19 @@ class Scenario:
         return tuple(w.id for w in self.wheels)
 
     @property
-    def variants(self) -> tuple[str, ...]:
-        """One label per combination of toolchains (`a=gcc-10+b=gcc-12`); ('',) for one set."""
+    def variants(self) -> tuple[Variant, ...]:
+        """One per combination of toolchains (`a=gcc-10+b=gcc-12`); the empty one for one set."""
         varying = [w for w in self.wheels if w.varies]
-        if not varying:
-            return ("",)
         return tuple(
-            "+".join(f"{w.id}={t}" for w, t in zip(varying, combo, strict=True))
+            Variant(choices=tuple((w.id, t) for w, t in zip(varying, combo, strict=True)))
             for combo in itertools.product(*(w.toolchain_options for w in varying))
         )
 
-    def variant(self, label: str) -> Scenario:
-        """This scenario with each varying wheel's toolchain fixed as the label says."""
-        if not label:
+    def variant(self, variant: Variant) -> Scenario:
+        """This scenario with each varying wheel's toolchain fixed as the variant says."""
+        if not variant:
             return self
-        chosen = variant_toolchains(label)
+        chosen = variant.toolchains
         wheels = tuple(
             replace(w, toolchain=chosen[w.id], toolchain_options=(chosen[w.id],))
             if w.id in chosen
@@ -193,17 +203,11 @@ class Scenario:
 MODULE_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 IDENTIFIER_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WHEEL_SUFFIX: Final = ".whl"
-ORDER_MODES: Final = ("all", "pairs")
 
 
 def keys(table: str) -> set[str]:
     """The keys a table of the file accepts (`top` for the document itself)."""
     return vocabulary.tables()[table].names
-
-
-def variant_toolchains(label: str) -> dict[str, str]:
-    """`a=gcc-10+b=gcc-12` → {"a": "gcc-10", "b": "gcc-12"}."""
-    return dict(part.split("=", 1) for part in label.split("+")) if label else {}
 
 
 def fixture_roots(scenario_path: Path) -> tuple[Path, ...]:
@@ -224,7 +228,7 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     check = Checker(path)
     check.unknown_keys(document, keys("top"), "")
     name = check.string(document, "name", "name")
-    if isinstance(document.get("name"), str) and not NAME_RE.match(name):
+    if isinstance(document.get("name"), str) and not SCENARIO_NAME_RE.match(name):
         check.add("name", "use lower-case letters, digits and dashes (it becomes part of cell ids)")
     description = check.string(document, "description", "description")
     requirement = check.string(document, "requirement", "requirement", "")
@@ -236,7 +240,7 @@ def load_scenario(path: Path, catalogue: ToolchainTable, cover: int | None = Non
     ids = tuple(w.id for w in wheels)
     matrix = _matrix(check.table(document, "matrix", "matrix"), check, ids)
     if cover is not None:
-        matrix = replace(matrix, cover=cover)
+        matrix = replace(matrix, orders=OrderMode.COVER, cover=cover)
     _check_orders(matrix, len(wheels), check, "--cover" if cover else "matrix.orders")
     varying = {w.id: w.toolchain_options for w in wheels if w.varies}
     expectations = _expectations(document.get("expect", []), check, ids, varying)
@@ -293,7 +297,7 @@ def _wheels(
             continue
         check.unknown_keys(row, keys("wheel"), key)
         wheel_id = check.string(row, "id", f"{key}.id")
-        bad_id = isinstance(row.get("id"), str) and not ID_RE.match(wheel_id)
+        bad_id = isinstance(row.get("id"), str) and not WHEEL_ID_RE.match(wheel_id)
         if bad_id:
             check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
         elif wheel_id in seen:
@@ -370,7 +374,7 @@ def _prebuilt(
     """A [[wheels]] row naming a given wheel: `wheel = "x.whl"` or `requirement = "numpy"`."""
     check.unknown_keys(row, keys("prebuilt"), key)
     wheel_id = check.string(row, "id", f"{key}.id")
-    if isinstance(row.get("id"), str) and not ID_RE.match(wheel_id):
+    if isinstance(row.get("id"), str) and not WHEEL_ID_RE.match(wheel_id):
         check.add(f"{key}.id", "use a lower-case letter, then letters, digits or _")
     elif wheel_id in seen:
         check.add(f"{key}.id", f"duplicate id {wheel_id!r}; each wheel needs its own")
@@ -426,16 +430,23 @@ def _prebuilt(
 def _check_orders(matrix: Matrix, n: int, check: Checker, key: str) -> None:
     """Every order (n!) up to MAX_EXHAUSTIVE wheels; beyond that pairs or a covering array."""
     cover = matrix.cover
-    if cover is None:
-        if n > MAX_EXHAUSTIVE and matrix.orders == "all":
-            check.add(
-                "wheels",
-                f"{n} wheels make {n}! orders; every order is run for at most "
-                f"{MAX_EXHAUSTIVE} wheels; set `[matrix] orders = {{ cover = 3 }}` (or "
-                '--cover 3) to run a sequence covering array instead, orders = "pairs" for both '
-                "orders of every pair, or split the set",
-            )
-        return
+    match matrix.orders:
+        case OrderMode.ALL:
+            if n > MAX_EXHAUSTIVE:
+                check.add(
+                    "wheels",
+                    f"{n} wheels make {n}! orders; every order is run for at most "
+                    f"{MAX_EXHAUSTIVE} wheels; set `[matrix] orders = {{ cover = 3 }}` (or "
+                    '--cover 3) to run a sequence covering array instead, orders = "pairs" for '
+                    "both orders of every pair, or split the set",
+                )
+            return
+        case OrderMode.PAIRS:
+            return
+        case OrderMode.COVER:
+            assert cover is not None
+        case _:
+            assert_never(matrix.orders)
     if cover not in COVER_STRENGTHS:
         check.add(key, f"cover must be one of {', '.join(map(str, COVER_STRENGTHS))}")
     elif n > MAX_COVERED:
@@ -446,18 +457,20 @@ def _check_orders(matrix: Matrix, n: int, check: Checker, key: str) -> None:
 
 def _orders(raw: Any, check: Checker) -> dict[str, Any]:
     """`orders = "all"` (the default), `"pairs"` or `{ cover = t }`, as Matrix fields."""
-    if raw is None or raw in ORDER_MODES:
-        return {"orders": raw or "all", "cover": None}
-    if isinstance(raw, dict) and set(raw) == {"cover"}:
-        value = raw["cover"]
+    if raw is None:
+        return {"orders": OrderMode.ALL, "cover": None}
+    if raw in (OrderMode.ALL, OrderMode.PAIRS):
+        return {"orders": OrderMode(raw), "cover": None}
+    if isinstance(raw, dict) and set(raw) == {OrderMode.COVER}:
+        value = raw[OrderMode.COVER]
         if isinstance(value, int) and not isinstance(value, bool):
-            return {"orders": "all", "cover": value}
+            return {"orders": OrderMode.COVER, "cover": value}
     check.add(
         "matrix.orders",
         'use "all" (every order), "pairs" (both orders of every pair) or { cover = t } (a '
         f"t-way sequence covering array, t in {', '.join(map(str, COVER_STRENGTHS))})",
     )
-    return {"orders": "all", "cover": None}
+    return {"orders": OrderMode.ALL, "cover": None}
 
 
 def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import assert_never
 
+from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, CellId, LogicalId, Variant
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.scenario.covering import Coverage, covering_orders
-from harness.scenario.first_use import segment, use_orders
-from harness.scenario.load import (
-    GLOBAL_ALL,
-    GLOBAL_PREFIX,
-    HOST_TARGET,
-    Expectation,
-    Scenario,
-    Selector,
-    variant_toolchains,
-)
+from harness.scenario.first_use import use_orders
+from harness.scenario.load import HOST_TARGET, Expectation, OrderMode, Scenario, Selector
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +26,7 @@ class Cell:
     host: str
     order: tuple[str, ...]
     repeat: int
-    variant: str = ""
+    variant: Variant = field(default_factory=Variant)
     use: tuple[str, ...] = ()  # the exercises' order when it differs from `order`
 
     @property
@@ -41,15 +36,30 @@ class Cell:
         return f"{self.target.replace(':', '-').replace('/', '-')}-{self.arch}"
 
     @property
-    def group(self) -> str:
-        """Cells that share one environment (venv or container) share this key."""
-        where = f"{self.scenario}/{self.target_slug}"
-        return f"{where}/{self.variant}" if self.variant else where
+    def cell_id(self) -> CellId:
+        """The cell's id, typed; `id` is its spelling (harness/common/ids.py)."""
+        return CellId(
+            logical=LogicalId(
+                scenario=self.scenario,
+                place=self.target_slug,
+                variant=self.variant,
+                dlopen=self.dlopen,
+                host=self.host,
+                order=self.order,
+                use=self.use,
+            ),
+            repeat=self.repeat,
+        )
 
     @property
+    def group(self) -> str:
+        """Cells that share one environment (venv or container) share this key."""
+        return self.cell_id.group
+
+    @functools.cached_property
     def id(self) -> str:
-        order = ",".join(self.order)
-        return f"{self.group}/{self.dlopen}/{self.host}/{order}{segment(self.use)}#{self.repeat}"
+        """The id's spelling, kept: results, node ids and batches look cells up by it."""
+        return str(self.cell_id)
 
     @property
     def use_order(self) -> tuple[str, ...]:
@@ -81,21 +91,28 @@ class Expected:
 
 
 def orders(
-    ids: Sequence[str], cover: int | None = None, mode: str = "all"
+    ids: Sequence[str], mode: OrderMode = OrderMode.ALL, cover: int | None = None
 ) -> tuple[tuple[str, ...], ...]:
-    """Every import order of the wheel set (n! of them); with `cover` a t-way sequence covering
-    array of them; with mode `pairs` both orders of every pair (n·(n-1) of them)."""
-    if cover is not None:
-        return covering_orders(ids, cover)
-    return tuple(itertools.permutations(ids, 2 if mode == "pairs" else len(ids)))
+    """The import orders of the wheel set: every one (n! of them), both orders of every pair
+    (n·(n-1)), or a `cover`-way sequence covering array of them."""
+    match mode:
+        case OrderMode.ALL:
+            return tuple(itertools.permutations(ids))
+        case OrderMode.PAIRS:
+            return tuple(itertools.permutations(ids, 2))
+        case OrderMode.COVER:
+            assert cover is not None, "orders = cover needs a strength"
+            return covering_orders(ids, cover)
+        case _:
+            assert_never(mode)
 
 
 def coverage(scenario: Scenario) -> Coverage:
     """How many orders the scenario runs, against n!."""
     ids = scenario.wheel_ids
-    cover = scenario.matrix.cover
-    count = len(orders(ids, cover, scenario.matrix.orders))
-    return Coverage(wheels=len(ids), strength=cover, orders=count)
+    matrix = scenario.matrix
+    count = len(orders(ids, matrix.orders, matrix.cover))
+    return Coverage(wheels=len(ids), strength=matrix.cover, orders=count)
 
 
 def plan(
@@ -116,7 +133,7 @@ def iter_plan(
 ) -> Iterator[Cell]:
     """The cells of `plan`, one at a time; the orders are worked out once."""
     matrix = scenario.matrix
-    chosen = orders(scenario.wheel_ids, matrix.cover, matrix.orders)
+    chosen = orders(scenario.wheel_ids, matrix.orders, matrix.cover)
     exercised = [w.id for w in scenario.wheels if w.exercise]
     return (
         Cell(
@@ -154,7 +171,7 @@ def selects(selector: Selector, cell: Cell) -> bool:
     if selector.order and cell.order != selector.order:
         return False
     if selector.toolchain:
-        chosen = variant_toolchains(cell.variant)
+        chosen = cell.variant.toolchains
         if any(chosen.get(wheel_id) not in allowed for wheel_id, allowed in selector.toolchain):
             return False
     if selector.before and not in_sequence(cell.order, selector.before):

@@ -19,21 +19,17 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final, assert_never
 
+from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL, SCENARIO_NAME_RE, WHEEL_ID_RE
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.scenario.first_use import FirstUse
 from harness.scenario.load import (
     ARCHES,
     COVER_STRENGTHS,
-    GLOBAL_ALL,
-    GLOBAL_PREFIX,
-    ID_RE,
     IDENTIFIER_RE,
-    LOCAL,
     MODULE_RE,
-    NAME_RE,
-    ORDER_MODES,
     WHEEL_SUFFIX,
     HostMode,
+    OrderMode,
 )
 from harness.scenario.vocabulary import Key, Kind, Table, tables
 
@@ -55,8 +51,8 @@ CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "first_use": tuple(FirstUse),
 }
 PATTERNS: Final[Mapping[str, str]] = {
-    "name": NAME_RE.pattern,
-    "id": ID_RE.pattern,
+    "name": SCENARIO_NAME_RE.pattern,
+    "id": WHEEL_ID_RE.pattern,
     "module": IDENTIFIER_RE.pattern,
     "dotted_module": MODULE_RE.pattern,
     "dlopen": f"^({_literal(LOCAL)}|{_literal(GLOBAL_ALL)}|{_literal(GLOBAL_PREFIX)}.+)$",
@@ -114,7 +110,7 @@ def _value(key: Key) -> dict[str, Any]:
                 "additionalProperties": False,
                 "properties": {"cover": {"enum": list(COVER_STRENGTHS)}},
             }
-            return {"anyOf": [{"enum": list(ORDER_MODES)}, cover]}
+            return {"anyOf": [{"enum": [str(OrderMode.ALL), str(OrderMode.PAIRS)]}, cover]}
         case Kind.TOOLCHAINS:
             return {"type": "object", "additionalProperties": _strings(key)}
         case _:

@@ -16,6 +16,7 @@ from harness.build.toolchains import load_catalogue
 from harness.cells.backends.local import LocalBackend
 from harness.cells.capture_request import CaptureSettings
 from harness.cli import main
+from harness.common.ids import CellId
 from harness.evidence.results import CellResult
 from harness.run.runner import run_group, wheels_for
 from harness.scenario.load import load_scenario
@@ -92,7 +93,10 @@ def check_crash_evidence(run_dir: Path, document: dict[str, Any]) -> dict[str, C
             assert "a jump to address 0" in evidence.native_top[0], top
             assert "in wc_call_once_b.abi3.so" in top, top
             assert any("_ZSt11__once_call" in b and "wc_healthy_s" in b for b in evidence.bindings)
-    assert sorted({i.split("/", 1)[0] for i in failing}) == ["call-once", "first-loader-hijack"]
+    assert sorted({CellId.parse(i).logical.scenario for i in failing}) == [
+        "call-once",
+        "first-loader-hijack",
+    ]
     folders = {p.name for p in run_dir.iterdir() if p.is_dir()}
     assert len(folders) == len(failing)  # passing cells left nothing behind
     return failing

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.common.ids import CellId
 from tests.integration.conftest import SCENARIOS, cells_in
 
 
@@ -33,7 +34,7 @@ def test_the_cffi_victim_installs_cffi_from_its_wheelhouse(
     assert sorted(p.name.split("-")[0] for p in house.glob("*.whl")) == ["cffi", "pycparser"]
     verdicts: dict[str, set[str]] = defaultdict(set)  # over the scenario's repeats
     for cell in cells:
-        verdicts[cell.id.split("/", 2)[2].rsplit("#", 1)[0]].add(cell.outcome.verdict)
+        verdicts[CellId.parse(cell.id).logical.tail].add(cell.outcome.verdict)
     assert verdicts.pop("global:a/plain/a,b") == {"segfault"}
     assert set(verdicts) == {"local/plain/a,b", "local/plain/b,a", "global:a/plain/b,a"}
     assert all(found == {"pass"} for found in verdicts.values())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.explain import explain, mechanisms
+from harness.analysis.mechanisms import Mechanism
 from harness.build.toolchains import load_catalogue
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
@@ -20,7 +21,7 @@ from harness.scenario.plan import plan
 from tests.integration.conftest import SCENARIOS
 
 
-def predicted(scenario_name: str) -> list[str]:
+def predicted(scenario_name: str) -> list[Mechanism]:
     scenario = load_scenario(SCENARIOS / f"{scenario_name}.toml", load_catalogue())
     wheels = wheels_for(scenario, plan(scenario)[0], LocalBackend())
     return mechanisms(explain([(w.wheel_id, w.path) for w in wheels]))

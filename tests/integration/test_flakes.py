@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from harness.common.ids import LogicalId
 from harness.evidence.flakes import flaky, stability
 from harness.evidence.results import CellResult
 from harness.run.runner import RunRequest, execute
@@ -31,7 +32,7 @@ def run(results: Path) -> tuple[CellResult, ...]:
 
 def test_three_runs_agree_and_the_coin_is_flaky(tmp_path: Path) -> None:
     runs = [run(tmp_path / str(index)) for index in range(RUNS)]
-    report = {s.key.split("/", 1)[0]: s for s in stability(runs)}
+    report = {LogicalId.parse(s.key).scenario: s for s in stability(runs)}
     assert len(report) == len(STEADY) + 1
     [coin] = flaky(runs)
     assert coin.key.startswith("coin-flip/")

@@ -17,6 +17,7 @@ import pytest
 
 from harness import paths
 from harness.cli import main
+from harness.common.ids import CellId
 from harness.evidence.results import CellOutcome
 from tests.integration.conftest import SCENARIOS, cells_in
 
@@ -55,7 +56,7 @@ def by_cell(document: dict[str, Any], scenario: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = defaultdict(set)
     for cell in cells_in(document):
         if cell.cell.scenario == scenario:
-            key = cell.id.split("/", 2)[2].rsplit("#", 1)[0]
+            key = CellId.parse(cell.id).logical.tail
             outcome = cell.outcome
             found[key].add(outcome.verdict + (f":{outcome.subkind}" if outcome.subkind else ""))
     return dict(found)

@@ -12,6 +12,7 @@ import pytest
 
 from harness import paths
 from harness.cli import main
+from harness.common.ids import CellId
 from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -29,7 +30,7 @@ def verdicts_by_cell(document: dict[str, Any]) -> dict[str, set[str]]:
     """Verdicts per cell id without its repeat number, over all repeats."""
     found: dict[str, set[str]] = defaultdict(set)
     for cell in cells_in(document):
-        found[cell.id.rsplit("#", 1)[0]].add(cell.outcome.verdict)
+        found[str(CellId.parse(cell.id).logical)].add(cell.outcome.verdict)
     return found
 
 

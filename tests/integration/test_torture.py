@@ -106,7 +106,7 @@ def misclassified(results: Sequence[CellResult]) -> list[str]:
     """Every way a cell's result departs from what its torture scenario says it must be."""
     wrong = []
     for result in results:
-        scenario = result.id.split("/", 1)[0]
+        scenario = result.cell.scenario
         outcome = result.outcome
         why = []
         if not outcome.matches_expectation:

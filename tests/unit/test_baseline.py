@@ -8,6 +8,7 @@ import pytest
 
 from harness.analysis import baseline
 from harness.analysis.baseline import Status
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
 from harness.evidence.results import SCHEMA_VERSION
@@ -48,21 +49,24 @@ def test_status_of_one_cell(before: set[Verdict], after: set[Verdict], status: S
     assert change.status == status
 
 
+X, NEW, OLD = "s/host/local/plain/a,b", "s/host/local/plain/b,a", "s/host/global-all/plain/a,b"
+
+
 def test_repeats_fold_into_their_logical_cell_and_gone_cells_come_last() -> None:
-    current = baseline.verdict_sets([("s/x#1", P), ("s/x#2", S), ("s/new#1", P)])
-    assert current == {"s/x": frozenset({P, S}), "s/new": frozenset({P})}
-    comparison = baseline.compare(
-        "old.json", {"s/x": frozenset({P}), "s/old": frozenset({P})}, current
+    current = baseline.verdict_sets(
+        [(CellId.parse(f"{X}#1"), P), (CellId.parse(f"{X}#2"), S), (CellId.parse(f"{NEW}#1"), P)]
     )
+    assert current == {X: frozenset({P, S}), NEW: frozenset({P})}
+    comparison = baseline.compare("old.json", {X: frozenset({P}), OLD: frozenset({P})}, current)
     assert [(c.cell, c.status) for c in comparison.changes] == [
-        ("s/x", Status.REGRESSED),
-        ("s/new", Status.NEW),
-        ("s/old", Status.GONE),
+        (X, Status.REGRESSED),
+        (NEW, Status.NEW),
+        (OLD, Status.GONE),
     ]
     assert comparison.counts()["regressed"] == 1 and comparison.counts()["gone"] == 1
     text = baseline.text(comparison)
     assert "1 regressed, 1 new, 1 gone" in text
-    assert "regressed    s/x: pass -> pass/segfault" in text
+    assert f"regressed    {X}: pass -> pass/segfault" in text
 
 
 @pytest.mark.parametrize(

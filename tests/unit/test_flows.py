@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.agreement import agreement, summary_lines
-from harness.analysis.explain import Finding, load_predictors
+from harness.analysis.explain import PREDICTORS_TOML, Finding, load_predictors
+from harness.analysis.mechanisms import Mechanism, Predictor
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
 from harness.cells.jobs import job_for
@@ -30,7 +31,7 @@ from harness.scenario.from_wheels import (
     scenario_for,
     write_scenario,
 )
-from harness.scenario.load import load_scenario
+from harness.scenario.load import OrderMode, load_scenario
 from harness.scenario.plan import Cell, Expected, plan
 from harness.scenario.wheel_contents import read_contents
 
@@ -135,7 +136,7 @@ def test_check_turns_wheels_into_a_scenario_that_run_accepts(tmp_path: Path) -> 
     assert [i.id for i in inputs] == ["first", "first_2", "numpy"]
     options = CheckOptions(dlopen=("local", "global:first"), exercise="x = 1", pairs=True)
     scenario, text = scenario_for(inputs, options)
-    assert scenario.matrix.orders == "pairs"
+    assert scenario.matrix.orders is OrderMode.PAIRS
     assert len(plan(scenario)) == 2 * 3 * 2  # two modes, three pairs, both orders
     saved = tmp_path / "saved.toml"
     saved.write_text(text.replace(str(tmp_path), "."))
@@ -187,8 +188,8 @@ def test_agreement_compares_predictions_with_cells() -> None:
     predicted = Finding(
         wheel_id="a",
         wheel="a.whl",
-        predictor="call-once-interposition",
-        mechanism="1",
+        predictor=Predictor.CALL_ONCE_INTERPOSITION,
+        mechanism=Mechanism.CALL_ONCE,
         detail="",
         before=("a", "b"),
         rtld_global="a",
@@ -221,6 +222,16 @@ def test_predictor_table_loads_with_every_message() -> None:
     assert any(p.search("_ZSt16__once_call_implIvE") for p in table.call_once)
     assert table.unique_soname.search("libfoo-1a2b3c4d.so.1")
     assert not table.unique_soname.search("libfoo.so.1")
+    assert {p.mechanism for p in table.internals} == {None, Mechanism.FIRST_LOADER_HIJACK}
+
+
+def test_predictor_table_refuses_an_unknown_mechanism(tmp_path: Path) -> None:
+    text = PREDICTORS_TOML.read_text(encoding="utf-8")
+    bad = tmp_path / "predictors.toml"
+    bad.write_text(text.replace('mechanism = "2"', 'mechanism = "9"', 1), encoding="utf-8")
+    with pytest.raises(InvalidInputFile) as caught:
+        load_predictors(bad)
+    assert f"{bad}: runtime_internal[2].mechanism: unknown mechanism '9'" in str(caught.value)
 
 
 def test_terminal_lines_say_where_prediction_and_run_agree(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from harness.build.toolchains import load_catalogue
 from harness.cells.jobs import job_for
 from harness.common.verdicts import Verdict
-from harness.scenario.load import Selector, load_scenario
+from harness.scenario.load import OrderMode, Selector, load_scenario
 from harness.scenario.plan import Cell, expected_for, orders, plan, selects
 from tests.unit.helpers import GOOD_SCENARIO, write_scenario
 
@@ -29,6 +29,16 @@ def test_orders_are_all_permutations() -> None:
         ids = [f"w{i}" for i in range(n)]
         found = orders(ids)
         assert len(found) == math.factorial(n) == len(set(found))
+
+
+def test_each_order_mode_picks_its_orders() -> None:
+    ids = [f"w{i}" for i in range(5)]
+    assert orders(ids, OrderMode.ALL) == orders(ids)
+    pairs = orders(ids, OrderMode.PAIRS)
+    assert len(pairs) == len(set(pairs)) == 5 * 4 and all(len(p) == 2 for p in pairs)
+    covered = orders(ids, OrderMode.COVER, cover=3)
+    assert all(sorted(o) == ids for o in covered) and len(covered) < math.factorial(5)
+    assert [str(m) for m in OrderMode] == ["all", "pairs", "cover"]
 
 
 def cell(order: tuple[str, ...], dlopen: str = "local", host: str = "plain") -> Cell:

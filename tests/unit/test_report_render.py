@@ -14,6 +14,7 @@ import pytest
 
 from harness.analysis.baseline import compare
 from harness.cells.outcome import Outcome
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.errors import InputError
 from harness.evidence.classify import Classified
@@ -131,7 +132,7 @@ def test_html_shows_capture_findings_and_baseline_when_present() -> None:
     raw["cells"][0]["evidence"].update(CAPTURE)
     old = {"pair/debian-bookworm-x86_64/global:a/plain/a,b": frozenset({Verdict.PASS})}
     new = {
-        c["id"].rsplit("#", 1)[0]: frozenset({Verdict(c["outcome"]["verdict"])})
+        str(CellId.parse(c["id"]).logical): frozenset({Verdict(c["outcome"]["verdict"])})
         for c in raw["cells"]
     }
     raw["baseline"] = compare("old/results.json", old, new).to_json()

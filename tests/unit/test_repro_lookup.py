@@ -33,12 +33,14 @@ def test_newest_run_wins_and_a_bare_id_means_the_first_repeat(tmp_path: Path) ->
 
 def test_unknown_cells_and_missing_reproducers_are_input_errors(tmp_path: Path) -> None:
     written_run(tmp_path / "r1", [made_result("s", ("x",), Verdict.INFRA_ERROR)])
-    with pytest.raises(InputError, match="no cell 's/y'"):
-        find_cell("s/y", tmp_path)
+    with pytest.raises(InputError, match="no cell 's/host/local/plain/y'"):
+        find_cell("s/host/local/plain/y", tmp_path)
     with pytest.raises(InputError, match="has no reproducer"):
         find_cell("s/host/local/plain/x#1", tmp_path)
     with pytest.raises(InputError, match=r"no results\.json there"):
-        find_cell("s/x#1", tmp_path / "empty")
+        find_cell("s/host/local/plain/x#1", tmp_path / "empty")
+    with pytest.raises(InputError, match=r"'s/y' is not a cell id: 2 /-separated parts"):
+        find_cell("s/y", tmp_path)
 
 
 def test_a_run_of_another_schema_version_is_passed_over_and_named(tmp_path: Path) -> None:
@@ -51,7 +53,7 @@ def test_a_run_of_another_schema_version_is_passed_over_and_named(tmp_path: Path
     )
     assert find_cell(CELL, tmp_path).command == "r"
     with pytest.raises(InputError, match=r"1 results file\(s\) there could not be read") as caught:
-        find_cell("s/y", tmp_path)
+        find_cell("s/host/local/plain/y", tmp_path)
     assert str(old) in str(caught.value) and "schema_version 1" in str(caught.value)
     with pytest.raises(InputError, match="re-run the scenarios"):
         find_cell(CELL, old)

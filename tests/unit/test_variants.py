@@ -8,6 +8,7 @@ import pytest
 
 from harness.build.toolchains import load_catalogue
 from harness.cells.outcome import Outcome
+from harness.common.ids import Variant
 from harness.common.verdicts import Verdict
 from harness.errors import InvalidInputFile
 from harness.evidence.classify import Classified
@@ -48,11 +49,11 @@ verdict = "pass"
 def test_toolchain_lists_expand_into_variants(tmp_path: Path) -> None:
     scenario = load_scenario(write_scenario(tmp_path, MATRIX), load_catalogue())
     assert len(scenario.variants) == 6
-    assert scenario.variants[0] == "a=gcc-10+b=gcc-12"
-    chosen = scenario.variant("a=gcc-12+b=zig")
+    assert str(scenario.variants[0]) == "a=gcc-10+b=gcc-12"
+    chosen = scenario.variant(Variant.parse("a=gcc-12+b=zig"))
     assert [w.toolchain for w in chosen.wheels] == ["gcc-12", "zig"]
     assert not any(w.varies for w in chosen.wheels)
-    assert scenario.variant("") is scenario
+    assert scenario.variant(Variant()) is scenario
 
 
 def test_cells_carry_the_variant_in_id_and_group(tmp_path: Path) -> None:
@@ -95,7 +96,7 @@ def test_toolchain_table_shows_worst_verdict_per_pair(tmp_path: Path) -> None:
     scenario = load_scenario(write_scenario(tmp_path, MATRIX), load_catalogue())
     results = []
     for cell in plan(scenario):
-        crash = cell.variant == "a=gcc-12+b=gcc-12" and cell.order == ("a", "b")
+        crash = str(cell.variant) == "a=gcc-12+b=gcc-12" and cell.order == ("a", "b")
         verdict = Verdict.SEGFAULT if crash else Verdict.PASS
         outcome = Outcome(cell_id=cell.id, returncode=-11 if crash else 0)
         results.append(

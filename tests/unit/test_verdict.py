@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from harness.cells.outcome import Outcome
+from harness import paths
+from harness.cells.outcome import Outcome, ProbeEvent
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.evidence.classify import classify, import_error_kind
 
@@ -195,3 +197,26 @@ def test_outcome_keeps_the_last_step_libraries_and_garbled_lines() -> None:
     assert outcome.last_step == "exercise a.f"
     assert outcome.loaded_libraries == ("/usr/lib/libstdc++.so.6",)
     assert outcome.started and not outcome.sentinel_seen
+
+
+def test_outcome_passes_over_events_it_does_not_judge() -> None:
+    """A missing victim is no failure; an event the probe never writes (the code under test
+    may write to the events file) changes nothing."""
+    outcome = report(
+        step("import a"),
+        {"event": "victim-missing", "module": "numpy"},
+        {"event": "sentinel-forged"},
+        {"text": "no event at all"},
+        {"event": "sentinel"},
+        returncode=0,
+    )
+    assert outcome.last_step == "import a" and outcome.sentinel_seen
+    assert outcome.import_error is None and outcome.wrong_result is None
+
+
+def test_every_event_the_probe_and_supervisor_write_is_known() -> None:
+    probe = (paths.RESOURCES / "probe.py").read_text(encoding="utf-8")
+    supervisor = (paths.RESOURCES / "supervisor.py").read_text(encoding="utf-8")
+    written = set(re.findall(r'emit\(\s*"([a-z-]+)"', probe))
+    written |= set(re.findall(r'"event": "([a-z-]+)"', supervisor))
+    assert written == {str(e) for e in ProbeEvent}
