@@ -178,6 +178,10 @@ class Finding:
     detail: str
     before: tuple[str, ...] = ()  # wheel ids whose import order the prediction needs
     rtld_global: str = ""  # the wheel that must be loaded RTLD_GLOBAL, if any
+    # What a failing cell's evidence must name to bear the finding out (analysis/credit.py):
+    symbols: frozenset[str] = frozenset()  # dynamic symbol names it is about
+    files: frozenset[str] = frozenset()  # file names of the objects holding those symbols
+    libraries: frozenset[str] = frozenset()  # file names or SONAMEs it is about as a whole
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -258,6 +262,8 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
                     "runtime-internals" if mechanism else "runtime-copies",
                     mechanism,
                     f"{elf.name} {detail}",
+                    symbols=frozenset(names),
+                    files=frozenset({elf.name}),
                 )
         trampolines = _trampolines(elf, table)
         if trampolines and _private_libstdcxx(elf, table) and elf.path in item.modules:
@@ -279,13 +285,14 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
                 "static-tls",
                 "5",
                 msg["static_tls"].format(file=elf.name, size=elf.tls_size, surplus=arch_surplus),
+                libraries=frozenset({elf.name}),
             )
         elif elf.tls_size:
             add("tls-size", "", msg["tls_size"].format(file=elf.name, size=elf.tls_size))
         bundled = elf.path not in item.modules and elf.soname
         if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
             detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
-            add("bundled-runtime", "6", detail)
+            add("bundled-runtime", "6", detail, libraries=frozenset({elf.name, elf.soname}))
         elif bundled and not table.unique_soname.search(elf.soname):
             detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
             add("bundled-soname", "", detail)
@@ -332,12 +339,19 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                 for name in _trampolines(elf, table)
             }
             bound = sorted(
-                name
-                for elf in user.elves
-                if not _private_libstdcxx(elf, table)
-                for name in offered & elf.relocated
+                {
+                    name
+                    for elf in user.elves
+                    if not _private_libstdcxx(elf, table)
+                    for name in offered & elf.relocated
+                }
             )
             if bound:
+                holders = {
+                    elf.name
+                    for elf in provider.elves
+                    if elf.path in provider.modules and set(bound) & set(_trampolines(elf, table))
+                }
                 out.append(
                     Finding(
                         wheel_id=provider.wheel_id,
@@ -349,6 +363,8 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         ),
                         before=(provider.wheel_id, user.wheel_id),
                         rtld_global=provider.wheel_id,
+                        symbols=frozenset(bound),
+                        files=frozenset(holders),
                     )
                 )
     for index, first in enumerate(items):
@@ -364,6 +380,13 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                     "module's code runs on the other's layout"
                 )
                 key = "unique_shared" if differ else "unique_same"
+                listed = frozenset(differ or shared)
+                holders = {
+                    elf.name
+                    for item in (first, second)
+                    for elf in item.elves
+                    if any(e.unique and e.name in listed for e in elf.exported)
+                }
                 out.append(
                     Finding(
                         wheel_id=first.wheel_id,
@@ -373,12 +396,19 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         detail=msg[key].format(
                             count=len(shared), other=second.wheel_id, names=names, sizes=sizes
                         ),
+                        symbols=listed,
+                        files=frozenset(holders),
                     )
                 )
             sonames = {
                 e.soname for e in first.elves if e.path not in first.modules and e.soname
             } & {e.soname for e in second.elves if e.path not in second.modules and e.soname}
             for soname in sorted(sonames):
+                copies = [
+                    elf for item in (first, second) for elf in item.elves if elf.soname == soname
+                ]
+                exports = [frozenset(e.name for e in elf.exported) for elf in copies]
+                one_only = frozenset.union(*exports) - frozenset.intersection(*exports)
                 out.append(
                     Finding(
                         wheel_id=first.wheel_id,
@@ -386,6 +416,8 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         predictor="shared-soname",
                         mechanism="6",
                         detail=msg["shared_soname"].format(soname=soname, other=second.wheel_id),
+                        symbols=frozenset(one_only),  # what one copy has and the other lacks
+                        libraries=frozenset({soname, *(elf.name for elf in copies)}),
                     )
                 )
     return out

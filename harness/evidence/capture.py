@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Final
 from harness.cells.capture_request import CaptureSpec
 from harness.cells.outcome import Outcome
 from harness.evidence import crashparse
+from harness.evidence.demangle import demangle
 
 logger = logging.getLogger(__name__)
 
@@ -108,17 +107,3 @@ def _binding_findings(path: Path) -> tuple[str, ...]:
         return ()
     names = demangle(sorted({b.symbol for b in bindings}))
     return tuple(crashparse.describe_binding(b, names.get(b.symbol, "")) for b in bindings)
-
-
-def demangle(symbols: list[str]) -> dict[str, str]:
-    """C++ names for mangled symbols, through c++filt (binutils); {} when it is missing."""
-    tool = shutil.which("c++filt")
-    if not symbols or tool is None:
-        return {}
-    done = subprocess.run(
-        [tool], input="\n".join(symbols) + "\n", capture_output=True, text=True, check=False
-    )
-    lines = done.stdout.splitlines()
-    if done.returncode != 0 or len(lines) != len(symbols):
-        return {}
-    return {s: d for s, d in zip(symbols, lines, strict=True) if d != s}

@@ -410,14 +410,14 @@ def execute(
             "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in scenarios],
         }
         results = slim_results(run_dir, index, mine)
-        wheel_sets = [(u[0].scenario, built[u[0].group]) for u in units]
+        wheel_sets = [(built[u[0].group], [c.id for c in u]) for u in units]
         path = write_results(
             run_dir,
             replace(provenance, targets=read_facts(run_dir)),
             index,
             mine,
             run_info,
-            agreement.document_keys(wheel_sets, results),
+            agreement.document_keys(wheel_sets, results, run_dir),
         )
     return RunSummary(
         run_dir=run_dir,

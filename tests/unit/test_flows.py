@@ -1,9 +1,8 @@
 """Pure parts of check, explain and minimize: wheel contents, scenario rows for given wheels,
-the check document, manylinux tags, ddmin, and agreement."""
+the check document, manylinux tags and ddmin (agreement: test_agreement.py)."""
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 import zipfile
@@ -12,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.agreement import agreement, summary_lines
-from harness.analysis.explain import Finding, load_predictors
+from harness.analysis.explain import load_predictors
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
 from harness.cells.jobs import job_for
-from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
-from harness.evidence.results import CellResult
 from harness.run.minimize import ddmin
 from harness.scenario.from_wheels import (
     CheckOptions,
@@ -167,87 +163,12 @@ def test_ddmin_finds_the_responsible_pair_and_keeps_order() -> None:
     assert ddmin(("x", "y"), lambda order: "y" in order) == ("y",)
 
 
-def result(order: tuple[str, ...], dlopen: str, verdict: Verdict) -> CellResult:
-    return CellResult(
-        id=f"s/host/{dlopen}/plain/{','.join(order)}#1",
-        scenario="s",
-        target="host",
-        arch="x86_64",
-        backend="local",
-        variant="",
-        order=order,
-        dlopen=dlopen,
-        host="plain",
-        repeat=1,
-        verdict=verdict,
-        subkind=None,
-        detail="",
-        expected="pass",
-        matches_expectation=verdict == Verdict.PASS,
-        returncode=None,
-        signal=None,
-        duration_s=0.1,
-        last_step="",
-        stderr_tail="",
-        stdout_tail="",
-    )
-
-
-def test_agreement_compares_predictions_with_cells() -> None:
-    predicted = Finding(
-        wheel_id="a",
-        wheel="a.whl",
-        predictor="call-once-interposition",
-        mechanism="1",
-        detail="",
-        before=("a", "b"),
-        rtld_global="a",
-    )
-    cells = [
-        result(("a", "b"), "global:a", Verdict.SEGFAULT),
-        result(("b", "a"), "global:a", Verdict.PASS),
-        result(("a", "b"), "local", Verdict.PASS),
-    ]
-    rows = agreement([predicted], cells)
-    assert rows == [
-        {
-            "mechanism": "1",
-            "predicted": True,
-            "observed": True,
-            "detail": "call-once-interposition on a: 1 of 1 cells where it applies failed "
-            "(segfault)",
-        }
-    ]
-    surprise = agreement([], [result(("a", "b"), "local", Verdict.ABORT)])
-    assert surprise[0]["predicted"] is False and surprise[0]["observed"] is True
-    quiet = agreement([predicted], [result(("a", "b"), "global:a", Verdict.PASS)])
-    assert quiet[0]["observed"] is False
-    assert agreement([predicted], [result(("b", "a"), "global:a", Verdict.PASS)]) == []
-
-
 def test_predictor_table_loads_with_every_message() -> None:
     table = load_predictors()
     assert any(p.pattern.search("_ZSt11__once_call") for p in table.internals)
     assert any(p.search("_ZSt16__once_call_implIvE") for p in table.call_once)
     assert table.unique_soname.search("libfoo-1a2b3c4d.so.1")
     assert not table.unique_soname.search("libfoo.so.1")
-
-
-def test_terminal_lines_say_where_prediction_and_run_agree(tmp_path: Path) -> None:
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps({"cells": []}))
-    assert summary_lines(path) == []
-    rows = [
-        {"mechanism": "1", "predicted": True, "observed": True, "detail": "x"},
-        {"mechanism": "5", "predicted": True, "observed": False, "detail": "y"},
-        {"mechanism": "", "predicted": False, "observed": True, "detail": "z"},
-    ]
-    path.write_text(json.dumps({"agreement": rows}))
-    assert summary_lines(path)[1:] == [
-        "  mechanism 1: predicted and observed: x",
-        "  mechanism 5: predicted, not observed: y",
-        "  no mechanism: observed, not predicted: z",
-    ]
 
 
 def test_check_writes_any_text_and_number_as_toml_the_loader_reads(tmp_path: Path) -> None:
