@@ -102,7 +102,7 @@ class _Tally:
         parts = [f"{len(self.failed)} of {len(self.cells)} cells where it applies failed"]
         if self.explained:
             cell, why = next(iter(sorted(self.explained.items())))
-            parts.append(f"{len(self.explained)} with evidence naming it (e.g. {why} in {cell})")
+            parts.append(f"{len(self.explained)} with evidence naming it (e.g. {cell}: {why})")
         missing = len(self.failed) - len(self.explained)
         if missing:
             parts.append(f"{missing} failed, not explained ({', '.join(unexplained)})")
