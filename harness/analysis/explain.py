@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness import paths
+from harness.analysis.bundled import (
+    MECHANISM,
+    PREDICTOR,
+    LibraryFamily,
+    collisions,
+    copies,
+    parse_families,
+)
 from harness.analysis.elfscan import ElfFacts, scan_file, scan_wheel
+from harness.evidence.demangle import demangle
 from harness.scenario.tomlload import Checker, read_toml
 from harness.scenario.wheel_contents import read_contents
 
@@ -38,6 +47,8 @@ MESSAGE_KEYS: Final = (
     "runpath",
     "dlopenflags",
     "compiler",
+    "bundled_pair",
+    "bundled_system",
 )
 
 
@@ -59,6 +70,7 @@ class Predictors:
     unique_soname: re.Pattern[str]
     tls_surplus: dict[str, int]
     messages: dict[str, str]
+    bundled: tuple[LibraryFamily, ...] = ()
 
 
 def _regex(check: Checker, value: str, key: str) -> re.Pattern[str]:
@@ -123,7 +135,17 @@ def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
     doc = read_toml(path)
     check = Checker(path)
     check.unknown_keys(
-        doc, {"runtime_internal", "call_once", "runtime", "bundled", "static_tls", "messages"}, ""
+        doc,
+        {
+            "runtime_internal",
+            "call_once",
+            "runtime",
+            "bundled",
+            "bundled_library",
+            "static_tls",
+            "messages",
+        },
+        "",
     )
     once = check.table(doc, "call_once", "call_once")
     runtime = check.table(doc, "runtime", "runtime")
@@ -151,6 +173,7 @@ def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
         ),
         tls_surplus=_surplus(check, doc),
         messages={k: str(v) for k, v in messages.items()},
+        bundled=parse_families(check, doc),
     )
     check.raise_if_any()  # after every value is built, so a bad pattern is reported, not used
     return predictors
@@ -423,13 +446,66 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
     return out
 
 
+def _listed(names: Sequence[str], count: int) -> str:
+    return ", ".join(names[:count]) + (" …" if len(names) > count else "")
+
+
+def _bundled_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]:
+    """Bundled copies of common libraries exporting the names another wheel's copy, or the
+    system's copy that CPython loads, exports too (analysis/bundled.py)."""
+    msg = table.messages
+    carried = [copies(item.wheel_id, item.elves, item.modules, table.bundled) for item in items]
+    wheels = {item.wheel_id: item.path.name for item in items}
+    out: list[Finding] = []
+    for hit in collisions(carried, table.runtime_search):
+        examples = sorted(hit.names, key=lambda n: (len(n), n))[:3]
+        shown = demangle(examples)
+        common = {
+            "files": _listed(hit.mine.files_with(hit.names), 3),
+            "count": len(hit.names),
+            "family": hit.mine.family.name,
+            "names": ", ".join(shown.get(n, n) for n in examples),
+            "wheel": hit.mine.wheel_id,
+        }
+        if hit.other is None:
+            detail = msg["bundled_system"].format(
+                sonames="/".join(hit.sonames),
+                source=hit.source,
+                users=hit.mine.family.users,
+                **common,
+            )
+            before: tuple[str, ...] = ()
+        else:
+            detail = msg["bundled_pair"].format(
+                other=hit.other.wheel_id,
+                other_files=_listed(hit.other.files_with(hit.names), 3),
+                **common,
+            )
+            before = (hit.mine.wheel_id, hit.other.wheel_id)
+        out.append(
+            Finding(
+                wheel_id=hit.mine.wheel_id,
+                wheel=wheels[hit.mine.wheel_id],
+                predictor=PREDICTOR,
+                mechanism=MECHANISM,
+                detail=detail,
+                before=before,
+                rtld_global=hit.mine.wheel_id,
+                symbols=hit.names,
+                files=hit.files,
+                libraries=hit.libraries,
+            )
+        )
+    return out
+
+
 def explain(wheels: Sequence[tuple[str, Path]], table: Predictors | None = None) -> list[Finding]:
     """Every finding for a set of (wheel id, .whl path): per wheel, then between wheels."""
     table = table or load_predictors()
     runtime = runtime_exports(table.runtime_search)
     items = [_scan(wheel_id, path) for wheel_id, path in wheels]
     findings = [f for item in items for f in _wheel_findings(item, table, runtime)]
-    return findings + _pair_findings(items, table)
+    return findings + _pair_findings(items, table) + _bundled_findings(items, table)
 
 
 def mechanisms(findings: Sequence[Finding]) -> list[str]:
