@@ -33,7 +33,7 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple[str, ...]] = set()
     for wheels in wheel_sets:
-        key = tuple(sorted(w.sha256 for w in wheels))
+        key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
         if key in seen:
             continue
         seen.add(key)
@@ -193,7 +193,7 @@ def document_keys(
     that ran that set (`units` pairs a unit's wheels with its cell ids)."""
     by_set: dict[tuple[str, ...], tuple[Sequence[BuiltWheel], set[str]]] = {}
     for wheels, cell_ids in units:
-        key = tuple(sorted(w.sha256 for w in wheels))
+        key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
         by_set.setdefault(key, (wheels, set()))[1].update(cell_ids)
     findings: dict[Finding, None] = {}
     sets: list[tuple[Sequence[Finding], Sequence[CellResult]]] = []

@@ -122,6 +122,8 @@ def copies(
     vendored: set[str] = set()
     for elf in elves:
         for symbol in elf.exported:
+            if "." in symbol.name:
+                continue  # a version node (GOMP_1.0, OPENSSL_3.0.0), not a function or object
             family = family_of(symbol.name, families)
             if family is not None:
                 found.setdefault(family, {}).setdefault(elf.name, set()).add(symbol.name)
