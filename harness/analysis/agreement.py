@@ -156,7 +156,7 @@ def agreement_of_sets(
             if not covered:
                 continue  # no cell of this run put it to the test
             tally = tallies.setdefault(_key(finding), _Tally(finding=finding))
-            tally.files |= finding.files or {finding.wheel}
+            tally.files |= finding.files
             tally.cells |= {r.id for r in covered}
             for result in (r for r in covered if failing(r)):
                 tally.failed[result.id] = str(result.verdict)
