@@ -36,14 +36,14 @@ UNDEFINED: Final = re.compile(r"undefined symbol: ([^\s,]+)")
 NAMED_FILE: Final = re.compile(r"([^\s:/'`\"()]+\.so(?:\.[\w.]+)?)")
 LIBRARY_KINDS: Final = frozenset({ImportErrorKind.VERSION_NOT_FOUND, ImportErrorKind.STATIC_TLS})
 _TOP_LINE: Final = re.compile(r"^#(\d+)(?:-#\d+ in (\S+):.*| (.*?)(?: in (\S+)| at \S+)?)$")
-_BINDING: Final = re.compile(
-    r"^(?P<referrer>\S+) binds (?P<symbol>\S+)(?: \(.*\))? to (?P<to>\S+) \("
-)
+_BINDING: Final = re.compile(r"^\S+ binds (?P<symbol>\S+)(?: \(.*\))? to (?P<to>\S+) \(")
 _QUALIFIERS: Final = re.compile(r"(\s+(const|volatile|noexcept|&&|&))+$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Binding:
+class Bound:
+    """A binding line of the cell (`--debug-bindings`): `symbol` went to `provider`'s copy."""
+
     symbol: str
     provider: str  # file name
 
@@ -56,7 +56,7 @@ class CellEvidence:
     subkind: str = ""
     message: str = ""  # the import error
     frames: tuple[Located, ...] = ()  # the crashing frames that count (CRASH_WINDOW)
-    bindings: tuple[Binding, ...] = ()
+    bindings: tuple[Bound, ...] = ()
 
 
 def _window(frames: Iterable[Located]) -> tuple[Located, ...]:
@@ -101,12 +101,14 @@ def _frames(result: CellResult, run_dir: Path | None) -> tuple[Located, ...]:
     return _window(_top_lines(result.native_top))
 
 
-def _bindings(lines: Iterable[str]) -> tuple[Binding, ...]:
+def _bindings(lines: Iterable[str]) -> tuple[Bound, ...]:
     found = (_BINDING.match(line) for line in lines)
-    return tuple(Binding(symbol=m["symbol"], provider=m["to"]) for m in found if m)
+    return tuple(Bound(symbol=m["symbol"], provider=m["to"]) for m in found if m)
 
 
 def evidence_of(result: CellResult, run_dir: Path | None = None) -> CellEvidence:
+    """What a failing cell names: its import error, or its crashing frames (from the stored
+    backtrace under `run_dir` when there is one) and its bindings."""
     if result.verdict == Verdict.IMPORT_ERROR:
         return CellEvidence(
             verdict=result.verdict, subkind=result.subkind or "", message=result.detail
