@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from harness.analysis.credit import CellEvidence, Judge, evidence_of
 from harness.analysis.explain import Finding, explain
 from harness.build.wheels import BuiltWheel
 from harness.common.verdicts import Verdict
@@ -29,7 +32,7 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple[str, ...]] = set()
     for wheels in wheel_sets:
-        key = tuple(sorted(w.sha256 for w in wheels))
+        key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
         if key in seen:
             continue
         seen.add(key)
@@ -38,8 +41,8 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
         except (HarnessError, OSError, ValueError) as exc:
             logger.warning("explain: could not read the wheels: %s", exc)
             continue
-        out += [f for f in found if f not in out]
-    return out
+        out += found
+    return list(dict.fromkeys(out))
 
 
 def failing(result: CellResult) -> bool:
@@ -60,30 +63,101 @@ def _covers(finding: Finding, result: CellResult) -> bool:
     return finding.wheel_id in order
 
 
-def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> list[dict[str, Any]]:
-    """One row per predicting finding that some cell put to the test (did a cell where its
-    condition holds fail?), and one for failures that no finding predicted."""
-    rows: list[dict[str, Any]] = []
+@dataclass(kw_only=True)
+class _Tally:
+    """One prediction's cells, summed over every wheel set and target it was made for."""
+
+    finding: Finding
+    files: set[str] = field(default_factory=set)
+    cells: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)  # cell id -> verdict
+    explained: dict[str, str] = field(default_factory=dict)  # cell id -> the evidence
+
+    def label(self) -> str:
+        finding = self.finding
+        text = f"{finding.predictor} on {finding.wheel_id}"
+        if len(self.files) > 1:
+            text += f" ({len(self.files)} files)"
+        if finding.rtld_global and finding.before:
+            later = ", ".join(w for w in finding.before if w != finding.rtld_global)
+            text += f" (loaded RTLD_GLOBAL before {later})"
+        elif finding.rtld_global:
+            text += " (loaded RTLD_GLOBAL)"
+        elif len(finding.before) > 1:
+            text += f" (imported before {', '.join(finding.before[1:])})"
+        return text
+
+    def row(self) -> dict[str, Any]:
+        unexplained = sorted({v for c, v in self.failed.items() if c not in self.explained})
+        parts = [f"{len(self.failed)} of {len(self.cells)} cells where it applies failed"]
+        if self.explained:
+            cell, why = next(iter(sorted(self.explained.items())))
+            parts.append(f"{len(self.explained)} with evidence naming it (e.g. {cell}: {why})")
+        missing = len(self.failed) - len(self.explained)
+        if missing:
+            parts.append(f"{missing} failed, not explained ({', '.join(unexplained)})")
+        return {
+            "mechanism": self.finding.mechanism,
+            "predicted": True,
+            "observed": bool(self.explained),
+            "detail": f"{self.label()}: {'; '.join(parts)}",
+            "predictor": self.finding.predictor,
+            "wheel": self.finding.wheel_id,
+            "cells": len(self.cells),
+            "failed": len(self.failed),
+            "explained": len(self.explained),
+        }
+
+
+def _key(finding: Finding) -> tuple[str, ...]:
+    return (
+        str(finding.mechanism or ""),
+        str(finding.predictor),
+        finding.wheel_id,
+        finding.rtld_global,
+        *finding.before,
+    )
+
+
+def agreement(
+    findings: Sequence[Finding], results: Sequence[CellResult], run_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """Predictions against the cells they apply to (see `agreement_of_sets`)."""
+    return agreement_of_sets([(findings, results)], run_dir)
+
+
+def agreement_of_sets(
+    sets: Sequence[tuple[Sequence[Finding], Sequence[CellResult]]], run_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """One row per prediction that some cell put to the test, and one for the failing cells no
+    prediction explains. `sets` pairs the findings of each wheel set with the cells that ran it;
+    a prediction made for several (targets, files of one wheel) is one row with summed counts.
+    A failing cell counts as observed for a prediction only when its own evidence names what
+    the prediction named (analysis/credit.py); otherwise it failed, not explained."""
+    judge = Judge()
+    tallies: dict[tuple[str, ...], _Tally] = {}
+    evidence: dict[str, CellEvidence] = {}
     explained: set[str] = set()
-    for finding in (f for f in findings if f.mechanism):
-        covered = [r for r in results if _covers(finding, r)]
-        if not covered:
-            continue  # no cell of this run put it to the test
-        failed = [r for r in covered if failing(r)]
-        explained |= {r.id for r in failed}
-        verdicts = sorted({str(r.outcome.verdict) for r in failed})
-        rows.append(
-            {
-                "mechanism": str(finding.mechanism),
-                "predicted": True,
-                "observed": bool(failed),
-                "detail": (
-                    f"{finding.predictor} on {finding.wheel_id}: {len(failed)} of {len(covered)} "
-                    f"cells where it applies failed ({', '.join(verdicts) or 'none'})"
-                ),
-            }
-        )
-    unexplained = [r for r in results if failing(r) and r.id not in explained]
+    failures: dict[str, CellResult] = {}
+    for findings, results in sets:
+        failures |= {r.id: r for r in results if failing(r)}
+        for finding in (f for f in findings if f.mechanism):
+            covered = [r for r in results if _covers(finding, r)]
+            if not covered:
+                continue  # no cell of this run put it to the test
+            tally = tallies.setdefault(_key(finding), _Tally(finding=finding))
+            tally.files |= finding.files
+            tally.cells |= {r.id for r in covered}
+            for result in (r for r in covered if failing(r)):
+                tally.failed[result.id] = str(result.outcome.verdict)
+                if result.id not in evidence:
+                    evidence[result.id] = evidence_of(result, run_dir)
+                why = judge.credit(finding, evidence[result.id])
+                if why and result.id not in tally.explained:
+                    tally.explained[result.id] = why
+                    explained.add(result.id)
+    rows = [t.row() for t in tallies.values()]
+    unexplained = [r for r in failures.values() if r.id not in explained]
     if unexplained:
         verdicts = sorted({str(r.outcome.verdict) for r in unexplained})
         rows.append(
@@ -92,8 +166,8 @@ def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> lis
                 "predicted": False,
                 "observed": True,
                 "detail": (
-                    f"{len(unexplained)} failing cells ({', '.join(verdicts)}) that no static "
-                    f"predictor foresaw, e.g. {unexplained[0].id}"
+                    f"{len(unexplained)} failing cells ({', '.join(verdicts)}) whose evidence "
+                    f"names nothing a static prediction flagged, e.g. {unexplained[0].id}"
                 ),
             }
         )
@@ -101,35 +175,45 @@ def agreement(findings: Sequence[Finding], results: Sequence[CellResult]) -> lis
 
 
 def document_keys(
-    wheel_sets: Iterable[tuple[str, Sequence[BuiltWheel]]],
+    units: Iterable[tuple[Sequence[BuiltWheel], Sequence[str]]],
     results: Sequence[CellResult],
+    run_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """results.json's `findings` and `agreement` (each scenario's findings against its own
-    cells), from the wheel sets that ran, by scenario name."""
-    by_scenario: dict[str, list[Sequence[BuiltWheel]]] = {}
-    for scenario, wheels in wheel_sets:
-        by_scenario.setdefault(scenario, []).append(wheels)
-    findings: list[Finding] = []
-    rows: list[dict[str, Any]] = []
-    for scenario, sets in by_scenario.items():
-        found = findings_for(sets)
-        findings += [f for f in found if f not in findings]
-        rows += agreement(found, [r for r in results if r.cell.scenario == scenario])
-    return {"findings": [f.to_json() for f in findings], "agreement": rows}
+    """results.json's `findings` and `agreement`: each wheel set's findings against the cells
+    that ran that set (`units` pairs a unit's wheels with its cell ids)."""
+    by_set: dict[tuple[str, ...], tuple[Sequence[BuiltWheel], set[str]]] = {}
+    for wheels, cell_ids in units:
+        key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
+        by_set.setdefault(key, (wheels, set()))[1].update(cell_ids)
+    findings: dict[Finding, None] = {}
+    sets: list[tuple[Sequence[Finding], Sequence[CellResult]]] = []
+    for wheels, ran in by_set.values():
+        found = findings_for([wheels])
+        findings |= dict.fromkeys(found)
+        sets.append((found, [r for r in results if r.id in ran]))
+    return {
+        "findings": [f.to_json() for f in findings],
+        "agreement": agreement_of_sets(sets, run_dir),
+    }
 
 
 def summary_lines(path: Path) -> list[str]:
-    """The static predictions of a written results.json against what ran, for the terminal."""
+    """The static predictions of a written results.json against what ran, for the terminal;
+    a line that would repeat is printed once with its count."""
     document = json.loads(path.read_text(encoding="utf-8"))
     lines: list[str] = []
     for row in document.get("agreement", []):
-        match (row["predicted"], row["observed"]):
-            case (True, True):
+        match (row["predicted"], row["observed"], row.get("failed", 0)):
+            case (True, True, _):
                 state = "predicted and observed"
-            case (True, False):
+            case (True, False, 0):
                 state = "predicted, not observed"
+            case (True, False, _):
+                state = "predicted; failed, not explained"
             case _:
-                state = "observed, not predicted"
-        mechanism = f"mechanism {row['mechanism']}" if row["mechanism"] else "no mechanism"
+                state = "failed, not explained"
+        mechanism = f"mechanism {row['mechanism']}" if row["mechanism"] else "no prediction"
         lines.append(f"  {mechanism}: {state}: {row['detail']}")
-    return ["static predictions (wheelclash explain):", *lines] if lines else []
+    counts = Counter(lines)
+    shown = [line + (f" (×{counts[line]})" if counts[line] > 1 else "") for line in counts]
+    return ["static predictions (wheelclash explain):", *shown] if shown else []

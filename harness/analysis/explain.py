@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness import paths
+from harness.analysis.bundled import (
+    MECHANISM,
+    PREDICTOR,
+    LibraryFamily,
+    collisions,
+    copies,
+    parse_families,
+)
 from harness.analysis.elfscan import ElfFacts, scan_file, scan_wheel
 from harness.analysis.mechanisms import Mechanism, Predictor
+from harness.evidence.demangle import demangle
 from harness.scenario.tomlload import Checker, read_toml
 from harness.scenario.wheel_contents import read_contents
 
@@ -39,6 +48,8 @@ MESSAGE_KEYS: Final = (
     "runpath",
     "dlopenflags",
     "compiler",
+    "bundled_pair",
+    "bundled_system",
 )
 
 
@@ -60,6 +71,7 @@ class Predictors:
     unique_soname: re.Pattern[str]
     tls_surplus: dict[str, int]
     messages: dict[str, str]
+    bundled: tuple[LibraryFamily, ...] = ()
 
 
 def _mechanism(check: Checker, row: dict[str, Any], key: str) -> Mechanism | None:
@@ -135,7 +147,17 @@ def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
     doc = read_toml(path)
     check = Checker(path)
     check.unknown_keys(
-        doc, {"runtime_internal", "call_once", "runtime", "bundled", "static_tls", "messages"}, ""
+        doc,
+        {
+            "runtime_internal",
+            "call_once",
+            "runtime",
+            "bundled",
+            "bundled_library",
+            "static_tls",
+            "messages",
+        },
+        "",
     )
     once = check.table(doc, "call_once", "call_once")
     runtime = check.table(doc, "runtime", "runtime")
@@ -163,6 +185,7 @@ def load_predictors(path: Path = PREDICTORS_TOML) -> Predictors:
         ),
         tls_surplus=_surplus(check, doc),
         messages={k: str(v) for k, v in messages.items()},
+        bundled=parse_families(check, doc),
     )
     check.raise_if_any()  # after every value is built, so a bad pattern is reported, not used
     return predictors
@@ -190,6 +213,10 @@ class Finding:
     detail: str
     before: tuple[str, ...] = ()  # wheel ids whose import order the prediction needs
     rtld_global: str = ""  # the wheel that must be loaded RTLD_GLOBAL, if any
+    # What a failing cell's evidence must name to bear the finding out (analysis/credit.py):
+    symbols: frozenset[str] = frozenset()  # dynamic symbol names it is about
+    files: frozenset[str] = frozenset()  # file names of the objects holding those symbols
+    libraries: frozenset[str] = frozenset()  # file names or SONAMEs it is about as a whole
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -271,7 +298,13 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
             if names and needed:
                 shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
                 detail = msg[key].format(count=len(names), names=shown, runtime=needed)
-                add(predictor, mechanism, f"{elf.name} {detail}")
+                add(
+                    predictor,
+                    mechanism,
+                    f"{elf.name} {detail}",
+                    symbols=frozenset(names),
+                    files=frozenset({elf.name}),
+                )
         trampolines = _trampolines(elf, table)
         if trampolines and _private_libstdcxx(elf, table) and elf.path in item.modules:
             add(
@@ -292,13 +325,19 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
                 Predictor.STATIC_TLS,
                 Mechanism.STATIC_TLS,
                 msg["static_tls"].format(file=elf.name, size=elf.tls_size, surplus=arch_surplus),
+                libraries=frozenset({elf.name}),
             )
         elif elf.tls_size:
             add(Predictor.TLS_SIZE, None, msg["tls_size"].format(file=elf.name, size=elf.tls_size))
         bundled = elf.path not in item.modules and elf.soname
         if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
             detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
-            add(Predictor.BUNDLED_RUNTIME, Mechanism.SAME_SONAME, detail)
+            add(
+                Predictor.BUNDLED_RUNTIME,
+                Mechanism.SAME_SONAME,
+                detail,
+                libraries=frozenset({elf.name, elf.soname}),
+            )
         elif bundled and not table.unique_soname.search(elf.soname):
             detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
             add(Predictor.BUNDLED_SONAME, None, detail)
@@ -345,12 +384,19 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                 for name in _trampolines(elf, table)
             }
             bound = sorted(
-                name
-                for elf in user.elves
-                if not _private_libstdcxx(elf, table)
-                for name in offered & elf.relocated
+                {
+                    name
+                    for elf in user.elves
+                    if not _private_libstdcxx(elf, table)
+                    for name in offered & elf.relocated
+                }
             )
             if bound:
+                holders = {
+                    elf.name
+                    for elf in provider.elves
+                    if elf.path in provider.modules and set(bound) & set(_trampolines(elf, table))
+                }
                 out.append(
                     Finding(
                         wheel_id=provider.wheel_id,
@@ -362,6 +408,8 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         ),
                         before=(provider.wheel_id, user.wheel_id),
                         rtld_global=provider.wheel_id,
+                        symbols=frozenset(bound),
+                        files=frozenset(holders),
                     )
                 )
     for index, first in enumerate(items):
@@ -377,6 +425,13 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                     "module's code runs on the other's layout"
                 )
                 key = "unique_shared" if differ else "unique_same"
+                listed = frozenset(differ or shared)
+                holders = {
+                    elf.name
+                    for item in (first, second)
+                    for elf in item.elves
+                    if any(e.unique and e.name in listed for e in elf.exported)
+                }
                 out.append(
                     Finding(
                         wheel_id=first.wheel_id,
@@ -386,12 +441,19 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         detail=msg[key].format(
                             count=len(shared), other=second.wheel_id, names=names, sizes=sizes
                         ),
+                        symbols=listed,
+                        files=frozenset(holders),
                     )
                 )
             sonames = {
                 e.soname for e in first.elves if e.path not in first.modules and e.soname
             } & {e.soname for e in second.elves if e.path not in second.modules and e.soname}
             for soname in sorted(sonames):
+                copies = [
+                    elf for item in (first, second) for elf in item.elves if elf.soname == soname
+                ]
+                exports = [frozenset(e.name for e in elf.exported) for elf in copies]
+                one_only = frozenset.union(*exports) - frozenset.intersection(*exports)
                 out.append(
                     Finding(
                         wheel_id=first.wheel_id,
@@ -399,8 +461,63 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         predictor=Predictor.SHARED_SONAME,
                         mechanism=Mechanism.SAME_SONAME,
                         detail=msg["shared_soname"].format(soname=soname, other=second.wheel_id),
+                        symbols=frozenset(one_only),  # what one copy has and the other lacks
+                        libraries=frozenset({soname, *(elf.name for elf in copies)}),
                     )
                 )
+    return out
+
+
+def _listed(names: Sequence[str], count: int) -> str:
+    return ", ".join(names[:count]) + (" …" if len(names) > count else "")
+
+
+def _bundled_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]:
+    """Bundled copies of common libraries exporting the names another wheel's copy, or the
+    system's copy that CPython loads, exports too (analysis/bundled.py)."""
+    msg = table.messages
+    carried = [copies(item.wheel_id, item.elves, item.modules, table.bundled) for item in items]
+    wheels = {item.wheel_id: item.path.name for item in items}
+    out: list[Finding] = []
+    for hit in collisions(carried, table.runtime_search):
+        examples = sorted(hit.names, key=lambda n: (len(n), n))[:3]
+        shown = demangle(examples)
+        common = {
+            "files": _listed(hit.mine.files_with(hit.names), 3),
+            "count": len(hit.names),
+            "family": hit.mine.family.name,
+            "names": ", ".join(shown.get(n, n) for n in examples),
+            "wheel": hit.mine.wheel_id,
+        }
+        if hit.other is None:
+            detail = msg["bundled_system"].format(
+                sonames="/".join(hit.sonames),
+                source=hit.source,
+                users=hit.mine.family.users,
+                **common,
+            )
+            before: tuple[str, ...] = ()
+        else:
+            detail = msg["bundled_pair"].format(
+                other=hit.other.wheel_id,
+                other_files=_listed(hit.other.files_with(hit.names), 3),
+                **common,
+            )
+            before = (hit.mine.wheel_id, hit.other.wheel_id)
+        out.append(
+            Finding(
+                wheel_id=hit.mine.wheel_id,
+                wheel=wheels[hit.mine.wheel_id],
+                predictor=PREDICTOR,
+                mechanism=MECHANISM,
+                detail=detail,
+                before=before,
+                rtld_global=hit.mine.wheel_id,
+                symbols=hit.names,
+                files=hit.files,
+                libraries=hit.libraries,
+            )
+        )
     return out
 
 
@@ -410,7 +527,7 @@ def explain(wheels: Sequence[tuple[str, Path]], table: Predictors | None = None)
     runtime = runtime_exports(table.runtime_search)
     items = [_scan(wheel_id, path) for wheel_id, path in wheels]
     findings = [f for item in items for f in _wheel_findings(item, table, runtime)]
-    return findings + _pair_findings(items, table)
+    return findings + _pair_findings(items, table) + _bundled_findings(items, table)
 
 
 def mechanisms(findings: Sequence[Finding]) -> list[Mechanism]:

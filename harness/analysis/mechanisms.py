@@ -17,6 +17,7 @@ class Mechanism(StrEnum):
     STATIC_TLS = "5"  # initial-exec TLS beyond glibc's static TLS surplus
     SAME_SONAME = "6"  # two libraries under one SONAME: the first loaded wins
     EXIT_CRASH = "7"  # an interposed global constructed and destroyed twice
+    INTERPOSITION = "interposition"  # a bundled library's exported copy binds another's users
 
 
 class Predictor(StrEnum):
@@ -38,3 +39,4 @@ class Predictor(StrEnum):
     RUNPATH = "runpath"
     COMPILER = "compiler"
     DLOPENFLAGS = "dlopenflags"
+    BUNDLED_LIBRARY = "bundled-library"

@@ -3,7 +3,9 @@
 Reads every shared object of each wheel with pyelftools (nothing is imported or run) and
 prints the predictors of docs/mechanisms.md: runtime internals exported next to a shared
 runtime (2), call_once trampolines another wheel binds (1), GNU-unique symbols in common (4),
-static TLS (5), bundled SONAMEs (6), RPATH/RUNPATH, setdlopenflags, and the compilers.
+static TLS (5), bundled SONAMEs (6), bundled copies of common libraries whose exported names
+another wheel or the system also exports (interposition), RPATH/RUNPATH, setdlopenflags, and
+the compilers.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ class ImportErrorKind(StrEnum):
     UNDEFINED_SYMBOL = "undefined-symbol"
     VERSION_NOT_FOUND = "version-not-found"
     STATIC_TLS = "static-tls"
+    MISSING_DEPENDENCY = "missing-dependency"
     OTHER = "other"
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import gzip
 import logging
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Final
 
 from harness.cells.capture_request import CaptureSpec
 from harness.cells.outcome import Outcome
 from harness.evidence import crashparse
+from harness.evidence.demangle import demangle
 from harness.evidence.results import Evidence
 
 logger = logging.getLogger(__name__)
@@ -94,17 +93,3 @@ def _binding_findings(path: Path) -> tuple[str, ...]:
         return ()
     names = demangle(sorted({b.symbol for b in bindings}))
     return tuple(crashparse.describe_binding(b, names.get(b.symbol, "")) for b in bindings)
-
-
-def demangle(symbols: list[str]) -> dict[str, str]:
-    """C++ names for mangled symbols, through c++filt (binutils); {} when it is missing."""
-    tool = shutil.which("c++filt")
-    if not symbols or tool is None:
-        return {}
-    done = subprocess.run(
-        [tool], input="\n".join(symbols) + "\n", capture_output=True, text=True, check=False
-    )
-    lines = done.stdout.splitlines()
-    if done.returncode != 0 or len(lines) != len(symbols):
-        return {}
-    return {s: d for s, d in zip(symbols, lines, strict=True) if d != s}

@@ -96,19 +96,29 @@ def parse_frame(line: str) -> Frame | None:
     )
 
 
-def parse_gdb(text: str) -> GdbReport:
-    """The crashing thread's frames, the all-threads dump and the library table."""
-    sections = _sections(text)
-    crash = sections.get("crash-thread")
-    if crash is None:  # no markers: take the first backtrace in the text
-        crash = text.splitlines()
+def _frames(lines: Iterable[str]) -> list[Frame]:
+    """The frames of the first backtrace in `lines` (numbering restarts at the next one)."""
     frames: list[Frame] = []
-    for line in crash:
+    for line in lines:
         frame = parse_frame(line)
         if frame is not None:
             if frames and frame.number <= frames[-1].number:
                 break
             frames.append(frame)
+    return frames
+
+
+def parse_gdb(text: str) -> GdbReport:
+    """The crashing thread's frames, the all-threads dump and the library table.
+
+    When the crash-thread section holds no frame (gdb answered `No stack.` there, or printed
+    a warning instead), the first thread of the all-threads dump stands in for it.
+    """
+    sections = _sections(text)
+    crash = sections.get("crash-thread")
+    if crash is None:  # no markers: take the first backtrace in the text
+        crash = text.splitlines()
+    frames = _frames(crash) or _frames(sections.get("all-threads", []))
     libraries = []
     for line in sections.get("libraries", []):
         match = _LIBRARY.match(line.strip())
@@ -136,29 +146,103 @@ def library_of(address: int, libraries: Sequence[LibraryRange]) -> str:
     return ""
 
 
-def top_frames(report: GdbReport, count: int) -> tuple[str, ...]:
-    """The crashing thread's innermost frames, each naming its shared object.
+@dataclass(frozen=True, kw_only=True)
+class Located:
+    """A frame of the crashing thread with the file name of the object it runs in."""
+
+    number: int
+    function: str  # "??" when gdb found no symbol
+    library: str = ""  # file name (no folder); "" when unknown
+    source: str = ""
+    address: int | None = None
+
+    def describe(self) -> str:
+        function = self.function
+        if function == "??":
+            function = "?? (a jump to address 0)" if self.address == 0 else "?? ()"
+        if self.library:
+            return f"#{self.number} {function} in {self.library}"
+        if self.source:
+            return f"#{self.number} {function} at {self.source}"
+        return f"#{self.number} {function} in ?"
+
+
+def crash_frames(report: GdbReport) -> tuple[Located, ...]:
+    """The crashing thread's frames, innermost first, each naming its shared object.
 
     A core written by the kernel after faulthandler re-raised the signal starts with the
-    handler's frames; the crash itself is below `<signal handler called>`.
+    handler's frames; the crash itself is below `<signal handler called>` (when gdb could not
+    unwind past the handler, the handler's frames are all there is, and they are kept). A
+    frame gdb printed without an address is an inlined one sharing the object of the frame
+    above it, except at the top, where its object is unknown.
     """
     frames = list(report.crash_thread)
     handler = [i for i, f in enumerate(frames) if f.function == SIGNAL_FRAME]
-    if handler:
+    if handler and handler[-1] + 1 < len(frames):
         frames = frames[handler[-1] + 1 :]
-    shown = []
+    out = []
     library = ""
     for frame in frames:
+        if frame.function == SIGNAL_FRAME:
+            library = ""
+            continue
         if frame.address is not None:
             library = frame.library or library_of(frame.address, report.libraries)
         elif frame.library:
             library = frame.library
-        where = posixpath.basename(library) if library else "?"
-        function = frame.function
-        if function == "??" and frame.address == 0:
-            function = "?? (a jump to address 0)"
-        shown.append(f"#{frame.number} {function} in {where}")
-    return tuple(shown[:count])
+        out.append(
+            Located(
+                number=frame.number,
+                function=frame.function,
+                library=posixpath.basename(library),
+                source=frame.source,
+                address=frame.address,
+            )
+        )
+    return tuple(out)
+
+
+# The C library and the dynamic loader: a run of frames in them (raise, abort, free, exit,
+# dlopen's internals) is shown on one line, so the frames that matter fit in the block.
+SYSTEM_OBJECT: Final = re.compile(r"^(libc|libpthread|libdl|ld-linux[-\w.]*|ld-musl[-\w]*)\.so")
+FOLD_AT: Final = 3
+
+
+def _names(run: Sequence[Located]) -> str:
+    names = ["?? ()" if f.function == "??" else f.function for f in run]
+    parts: list[str] = []
+    index = 0
+    while index < len(names):
+        same = 1
+        while index + same < len(names) and names[index + same] == names[index]:
+            same += 1
+        parts.append(names[index] + (f" ×{same}" if same > 1 else ""))
+        index += same
+    return ", ".join(parts)
+
+
+def top_frames(report: GdbReport, count: int) -> tuple[str, ...]:
+    """Up to `count` lines for the crashing thread's innermost frames, each naming its shared
+    object; unsymbolised frames show as `?? ()`. A run of three or more frames in the C
+    library or the loader is one line (`#0-#8 in libc.so.6: ?? (), raise, abort, …`)."""
+    frames = crash_frames(report)
+    shown: list[str] = []
+    index = 0
+    while index < len(frames) and len(shown) < count:
+        frame = frames[index]
+        run = 1
+        if SYSTEM_OBJECT.match(frame.library):
+            while index + run < len(frames) and frames[index + run].library == frame.library:
+                run += 1
+        if run >= FOLD_AT:
+            last = frames[index + run - 1]
+            names = _names(frames[index : index + run])
+            shown.append(f"#{frame.number}-#{last.number} in {frame.library}: {names}")
+            index += run
+        else:
+            shown.append(frame.describe())
+            index += 1
+    return tuple(shown)
 
 
 _PYSTACK_LINE: Final = re.compile(

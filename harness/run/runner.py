@@ -458,14 +458,14 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         targets=read_facts(prepared.run_dir),
     )
     results = slim_results(prepared.run_dir, prepared.index, plan.mine)
-    wheel_sets = [(u[0].scenario, built[u[0].group]) for u in plan.units]
+    wheel_sets = [(built[u[0].group], [c.id for c in u]) for u in plan.units]
     path = write_results(
         prepared.run_dir,
         provenance,
         prepared.index,
         plan.mine,
         run_info,
-        agreement.document_keys(wheel_sets, results),
+        agreement.document_keys(wheel_sets, results, prepared.run_dir),
     )
     return RunSummary(
         run_dir=prepared.run_dir,

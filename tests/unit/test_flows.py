@@ -1,9 +1,8 @@
 """Pure parts of check, explain and minimize: wheel contents, scenario rows for given wheels,
-the check document, manylinux tags, ddmin, and agreement."""
+the check document, manylinux tags and ddmin (agreement: test_agreement.py)."""
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 import zipfile
@@ -12,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.agreement import agreement, summary_lines
-from harness.analysis.explain import PREDICTORS_TOML, Finding, load_predictors
-from harness.analysis.mechanisms import Mechanism, Predictor
+from harness.analysis.explain import PREDICTORS_TOML, load_predictors
+from harness.analysis.mechanisms import Mechanism
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
 from harness.cells.jobs import job_for
-from harness.cells.outcome import Outcome
-from harness.common.verdicts import Verdict
 from harness.errors import InputError, InvalidInputFile
-from harness.evidence.classify import Classified
-from harness.evidence.results import CellResult
 from harness.run.minimize import ddmin
 from harness.scenario.from_wheels import (
     CheckOptions,
@@ -32,7 +26,7 @@ from harness.scenario.from_wheels import (
     write_scenario,
 )
 from harness.scenario.load import OrderMode, load_scenario
-from harness.scenario.plan import Cell, Expected, plan
+from harness.scenario.plan import plan
 from harness.scenario.wheel_contents import read_contents
 
 
@@ -170,52 +164,6 @@ def test_ddmin_finds_the_responsible_pair_and_keeps_order() -> None:
     assert ddmin(("x", "y"), lambda order: "y" in order) == ("y",)
 
 
-def result(order: tuple[str, ...], dlopen: str, verdict: Verdict) -> CellResult:
-    cell = Cell(
-        scenario="s", target="host", arch="x86_64", dlopen=dlopen, host="plain", order=order,
-        repeat=1,
-    )  # fmt: skip
-    return CellResult.make(
-        cell,
-        "local",
-        Outcome(cell_id=cell.id, duration_s=0.1),
-        Classified(verdict=verdict),
-        Expected(verdict=Verdict.PASS),
-    )
-
-
-def test_agreement_compares_predictions_with_cells() -> None:
-    predicted = Finding(
-        wheel_id="a",
-        wheel="a.whl",
-        predictor=Predictor.CALL_ONCE_INTERPOSITION,
-        mechanism=Mechanism.CALL_ONCE,
-        detail="",
-        before=("a", "b"),
-        rtld_global="a",
-    )
-    cells = [
-        result(("a", "b"), "global:a", Verdict.SEGFAULT),
-        result(("b", "a"), "global:a", Verdict.PASS),
-        result(("a", "b"), "local", Verdict.PASS),
-    ]
-    rows = agreement([predicted], cells)
-    assert rows == [
-        {
-            "mechanism": "1",
-            "predicted": True,
-            "observed": True,
-            "detail": "call-once-interposition on a: 1 of 1 cells where it applies failed "
-            "(segfault)",
-        }
-    ]
-    surprise = agreement([], [result(("a", "b"), "local", Verdict.ABORT)])
-    assert surprise[0]["predicted"] is False and surprise[0]["observed"] is True
-    quiet = agreement([predicted], [result(("a", "b"), "global:a", Verdict.PASS)])
-    assert quiet[0]["observed"] is False
-    assert agreement([predicted], [result(("b", "a"), "global:a", Verdict.PASS)]) == []
-
-
 def test_predictor_table_loads_with_every_message() -> None:
     table = load_predictors()
     assert any(p.pattern.search("_ZSt11__once_call") for p in table.internals)
@@ -232,23 +180,6 @@ def test_predictor_table_refuses_an_unknown_mechanism(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputFile) as caught:
         load_predictors(bad)
     assert f"{bad}: runtime_internal[2].mechanism: unknown mechanism '9'" in str(caught.value)
-
-
-def test_terminal_lines_say_where_prediction_and_run_agree(tmp_path: Path) -> None:
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps({"cells": []}))
-    assert summary_lines(path) == []
-    rows = [
-        {"mechanism": "1", "predicted": True, "observed": True, "detail": "x"},
-        {"mechanism": "5", "predicted": True, "observed": False, "detail": "y"},
-        {"mechanism": "", "predicted": False, "observed": True, "detail": "z"},
-    ]
-    path.write_text(json.dumps({"agreement": rows}))
-    assert summary_lines(path)[1:] == [
-        "  mechanism 1: predicted and observed: x",
-        "  mechanism 5: predicted, not observed: y",
-        "  no mechanism: observed, not predicted: z",
-    ]
 
 
 def test_check_writes_any_text_and_number_as_toml_the_loader_reads(tmp_path: Path) -> None:
