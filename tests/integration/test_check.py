@@ -4,6 +4,7 @@ wheels from PyPI downloaded into a wheelhouse and installed offline in the conta
 from __future__ import annotations
 
 import json
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import jsonschema
 import pytest
 
 from harness import paths
+from harness.analysis import reproducer
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.docker import DockerBackend
@@ -173,3 +175,10 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
     }
     wrong = next(c for c in document["cells"] if c["verdict"] == "wrong-result")
     assert "wrong on purpose" in wrong["detail"]
+    # Its stored reproducer runs the exercise code too, so it fails as the cell did.
+    done = subprocess.run(
+        wrong["reproducer"], shell=True, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "AssertionError: wrong on purpose" in done.stderr
+    assert reproducer.DONE_MESSAGE not in done.stdout
