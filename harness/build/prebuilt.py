@@ -11,7 +11,7 @@ from harness.build.provenance import elf_comment
 from harness.build.wheelhouse import TargetPython, Wheelhouse, download
 from harness.build.wheels import BuiltWheel, file_sha256
 from harness.errors import InputError
-from harness.scenario.load import Scenario, WheelSpec
+from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
 from harness.scenario.wheel_contents import read_contents
 
 GIVEN: Final = "given"
@@ -68,9 +68,7 @@ def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
             continue
         found = read_contents(by_id[spec.id].path).imports()
         if not found:
-            raise InputError(
-                f"{scenario.path}: {spec.id}: {by_id[spec.id].path.name} holds no extension "
-                "module; name what to import with `modules`"
-            )
+            problem = nothing_to_import(by_id[spec.id].path.name)
+            raise InputError(f"{scenario.path}: {spec.id}: {problem}")
         specs.append(replace(spec, module=found[0], modules=found))
     return replace(scenario, wheels=tuple(specs))

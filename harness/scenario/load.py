@@ -391,10 +391,7 @@ def _prebuilt(
             check.add(f"{key}.wheel", str(exc))
             modules = ("",)
         if not modules:
-            check.add(
-                f"{key}.wheel",
-                f"{wheel.name} holds no extension module; name what to import with `modules`",
-            )
+            check.add(f"{key}.wheel", nothing_to_import(wheel.name))
     exercise = row.get("exercise")
     if exercise is not None and (not isinstance(exercise, str) or not exercise.isidentifier()):
         check.add(f"{key}.exercise", "must name a function of the first module, e.g. 'exercise'")
@@ -411,6 +408,15 @@ def _prebuilt(
         threads=check.integer(row, "threads", f"{key}.threads", 1, 1),
         wheel=wheel.resolve() if wheel is not None and wheel.is_file() else wheel,
         requirement=requirement,
+    )
+
+
+def nothing_to_import(wheel: str) -> str:
+    """The problem of a wheel without a package or module to import (only data, or only
+    tests): what the loader and the runner say."""
+    return (
+        f"{wheel} holds no Python package or module to import (only data or tests?); "
+        "name what to import with `modules` (check: --import ID=module)"
     )
 
 

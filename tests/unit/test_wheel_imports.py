@@ -1,0 +1,175 @@
+"""What a cell imports for a given wheel, read from real wheel files: public names as users
+import them, never a private submodule on its own, namespace packages, wheels without an
+extension module, and the scenario's own list winning over all of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.build.toolchains import load_catalogue
+from harness.errors import InvalidInputFile
+from harness.scenario.load import load_scenario
+from harness.scenario.wheel_contents import is_test, read_contents
+from tests.unit.helpers import build_wheel
+
+SO = ".cpython-311-x86_64-linux-gnu.so"
+
+
+def imports_of(
+    tmp_path: Path, project: str, files: list[str], top_level: list[str] | None = None
+) -> tuple[str, ...]:
+    wheel = build_wheel(tmp_path, project, dict.fromkeys(files, ""), top_level=top_level)
+    return read_contents(wheel).imports()
+
+
+def test_a_private_extension_beside_its_public_package_comes_after_the_package(
+    tmp_path: Path,
+) -> None:
+    # cffi: `import cffi` leaves `_cffi_backend` unloaded, so it is imported after it.
+    cffi = ["_cffi_backend" + SO, "cffi/__init__.py", "cffi/api.py", "cffi/_imp_emulation.py"]
+    assert imports_of(tmp_path, "cffi", cffi, top_level=["_cffi_backend", "cffi"]) == (
+        "cffi",
+        "_cffi_backend",
+    )
+    # The same without top_level.txt: the file list says the same.
+    assert imports_of(tmp_path, "cffi", cffi) == ("cffi", "_cffi_backend")
+    # google-re2's top_level.txt still names `_re2`, which moved into the package: only the
+    # names the wheel holds count, and `re2._re2` is private, so `re2` loads it.
+    re2 = ["re2/__init__.py", "re2/_re2" + SO]
+    assert imports_of(tmp_path, "google-re2", re2, top_level=["_re2", "re2"]) == ("re2",)
+
+
+def test_private_submodules_are_never_imported_directly(tmp_path: Path) -> None:
+    pillow = [
+        "PIL/__init__.py",
+        "PIL/Image.py",
+        "PIL/_imaging" + SO,
+        "PIL/_imagingtk" + SO,
+        "pillow.libs/libjpeg-1a2b3c4d.so.62.4.0",
+    ]
+    assert imports_of(tmp_path, "pillow", pillow, top_level=["PIL"]) == ("PIL",)
+    jaxlib = [
+        "jaxlib/__init__.py",
+        "jaxlib/_jax" + SO,
+        "jaxlib/_sdy_mpmd" + SO,
+        "jaxlib/mosaic/__init__.py",
+        "jaxlib/mosaic/_tpu_ext" + SO,
+        "jaxlib/cuda/_versions" + SO,
+        "jaxlib/utils" + SO,
+        "jaxlib/xla_client" + SO,
+    ]
+    # Public extension modules: the shallowest ones, after the package.
+    assert imports_of(tmp_path, "jaxlib", jaxlib) == ("jaxlib", "jaxlib.utils", "jaxlib.xla_client")
+
+
+def test_namespace_packages_import_their_first_regular_package(tmp_path: Path) -> None:
+    protobuf = [
+        "google/protobuf/__init__.py",
+        "google/protobuf/internal/__init__.py",
+        "google/_upb/_message.abi3.so",
+    ]
+    assert imports_of(tmp_path, "protobuf", protobuf, top_level=["google"]) == ("google.protobuf",)
+    both = [
+        "google/cloud/storage/__init__.py",
+        "google/cloud/__init__.py",
+        "google/api/__init__.py",
+        "google/api/http.py",
+        "grpc/__init__.py",
+        "grpc/_cython/cygrpc" + SO,
+        "grpc/aio.py",
+    ]
+    # Shallowest first, then by name; every top-level name in a stable (sorted) order.
+    assert imports_of(tmp_path, "mixed", both) == ("google.api", "grpc")
+    # A namespace holding only modules: the first public one.
+    only_modules = ["zope/interface.py", "zope/_private.py"]
+    assert imports_of(tmp_path, "zope-bits", only_modules) == ("zope.interface",)
+
+
+def test_a_wheel_without_an_extension_module_imports_its_public_package(tmp_path: Path) -> None:
+    # xgboost, llvmlite: a Python package loading its native library with ctypes.
+    xgboost = [
+        "xgboost/__init__.py",
+        "xgboost/core.py",
+        "xgboost/lib/libxgboost.so",
+        "xgboost/testing/__init__.py",
+    ]
+    wheel = build_wheel(tmp_path, "xgboost", dict.fromkeys(xgboost, ""), top_level=["xgboost"])
+    contents = read_contents(wheel)
+    assert contents.imports() == ("xgboost",)
+    assert contents.extensions == () and contents.libraries == ("xgboost/lib/libxgboost.so",)
+    # polars 2.x: native code in a dependency; a module and a package, test packages skipped.
+    polars = ["polars/__init__.py", "polars/io/__init__.py", "typing_helper.py", "tests/a.py"]
+    assert imports_of(tmp_path, "polars", polars) == ("polars", "typing_helper")
+    # A setup script shipped by mistake is not imported (it would run setup()).
+    assert imports_of(tmp_path, "odd", ["odd/__init__.py", "setup.py"]) == ("odd",)
+
+
+def test_private_names_are_imported_only_when_the_wheel_has_no_public_one(tmp_path: Path) -> None:
+    ruamel_clib = ["_ruamel_yaml" + SO]
+    assert imports_of(tmp_path, "ruamel-yaml-clib", ruamel_clib) == ("_ruamel_yaml",)
+    bindings = ["_argon2_cffi_bindings/__init__.py", "_argon2_cffi_bindings/_ffi.abi3.so"]
+    assert imports_of(tmp_path, "argon2-cffi-bindings", bindings) == ("_argon2_cffi_bindings",)
+    helper = ["tool/__init__.py", "_tool_hack.py", "_tool_native/__init__.py"]
+    assert imports_of(tmp_path, "tool", helper, top_level=["_tool_hack", "tool"]) == ("tool",)
+
+
+def test_a_wheel_with_nothing_to_import_imports_nothing(tmp_path: Path) -> None:
+    data = ["fonts-1.0.data/data/share/fonts/a.ttf", "tests/test_fonts.py", "fonts.libs/x.so"]
+    assert imports_of(tmp_path, "fonts", data) == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "test"),
+    [
+        ("tests", True),
+        ("numpy._core._multiarray_tests", True),
+        ("pkg.test_util", True),
+        ("numpy.testing", True),
+        ("pytest", False),
+        ("testfixtures", False),
+        ("contest", False),
+    ],
+)
+def test_test_code_is_recognised_by_its_words(name: str, test: bool) -> None:
+    assert is_test(name) is test
+
+
+def scenario(tmp_path: Path, rows: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "given"\ndescription = "d"\n{rows}\n[matrix]\n')
+    return path
+
+
+def test_a_scenarios_modules_list_is_imported_exactly_private_names_too(tmp_path: Path) -> None:
+    pillow = build_wheel(
+        tmp_path,
+        "pillow",
+        {"PIL/__init__.py": "", "PIL/_imagingtk" + SO: "", "PIL/_imaging" + SO: ""},
+        top_level=["PIL"],
+    )
+    xgboost = build_wheel(tmp_path, "xgboost", {"xgboost/__init__.py": ""}, tag="py3-none-any")
+    path = scenario(
+        tmp_path,
+        f'[[wheels]]\nid = "pil"\nwheel = "{pillow.name}"\nmodules = ["PIL._imaging", "PIL"]\n'
+        f'[[wheels]]\nid = "xgb"\nwheel = "{xgboost.name}"\n',
+    )
+    loaded = load_scenario(path, load_catalogue())
+    assert loaded.wheel("pil").imports == ("PIL._imaging", "PIL")
+    assert loaded.wheel("xgb").imports == ("xgboost",)
+
+
+def test_a_wheel_with_nothing_to_import_is_an_error_naming_it(tmp_path: Path) -> None:
+    data = build_wheel(tmp_path, "fonts", {"fonts-1.0.data/data/a.ttf": ""}, tag="py3-none-any")
+    good = build_wheel(tmp_path, "six", {"six.py": ""}, tag="py3-none-any")
+    path = scenario(
+        tmp_path,
+        f'[[wheels]]\nid = "a"\nwheel = "{data.name}"\n'
+        f'[[wheels]]\nid = "b"\nwheel = "{good.name}"\n',
+    )
+    with pytest.raises(InvalidInputFile) as info:
+        load_scenario(path, load_catalogue())
+    (problem,) = info.value.problems
+    assert problem.key == "wheels[0].wheel"
+    assert problem.message.startswith(f"{data.name} holds no Python package or module to import")
