@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from harness.analysis.explain import Finding, explain
 from harness.build.wheels import BuiltWheel
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import HarnessError
 from harness.evidence.results import CellResult
 from harness.scenario.plan import Cell
@@ -44,7 +44,9 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
 
 
 def failing(result: CellResult) -> bool:
-    return result.verdict not in NOT_FAILURES
+    """A failure some mechanism could explain: not a dependency left out of the set."""
+    missing = result.subkind == ImportErrorKind.MISSING_DEPENDENCY
+    return result.verdict not in NOT_FAILURES and not missing
 
 
 def _covers(finding: Finding, result: CellResult) -> bool:

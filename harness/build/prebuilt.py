@@ -58,6 +58,18 @@ def given_wheels(
     return out
 
 
+def provided_names(wheels: Sequence[BuiltWheel]) -> tuple[str, ...]:
+    """Every top-level module name the installed set can hold: the wheels' own, and those of
+    every wheel in their wheelhouses (what pip may install as their dependencies)."""
+    paths = {w.path for w in wheels}
+    for house in sorted({w.wheelhouse for w in wheels if w.wheelhouse}):
+        paths |= set(Path(house).glob("*.whl"))
+    names: set[str] = set()
+    for path in sorted(paths):
+        names.update(read_contents(path).top_level())
+    return tuple(sorted(names))
+
+
 def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
     """The scenario with each requirement's modules filled in from its downloaded wheel."""
     by_id = {w.wheel_id: w for w in wheels}

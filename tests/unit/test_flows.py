@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from harness.analysis.explain import Finding, load_predictors
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
 from harness.cells.jobs import job_for
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InputError, InvalidInputFile
 from harness.evidence.results import CellResult
 from harness.run.minimize import ddmin
@@ -206,6 +207,13 @@ def test_agreement_compares_predictions_with_cells() -> None:
     quiet = agreement([predicted], [result(("a", "b"), "global:a", Verdict.PASS)])
     assert quiet[0]["observed"] is False
     assert agreement([predicted], [result(("b", "a"), "global:a", Verdict.PASS)]) == []
+    # A dependency left out of the set is no mechanism's doing: not observed, not unexplained.
+    missing = replace(
+        result(("a", "b"), "global:a", Verdict.IMPORT_ERROR),
+        subkind=str(ImportErrorKind.MISSING_DEPENDENCY),
+    )
+    assert [row["observed"] for row in agreement([predicted], [missing])] == [False]
+    assert agreement([], [missing]) == []
 
 
 def test_predictor_table_loads_with_every_message() -> None:

@@ -121,6 +121,12 @@ def test_schema_rejects_an_unknown_verdict(tmp_path: Path) -> None:
         jsonschema.validate(document, SCHEMA)
 
 
+def test_schema_lists_every_verdict_and_import_error_subkind() -> None:
+    cell = SCHEMA["$defs"]["cell"]["properties"]
+    assert set(cell["subkind"]["enum"]) == {None, *ImportErrorKind}
+    assert set(SCHEMA["$defs"]["verdict"]["enum"]) == set(Verdict)
+
+
 def test_matrix_marks_unexpected_and_flaky() -> None:
     cells = [
         result(("a", "b"), Verdict.SEGFAULT, Verdict.SEGFAULT, 1),
