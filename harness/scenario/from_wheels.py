@@ -19,7 +19,7 @@ from typing import Final
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import InputError, InvalidInputFile
-from harness.scenario.load import NO_TOOLCHAINS, Scenario, load_scenario
+from harness.scenario.load import MODULE_RE, NO_TOOLCHAINS, Scenario, load_scenario
 from harness.scenario.wheel_contents import read_contents
 
 CHECK_NAME: Final = "check"
@@ -53,6 +53,7 @@ class CheckOptions:
     timeout_s: float = 60.0
     victims: bool = True
     pairs: bool = False
+    imports: tuple[str, ...] = ()  # `--import ID=module[,module…]`, as given
 
 
 def _ident(text: str) -> str:
@@ -97,6 +98,34 @@ def parse_inputs(raw: Sequence[str], download: bool) -> tuple[Input, ...]:
     return tuple(inputs)
 
 
+def modules_by_id(given: Sequence[str], inputs: Sequence[Input]) -> dict[str, tuple[str, ...]]:
+    """`--import ID=module[,module…]` (repeatable) → the exact modules to import per wheel id,
+    in the order given; InputError naming a bad one and listing the valid ids."""
+    ids = [i.id for i in inputs]
+    out: dict[str, tuple[str, ...]] = {}
+    for text in given:
+        wheel_id, equals, listed = text.partition("=")
+        wheel_id = wheel_id.strip()
+        modules = tuple(m.strip() for m in listed.split(",") if m.strip())
+        if not equals or not modules:
+            raise InputError(
+                f"--import {text!r}: write ID=module[,module…], e.g. --import "
+                f"{ids[0]}=pkg,pkg.sub; wheel ids: {', '.join(ids)}"
+            )
+        if wheel_id not in ids:
+            raise InputError(
+                f"--import {text!r}: no wheel has the id {wheel_id!r}; wheel ids (from the "
+                f"project names): {', '.join(ids)}"
+            )
+        for module in modules:
+            if not MODULE_RE.match(module):
+                raise InputError(
+                    f"--import {text!r}: {module!r} is not a dotted Python module name"
+                )
+        out[wheel_id] = tuple(dict.fromkeys((*out.get(wheel_id, ()), *modules)))
+    return out
+
+
 def _value(value: object) -> str:
     """A TOML value: JSON's strings, numbers, booleans and lists are valid TOML."""
     return json.dumps(value)
@@ -105,6 +134,7 @@ def _value(value: object) -> str:
 def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Path) -> str:
     """The scenario file for a checked set; wheel paths are relative to `base` when inside."""
     names = ", ".join(i.id for i in inputs)
+    modules = modules_by_id(options.imports, inputs)
     lines = [
         f"name = {_value(name)}",
         f"description = {_value(f'wheelclash check of {names}')}",
@@ -118,6 +148,8 @@ def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Pa
             lines.append(f"wheel = {_value(_relative(item.wheel, base))}")
         else:
             lines.append(f"requirement = {_value(item.requirement)}")
+        if item.id in modules:
+            lines.append(f"modules = {_value(list(modules[item.id]))}")
     lines += ["", "[matrix]"]
     if options.targets:
         lines.append(f"targets = {_value(list(options.targets))}")

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.build.toolchains import load_catalogue
+from harness.cli import main
 from harness.errors import InvalidInputFile
+from harness.scenario.from_wheels import CheckOptions, parse_inputs, scenario_for
 from harness.scenario.load import load_scenario
 from harness.scenario.wheel_contents import is_test, read_contents
 from tests.unit.helpers import build_wheel
@@ -173,3 +175,44 @@ def test_a_wheel_with_nothing_to_import_is_an_error_naming_it(tmp_path: Path) ->
     (problem,) = info.value.problems
     assert problem.key == "wheels[0].wheel"
     assert problem.message.startswith(f"{data.name} holds no Python package or module to import")
+
+
+def test_check_import_names_exactly_what_a_wheel_imports(tmp_path: Path) -> None:
+    pillow = build_wheel(tmp_path, "pillow", {"PIL/__init__.py": "", "PIL/_imaging" + SO: ""})
+    re2 = build_wheel(tmp_path, "google-re2", {"re2/__init__.py": "", "re2/_re2" + SO: ""})
+    inputs = parse_inputs([str(pillow), str(re2)], download=False)
+    assert [i.id for i in inputs] == ["pillow", "google_re2"]
+    given = ("pillow=PIL.Image", "pillow= PIL._imaging ,PIL.Image", "google_re2=re2._re2")
+    loaded, text = scenario_for(inputs, CheckOptions(imports=given))
+    # Repeats add to the list in order, once each; private names are allowed here.
+    assert loaded.wheel("pillow").imports == ("PIL.Image", "PIL._imaging")
+    assert loaded.wheel("google_re2").imports == ("re2._re2",)
+    assert 'modules = ["PIL.Image", "PIL._imaging"]' in text
+    # Without --import: the wheels' public packages.
+    default, _ = scenario_for(inputs, CheckOptions())
+    assert [w.imports for w in default.wheels] == [("PIL",), ("re2",)]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            "pil=PIL",
+            "--import 'pil=PIL': no wheel has the id 'pil'; wheel ids (from the project "
+            "names): pillow, google_re2",
+        ),
+        ("pillow=PIL.9x", "--import 'pillow=PIL.9x': 'PIL.9x' is not a dotted Python module"),
+        ("pillow", "--import 'pillow': write ID=module[,module…], e.g. --import pillow=pkg"),
+        ("pillow=,", "--import 'pillow=,': write ID=module[,module…]"),
+    ],
+)
+def test_a_bad_check_import_is_an_input_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, message: str
+) -> None:
+    pillow = build_wheel(tmp_path, "pillow", {"PIL/__init__.py": ""})
+    re2 = build_wheel(tmp_path, "google-re2", {"re2/__init__.py": ""})
+    argv = ["check", str(pillow), str(re2), "--import", given, "--backend", "local"]
+    code = main([*argv, "--print-plan"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err
