@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Final
 
 from harness.build.provenance import elf_comment
+from harness.build.requires_dist import (
+    by_file_name,
+    read_declared,
+    target_environment,
+    unmet,
+    unmet_message,
+)
 from harness.build.wheelhouse import TargetPython, Wheelhouse, download
 from harness.build.wheels import BuiltWheel, file_sha256
 from harness.errors import InputError
@@ -56,6 +63,27 @@ def given_wheels(
         elif spec.wheel is not None:
             out[spec.id] = given_wheel(spec, spec.wheel, house.path if house else None)
     return out
+
+
+def require_dependencies(wheels: Sequence[BuiltWheel], python: Callable[[], TargetPython]) -> None:
+    """Stop before any cell (InputError) when the set installs without a wheelhouse, so with
+    `--no-deps`, and a given wheel declares a requirement no wheel of the set meets. `python`
+    tells the target's Python, asked only when a requirement has a marker."""
+    if any(w.wheelhouse for w in wheels):
+        return
+    declared = [
+        read_declared(w.path) if w.toolchain == GIVEN else by_file_name(w.path) for w in wheels
+    ]
+    if not any(r.marker is not None for d in declared for r in d.requires):
+        env = target_environment(None, None)
+        found = unmet(declared, env)
+        if found:
+            raise InputError(unmet_message(found, env["python_version"]))
+        return
+    target = python()
+    found = unmet(declared, target_environment(target.version, target.arch))
+    if found:
+        raise InputError(unmet_message(found, target.version))
 
 
 def provided_names(wheels: Sequence[BuiltWheel]) -> tuple[str, ...]:

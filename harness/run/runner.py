@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Final
 
 from harness.analysis import agreement, reproducer
-from harness.build.prebuilt import given_wheels, provided_names, with_modules
+from harness.build.prebuilt import (
+    given_wheels,
+    provided_names,
+    require_dependencies,
+    with_modules,
+)
 from harness.build.runtime_requires import with_runtime_wheelhouse
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython
@@ -222,7 +227,9 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
         built = build_wheels(fixtures, load_catalogue(), native, cell.arch)
         built = with_runtime_wheelhouse(fixtures, built, python)
         made |= {w.wheel_id: w for w in built}
-    return tuple(made[w.id] for w in wheels)
+    out = tuple(made[w.id] for w in wheels)
+    require_dependencies(out, python)
+    return out
 
 
 def _with_evidence(
