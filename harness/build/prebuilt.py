@@ -19,6 +19,7 @@ from harness.build.wheelhouse import TargetPython, Wheelhouse, download
 from harness.build.wheels import BuiltWheel, file_sha256
 from harness.errors import InputError
 from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
+from harness.scenario.user_imports import imports_for
 from harness.scenario.wheel_contents import read_contents
 
 GIVEN: Final = "given"
@@ -29,7 +30,7 @@ def given_wheel(spec: WheelSpec, path: Path, wheelhouse: Path | None = None) -> 
     sha = file_sha256(path)
     return BuiltWheel(
         wheel_id=spec.id,
-        module=",".join(spec.imports or read_contents(path).imports()),
+        module=",".join(spec.imports or imports_for(path)),
         fixture=spec.requirement or path.name,
         toolchain=GIVEN,
         link="",
@@ -106,7 +107,7 @@ def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
         if spec.imports or spec.id not in by_id:
             specs.append(spec)
             continue
-        found = read_contents(by_id[spec.id].path).imports()
+        found = imports_for(by_id[spec.id].path)
         if not found:
             problem = nothing_to_import(by_id[spec.id].path.name)
             raise InputError(f"{scenario.path}: {spec.id}: {problem}")

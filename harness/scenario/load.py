@@ -17,7 +17,7 @@ from harness.errors import InputError
 from harness.scenario.first_use import DEFAULT as DEFAULT_FIRST_USE
 from harness.scenario.first_use import FirstUse
 from harness.scenario.tomlload import Checker, read_toml
-from harness.scenario.wheel_contents import read_contents
+from harness.scenario.user_imports import imports_for
 
 NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -386,7 +386,7 @@ def _prebuilt(
             check.add(f"{key}.modules", f"{module!r} is not a dotted Python module name")
     if wheel is not None and not modules and wheel.is_file():
         try:
-            modules = read_contents(wheel).imports()
+            modules = imports_for(wheel)
         except InputError as exc:
             check.add(f"{key}.wheel", str(exc))
             modules = ("",)

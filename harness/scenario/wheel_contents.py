@@ -124,7 +124,7 @@ def _module_name(path: str) -> str | None:
     return ".".join(parts)
 
 
-def _python_module(path: str) -> tuple[str | None, bool]:
+def python_module(path: str) -> tuple[str | None, bool]:
     """`pkg/sub/mod.py` → (`pkg.sub.mod`, False); `pkg/__init__.py` → (`pkg`, True); None
     when a folder or the file name is not an identifier."""
     pure = PurePosixPath(path)
@@ -167,7 +167,7 @@ def read_contents(wheel: Path) -> WheelContents:
         base = PurePosixPath(name).name
         if name.endswith(".py"):
             python_files.append(raw)
-            dotted, package = _python_module(name)
+            dotted, package = python_module(name)
             if dotted is not None:
                 (packages if package else modules).append(dotted)
         module = _module_name(name)

@@ -1,6 +1,7 @@
 """`wheelclash check` imports given wheels as their users do, on this machine, with wheels
-built by `pip wheel` from small projects: a pure-Python package that loads its shared
-library with ctypes (no extension module at all), a cffi-like pair of a private top-level
+built by `pip wheel` from small projects: pure-Python packages that load their shared
+library with ctypes (no extension module at all), on import or in a subpackage (found by
+reading the sources), a cffi-like pair of a private top-level
 extension beside a public package (with a private submodule and a test package that must
 never be imported on their own), and a package needing a module that no wheel provides."""
 
@@ -53,7 +54,8 @@ def pip_wheel(source: Path, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """ctlib (ctypes only), twin (`_twin` beside `twin/`, requiring ctlib) and needy."""
+    """ctlib and lazylib (ctypes only), twin (`_twin` beside `twin/`, requiring ctlib) and
+    needy (importing a module nothing provides)."""
     root = tmp_path_factory.mktemp("projects")
     out = root / "wheels"
     ctlib = project(
@@ -101,6 +103,34 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "twin/tests/__init__.py": 'raise RuntimeError("test packages are not imported")\n',
         },
     )
+    # Like llvmlite: the package leaves its library alone, its `binding` package loads it.
+    lazylib = project(
+        root / "lazylib",
+        {
+            "setup.py": """
+                from setuptools import setup
+                setup(name="lazylib", version="1.0", packages=["lazylib", "lazylib.binding"],
+                      package_data={"lazylib.binding": ["liblazylib.so"]})
+            """,
+            "lazylib/__init__.py": "VERSION = 1\n",
+            "lazylib/binding/__init__.py": "from .ffi import add\n",
+            "lazylib/binding/ffi.py": """
+                import ctypes, os
+                _lib = ctypes.CDLL(os.path.join(os.path.dirname(__file__), "liblazylib.so"))
+                def add(a, b):
+                    return _lib.ctlib_add(a, b)
+            """,
+            "lazylib.c": LIBRARY,
+        },
+    )
+    built = subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", "lazylib/binding/liblazylib.so", "lazylib.c"],
+        cwd=lazylib,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
     needy = project(
         root / "needy",
         {
@@ -109,7 +139,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "needy/__init__.py": "import not_in_the_set_dependency\n",
         },
     )
-    return {p.name: pip_wheel(p, out) for p in (ctlib, twin, needy)}
+    return {p.name: pip_wheel(p, out) for p in (ctlib, twin, lazylib, needy)}
 
 
 def check(
@@ -151,6 +181,17 @@ def test_public_packages_load_ctypes_libraries_and_a_private_extension_beside_th
         # Importing the public package loaded its ctypes library.
         assert any(p.endswith("/ctlib/libctlib.so") for p in cell["libraries"]), cell
     assert [w["wheel_id"] for w in document["provenance"]["wheels"]] == ["ctlib", "twin"]
+
+
+def test_a_library_the_package_leaves_alone_is_loaded_through_the_module_that_loads_it(
+    wheels: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, document = check(capsys, tmp_path, str(wheels["lazylib"]), str(wheels["ctlib"]))
+    assert code == 0, [c["detail"] for c in document["cells"]]
+    for cell in document["cells"]:
+        assert "import lazylib as" in cell["reproducer"]
+        assert "import lazylib.binding as" in cell["reproducer"]
+        assert any(p.endswith("/liblazylib.so") for p in cell["libraries"]), cell
 
 
 def test_a_module_no_wheel_provides_is_a_missing_dependency_credited_to_no_mechanism(
