@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.prebuilt import provided_names
 from harness.build.toolchains import load_catalogue
+from harness.build.wheels import BuiltWheel
 from harness.cli import main
 from harness.errors import InvalidInputFile
 from harness.scenario.from_wheels import CheckOptions, parse_inputs, scenario_for
@@ -216,3 +218,36 @@ def test_a_bad_check_import_is_an_input_error_naming_it(
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert "Traceback" not in err
+
+
+def test_the_installed_set_provides_its_wheels_and_their_wheelhouses_names(
+    tmp_path: Path,
+) -> None:
+    house = tmp_path / "house"
+    house.mkdir()
+    build_wheel(house, "pycparser", {"pycparser/__init__.py": ""}, tag="py3-none-any")
+    cffi = build_wheel(tmp_path, "cffi", {"_cffi_backend" + SO: "", "cffi/__init__.py": ""})
+    protobuf = build_wheel(tmp_path, "protobuf", {"google/protobuf/__init__.py": ""})
+
+    def built(path: Path, wheelhouse: Path | None) -> BuiltWheel:
+        return BuiltWheel(
+            wheel_id=path.name.split("-")[0],
+            module="",
+            fixture="",
+            toolchain="given",
+            link="",
+            path=path,
+            sha256="0" * 64,
+            compiler="",
+            elf_comment="",
+            builder="given",
+            builder_id="",
+            audit="",
+            cache_key="",
+            wheelhouse=str(wheelhouse) if wheelhouse else "",
+        )
+
+    alone = provided_names([built(cffi, None), built(protobuf, None)])
+    assert alone == ("_cffi_backend", "cffi", "google")
+    with_house = provided_names([built(cffi, house), built(protobuf, None)])
+    assert with_house == ("_cffi_backend", "cffi", "google", "pycparser")
