@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Final
 
 from harness.build.provenance import elf_comment
-from harness.build.requires_dist import (
+from harness.build.wheelhouse import TargetPython, Wheelhouse, download
+from harness.build.wheels import BuiltWheel, file_sha256
+from harness.errors import InputError
+from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
+from harness.scenario.requires_dist import (
     by_file_name,
     read_declared,
     target_environment,
     unmet,
     unmet_message,
 )
-from harness.build.wheelhouse import TargetPython, Wheelhouse, download
-from harness.build.wheels import BuiltWheel, file_sha256
-from harness.errors import InputError
-from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
 from harness.scenario.user_imports import imports_for
 from harness.scenario.wheel_contents import read_contents
 

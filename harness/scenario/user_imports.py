@@ -6,20 +6,17 @@ refined by reading the wheel's Python sources (parsed, never run).
   `adbc_driver_duckdb` needs `adbc-driver-manager`): it is left out while another public
   name remains, since importing it without that package only fails.
 - When nothing imported so far would load any of the wheel's native code (`import PIL`,
-  `import cryptography`, `import google.protobuf` and `import llvmlite` load none), the public
-  module that loads it and that most of the package builds on is added, raised to its
-  package when the package's own `__init__` loads it: `PIL.Image`, `cryptography.exceptions`,
-  `llvmlite.binding`. Native code is an extension module, or a module that loads a library
-  with ctypes. A private module is still never added.
+  `import cryptography`, `import google.protobuf` and `import llvmlite` load none), the
+  public module that loads it and that most of the package builds on is added, raised to its
+  package when the package's own `__init__` loads it: `PIL.Image`,
+  `cryptography.hazmat.primitives.hashes`, `llvmlite.binding`. Native code is an extension
+  module, or a module that loads a library with ctypes. A private module is never added.
 
-Imports count when they may run at import time: at module level, in class bodies, in `if`,
-`try`, `with` blocks and loops (not under `if TYPE_CHECKING:`, not in functions); those in
-`if`, `try` and loops are conditional.
+Imports are read from the syntax tree (`source_imports`), never run.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import re
 import sys
@@ -33,6 +30,8 @@ from typing import Final
 from packaging.utils import canonicalize_name
 
 from harness.errors import InputError
+from harness.scenario.requires_dist import requirements_in
+from harness.scenario.source_imports import Imported, imports_in
 from harness.scenario.wheel_contents import (
     DATA_DIR_RE,
     WheelContents,
@@ -43,75 +42,7 @@ from harness.scenario.wheel_contents import (
 )
 
 CTYPES_LOAD_RE: Final = re.compile(rb"\b(CDLL|PyDLL|LoadLibrary)\s*\(|\bcdll\.")
-METADATA_RE: Final = re.compile(r"^[^/]+\.dist-info/METADATA$")
-REQUIRES_RE: Final = re.compile(r"^Requires-Dist:\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.M)
 MAX_SOURCES: Final = 5000  # a package this big is not searched for where its native code is
-
-
-@dataclass(frozen=True, kw_only=True)
-class Imported:
-    """One module a source imports when it runs: the dotted name, and whether it is imported
-    only under a condition (in a `try`, an `if` or a loop), so the module may do without it."""
-
-    name: str
-    conditional: bool
-
-
-def imports_in(source: bytes, module: str, package: bool) -> tuple[Imported, ...]:
-    """The modules a Python source imports when it runs, as absolute dotted names (for
-    `from a import b`, both `a` and `a.b`, which may be a submodule). () when it does not
-    parse (syntax newer than this Python's)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return ()
-    here = module if package else module.rpartition(".")[0]
-    return tuple(_walk(tree.body, here, conditional=False))
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    match test:
-        case ast.Name(id="TYPE_CHECKING") | ast.Attribute(attr="TYPE_CHECKING"):
-            return True
-    return False
-
-
-def _walk(body: Sequence[ast.stmt], here: str, conditional: bool) -> Iterator[Imported]:
-    for node in body:
-        match node:
-            case ast.Import(names=names):
-                yield from (Imported(name=alias.name, conditional=conditional) for alias in names)
-            case ast.ImportFrom(module=module, names=names, level=level):
-                base = _absolute(here, module or "", level)
-                if base:
-                    yield Imported(name=base, conditional=conditional)
-                    for alias in names:
-                        yield Imported(name=f"{base}.{alias.name}", conditional=conditional)
-            case ast.Try(body=inner, handlers=handlers, orelse=orelse, finalbody=final):
-                yield from _walk(inner, here, conditional=True)
-                for handler in handlers:
-                    yield from _walk(handler.body, here, conditional=True)
-                yield from _walk(orelse, here, conditional=True)
-                yield from _walk(final, here, conditional)
-            case ast.If(test=test, body=inner, orelse=orelse):
-                if not _is_type_checking(test):
-                    yield from _walk(inner, here, conditional=True)
-                yield from _walk(orelse, here, conditional=True)
-            case ast.With(body=inner) | ast.ClassDef(body=inner):
-                yield from _walk(inner, here, conditional)
-            case ast.For(body=inner, orelse=orelse) | ast.While(body=inner, orelse=orelse):
-                yield from _walk([*inner, *orelse], here, conditional=True)
-
-
-def _absolute(here: str, module: str, level: int) -> str:
-    """`from ..x import y` in package `a.b.c` → `a.b.x`; '' when it climbs out."""
-    if level == 0:
-        return module
-    parts = here.split(".") if here else []
-    if level - 1 > len(parts) - 1:
-        return ""
-    base = parts[: len(parts) - (level - 1)]
-    return ".".join([*base, module] if module else base)
 
 
 class Sources:
@@ -186,12 +117,16 @@ class Requirements:
 
     @classmethod
     def read(cls, archive: zipfile.ZipFile) -> Requirements:
-        member = next((n for n in archive.namelist() if METADATA_RE.match(n)), None)
-        text = archive.read(member).decode("utf-8", "replace") if member else ""
+        """From METADATA; none when the wheel has none or it does not read (left to pip)."""
         always: set[str] = set()
         extra: set[str] = set()
-        for name, rest in REQUIRES_RE.findall(text):
-            (extra if "extra" in rest else always).add(canonicalize_name(name))
+        try:
+            requirements = requirements_in(archive)
+        except InputError:
+            requirements = ()
+        for requirement in requirements:
+            name = canonicalize_name(requirement.name)
+            (extra if "extra" in str(requirement.marker or "") else always).add(name)
         return cls(always=frozenset(always), extra_only=frozenset(extra - always))
 
 

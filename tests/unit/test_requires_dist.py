@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.build.requires_dist import read_declared, target_environment, unmet
 from harness.cli import main
+from harness.scenario.requires_dist import read_declared, target_environment, unmet
 from tests.unit.helpers import build_wheel
 
 PURE = "py3-none-any"

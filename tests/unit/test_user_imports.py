@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario.user_imports import Imported, imports_for, imports_in
+from harness.scenario.source_imports import Imported, imports_in
+from harness.scenario.user_imports import imports_for
 from tests.unit.helpers import build_wheel
 
 SO = ".cpython-311-x86_64-linux-gnu.so"

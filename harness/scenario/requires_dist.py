@@ -44,24 +44,33 @@ class Unmet:
     missing: tuple[str, ...]
 
 
+def requirements_in(archive: zipfile.ZipFile) -> tuple[Requirement, ...]:
+    """The Requires-Dist lines of an open wheel's METADATA; InputError when it has none or
+    one is not a requirement."""
+    where = archive.filename
+    member = next((n for n in archive.namelist() if n.endswith(METADATA_SUFFIX)), None)
+    if member is None:
+        raise InputError(f"{where}: a wheel without .dist-info/METADATA; rebuild it")
+    text = archive.read(member).decode("utf-8", "replace")
+    headers = email.parser.Parser().parsestr(text, headersonly=True)
+    requires = []
+    for line in headers.get_all("Requires-Dist", []):
+        try:
+            requires.append(Requirement(str(line)))
+        except InvalidRequirement as exc:
+            raise InputError(f"{where}: METADATA: bad Requires-Dist {line!r} ({exc})") from None
+    return tuple(requires)
+
+
 def read_declared(path: Path) -> Declared:
     """A wheel's name, version and Requires-Dist lines; InputError when unreadable."""
     try:
         name, version, _, _ = parse_wheel_filename(path.name)
         with zipfile.ZipFile(path) as archive:
-            member = next(n for n in archive.namelist() if n.endswith(METADATA_SUFFIX))
-            text = archive.read(member).decode("utf-8", "replace")
-    except StopIteration:
-        raise InputError(f"{path}: a wheel without .dist-info/METADATA; rebuild it") from None
+            requires = requirements_in(archive)
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise InputError(f"{path}: not a readable wheel ({exc}); pass a .whl file") from exc
-    requires = []
-    for line in email.parser.Parser().parsestr(text, headersonly=True).get_all("Requires-Dist", []):
-        try:
-            requires.append(Requirement(str(line)))
-        except InvalidRequirement as exc:
-            raise InputError(f"{path}: METADATA: bad Requires-Dist {line!r} ({exc})") from None
-    return Declared(wheel=path.name, project=name, version=version, requires=tuple(requires))
+    return Declared(wheel=path.name, project=name, version=version, requires=requires)
 
 
 def by_file_name(path: Path) -> Declared:
