@@ -416,7 +416,9 @@ def nothing_to_import(wheel: str) -> str:
     tests): what the loader and the runner say."""
     return (
         f"{wheel} holds no Python package or module to import (only data or tests?); "
-        "name what to import with `modules` (check: --import ID=module)"
+        "name what to import with `modules` (check: --import ID=module), or, when it is only "
+        "another wheel's dependency (nvidia-nccl-cu12 of xgboost), leave it out and give that "
+        "wheel as a requirement with --download (a `requirement` row), so pip installs it"
     )
 
 
