@@ -2,10 +2,11 @@
 
 A cell's reproducer does what the probe does, with nothing of wheelclash in between: the
 same imports in the same order with the same dlopen flags, the same exercises (from as many
-threads), the same victims, the same LD_PRELOAD and environment. For the docker backend it
-is a `docker run` of the exact image (by id), confined as the harness confines, with the
-wheels mounted read-only from the wheel cache and installed offline into a fresh venv; for
-the local backend it is the cell's cached venv's python. Pure: strings in, a string out.
+threads), the scenario's exercise code (the job's snippet), the same victims, the same
+LD_PRELOAD and environment. For the docker backend it is a `docker run` of the exact image
+(by id), confined as the harness confines, with the wheels mounted read-only from the wheel
+cache and installed offline into a fresh venv; for the local backend it is the cell's cached
+venv's python. Pure: strings in, a string out.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class DockerConfinement:
 
 
 def python_script(job: CellJob) -> str:
-    """The probe's steps as one line of Python: imports, exercises, victims, a last word."""
+    """The probe's steps as one line of Python: imports, exercises, the snippet, victims, a
+    last word. The snippet runs as the probe runs it: compiled as `<exercise>`, in a
+    namespace of its own."""
     steps = ["import faulthandler,os,sys,threading", "faulthandler.enable(all_threads=True)"]
     steps.append("f=sys.getdlopenflags()")
     names: dict[str, str] = {}
@@ -76,6 +79,9 @@ def python_script(job: CellJob) -> str:
             steps.append(f"assert threaded({call},{exercise.threads})")
         else:
             steps.append(f"assert {call}() is not False")
+    if job.snippet:
+        code = f"compile({job.snippet!r},'<exercise>','exec')"
+        steps.append(f"exec({code},{{'__name__':'__exercise__'}})")
     if job.victims:
         steps += VICTIMS
     steps.append(f'print("{DONE_MESSAGE}")')

@@ -11,7 +11,15 @@ from harness.build.provenance import elf_comment
 from harness.build.wheelhouse import TargetPython, Wheelhouse, download
 from harness.build.wheels import BuiltWheel, file_sha256
 from harness.errors import InputError
-from harness.scenario.load import Scenario, WheelSpec
+from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
+from harness.scenario.requires_dist import (
+    by_file_name,
+    read_declared,
+    target_environment,
+    unmet,
+    unmet_message,
+)
+from harness.scenario.user_imports import imports_for
 from harness.scenario.wheel_contents import read_contents
 
 GIVEN: Final = "given"
@@ -22,7 +30,7 @@ def given_wheel(spec: WheelSpec, path: Path, wheelhouse: Path | None = None) -> 
     sha = file_sha256(path)
     return BuiltWheel(
         wheel_id=spec.id,
-        module=",".join(spec.imports or read_contents(path).imports()),
+        module=",".join(spec.imports or imports_for(path)),
         fixture=spec.requirement or path.name,
         toolchain=GIVEN,
         link="",
@@ -59,6 +67,39 @@ def given_wheels(
     return out
 
 
+def require_dependencies(wheels: Sequence[BuiltWheel], python: Callable[[], TargetPython]) -> None:
+    """Stop before any cell (InputError) when the set installs without a wheelhouse, so with
+    `--no-deps`, and a given wheel declares a requirement no wheel of the set meets. `python`
+    tells the target's Python, asked only when a requirement has a marker."""
+    if any(w.wheelhouse for w in wheels):
+        return
+    declared = [
+        read_declared(w.path) if w.toolchain == GIVEN else by_file_name(w.path) for w in wheels
+    ]
+    if not any(r.marker is not None for d in declared for r in d.requires):
+        env = target_environment(None, None)
+        found = unmet(declared, env)
+        if found:
+            raise InputError(unmet_message(found, env["python_version"]))
+        return
+    target = python()
+    found = unmet(declared, target_environment(target.version, target.arch))
+    if found:
+        raise InputError(unmet_message(found, target.version))
+
+
+def provided_names(wheels: Sequence[BuiltWheel]) -> tuple[str, ...]:
+    """Every top-level module name the installed set can hold: the wheels' own, and those of
+    every wheel in their wheelhouses (what pip may install as their dependencies)."""
+    paths = {w.path for w in wheels}
+    for house in sorted({w.wheelhouse for w in wheels if w.wheelhouse}):
+        paths |= set(Path(house).glob("*.whl"))
+    names: set[str] = set()
+    for path in sorted(paths):
+        names.update(read_contents(path).top_level())
+    return tuple(sorted(names))
+
+
 def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
     """The scenario with each requirement's modules filled in from its downloaded wheel."""
     by_id = {w.wheel_id: w for w in wheels}
@@ -67,11 +108,9 @@ def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
         if spec.imports or spec.id not in by_id:
             specs.append(spec)
             continue
-        found = read_contents(by_id[spec.id].path).imports()
+        found = imports_for(by_id[spec.id].path)
         if not found:
-            raise InputError(
-                f"{scenario.path}: {spec.id}: {by_id[spec.id].path.name} holds no extension "
-                "module; name what to import with `modules`"
-            )
+            problem = nothing_to_import(by_id[spec.id].path.name)
+            raise InputError(f"{scenario.path}: {spec.id}: {problem}")
         specs.append(replace(spec, module=found[0], modules=found))
     return replace(scenario, wheels=tuple(specs))

@@ -47,6 +47,8 @@ class CellJob:
     env: tuple[tuple[str, str], ...] = ()
     capture: CaptureSpec | None = None
     snippet: str = ""  # Python code the probe runs after the exercises (a first use)
+    # Top-level module names the installed wheels provide; the classifier's, not the probe's.
+    provided: tuple[str, ...] = ()
 
     @property
     def budget_s(self) -> float:
@@ -77,8 +79,12 @@ class CellJob:
         }
 
 
-def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJob:
-    """The probe's instructions for a cell: import in order, then use in its first-use order."""
+def job_for(
+    scenario: Scenario, cell: Cell, timeout_scale: float = 1.0, provided: Sequence[str] = ()
+) -> CellJob:
+    """The probe's instructions for a cell: import in order, then use in its first-use order.
+    `provided`: the top-level names the installed wheels hold (`build.prebuilt.provided_names`),
+    to which the first component of every module the scenario imports is added."""
     globals_ = cell.global_ids()
     wheels = [scenario.wheel(wheel_id) for wheel_id in cell.order]
     used = [scenario.wheel(wheel_id) for wheel_id in cell.use_order]
@@ -98,6 +104,9 @@ def job_for(scenario: Scenario, cell: Cell, timeout_scale: float = 1.0) -> CellJ
         preload=PRELOAD[HostMode(cell.host)],
         timeout_s=scenario.matrix.timeout_s * timeout_scale,
         snippet=scenario.exercise,
+        provided=tuple(
+            sorted({*provided, *(m.split(".")[0] for w in scenario.wheels for m in w.imports)})
+        ),
     )
 
 

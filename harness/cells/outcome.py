@@ -37,6 +37,9 @@ class Outcome:
     last_step: str = ""
     sentinel_seen: bool = False
     import_error: str | None = None
+    import_error_type: str = ""  # the exception's class name, e.g. ModuleNotFoundError
+    # Top-level module names the cell's installed wheels provide (from its job).
+    provided: frozenset[str] = frozenset()
     wrong_result: str | None = None
     loaded_libraries: tuple[str, ...] = ()
     hang_stack: str = ""
@@ -47,13 +50,17 @@ class Outcome:
     capture_notes: tuple[str, ...] = ()
 
     @classmethod
-    def from_report(cls, report: Mapping[str, Any]) -> Outcome:
-        """Build from one JSON line of the supervisor (resources/supervisor.py)."""
+    def from_report(
+        cls, report: Mapping[str, Any], provided: frozenset[str] = frozenset()
+    ) -> Outcome:
+        """Build from one JSON line of the supervisor (resources/supervisor.py); `provided`
+        are the top-level names the cell's wheels install (its job's)."""
         events: list[Mapping[str, Any]] = list(report.get("events", []))
         last_step = ""
         sentinel = False
         started = False
         import_error: str | None = None
+        import_error_type = ""
         wrong_result: str | None = None
         libraries: tuple[str, ...] = ()
         traceback = ""
@@ -73,6 +80,7 @@ class Outcome:
                     import_error = (
                         f"{event.get('module')}: {event.get('type')}: {event.get('message')}"
                     )
+                    import_error_type = str(event.get("type", ""))
                     traceback = str(event.get("traceback", ""))
                 case ProbeEvent.WRONG_RESULT:
                     wrong_result = f"{event.get('where')}: {event.get('message')}"
@@ -95,6 +103,8 @@ class Outcome:
             last_step=last_step,
             sentinel_seen=sentinel,
             import_error=import_error,
+            import_error_type=import_error_type,
+            provided=provided,
             wrong_result=wrong_result,
             loaded_libraries=libraries,
             hang_stack=str(report.get("hang_stack", "")),

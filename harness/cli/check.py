@@ -2,7 +2,8 @@
 
 Each argument is a local .whl file or, with --download, a requirement (`numpy==2.1.3`) that
 pip downloads ahead, with its dependencies, for each target's Python and platform into a
-cached wheelhouse; the run itself is offline. What a wheel imports is read from its file list.
+cached wheelhouse; the run itself is offline. What a wheel imports is read from the wheel (its
+public packages, as users import them); --import names it exactly.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "(all wheels installed together once)",
     )
     cells.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="ID=MODULE[,MODULE…]",
+        help="import exactly these modules, in this order, for the wheel with this id (the "
+        "project name with _ for -, e.g. google_re2=re2); private ones allowed; repeatable. "
+        "Default: the wheel's public packages, read from it",
+    )
+    cells.add_argument(
         "--repeat", type=options.positive_int, default=1, help="runs of each cell (default 1)"
     )
     cells.add_argument(
@@ -103,6 +114,7 @@ def execute(args: argparse.Namespace) -> int:
         victims=not args.no_victims,
         pairs=args.pairs,
         constraints=tuple(args.constraint or ()),
+        imports=tuple(args.imports),
     )
     scenario, _ = scenario_for(inputs, check)
     if args.write_scenario:

@@ -28,7 +28,8 @@ class Verdict(StrEnum):
 
 
 class ImportErrorKind(StrEnum):
-    """Why an import failed, read from the loader's message."""
+    """Why an import failed, read from the loader's message (or, for a missing dependency,
+    from a `ModuleNotFoundError` naming a module that no installed wheel provides)."""
 
     UNDEFINED_SYMBOL = "undefined-symbol"
     VERSION_NOT_FOUND = "version-not-found"

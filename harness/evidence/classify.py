@@ -23,6 +23,8 @@ _IMPORT_PATTERNS: Final = (
     (re.compile(r"version `[^']+' not found"), ImportErrorKind.VERSION_NOT_FOUND),
     (re.compile(r"undefined symbol"), ImportErrorKind.UNDEFINED_SYMBOL),
 )
+_NO_MODULE: Final = re.compile(r"No module named '([^']+)'")
+MODULE_NOT_FOUND: Final = "ModuleNotFoundError"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +42,18 @@ def import_error_kind(message: str) -> ImportErrorKind:
         if pattern.search(message):
             return kind
     return ImportErrorKind.OTHER
+
+
+def missing_module(outcome: Outcome) -> str:
+    """The top-level module an import needed and no installed wheel provides (a dependency
+    left out, e.g. a local wheel installed with --no-deps), or ''. Only a
+    `ModuleNotFoundError` counts: a module the set provides but lacks a submodule of (a
+    wrong name in `modules`) stays an ordinary import error."""
+    if outcome.import_error_type != MODULE_NOT_FOUND:
+        return ""
+    found = _NO_MODULE.search(outcome.import_error or "")
+    top = found.group(1).split(".")[0] if found else ""
+    return "" if top in outcome.provided else top
 
 
 def signal_verdict(signum: int) -> Verdict:
@@ -74,6 +88,13 @@ def classify(outcome: Outcome) -> Classified:
             return Classified(verdict=Verdict.EXIT_CRASH, detail=f"{name} after the last step")
         where = outcome.last_step or "start-up"
         return Classified(verdict=signal_verdict(outcome.signal), detail=f"{name} during {where}")
+    if outcome.import_error is not None and (missing := missing_module(outcome)):
+        return Classified(
+            verdict=Verdict.IMPORT_ERROR,
+            subkind=ImportErrorKind.MISSING_DEPENDENCY,
+            detail=f"{outcome.import_error} (no wheel of the set provides {missing!r}: "
+            "add its wheel, or let pip fetch the dependencies with --download)",
+        )
     if outcome.import_error is not None:
         return Classified(
             verdict=Verdict.IMPORT_ERROR,

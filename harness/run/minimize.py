@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from harness.build.prebuilt import with_modules
+from harness.build.prebuilt import provided_names, with_modules
 from harness.build.toolchains import load_catalogue
 from harness.cells.backends import Backend, Session
 from harness.cells.jobs import job_for
@@ -101,10 +101,13 @@ class Minimized:
 class Tester:
     """Runs one cell per order in an open session, remembering every answer."""
 
-    def __init__(self, scenario: Scenario, cell: Cell, session: Session) -> None:
+    def __init__(
+        self, scenario: Scenario, cell: Cell, session: Session, provided: tuple[str, ...] = ()
+    ) -> None:
         self.scenario = scenario
         self.cell = cell
         self.session = session
+        self.provided = provided  # every wheel of the session is installed, whatever is run
         self.trials: list[Trial] = []
         self.seen: dict[tuple[str, ...], Classified] = {}
 
@@ -114,7 +117,7 @@ class Tester:
         number = len(self.trials) + 1
         cell = replace(self.cell, order=order, repeat=number)
         subset = replace(self.scenario, wheels=tuple(self.scenario.wheel(w) for w in order))
-        job = job_for(subset, cell)
+        job = job_for(subset, cell, provided=self.provided)
         outcome = next(iter(session_outcomes(self.session, [job])))
         verdict = classify(outcome)
         if verdict.verdict == Verdict.INFRA_ERROR:
@@ -144,7 +147,7 @@ def minimize_cell(
     with backend.open(cell.target, cell.arch, wheels) as session:
         if session.not_installable:
             raise InputError(f"the wheel set cannot be installed there: {session.not_installable}")
-        tester = Tester(scenario, cell, session)
+        tester = Tester(scenario, cell, session, provided_names(wheels))
         first = tester.run(cell.order)
         goal = verdict or first.verdict
         if goal == Verdict.PASS or first.verdict != goal:

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Final
 
 from harness.analysis import agreement, reproducer
-from harness.build.prebuilt import given_wheels, with_modules
+from harness.build.prebuilt import (
+    given_wheels,
+    provided_names,
+    require_dependencies,
+    with_modules,
+)
 from harness.build.runtime_requires import with_runtime_wheelhouse
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython
@@ -173,7 +178,8 @@ def run_group(
             facts_seen(session.facts)
             emulated = session.facts.emulated
             scale = timeout_scale(first.arch, emulated)
-            jobs = [job_for(scenario, cell, timeout_scale=scale) for cell in cells]
+            provided = provided_names(wheels)
+            jobs = [job_for(scenario, cell, scale, provided) for cell in cells]
             if capture is not None:
                 jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
             specs = {job.cell_id: job.capture for job in jobs}
@@ -221,7 +227,9 @@ def wheels_for(scenario: Scenario, cell: Cell, backend: Backend) -> tuple[BuiltW
         built = build_wheels(fixtures, load_catalogue(), native, cell.arch)
         built = with_runtime_wheelhouse(fixtures, built, python)
         made |= {w.wheel_id: w for w in built}
-    return tuple(made[w.id] for w in wheels)
+    out = tuple(made[w.id] for w in wheels)
+    require_dependencies(out, python)
+    return out
 
 
 def _with_evidence(

@@ -19,7 +19,7 @@ import tomli_w
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import InputError, InvalidInputFile, Problem
-from harness.scenario.load import NO_TOOLCHAINS, OrderMode, Scenario, load_scenario
+from harness.scenario.load import MODULE_RE, NO_TOOLCHAINS, OrderMode, Scenario, load_scenario
 from harness.scenario.wheel_contents import read_contents
 
 CHECK_NAME: Final = "check"
@@ -59,6 +59,7 @@ class CheckOptions:
     victims: bool = True
     pairs: bool = False
     constraints: tuple[Path, ...] = ()  # pip constraint files for downloading requirements
+    imports: tuple[str, ...] = ()  # `--import ID=module[,module…]`, as given
 
 
 def _ident(text: str) -> str:
@@ -140,12 +141,41 @@ def parse_inputs(
     return tuple(inputs)
 
 
+def modules_by_id(given: Sequence[str], inputs: Sequence[Input]) -> dict[str, tuple[str, ...]]:
+    """`--import ID=module[,module…]` (repeatable) → the exact modules to import per wheel id,
+    in the order given; InputError naming a bad one and listing the valid ids."""
+    ids = [i.id for i in inputs]
+    out: dict[str, tuple[str, ...]] = {}
+    for text in given:
+        wheel_id, equals, listed = text.partition("=")
+        wheel_id = wheel_id.strip()
+        modules = tuple(m.strip() for m in listed.split(",") if m.strip())
+        if not equals or not modules:
+            raise InputError(
+                f"--import {text!r}: write ID=module[,module…], e.g. --import "
+                f"{ids[0]}=pkg,pkg.sub; wheel ids: {', '.join(ids)}"
+            )
+        if wheel_id not in ids:
+            raise InputError(
+                f"--import {text!r}: no wheel has the id {wheel_id!r}; wheel ids (from the "
+                f"project names): {', '.join(ids)}"
+            )
+        for module in modules:
+            if not MODULE_RE.match(module):
+                raise InputError(
+                    f"--import {text!r}: {module!r} is not a dotted Python module name"
+                )
+        out[wheel_id] = tuple(dict.fromkeys((*out.get(wheel_id, ()), *modules)))
+    return out
+
+
 def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Path) -> str:
     """The scenario file for a checked set; wheel paths are relative to `base` when inside.
 
     Written by a TOML writer, so any text (a wheel path, an exercise) and any number the
     options hold come out as TOML that the loader reads back unchanged, or rejects by key."""
     names = ", ".join(i.id for i in inputs)
+    modules = modules_by_id(options.imports, inputs)
     head: dict[str, object] = {
         "name": name,
         "description": f"wheelclash check of {names}",
@@ -155,12 +185,14 @@ def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Pa
         head["exercise"] = options.exercise
     if options.constraints:
         head["constraints"] = [_relative(path.resolve(), base) for path in options.constraints]
-    wheels: list[dict[str, str]] = []
+    wheels: list[dict[str, object]] = []
     for item in inputs:
         if item.wheel is not None:
             wheels.append({"id": item.id, "wheel": _relative(item.wheel, base)})
         else:
             wheels.append({"id": item.id, "requirement": item.requirement})
+        if item.id in modules:
+            wheels[-1]["modules"] = list(modules[item.id])
     matrix: dict[str, object] = {}
     if options.targets:
         matrix["targets"] = list(options.targets)

@@ -26,7 +26,7 @@ from harness.scenario import vocabulary
 from harness.scenario.first_use import DEFAULT as DEFAULT_FIRST_USE
 from harness.scenario.first_use import FirstUse
 from harness.scenario.tomlload import Checker, read_toml
-from harness.scenario.wheel_contents import read_contents
+from harness.scenario.user_imports import imports_for
 
 HOST_TARGET: Final = "host"
 ARCHES: Final = ("x86_64", "aarch64", "i686", "ppc64le", "s390x")
@@ -399,15 +399,12 @@ def _prebuilt(
             check.add(f"{key}.modules", f"{module!r} is not a dotted Python module name")
     if wheel is not None and not modules and wheel.is_file():
         try:
-            modules = read_contents(wheel).imports()
+            modules = imports_for(wheel)
         except InputError as exc:
             check.add(f"{key}.wheel", str(exc))
             modules = ("",)
         if not modules:
-            check.add(
-                f"{key}.wheel",
-                f"{wheel.name} holds no extension module; name what to import with `modules`",
-            )
+            check.add(f"{key}.wheel", nothing_to_import(wheel.name))
     exercise = row.get("exercise")
     if exercise is not None and (not isinstance(exercise, str) or not exercise.isidentifier()):
         check.add(f"{key}.exercise", "must name a function of the first module, e.g. 'exercise'")
@@ -424,6 +421,17 @@ def _prebuilt(
         threads=check.integer(row, "threads", f"{key}.threads", 1, 1),
         wheel=wheel.resolve() if wheel is not None and wheel.is_file() else wheel,
         requirement=requirement,
+    )
+
+
+def nothing_to_import(wheel: str) -> str:
+    """The problem of a wheel without a package or module to import (only data, or only
+    tests): what the loader and the runner say."""
+    return (
+        f"{wheel} holds no Python package or module to import (only data or tests?); "
+        "name what to import with `modules` (check: --import ID=module), or, when it is only "
+        "another wheel's dependency (nvidia-nccl-cu12 of xgboost), leave it out and give that "
+        "wheel as a requirement with --download (a `requirement` row), so pip installs it"
     )
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from harness import paths
 from harness.analysis import reproducer
+from harness.cells.jobs import CellJob, Import
 from harness.cli import main
 from tests.integration.conftest import REPO, cells_in
 
@@ -141,3 +143,43 @@ def test_junit_names_each_cell_and_says_why_it_failed(pytester: pytest.Pytester)
     text = failure.text or ""
     assert "SIGSEGV during import wc_call_once_b" in text
     assert "reproduce without wheelclash:" in text and "RTLD_GLOBAL" in text
+
+
+def snippet_job(snippet: str) -> CellJob:
+    """A cell of two standard-library imports and the scenario's exercise code."""
+    return CellJob(
+        cell_id="s/host/local/plain/a,b",
+        imports=(Import(module="json", rtld_global=False), Import(module="csv", rtld_global=True)),
+        exercises=(),
+        victims=True,
+        preload="",
+        timeout_s=30,
+        snippet=snippet,
+    )
+
+
+def run_reproducer(job: CellJob) -> subprocess.CompletedProcess[str]:
+    command = reproducer.local_command(job, sys.executable)
+    return subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+
+
+def test_the_reproducer_runs_the_scenarios_exercise_code_and_fails_where_it_fails() -> None:
+    # Quotes, a dollar, a backslash and several lines survive the shell and Python quoting.
+    failing = snippet_job(
+        "import json\n"
+        "text = 'it\\'s \"$HOME\" \\\\ ok'\n"
+        "assert json.loads('[1]') == [2], 'wrong on purpose: ' + text\n"
+    )
+    done = run_reproducer(failing)
+    assert done.returncode == 1, done.stderr
+    assert 'AssertionError: wrong on purpose: it\'s "$HOME" \\ ok' in done.stderr
+    assert 'File "<exercise>", line 3' in done.stderr
+    assert reproducer.DONE_MESSAGE not in done.stdout
+
+    passing = snippet_job("import json\nassert json.loads('[1]') == [1]\nprint('snippet ran')")
+    done = run_reproducer(passing)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["snippet ran", reproducer.DONE_MESSAGE]
+    # The snippet runs after the imports and before the victims, as in the probe.
+    steps = reproducer.python_script(passing)
+    assert steps.index("import csv as m1") < steps.index("exec(") < steps.index("import hashlib")

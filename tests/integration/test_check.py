@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 from harness import paths
+from harness.analysis import reproducer
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.docker import DockerBackend
@@ -192,8 +194,15 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
         "wc_call_once_b,wc_healthy_s": ("wrong-result", "exercise snippet"),
         "wc_healthy_s,wc_call_once_b": ("segfault", "import wc_call_once_b"),
     }
-    wrong = next(c.outcome for c in cells_in(document) if c.outcome.verdict == "wrong-result")
-    assert "wrong on purpose" in wrong.detail
+    wrong = next(c for c in cells_in(document) if c.outcome.verdict == "wrong-result")
+    assert "wrong on purpose" in wrong.outcome.detail
+    # Its stored reproducer runs the exercise code too, so it fails as the cell did.
+    done = subprocess.run(
+        wrong.cell.reproducer, shell=True, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "AssertionError: wrong on purpose" in done.stderr
+    assert reproducer.DONE_MESSAGE not in done.stdout
 
     # Without --json, the summary `run` prints: the unexpected cell, how to reproduce it, and
     # where the reports are.

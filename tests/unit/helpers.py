@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import math
 import textwrap
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -113,3 +116,43 @@ def toml_value(value: Any) -> str:
 
 def toml_document(document: dict[str, Any]) -> str:
     return "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in document.items())
+
+
+def build_wheel(
+    folder: Path,
+    project: str,
+    files: dict[str, str],
+    *,
+    version: str = "1.0",
+    tag: str = "cp311-cp311-manylinux_2_17_x86_64",
+    top_level: Sequence[str] | None = None,
+    requires: Sequence[str] = (),
+) -> Path:
+    """A real wheel file: the given members, then a dist-info with METADATA (one
+    Requires-Dist line per requirement), WHEEL, top_level.txt (when given) and a RECORD
+    hashing every member, as setuptools writes them."""
+    name = project.replace("-", "_")
+    info = f"{name}-{version}.dist-info"
+    metadata = [
+        "Metadata-Version: 2.1",
+        f"Name: {project}",
+        f"Version: {version}",
+        *(f"Requires-Dist: {r}" for r in requires),
+    ]
+    members = dict(files)
+    members[f"{info}/METADATA"] = "\n".join(metadata) + "\n"
+    members[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n"
+    if top_level is not None:
+        members[f"{info}/top_level.txt"] = "".join(f"{n}\n" for n in top_level)
+    record = []
+    for member, text in members.items():
+        digest = hashlib.sha256(text.encode()).digest()
+        encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        record.append(f"{member},sha256={encoded},{len(text.encode())}")
+    record.append(f"{info}/RECORD,,")
+    path = folder / f"{name}-{version}-{tag}.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in members.items():
+            archive.writestr(member, text)
+        archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+    return path

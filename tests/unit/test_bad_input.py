@@ -203,7 +203,7 @@ def _wheel(path: Path, files: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize(
     "kind",
-    ["corrupt", "truncated", "pure-python", "missing", "not-a-wheel-name"],
+    ["corrupt", "truncated", "only-data", "missing", "not-a-wheel-name"],
 )
 def test_bad_wheels_given_to_check_get_one_clear_message(
     kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
@@ -222,12 +222,20 @@ def test_bad_wheels_given_to_check_get_one_clear_message(
             whole = _wheel(tmp_path / "whole.zip", {"wc_bad.abi3.so": "\x7fELF" * 4096})
             bad.write_bytes(whole.read_bytes()[:300])
             message = f"{name}: not a readable wheel"
-        case "pure-python":
+        case "only-data":
             bad = _wheel(
-                tmp_path / "six-1.17.0-py2.py3-none-any.whl",
-                {"six.py": "x = 1\n", "six-1.17.0.dist-info/RECORD": ""},
+                tmp_path / "fonts-1.0-py3-none-any.whl",
+                {
+                    "fonts-1.0.data/data/share/fonts/a.ttf": "",
+                    "tests/test_fonts.py": "",
+                    "fonts-1.0.dist-info/RECORD": "",
+                },
             )
-            message = "holds no extension module; name what to import with `modules`"
+            message = (
+                "fonts-1.0-py3-none-any.whl holds no Python package or module to import "
+                "(only data or tests?); name what to import with `modules` (check: --import "
+                "ID=module)"
+            )
         case "missing":
             message = f"{name}: no such wheel file"
         case "not-a-wheel-name":

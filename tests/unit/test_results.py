@@ -167,6 +167,12 @@ def test_an_old_run_folder_is_not_resumed(tmp_path: Path) -> None:
     assert str(tmp_path / "run.json") in str(caught.value)
 
 
+def test_schema_lists_every_verdict_and_import_error_subkind() -> None:
+    outcome = SCHEMA["$defs"]["outcome"]["properties"]
+    assert set(outcome["subkind"]["enum"]) == {None, *ImportErrorKind}
+    assert set(SCHEMA["$defs"]["verdict"]["enum"]) == set(Verdict)
+
+
 def test_matrix_marks_unexpected_and_flaky() -> None:
     cells = [
         result(("a", "b"), Verdict.SEGFAULT, Verdict.SEGFAULT, 1),

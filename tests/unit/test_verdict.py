@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
 from harness import paths
+from harness.cells.backends.stream import outcomes_from_lines
+from harness.cells.jobs import CellJob, Import
 from harness.cells.outcome import Outcome, ProbeEvent
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.evidence.classify import classify, import_error_kind
@@ -220,3 +223,49 @@ def test_every_event_the_probe_and_supervisor_write_is_known() -> None:
     written = set(re.findall(r'emit\(\s*"([a-z-]+)"', probe))
     written |= set(re.findall(r'"event": "([a-z-]+)"', supervisor))
     assert written == {str(e) for e in ProbeEvent}
+
+
+def not_found(name: str, provided: frozenset[str], kind: str = "ModuleNotFoundError") -> Outcome:
+    """A probe's report of `import polars` failing on a module it needs."""
+    event = {
+        "event": "import-error",
+        "module": "polars",
+        "type": kind,
+        "message": f"No module named '{name}'",
+    }
+    return Outcome.from_report(
+        {"id": "s/host/local/plain/a,b#1", "events": [START, step("import polars"), event]},
+        provided,
+    )
+
+
+def test_a_module_no_wheel_of_the_set_provides_is_a_missing_dependency() -> None:
+    provided = frozenset({"polars", "numpy"})
+    missing = classify(not_found("polars_runtime_32.core", provided))
+    assert missing.verdict is Verdict.IMPORT_ERROR
+    assert missing.subkind is ImportErrorKind.MISSING_DEPENDENCY
+    assert "no wheel of the set provides 'polars_runtime_32'" in missing.detail
+    assert "--download" in missing.detail
+    # A submodule the set's own package lacks (a wrong name to import) is an ordinary error.
+    assert classify(not_found("numpy.nothere", provided)).subkind is ImportErrorKind.OTHER
+    # Only a ModuleNotFoundError says a module is absent; a package's own ImportError does not.
+    plain = not_found("polars_runtime_32", provided, kind="ImportError")
+    assert classify(plain).subkind is ImportErrorKind.OTHER
+
+
+def test_the_stream_gives_each_outcome_its_jobs_provided_names() -> None:
+    job = CellJob(
+        cell_id="c1",
+        imports=(Import(module="polars", rtld_global=False),),
+        exercises=(),
+        victims=False,
+        preload="",
+        timeout_s=5,
+        provided=("polars",),
+    )
+    event = {"event": "import-error", "module": "polars", "type": "ModuleNotFoundError"}
+    line = {"id": "c1", "events": [START, {**event, "message": "No module named 'polars.x'"}]}
+    (outcome,) = outcomes_from_lines([json.dumps(line)], [job], lambda: "gone")
+    assert outcome.provided == frozenset({"polars"})
+    assert outcome.import_error_type == "ModuleNotFoundError"
+    assert classify(outcome).subkind is ImportErrorKind.OTHER

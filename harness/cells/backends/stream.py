@@ -21,6 +21,7 @@ def outcomes_from_lines(
 ) -> Iterator[Outcome]:
     """One outcome per job: from its report line, or `infra-error` when the line never came."""
     pending = {job.cell_id for job in jobs}
+    provided = {job.cell_id: frozenset(job.provided) for job in jobs}
     for line in lines:
         try:
             report = json.loads(line)
@@ -29,7 +30,7 @@ def outcomes_from_lines(
             continue
         if isinstance(report, dict) and report.get("id") in pending:
             pending.discard(report["id"])
-            yield Outcome.from_report(report)
+            yield Outcome.from_report(report, provided[report["id"]])
     if pending:
         reason = why_missing()
         for job in jobs:
