@@ -11,6 +11,7 @@ import pytest
 
 from harness.analysis.agreement import summary_lines
 from harness.cli import main
+from tests.integration.conftest import cells_in
 
 SCENARIO = """\
 name = "bystander"
@@ -55,8 +56,8 @@ def test_a_crash_is_credited_to_its_prediction_not_to_a_bystander(
     argv = ["run", str(scenario), "--backend", "local", "--results", str(tmp_path / "runs")]
     code = main([*argv, "--select", "*/a,b,s#*", "--select", "*/b,a,s#*", "--json"])
     document = json.loads(capsys.readouterr().out)
-    assert code == 0, document["cells"]
-    verdicts = {tuple(c["order"]): c["verdict"] for c in document["cells"]}
+    assert code == 0, cells_in(document)
+    verdicts = {tuple(c.cell.order): c.outcome.verdict for c in cells_in(document)}
     assert verdicts == {("a", "b", "s"): "segfault", ("b", "a", "s"): "pass"}
     rows = {(r.get("predictor"), r.get("wheel")): r for r in document["agreement"]}
     call_once = rows[("call-once-interposition", "a")]

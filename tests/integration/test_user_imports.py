@@ -19,6 +19,7 @@ import pytest
 
 from harness import paths
 from harness.cli import main
+from tests.integration.conftest import cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 
@@ -165,21 +166,23 @@ def test_public_packages_load_ctypes_libraries_and_a_private_extension_beside_th
         "--exercise",
         "import ctlib, twin; assert ctlib.add(2, 3) == 5 and twin.answer() == 42",
     )
-    cells = document["cells"]
-    assert code == 0 and {c["verdict"] for c in cells} == {"pass"}, [c["detail"] for c in cells]
+    cells = cells_in(document)
+    assert code == 0 and {c.outcome.verdict for c in cells} == {"pass"}, [
+        c.outcome.detail for c in cells
+    ]
     assert len(cells) == 2
     for cell in cells:
-        script = cell["reproducer"]
+        script = cell.cell.reproducer
         imported = [part.split()[1] for part in script.split(";") if part.startswith("import ")]
         assert [m for m in imported if m in ("ctlib", "twin", "_twin")] == [
-            *(["ctlib"] if cell["order"][0] == "ctlib" else []),
+            *(["ctlib"] if cell.cell.order[0] == "ctlib" else []),
             "twin",
             "_twin",
-            *(["ctlib"] if cell["order"][0] == "twin" else []),
+            *(["ctlib"] if cell.cell.order[0] == "twin" else []),
         ]
         assert "_broken" not in script and "tests" not in script
         # Importing the public package loaded its ctypes library.
-        assert any(p.endswith("/ctlib/libctlib.so") for p in cell["libraries"]), cell
+        assert any(p.endswith("/ctlib/libctlib.so") for p in cell.evidence.libraries), cell
     assert [w["wheel_id"] for w in document["provenance"]["wheels"]] == ["ctlib", "twin"]
 
 
@@ -187,11 +190,11 @@ def test_a_library_the_package_leaves_alone_is_loaded_through_the_module_that_lo
     wheels: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, document = check(capsys, tmp_path, str(wheels["lazylib"]), str(wheels["ctlib"]))
-    assert code == 0, [c["detail"] for c in document["cells"]]
-    for cell in document["cells"]:
-        assert "import lazylib as" in cell["reproducer"]
-        assert "import lazylib.binding as" in cell["reproducer"]
-        assert any(p.endswith("/liblazylib.so") for p in cell["libraries"]), cell
+    assert code == 0, [c.outcome.detail for c in cells_in(document)]
+    for cell in cells_in(document):
+        assert "import lazylib as" in cell.cell.reproducer
+        assert "import lazylib.binding as" in cell.cell.reproducer
+        assert any(p.endswith("/liblazylib.so") for p in cell.evidence.libraries), cell
 
 
 def test_a_module_no_wheel_provides_is_a_missing_dependency_credited_to_no_mechanism(
@@ -199,12 +202,15 @@ def test_a_module_no_wheel_provides_is_a_missing_dependency_credited_to_no_mecha
 ) -> None:
     code, document = check(capsys, tmp_path, str(wheels["needy"]), str(wheels["ctlib"]))
     assert code == 1
-    cells = document["cells"]
+    cells = cells_in(document)
     assert len(cells) == 2
     for cell in cells:
-        assert (cell["verdict"], cell["subkind"]) == ("import-error", "missing-dependency")
-        assert cell["last_step"] == "import needy"
-        assert "no wheel of the set provides 'not_in_the_set_dependency'" in cell["detail"]
+        assert (cell.outcome.verdict, cell.outcome.subkind) == (
+            "import-error",
+            "missing-dependency",
+        )
+        assert cell.outcome.last_step == "import needy"
+        assert "no wheel of the set provides 'not_in_the_set_dependency'" in cell.outcome.detail
     assert [row for row in document["agreement"] if row["observed"]] == []
 
 
@@ -214,9 +220,9 @@ def test_check_import_imports_exactly_what_it_names(
     given = ["--import", "twin=twin._broken"]
     code, document = check(capsys, tmp_path, str(wheels["twin"]), str(wheels["ctlib"]), *given)
     assert code == 1
-    for cell in document["cells"]:
-        assert (cell["verdict"], cell["subkind"]) == ("import-error", "other")
-        assert "only twin itself imports this" in cell["detail"]
+    for cell in cells_in(document):
+        assert (cell.outcome.verdict, cell.outcome.subkind) == ("import-error", "other")
+        assert "only twin itself imports this" in cell.outcome.detail
 
 
 def test_a_requirement_no_given_wheel_meets_stops_before_any_cell(
