@@ -331,6 +331,9 @@ class PreparedRun:
     index: CellIndex  # grows as cells finish: `run_cells` streams into it
     built: Mapping[str, tuple[BuiltWheel, ...]]  # cell group -> its wheels
     todo: tuple[tuple[Cell, ...], ...]  # the groups' cells not finished yet
+    # Each backend's provenance, read while its engine is known to answer (the engine may be
+    # gone by the time results are written).
+    described: Mapping[str, Mapping[str, str]]
 
 
 def plan_run(request: RunRequest) -> RunPlan:
@@ -406,7 +409,13 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
             waiting,
         )
     return PreparedRun(
-        plan=plan, run_dir=run_dir, manifest=manifest, index=index, built=built, todo=todo
+        plan=plan,
+        run_dir=run_dir,
+        manifest=manifest,
+        index=index,
+        built=built,
+        todo=todo,
+        described={name: dict(b.describe()) for name, b in plan.backends.used().items()},
     )
 
 
@@ -460,7 +469,7 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
     provenance = Provenance(
         started=prepared.manifest.started,
         command=prepared.manifest.command,
-        backends={name: dict(b.describe()) for name, b in plan.backends.used().items()},
+        backends={name: dict(found) for name, found in prepared.described.items()},
         compilers={f"{w.toolchain} @ {w.builder}": w.compiler for ws in built.values() for w in ws},
         wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
         targets=read_facts(prepared.run_dir),
