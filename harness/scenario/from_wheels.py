@@ -62,7 +62,7 @@ class CheckOptions:
     imports: tuple[str, ...] = ()  # `--import ID=module[,module…]`, as given
 
 
-def _ident(text: str) -> str:
+def wheel_id_for(text: str) -> str:
     """A wheel id from a project name: `opencv-python-headless` → `opencv_python_headless`."""
     ident = re.sub(r"[^a-z0-9_]", "_", text.lower()).strip("_") or "wheel"
     return ident if ident[0].isalpha() else f"w_{ident}"
@@ -106,9 +106,9 @@ def _parse_input(text: str, download: bool) -> tuple[str, Input]:
     if path.suffix == ".whl":
         if not path.is_file():
             raise InputError(f"{text}: no such wheel file; give the path of a .whl file")
-        return _ident(read_contents(path).project), Input(id="", wheel=path.resolve())
+        return wheel_id_for(read_contents(path).project), Input(id="", wheel=path.resolve())
     try:
-        base = _ident(Requirement(text).name)
+        base = wheel_id_for(Requirement(text).name)
     except InvalidRequirement as exc:
         raise InputError(f"{text!r} is neither a .whl file nor a requirement ({exc})") from exc
     if not download:
