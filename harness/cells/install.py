@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -16,6 +17,8 @@ UNRESOLVABLE: Final = (
     "No matching distribution found",
 )
 MAX_REASON: Final = 800
+# Where pip says a requirement came from (a wheel's path in a wheelhouse): left out.
+FROM_FILE: Final = re.compile(r" \(from [^)]*\)")
 
 
 def install_command(
@@ -56,7 +59,7 @@ def refusal(output: str) -> str:
         for line in lines
         if (line.startswith("ERROR:") and "for help visit" not in line) or _cause(line)
     ]
-    return " ".join(kept)[:MAX_REASON]
+    return FROM_FILE.sub("", " ".join(kept))[:MAX_REASON]
 
 
 def _cause(line: str) -> bool:

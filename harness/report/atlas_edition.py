@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from harness.common.ids import CellId
+from harness.common.ids import GLOBAL_ALL, GLOBAL_FIRST, LOCAL, CellId
 from harness.common.verdicts import FAILURES, Verdict
 from harness.errors import InputError
 from harness.evidence.results import RESULTS_NAME, CellResult, load_results, results_file
 
 SUMMARY_NAME: Final = "summary.md"
+# Rows of one culprit set, in this order of modes (others after them, by name).
+MODE_ORDER: Final = (LOCAL, GLOBAL_FIRST, GLOBAL_ALL)
 CORPUS_NAME: Final = "corpus.toml"
 
 
@@ -69,8 +71,18 @@ class Group:
         return "; ".join(parts)
 
     def steps(self) -> str:
-        found = [r.outcome.last_step for r in self.runs if _fails(r.outcome.verdict)]
-        return ", ".join(dict.fromkeys(s for s in found if s)) or "-"
+        """Per failing order, the steps its failing runs stopped at."""
+        parts = []
+        orders = self.failing_orders()
+        for order in orders:
+            found = [
+                r.outcome.last_step
+                for r in self.runs
+                if ",".join(r.cell.order) == order and _fails(r.outcome.verdict)
+            ]
+            steps = ", ".join(dict.fromkeys(s for s in found if s)) or "-"
+            parts.append(f"{order}: {steps}" if len(orders) > 1 else steps)
+        return "; ".join(parts)
 
     def first_failure(self) -> CellResult:
         return next(r for r in self.runs if _fails(r.outcome.verdict))
@@ -86,7 +98,8 @@ def _outcome(result: CellResult) -> str:
 
 
 def groups(document: Mapping[str, Any], results: Sequence[CellResult]) -> list[Group]:
-    """Failures by (culprit set, mode), in plan order of their first failing cell."""
+    """Failures by (culprit set, mode): by culprit set, then local, global-first,
+    global-all."""
     raw = {str(c["id"]): c for c in document.get("cells", [])}
     failing = {str(CellId.parse(r.id).logical) for r in results if _fails(r.outcome.verdict)}
     by_key: dict[tuple[tuple[str, ...], str], list[CellResult]] = {}
@@ -98,10 +111,12 @@ def groups(document: Mapping[str, Any], results: Sequence[CellResult]) -> list[G
         key = (culprits, result.cell.dlopen)
         by_key.setdefault(key, []).append(result)
         attributed[key] = attributed.get(key, False) or known
-    return [
+    modes = {mode: rank for rank, mode in enumerate(MODE_ORDER)}
+    found = [
         Group(culprits=c, attributed=attributed[(c, m)], mode=m, runs=tuple(runs))
         for (c, m), runs in by_key.items()
     ]
+    return sorted(found, key=lambda g: (g.culprits, modes.get(g.mode, len(modes)), g.mode))
 
 
 def mechanisms(document: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -129,6 +144,13 @@ def _code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fenced(text: str) -> str:
+    """A fenced shell block holding `text`, indented under its list item."""
+    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
+    fence = "`" * max(3, longest + 1)
+    return "\n".join(f"   {line}" for line in [f"{fence}sh", *text.splitlines(), fence])
 
 
 def _cell_text(text: str) -> str:
@@ -184,20 +206,28 @@ def summary_markdown(
                 "",
             ]
         lines += [
-            "| culprits | mode | failed (runs) | crashed at | mechanism | cell | reproducer |",
+            "| # | culprits | mode | failed (runs) | crashed at | mechanism | cell |",
             "|---|---|---|---|---|---|---|",
         ]
-        for group in found:
+        for number, group in enumerate(found, 1):
             first = group.first_failure()
             explained = sorted({label for r in group.runs for label in why.get(r.id, ())})
             who = " + ".join(group.culprits) + ("" if group.attributed else " *pair*")
             lines.append(
-                f"| {_cell_text(who)} | {group.mode} | {_cell_text(group.counts())} | "
-                f"{_cell_text(group.steps())} | "
-                f"{_cell_text('; '.join(explained) or 'not explained')} | "
-                f"{_code(first.id)} | {_code(first.cell.reproducer or '-')} |"
+                f"| {number} | {_cell_text(who)} | {group.mode} | "
+                f"{_cell_text(group.counts())} | {_cell_text(group.steps())} | "
+                f"{_cell_text('; '.join(explained) or 'not explained')} | {_code(first.id)} |"
             )
-        lines.append("")
+        lines += ["", "### Reproducers", ""]
+        lines += ["One shell command per row above, for its cell, without wheelclash:", ""]
+        for number, group in enumerate(found, 1):
+            first = group.first_failure()
+            lines += [
+                f"{number}. {_code(first.id)}",
+                "",
+                _fenced(first.cell.reproducer or "(no reproducer recorded)"),
+                "",
+            ]
     refused = [r for r in results if r.outcome.verdict == Verdict.NOT_INSTALLABLE]
     if refused:
         lines += ["## Not installable together", ""]

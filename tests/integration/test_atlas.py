@@ -105,10 +105,11 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     summary = (first / "summary.md").read_text()
     assert "# Atlas fixtures" in summary
     rows = summary.splitlines()
-    row = next(line for line in rows if line.startswith("| a + b *pair* | global-first"))
+    row = next(line for line in rows if "| a + b *pair* | global-first |" in line)
     assert "a,b: segfault 2/2; b,a: segfault 2/2" in row and f"import {once['b'].module}" in row
     assert "call-once-interposition on a" in row
-    assert "a--b/host/global-first/plain/a,b#1" in row and crash.cell.reproducer.split()[0] in row
+    assert "a--b/host/global-first/plain/a,b#1" in row
+    assert crash.cell.reproducer.split()[0] in summary.split("### Reproducers")[1]
     assert "| segfault | 8 |" in summary and "| pass | 14 |" in summary
 
     # the fixed twin in b's place: the conflict is gone
@@ -139,3 +140,46 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     assert "2 fixed" in text and "0 new conflicts" in text
     assert main(["atlas", "diff", str(first), str(first)]) == 0
     assert "0 new conflicts" in capsys.readouterr().out
+
+
+def test_a_pair_pip_cannot_install_together_is_not_installable_and_the_rest_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real requirements from the index: pydantic 2.10.0 pins pydantic-core 2.27.0, so the
+    pair with pydantic-core 2.27.1 cannot be installed; each of them still pairs with msgpack."""
+    path = tmp_path / "corpus.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            [[wheel]]
+            requirement = "pydantic==2.10.0"
+            exercise = "import pydantic; assert pydantic.TypeAdapter(int).validate_python('3') == 3"
+
+            [[wheel]]
+            requirement = "pydantic-core==2.27.1"
+
+            [[wheel]]
+            requirement = "msgpack==1.1.0"
+            exercise = "import msgpack; assert msgpack.unpackb(msgpack.packb([1])) == [1]"
+            """
+        )
+    )
+    editions = tmp_path / "editions"
+    args = ("--results", str(tmp_path / "results"), "--editions", str(editions))
+    assert atlas(str(path), *args) == 0
+    edition = only_folder(editions)
+    _, cells = load_results(edition)
+    by_pair: dict[str, set[str]] = {}
+    for cell in cells:
+        by_pair.setdefault(cell.cell.scenario, set()).add(cell.outcome.verdict)
+    assert by_pair == {
+        "pydantic--pydantic-core": {"not-installable"},
+        "msgpack--pydantic": {"pass"},
+        "msgpack--pydantic-core": {"pass"},
+    }
+    refused = next(c for c in cells if c.outcome.verdict == "not-installable")
+    assert "conflicting dependencies" in refused.outcome.detail
+    assert "pydantic 2.10.0 depends on pydantic-core==2.27.0" in refused.outcome.detail
+    summary = (edition / "summary.md").read_text()
+    assert "## Not installable together" in summary
+    assert "- pydantic--pydantic-core: " in summary and "No pair failed." in summary

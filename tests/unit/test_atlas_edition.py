@@ -66,8 +66,9 @@ def test_failures_group_by_pair_until_cells_carry_culprits(tmp_path: Path) -> No
     assert culprit_set({}, crash) == (("a", "b"), False)
 
     summary = summary_markdown(document, results, title="Atlas t", run_dir=folder)
-    row = next(line for line in summary.splitlines() if line.startswith("| a + b *pair*"))
-    assert "not explained" in row and "`python -c 'x\\|a,b'`" in row
+    row = next(line for line in summary.splitlines() if "| a + b *pair* |" in line)
+    assert "not explained" in row and "`a--b/host/local/plain/a,b#1`" in row
+    assert "   python -c 'x|a,b'" in summary.split("### Reproducers")[1]
     assert "## Not installable together" in summary and "- b--c: " in summary
     assert "| pass | 1 |" in summary
 
