@@ -112,6 +112,21 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     assert crash.cell.reproducer.split()[0] in summary.split("### Reproducers")[1]
     assert "| segfault | 8 |" in summary and "| pass | 14 |" in summary
 
+    # a run stopped after 10 cells is finished by --resume, extra runs included
+    (run_dir,) = [d for d in results.iterdir() if d.is_dir()]
+    stream = run_dir / "cells.jsonl"
+    stream.write_text("".join(stream.read_text().splitlines(keepends=True)[:10]))
+    (run_dir / "results.json").unlink()
+    resumed = tmp_path / "editions-resumed"
+    args = ("--resume", str(run_dir), "--editions", str(resumed))
+    assert atlas(str(crashing), *args) == 0
+    assert f"results: {run_dir / 'results.json'}" in capsys.readouterr().out
+    assert len(stream.read_text().splitlines()) == len(cells) == 22
+    _, again_cells = load_results(only_folder(resumed))
+    assert sorted((c.id, c.outcome.verdict) for c in again_cells) == sorted(
+        (c.id, c.outcome.verdict) for c in cells
+    )
+
     # the fixed twin in b's place: the conflict is gone
     results_two, editions_two = tmp_path / "results-two", tmp_path / "editions-two"
     (tmp_path / "two").mkdir()
