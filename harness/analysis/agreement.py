@@ -108,6 +108,7 @@ class _Tally:
             "cells": len(self.cells),
             "failed": len(self.failed),
             "explained": len(self.explained),
+            "explained_cells": sorted(self.explained),
         }
 
 

@@ -4,10 +4,13 @@ Provenance must match: the same harness version, the same bytes for every wheel 
 the same recipe (its cache key), and the same facts (image id and digest, glibc, libstdc++,
 Python) for every target and arch that more than one file ran on. A cell id may occur in
 one file only. The merged cells are in plan order (each cell carries its plan position).
+The static findings are kept once each and the agreement rows of every file as they are (a
+prediction tested in two shards has a row from each, with that shard's counts).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +59,8 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     wheel_rows: dict[str, Any] = {}
     target_rows: dict[str, Any] = {}
     orders: dict[str, Any] = {}
+    findings: dict[str, Any] = {}  # each shard's static findings, once each
+    agreement: list[Any] = []  # each shard's rows, as they are (counts are the shard's)
     shards: list[str] = []
     planned = 0
     complete = True
@@ -102,6 +107,9 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         complete = complete and bool(run.get("complete", True))
         for entry in run.get("orders", []):
             orders.setdefault(entry["scenario"], entry)
+        for finding in document.get("findings", []):
+            findings.setdefault(json.dumps(finding, sort_keys=True), finding)
+        agreement += document.get("agreement", [])
         for result in results:
             if result.id in cell_from:
                 raise InputError(
@@ -141,6 +149,8 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
             "unexpected": sum(not r.outcome.matches_expectation for r in cells),
             "verdicts": counts,
         },
+        **({"findings": list(findings.values())} if findings else {}),
+        **({"agreement": agreement} if agreement else {}),
         "cells": [r.to_json() for r in cells],
     }
     return Merged(document=document, results=tuple(cells), notes=notes)

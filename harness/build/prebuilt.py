@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.build.provenance import elf_comment
-from harness.build.wheelhouse import TargetPython, Wheelhouse, download
+from harness.build.wheelhouse import TargetPython, download
 from harness.build.wheels import BuiltWheel, file_sha256
 from harness.errors import InputError
 from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
@@ -49,21 +49,23 @@ def given_wheel(spec: WheelSpec, path: Path, wheelhouse: Path | None = None) -> 
 def given_wheels(
     specs: Sequence[WheelSpec], python: Callable[[], TargetPython]
 ) -> dict[str, BuiltWheel]:
-    """The given wheels of a set, by wheel id; requirements come from one wheelhouse per
-    target (downloaded once, then cached), local files are used as they are. `python` tells
-    the target's Python, asked only when there is something to download."""
+    """The given wheels of a set, by wheel id. Each requirement comes from a wheelhouse of its
+    own for the target (it and its dependencies, downloaded once, then cached), so a wheel's
+    download is shared by every set it is in (the atlas's pairs) and two requirements whose
+    dependencies clash are refused by pip's install, as `not-installable`, not by the
+    download. Local files are used as they are. `python` tells the target's Python, asked only
+    when there is something to download."""
     requirements = [s.requirement for s in specs if s.requirement]
     constraints = sorted({path for s in specs if s.requirement for path in s.constraints})
-    house: Wheelhouse | None = None
-    if requirements:
-        house = download(requirements, python(), constraints)
+    target = python() if requirements else None
     out: dict[str, BuiltWheel] = {}
     for spec in specs:
         if spec.requirement:
-            assert house is not None
+            assert target is not None
+            house = download([spec.requirement], target, constraints)
             out[spec.id] = given_wheel(spec, house.wheel_for(spec.requirement), house.path)
         elif spec.wheel is not None:
-            out[spec.id] = given_wheel(spec, spec.wheel, house.path if house else None)
+            out[spec.id] = given_wheel(spec, spec.wheel)
     return out
 
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
 # pip's words for a wheel whose tags this interpreter does not accept: a verdict
 # (`not-installable`) about the wheel, not an infrastructure failure.
 UNSUPPORTED_WHEEL: Final = "is not a supported wheel on this platform"
+# pip's words for requirements of the set that no wheel at hand meets together: a conflict
+# between the wheels (or their dependencies), also `not-installable`.
+UNRESOLVABLE: Final = (
+    "ResolutionImpossible",
+    "conflicting dependencies",
+    "No matching distribution found",
+)
+MAX_REASON: Final = 800
+# Where pip says a requirement came from (a wheel's path in a wheelhouse): left out.
+FROM_FILE: Final = re.compile(r" \(from [^)]*\)")
 
 
 def install_command(
@@ -34,5 +45,23 @@ def install_command(
 
 
 def refusal(output: str) -> str:
-    """pip's line saying a wheel does not fit this interpreter, or '' for any other failure."""
-    return next((line.strip() for line in output.splitlines() if UNSUPPORTED_WHEEL in line), "")
+    """pip's reason for refusing the set, when it is about the wheels: a wheel that does not
+    fit this interpreter (its line), or requirements that cannot all be met (its error lines
+    and what it says caused the conflict); '' for any other failure."""
+    lines = [line.strip() for line in output.splitlines()]
+    unsupported = next((line for line in lines if UNSUPPORTED_WHEEL in line), "")
+    if unsupported:
+        return unsupported
+    if not any(any(sign in line for sign in UNRESOLVABLE) for line in lines):
+        return ""
+    kept = [
+        line
+        for line in lines
+        if (line.startswith("ERROR:") and "for help visit" not in line) or _cause(line)
+    ]
+    return FROM_FILE.sub("", " ".join(kept))[:MAX_REASON]
+
+
+def _cause(line: str) -> bool:
+    """A line of pip's conflict explanation: `The user requested x==1`, `y 2 depends on x>=2`."""
+    return line.startswith("The user requested") or " depends on " in line

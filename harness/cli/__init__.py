@@ -13,6 +13,7 @@ from typing import Final
 
 from harness import __version__
 from harness.cli import (
+    atlas,
     build,
     check,
     compare,
@@ -39,6 +40,7 @@ COMMANDS: Final[dict[str, ModuleType]] = {
     "report": report_command,
     "repro": repro,
     "check": check,
+    "atlas": atlas,
     "explain": explain,
     "minimize": minimize,
     "doctor": doctor_command,

@@ -54,7 +54,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         type=options.dlopen_modes,
         action="extend",
         metavar="M[,M…]",
-        help="dlopen modes: local, global-all, global:<wheel id> (repeatable; default local)",
+        help="dlopen modes: local, global-all, global-first (the first wheel of each order), "
+        "global:<wheel id> (repeatable; default local)",
     )
     cells.add_argument(
         "--host",

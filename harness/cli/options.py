@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.cells.backends import BACKENDS
-from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL
+from harness.common.ids import DLOPEN_MODES, GLOBAL_ALL, GLOBAL_FIRST, GLOBAL_PREFIX, LOCAL
 from harness.errors import InputError
 from harness.run.runner import AUTO
 from harness.run.shards import Shard
@@ -49,13 +49,10 @@ def dlopen_modes(text: str) -> tuple[str, ...]:
     """Comma-separated dlopen modes; which wheel a `global:` mode names is checked later."""
     found = _items(text)
     for mode in found:
-        if mode not in (LOCAL, GLOBAL_ALL) and not (
+        if mode not in (LOCAL, GLOBAL_ALL, GLOBAL_FIRST) and not (
             mode.startswith(GLOBAL_PREFIX) and mode.removeprefix(GLOBAL_PREFIX)
         ):
-            raise argparse.ArgumentTypeError(
-                f"{mode!r} is not a dlopen mode; use {LOCAL}, {GLOBAL_ALL} or "
-                f"{GLOBAL_PREFIX}<wheel id>"
-            )
+            raise argparse.ArgumentTypeError(f"{mode!r} is not a dlopen mode; use {DLOPEN_MODES}")
     return found
 
 

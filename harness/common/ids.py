@@ -8,7 +8,8 @@ patterns all spell it this way, so the spelling never changes:
 - scenario: the scenario's name (lower-case letters, digits, dashes);
 - place: `host`, or the target with `:` and `/` turned into `-`, then `-<arch>`;
 - variant: only when the scenario pairs wheels across toolchains: `a=gcc-10+b=gcc-12`;
-- dlopen: `local`, `global-all` or `global:<wheel id>`;
+- dlopen: `local`, `global-all`, `global-first` (the first wheel of the order) or
+  `global:<wheel id>`;
 - host: the host mode (`plain`, `preload-libstdcxx`);
 - order: the wheel ids in import order, comma-separated;
 - use: the order of first use, only when it is not the import order;
@@ -22,6 +23,7 @@ the variant is the group: the cells that share one environment (a venv or a cont
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Self
 
@@ -36,7 +38,10 @@ SEGMENT_RE: Final = re.compile(r"^[^\s/#,]+$")
 
 LOCAL: Final = "local"
 GLOBAL_ALL: Final = "global-all"
+GLOBAL_FIRST: Final = "global-first"  # the first wheel of each order is RTLD_GLOBAL
 GLOBAL_PREFIX: Final = "global:"
+# Every dlopen mode, as messages and help texts spell the choices.
+DLOPEN_MODES: Final = f"{LOCAL}, {GLOBAL_ALL}, {GLOBAL_FIRST} or {GLOBAL_PREFIX}<wheel id>"
 USE_PREFIX: Final = "use:"
 
 CELL_ID_GRAMMAR: Final = (
@@ -126,11 +131,23 @@ def _order_problem(order: tuple[str, ...], what: str) -> str:
 
 
 def _dlopen_problem(dlopen: str) -> str:
-    if dlopen in (LOCAL, GLOBAL_ALL):
+    if dlopen in (LOCAL, GLOBAL_ALL, GLOBAL_FIRST):
         return ""
     if dlopen.startswith(GLOBAL_PREFIX) and WHEEL_ID_RE.match(dlopen.removeprefix(GLOBAL_PREFIX)):
         return ""
-    return f"{dlopen!r} is not a dlopen mode ({LOCAL}, {GLOBAL_ALL} or {GLOBAL_PREFIX}<wheel id>)"
+    return f"{dlopen!r} is not a dlopen mode ({DLOPEN_MODES})"
+
+
+def global_wheels(dlopen: str, order: Sequence[str]) -> frozenset[str]:
+    """The wheels of `order` whose modules a cell in mode `dlopen` loads RTLD_GLOBAL: every
+    one (global-all), the first (global-first), the one named (global:<id>), or none."""
+    if dlopen == GLOBAL_ALL:
+        return frozenset(order)
+    if dlopen == GLOBAL_FIRST:
+        return frozenset(order[:1])
+    if dlopen.startswith(GLOBAL_PREFIX):
+        return frozenset({dlopen.removeprefix(GLOBAL_PREFIX)})
+    return frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,8 @@ is shipped as a file, never built as a string. Usage:
 
 SPEC_JSON holds: "events" (a file to append JSON event lines to), "imports" (a list of
 {"module", "global"}), "exercises" (a list of {"module", "function", "threads"}), "snippet"
-(optional Python code run after the exercises) and
+(optional Python code run after the exercises; a line `# step: LABEL` starts a step of its
+own) and
 "victims" (true to use CPython's own C extensions afterwards). Exit codes: 0 when every
 step passed, 10 for an import error, 11 for a failed check, 12 for bad arguments. After the
 last step the probe writes the "sentinel" event and returns to the interpreter, so a crash
@@ -25,6 +26,7 @@ import threading
 EXIT_IMPORT_ERROR = 10
 EXIT_WRONG_RESULT = 11
 EXIT_USAGE = 12
+STEP_MARK = "# step: "
 
 
 class Events:
@@ -60,6 +62,25 @@ def loaded_libraries():
     except OSError:
         pass
     return seen
+
+
+def snippet_parts(snippet):
+    """The snippet as (label, code) steps: a line `# step: LABEL` starts a part of its own
+    (`wheelclash atlas` gives each wheel's exercise one), so a crash names the part it was in.
+    Every part is padded with blank lines to keep its line numbers those of the whole snippet,
+    and the parts share one namespace: run in order they do what the whole snippet does."""
+    lines = snippet.split("\n")
+    marks = [n for n, line in enumerate(lines) if line.startswith(STEP_MARK)]
+    parts = []
+    bounds = [0, *marks, len(lines)]
+    for index in range(len(bounds) - 1):
+        start, end = bounds[index], bounds[index + 1]
+        marked = start in marks
+        label = lines[start][len(STEP_MARK) :].strip() if marked else ""
+        body = lines[start + 1 if marked else start : end]
+        if "\n".join(body).strip():
+            parts.append((label, "\n" * (start + 1 if marked else start) + "\n".join(body)))
+    return parts
 
 
 def _use_hashlib():
@@ -213,11 +234,12 @@ def main(argv):
             events.emit("libraries", paths=loaded_libraries())
             return EXIT_WRONG_RESULT
 
-    if spec.get("snippet"):
-        where = "exercise snippet"
+    namespace = {"__name__": "__exercise__"}
+    for label, code in snippet_parts(spec.get("snippet") or ""):
+        where = "exercise " + label if label else "exercise snippet"
         events.emit("step", what=where)
         try:
-            exec(compile(spec["snippet"], "<exercise>", "exec"), {"__name__": "__exercise__"})
+            exec(compile(code, "<exercise>", "exec"), namespace)
         except BaseException as exc:
             message = "%s: %s" % (type(exc).__name__, exc)
             events.emit("wrong-result", where=where, message=message)

@@ -16,7 +16,7 @@ from harness.build.prebuilt import provided_names, with_modules
 from harness.build.toolchains import load_catalogue
 from harness.cells.backends import Backend, Session
 from harness.cells.jobs import job_for
-from harness.common.ids import Variant
+from harness.common.ids import GLOBAL_FIRST, GLOBAL_PREFIX, Variant
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InfrastructureError, InputError
 from harness.evidence.classify import Classified, classify
@@ -147,7 +147,14 @@ def minimize_cell(
     with backend.open(cell.target, cell.arch, wheels) as session:
         if session.not_installable:
             raise InputError(f"the wheel set cannot be installed there: {session.not_installable}")
-        tester = Tester(scenario, cell, session, provided_names(wheels))
+        # global-first makes the first wheel of whichever order runs RTLD_GLOBAL; the wheel
+        # that was first in the cell stays the global one in every subset and order tried.
+        tried = (
+            replace(cell, dlopen=f"{GLOBAL_PREFIX}{cell.order[0]}")
+            if cell.dlopen == GLOBAL_FIRST
+            else cell
+        )
+        tester = Tester(scenario, tried, session, provided_names(wheels))
         first = tester.run(cell.order)
         goal = verdict or first.verdict
         if goal == Verdict.PASS or first.verdict != goal:

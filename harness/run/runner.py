@@ -27,12 +27,14 @@ from harness.cells.backends import BACKENDS, Backend, Session, TargetFacts, targ
 from harness.cells.capture_request import CaptureSettings, CaptureSpec
 from harness.cells.jobs import CellJob, job_for
 from harness.cells.outcome import Outcome
+from harness.common.ids import CellId
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
+from harness.run import repeats
 from harness.run.parallel import run_units
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
@@ -272,6 +274,7 @@ class RunRequest:
     loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
     arches: tuple[str, ...] | None = None  # replace the scenarios' matrix.arch
     engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
+    repeat_failures: int = 1  # runs in all of every failing logical cell (harness/run/repeats.py)
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -283,6 +286,7 @@ class RunRequest:
             select=manifest.select,
             cover=manifest.cover,
             shard=Shard.parse(manifest.shard) if manifest.shard else None,
+            repeat_failures=manifest.repeat_failures,
         )
 
 
@@ -396,6 +400,7 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
             command=request.command,
             planned=len(plan.mine),
             wheels=hashes,
+            repeat_failures=request.repeat_failures,
         )
         manifest.write(run_dir)
     todo = tuple(left for u in plan.units if (left := tuple(c for c in u if c.id not in index)))
@@ -444,13 +449,30 @@ def run_cells(
         backend = plan.chosen[scenario.name]
         return run_group(scenario, unit, backend, prepared.built[unit[0].group], remember, capture)
 
+    def position(result: CellResult) -> int:
+        """The cell's place in the plan; an extra run of a failing cell takes its first's."""
+        first = replace(result.cell.as_cell(), repeat=1).id
+        return plan.position.get(result.id, plan.position.get(first, len(plan.position)))
+
     count = len(plan.mine) - sum(map(len, prepared.todo))
     stream = Stream(run_dir, prepared.index)
     try:
         for result in run_units(prepared.todo, run_unit, plan.request.jobs):
-            stream.add(replace(result, cell=replace(result.cell, index=plan.position[result.id])))
+            stream.add(replace(result, cell=replace(result.cell, index=position(result))))
             count += 1
             progress(result, count, len(plan.mine))
+        again = repeats.extra_runs(plan.units, prepared.index, plan.request.repeat_failures)
+        if again:
+            total = sum(map(len, again))
+            logger.warning(
+                "running %d failing cell(s) again: %d run(s) to give each %d in all",
+                len({str(c.cell_id.logical) for unit in again for c in unit}),
+                total,
+                plan.request.repeat_failures,
+            )
+            for done, result in enumerate(run_units(again, run_unit, plan.request.jobs), 1):
+                stream.add(replace(result, cell=replace(result.cell, index=position(result))))
+                progress(result, done, total)
     finally:
         stream.close()
 
@@ -460,8 +482,10 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
     or, after a failure, those that finished)."""
     plan = prepared.plan
     built = prepared.built
+    order = repeats.results_order(plan.mine, prepared.index)
     run_info = {
         "shard": prepared.manifest.shard,
+        "repeat_failures": plan.request.repeat_failures,
         "planned": len(plan.mine),
         "complete": all(cell_id in prepared.index for cell_id in plan.mine),
         "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in plan.scenarios],
@@ -474,13 +498,16 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
         targets=read_facts(prepared.run_dir),
     )
-    results = slim_results(prepared.run_dir, prepared.index, plan.mine)
-    wheel_sets = [(built[u[0].group], [c.id for c in u]) for u in plan.units]
+    results = slim_results(prepared.run_dir, prepared.index, order)
+    ran: dict[str, list[str]] = {}
+    for cell_id in order:
+        ran.setdefault(CellId.parse(cell_id).group, []).append(cell_id)
+    wheel_sets = [(built[group], ids) for group, ids in ran.items()]
     path = write_results(
         prepared.run_dir,
         provenance,
         prepared.index,
-        plan.mine,
+        order,
         run_info,
         agreement.document_keys(wheel_sets, results, prepared.run_dir),
     )

@@ -52,6 +52,7 @@ class Manifest:
     command: tuple[str, ...]
     planned: int = 0
     wheels: tuple[str, ...] = ()
+    repeat_failures: int = 1  # runs in all of each failing logical cell
     harness_version: str = __version__
     schema_version: int = SCHEMA_VERSION  # of the results its cells.jsonl holds
 
@@ -107,6 +108,7 @@ class Manifest:
             command=check.strings(data, "command", "command"),
             planned=check.integer(data, "planned", "planned", 0, 0),
             wheels=check.strings(data, "wheels", "wheels"),
+            repeat_failures=check.integer(data, "repeat_failures", "repeat_failures", 1, 1),
             harness_version=check.string(data, "harness_version", "harness_version"),
             schema_version=SCHEMA_VERSION,
         )

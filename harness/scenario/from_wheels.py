@@ -62,7 +62,7 @@ class CheckOptions:
     imports: tuple[str, ...] = ()  # `--import ID=module[,module…]`, as given
 
 
-def _ident(text: str) -> str:
+def wheel_id_for(text: str) -> str:
     """A wheel id from a project name: `opencv-python-headless` → `opencv_python_headless`."""
     ident = re.sub(r"[^a-z0-9_]", "_", text.lower()).strip("_") or "wheel"
     return ident if ident[0].isalpha() else f"w_{ident}"
@@ -106,9 +106,9 @@ def _parse_input(text: str, download: bool) -> tuple[str, Input]:
     if path.suffix == ".whl":
         if not path.is_file():
             raise InputError(f"{text}: no such wheel file; give the path of a .whl file")
-        return _ident(read_contents(path).project), Input(id="", wheel=path.resolve())
+        return wheel_id_for(read_contents(path).project), Input(id="", wheel=path.resolve())
     try:
-        base = _ident(Requirement(text).name)
+        base = wheel_id_for(Requirement(text).name)
     except InvalidRequirement as exc:
         raise InputError(f"{text!r} is neither a .whl file nor a requirement ({exc})") from exc
     if not download:
@@ -169,7 +169,9 @@ def modules_by_id(given: Sequence[str], inputs: Sequence[Input]) -> dict[str, tu
     return out
 
 
-def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Path) -> str:
+def document(
+    name: str, inputs: Sequence[Input], options: CheckOptions, base: Path, description: str = ""
+) -> str:
     """The scenario file for a checked set; wheel paths are relative to `base` when inside.
 
     Written by a TOML writer, so any text (a wheel path, an exercise) and any number the
@@ -178,7 +180,7 @@ def document(name: str, inputs: Sequence[Input], options: CheckOptions, base: Pa
     modules = modules_by_id(options.imports, inputs)
     head: dict[str, object] = {
         "name": name,
-        "description": f"wheelclash check of {names}",
+        "description": description or f"wheelclash check of {names}",
         "requirement": REQUIREMENT,
     }
     if options.exercise:
@@ -217,17 +219,19 @@ def _relative(path: Path, base: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
-def scenario_for(inputs: Sequence[Input], options: CheckOptions) -> tuple[Scenario, str]:
+def scenario_for(
+    inputs: Sequence[Input], options: CheckOptions, name: str = CHECK_NAME, description: str = ""
+) -> tuple[Scenario, str]:
     """The scenario to run, loaded from its TOML text, and that text."""
     with tempfile.TemporaryDirectory(prefix="wheelclash-check-") as tmp:
-        path = Path(tmp) / f"{CHECK_NAME}.toml"
-        text = document(CHECK_NAME, inputs, options, Path(tmp))
+        path = Path(tmp) / f"{name}.toml"
+        text = document(name, inputs, options, Path(tmp), description)
         path.write_text(text)
         try:
             return load_scenario(path, NO_TOOLCHAINS), text
         except InvalidInputFile as exc:
             lines = [f"{OPTION_OF.get(p.key, p.key)}: {p.message}" for p in exc.problems]
-            raise InputError("check: " + "; ".join(lines)) from exc
+            raise InputError(f"{name}: " + "; ".join(lines)) from exc
 
 
 def write_scenario(target: Path, inputs: Sequence[Input], options: CheckOptions) -> None:

@@ -13,7 +13,9 @@ from typing import Any, Final, Protocol, assert_never
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.common.ids import (
+    DLOPEN_MODES,
     GLOBAL_ALL,
+    GLOBAL_FIRST,
     GLOBAL_PREFIX,
     LOCAL,
     SCENARIO_NAME_RE,
@@ -483,14 +485,14 @@ def _orders(raw: Any, check: Checker) -> dict[str, Any]:
 
 def dlopen_problem(mode: str, ids: tuple[str, ...]) -> str | None:
     """Why `mode` is not a dlopen mode for these wheel ids, or None."""
-    if mode in (LOCAL, GLOBAL_ALL):
+    if mode in (LOCAL, GLOBAL_ALL, GLOBAL_FIRST):
         return None
     if mode.startswith(GLOBAL_PREFIX):
         wheel_id = mode.removeprefix(GLOBAL_PREFIX)
         if wheel_id in ids:
             return None
         return f"{mode!r} names no wheel; wheel ids: {', '.join(ids)}"
-    return f"{mode!r} is not a dlopen mode; use local, global-all or global:<wheel id>"
+    return f"{mode!r} is not a dlopen mode; use {DLOPEN_MODES}"
 
 
 def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matrix:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, CellId, LogicalId, Variant
+from harness.common.ids import CellId, LogicalId, Variant, global_wheels
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.scenario.covering import Coverage, covering_orders
 from harness.scenario.first_use import use_orders
@@ -68,11 +68,7 @@ class Cell:
 
     def global_ids(self) -> frozenset[str]:
         """Wheels whose module is loaded with RTLD_GLOBAL in this cell."""
-        if self.dlopen == GLOBAL_ALL:
-            return frozenset(self.order)
-        if self.dlopen.startswith(GLOBAL_PREFIX):
-            return frozenset({self.dlopen.removeprefix(GLOBAL_PREFIX)})
-        return frozenset()
+        return global_wheels(self.dlopen, self.order)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final, assert_never
 
-from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL, SCENARIO_NAME_RE, WHEEL_ID_RE
+from harness.common.ids import (
+    GLOBAL_ALL,
+    GLOBAL_FIRST,
+    GLOBAL_PREFIX,
+    LOCAL,
+    SCENARIO_NAME_RE,
+    WHEEL_ID_RE,
+)
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.scenario.first_use import FirstUse
 from harness.scenario.load import (
@@ -55,7 +62,10 @@ PATTERNS: Final[Mapping[str, str]] = {
     "id": WHEEL_ID_RE.pattern,
     "module": IDENTIFIER_RE.pattern,
     "dotted_module": MODULE_RE.pattern,
-    "dlopen": f"^({_literal(LOCAL)}|{_literal(GLOBAL_ALL)}|{_literal(GLOBAL_PREFIX)}.+)$",
+    "dlopen": (
+        f"^({_literal(LOCAL)}|{_literal(GLOBAL_ALL)}|{_literal(GLOBAL_FIRST)}|"
+        f"{_literal(GLOBAL_PREFIX)}.+)$"
+    ),
     "wheel_file": f"{_literal(WHEEL_SUFFIX)}$",
 }
 

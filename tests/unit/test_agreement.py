@@ -321,6 +321,7 @@ def test_a_crash_is_credited_to_the_prediction_not_to_a_bystander() -> None:
     by = {(row.get("predictor"), row.get("wheel")): row for row in rows}
     assert by[("bundled-library", "tf")]["observed"] is True
     assert by[("bundled-library", "tf")]["explained"] == 1
+    assert by[("bundled-library", "tf")]["explained_cells"] == [crash.id]
     for bystander in (("runtime-internals", "tf"), ("runtime-internals", "s")):
         assert by[bystander]["observed"] is False and by[bystander]["failed"] == 1
         assert "1 failed, not explained (segfault)" in by[bystander]["detail"]

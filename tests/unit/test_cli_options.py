@@ -94,6 +94,11 @@ def test_repeated_dlopen_reaches_the_plan(
     assert {line.split("/")[2] for line in once} == {"global:wc_b"}
     assert {line.split("/")[2] for line in twice} == {"local", "global:wc_b"}
     assert len(twice) == 2 * len(once) == 4
+    firsts = plan(capsys, "check", str(a), str(b), "--dlopen", "global-first")
+    assert sorted(line.split()[0].split("/", 2)[2] for line in firsts) == [
+        "global-first/plain/wc_a,wc_b#1",
+        "global-first/plain/wc_b,wc_a#1",
+    ]
 
 
 def test_requirements_files_add_up_skipping_comments_and_blank_lines(

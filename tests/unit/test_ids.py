@@ -91,6 +91,15 @@ def test_repeats_share_their_logical_cell() -> None:
     assert len({first.logical, second.logical, other.logical}) == 2
 
 
+def test_global_first_is_a_dlopen_mode_of_its_own() -> None:
+    cell = CellId.parse("atlas/debian-bookworm-x86_64/global-first/plain/fiona,rasterio#2")
+    assert cell.logical.dlopen == "global-first"
+    assert cell.logical.order == ("fiona", "rasterio") and cell.repeat == 2
+    assert str(cell) == "atlas/debian-bookworm-x86_64/global-first/plain/fiona,rasterio#2"
+    with pytest.raises(MalformedId, match="global-first or global:<wheel id>"):
+        CellId.parse("s/host/global-last/plain/a,b#1")
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [

@@ -51,6 +51,56 @@ def test_global_ids() -> None:
     assert cell(("a", "b"), "global:b").global_ids() == {"b"}
     assert cell(("a", "b"), "global-all").global_ids() == {"a", "b"}
     assert cell(("a", "b")).global_ids() == frozenset()
+    assert cell(("a", "b"), "global-first").global_ids() == {"a"}
+    assert cell(("b", "a"), "global-first").global_ids() == {"b"}
+    assert cell(("c", "a", "b"), "global-first").global_ids() == {"c"}
+
+
+GLOBAL_FIRST_PAIRS = """
+name = "firsts"
+description = "three wheels, both orders of each pair, the first of each order RTLD_GLOBAL"
+
+[[wheels]]
+id = "a"
+fixture = "call_once"
+
+[[wheels]]
+id = "b"
+fixture = "call_once"
+
+[[wheels]]
+id = "s"
+fixture = "healthy"
+
+[matrix]
+orders = "pairs"
+dlopen = ["local", "global-first"]
+
+[[expect]]
+when = { dlopen = "global-first", before = ["a", "b"] }
+verdict = "segfault"
+
+[[expect]]
+verdict = "pass"
+"""
+
+
+def test_global_first_plans_every_pair_with_its_first_wheel_global(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, GLOBAL_FIRST_PAIRS), load_catalogue())
+    cells = plan(scenario)
+    firsts = [c for c in cells if c.dlopen == "global-first"]
+    assert len(firsts) == len(cells) // 2 == 6
+    assert "firsts/host/global-first/plain/b,s#1" in {c.id for c in firsts}
+    for one in firsts:
+        flags = [(i.module, i.rtld_global) for i in job_for(scenario, one).imports]
+        first, second = (scenario.wheel(w).module for w in one.order)
+        assert flags == [(first, True), (second, False)], one.id
+    for one in (c for c in cells if c.dlopen == "local"):
+        assert not any(i.rtld_global for i in job_for(scenario, one).imports)
+    expected = {c.id: expected_for(scenario.expectations, c).verdict for c in cells}
+    assert expected["firsts/host/global-first/plain/a,b#1"] is Verdict.SEGFAULT
+    assert expected["firsts/host/global-first/plain/b,a#1"] is Verdict.PASS
+    assert expected["firsts/host/local/plain/a,b#1"] is Verdict.PASS
 
 
 def test_selectors() -> None:

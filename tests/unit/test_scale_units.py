@@ -196,6 +196,23 @@ def test_merge_joins_shards_in_plan_order() -> None:
     assert [c.cell.index for c in merged.results] == [0, 1, 2, 3]
     assert [c["id"] for c in merged.document["cells"]] == [c.id for c in merged.results]
     assert merged.notes == () and merged.document["run"]["complete"]
+    assert "agreement" not in merged.document and "findings" not in merged.document
+
+
+def test_merge_keeps_each_shards_findings_once_and_its_agreement_rows() -> None:
+    finding = {"wheel_id": "a", "wheel": "a.whl", "predictor": "p", "mechanism": "1", "detail": ""}
+    one, two = document("1/2", 0), document("2/2", 1)
+    for shard, cell in ((one, "s/host/local/plain/a#1"), (two, "s/host/local/plain/b#1")):
+        shard["findings"] = [finding]
+        row = {"mechanism": "1", "predicted": True, "observed": True, "detail": cell}
+        shard["agreement"] = [{**row, "explained_cells": [cell]}]
+    merged = merge([("one", one), ("two", two)])
+    jsonschema.validate(merged.document, SCHEMA)
+    assert merged.document["findings"] == [finding]
+    assert [r["explained_cells"] for r in merged.document["agreement"]] == [
+        ["s/host/local/plain/a#1"],
+        ["s/host/local/plain/b#1"],
+    ]
 
 
 @pytest.mark.parametrize(

@@ -38,3 +38,29 @@ def test_each_command_parses(argv: list[str]) -> None:
     if args.command == "run":
         repo = WORKFLOW.parents[1]
         assert all((repo / path).is_file() for path in args.scenarios)
+
+
+SHARDS = WORKFLOW.with_name("github-actions-shards.yml")
+
+
+def atlas_commands() -> list[list[str]]:
+    """The `wheelclash atlas …` commands of the sharded workflow, continuations joined."""
+    text = SHARDS.read_text().replace("\\\n", " ")
+    env = dict(re.findall(r"^  (ATLAS_\w+): (\S+)$", text, re.MULTILINE))
+    found = []
+    for line in re.findall(r"\.venv/bin/wheelclash (atlas .+)", text):
+        for name, value in env.items():
+            line = line.replace(f"${name}", value)
+        line = re.sub(r"\$\{\{ matrix\.shard \}\}", "1", line)
+        found.append(shlex.split(line.split(" || ")[0]))
+    return found
+
+
+def test_the_sharded_workflow_runs_atlas_shards_then_an_edition() -> None:
+    found = atlas_commands()
+    assert [c[1] for c in found] == ["atlas/corpus.toml", "edition"]
+    shard = build_parser().parse_args(found[0])
+    assert (shard.command, str(shard.shard), shard.backend) == ("atlas", "1/8", "docker")
+    assert (WORKFLOW.parents[1] / shard.inputs[0]).is_file()
+    edition = build_parser().parse_args(found[1])
+    assert edition.inputs[0] == "edition" and edition.corpus == Path("atlas/corpus.toml")

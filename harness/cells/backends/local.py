@@ -161,7 +161,8 @@ class LocalBackend:
             if done.returncode != 0:
                 message = (done.stderr or done.stdout).strip()
                 shutil.rmtree(venv, ignore_errors=True)
-                reason = refusal(message)
+                # pip explains a conflict on stdout, below its error on stderr
+                reason = refusal(f"{done.stdout}\n{done.stderr}")
                 if reason:
                     return venv, reason
                 raise InfrastructureError("pip could not install the wheel set", context=message)

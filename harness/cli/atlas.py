@@ -1,0 +1,223 @@
+"""The conflict atlas: which popular wheels break each other, where, and how.
+
+    wheelclash atlas CORPUS [--target T] [--arch A] [-j N] [--shard I/N] [--resume RUN]
+                            [--results DIR] [--repeat-failures N] [--editions DIR]
+    wheelclash atlas edition RESULTS --corpus CORPUS [--editions DIR]
+    wheelclash atlas diff OLD NEW
+
+The first runs every ordered pair of the corpus's wheels (each pair installed on its own)
+in the dlopen modes local, global-all and global-first, gives each failing cell more runs,
+and writes an edition (results.json and summary.md) into the editions folder beside the
+corpus. A shard writes no edition: merge the shards' results (`wheelclash merge`), then
+write one with `atlas edition`. `atlas diff` lists new conflicts, fixed ones and changed
+verdicts between two editions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from harness import paths
+from harness.analysis import atlas_diff
+from harness.cli import options
+from harness.cli.output import print_plan, progress
+from harness.errors import InputError
+from harness.report import terminal
+from harness.report.atlas_edition import write_edition
+from harness.run import runner
+from harness.run.runner import RunRequest
+from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios
+from harness.scenario.config import Defaults
+from harness.scenario.corpus import Corpus, load_corpus
+from harness.scenario.tomlload import read_toml
+
+EXIT_CODES_HELP: Final = """exit codes:
+  0  the atlas ran (whatever the pairs did: conflicts are its findings, not failures);
+     diff: nothing changed
+  1  diff: some cell is a new conflict, fixed, or changed its verdict
+  2  bad input or usage (the message names the file, the key and what to do)
+  3  infrastructure failure (engine, image or supervisor); never blamed on the wheels
+"""
+DIFF: Final = "diff"
+EDITION: Final = "edition"
+
+
+@functools.cache
+def defaults() -> dict[str, Any]:
+    """harness/resources/atlas.toml."""
+    return read_toml(paths.ATLAS_DEFAULTS)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="CORPUS | edition RESULTS | diff OLD NEW",
+        help="a corpus file to run; `edition RESULTS` to write an edition of merged results; "
+        "`diff OLD NEW` to compare two editions",
+    )
+    group = parser.add_argument_group("where cells run")
+    group.add_argument(
+        "--backend",
+        type=options.backend,
+        default=None,
+        help="auto (default: docker when an engine answers), docker or local",
+    )
+    group.add_argument(
+        "--target",
+        type=options.names,
+        action="extend",
+        metavar="T",
+        help=f"the target the pairs run on (default {defaults()['target']})",
+    )
+    group.add_argument("--arch", type=options.arches, action="extend", metavar="A")
+    group.add_argument("--engine", type=options.engine, action="append", metavar="ARCH=ENGINE")
+    group.add_argument("-j", "--jobs", type=options.positive_int, default=1, metavar="N")
+    scale = parser.add_argument_group("at scale")
+    scale.add_argument(
+        "--shard", type=options.shard, metavar="I/N", help="run the I-th of N parts of the pairs"
+    )
+    scale.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="finish a run of this corpus that was stopped (its folder)",
+    )
+    scale.add_argument(
+        "--repeat-failures",
+        type=options.positive_int,
+        default=None,
+        metavar="N",
+        help="runs in all of each failing cell, to tell a steady verdict from a flake "
+        f"(default {defaults()['repeat_failures']}; 1: no extra runs)",
+    )
+    out = parser.add_argument_group("results")
+    out.add_argument("--results", type=Path, default=None, help="results root (default results)")
+    out.add_argument(
+        "--editions",
+        type=Path,
+        default=None,
+        help=f"where editions go (default: the folder {defaults()['editions']!r} beside the "
+        "corpus)",
+    )
+    out.add_argument(
+        "--corpus",
+        type=options.existing_file,
+        default=None,
+        help="with `edition`: the corpus the results are of",
+    )
+    out.add_argument("--print-plan", action="store_true", help="list the cells and stop")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edition:
+    title: str
+    description: str
+    corpus: Path
+    editions: Path
+
+
+def _edition_of(corpus: Corpus, editions: Path | None) -> Edition:
+    return Edition(
+        title=f"Atlas {corpus.name}",
+        description=corpus.description,
+        corpus=corpus.path,
+        editions=editions or corpus.path.parent / str(defaults()["editions"]),
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    first, *rest = args.inputs
+    if first == DIFF:
+        if len(rest) != 2:
+            raise InputError("atlas diff takes two editions: wheelclash atlas diff OLD NEW")
+        found = atlas_diff.diff_paths(Path(rest[0]), Path(rest[1]))
+        print(atlas_diff.text(found))
+        return found.exit_code
+    if first == EDITION:
+        if len(rest) != 1 or args.corpus is None:
+            raise InputError(
+                "atlas edition takes one results file or run folder, and --corpus: wheelclash "
+                "atlas edition results/<run>-merged --corpus atlas/corpus.toml"
+            )
+        corpus = load_corpus(args.corpus)
+        return _write(Path(rest[0]), _edition_of(corpus, args.editions))
+    if rest:
+        raise InputError(
+            f"atlas takes one corpus file, not {len(args.inputs)} arguments; to compare "
+            "editions: wheelclash atlas diff OLD NEW"
+        )
+    return _run(Path(first), args)
+
+
+def _run(corpus_path: Path, args: argparse.Namespace) -> int:
+    corpus = load_corpus(corpus_path)
+    project = Defaults.from_pyproject()
+    targets = tuple(args.target or (defaults()["target"],))
+    if len(targets) != 1:
+        raise InputError(
+            f"--target: an atlas edition is of one target, got {', '.join(targets)}; run the "
+            "atlas once per target"
+        )
+    if args.arch and len(args.arch) != 1:
+        raise InputError("--arch: an atlas edition is of one arch; run the atlas once per arch")
+    chosen = AtlasOptions(
+        targets=targets,
+        arch=tuple(args.arch or ()),
+        dlopen=tuple(defaults()["dlopen"]),
+    )
+    scenarios = pair_scenarios(corpus, chosen)
+    where = options.Placement(
+        backend=args.backend or project.backend,
+        targets=None,
+        arches=tuple(args.arch) if args.arch else None,
+        engines={**project.engines, **dict(args.engine or ())},
+        jobs=args.jobs,
+        results=args.results or project.results,
+    )
+    if args.print_plan:
+        return print_plan(scenarios, where)
+    repeat = args.repeat_failures or int(defaults()["repeat_failures"])
+    request = RunRequest(
+        scenarios=(corpus.path,),  # recorded in run.json; the pairs themselves are `loaded`
+        loaded=scenarios,
+        backend=where.backend,
+        results_root=where.results,
+        command=tuple(sys.argv),
+        jobs=where.jobs,
+        shard=args.shard,
+        resume=args.resume,
+        arches=where.arches,
+        engines=where.engines,
+        repeat_failures=repeat,
+    )
+    summary = runner.execute(request, progress)
+    print(terminal.summary_line(summary.results))
+    print(f"results: {summary.results_path}")
+    if summary.exit_code == runner.EXIT_INFRA:
+        print("some cells are infra-error (the engine or harness failed, not the wheels)")
+    if args.shard is not None:
+        print(
+            "a shard writes no edition: merge the shards' results (wheelclash merge …), then "
+            f"wheelclash atlas edition <merged> --corpus {corpus.path}"
+        )
+        return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else 0
+    code = _write(summary.results_path, _edition_of(corpus, args.editions))
+    return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else code
+
+
+def _write(results: Path, edition: Edition) -> int:
+    folder = write_edition(
+        results,
+        edition.editions,
+        title=edition.title,
+        corpus=edition.corpus,
+        description=edition.description,
+    )
+    print(f"edition: {folder} (summary: {folder / 'summary.md'})")
+    return 0

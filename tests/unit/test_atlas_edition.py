@@ -1,0 +1,125 @@
+"""Atlas editions: the summary's groups and their hook for attribution, and `atlas diff`'s
+three lists, on results written the way a run writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.analysis.atlas_diff import diff_paths, text
+from harness.common.verdicts import Verdict
+from harness.errors import InputError
+from harness.evidence.results import load_results
+from harness.report.atlas_edition import (
+    culprit_set,
+    edition_name,
+    groups,
+    summary_markdown,
+    write_edition,
+)
+from tests.unit.helpers import made_result, written_run
+
+P, S, A, W, N = (
+    Verdict.PASS,
+    Verdict.SEGFAULT,
+    Verdict.ABORT,
+    Verdict.WRONG_RESULT,
+    Verdict.NOT_INSTALLABLE,
+)
+
+
+def run(folder: Path, verdicts: dict[tuple[str, str], Verdict]) -> Path:
+    """A run of pair scenarios named `x--y`, one cell per (pair, order)."""
+    results = [
+        made_result(pair, tuple(order.split(",")), verdict, reproducer=f"python -c 'x|{order}'")
+        for (pair, order), verdict in verdicts.items()
+    ]
+    return written_run(folder, results).parent
+
+
+def test_edition_names() -> None:
+    assert edition_name("2026-12-04", "debian:bookworm", "x86_64") == "2026-12-04-debian-bookworm"
+    assert edition_name("2026-12-04", "debian:bookworm", "aarch64") == (
+        "2026-12-04-debian-bookworm-aarch64"
+    )
+
+
+def test_failures_group_by_pair_until_cells_carry_culprits(tmp_path: Path) -> None:
+    folder = run(
+        tmp_path / "r",
+        {
+            ("a--b", "a,b"): S,
+            ("a--b", "b,a"): A,
+            ("a--c", "a,c"): P,
+            ("b--c", "c,b"): N,
+        },
+    )
+    document, results = load_results(folder)
+    (group,) = groups(document, results)
+    assert (group.culprits, group.attributed, group.mode) == (("a", "b"), False, "local")
+    assert group.counts() == "a,b: segfault 1/1; b,a: abort 1/1"
+    assert group.first_failure().id == "a--b/host/local/plain/a,b#1"
+    # the hook: a cell that carries an attribution is grouped by its culprits
+    crash = results[0]
+    assert culprit_set({"attribution": {"culprits": ["b"]}}, crash) == (("b",), True)
+    assert culprit_set({}, crash) == (("a", "b"), False)
+
+    summary = summary_markdown(document, results, title="Atlas t", run_dir=folder)
+    row = next(line for line in summary.splitlines() if "| a + b *pair* |" in line)
+    assert "not explained" in row and "`a--b/host/local/plain/a,b#1`" in row
+    assert "   python -c 'x|a,b'" in summary.split("### Reproducers")[1]
+    assert "## Not installable together" in summary and "- b--c: " in summary
+    assert "| pass | 1 |" in summary
+
+
+def test_an_edition_is_of_one_target(tmp_path: Path) -> None:
+    folder = run(tmp_path / "r", {("a--b", "a,b"): S})
+    edition = write_edition(folder, tmp_path / "ed", title="Atlas t")
+    again = write_edition(folder, tmp_path / "ed", title="Atlas t")
+    assert again.name == edition.name + "-2"
+    assert (edition / "summary.md").read_text().startswith("# Atlas t")
+    with pytest.raises(InputError, match="no such file"):
+        write_edition(tmp_path / "absent", tmp_path / "ed", title="x")
+
+
+def test_diff_lists_new_conflicts_fixed_ones_and_changed_verdicts(tmp_path: Path) -> None:
+    old = run(
+        tmp_path / "old",
+        {
+            ("a--b", "a,b"): S,
+            ("a--b", "b,a"): P,
+            ("a--c", "a,c"): W,
+            ("a--c", "c,a"): P,
+            ("b--c", "b,c"): P,
+            ("a--d", "a,d"): S,
+        },
+    )
+    new = run(
+        tmp_path / "new",
+        {
+            ("a--b", "a,b"): A,  # changed: both fail
+            ("a--b", "b,a"): S,  # new conflict
+            ("a--c", "a,c"): P,  # fixed
+            ("a--c", "c,a"): P,
+            ("b--c", "b,c"): N,  # changed: neither fails
+            ("a--e", "a,e"): S,  # a new pair that fails: a new conflict
+        },
+    )
+    found = diff_paths(old, new)
+    assert [c.cell for c in found.new_conflicts] == [
+        "a--b/host/local/plain/b,a",
+        "a--e/host/local/plain/a,e",
+    ]
+    assert [c.cell for c in found.fixed] == [
+        "a--c/host/local/plain/a,c",
+        "a--d/host/local/plain/a,d",  # its pair is gone
+    ]
+    assert [(c.cell, c.a, c.b) for c in found.changed] == [
+        ("a--b/host/local/plain/a,b", ("segfault",), ("abort",)),
+        ("b--c/host/local/plain/b,c", ("pass",), ("not-installable",)),
+    ]
+    assert found.exit_code == 1 and found.cells == 5
+    shown = text(found)
+    assert "(not in old)" in shown and "(not in new)" in shown
+    assert diff_paths(old, old).exit_code == 0
