@@ -45,6 +45,7 @@ from harness.cells.backends.local import LocalBackend
 from harness.cells.jobs import CellJob
 from harness.cells.outcome import Outcome
 from harness.cli import main
+from harness.common.stopping import Stopped, never
 from harness.evidence.results import load_results
 from harness.scenario.covering import published, sca_rows
 
@@ -78,7 +79,7 @@ class InstantSession:
     facts: TargetFacts
     not_installable: str = ""
 
-    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+    def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
         for job in jobs:
             yield Outcome(
                 cell_id=job.cell_id,
@@ -97,8 +98,10 @@ class InstantBackend(LocalBackend):
     for) with a session that runs nothing."""
 
     @contextmanager
-    def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
-        with super().open(target, arch, wheels) as real:
+    def open(
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel], batches: int = 1
+    ) -> Iterator[Session]:
+        with super().open(target, arch, wheels, batches) as real:
             yield InstantSession(facts=real.facts)
 
 
