@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/scale.py rss [--cells 10000]
     .venv/bin/python benchmarks/scale.py jobs [--groups 4] [--rounds 2] [--repeat 1]
     .venv/bin/python benchmarks/scale.py warm [--backend local] [--target T] [--rounds 3]
+    .venv/bin/python benchmarks/scale.py one-group [--backend local] [--target T] [--repeat 4]
 
 sizes  covering-array sizes for n = 6..max-n and t = 2, 3, 4 against n! and the published
        best (harness/resources/sca_published.toml), with the time each took to construct.
@@ -18,6 +19,10 @@ jobs   wall time of `wheelclash run -j 1` against `-j 2` on --groups copies of t
 warm   a warm `wheelclash run` (images, wheels and venvs cached; a first run warms them) as a
        subprocess: its wall time over the sum of its cells' own durations (the pure cell
        time the supervisor measured). The fastest of --rounds rounds counts.
+one-group  cells/s of `wheelclash run -j 2` against `-j 1` on ONE group (the healthy
+       scenario with --repeat: 24 x repeat cells in one venv or container), where -j 2 runs
+       the group's cells in two batches at once; the rounds alternate -j 1 and -j 2 and
+       the fastest of --rounds counts for each.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from harness.cells.backends.local import LocalBackend
 from harness.cells.jobs import CellJob
 from harness.cells.outcome import Outcome
 from harness.cli import main
+from harness.common.stopping import Stopped, never
 from harness.evidence.results import load_results
 from harness.scenario.covering import published, sca_rows
 
@@ -78,7 +84,7 @@ class InstantSession:
     facts: TargetFacts
     not_installable: str = ""
 
-    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+    def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
         for job in jobs:
             yield Outcome(
                 cell_id=job.cell_id,
@@ -97,8 +103,10 @@ class InstantBackend(LocalBackend):
     for) with a session that runs nothing."""
 
     @contextmanager
-    def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
-        with super().open(target, arch, wheels) as real:
+    def open(
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel], batches: int = 1
+    ) -> Iterator[Session]:
+        with super().open(target, arch, wheels, batches) as real:
             yield InstantSession(facts=real.facts)
 
 
@@ -196,6 +204,30 @@ def warm(backend: str, target: str | None, rounds: int) -> None:
     print(f"goal: at most 1.3 -> {'met' if ratio <= 1.3 else 'missed'}")
 
 
+def one_group(backend: str, target: str | None, repeat: int, rounds: int) -> None:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    with tempfile.TemporaryDirectory(prefix="wheelclash-group-") as work:
+        folder = Path(work)
+        path = scenario_copy(folder, "healthy-group", repeat)
+        run = [str(WHEELCLASH), "run", str(path), "--backend", backend]
+        run += ["--target", target] if target else []
+        _timed([*run, "--results", f"{work}/warmup"], folder, env)  # wheels, venv, image
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for i in range(rounds):
+            for jobs in (1, 2):
+                command = [*run, "-j", str(jobs), "--results", f"{work}/{i}-{jobs}"]
+                times[jobs].append(_timed(command, folder, env))
+                print(f"  round {i + 1}, -j {jobs}: {times[jobs][-1]:.2f} s", flush=True)
+    cells = 24 * repeat
+    rate = {jobs: cells / min(walls) for jobs, walls in times.items()}
+    where = f"backend {backend}{' ' + target if target else ''}"
+    print(f"one group of {cells} cells, {where}, {os.cpu_count()} cores")
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for jobs in (1, 2):
+        print(f"  -j {jobs}: {rate[jobs]:6.2f} cells/s (fastest {min(times[jobs]):.2f} s)")
+    print(f"cells/s at -j 2 / -j 1: {rate[2] / rate[1]:.2f}x")
+
+
 def main_inner(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -209,6 +241,11 @@ def main_inner(argv: Sequence[str] | None = None) -> None:
     warm_parser.add_argument("--backend", default="local")
     warm_parser.add_argument("--target", default=None)
     warm_parser.add_argument("--rounds", type=int, default=3)
+    group_parser = sub.add_parser("one-group")
+    group_parser.add_argument("--backend", default="local")
+    group_parser.add_argument("--target", default=None)
+    group_parser.add_argument("--repeat", type=int, default=4, help="24 x repeat cells")
+    group_parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     match args.what:
         case "sizes":
@@ -219,6 +256,8 @@ def main_inner(argv: Sequence[str] | None = None) -> None:
             jobs(args.groups, args.rounds, args.repeat)
         case "warm":
             warm(args.backend, args.target, args.rounds)
+        case "one-group":
+            one_group(args.backend, args.target, args.repeat, args.rounds)
 
 
 if __name__ == "__main__":

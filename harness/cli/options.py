@@ -170,7 +170,8 @@ def add_placement(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         metavar="N",
-        help="run N groups (one venv or container each) at once (default 1)",
+        help="run N cells at once: N groups (one venv or container each), and with fewer "
+        "groups than N, a group's cells in several batches in its environment (default 1)",
     )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import docker
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 # Every container wheelclash starts carries this label, valued `owner()`, so that a later run
 # on this host can remove what a killed one left behind.
 LABEL_OWNER: Final = "org.wheelclash.owner"
+# A memory limit as `docker run --memory` takes it: a whole number and a unit.
+MEMORY_RE: Final = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +40,25 @@ class Confinement:
     home: str
     # (path, options) of tmpfs mounts: scratch space in memory, charged to the memory limit.
     tmpfs: tuple[tuple[str, str], ...] = ()
+
+    def shared_by(self, batches: int) -> Confinement:
+        """These limits for a container running `batches` supervisor batches at once: the
+        memory and pid limits and the tmpfs sizes times `batches`, so that each batch keeps
+        the room one has alone (a core dumped into the cells' tmpfs, say)."""
+        if batches <= 1:
+            return self
+        tmpfs = tuple(
+            (path, ",".join(_times(o, batches, "size=") for o in options.split(",")))
+            for path, options in self.tmpfs
+        )
+        memory = _times(self.memory, batches)
+        return replace(self, memory=memory, pids=self.pids * batches, tmpfs=tmpfs)
+
+
+def _times(size: str, factor: int, prefix: str = "") -> str:
+    """A size (after `prefix`: a mount option) times `factor`; anything else as it is."""
+    match = MEMORY_RE.match(size.removeprefix(prefix)) if size.startswith(prefix) else None
+    return f"{prefix}{int(match[1]) * factor}{match[2]}" if match else size
 
 
 def owner() -> str:

@@ -18,6 +18,11 @@ everything below it before it exits. (Under `docker exec` the parent is the runt
 short-lived exec process; there the container's removal stops everything.) A probe's output
 beyond `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so
 the tails keep its last words and the disk holds at most about the cap.
+
+Several supervisors may run at once in one container (`-j`), each with its own batch file
+and working folder. `supervisor.py --stop BATCH_FILE` stops the one running that batch and
+everything below it, and leaves the others alone: the harness runs it when it gives up on a
+batch (its deadline passed, or the run is stopping).
 """
 
 import ctypes
@@ -34,6 +39,7 @@ PR_SET_PDEATHSIG = 1
 POLL_S = 0.01
 CHECK_S = 0.05
 DUMP_GRACE_S = 0.5
+STOP_GRACE_S = 5.0
 FALLOC_FL_KEEP_SIZE = 1
 FALLOC_FL_PUNCH_HOLE = 2
 
@@ -420,7 +426,75 @@ def die_with_parent():
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def command_line(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return handle.read().split(b"\0")[:-1]
+    except OSError:
+        return []
+
+
+def alive(pid):
+    """Whether `pid` runs; a zombie (dead, not yet reaped by its parent) does not."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def send(pid, signum):
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
+def supervisors_of(batch_file):
+    """Pids of the supervisors running `batch_file` (`python3 .../supervisor.py FILE`)."""
+    wanted = os.fsencode(batch_file)
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        args = command_line(int(entry))
+        if len(args) >= 2 and args[-1] == wanted and args[-2].endswith(b"supervisor.py"):
+            found.append(int(entry))
+    return found
+
+
+def stop_batch(batch_file):
+    """Stop the supervisor running `batch_file` and everything below it. SIGTERM first: it
+    kills its cell in flight and what that left, and exits. Whatever still runs after a
+    grace is frozen (SIGSTOP: it starts no more probes), its descendants are killed until
+    none is left, then it is. Exit status 0 once none runs."""
+    found = supervisors_of(batch_file)
+    for pid in found:
+        send(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline and any(alive(pid) for pid in found):
+        time.sleep(CHECK_S)
+    for pid in [pid for pid in found if alive(pid)]:
+        send(pid, signal.SIGSTOP)
+        for _ in range(100):
+            below = [child for child in descendants(pid) if alive(child)]
+            if not below:
+                break
+            for child in below:
+                send(child, signal.SIGKILL)
+            time.sleep(POLL_S)
+        send(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(alive(pid) for pid in found):
+        time.sleep(POLL_S)
+    left = [pid for pid in found if alive(pid)]
+    sys.stdout.write(json.dumps({"stopped": len(found) - len(left), "left": left}) + "\n")
+    return 1 if left else 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--stop":
+        return stop_batch(sys.argv[2])
     become_subreaper()
     signal.signal(signal.SIGTERM, terminate)
     if len(sys.argv) > 1:

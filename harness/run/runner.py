@@ -8,6 +8,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -28,6 +29,7 @@ from harness.cells.capture_request import CaptureSettings, CaptureSpec
 from harness.cells.jobs import CellJob, job_for
 from harness.cells.outcome import Outcome
 from harness.common.ids import CellId
+from harness.common.stopping import Stopped, never
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
 from harness.evidence import capture as crash_capture
@@ -35,7 +37,7 @@ from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
 from harness.run import repeats
-from harness.run.parallel import run_units
+from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
     CellIndex,
@@ -167,16 +169,19 @@ def run_group(
     wheels: Sequence[BuiltWheel],
     facts_seen: Callable[[TargetFacts], None] = lambda _: None,
     capture: CaptureSettings | None = None,
+    batches: int = 1,
+    stopped: Stopped = never,
 ) -> Iterator[CellResult]:
-    """Run cells that share a target and arch in one session; infra failures become verdicts.
-    With `capture`, failing cells leave their evidence under the capture's run folder."""
+    """Run cells that share a target and arch in one session, dealt into `batches` supervisor
+    batches that run at once there; infra failures become verdicts. With `capture`, failing
+    cells leave their evidence under the capture's run folder. Results come as cells end."""
     first = cells[0]
     scenario = with_modules(scenario, wheels)
     run_dir = capture.run_dir if capture else None
     by_id = {cell.id: cell for cell in cells}
     done: set[str] = set()
     try:
-        with backend.open(first.target, first.arch, wheels) as session:
+        with backend.open(first.target, first.arch, wheels, batches) as session:
             facts_seen(session.facts)
             emulated = session.facts.emulated
             scale = timeout_scale(first.arch, emulated)
@@ -188,11 +193,17 @@ def run_group(
             repro = {
                 j.cell_id: reproducer.for_cell(backend.name, j, session.facts, wheels) for j in jobs
             }
-            for outcome in session_outcomes(session, jobs):
-                done.add(outcome.cell_id)
-                cell = by_id[outcome.cell_id]
-                result = _result(cell, scenario, backend, outcome, repro[cell.id], emulated)
-                yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
+
+            def run_batch(batch: Sequence[CellJob], halted: Stopped) -> Iterator[Outcome]:
+                return batch_outcomes(session, batch, halted)
+
+            parts = dealt(jobs, batches)
+            with closing(run_units(parts, run_batch, len(parts), stopped)) as outcomes:
+                for outcome in outcomes:
+                    done.add(outcome.cell_id)
+                    cell = by_id[outcome.cell_id]
+                    result = _result(cell, scenario, backend, outcome, repro[cell.id], emulated)
+                    yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
         for cell in cells:
@@ -200,11 +211,28 @@ def run_group(
                 yield _result(cell, scenario, backend, Outcome.infra(cell.id, str(exc)))
 
 
-def session_outcomes(session: Session, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+def session_outcomes(
+    session: Session, jobs: Sequence[CellJob], stopped: Stopped = never
+) -> Iterator[Outcome]:
     """The session's outcomes; every cell is `not-installable` when the set cannot install."""
     if session.not_installable:
         return (Outcome(cell_id=j.cell_id, not_installable=session.not_installable) for j in jobs)
-    return session.run(jobs)
+    return session.run(jobs, stopped)
+
+
+def batch_outcomes(
+    session: Session, jobs: Sequence[CellJob], stopped: Stopped
+) -> Iterator[Outcome]:
+    """One batch's outcomes. When the batch fails (the engine would not take it in), its
+    cells not done yet are infra-errors, and the session's other batches go on."""
+    done: set[str] = set()
+    try:
+        for outcome in session_outcomes(session, jobs, stopped):
+            done.add(outcome.cell_id)
+            yield outcome
+    except InfrastructureError as exc:
+        logger.error("a batch of %d cells: %s", len(jobs), exc)
+        yield from (Outcome.infra(j.cell_id, str(exc)) for j in jobs if j.cell_id not in done)
 
 
 def group_cells(cells: Sequence[Cell]) -> list[list[Cell]]:
@@ -427,7 +455,9 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
 def run_cells(
     prepared: PreparedRun, progress: Callable[[CellResult, int, int], None] = lambda *_: None
 ) -> None:
-    """Run the cells not finished yet, streaming each to cells.jsonl as it ends."""
+    """Run the cells not finished yet, streaming each to cells.jsonl as it ends: `-j` groups
+    at once, and with fewer groups than that, a group's cells in several batches at once
+    (`harness/run/parallel.py` splits the work)."""
     plan = prepared.plan
     run_dir = prepared.run_dir
     facts_lock = threading.Lock()
@@ -444,20 +474,24 @@ def run_cells(
                 facts_seen.add(f"{seen.target}/{seen.arch}")
                 record_facts(run_dir, seen)
 
-    def run_unit(unit: Sequence[Cell]) -> Iterator[CellResult]:
-        scenario = plan.scenario(unit[0])
+    def run_unit(unit: tuple[Sequence[Cell], int], stopped: Stopped) -> Iterator[CellResult]:
+        cells, batches = unit
+        scenario = plan.scenario(cells[0])
         backend = plan.chosen[scenario.name]
-        return run_group(scenario, unit, backend, prepared.built[unit[0].group], remember, capture)
+        wheels = prepared.built[cells[0].group]
+        return run_group(scenario, cells, backend, wheels, remember, capture, batches, stopped)
 
     def position(result: CellResult) -> int:
         """The cell's place in the plan; an extra run of a failing cell takes its first's."""
         first = replace(result.cell.as_cell(), repeat=1).id
         return plan.position.get(result.id, plan.position.get(first, len(plan.position)))
 
+    jobs = plan.request.jobs
+    units = list(zip(prepared.todo, split([len(u) for u in prepared.todo], jobs), strict=True))
     count = len(plan.mine) - sum(map(len, prepared.todo))
     stream = Stream(run_dir, prepared.index)
     try:
-        for result in run_units(prepared.todo, run_unit, plan.request.jobs):
+        for result in run_units(units, run_unit, jobs):
             stream.add(replace(result, cell=replace(result.cell, index=position(result))))
             count += 1
             progress(result, count, len(plan.mine))
@@ -470,7 +504,8 @@ def run_cells(
                 total,
                 plan.request.repeat_failures,
             )
-            for done, result in enumerate(run_units(again, run_unit, plan.request.jobs), 1):
+            extra = list(zip(again, split([len(u) for u in again], jobs), strict=True))
+            for done, result in enumerate(run_units(extra, run_unit, jobs), 1):
                 stream.add(replace(result, cell=replace(result.cell, index=position(result))))
                 progress(result, done, total)
     finally:

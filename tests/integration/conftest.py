@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
+from harness.build.toolchains import load_catalogue
+from harness.build.wheels import BuiltWheel
 from harness.evidence.results import CellResult
+from harness.run.runner import wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -22,6 +30,37 @@ ENGINE_SOCKET = "/var/run/docker.sock"
 def cells_in(document: Mapping[str, Any]) -> list[CellResult]:
     """The cells of a results document (results.json, or `run --json`'s output), read."""
     return [CellResult.from_json(cell) for cell in document["cells"]]
+
+
+def built_for(name: str, backend: Any, target: str) -> dict[str, BuiltWheel]:
+    scenario = load_scenario(SCENARIOS / f"{name}.toml", load_catalogue())
+    cell = plan(scenario, targets=[target])[0]
+    return {w.wheel_id: w for w in wheels_for(scenario, cell, backend)}
+
+
+@contextmanager
+def probes_watched(token: str) -> Iterator[list[int]]:
+    """While the block runs, count the probe processes whose command line holds `token` (in
+    containers too: their processes are this kernel's), every 20 ms; yields the counts."""
+    counts: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            mine = 0
+            for proc in psutil.process_iter(["cmdline"]):
+                line = " ".join(proc.info["cmdline"] or ())
+                mine += "probe.py" in line and token in line
+            counts.append(mine)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield counts
+    finally:
+        done.set()
+        watcher.join(timeout=10)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

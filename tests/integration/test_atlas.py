@@ -17,7 +17,7 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
 from harness.evidence.results import load_results
-from tests.integration.test_check import built_for
+from tests.integration.conftest import built_for
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 

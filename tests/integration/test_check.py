@@ -6,36 +6,20 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import threading
-import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import psutil
 import pytest
 
 from harness import paths
 from harness.analysis import reproducer
-from harness.build.toolchains import load_catalogue
-from harness.build.wheels import BuiltWheel
 from harness.cells.backends.docker import DockerBackend
 from harness.cli import main
-from harness.run.runner import wheels_for
-from harness.scenario.load import load_scenario
-from harness.scenario.plan import plan
-from tests.integration.conftest import SCENARIOS, cells_in
+from tests.integration.conftest import built_for, cells_in, probes_watched
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
-
-
-def built_for(name: str, backend: Any, target: str) -> dict[str, BuiltWheel]:
-    scenario = load_scenario(SCENARIOS / f"{name}.toml", load_catalogue())
-    cell = plan(scenario, targets=[target])[0]
-    return {w.wheel_id: w for w in wheels_for(scenario, cell, backend)}
 
 
 def check_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -224,31 +208,6 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
     assert "wheelclash repro 'check/host/local/plain/wc_healthy_s,wc_call_once_b#1'" in out
     [html] = (tmp_path / "text").glob("*/report.html")
     assert f"report: {html} (summary: summary.md)" in out
-
-
-@contextmanager
-def probes_watched(token: str) -> Iterator[list[int]]:
-    """While the block runs, count the probe processes whose command line holds `token` (in
-    containers too: their processes are this kernel's), every 20 ms; yields the counts."""
-    counts: list[int] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            mine = 0
-            for proc in psutil.process_iter(["cmdline"]):
-                line = " ".join(proc.info["cmdline"] or ())
-                mine += "probe.py" in line and token in line
-            counts.append(mine)
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield counts
-    finally:
-        done.set()
-        watcher.join(timeout=10)
 
 
 @pytest.mark.docker

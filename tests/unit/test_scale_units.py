@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from harness.common.verdicts import Verdict
 from harness.errors import InputError
 from harness.evidence.classify import Classified
 from harness.evidence.results import SCHEMA_VERSION, CellResult, Provenance
-from harness.run.parallel import run_units
+from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, assign, units
 from harness.run.state import CellIndex, Stream, slim_results, write_results
 from harness.scenario.plan import Cell, Expected
@@ -73,7 +74,7 @@ def test_bad_shards_are_refused(text: str) -> None:
 def test_workers_run_units_at_the_same_time() -> None:
     both = threading.Barrier(2, timeout=10)
 
-    def run(unit: str) -> Iterator[str]:
+    def run(unit: str, stopped: Callable[[], bool]) -> Iterator[str]:
         both.wait()  # only returns when the other unit is running too
         yield f"{unit}1"
         yield f"{unit}2"
@@ -82,7 +83,7 @@ def test_workers_run_units_at_the_same_time() -> None:
 
 
 def test_one_job_runs_units_in_order() -> None:
-    def run(unit: str) -> Iterator[str]:
+    def run(unit: str, stopped: Callable[[], bool]) -> Iterator[str]:
         yield from (unit, unit.upper())
 
     assert list(run_units(["a", "b"], run, jobs=1)) == ["a", "A", "b", "B"]
@@ -91,7 +92,7 @@ def test_one_job_runs_units_in_order() -> None:
 def test_a_worker_failure_reaches_the_caller_and_closes_the_others() -> None:
     closed: list[str] = []
 
-    def run(unit: str) -> Iterator[str]:
+    def run(unit: str, stopped: Callable[[], bool]) -> Iterator[str]:
         try:
             if unit == "bad":
                 raise RuntimeError("boom")
@@ -103,6 +104,88 @@ def test_a_worker_failure_reaches_the_caller_and_closes_the_others() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         list(run_units(["bad", "ok", "ok2"], run, jobs=2))
     assert "bad" in closed
+
+
+def waits_for_stop(
+    told: list[str], started: threading.Semaphore | None = None
+) -> Callable[[str, Callable[[], bool]], Iterator[str]]:
+    """A unit that runs until it is told to stop (at most 10 s), and notes that it was;
+    units named `fast*` end at once. `started` is released as each slow unit starts."""
+
+    def run(unit: str, stopped: Callable[[], bool]) -> Iterator[str]:
+        if unit.startswith("fast"):
+            yield unit
+            return
+        if started is not None:
+            started.release()
+        deadline = time.monotonic() + 10
+        while not stopped() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if stopped():
+            told.append(unit)
+        yield unit
+
+    return run
+
+
+def test_a_caller_leaving_early_tells_the_units_still_running_to_stop() -> None:
+    told: list[str] = []
+    started = threading.Semaphore(0)
+    results = run_units(["slow", "fast"], waits_for_stop(told, started), jobs=2)
+    assert next(results) == "fast"
+    assert started.acquire(timeout=10)
+    leaving = time.monotonic()
+    results.close()
+    assert told == ["slow"]
+    assert time.monotonic() - leaving < 5
+
+
+def test_the_stop_of_an_enclosing_run_reaches_the_units_within_a_unit() -> None:
+    """Groups run on workers, each group's batches on workers of their own: leaving the
+    groups' run stops the batches too."""
+    told: list[str] = []
+    started = threading.Semaphore(0)
+    batch = waits_for_stop(told, started)
+
+    def group(unit: str, stopped: Callable[[], bool]) -> Iterator[str]:
+        if unit == "fast":
+            yield unit
+            return
+        yield from run_units([f"{unit}-1", f"{unit}-2"], batch, jobs=2, stopped=stopped)
+
+    results = run_units(["g", "fast"], group, jobs=2)
+    assert next(results) == "fast"
+    assert started.acquire(timeout=10) and started.acquire(timeout=10)  # both batches run
+    results.close()
+    assert sorted(told) == ["g-1", "g-2"]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "jobs", "batches"),
+    [
+        ([40], 1, (1,)),
+        ([40], 2, (2,)),  # one group: both jobs run its cells
+        ([40, 3], 2, (1, 1)),  # as many groups as jobs: a group is one batch
+        ([5, 5, 5], 2, (1, 1, 1)),
+        ([10, 4, 4], 4, (2, 1, 1)),  # the spare job to the group with the most cells
+        ([2, 9], 4, (1, 3)),
+        ([6, 6], 5, (3, 2)),  # ties: the earlier group
+        ([1], 4, (1,)),  # never more batches than cells
+        ([2, 1], 8, (2, 1)),
+    ],
+)
+def test_spare_jobs_go_to_the_groups_with_the_most_cells_per_batch(
+    sizes: list[int], jobs: int, batches: tuple[int, ...]
+) -> None:
+    assert split(sizes, jobs) == batches
+    assert sum(batches) <= max(jobs, len(sizes))
+
+
+def test_a_groups_cells_are_dealt_round_robin_in_their_order() -> None:
+    assert dealt("abcde", 2) == (("a", "c", "e"), ("b", "d"))
+    assert dealt("abc", 1) == (("a", "b", "c"),)
+    assert dealt("ab", 4) == (("a",), ("b",))
+    assert dealt("", 3) == ()
 
 
 def result(cell: Cell, index: int, verdict: Verdict = Verdict.PASS) -> CellResult:

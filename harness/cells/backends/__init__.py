@@ -1,4 +1,5 @@
-"""Where cells run. A backend opens a session per (target, arch, wheel set) and runs batches."""
+"""Where cells run. A backend opens a session per (target, arch, wheel set) and runs batches
+in it, several at once when asked (`-j`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from harness.build.wheelhouse import TargetPython, version_prefix
 from harness.build.wheels import BuiltWheel
 from harness.cells.jobs import CellJob
 from harness.cells.outcome import Outcome
+from harness.common.stopping import Stopped, never
 from harness.errors import InputError
 from harness.scenario.load import HOST_TARGET
 
@@ -44,8 +46,11 @@ class Session(Protocol):
         """Why the wheel set cannot be installed here (pip's or the tags' reason), or ''."""
         ...
 
-    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
-        """Run the jobs, one fresh interpreter each, yielding outcomes as they finish."""
+    def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
+        """Run the jobs as one batch, one fresh interpreter each, yielding outcomes as they
+        finish. Several batches may run at once, each from its own thread; each has its own
+        working folder. Once `stopped` is true the batch is abandoned: its cells left get
+        `infra-error` outcomes, and closing the iterator stops its processes (only its own)."""
         ...
 
 
@@ -65,8 +70,11 @@ class Backend(Protocol):
         ...
 
     def open(
-        self, target: str, arch: str, wheels: Sequence[BuiltWheel]
-    ) -> AbstractContextManager[Session]: ...
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel], batches: int = 1
+    ) -> AbstractContextManager[Session]:
+        """The session for a wheel set on a target, made to run `batches` batches at once
+        (a container's limits are sized for that many)."""
+        ...
 
 
 def _local(engines: Mapping[str, str]) -> Backend:

@@ -1,10 +1,12 @@
 """The docker backend: one confined, long-lived container per (target, arch, wheel set).
 
 The wheel set is installed once, offline, into a venv inside the container; the cells then
-run as one batch through the stdlib supervisor, one fresh interpreter each, streamed back a
-line per cell. Containers run without network, as a non-root user, with memory and pid
-limits, and are removed in `finally` (also on Ctrl-C and SIGTERM) unless
-WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead harness processes are removed on start-up.
+run in batches through the stdlib supervisor, one fresh interpreter each, streamed back a
+line per cell: one batch, or with `-j` several at once, each its own `docker exec` with its
+own batch file and working folder. Containers run without network, as a non-root user,
+with memory and pid limits, and are removed in `finally` (also on Ctrl-C and SIGTERM)
+unless WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead harness processes are removed on
+start-up.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import os
 import threading
-import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.install import install_command, refusal
 from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
+from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
 from harness.images import containers, doctor_checks, engines
@@ -81,6 +84,13 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
         ),
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
     )
+    memory = settings.confinement.memory
+    if memory and not containers.MEMORY_RE.match(memory):
+        check.add(
+            "container.memory",
+            f"{memory!r} is not a memory size; write a whole number "
+            'and a unit b, k, m or g, e.g. "2g"',
+        )
     check.raise_if_any()
     return settings
 
@@ -114,16 +124,17 @@ class DockerSession:
     settings: Settings
     not_installable: str = ""
 
-    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+    def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
         work = self.settings.workdir
+        stem = f"batch-{uuid.uuid4().hex[:16]}"
         document = batch(
             jobs,
             python=f"{work}/venv/bin/python",
             probe=f"{work}/probe.py",
-            workdir=f"{work}/cells",
-            capture_root=f"{work}/capture",
+            workdir=f"{work}/cells/{stem}",  # its probes' files (and kernel cores): its own
+            capture_root=f"{work}/capture",  # a folder per cell
         )
-        name = f"{work}/batch-{time.monotonic_ns()}.json"
+        name = f"{work}/{stem}.json"
         payload = {name: json.dumps(document).encode()}
         try:
             self.container.put_archive(
@@ -133,15 +144,17 @@ class DockerSession:
             raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
         deadline = batch_deadline(jobs)
         by_id = {job.cell_id: job for job in jobs}
-        for outcome in self._stream(["python3", f"{work}/supervisor.py", name], jobs, deadline):
+        for outcome in self._stream(name, jobs, deadline, stopped):
             job = by_id[outcome.cell_id]
             yield fetch_capture(self.container, f"{work}/capture", job, outcome)
 
     def _stream(
-        self, command: list[str], jobs: Sequence[CellJob], deadline: float
+        self, batch_file: str, jobs: Sequence[CellJob], deadline: float, stopped: Stopped
     ) -> Iterator[Outcome]:
-        """Exec the supervisor and read its lines through a pipe, with a deadline."""
+        """Exec the supervisor on a batch file and read its lines through a pipe, until the
+        deadline or the run stops."""
         api = self.client.api
+        command = ["python3", f"{self.settings.workdir}/supervisor.py", batch_file]
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         try:
             exec_id = api.exec_create(
@@ -176,16 +189,33 @@ class DockerSession:
 
         with os.fdopen(read_end, "rb") as stream:
             try:
-                yield from outcomes_from_lines(lines_until(stream, deadline), jobs, why_missing)
+                lines = lines_until(stream, deadline, stopped)
+                yield from outcomes_from_lines(lines, jobs, why_missing)
             finally:
                 if not finished.is_set():
-                    # The deadline passed or the consumer left: stop everything in there.
-                    # (A thread that is merely still returning has set `finished` already.)
-                    try:
-                        self.container.kill()
-                    except ENGINE_FAILURES:
-                        pass  # gone already, or the engine is: `confined` reports it
+                    # The deadline passed, the run stops or the consumer left: stop this
+                    # batch. (A thread that is merely still returning has set `finished`.)
+                    self._stop(batch_file)
                 thread.join(timeout=10)
+
+    def _stop(self, batch_file: str) -> None:
+        """Stop the supervisor of one batch and its probes; the container's other batches
+        go on. When that cannot be done, kill the container: nothing may run on unwatched."""
+        work, user = self.settings.workdir, self.settings.confinement.user
+        command = ["python3", f"{work}/supervisor.py", "--stop", batch_file]
+        try:
+            code, output = containers.exec_text(self.container, command, user=user, workdir=work)
+        except InfrastructureError as exc:
+            code, output = -1, str(exc)
+        if code == 0:
+            return
+        logger.warning(
+            "could not stop the batch %s (%s); killing its container", batch_file, output
+        )
+        try:
+            self.container.kill()
+        except ENGINE_FAILURES:
+            pass  # gone already, or the engine is: `confined` reports it
 
     def _state(self) -> str:
         try:
@@ -314,7 +344,12 @@ class DockerBackend:
         return removed
 
     @contextmanager
-    def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
+    def open(
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel], batches: int = 1
+    ) -> Iterator[Session]:
+        """A confined container with the wheel set installed. Its memory and pid limits are
+        those of `docker.toml` times `batches`: each of the batches run at once keeps the
+        room one batch has alone, as N containers (-j N over N groups) would give them."""
         if not self._janitor_done and not keep_containers():
             self.remove_leftovers()
             self._janitor_done = True
@@ -326,7 +361,7 @@ class DockerBackend:
         with containers.confined(
             client,
             image.image_id,
-            settings.confinement,
+            settings.confinement.shared_by(batches),
             labels,
             keep=keep_containers(),
         ) as container:

@@ -30,6 +30,7 @@ from harness.common import cachedir
 from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
 from harness.common.process import run_logged
+from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
@@ -50,12 +51,16 @@ class LocalSession:
     facts: TargetFacts
     not_installable: str = ""
 
-    def run(self, jobs: Sequence[CellJob]) -> Iterator[Outcome]:
+    def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
+        """One supervisor process for the batch, in a folder of its own: batches run at once
+        share the venv and nothing else."""
         with tempfile.TemporaryDirectory(prefix="wheelclash-cells-") as work:
-            yield from _supervise(jobs, self.python, Path(work))
+            yield from _supervise(jobs, self.python, Path(work), stopped)
 
 
-def _supervise(jobs: Sequence[CellJob], python: Path, work: Path) -> Iterator[Outcome]:
+def _supervise(
+    jobs: Sequence[CellJob], python: Path, work: Path, stopped: Stopped = never
+) -> Iterator[Outcome]:
     document = batch(
         jobs,
         python=str(python),
@@ -84,7 +89,8 @@ def _supervise(jobs: Sequence[CellJob], python: Path, work: Path) -> Iterator[Ou
             state = "still running at its deadline" if status is None else f"exit {status}"
             return f"the supervisor stopped reporting ({state}): {tail.strip()}"
 
-        yield from outcomes_from_lines(lines_until(proc.stdout, deadline), jobs, why_missing)
+        lines = lines_until(proc.stdout, deadline, stopped)
+        yield from outcomes_from_lines(lines, jobs, why_missing)
     finally:
         _kill_tree(proc)
 
@@ -127,7 +133,11 @@ class LocalBackend:
         )
 
     @contextmanager
-    def open(self, target: str, arch: str, wheels: Sequence[BuiltWheel]) -> Iterator[Session]:
+    def open(
+        self, target: str, arch: str, wheels: Sequence[BuiltWheel], batches: int = 1
+    ) -> Iterator[Session]:
+        """The venv's session; the batches run at once share the host's resources, which
+        this backend does not limit."""
         if arch != platform.machine():
             raise InfrastructureError(
                 f"the local backend runs on this machine's arch ({platform.machine()}), "

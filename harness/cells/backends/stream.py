@@ -12,6 +12,7 @@ from typing import IO
 
 from harness.cells.jobs import CellJob
 from harness.cells.outcome import Outcome
+from harness.common.stopping import Stopped, never
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,16 @@ def outcomes_from_lines(
                 yield Outcome.infra(job.cell_id, reason)
 
 
-def lines_until(stream: IO[bytes], deadline: float) -> Iterator[str]:
-    """Lines from a pipe until it closes or the monotonic deadline passes."""
+def lines_until(stream: IO[bytes], deadline: float, stopped: Stopped = never) -> Iterator[str]:
+    """Lines from a pipe until it closes, the monotonic deadline passes or the run stops
+    (`stopped` is asked at least once a second)."""
     buffer = b""
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
         while True:
+            if stopped():
+                logger.info("the run is stopping; abandoning the batch")
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 logger.warning("supervisor deadline passed; abandoning the batch")
