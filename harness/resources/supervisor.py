@@ -487,14 +487,29 @@ class Launched:
         self.error = None
         self.lost = False
         self.launcher_signal = None
-        self._orphan = None
+        self._exit = None  # wakes when the probe has ended, once it runs
+        self._ended_at = None
+
+    def started(self, pid):
+        self.pid = pid
+        self._exit = ExitWaiter(pid)
 
     def poll(self):
         if self.returncode is None and not self.lost:
             self.launcher.read(block=False)
+            if self.returncode is None and self.launcher.pid is not None and self._ended():
+                # The probe has ended and its launcher does not say so: it was stopped (a
+                # probe on the host can do that to its parent). Do without it.
+                if self._ended_at is None:
+                    self._ended_at = time.monotonic()
+                elif time.monotonic() - self._ended_at > LAUNCHER_EXIT_S:
+                    self.launcher.discard()
             if self.returncode is None and self.launcher.pid is None:
                 self._reap_orphan()
         return self.returncode
+
+    def _ended(self):
+        return self._exit.fd is not None and bool(select.select([self._exit.fd], [], [], 0)[0])
 
     def running(self):
         return self.poll() is None and not self.lost
@@ -514,14 +529,14 @@ class Launched:
                 self.returncode = os.WEXITSTATUS(status)
 
     def wait_event(self, limit):
-        """Return once the launcher writes or ends, or the orphaned probe ends, or after
-        `limit` seconds."""
-        if self.launcher.pid is not None:
-            self.launcher.wait_event(limit)
-            return
-        if self._orphan is None:
-            self._orphan = ExitWaiter(self.pid)
-        self._orphan.wait(limit)
+        """Return once the launcher writes or ends, or the probe ends (where there is no
+        launcher to say so, or it says nothing), or after `limit` seconds."""
+        if self.launcher.pid is None:
+            self._exit.wait(limit)
+        elif self._exit.fd is None or self._ended_at is not None:
+            self.launcher.wait_event([], limit)
+        else:
+            self.launcher.wait_event([self._exit.fd], limit)
 
     def wait(self, limit):
         """Whether the probe ended within `limit` seconds."""
@@ -534,8 +549,8 @@ class Launched:
         return True
 
     def close(self):
-        if self._orphan is not None:
-            self._orphan.close()
+        if self._exit is not None:
+            self._exit.close()
 
 
 class Launcher:
@@ -612,13 +627,13 @@ class Launcher:
         if proc is None:
             return
         if word == "pid":
-            proc.pid = int(rest)
+            proc.started(int(rest))
         elif word == "exit":
             proc.returncode = int(rest)
         elif word == "error":
             proc.error = rest
 
-    def _gone(self):
+    def _gone(self, killed_here=False):
         """The launcher's end of the pipe closed: it died (or the supervisor is stopping it)."""
         status = None
         deadline = time.monotonic() + LAUNCHER_EXIT_S
@@ -632,7 +647,8 @@ class Launcher:
             time.sleep(POLL_S / 10)
         proc = self.current
         if (
-            proc is not None
+            not killed_here
+            and proc is not None
             and proc.returncode is None
             and status is not None
             and os.WIFSIGNALED(status)
@@ -643,8 +659,17 @@ class Launcher:
         os.close(self.status)
         self.pid = self.requests = self.status = None
 
-    def wait_event(self, limit):
-        select.select([self.status], [], [], limit)
+    def wait_event(self, others, limit):
+        """Return once the launcher writes or ends, or one of the `others` is readable."""
+        select.select([self.status, *others], [], [], limit)
+
+    def discard(self):
+        """Kill a launcher that is stuck; the cell in flight does not count it as its doing."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self._gone(killed_here=True)
 
     def stop(self):
         """At the end of the batch: let the launcher go (it leaves when its requests end)."""
