@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import psutil
 from docker.models.containers import Container
+from docker.types import DriverConfig, Mount
 
 from harness.errors import InfrastructureError
 
@@ -31,28 +32,81 @@ MEMORY_RE: Final = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
+class Scratch:
+    """A writable folder of fixed size, in memory (a tmpfs, charged to the memory limit)."""
+
+    path: str
+    size: str  # as the engine takes it: "256m", "1g"
+    owner: str = ""  # "uid:gid", the folder's only user; "" for a sticky, world-writable one
+    # Reached by put_archive and get_archive: those see the container's own layers and its
+    # volumes, never a tmpfs mount, so this one is an anonymous volume backed by a tmpfs.
+    archived: bool = False
+
+    def options(self) -> str:
+        if self.owner:
+            uid, gid = self.owner.split(":")
+            return f"size={self.size},uid={uid},gid={gid},mode=0700"
+        return f"size={self.size},mode=1777"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Confinement:
-    """How untrusted code is held: a non-root user, no network, memory and pid limits."""
+    """How untrusted code is held: a non-root user, no network, memory and pid limits, and,
+    with `read_only`, no writable place but fixed-size scratch folders and the volumes."""
 
     user: str
     memory: str
     pids: int
     home: str
-    # (path, options) of tmpfs mounts: scratch space in memory, charged to the memory limit.
-    tmpfs: tuple[tuple[str, str], ...] = ()
+    scratch: tuple[Scratch, ...] = ()
+    read_only: bool = False  # the root filesystem
+    # Anonymous volumes on the engine's disk, removed with the container: the harness's own
+    # files; untrusted code must not own anything in them.
+    volumes: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()  # given back after all are dropped
+    # The user of the container's own processes (its init and `sleep`); "" for `user`. Root,
+    # where an exec as root needs `capabilities`: the engine grants an exec the added
+    # capabilities only in a container whose own user is root.
+    init_user: str = ""
 
     def shared_by(self, batches: int) -> Confinement:
         """These limits for a container running `batches` supervisor batches at once: the
-        memory and pid limits and the tmpfs sizes times `batches`, so that each batch keeps
-        the room one has alone (a core dumped into the cells' tmpfs, say)."""
+        memory and pid limits and the scratch sizes times `batches`, so that each batch keeps
+        the room one has alone (a core dumped into the cells' folder, say)."""
         if batches <= 1:
             return self
-        tmpfs = tuple(
-            (path, ",".join(_times(o, batches, "size=") for o in options.split(",")))
-            for path, options in self.tmpfs
-        )
+        scratch = tuple(replace(s, size=_times(s.size, batches)) for s in self.scratch)
         memory = _times(self.memory, batches)
-        return replace(self, memory=memory, pids=self.pids * batches, tmpfs=tmpfs)
+        return replace(self, memory=memory, pids=self.pids * batches, scratch=scratch)
+
+
+def mounts(
+    confinement: Confinement, labels: Mapping[str, str]
+) -> tuple[dict[str, str], list[Mount]]:
+    """The tmpfs mounts and the volumes (labelled like their container) of a confined
+    container."""
+    tmpfs = {
+        s.path: s.options() + ",exec"  # as /tmp and HOME are on a usual system
+        for s in confinement.scratch
+        if not s.archived
+    }
+    volumes = [
+        Mount(
+            s.path,
+            None,
+            type="volume",
+            labels=dict(labels),
+            driver_config=DriverConfig(
+                "local", {"type": "tmpfs", "device": "tmpfs", "o": s.options()}
+            ),
+        )
+        for s in confinement.scratch
+        if s.archived
+    ]
+    volumes += [
+        Mount(path, None, type="volume", labels=dict(labels)) for path in confinement.volumes
+    ]
+    return tmpfs, volumes
 
 
 def _times(size: str, factor: int, prefix: str = "") -> str:
@@ -106,12 +160,19 @@ def fetch_file(container: Container, path: str) -> bytes:
 
 
 def exec_text(
-    container: Container, command: Sequence[str], *, user: str, workdir: str
+    container: Container,
+    command: Sequence[str],
+    *,
+    user: str,
+    workdir: str,
+    environment: Mapping[str, str] | None = None,
 ) -> tuple[int, str]:
     """Run a command to completion in the container; its exit code and combined output."""
     logger.info("+ docker exec %s %s", container.short_id, " ".join(command))
     try:
-        code, output = container.exec_run(list(command), user=user, workdir=workdir)
+        code, output = container.exec_run(
+            list(command), user=user, workdir=workdir, environment=dict(environment or {})
+        )
     except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
         raise InfrastructureError(f"the engine failed to run {command[0]}: {exc}") from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
@@ -150,13 +211,17 @@ def confined(
     keep: bool = False,
 ) -> Iterator[Container]:
     """A sleeping container to exec into; removed on the way out unless `keep`."""
+    user = confinement.init_user or confinement.user
     logger.info(
-        "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL %s",
-        confinement.user,
+        "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL%s%s %s",
+        user,
         confinement.memory,
         confinement.pids,
+        "".join(f" --cap-add {c}" for c in confinement.capabilities),
+        " --read-only" if confinement.read_only else "",
         image_id[:19],
     )
+    tmpfs, volumes = mounts(confinement, labels)
     try:
         # create, then start: `containers.run` leaves a created container behind when the
         # start fails (a bad mount, a missing init binary), which would leak it.
@@ -164,15 +229,18 @@ def confined(
             image_id,
             command=["sleep", "infinity"],
             network_mode="none",
-            user=confinement.user,
+            user=user,
             environment={"HOME": confinement.home, "LANG": "C.UTF-8"},
             mem_limit=confinement.memory,
             memswap_limit=confinement.memory,
             pids_limit=confinement.pids,
             cap_drop=["ALL"],
+            cap_add=list(confinement.capabilities) or None,
             security_opt=["no-new-privileges"],
             init=True,
-            tmpfs=dict(confinement.tmpfs),
+            read_only=confinement.read_only,
+            tmpfs=tmpfs,
+            mounts=volumes,
             labels=dict(labels),
             stop_signal="SIGKILL",
         )
@@ -184,7 +252,7 @@ def confined(
         container.start()
     except docker.errors.DockerException as exc:
         try:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
         except docker.errors.DockerException:
             pass
         raise InfrastructureError(
@@ -202,10 +270,11 @@ def confined(
 
 
 def remove(container: Container, attempts: int = 3) -> None:
-    """Remove a container; when the engine does not answer, say who will remove it later."""
+    """Remove a container and its anonymous volumes; when the engine does not answer, say who
+    will remove them later."""
     for attempt in range(attempts):
         try:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
             return
         except docker.errors.NotFound:
             return

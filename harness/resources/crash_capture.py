@@ -175,7 +175,10 @@ def _run(argv, env, timeout, preexec, cwd):
 class CellCapture:
     """Evidence for one cell, written into `settings["dir"]`."""
 
-    def __init__(self, settings, python, probe, spec, env, timeout, preexec):
+    def __init__(self, settings, python, probe, spec, env, timeout, preexec, settle=None):
+        """`preexec` is what the probe runs before exec; `settle`, what every tool (gdb)
+        runs first: the supervisor's step to the probe's user alone, where it holds two
+        (gdb may attach only to a process of its own real user)."""
         self.dir = settings["dir"]
         self.core_cap = int(settings.get("core_cap", 512 << 20))
         self.bindings = bool(settings.get("bindings"))
@@ -185,12 +188,25 @@ class CellCapture:
         self.env = env
         self.timeout = timeout
         self.preexec = preexec
+        self.settle = settle
         self.artefacts = {}
         self.notes = []
         self.core_check = ""
         self.core_origin = "the kernel wrote it"
         self.seconds = 0.0
         self.gdb = shutil.which("gdb")
+
+    def _tool(self, argv, env, timeout, preexec):
+        """_run for one of capture's own tools or re-runs, as the probe's user."""
+        settle = self.settle
+
+        def first_settle():
+            if settle is not None:
+                settle()
+            if preexec is not None:
+                preexec()
+
+        return _run(argv, env, timeout, first_settle, self.dir)
 
     def path(self, name):
         os.makedirs(self.dir, exist_ok=True)
@@ -231,9 +247,7 @@ class CellCapture:
                 "no core: the hung process holds %d bytes (cap %d)" % (size, self.core_cap)
             )
         limit = file_size_limit(self.core_cap)
-        code, output = _run(
-            gdb_command(["-p", str(pid)], commands), None, ATTACH_S, limit, self.dir
-        )
+        code, output = self._tool(gdb_command(["-p", str(pid)], commands), None, ATTACH_S, limit)
         self.keep("hang_stack", HANG_NAME, output)
         if code is None:
             self.notes.append(output.splitlines()[0] if output else "gdb failed")
@@ -294,12 +308,11 @@ class CellCapture:
         if kernel_core and os.path.exists(kernel_core):
             size = os.path.getsize(kernel_core)
             if 0 < size < self.core_cap:
-                _, output = _run(
+                _, output = self._tool(
                     gdb_command([self.python, kernel_core], EVIDENCE_COMMANDS),
                     None,
                     GDB_SLACK_S,
                     None,
-                    self.dir,
                 )
                 self.keep("backtrace", BACKTRACE_NAME, output)
                 shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
@@ -321,7 +334,7 @@ class CellCapture:
         commands = ["run", *EVIDENCE_COMMANDS, "generate-core-file " + raw, "kill"]
         argv = gdb_command(["--args", self.python, self.probe, json.dumps(spec)], commands)
         limit = file_size_limit(self.core_cap, self.preexec)
-        code, output = _run(argv, self.env, self.timeout + GDB_SLACK_S, limit, self.dir)
+        code, output = self._tool(argv, self.env, self.timeout + GDB_SLACK_S, limit)
         self.keep("backtrace", BACKTRACE_NAME, output)
         if os.path.exists(spec["events"]):
             os.unlink(spec["events"])
@@ -349,7 +362,7 @@ class CellCapture:
             code, output = 0, loaded
         elif self.gdb:
             argv = gdb_command([self.python, raw], ["bt"])
-            code, output = _run(argv, None, GDB_SLACK_S, None, self.dir)
+            code, output = self._tool(argv, None, GDB_SLACK_S, None)
         else:
             code, output = None, "gdb is not installed here"
         lines = output.splitlines()
@@ -378,7 +391,7 @@ class CellCapture:
             set_core_limit(0)
 
         argv = [self.python, self.probe, json.dumps(spec)]
-        code, output = _run(argv, env, self.timeout, no_core, self.dir)
+        code, output = self._tool(argv, env, self.timeout, no_core)
         if code is None:
             self.notes.append("the LD_DEBUG re-run: " + output.splitlines()[0])
         written = sorted(n for n in os.listdir(self.dir) if n.startswith("ld-debug."))

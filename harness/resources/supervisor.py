@@ -2,46 +2,88 @@
 
 Standard library only (Python 3.8 or newer): it runs on the host for the local backend and
 inside the container for the docker backend. It reads one JSON document from the file named by its
-argument, or from stdin:
+last argument, or from stdin:
 
     {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
      "cells": [{"id": ..., "spec": {...}, "env": {...}, "timeout": seconds}, ...]}
 
 and writes one JSON line per cell to stdout as soon as that cell ends, so a caller that
-dies mid-batch loses only the cell in flight. Every probe runs in its own session; on a
-timeout the probe is asked for a Python stack dump (SIGUSR1, faulthandler), then its whole
-process group is killed. The supervisor makes itself a child subreaper, so anything a probe
-forked and left behind is found and killed before the next cell starts. With "die_with_parent"
-in the batch (the local backend, whose harness is its parent), when its caller dies, even by
-SIGKILL, the kernel sends it SIGTERM (PR_SET_PDEATHSIG), and it kills the cell in flight and
-everything below it before it exits. (Under `docker exec` the parent is the runtime's
-short-lived exec process; there the container's removal stops everything.) A probe's output
-beyond `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so
-the tails keep its last words and the disk holds at most about the cap.
+dies mid-batch loses only the cell in flight.
+
+A probe is not the supervisor's own child: a launcher (a forked copy of the supervisor, in a
+session of its own) starts it in yet another session and waits for it. So a probe that kills
+its parent, or its parent's process group, or its own group, hits the launcher or itself,
+never the supervisor; the kernel then kills the probe too (it dies with its launcher), the
+cell ends as the probe's own failure, with a line saying so at the end of its stderr, and the
+batch goes on. On a timeout the probe is asked for a Python stack dump (SIGUSR1,
+faulthandler), then its process group, and nothing else, is killed. The supervisor makes
+itself a child subreaper, so the probe of a dead launcher, and anything a probe forked and
+left behind, are its own to reap and kill before the next cell starts; then it empties its
+working folder (the probe's working directory), so a probe that filled it cannot take the
+next cell's room.
+
+With `--users SUPERVISOR_UID:GID,PROBE_UID:GID` (the docker backend starts it as root with
+only the capabilities to change users), it first empties the capability bounding set, then
+keeps the first user as its real and saved ids and takes the probe's as its effective ones:
+it can signal and read its probes, while a probe, which runs as its user alone, can signal
+neither the supervisor nor its launcher. With "die_with_parent" in the batch (the local
+backend, whose harness is its parent), when its caller dies, even by SIGKILL, the kernel sends
+it SIGTERM (PR_SET_PDEATHSIG), and it kills the cell in flight and everything below it before
+it exits; a terminating signal while its caller still lives is stray (a probe on the host can
+send one) and is ignored. (Under `docker exec` the parent is the runtime's short-lived exec
+process; there the container's removal stops everything.) A probe's output beyond
+`output_cap` bytes is dropped from the head while it runs (it is not killed for it), so the
+tails keep its last words and the disk holds at most about the cap.
 
 Several supervisors may run at once in one container (`-j`), each with its own batch file
-and working folder. `supervisor.py --stop BATCH_FILE` stops the one running that batch and
-everything below it, and leaves the others alone: the harness runs it when it gives up on a
-batch (its deadline passed, or the run is stopping).
+and working folder. `supervisor.py [--users ...] --stop BATCH_FILE` stops the one running
+that batch and everything below it, and leaves the others alone: the harness runs it when it
+gives up on a batch (its deadline passed, or the run is stopping). In a container it runs
+with the same `--users` as the supervisors, whose real user it then shares (so it may signal
+them) and whose probes' user it takes as its effective one (so it may signal those).
 """
 
 import ctypes
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
-PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
 POLL_S = 0.01
 CHECK_S = 0.05
 DUMP_GRACE_S = 0.5
 STOP_GRACE_S = 5.0
+LAUNCHER_EXIT_S = 1.0
 FALLOC_FL_KEEP_SIZE = 1
 FALLOC_FL_PUNCH_HOLE = 2
+# Signals that end a process unless it handles them. The supervisor handles them all (see
+# `terminate`); its launchers take them back to the default, so a probe that sends one to its
+# parent ends its launcher, and so itself.
+TERMINATING = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
+
+
+def prctl(option, value):
+    """prctl(2) with one argument; whether it worked (False where there is no libc to ask)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 class ExitWaiter:
@@ -69,11 +111,54 @@ class ExitWaiter:
 
 
 def become_subreaper():
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def parse_users(text):
+    """`SUPERVISOR_UID:GID,PROBE_UID:GID` as ((uid, gid), (uid, gid))."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+        pairs = [tuple(int(n) for n in part.split(":")) for part in text.split(",")]
+    except ValueError:
+        pairs = []
+    if len(pairs) != 2 or any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(
+            "supervisor: --users takes SUPERVISOR_UID:GID,PROBE_UID:GID, not %r" % text
+        )
+    return pairs[0], pairs[1]
+
+
+def take_users(supervisor, probe):
+    """As root: empty the capability bounding set (no child can ever regain a capability),
+    then keep `supervisor` as the real and saved ids and take `probe` as the effective ones.
+    With no id left 0, no capability is left either. The supervisor can then signal its
+    probes and read their files and /proc (its effective ids are theirs), and become its
+    own user again; a probe, which runs as the probe user alone, cannot signal the supervisor
+    or its launchers (the kernel compares the sender's ids with the target's real and saved
+    ones) nor trace them."""
+    if os.geteuid() != 0:
+        raise SystemExit(
+            "supervisor: --users needs root to take them (running as uid %d)" % os.geteuid()
+        )
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    for cap in range(last + 1):
+        if not prctl(PR_CAPBSET_DROP, cap):
+            raise SystemExit("supervisor: could not drop capability %d from the bounding set" % cap)
+    os.setgroups([])
+    os.setresgid(supervisor[1], probe[1], supervisor[1])
+    os.setresuid(supervisor[0], probe[0], supervisor[0])
+
+
+def settle_identity():
+    """In a child, before exec: become the effective user alone, real and saved ids too (a
+    no-op where the supervisor has one identity), and own /proc/self again."""
+    uid, gid = os.geteuid(), os.getegid()
+    if os.getresuid() == (uid, uid, uid) and os.getresgid() == (gid, gid, gid):
+        return
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    # A process whose ids changed is not dumpable, and its /proc files belong to root.
+    prctl(PR_SET_DUMPABLE, 1)
 
 
 def descendants(root):
@@ -96,27 +181,67 @@ def descendants(root):
     return found
 
 
-def sweep():
-    """Kill and reap whatever the last probe left behind; return how many there were."""
-    leftovers = descendants(os.getpid())
+def sweep(keep=None):
+    """Kill and reap whatever the last probe left behind: every descendant but the `keep`
+    pid (the launcher, between cells). Returns how many there were."""
+    me = os.getpid()
+    leftovers = [pid for pid in descendants(me) if pid != keep]
     for pid in leftovers:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
     deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
+    while leftovers and time.monotonic() < deadline:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             break
         if pid == 0:
+            if not [pid for pid in descendants(me) if pid != keep]:
+                break
             time.sleep(POLL_S)
     return len(leftovers)
 
 
+def make_removable(folder):
+    """Give back to the owner every folder under `folder` that a probe made unreadable."""
+    for root, dirs, _ in os.walk(folder):
+        for name in dirs:
+            path = os.path.join(root, name)
+            try:
+                if not os.path.islink(path):
+                    os.chmod(path, 0o700)
+            except OSError:
+                pass
+
+
+def empty_folder(folder):
+    """Remove everything in `folder`: the probe's working directory, where nothing of the
+    supervisor's outlives its cell. A probe that filled it (with files, folders it made
+    unreadable, fifos), or took it away, leaves the next cell the whole room."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.chmod(folder, 0o700)
+        names = os.listdir(folder)
+    except OSError:
+        return
+    make_removable(folder)
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def probe_preexec():
-    """In the probe's process, before exec: be the first the OOM killer picks, not us."""
+    """In the probe's process, before exec: run as the probe's user alone, and be the first
+    the OOM killer picks, not us."""
+    settle_identity()
     try:
         with open("/proc/self/oom_score_adj", "w") as handle:
             handle.write("1000")
@@ -126,7 +251,7 @@ def probe_preexec():
 
 def capturing_preexec(core_cap):
     """probe_preexec, and let the kernel write a core of up to `core_cap` bytes."""
-    import crash_capture  # shipped beside this file; only needed when a batch captures
+    crash_capture = import_crash_capture()
 
     def preexec():
         probe_preexec()
@@ -135,15 +260,31 @@ def capturing_preexec(core_cap):
     return preexec
 
 
+def import_crash_capture():
+    """crash_capture, from this file's own folder (which `python -I` leaves off sys.path)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import crash_capture
+
+    return crash_capture
+
+
 def cell_capture(batch, cell, spec, env, preexec):
     """The evidence collector for a cell whose batch asks for capture, else None."""
     settings = cell.get("capture")
     if not settings:
         return None
-    import crash_capture
-
+    crash_capture = import_crash_capture()
     return crash_capture.CellCapture(
-        settings, batch["python"], batch["probe"], spec, env, float(cell["timeout"]), preexec
+        settings,
+        batch["python"],
+        batch["probe"],
+        spec,
+        env,
+        float(cell["timeout"]),
+        preexec,
+        settle_identity,
     )
 
 
@@ -239,13 +380,10 @@ def kill_group(proc):
 
 
 def output_paths(workdir, index):
-    """The cell's events, stdout and stderr files, with nothing left in them from before."""
+    """The cell's events, stdout and stderr files (the working folder is emptied after
+    every cell, so nothing is left in them from before)."""
     stem = os.path.join(workdir, "cell-%d" % index)
-    paths = {name: stem + "." + name for name in ("events", "stdout", "stderr")}
-    for path in paths.values():
-        if os.path.exists(path):
-            os.unlink(path)
-    return paths
+    return {name: stem + "." + name for name in ("events", "stdout", "stderr")}
 
 
 def probe_env(cell):
@@ -262,25 +400,292 @@ def cell_preexec(workdir, settings):
     the host."""
     if not settings:
         return probe_preexec
-    import crash_capture
-
+    crash_capture = import_crash_capture()
     landing = crash_capture.kernel_core_path(workdir, 0) is not None
     kernel_cores = settings.get("kernel_cores", True) and landing
     return capturing_preexec(int(settings.get("core_cap", 0)) if kernel_cores else 0)
 
 
-def start_probe(batch, spec, env, preexec, out, err):
-    """The probe for one cell, in its own session, writing to `out` and `err`."""
-    return subprocess.Popen(
-        [batch["python"], batch["probe"], json.dumps(spec)],
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=err,
-        cwd=batch["workdir"],
-        env=env,
-        start_new_session=True,
-        preexec_fn=preexec,
-    )
+def cell_setup(batch, index):
+    """Cell `index`'s output paths, probe spec, environment and preexec: the same wherever
+    they are worked out (the supervisor and its launcher)."""
+    cell = batch["cells"][index]
+    paths = output_paths(batch["workdir"], index)
+    spec = dict(cell["spec"])
+    spec["events"] = paths["events"]
+    preexec = cell_preexec(batch["workdir"], cell.get("capture"))
+    return paths, spec, probe_env(cell), preexec
+
+
+class LaunchFailed(Exception):
+    """The launcher could not start the probe."""
+
+
+def start_probe(batch, index, parent):
+    """In the launcher: cell `index`'s probe, in its own session, dying with its parent."""
+    paths, spec, env, preexec = cell_setup(batch, index)
+
+    def child():
+        preexec()
+        # After the change of ids, which would clear it: a probe that kills its parent dies.
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            raise LaunchFailed("the launcher is gone")
+
+    with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
+        return subprocess.Popen(
+            [batch["python"], batch["probe"], json.dumps(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=batch["workdir"],
+            env=env,
+            start_new_session=True,
+            preexec_fn=child,
+        )
+
+
+def launcher_loop(requests, status, supervisor, batch):
+    """The launcher's whole life, in a forked copy of the supervisor; it never returns.
+
+    In a session of its own, dying with the supervisor, it reads cell indexes from
+    `requests`, starts each cell's probe and waits for it, and reports on `status`: "pid N"
+    once the probe runs, "exit RC" once it has reaped it, or "error TEXT"."""
+    code = 0
+    try:
+        for signum in TERMINATING:
+            signal.signal(signum, signal.SIG_DFL)
+        os.setsid()
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != supervisor:
+            raise LaunchFailed("the supervisor is gone")
+        parent = os.getpid()
+        buffer = b""
+        while True:
+            while b"\n" not in buffer:
+                chunk = os.read(requests, 4096)
+                if not chunk:
+                    os._exit(0)  # the supervisor is done
+                buffer += chunk
+            line, buffer = buffer.split(b"\n", 1)
+            try:
+                proc = start_probe(batch, int(line), parent)
+            except Exception as exc:
+                text = ("%s: %s" % (type(exc).__name__, exc)).replace("\n", " ")
+                os.write(status, ("error %s\n" % text).encode("utf-8", "replace"))
+                continue
+            os.write(status, b"pid %d\n" % proc.pid)
+            proc.wait()
+            os.write(status, b"exit %d\n" % proc.returncode)
+    except BaseException:  # its end closes the pipe: the supervisor sees it gone
+        code = 1
+    os._exit(code)
+
+
+class Launched:
+    """One probe, started by the launcher. `launcher_signal` is what killed the launcher
+    while the probe ran, if anything did; `lost`, that the probe's end can never be known
+    (the launcher reaped it and died before it could report)."""
+
+    def __init__(self, launcher):
+        self.launcher = launcher
+        self.launcher_pid = launcher.pid
+        self.pid = None
+        self.returncode = None
+        self.error = None
+        self.lost = False
+        self.launcher_signal = None
+        self._exit = None  # wakes when the probe has ended, once it runs
+        self._ended_at = None
+
+    def started(self, pid):
+        self.pid = pid
+        self._exit = ExitWaiter(pid)
+
+    def poll(self):
+        if self.returncode is None and not self.lost:
+            self.launcher.read(block=False)
+            if self.returncode is None and self.launcher.pid is not None and self._ended():
+                # The probe has ended and its launcher does not say so: it was stopped (a
+                # probe on the host can do that to its parent). Do without it.
+                if self._ended_at is None:
+                    self._ended_at = time.monotonic()
+                elif time.monotonic() - self._ended_at > LAUNCHER_EXIT_S:
+                    self.launcher.discard()
+            if self.returncode is None and self.launcher.pid is None:
+                self._reap_orphan()
+        return self.returncode
+
+    def _ended(self):
+        return self._exit.fd is not None and bool(select.select([self._exit.fd], [], [], 0)[0])
+
+    def running(self):
+        return self.poll() is None and not self.lost
+
+    def _reap_orphan(self):
+        """The launcher died under the probe, which is the supervisor's own child now (a
+        subreaper inherits its orphaned descendants)."""
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.lost = True
+            return
+        if pid:
+            if os.WIFSIGNALED(status):
+                self.returncode = -os.WTERMSIG(status)
+            else:
+                self.returncode = os.WEXITSTATUS(status)
+
+    def wait_event(self, limit):
+        """Return once the launcher writes or ends, or the probe ends (where there is no
+        launcher to say so, or it says nothing), or after `limit` seconds."""
+        if self.launcher.pid is None:
+            self._exit.wait(limit)
+        elif self._exit.fd is None or self._ended_at is not None:
+            self.launcher.wait_event([], limit)
+        else:
+            self.launcher.wait_event([self._exit.fd], limit)
+
+    def wait(self, limit):
+        """Whether the probe ended within `limit` seconds."""
+        deadline = time.monotonic() + limit
+        while self.running():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.wait_event(min(left, CHECK_S))
+        return True
+
+    def close(self):
+        if self._exit is not None:
+            self._exit.close()
+
+
+class Launcher:
+    """The probes' parent: a forked copy of the supervisor, started when the first cell
+    needs it and again after it died, that starts each probe on request and waits for it."""
+
+    def __init__(self, batch):
+        self.batch = batch
+        self.pid = None
+        self.requests = None
+        self.status = None
+        self.current = None
+        self._buffer = b""
+
+    def _spawn(self):
+        requests_r, requests_w = os.pipe()
+        status_r, status_w = os.pipe()
+        supervisor = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (requests_r, requests_w, status_r, status_w):
+                os.close(fd)
+            raise
+        if pid == 0:
+            try:
+                os.close(requests_w)
+                os.close(status_r)
+                launcher_loop(requests_r, status_w, supervisor, self.batch)
+            finally:
+                os._exit(1)
+        os.close(requests_r)
+        os.close(status_w)
+        self.pid, self.requests, self.status, self._buffer = pid, requests_w, status_r, b""
+
+    def start(self, index):
+        """Cell `index`'s probe, running; LaunchFailed when the launcher cannot start it. A
+        launcher found dead (killed between cells) is replaced once."""
+        for _ in range(2):
+            if self.pid is None:
+                self._spawn()
+            proc = self.current = Launched(self)
+            try:
+                os.write(self.requests, b"%d\n" % index)
+            except OSError:
+                pass  # it is dead: reading below finds it gone
+            while proc.pid is None and proc.error is None and self.pid is not None:
+                self.read(block=True)
+            if proc.pid is not None:
+                return proc
+            if proc.error is not None:
+                raise LaunchFailed(proc.error)
+        raise LaunchFailed("the launcher died before the probe started, twice")
+
+    def read(self, block):
+        """Take in what the launcher has written (waiting for something when `block`); at
+        the end of its pipe, reap it and forget it."""
+        while self.pid is not None:
+            if not block and not select.select([self.status], [], [], 0)[0]:
+                break
+            chunk = os.read(self.status, 4096)
+            block = False
+            if not chunk:
+                self._gone()
+                break
+            self._buffer += chunk
+            while b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                self._take(line.decode("utf-8", "replace"))
+
+    def _take(self, line):
+        proc = self.current
+        word, _, rest = line.partition(" ")
+        if proc is None:
+            return
+        if word == "pid":
+            proc.started(int(rest))
+        elif word == "exit":
+            proc.returncode = int(rest)
+        elif word == "error":
+            proc.error = rest
+
+    def _gone(self, killed_here=False):
+        """The launcher's end of the pipe closed: it died (or the supervisor is stopping it)."""
+        status = None
+        deadline = time.monotonic() + LAUNCHER_EXIT_S
+        while time.monotonic() < deadline:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                break  # reaped already, by a sweep
+            if pid:
+                break
+            time.sleep(POLL_S / 10)
+        proc = self.current
+        if (
+            not killed_here
+            and proc is not None
+            and proc.returncode is None
+            and status is not None
+            and os.WIFSIGNALED(status)
+        ):
+            proc.launcher_signal = os.WTERMSIG(status)
+        if self.requests is not None:
+            os.close(self.requests)
+        os.close(self.status)
+        self.pid = self.requests = self.status = None
+
+    def wait_event(self, others, limit):
+        """Return once the launcher writes or ends, or one of the `others` is readable."""
+        select.select([self.status, *others], [], [], limit)
+
+    def discard(self):
+        """Kill a launcher that is stuck; the cell in flight does not count it as its doing."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self._gone(killed_here=True)
+
+    def stop(self):
+        """At the end of the batch: let the launcher go (it leaves when its requests end)."""
+        if self.pid is not None:
+            os.close(self.requests)
+            self.requests = None
+            while self.pid is not None:
+                self.read(block=True)
 
 
 def stop_hung(proc, capture):
@@ -291,12 +696,9 @@ def stop_hung(proc, capture):
         os.kill(proc.pid, signal.SIGUSR1)
     except OSError:
         pass
-    try:
-        proc.wait(DUMP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
+    proc.wait(DUMP_GRACE_S)
     spent = 0.0
-    if capture is not None and proc.poll() is None:
+    if capture is not None and proc.running():
         capturing = time.monotonic()
         capture.live_process(proc.pid)
         spent = time.monotonic() - capturing
@@ -309,8 +711,7 @@ def watch(proc, report, paths, start, timeout, cap, limit, capture):
     output past the cap (it runs on). Sets the report's timed_out, output_overflow and
     duration_s; returns where the stack dump starts in stderr, or None without a timeout."""
     dump_at = None
-    exited = ExitWaiter(proc.pid)
-    while proc.poll() is None:
+    while proc.running():
         elapsed = time.monotonic() - start
         if elapsed > timeout and dump_at is None:
             report["timed_out"] = True
@@ -321,11 +722,31 @@ def watch(proc, report, paths, start, timeout, cap, limit, capture):
             report["output_overflow"] = True
             drop_head(paths["stdout"], limit)
             drop_head(paths["stderr"], limit)
-        exited.wait(CHECK_S)
+        proc.wait_event(CHECK_S)
     report["duration_s"] = round(time.monotonic() - start, 4)
-    exited.close()
     kill_group(proc)
     return dump_at
+
+
+def signal_name(signum):
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "signal %d" % signum
+
+
+def note_launcher_death(proc, stderr_path):
+    """Say, at the end of the cell's stderr, that the probe's parent was killed under it."""
+    line = (
+        "\nwheelclash supervisor: the probe's parent (its launcher, pid %d) was killed by %s "
+        "while the probe ran (pid %d), and the probe was killed with it\n"
+        % (proc.launcher_pid, signal_name(proc.launcher_signal), proc.pid)
+    )
+    try:
+        with open(stderr_path, "a") as handle:
+            handle.write(line)
+    except OSError:
+        pass
 
 
 def record_output(report, proc, paths, limit, dump_at):
@@ -348,62 +769,63 @@ def evidence(capture, report, stderr_path, kernel_core):
         return {"notes": ["capture failed: %s: %s" % (type(exc).__name__, exc)]}
 
 
-def remove_files(paths, kernel_core):
-    if kernel_core and os.path.exists(kernel_core):
-        os.unlink(kernel_core)
-    for path in paths.values():
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-def run_cell(batch, cell, index):
+def run_cell(batch, launcher, index):
     """Run one cell's probe to its end and return its report line (a dict)."""
+    cell = batch["cells"][index]
     workdir = batch["workdir"]
-    paths = output_paths(workdir, index)
-    spec = dict(cell["spec"])
-    spec["events"] = paths["events"]
-    env = probe_env(cell)
+    paths, spec, env, preexec = cell_setup(batch, index)
     cap = int(batch.get("output_cap", 64 << 20))
     limit = int(batch.get("tail_bytes", 4000))
     report = {"id": cell["id"], "timed_out": False, "output_overflow": False}
-    preexec = cell_preexec(workdir, cell.get("capture"))
     capture = cell_capture(batch, cell, spec, env, preexec)
     kernel_core = None
 
     start = time.monotonic()
-    with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
-        try:
-            proc = start_probe(batch, spec, env, preexec, out, err)
-        except OSError as exc:
-            report["infra_error"] = "could not start the probe: %s" % (exc,)
-            return report
-        RUNNING["pgid"] = proc.pid
-        if capture is not None:
-            import crash_capture
-
-            kernel_core = crash_capture.kernel_core_path(workdir, proc.pid)
-        timeout = float(cell["timeout"])
-        dump_at = watch(proc, report, paths, start, timeout, cap, limit, capture)
+    try:
+        proc = launcher.start(index)
+    except (OSError, LaunchFailed) as exc:
+        report["infra_error"] = "could not start the probe: %s" % (exc,)
+        sweep(launcher.pid)
+        empty_folder(workdir)
+        return report
+    RUNNING["pgid"] = proc.pid
+    if capture is not None:
+        kernel_core = import_crash_capture().kernel_core_path(workdir, proc.pid)
+    timeout = float(cell["timeout"])
+    dump_at = watch(proc, report, paths, start, timeout, cap, limit, capture)
     RUNNING["pgid"] = None
-    report["leftover_processes"] = sweep()
+    proc.close()
+    report["leftover_processes"] = sweep(launcher.pid)
 
+    if proc.launcher_signal is not None:
+        note_launcher_death(proc, paths["stderr"])
     record_output(report, proc, paths, limit, dump_at)
+    if proc.lost:
+        report["infra_error"] = (
+            "the probe's exit status was lost: its launcher reaped it and was killed before "
+            "it could report it"
+        )
     failed = proc.returncode != 0 or report["timed_out"] or report["output_overflow"]
     if capture is not None and failed:
         report["capture"] = evidence(capture, report, paths["stderr"], kernel_core)
-    remove_files(paths, kernel_core)
+    empty_folder(workdir)
     return report
 
 
-# The process group of the cell in flight, for the SIGTERM handler.
-RUNNING = {"pgid": None}
+# The process group of the cell in flight, and, with die_with_parent, the harness's pid.
+RUNNING = {"pgid": None, "parent": None}
 
 
 def terminate(signum, frame):
-    """SIGTERM, also sent by the kernel when the harness dies (die_with_parent): kill the
-    cell in flight and whatever it left behind, then leave."""
+    """A terminating signal. With die_with_parent the kernel sends SIGTERM when the harness
+    dies: kill the cell in flight and whatever it left behind, then leave. While the harness
+    lives any such signal is stray (the harness sends none; a probe on the host can) and is
+    ignored. In a container, where no probe can signal the supervisor, each one ends it so."""
+    parent = RUNNING["parent"]
+    if parent is not None and os.getppid() == parent:
+        sys.stderr.write("supervisor: ignored %s: the harness is alive\n" % signal_name(signum))
+        sys.stderr.flush()
+        return
     pgid = RUNNING["pgid"]
     if pgid:
         try:
@@ -417,12 +839,12 @@ def terminate(signum, frame):
 def die_with_parent():
     """Have the kernel send SIGTERM when the harness goes, even by SIGKILL, so no probe (a
     hang, say) outlives it. Where the harness is already gone, go now."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
+    parent = os.getppid()
+    if not prctl(PR_SET_PDEATHSIG, signal.SIGTERM):
         return
-    if os.getppid() == 1:
+    RUNNING["parent"] = parent
+    if parent == 1 or os.getppid() != parent:
+        RUNNING["parent"] = None
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -458,7 +880,8 @@ def supervisors_of(batch_file):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         args = command_line(int(entry))
-        if len(args) >= 2 and args[-1] == wanted and args[-2].endswith(b"supervisor.py"):
+        script = any(arg.endswith(b"supervisor.py") for arg in args)
+        if args and args[-1] == wanted and script and b"--stop" not in args:
             found.append(int(entry))
     return found
 
@@ -492,24 +915,33 @@ def stop_batch(batch_file):
     return 1 if left else 0
 
 
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--stop":
-        return stop_batch(sys.argv[2])
+def main(argv):
+    args = argv[1:]
+    if args[:1] == ["--users"]:
+        supervisor, probe = parse_users(args[1] if len(args) > 1 else "")
+        take_users(supervisor, probe)
+        args = args[2:]
+    if len(args) == 2 and args[0] == "--stop":
+        return stop_batch(args[1])
     become_subreaper()
-    signal.signal(signal.SIGTERM, terminate)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1]) as handle:
+    for signum in TERMINATING:
+        signal.signal(signum, terminate)
+    if args:
+        with open(args[0]) as handle:
             batch = json.load(handle)
     else:
         batch = json.load(sys.stdin)
     if batch.get("die_with_parent"):
         die_with_parent()
     os.makedirs(batch["workdir"], exist_ok=True)
-    for index, cell in enumerate(batch["cells"]):
-        sys.stdout.write(json.dumps(run_cell(batch, cell, index)) + "\n")
+    empty_folder(batch["workdir"])
+    launcher = Launcher(batch)
+    for index in range(len(batch["cells"])):
+        sys.stdout.write(json.dumps(run_cell(batch, launcher, index)) + "\n")
         sys.stdout.flush()
+    launcher.stop()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

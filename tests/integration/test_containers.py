@@ -40,7 +40,8 @@ def test_a_container_that_cannot_start_is_removed() -> None:
     try:
         labels = {LABEL_OWNER: owner(), "org.wheelclash.test": mark}
         # A tmpfs over a file: the engine creates the container, and the start then fails.
-        confinement = replace(load_settings().confinement, tmpfs=(("/README", "size=1m"),))
+        scratch = (containers.Scratch(path="/README", size="1m"),)
+        confinement = replace(load_settings().confinement, scratch=scratch)
         with (
             pytest.raises(InfrastructureError, match="could not start a container"),
             containers.confined(client, image_id, confinement, labels),

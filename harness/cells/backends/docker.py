@@ -3,10 +3,18 @@
 The wheel set is installed once, offline, into a venv inside the container; the cells then
 run in batches through the stdlib supervisor, one fresh interpreter each, streamed back a
 line per cell: one batch, or with `-j` several at once, each its own `docker exec` with its
-own batch file and working folder. Containers run without network, as a non-root user,
-with memory and pid limits, and are removed in `finally` (also on Ctrl-C and SIGTERM)
-unless WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead harness processes are removed on
-start-up.
+own batch file and working folder. Containers run without network, with memory and pid
+limits, on a read-only root filesystem, and are removed with their volumes in `finally` (also
+on Ctrl-C and SIGTERM) unless WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead harness
+processes are removed on start-up.
+
+Who is who in a container (resources/docker.toml): the probes run as `user`, which can write
+nowhere but fixed-size folders in memory (HOME, the cells' folder, /tmp). The scripts, wheels
+and venv are in a volume on the engine's disk that `user` cannot write: the scripts and
+batches belong to root, the venv to `supervisor_user`, who installs it. The supervisor is
+started as root, with only the capabilities to change users, and at once keeps
+`supervisor_user` as its real user and takes `user` as its effective one: a probe cannot
+signal it (see resources/supervisor.py).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,7 +57,11 @@ from harness.scenario.tomlload import Checker, read_toml
 logger = logging.getLogger(__name__)
 
 LABEL_GROUP: Final = "org.wheelclash.group"
-CELLS_TMPFS: Final = "size=1g,mode=1777"
+# What the supervisor, started as root, needs to take its two users (and to empty the
+# capability bounding set first); it holds none of them once it has.
+SUPERVISOR_CAPABILITIES: Final = ("SETUID", "SETGID", "SETPCAP")
+ROOT: Final = "0:0"
+SIZE: Final = re.compile(r"(\d+)([bkmg]?)", re.IGNORECASE)
 # docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
 ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
 
@@ -56,11 +69,47 @@ ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     confinement: containers.Confinement
+    supervisor_user: str
+    harness_dir: str
     default_builder_suite: str
 
     @property
     def workdir(self) -> str:
         return self.confinement.home
+
+    @property
+    def cells(self) -> str:
+        """The supervisor's working folder, the probes' working directory."""
+        return f"{self.workdir}/cells"
+
+    def script(self, name: str) -> str:
+        return f"{self.harness_dir}/bin/{name}"
+
+    @property
+    def venv(self) -> str:
+        return f"{self.harness_dir}/venv"
+
+    @property
+    def scratch_dir(self) -> str:
+        """TMPDIR and HOME of the supervisor user's own commands (pip): on disk."""
+        return f"{self.harness_dir}/tmp"
+
+
+def size_bytes(text: str) -> int | None:
+    """Bytes in a size as the engine takes it ("512m", "1g"), or None when it is not one."""
+    match = SIZE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(match[1]) << {"": 0, "b": 0, "k": 10, "m": 20, "g": 30}[match[2].lower()]
+
+
+def check_user(check: Checker, table: dict[str, Any], name: str, key: str) -> str:
+    """A "uid:gid" of numbers, neither of them 0."""
+    value = check.string(table, name, key)
+    parts = value.split(":")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        check.add(key, f'must be "uid:gid", two numbers other than 0 (is {value!r})')
+    return value
 
 
 @functools.cache
@@ -69,19 +118,53 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     document = read_toml(path)
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
-    check.unknown_keys(table, {"user", "memory", "pids", "workdir"}, "container")
+    keys = {"user", "supervisor_user", "memory", "pids", "workdir", "harness_dir", "scratch"}
+    check.unknown_keys(table, keys, "container")
+    scratch = check.table(table, "scratch", "container.scratch")
+    check.unknown_keys(scratch, {"home", "cells", "tmp"}, "container.scratch")
     builder = check.table(document, "builder", "builder")
     check.unknown_keys(builder, {"default_suite"}, "builder")
+    user = check_user(check, table, "user", "container.user")
+    supervisor_user = check_user(check, table, "supervisor_user", "container.supervisor_user")
+    if user == supervisor_user:
+        check.add("container.supervisor_user", "must differ from container.user")
+    memory = check.string(table, "memory", "container.memory")
+    home = check.string(table, "workdir", "container.workdir")
+    harness_dir = check.string(table, "harness_dir", "container.harness_dir")
+    sizes = {
+        n: check.string(scratch, n, f"container.scratch.{n}") for n in ("home", "cells", "tmp")
+    }
+    for name, size in [("memory", memory), *sizes.items()]:
+        key = "container.memory" if name == "memory" else f"container.scratch.{name}"
+        if size and not size_bytes(size):
+            check.add(key, f'must be a size such as "256m" or "1g" (is {size!r})')
+    total = sum(size_bytes(size) or 0 for size in sizes.values())
+    if total >= (size_bytes(memory) or total + 1):
+        check.add(
+            "container.scratch",
+            f"the scratch folders ({', '.join(sizes.values())}) live in memory and must leave "
+            f"room for the probes under container.memory ({memory}); make them smaller",
+        )
     settings = Settings(
         confinement=containers.Confinement(
-            user=check.string(table, "user", "container.user"),
-            memory=check.string(table, "memory", "container.memory"),
+            user=user,
+            memory=memory,
             pids=check.integer(table, "pids", "container.pids", 512, 16),
-            home=check.string(table, "workdir", "container.workdir"),
-            # The probes' output files: a flood of output costs memory writes, not a slow
-            # (fuse-)overlay layer; the supervisor keeps them under its output cap.
-            tmpfs=((f"{table.get('workdir')}/cells", CELLS_TMPFS),),
+            home=home,
+            # The only places the wheels can write: fixed sizes, in memory. HOME holds the
+            # capture folders the harness copies out, so it is a volume (see Scratch).
+            scratch=(
+                containers.Scratch(path=home, size=sizes["home"], owner=user, archived=True),
+                containers.Scratch(path=f"{home}/cells", size=sizes["cells"], owner=user),
+                containers.Scratch(path="/tmp", size=sizes["tmp"]),
+            ),
+            read_only=True,
+            volumes=(harness_dir,),
+            capabilities=SUPERVISOR_CAPABILITIES,
+            init_user=ROOT,
         ),
+        supervisor_user=supervisor_user,
+        harness_dir=harness_dir,
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
     )
     memory = settings.confinement.memory
@@ -125,28 +208,36 @@ class DockerSession:
     not_installable: str = ""
 
     def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
-        work = self.settings.workdir
+        settings = self.settings
         stem = f"batch-{uuid.uuid4().hex[:16]}"
         document = batch(
             jobs,
-            python=f"{work}/venv/bin/python",
-            probe=f"{work}/probe.py",
-            workdir=f"{work}/cells/{stem}",  # its probes' files (and kernel cores): its own
-            capture_root=f"{work}/capture",  # a folder per cell
+            python=f"{settings.venv}/bin/python",
+            probe=settings.script("probe.py"),
+            workdir=f"{settings.cells}/{stem}",  # its probes' files (and kernel cores): its own
+            capture_root=f"{settings.workdir}/capture",  # a folder per cell
         )
-        name = f"{work}/{stem}.json"
+        name = f"batches/{stem}.json"
         payload = {name: json.dumps(document).encode()}
         try:
+            # Root's: the supervisor reads it as root could, and no probe may change it.
             self.container.put_archive(
-                "/", containers.owned_tar(payload, [], self.settings.confinement.user)
+                settings.harness_dir, containers.owned_tar(payload, [], ROOT)
             )
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
         deadline = batch_deadline(jobs)
         by_id = {job.cell_id: job for job in jobs}
-        for outcome in self._stream(name, jobs, deadline, stopped):
+        batch_file = f"{settings.harness_dir}/{name}"
+        for outcome in self._stream(batch_file, jobs, deadline, stopped):
             job = by_id[outcome.cell_id]
-            yield fetch_capture(self.container, f"{work}/capture", job, outcome)
+            yield fetch_capture(
+                self.container,
+                f"{settings.workdir}/capture",
+                job,
+                outcome,
+                user=settings.confinement.user,
+            )
 
     def _stream(
         self, batch_file: str, jobs: Sequence[CellJob], deadline: float, stopped: Stopped
@@ -154,12 +245,10 @@ class DockerSession:
         """Exec the supervisor on a batch file and read its lines through a pipe, until the
         deadline or the run stops."""
         api = self.client.api
-        command = ["python3", f"{self.settings.workdir}/supervisor.py", batch_file]
+        command = [*self._supervisor(), batch_file]
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         try:
-            exec_id = api.exec_create(
-                self.container.id, command, user=self.settings.confinement.user
-            )["Id"]
+            exec_id = api.exec_create(self.container.id, command, user=ROOT)["Id"]
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
         read_end, write_end = os.pipe()
@@ -201,10 +290,11 @@ class DockerSession:
     def _stop(self, batch_file: str) -> None:
         """Stop the supervisor of one batch and its probes; the container's other batches
         go on. When that cannot be done, kill the container: nothing may run on unwatched."""
-        work, user = self.settings.workdir, self.settings.confinement.user
-        command = ["python3", f"{work}/supervisor.py", "--stop", batch_file]
+        command = [*self._supervisor(), "--stop", batch_file]
         try:
-            code, output = containers.exec_text(self.container, command, user=user, workdir=work)
+            code, output = containers.exec_text(
+                self.container, command, user=ROOT, workdir=self.settings.harness_dir
+            )
         except InfrastructureError as exc:
             code, output = -1, str(exc)
         if code == 0:
@@ -216,6 +306,14 @@ class DockerSession:
             self.container.kill()
         except ENGINE_FAILURES:
             pass  # gone already, or the engine is: `confined` reports it
+
+    def _supervisor(self) -> list[str]:
+        """The supervisor's command, started as root: it takes the supervisor's real user
+        and the probes' effective one at once (resources/supervisor.py `--users`)."""
+        settings = self.settings
+        users = f"{settings.supervisor_user},{settings.confinement.user}"
+        # -I: nothing from the environment or HOME, since it starts as root
+        return ["python3", "-I", settings.script("supervisor.py"), "--users", users]
 
     def _state(self) -> str:
         try:
@@ -323,7 +421,8 @@ class DockerBackend:
         return self._builders[(suite, arch)]
 
     def remove_leftovers(self) -> int:
-        """Remove containers left by wheelclash processes on this host that no longer run."""
+        """Remove containers left by wheelclash processes on this host that no longer run,
+        then their volumes (a container removed without them, by hand, leaves them)."""
         removed = 0
         label = containers.LABEL_OWNER
         # sparse: no inspect per container, which would race with others removing theirs
@@ -337,10 +436,16 @@ class DockerBackend:
                     owner.rpartition(":")[2],
                 )
                 try:
-                    container.remove(force=True)
+                    container.remove(force=True, v=True)
                 except docker.errors.NotFound:
                     continue
                 removed += 1
+        for volume in self.client.volumes.list(filters={"label": label}):
+            if containers.owner_gone(str((volume.attrs.get("Labels") or {}).get(label, ""))):
+                try:
+                    volume.remove(force=True)
+                except docker.errors.APIError:  # gone already, or still in use
+                    continue
         return removed
 
     @contextmanager
@@ -390,27 +495,33 @@ class DockerBackend:
         self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
     ) -> dict[str, Any]:
         """Ship the scripts and wheels in; return the target's facts."""
-        work = settings.workdir
+        scripts = {
+            "probe.py": paths.PROBE,
+            "supervisor.py": paths.SUPERVISOR,
+            "crash_capture.py": paths.CRASH_CAPTURE,
+            "target_facts.py": paths.TARGET_FACTS,
+        }
+        # Names under the harness's volume (the root filesystem is read-only), root's.
         files = {
-            f"{work}/probe.py": paths.PROBE.read_bytes(),
-            f"{work}/supervisor.py": paths.SUPERVISOR.read_bytes(),
-            f"{work}/crash_capture.py": paths.CRASH_CAPTURE.read_bytes(),
-            f"{work}/target_facts.py": paths.TARGET_FACTS.read_bytes(),
-            **{f"{work}/wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
+            **{f"bin/{name}": path.read_bytes() for name, path in scripts.items()},
+            **{f"wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
             **{
-                f"{work}/wheelhouse/{f.name}": f.read_bytes()
+                f"wheelhouse/{f.name}": f.read_bytes()
                 for house in sorted({w.wheelhouse for w in wheels if w.wheelhouse})
                 for f in Path(house).glob("*.whl")
             },
         }
-        folders = [work, f"{work}/wheels", f"{work}/wheelhouse", f"{work}/cells"]
-        user = settings.confinement.user
+        folders = ["bin", "wheels", "wheelhouse", "batches"]
+        # The supervisor user's: the venv it installs, and pip's scratch space.
+        own = ["venv", "tmp"]
+        user = settings.supervisor_user
         try:
-            container.put_archive("/", containers.owned_tar(files, folders, user))
+            container.put_archive(settings.harness_dir, containers.owned_tar(files, folders, ROOT))
+            container.put_archive(settings.harness_dir, containers.owned_tar({}, own, user))
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
-        command = ["python3", f"{work}/target_facts.py"]
-        code, output = containers.exec_text(container, command, user=user, workdir=work)
+        command = ["python3", settings.script("target_facts.py")]
+        code, output = self._exec(container, settings, command)
         if code != 0:
             raise InfrastructureError(
                 f"the target has no working python3 (exit {code})",
@@ -421,6 +532,18 @@ class DockerBackend:
         facts: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
         return facts
 
+    @staticmethod
+    def _exec(container: Container, settings: Settings, command: list[str]) -> tuple[int, str]:
+        """Run a command as the supervisor user, with its scratch space on disk."""
+        scratch = settings.scratch_dir
+        return containers.exec_text(
+            container,
+            command,
+            user=settings.supervisor_user,
+            workdir=settings.harness_dir,
+            environment={"HOME": scratch, "TMPDIR": scratch},
+        )
+
     def _install(
         self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
     ) -> str:
@@ -428,25 +551,26 @@ class DockerBackend:
 
         The venv is made without pip (ensurepip costs seconds per container) and the target's
         own pip installs into its site-packages with --target, which every pip since 2014 has.
+        The supervisor user installs it, so the probes can read it but not write to it.
         """
-        work, user = settings.workdir, settings.confinement.user
-        venv = f"{work}/venv"
+        venv = settings.venv
         steps = [
             ["python3", "-m", "venv", "--without-pip", venv],
             [f"{venv}/bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         ]
         for command in steps:
-            code, output = containers.exec_text(container, command, user=user, workdir=work)
+            code, output = self._exec(container, settings, command)
             if code != 0:
                 raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
         site = output.strip().splitlines()[-1]
+        house = f"{settings.harness_dir}/wheelhouse"
         install = install_command(
             ["python3", "-m", "pip"],
-            [f"{work}/wheels/{w.path.name}" for w in wheels],
-            [f"{work}/wheelhouse"] if any(w.wheelhouse for w in wheels) else [],
+            [f"{settings.harness_dir}/wheels/{w.path.name}" for w in wheels],
+            [house] if any(w.wheelhouse for w in wheels) else [],
             target=site,
         )
-        code, output = containers.exec_text(container, install, user=user, workdir=work)
+        code, output = self._exec(container, settings, install)
         if code == 0:
             return ""
         reason = refusal(output)

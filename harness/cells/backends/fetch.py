@@ -17,8 +17,12 @@ from harness.cells.outcome import Outcome
 logger = logging.getLogger(__name__)
 
 
-def fetch_capture(container: Container, root: str, job: CellJob, outcome: Outcome) -> Outcome:
-    """Copy `root/<folder>` to the job's capture folder on this machine.
+def fetch_capture(
+    container: Container, root: str, job: CellJob, outcome: Outcome, *, user: str
+) -> Outcome:
+    """Copy `root/<folder>` to the job's capture folder on this machine, then remove it there
+    (as `user`, its owner): it is in memory, in a folder of fixed size that later cells'
+    evidence needs room in.
 
     The outcome comes back unchanged, or without its artefacts (and with a note) when the
     copy failed: a missing artefact is never blamed on the wheels.
@@ -42,4 +46,11 @@ def fetch_capture(container: Container, root: str, job: CellJob, outcome: Outcom
         return replace(outcome, artefacts=(), capture_notes=(*outcome.capture_notes, note))
     if not Path(folder).is_dir():
         logger.warning("the container's %s held no folder", remote)
+    try:
+        code, output = container.exec_run(["rm", "-rf", remote], user=user)
+    except (docker.errors.DockerException, OSError) as exc:
+        logger.warning("could not remove %s from the container: %s", remote, exc)
+        return outcome
+    if code != 0:
+        logger.warning("could not remove %s from the container: %r", remote, output)
     return outcome
