@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final, assert_never
 
 from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL, SCENARIO_NAME_RE, WHEEL_ID_RE
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.scenario.first_use import FirstUse
 from harness.scenario.load import (
     ARCHES,
@@ -49,6 +49,7 @@ CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "host": tuple(HostMode),
     "arch": ARCHES,
     "first_use": tuple(FirstUse),
+    "failure_kind": tuple(FailureKind),
 }
 PATTERNS: Final[Mapping[str, str]] = {
     "name": SCENARIO_NAME_RE.pattern,
