@@ -56,6 +56,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     wheel_rows: dict[str, Any] = {}
     target_rows: dict[str, Any] = {}
     orders: dict[str, Any] = {}
+    attributed: list[Mapping[str, Any]] = []
     shards: list[str] = []
     planned = 0
     complete = True
@@ -102,6 +103,8 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         complete = complete and bool(run.get("complete", True))
         for entry in run.get("orders", []):
             orders.setdefault(entry["scenario"], entry)
+        if isinstance(document.get("attribution"), Mapping):
+            attributed.append(document["attribution"])
         for result in results:
             if result.id in cell_from:
                 raise InputError(
@@ -141,9 +144,22 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
             "unexpected": sum(not r.outcome.matches_expectation for r in cells),
             "verdicts": counts,
         },
+        **({"attribution": _attribution(attributed)} if attributed else {}),
         "cells": [r.to_json() for r in cells],
     }
     return Merged(document=document, results=tuple(cells), notes=notes)
+
+
+def _attribution(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The shards' attribution records as one: budgets, runs, time and cells add up."""
+    return {
+        "budget": sum(int(r.get("budget", 0)) for r in records),
+        "runs": sum(int(r.get("runs", 0)) for r in records),
+        "wall_s": round(sum(float(r.get("wall_s", 0.0)) for r in records), 3),
+        "exhausted": any(bool(r.get("exhausted")) for r in records),
+        "cells": sum(int(r.get("cells", 0)) for r in records),
+        "trials": [t for r in records for t in r.get("trials", [])],
+    }
 
 
 def _shard_notes(shards: Sequence[str], files: int) -> tuple[str, ...]:

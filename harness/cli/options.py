@@ -16,6 +16,7 @@ from typing import Self
 from harness.cells.backends import BACKENDS
 from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL
 from harness.errors import InputError
+from harness.run.attribute import DEFAULT_BUDGET
 from harness.run.runner import AUTO
 from harness.run.shards import Shard
 from harness.scenario import engine_option
@@ -101,6 +102,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -183,6 +194,20 @@ def add_output(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--results", type=Path, default=None, help="results root (default: results)")
     group.add_argument("--json", action="store_true", help="print results.json to stdout")
     group.add_argument("--print-plan", action="store_true", help="list the cells and stop")
+
+
+def add_attribution(parser: argparse.ArgumentParser) -> None:
+    """How much attribution may run when the cells have finished."""
+    group = parser.add_argument_group("attribution")
+    group.add_argument(
+        "--attribution-budget",
+        type=non_negative_int,
+        default=DEFAULT_BUDGET,
+        metavar="N",
+        help="at most N extra runs, in all, to find each failing cell's culprits: wheels run "
+        "alone where the run has no singleton cells, subsets of larger cells (pairs first); "
+        f"when they run out the smallest failing set found stands (default {DEFAULT_BUDGET})",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,6 +54,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="finish an interrupted run: run only the cells missing from RUN_DIR/cells.jsonl, "
         "with that run's scenarios and options, and write its complete results.json",
     )
+    options.add_attribution(parser)
     evidence = parser.add_argument_group("evidence")
     evidence.add_argument(
         "--debug-bindings",
@@ -100,6 +101,7 @@ def execute(args: argparse.Namespace) -> int:
         debug_bindings=args.debug_bindings,
         arches=where.arches,
         engines=where.engines,
+        attribution_budget=args.attribution_budget,
     )
     before = baseline.load_baseline(args.baseline) if args.baseline else None
     summary = runner.execute(request, progress)

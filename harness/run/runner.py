@@ -28,12 +28,14 @@ from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
+from harness.run import attribute
 from harness.run.parallel import run_units
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
     CellIndex,
     Manifest,
     Stream,
+    iter_cells,
     read_facts,
     record_facts,
     slim_results,
@@ -264,6 +266,7 @@ class RunRequest:
     loaded: tuple[Scenario, ...] = ()  # scenarios made in memory (`check`), run as they are
     arches: tuple[str, ...] | None = None  # replace the scenarios' matrix.arch
     engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
+    attribution_budget: int = attribute.DEFAULT_BUDGET  # real runs attribution may make
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -438,11 +441,13 @@ def run_cells(
         stream.close()
 
 
-def finish_run(prepared: PreparedRun) -> RunSummary:
-    """Write results.json in plan order from what cells.jsonl holds (all of this shard's cells,
-    or, after a failure, those that finished)."""
+def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSummary:
+    """Attribute the failing cells (`attribute_failures`), then write results.json in plan
+    order from what cells.jsonl holds (all of this shard's cells, or, after a failure, those
+    that finished; then attribution makes no runs of its own)."""
     plan = prepared.plan
     built = prepared.built
+    attributed = attribute_failures(prepared, runs=attribution_runs)
     run_info = {
         "shard": prepared.manifest.shard,
         "planned": len(plan.mine),
@@ -465,7 +470,10 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         prepared.index,
         plan.mine,
         run_info,
-        agreement.document_keys(wheel_sets, results, prepared.run_dir),
+        {
+            **agreement.document_keys(wheel_sets, results, prepared.run_dir),
+            "attribution": attributed.to_json(),
+        },
     )
     return RunSummary(
         run_dir=prepared.run_dir,
@@ -473,6 +481,42 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         results_path=path,
         coverage=tuple((s.name, coverage(s)) for s in plan.scenarios),
     )
+
+
+# The finish step's attribution (harness/run/attribute.py) -----------------------------------
+
+
+def attribute_failures(prepared: PreparedRun, *, runs: bool = True) -> attribute.Record:
+    """Give every failing cell of this shard its culprits and failure kind, judge its
+    expectation again with that kind, and append the result to cells.jsonl (its last line
+    wins), so that results.json and the summary read it. Real runs (within the request's
+    budget) use each group's backend and wheels; none when `runs` is false."""
+    plan = prepared.plan
+    places = {
+        unit[0].group: attribute.Place(
+            scenario=plan.scenario(unit[0]),
+            backend=plan.chosen[unit[0].scenario],
+            wheels=prepared.built[unit[0].group],
+            cell=unit[0],
+        )
+        for unit in plan.units
+    }
+    results = [
+        CellResult.from_json(data)
+        for data in iter_cells(prepared.run_dir, prepared.index, plan.mine)
+    ]
+    budget = attribute.Budget(limit=plan.request.attribution_budget if runs else 0)
+    amended, record = attribute.attribute_cells(results, places, budget)
+    stream = Stream(prepared.run_dir, prepared.index)
+    try:
+        for result in amended:
+            stream.add(result)
+    finally:
+        stream.close()
+    return record
+
+
+# ------------------------------------------------------------------------------------------
 
 
 def execute(
@@ -487,7 +531,7 @@ def execute(
         run_cells(prepared, progress)
     except BaseException as failure:
         try:
-            finish_run(prepared)
+            finish_run(prepared, attribution_runs=False)
         except BaseException as also:  # never in the place of the failure that stopped the run
             failure.add_note(f"then writing the results failed too: {also}")
         raise

@@ -93,7 +93,13 @@ def test_repeated_dlopen_reaches_the_plan(
     twice = plan(capsys, "check", str(a), str(b), "--dlopen", "local", "--dlopen", "global:wc_b")
     assert {line.split("/")[2] for line in once} == {"global:wc_b"}
     assert {line.split("/")[2] for line in twice} == {"local", "global:wc_b"}
-    assert len(twice) == 2 * len(once) == 4
+    # both orders, and (check runs singletons unless told not to) each wheel alone
+    assert len(twice) == 2 * len(once) == 2 * (2 + 2)
+    alone = plan(capsys, "check", str(a), str(b), "--dlopen", "global:wc_b", "--no-singletons")
+    assert [line.split()[0] for line in alone] == [
+        "check/host/global:wc_b/plain/wc_a,wc_b#1",
+        "check/host/global:wc_b/plain/wc_b,wc_a#1",
+    ]
 
 
 def test_requirements_files_add_up_skipping_comments_and_blank_lines(
@@ -110,7 +116,7 @@ def test_requirements_files_add_up_skipping_comments_and_blank_lines(
     # Requirements from a file need no --download; each becomes a wheel of the set.
     lines = plan(capsys, "check", "--requirements", str(first), "--requirements", str(second))
     orders = {line.split("/")[4].split("#")[0] for line in lines}
-    assert "msgpack,pyyaml,markupsafe" in orders and len(orders) == 6
+    assert "msgpack,pyyaml,markupsafe" in orders and len(orders) == 6 + 3  # and each alone
 
 
 def test_bad_lines_of_a_requirements_file_are_named_with_file_and_line(

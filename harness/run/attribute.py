@@ -1,0 +1,201 @@
+"""Attribution when a run ends: each failing cell gets its culprits and failure kind
+(harness/analysis/attribution.py), and its expectation is judged again with that kind (rules
+on `when.failure_kind` can only be applied now).
+
+The run's own cells answer first (with `[matrix] singletons` every singleton is among them).
+A set of wheels they do not answer for, a singleton the run did not run or a subset of a
+larger cell, is run for real: in a session of the cell's group opened by the same backend
+with the same wheels, one fresh interpreter per run (harness/run/trials.py), at most
+`Budget.limit` runs in the whole run. The singletons go first, then the reductions, in plan
+order; what the runs were and how long attribution took go into results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from harness.analysis.attribution import (
+    NotObserved,
+    Signature,
+    attribute_results,
+    known_runs,
+    needed_singletons,
+)
+from harness.build.prebuilt import with_modules
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends import Backend, Session
+from harness.common.ids import LogicalId
+from harness.errors import InfrastructureError
+from harness.evidence.results import Attribution, CellResult
+from harness.run.trials import Tester, Trial
+from harness.scenario.load import Scenario
+from harness.scenario.plan import Cell, expected_for
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUDGET: Final = 20
+
+
+@dataclass(kw_only=True)
+class Budget:
+    """How many attribution runs a run may still make, and what they cost."""
+
+    limit: int
+    runs: int = 0
+    refused: int = 0  # sets not run because the budget had run out
+
+    def take(self) -> None:
+        if self.runs >= self.limit:
+            self.refused += 1
+            raise NotObserved(f"the attribution budget ({self.limit} runs) ran out")
+        self.runs += 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Place:
+    """Where a group's sets run: its scenario, backend and wheels, and one of its cells (for
+    the target and arch)."""
+
+    scenario: Scenario
+    backend: Backend
+    wheels: tuple[BuiltWheel, ...]
+    cell: Cell
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """What attribution did in a run: results.json's `attribution` key."""
+
+    budget: int
+    runs: int
+    wall_s: float
+    exhausted: bool  # some set was not run because the budget had run out
+    cells: int  # failing cells attributed
+    trials: tuple[Trial, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "runs": self.runs,
+            "wall_s": round(self.wall_s, 3),
+            "exhausted": self.exhausted,
+            "cells": self.cells,
+            "trials": [
+                {
+                    "cell": str(t.cell.cell_id.logical),
+                    "verdict": str(t.verdict),
+                    "subkind": str(t.subkind) if t.subkind else None,
+                    "step": t.step,
+                }
+                for t in self.trials
+            ],
+        }
+
+
+@dataclass(kw_only=True)
+class _Runs:
+    """Real runs of sets of wheels, one session per group opened when first needed."""
+
+    places: Mapping[str, Place]
+    budget: Budget
+    stack: contextlib.ExitStack
+    sessions: dict[str, Session] = field(default_factory=dict)
+    testers: dict[str, Tester] = field(default_factory=dict)
+
+    def observe(self, logical: LogicalId) -> frozenset[Signature]:
+        """What a run of `logical` showed: remembered, or run now (one of the budget's runs)."""
+        place = self.places.get(logical.group)
+        if place is None:
+            raise NotObserved(f"{logical.group} has no place to run in")
+        key = f"{logical.group}/{logical.dlopen}/{logical.host}/use:{','.join(logical.use)}"
+        tester = self.testers.get(key)
+        if tester is None or logical.order not in tester.seen:
+            self.budget.take()
+        try:
+            if tester is None:
+                tester = self.testers[key] = self._tester(place, logical)
+            trial = tester.run(logical.order)
+        except InfrastructureError as exc:
+            raise NotObserved(f"the run of {logical.tail} failed: {exc.message}") from exc
+        return frozenset({Signature(verdict=trial.verdict, subkind=trial.subkind, step=trial.step)})
+
+    def _tester(self, place: Place, logical: LogicalId) -> Tester:
+        """A tester of the cell's mode (dlopen, host, first-use order) in its group's session,
+        opened now when it is the group's first."""
+        if logical.group not in self.sessions:
+            first = place.cell
+            opened = place.backend.open(first.target, first.arch, place.wheels)
+            self.sessions[logical.group] = self.stack.enter_context(opened)
+        template = replace(
+            place.cell, dlopen=logical.dlopen, host=logical.host, use=logical.use, repeat=1
+        )
+        scenario = with_modules(place.scenario, place.wheels)
+        return Tester(scenario, template, self.sessions[logical.group])
+
+    @property
+    def trials(self) -> tuple[Trial, ...]:
+        return tuple(t for tester in self.testers.values() for t in tester.trials)
+
+
+def attribute_cells(
+    results: Sequence[CellResult], places: Mapping[str, Place], budget: Budget
+) -> tuple[tuple[CellResult, ...], Record]:
+    """The failing cells of `results`, each with its attribution and its expectation judged
+    again with its failure kind, and what attribution did. Runs are made in `places`
+    (group -> place) while `budget` lasts."""
+    started = time.monotonic()
+    runs_before = budget.runs
+    with contextlib.ExitStack() as stack:
+        runs = _Runs(places=places, budget=budget, stack=stack)
+        # The singletons first, so that a budget too small for every reduction still
+        # tells every single-wheel failure apart.
+        for single in needed_singletons(results, known_runs(results)):
+            with contextlib.suppress(NotObserved):
+                runs.observe(single)
+        found = attribute_results(results, runs.observe)
+    amended = tuple(
+        _judged(result, found[result.id], places) for result in results if result.id in found
+    )
+    record = Record(
+        budget=budget.limit,
+        runs=budget.runs - runs_before,
+        wall_s=time.monotonic() - started,
+        exhausted=budget.refused > 0,
+        cells=len(amended),
+        trials=runs.trials,
+    )
+    for line in summary_lines(record):
+        logger.warning("%s", line)
+    return amended, record
+
+
+def _judged(result: CellResult, found: Attribution, places: Mapping[str, Place]) -> CellResult:
+    """The result with its attribution, and its expectation as the rules give it for its
+    failure kind."""
+    place = places.get(result.cell.group)
+    if place is None:
+        return replace(result, attribution=found)
+    expected = expected_for(place.scenario.expectations, result.cell.as_cell(), found.failure_kind)
+    outcome = result.outcome
+    return replace(
+        result,
+        attribution=found,
+        cell=replace(result.cell, expected=str(expected)),
+        outcome=replace(
+            outcome, matches_expectation=expected.matches(outcome.verdict, outcome.subkind)
+        ),
+    )
+
+
+def summary_lines(record: Record) -> Iterator[str]:
+    if record.runs or record.exhausted:
+        yield (
+            f"attribution: {record.cells} failing cells, {record.runs} runs of "
+            f"{record.budget} in {record.wall_s:.1f}s"
+            + ("; the budget ran out (--attribution-budget)" if record.exhausted else "")
+        )
