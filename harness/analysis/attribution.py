@@ -53,12 +53,17 @@ class Signature:
         return f"{verdict} at {self.step or 'start-up'}"
 
 
+def signature(verdict: Verdict, subkind: ImportErrorKind | None, last_step: str) -> Signature:
+    """The signature of a run that ended with `verdict` after `last_step`. An exit-crash
+    happens after the last step, whichever step that was (the last import alone, the last
+    victim with victims), so its step is `exit`."""
+    step = EXIT_STEP if verdict == Verdict.EXIT_CRASH else last_step
+    return Signature(verdict=verdict, subkind=subkind, step=step)
+
+
 def signature_of(outcome: CellOutcome) -> Signature:
-    """The signature of an outcome. An exit-crash happens after the last step, whichever
-    step that was (the last import alone, the last victim with victims), so its step is
-    `exit`."""
-    step = EXIT_STEP if outcome.verdict == Verdict.EXIT_CRASH else outcome.last_step
-    return Signature(verdict=outcome.verdict, subkind=outcome.subkind, step=step)
+    """The signature of a cell's outcome."""
+    return signature(outcome.verdict, outcome.subkind, outcome.last_step)
 
 
 class NotObserved(Exception):

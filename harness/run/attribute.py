@@ -25,6 +25,7 @@ from harness.analysis.attribution import (
     attribute_results,
     known_runs,
     needed_singletons,
+    signature,
 )
 from harness.build.prebuilt import with_modules
 from harness.build.wheels import BuiltWheel
@@ -114,7 +115,8 @@ class _Runs:
             raise NotObserved(f"{logical.group} has no place to run in")
         key = f"{logical.group}/{logical.dlopen}/{logical.host}/use:{','.join(logical.use)}"
         tester = self.testers.get(key)
-        if tester is None or logical.order not in tester.seen:
+        fresh = tester is None or logical.order not in tester.seen
+        if fresh:
             self.budget.take()
         try:
             if tester is None:
@@ -122,7 +124,12 @@ class _Runs:
             trial = tester.run(logical.order)
         except InfrastructureError as exc:
             raise NotObserved(f"the run of {logical.tail} failed: {exc.message}") from exc
-        return frozenset({Signature(verdict=trial.verdict, subkind=trial.subkind, step=trial.step)})
+        if fresh:
+            where = trial.step or "start-up"
+            logger.warning(
+                "attribution run %d: %s → %s at %s", self.budget.runs, logical, trial.verdict, where
+            )
+        return frozenset({signature(trial.verdict, trial.subkind, trial.step)})
 
     def _tester(self, place: Place, logical: LogicalId) -> Tester:
         """A tester of the cell's mode (dlopen, host, first-use order) in its group's session,
@@ -135,7 +142,7 @@ class _Runs:
             place.cell, dlopen=logical.dlopen, host=logical.host, use=logical.use, repeat=1
         )
         scenario = with_modules(place.scenario, place.wheels)
-        return Tester(scenario, template, self.sessions[logical.group])
+        return Tester(scenario, template, self.sessions[logical.group], log_runs=False)
 
     @property
     def trials(self) -> tuple[Trial, ...]:

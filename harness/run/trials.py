@@ -45,7 +45,10 @@ def subset_cell(cell: Cell, order: tuple[str, ...], repeat: int) -> Cell:
 class Tester:
     """Runs one cell per order in an open session, remembering every answer."""
 
-    def __init__(self, scenario: Scenario, cell: Cell, session: Session) -> None:
+    def __init__(
+        self, scenario: Scenario, cell: Cell, session: Session, *, log_runs: bool = True
+    ) -> None:
+        self.log_runs = log_runs
         self.scenario = scenario
         self.cell = cell
         self.session = session
@@ -79,5 +82,6 @@ class Tester:
         )
         self.seen[order] = trial
         self.trials.append(trial)
-        logger.warning("run %d: %s → %s", number, ",".join(order), verdict.verdict)
+        if self.log_runs:
+            logger.warning("run %d: %s → %s", number, ",".join(order), verdict.verdict)
         return trial
