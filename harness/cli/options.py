@@ -15,6 +15,7 @@ from typing import Self
 
 from harness.cells.backends import BACKENDS
 from harness.common.ids import GLOBAL_ALL, GLOBAL_PREFIX, LOCAL
+from harness.common.verdicts import FailureKind
 from harness.errors import InputError
 from harness.run.attribute import DEFAULT_BUDGET
 from harness.run.runner import AUTO
@@ -70,6 +71,17 @@ def host_modes(text: str) -> tuple[str, ...]:
                 f"unknown host mode {mode!r}; valid: {', '.join(valid)}"
             )
     return found
+
+
+def failure_kinds(text: str) -> tuple[FailureKind, ...]:
+    """Comma-separated failure kinds."""
+    found = _items(text)
+    for kind in found:
+        if kind not in set(FailureKind):
+            raise argparse.ArgumentTypeError(
+                f"unknown failure kind {kind!r}; valid: {', '.join(FailureKind)}"
+            )
+    return tuple(FailureKind(kind) for kind in found)
 
 
 def backend(text: str) -> str:

@@ -75,6 +75,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="compare with an earlier run's results.json: each cell regressed, fixed, changed, "
         "unchanged, new or gone; the exit code is then 1 only for regressions",
     )
+    evidence.add_argument(
+        "--baseline-kinds",
+        type=options.failure_kinds,
+        action="extend",
+        metavar="K[,K…]",
+        help="with --baseline: count a regression only when the cell's failures are of these "
+        "kinds (single-wheel, cross-wheel); others are listed as ignored",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -84,6 +92,8 @@ def execute(args: argparse.Namespace) -> int:
         raise InputError("--resume takes the scenarios of the run it resumes; give no SCENARIO")
     if not args.resume and not args.scenarios:
         raise InputError("give one or more scenario .toml files (or --resume RUN_DIR)")
+    if args.baseline_kinds and not args.baseline:
+        raise InputError("--baseline-kinds limits the regressions of --baseline; give both")
     if args.print_plan:
         return print_plan(load_all(args.scenarios, args.cover), where, select)
     request = RunRequest(
@@ -110,6 +120,9 @@ def execute(args: argparse.Namespace) -> int:
         current = baseline.verdict_sets(
             (CellId.parse(r.id), r.outcome.verdict) for r in summary.results
         )
-        comparison = baseline.compare(str(args.baseline), before, current)
+        kinds = baseline.failure_kinds((CellId.parse(r.id), r.attribution) for r in summary.results)
+        comparison = baseline.compare(
+            str(args.baseline), before, current, kinds, args.baseline_kinds or ()
+        )
         baseline.store(summary.results_path, comparison)
     return conclude(summary, as_json=args.json, comparison=comparison)

@@ -11,7 +11,8 @@ import pytest
 
 from harness import cli
 from harness.cli.options import Placement
-from harness.errors import InvalidInputFile
+from harness.common.verdicts import FailureKind
+from harness.errors import InputError, InvalidInputFile
 from harness.scenario.config import Defaults
 from harness.scenario.load import NO_TOOLCHAINS, load_scenario
 from tests.unit.test_bad_input import GOOD
@@ -75,6 +76,11 @@ def plan(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
             ("check", "--constraint", str(GOOD), "--constraint", str(GOOD)),
             "constraint",
             [GOOD, GOOD],
+        ),
+        (
+            ("run", "--baseline-kinds", "cross-wheel", "--baseline-kinds", "single-wheel"),
+            "baseline_kinds",
+            [FailureKind.CROSS_WHEEL, FailureKind.SINGLE_WHEEL],
         ),
     ],
 )
@@ -189,3 +195,20 @@ def test_placement_takes_pyproject_defaults_and_options_win(
     placed = Placement.from_args(given, defaults)
     assert placed.engines == {"aarch64": "ssh://other", "s390x": "zbox"}
     assert placed.targets == ("debian:bookworm",) and placed.jobs == 3
+
+
+def test_attribution_options_are_checked_as_they_are_read(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["run", "x.toml"]).attribution_budget == 20
+    assert parser.parse_args(["check", "--attribution-budget", "0"]).attribution_budget == 0
+    for argv, message in [
+        (["run", "--attribution-budget", "-1"], "-1: give 0 or more"),
+        (["run", "--baseline-kinds", "both"], "unknown failure kind 'both'"),
+    ]:
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert message in capsys.readouterr().err
+    with pytest.raises(InputError, match="--baseline-kinds limits the regressions of --baseline"):
+        cli.main_inner(["run", "x.toml", "--baseline-kinds", "cross-wheel"])
