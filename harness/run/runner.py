@@ -447,7 +447,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
     that finished; then attribution makes no runs of its own)."""
     plan = prepared.plan
     built = prepared.built
-    attributed = attribute_failures(prepared, runs=attribution_runs)
+    attributed, amended = attribute_failures(prepared, runs=attribution_runs)
     run_info = {
         "shard": prepared.manifest.shard,
         "planned": len(plan.mine),
@@ -462,7 +462,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
         wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
         targets=read_facts(prepared.run_dir),
     )
-    results = slim_results(prepared.run_dir, prepared.index, plan.mine)
+    results = slim_results(prepared.run_dir, prepared.index, plan.mine, amended)
     wheel_sets = [(built[u[0].group], [c.id for c in u]) for u in plan.units]
     path = write_results(
         prepared.run_dir,
@@ -474,6 +474,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
             **agreement.document_keys(wheel_sets, results, prepared.run_dir),
             "attribution": attributed.to_json(),
         },
+        amended,
     )
     return RunSummary(
         run_dir=prepared.run_dir,
@@ -486,11 +487,14 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
 # The finish step's attribution (harness/run/attribute.py) -----------------------------------
 
 
-def attribute_failures(prepared: PreparedRun, *, runs: bool = True) -> attribute.Record:
-    """Give every failing cell of this shard its culprits and failure kind, judge its
-    expectation again with that kind, and append the result to cells.jsonl (its last line
-    wins), so that results.json and the summary read it. Real runs (within the request's
-    budget) use each group's backend and wheels; none when `runs` is false."""
+def attribute_failures(
+    prepared: PreparedRun, *, runs: bool = True
+) -> tuple[attribute.Record, dict[str, CellResult]]:
+    """Give every failing cell of this shard its culprits and failure kind and judge its
+    expectation again with that kind: what attribution did, and those cells by id (for
+    results.json, in the place of their lines in cells.jsonl, which stays one line per
+    cell run). Real runs (within the request's budget) use each group's backend and wheels;
+    none when `runs` is false."""
     plan = prepared.plan
     places = {
         unit[0].group: attribute.Place(
@@ -507,13 +511,7 @@ def attribute_failures(prepared: PreparedRun, *, runs: bool = True) -> attribute
     ]
     budget = attribute.Budget(limit=plan.request.attribution_budget if runs else 0)
     amended, record = attribute.attribute_cells(results, places, budget)
-    stream = Stream(prepared.run_dir, prepared.index)
-    try:
-        for result in amended:
-            stream.add(result)
-    finally:
-        stream.close()
-    return record
+    return record, {result.id: result for result in amended}
 
 
 # ------------------------------------------------------------------------------------------

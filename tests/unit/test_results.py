@@ -228,3 +228,31 @@ def test_attribution_validates_and_round_trips(tmp_path: Path) -> None:
     document["cells"][0]["attribution"]["failure_kind"] = "both"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, SCHEMA)
+
+
+def test_amended_cells_take_the_place_of_their_lines(tmp_path: Path) -> None:
+    """The finish step's attributed cells go into results.json (and its count of unexpected
+    cells) in the place of their lines; cells.jsonl keeps one line per cell run."""
+    failing = result(("a", "b"), Verdict.SEGFAULT, Verdict.PASS, last_step="import b")
+    cells = [failing, result(("b", "a"), Verdict.PASS, Verdict.PASS)]
+    index = CellIndex()
+    stream = Stream(tmp_path, index)
+    for cell in cells:
+        stream.add(cell)
+    stream.close()
+    found = Attribution(culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="import b")
+    judged = replace(
+        failing,
+        attribution=found,
+        cell=replace(failing.cell, expected="segfault"),
+        outcome=replace(failing.outcome, matches_expectation=True),
+    )
+    order = [c.id for c in cells]
+    path = write_results(tmp_path, provenance(), index, order, {}, None, {failing.id: judged})
+    document = json.loads(path.read_text())
+    assert document["summary"]["unexpected"] == 0
+    assert document["cells"][0]["cell"]["expected"] == "segfault"
+    assert document["cells"][0]["attribution"]["culprits"] == ["a", "b"]
+    assert len((tmp_path / "cells.jsonl").read_text().splitlines()) == 2
+    plain = json.loads(write_results(tmp_path, provenance(), index, order, {}).read_text())
+    assert plain["summary"]["unexpected"] == 1 and "attribution" not in plain["cells"][0]
