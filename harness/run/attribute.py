@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -49,11 +49,12 @@ class Budget:
     limit: int
     runs: int = 0
     refused: int = 0  # sets not run because the budget had run out
+    why: str = ""  # why no run may be made at all, when that is not the limit
 
     def take(self) -> None:
         if self.runs >= self.limit:
             self.refused += 1
-            raise NotObserved(f"the attribution budget ({self.limit} runs) ran out")
+            raise NotObserved(self.why or f"the attribution budget ({self.limit} runs) ran out")
         self.runs += 1
 
 
@@ -107,12 +108,15 @@ class _Runs:
     stack: contextlib.ExitStack
     sessions: dict[str, Session] = field(default_factory=dict)
     testers: dict[str, Tester] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)  # group -> why its session failed
 
     def observe(self, logical: LogicalId) -> frozenset[Signature]:
         """What a run of `logical` showed: remembered, or run now (one of the budget's runs)."""
         place = self.places.get(logical.group)
         if place is None:
             raise NotObserved(f"{logical.group} has no place to run in")
+        if logical.group in self.broken:
+            raise NotObserved(self.broken[logical.group])
         key = f"{logical.group}/{logical.dlopen}/{logical.host}/use:{','.join(logical.use)}"
         tester = self.testers.get(key)
         fresh = tester is None or logical.order not in tester.seen
@@ -137,7 +141,12 @@ class _Runs:
         if logical.group not in self.sessions:
             first = place.cell
             opened = place.backend.open(first.target, first.arch, place.wheels)
-            self.sessions[logical.group] = self.stack.enter_context(opened)
+            try:
+                self.sessions[logical.group] = self.stack.enter_context(opened)
+            except InfrastructureError as exc:
+                why = f"no session for {logical.group}: {exc.message}"
+                self.broken[logical.group] = why
+                raise NotObserved(why) from exc
         template = replace(
             place.cell, dlopen=logical.dlopen, host=logical.host, use=logical.use, repeat=1
         )
@@ -176,8 +185,8 @@ def attribute_cells(
         cells=len(amended),
         trials=runs.trials,
     )
-    for line in summary_lines(record):
-        logger.warning("%s", line)
+    if record.runs or (record.exhausted and not budget.why):
+        logger.warning("%s", summary_line(record))
     return amended, record
 
 
@@ -199,10 +208,10 @@ def _judged(result: CellResult, found: Attribution, places: Mapping[str, Place])
     )
 
 
-def summary_lines(record: Record) -> Iterator[str]:
-    if record.runs or record.exhausted:
-        yield (
-            f"attribution: {record.cells} failing cells, {record.runs} runs of "
-            f"{record.budget} in {record.wall_s:.1f}s"
-            + ("; the budget ran out (--attribution-budget)" if record.exhausted else "")
-        )
+def summary_line(record: Record) -> str:
+    """What attribution did, in one line for the log."""
+    ran_out = "; the budget ran out (--attribution-budget)" if record.exhausted else ""
+    return (
+        f"attribution: {record.cells} failing cells, {record.runs} runs of "
+        f"{record.budget} in {record.wall_s:.1f}s{ran_out}"
+    )

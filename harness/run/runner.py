@@ -509,7 +509,9 @@ def attribute_failures(
         CellResult.from_json(data)
         for data in iter_cells(prepared.run_dir, prepared.index, plan.mine)
     ]
-    budget = attribute.Budget(limit=plan.request.attribution_budget if runs else 0)
+    budget = attribute.Budget(limit=plan.request.attribution_budget)
+    if not runs:
+        budget = attribute.Budget(limit=0, why="the run stopped early, so attribution ran nothing")
     amended, record = attribute.attribute_cells(results, places, budget)
     return record, {result.id: result for result in amended}
 
