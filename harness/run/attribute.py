@@ -109,6 +109,7 @@ class _Runs:
     sessions: dict[str, Session] = field(default_factory=dict)
     testers: dict[str, Tester] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)  # group -> why its session failed
+    failed: dict[str, str] = field(default_factory=dict)  # logical id -> why its run failed
 
     def observe(self, logical: LogicalId) -> frozenset[Signature]:
         """What a run of `logical` showed: remembered, or run now (one of the budget's runs)."""
@@ -117,6 +118,8 @@ class _Runs:
             raise NotObserved(f"{logical.group} has no place to run in")
         if logical.group in self.broken:
             raise NotObserved(self.broken[logical.group])
+        if str(logical) in self.failed:
+            raise NotObserved(self.failed[str(logical)])
         key = f"{logical.group}/{logical.dlopen}/{logical.host}/use:{','.join(logical.use)}"
         tester = self.testers.get(key)
         fresh = tester is None or logical.order not in tester.seen
@@ -127,7 +130,9 @@ class _Runs:
                 tester = self.testers[key] = self._tester(place, logical)
             trial = tester.run(logical.order)
         except InfrastructureError as exc:
-            raise NotObserved(f"the run of {logical.tail} failed: {exc.message}") from exc
+            why = self.failed[str(logical)] = f"the run of {logical.tail} failed: {exc.message}"
+            logger.warning("attribution run %d: %s", self.budget.runs, why)
+            raise NotObserved(why) from exc
         if fresh:
             where = trial.step or "start-up"
             logger.warning(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from harness.analysis.attribution import sub_cell
 from harness.cells.backends import Session
 from harness.cells.jobs import job_for
 from harness.common.verdicts import ImportErrorKind, Verdict
@@ -35,11 +36,10 @@ class Trial:
 
 
 def subset_cell(cell: Cell, order: tuple[str, ...], repeat: int) -> Cell:
-    """`cell` importing only `order`, with its exercises in the same relative first-use order
-    (a cell's `use` lists its exercised wheels only; empty when it is the import order)."""
-    used = tuple(w for w in cell.use if w in order)
-    as_imported = tuple(w for w in order if w in cell.use)
-    return replace(cell, order=order, use=() if used == as_imported else used, repeat=repeat)
+    """`cell` importing only `order`, with its exercises in the same relative first-use
+    order (harness/analysis/attribution.py `sub_cell`)."""
+    use = sub_cell(cell.cell_id.logical, order).use
+    return replace(cell, order=order, use=use, repeat=repeat)
 
 
 class Tester:
@@ -69,7 +69,9 @@ class Tester:
             raise InfrastructureError(
                 f"the wheel set cannot be installed there: {self.session.not_installable}"
             )
-        outcome = next(iter(self.session.run([job])))
+        # Read the batch to its end: a session may take a consumer leaving early for a
+        # harness that gave up, and stop its container (harness/cells/backends/docker.py).
+        (outcome,) = list(self.session.run([job]))
         verdict = classify(outcome)
         if verdict.verdict == Verdict.INFRA_ERROR:
             raise InfrastructureError(f"run {number} ({','.join(order)}): {verdict.detail}")

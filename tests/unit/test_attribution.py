@@ -1,9 +1,11 @@
 """Attribution rules (harness/analysis/attribution.py), over results made in memory: the same
-step or another, several singletons failing, two-wheel cells, reduction and budgets."""
+step or another, several singletons failing, two-wheel cells, reduction and budgets; and the
+finish step's judging of failure_kind rules (harness/run/attribute.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
 
@@ -16,12 +18,17 @@ from harness.analysis.attribution import (
     signature_of,
     sub_cell,
 )
+from harness.build.toolchains import load_catalogue
+from harness.cells.backends.local import LocalBackend
 from harness.cells.outcome import Outcome
 from harness.common.ids import LogicalId
 from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.evidence.classify import Classified
 from harness.evidence.results import Attribution, CellResult
-from harness.scenario.plan import Cell, Expected
+from harness.run.attribute import Budget, Place, attribute_cells
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import Cell, Expected, plan
+from tests.unit.helpers import write_scenario
 
 SSL = "victim _ssl"
 SEGV = Verdict.SEGFAULT
@@ -228,3 +235,58 @@ def test_singletons_are_looked_up_in_the_cells_own_mode(dlopen: str) -> None:
     ]
     found = attribute_results(results)[f"s/host/{dlopen}/plain/a,b#1"]
     assert found.failure_kind is FailureKind.CROSS_WHEEL
+
+
+KIND_RULES = """
+name = "s"
+description = "a failure_kind rule"
+
+[[wheels]]
+id = "a"
+fixture = "call_once"
+
+[[wheels]]
+id = "b"
+fixture = "call_once"
+
+[matrix]
+dlopen = ["global-all"]
+singletons = true
+
+[[expect]]
+when = { failure_kind = "single-wheel" }
+verdict = "segfault"
+
+[[expect]]
+verdict = "pass"
+"""
+
+
+def test_the_finish_step_judges_failure_kind_rules_with_the_kind(tmp_path: Path) -> None:
+    """Cells are judged with failure_kind rules passed over while they run; attribution
+    judges the failing ones again. Every answer is among the run's cells: no run is made."""
+    scenario = load_scenario(write_scenario(tmp_path, KIND_RULES, "s.toml"), load_catalogue())
+    cells = {c.id: c for c in plan(scenario)}
+    assert list(cells) == [
+        "s/host/global-all/plain/a#1",
+        "s/host/global-all/plain/b#1",
+        "s/host/global-all/plain/a,b#1",
+        "s/host/global-all/plain/b,a#1",
+    ]
+    made = [
+        result("a"),
+        result("b", SEGV, SSL),
+        result("a,b", SEGV, SSL),
+        result("b,a", SEGV, "import a"),  # not how b fails alone: cross-wheel
+    ]
+    assert {r.cell.expected for r in made} == {"pass"}
+    place = Place(scenario=scenario, backend=LocalBackend(), wheels=(), cell=cells[made[0].id])
+    budget = Budget(limit=0)
+    amended, record = attribute_cells(made, {place.cell.group: place}, budget)
+    judged = {r.id: (r.cell.expected, r.outcome.matches_expectation) for r in amended}
+    assert judged == {
+        "s/host/global-all/plain/b#1": ("segfault", True),
+        "s/host/global-all/plain/a,b#1": ("segfault", True),
+        "s/host/global-all/plain/b,a#1": ("pass", False),
+    }
+    assert (record.runs, record.exhausted, record.cells, record.trials) == (0, False, 3, ())
