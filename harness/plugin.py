@@ -22,7 +22,10 @@ from harness.cells.capture_request import CaptureSettings
 from harness.errors import HarnessError
 from harness.evidence import flakes
 from harness.evidence.results import CellResult, new_run_id
+from harness.report import culprits
 from harness.report import terminal as report
+from harness.report.culprits import culprit_text
+from harness.run import attribute
 from harness.run.runner import Backends, cells_for, run_group, wheels_for
 from harness.scenario.load import Scenario, load_scenario
 from harness.scenario.plan import Cell, expected_for
@@ -33,6 +36,7 @@ backends_key: Final = pytest.StashKey[Backends]()
 wheels_key: Final = pytest.StashKey[dict[str, tuple[BuiltWheel, ...]]]()
 groups_key: Final = pytest.StashKey[dict[str, dict[str, CellResult]]]()
 capture_key: Final = pytest.StashKey[CaptureSettings | None]()
+budget_key: Final = pytest.StashKey[attribute.Budget]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +62,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--wheelclash-no-capture",
         action="store_true",
         help="keep no crash evidence (core, backtrace, library map) for failing cells",
+    )
+    group.addoption(
+        "--wheelclash-attribution-budget",
+        type=int,
+        default=attribute.DEFAULT_BUDGET,
+        help="at most this many extra runs in the session (each worker's) to find failing "
+        "cells' culprits: wheels alone, subsets of larger cells "
+        f"(default {attribute.DEFAULT_BUDGET})",
     )
     group.addoption(
         "--wheelclash-debug-bindings",
@@ -86,6 +98,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[wheels_key] = {}
     config.stash[groups_key] = {}
+    limit = config.getoption("wheelclash_attribution_budget")
+    config.stash[budget_key] = attribute.Budget(limit=max(0, limit))
     config.pluginmanager.register(MatrixReporter(), "wheelclash-matrix")
 
 
@@ -167,6 +181,12 @@ class CellItem(pytest.Item):
         stderr = self.result.outcome.stderr_tail
         if stderr.strip():
             self.add_report_section("call", "probe stderr", stderr)
+        found = self.result.attribution
+        if found is not None:
+            self.user_properties.append(("culprits", "+".join(found.culprits)))
+            self.user_properties.append(("failure_kind", str(found.failure_kind)))
+            lines = [f"culprits: {culprit_text(self.result)}", f"step: {found.step}"]
+            self.add_report_section("call", "attribution", "\n".join([*lines, *found.notes]))
         evidence = report.evidence_lines(self.result)
         if evidence:
             self.add_report_section("call", "crash evidence", "\n".join(evidence))
@@ -186,14 +206,27 @@ class CellItem(pytest.Item):
                 for item in self.session.items
                 if isinstance(item, CellItem) and item.cell.group == self.cell.group
             ]
-            results = run_group(
-                self.scenario,
-                siblings,
-                backend,
-                wheels[self.cell.group],
-                capture=_capture(config),
+            results = list(
+                run_group(
+                    self.scenario,
+                    siblings,
+                    backend,
+                    wheels[self.cell.group],
+                    capture=_capture(config),
+                )
             )
-            groups[self.cell.group] = {r.id: r for r in flakes.annotate(list(results))}
+            # Attribution, as a run's finish step does it, over this group's cells.
+            place = attribute.Place(
+                scenario=self.scenario,
+                backend=backend,
+                wheels=wheels[self.cell.group],
+                cell=self.cell,
+            )
+            amended, _ = attribute.attribute_cells(
+                results, {self.cell.group: place}, config.stash[budget_key]
+            )
+            by_id = {r.id: r for r in results} | {r.id: r for r in amended}
+            groups[self.cell.group] = {r.id: r for r in flakes.annotate(list(by_id.values()))}
         return groups[self.cell.group]
 
     def repr_failure(
@@ -234,4 +267,6 @@ class MatrixReporter:
         if self.results:
             terminalreporter.section("wheelclash matrix")
             terminalreporter.write_line(report.matrix(self.results))
+            for line in culprits.summary_lines(self.results):
+                terminalreporter.write_line(f"failures by culprit: {line}")
             terminalreporter.write_line(report.summary_line(self.results))

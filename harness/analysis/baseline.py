@@ -7,6 +7,11 @@ A logical cell *regressed* when its worst class rose, was *fixed* when it fell, 
 when the verdicts differ within the same class (segfault became abort), and is *unchanged*
 when the verdict sets are equal. Cells only in this run are *new*, only in the baseline
 *gone*; an infra-error on either side makes the cell *inconclusive*, never a regression.
+
+A regression can be limited to failures of some kinds (`--baseline-kinds`, the failure kinds
+of harness/analysis/attribution.py): a cell that would have regressed but whose failures in
+this run are all of other kinds is *ignored*, not regressed (a wheel that fails alone, when
+only cross-wheel failures are the change's concern).
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ from pathlib import Path
 from typing import Any, Final, assert_never
 
 from harness.common.ids import CellId
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import FailureKind, Verdict
 from harness.errors import InputError
-from harness.evidence.results import READ_HINT, load_results
+from harness.evidence.results import READ_HINT, Attribution, load_results
 
 
 class Status(StrEnum):
     REGRESSED = "regressed"
     FIXED = "fixed"
     CHANGED = "changed"
+    IGNORED = "ignored"  # regressed, with failures only of kinds --baseline-kinds leaves out
     UNCHANGED = "unchanged"
     NEW = "new"
     GONE = "gone"
@@ -68,6 +74,7 @@ class CellChange:
     status: Status
     before: tuple[Verdict, ...]
     after: tuple[Verdict, ...]
+    kinds: tuple[FailureKind, ...] = ()  # the failure kinds of this run's failing repeats
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,7 @@ class CellChange:
             "status": str(self.status),
             "before": [str(v) for v in self.before],
             "after": [str(v) for v in self.after],
+            **({"failure_kinds": [str(k) for k in self.kinds]} if self.kinds else {}),
         }
 
 
@@ -82,6 +90,7 @@ class CellChange:
 class Comparison:
     path: str
     changes: tuple[CellChange, ...]
+    counted: tuple[FailureKind, ...] = ()  # the kinds a regression counts for; () all
 
     @property
     def regressions(self) -> tuple[CellChange, ...]:
@@ -94,6 +103,7 @@ class Comparison:
         return {
             "path": self.path,
             "counts": self.counts(),
+            **({"kinds": [str(k) for k in self.counted]} if self.counted else {}),
             "cells": [c.to_json() for c in self.changes],
         }
 
@@ -104,6 +114,17 @@ def verdict_sets(cells: Iterable[tuple[CellId, Verdict]]) -> dict[str, frozenset
     for cell_id, verdict in cells:
         found.setdefault(str(cell_id.logical), set()).add(verdict)
     return {cell: frozenset(verdicts) for cell, verdicts in found.items()}
+
+
+def failure_kinds(
+    cells: Iterable[tuple[CellId, Attribution | None]],
+) -> dict[str, frozenset[FailureKind]]:
+    """Each logical cell's failure kinds over its failing repeats, keyed by its logical id."""
+    found: dict[str, set[FailureKind]] = {}
+    for cell_id, attribution in cells:
+        if attribution is not None:
+            found.setdefault(str(cell_id.logical), set()).add(attribution.failure_kind)
+    return {cell: frozenset(kinds) for cell, kinds in found.items()}
 
 
 def _status(before: frozenset[Verdict], after: frozenset[Verdict]) -> Status:
@@ -134,19 +155,32 @@ def compare(
     path: str,
     baseline: Mapping[str, frozenset[Verdict]],
     current: Mapping[str, frozenset[Verdict]],
+    kinds: Mapping[str, frozenset[FailureKind]] | None = None,
+    counted: Iterable[FailureKind] = (),
 ) -> Comparison:
-    """Every logical cell of either run with its status; this run's order, then gone cells."""
+    """Every logical cell of either run with its status; this run's order, then gone cells.
+    `kinds` are this run's failure kinds by logical cell (`failure_kinds`); with `counted`,
+    a regression whose failures are all of other kinds is ignored. A cell whose failures
+    have no known kind still regresses."""
+    kinds = kinds or {}
+    chosen = tuple(k for k in FailureKind if k in set(counted))
     cells = list(current) + [c for c in baseline if c not in current]
-    changes = [
-        CellChange(
-            cell=cell,
-            status=_status(baseline.get(cell, frozenset()), current.get(cell, frozenset())),
-            before=_ranked(baseline.get(cell, frozenset())),
-            after=_ranked(current.get(cell, frozenset())),
+    changes = []
+    for cell in cells:
+        status = _status(baseline.get(cell, frozenset()), current.get(cell, frozenset()))
+        found = kinds.get(cell, frozenset())
+        if status == Status.REGRESSED and chosen and found and not found & set(chosen):
+            status = Status.IGNORED
+        changes.append(
+            CellChange(
+                cell=cell,
+                status=status,
+                before=_ranked(baseline.get(cell, frozenset())),
+                after=_ranked(current.get(cell, frozenset())),
+                kinds=tuple(k for k in FailureKind if k in found),
+            )
         )
-        for cell in cells
-    ]
-    return Comparison(path=path, changes=tuple(changes))
+    return Comparison(path=path, changes=tuple(changes), counted=chosen)
 
 
 def load_baseline(path: Path) -> dict[str, frozenset[Verdict]]:
@@ -168,12 +202,17 @@ def text(comparison: Comparison) -> str:
     """The terminal summary: counts, then each cell that did not stay the same."""
     counts = comparison.counts()
     parts = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-    lines = [f"against baseline {comparison.path}: {parts or 'no cells'}"]
+    counted = ", ".join(comparison.counted)
+    lines = [
+        f"against baseline {comparison.path}: {parts or 'no cells'}"
+        + (f" (regressions counted for {counted} failures only)" if counted else "")
+    ]
     for change in comparison.changes:
         if change.status not in (Status.UNCHANGED,):
             before = "/".join(change.before) or "-"
             after = "/".join(change.after) or "-"
-            lines.append(f"  {change.status:<12} {change.cell}: {before} -> {after}")
+            kinds = f" ({', '.join(change.kinds)})" if change.kinds else ""
+            lines.append(f"  {change.status:<12} {change.cell}: {before} -> {after}{kinds}")
     return "\n".join(lines)
 
 

@@ -61,6 +61,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     orders: dict[str, Any] = {}
     findings: dict[str, Any] = {}  # each shard's static findings, once each
     agreement: list[Any] = []  # each shard's rows, as they are (counts are the shard's)
+    attributed: list[Mapping[str, Any]] = []
     shards: list[str] = []
     planned = 0
     complete = True
@@ -110,6 +111,8 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         for finding in document.get("findings", []):
             findings.setdefault(json.dumps(finding, sort_keys=True), finding)
         agreement += document.get("agreement", [])
+        if isinstance(document.get("attribution"), Mapping):
+            attributed.append(document["attribution"])
         for result in results:
             if result.id in cell_from:
                 raise InputError(
@@ -151,9 +154,22 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         },
         **({"findings": list(findings.values())} if findings else {}),
         **({"agreement": agreement} if agreement else {}),
+        **({"attribution": _attribution(attributed)} if attributed else {}),
         "cells": [r.to_json() for r in cells],
     }
     return Merged(document=document, results=tuple(cells), notes=notes)
+
+
+def _attribution(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The shards' attribution records as one: budgets, runs, time and cells add up."""
+    return {
+        "budget": sum(int(r.get("budget", 0)) for r in records),
+        "runs": sum(int(r.get("runs", 0)) for r in records),
+        "wall_s": round(sum(float(r.get("wall_s", 0.0)) for r in records), 3),
+        "exhausted": any(bool(r.get("exhausted")) for r in records),
+        "cells": sum(int(r.get("cells", 0)) for r in records),
+        "trials": [t for r in records for t in r.get("trials", [])],
+    }
 
 
 def _shard_notes(shards: Sequence[str], files: int) -> tuple[str, ...]:

@@ -93,6 +93,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=options.positive_float, default=60.0, help="seconds per cell"
     )
     cells.add_argument("--no-victims", action="store_true", help="skip CPython's own modules")
+    cells.add_argument(
+        "--no-singletons",
+        action="store_true",
+        help="do not also run each wheel alone in each mode (the singleton cells that tell a "
+        "wheel failing alone from wheels failing together); attribution then runs the "
+        "singletons it needs within --attribution-budget",
+    )
+    options.add_attribution(parser)
     parser.add_argument(
         "--write-scenario",
         type=Path,
@@ -113,6 +121,7 @@ def execute(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         timeout_s=args.timeout,
         victims=not args.no_victims,
+        singletons=not args.no_singletons,
         pairs=args.pairs,
         constraints=tuple(args.constraint or ()),
         imports=tuple(args.imports),
@@ -131,5 +140,6 @@ def execute(args: argparse.Namespace) -> int:
         command=tuple(sys.argv),
         jobs=where.jobs,
         engines=where.engines,
+        attribution_budget=args.attribution_budget,
     )
     return conclude(runner.execute(request, progress), as_json=args.json)

@@ -15,7 +15,9 @@ from typing import Self
 
 from harness.cells.backends import BACKENDS
 from harness.common.ids import DLOPEN_MODES, GLOBAL_ALL, GLOBAL_FIRST, GLOBAL_PREFIX, LOCAL
+from harness.common.verdicts import FailureKind
 from harness.errors import InputError
+from harness.run.attribute import DEFAULT_BUDGET
 from harness.run.runner import AUTO
 from harness.run.shards import Shard
 from harness.scenario import engine_option
@@ -68,6 +70,17 @@ def host_modes(text: str) -> tuple[str, ...]:
     return found
 
 
+def failure_kinds(text: str) -> tuple[FailureKind, ...]:
+    """Comma-separated failure kinds."""
+    found = _items(text)
+    for kind in found:
+        if kind not in set(FailureKind):
+            raise argparse.ArgumentTypeError(
+                f"unknown failure kind {kind!r}; valid: {', '.join(FailureKind)}"
+            )
+    return tuple(FailureKind(kind) for kind in found)
+
+
 def backend(text: str) -> str:
     valid = (AUTO, *BACKENDS)
     if text not in valid:
@@ -95,6 +108,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}: give 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
     return value
 
 
@@ -181,6 +204,20 @@ def add_output(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--results", type=Path, default=None, help="results root (default: results)")
     group.add_argument("--json", action="store_true", help="print results.json to stdout")
     group.add_argument("--print-plan", action="store_true", help="list the cells and stop")
+
+
+def add_attribution(parser: argparse.ArgumentParser) -> None:
+    """How much attribution may run when the cells have finished."""
+    group = parser.add_argument_group("attribution")
+    group.add_argument(
+        "--attribution-budget",
+        type=non_negative_int,
+        default=DEFAULT_BUDGET,
+        metavar="N",
+        help="at most N extra runs, in all, to find each failing cell's culprits: wheels run "
+        "alone where the run has no singleton cells, subsets of larger cells (pairs first); "
+        f"when they run out the smallest failing set found stands (default {DEFAULT_BUDGET})",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

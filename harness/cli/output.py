@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from harness.analysis import agreement, baseline
 from harness.cli.options import Placement
 from harness.evidence.results import CellResult
+from harness.report import culprits
 from harness.report import terminal as report
 from harness.report.write import write_reports
 from harness.run.runner import Backends, RunSummary, cells_for, selected
@@ -57,6 +58,11 @@ def conclude(
         for result in unexpected:
             print(report.failure_block(result))
         print(f"\nreproduce one without wheelclash: wheelclash repro '{unexpected[0].id}'")
+    by_culprit = culprits.summary_lines(summary.results)
+    if by_culprit:
+        print("\nfailures by culprit:")
+        for line in by_culprit:
+            print(f"  {line}")
     for line in agreement.summary_lines(summary.results_path):
         print(line)
     print(f"\n{report.summary_line(summary.results)}")

@@ -54,6 +54,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="finish an interrupted run: run only the cells missing from RUN_DIR/cells.jsonl, "
         "with that run's scenarios and options, and write its complete results.json",
     )
+    options.add_attribution(parser)
     evidence = parser.add_argument_group("evidence")
     evidence.add_argument(
         "--debug-bindings",
@@ -74,6 +75,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="compare with an earlier run's results.json: each cell regressed, fixed, changed, "
         "unchanged, new or gone; the exit code is then 1 only for regressions",
     )
+    evidence.add_argument(
+        "--baseline-kinds",
+        type=options.failure_kinds,
+        action="extend",
+        metavar="K[,K…]",
+        help="with --baseline: count a regression only when the cell's failures are of these "
+        "kinds (single-wheel, cross-wheel); others are listed as ignored",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -83,6 +92,8 @@ def execute(args: argparse.Namespace) -> int:
         raise InputError("--resume takes the scenarios of the run it resumes; give no SCENARIO")
     if not args.resume and not args.scenarios:
         raise InputError("give one or more scenario .toml files (or --resume RUN_DIR)")
+    if args.baseline_kinds and not args.baseline:
+        raise InputError("--baseline-kinds limits the regressions of --baseline; give both")
     if args.print_plan:
         return print_plan(load_all(args.scenarios, args.cover), where, select)
     request = RunRequest(
@@ -100,6 +111,7 @@ def execute(args: argparse.Namespace) -> int:
         debug_bindings=args.debug_bindings,
         arches=where.arches,
         engines=where.engines,
+        attribution_budget=args.attribution_budget,
     )
     before = baseline.load_baseline(args.baseline) if args.baseline else None
     summary = runner.execute(request, progress)
@@ -108,6 +120,9 @@ def execute(args: argparse.Namespace) -> int:
         current = baseline.verdict_sets(
             (CellId.parse(r.id), r.outcome.verdict) for r in summary.results
         )
-        comparison = baseline.compare(str(args.baseline), before, current)
+        kinds = baseline.failure_kinds((CellId.parse(r.id), r.attribution) for r in summary.results)
+        comparison = baseline.compare(
+            str(args.baseline), before, current, kinds, args.baseline_kinds or ()
+        )
         baseline.store(summary.results_path, comparison)
     return conclude(summary, as_json=args.json, comparison=comparison)

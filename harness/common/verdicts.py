@@ -1,4 +1,5 @@
-"""The closed set of verdicts and import-error subkinds, spelled as results.json spells them.
+"""The closed set of verdicts, import-error subkinds and failure kinds, spelled as
+results.json spells them.
 
 Scenario expectations, the classifier, results and reports all use these words.
 """
@@ -40,3 +41,11 @@ class ImportErrorKind(StrEnum):
 
 # Verdicts that mean the process died or misbehaved because of the code under test.
 FAILURES: Final = frozenset(Verdict) - {Verdict.PASS, Verdict.NOT_INSTALLABLE, Verdict.INFRA_ERROR}
+
+
+class FailureKind(StrEnum):
+    """Whose failure a failing cell shows (its attribution): one wheel's own,
+    which it also shows alone, or that of two or more wheels together."""
+
+    SINGLE_WHEEL = "single-wheel"
+    CROSS_WHEEL = "cross-wheel"

@@ -16,12 +16,12 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends import TargetFacts
 from harness.cells.outcome import Outcome
 from harness.common.ids import Variant
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.errors import InfrastructureError, InputError
 from harness.evidence.classify import Classified
 from harness.scenario.plan import Cell, Expected
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 STREAM_NAME: Final = "cells.jsonl"
 RESULTS_NAME: Final = "results.json"
 
@@ -174,12 +174,38 @@ class Evidence:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Attribution:
+    """Whose failure a failing cell shows (harness/analysis/attribution.py): the smallest set
+    of its wheels found to fail the same way (the same verdict at the same step), and so
+    whether one wheel fails alone or the wheels fail together."""
+
+    culprits: tuple[str, ...]  # wheel ids, in the cell's import order
+    failure_kind: FailureKind
+    step: str  # the step the failure is matched at: the outcome's last step, or "exit"
+    notes: tuple[str, ...] = ()  # other wheels failing alone too, a budget that ran out
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self, dict_factory=_plain)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            culprits=tuple(data["culprits"]),
+            failure_kind=FailureKind(data["failure_kind"]),
+            step=str(data.get("step", "")),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class CellResult:
-    """One cell's result, in three parts: what was planned, what came of it, what it left."""
+    """One cell's result, in four parts: what was planned, what came of it, what it left,
+    and (a failing cell, when the run has ended) which of its wheels it fails for."""
 
     cell: PlannedCell
     outcome: CellOutcome
     evidence: Evidence = field(default_factory=Evidence)
+    attribution: Attribution | None = None
 
     @property
     def id(self) -> str:
@@ -218,6 +244,7 @@ class CellResult:
             },
             "outcome": asdict(self.outcome, dict_factory=_plain),
             "evidence": self.evidence.to_json(),
+            **({"attribution": self.attribution.to_json()} if self.attribution else {}),
         }
 
     @classmethod
@@ -228,6 +255,9 @@ class CellResult:
             cell=PlannedCell.from_json(data["cell"]),
             outcome=CellOutcome.from_json(data["outcome"]),
             evidence=Evidence.from_json(data.get("evidence", {})),
+            attribution=Attribution.from_json(data["attribution"])
+            if data.get("attribution") is not None
+            else None,
         )
         if "id" in data and data["id"] != result.id:
             raise ValueError(f"cell {data['id']!r}: its cell fields make the id {result.id!r}")

@@ -18,6 +18,7 @@ from typing import Any, Final, assert_never
 from harness import paths
 from harness.analysis.baseline import ORDER as STATUS_ORDER
 from harness.common.verdicts import Verdict
+from harness.report.culprits import culprit_groups, culprit_text
 from harness.report.model import CellView, RunView
 from harness.report.terminal import SEVERITY
 
@@ -185,6 +186,7 @@ def _shown(value: object) -> str:
 
 def _cell_details(view: CellView, anchor: str, image: str) -> str:
     cell, outcome, evidence = view.cell, view.outcome, view.evidence
+    attribution = view.result.attribution
     facts = [
         ("verdict", view.verdict_text),
         ("expected", cell.expected),
@@ -197,6 +199,8 @@ def _cell_details(view: CellView, anchor: str, image: str) -> str:
         ("signal", _shown(outcome.signal)),
         ("return code", _shown(outcome.returncode)),
         ("last step", outcome.last_step),
+        ("culprits", culprit_text(view.result)),
+        ("attribution", "; ".join(attribution.notes) if attribution else ""),
         ("baseline", view.baseline),
         ("flaky", "yes" if evidence.flaky else ""),
     ]
@@ -268,6 +272,28 @@ def _baseline(view: RunView) -> str:
     return (
         f'<h2 id="baseline">Against the baseline</h2><p>{_e(view.baseline.get("path", ""))}</p>'
         f"<p>{badges}</p>{table}"
+    )
+
+
+def _culprits(view: RunView, anchors: Mapping[str, str]) -> str:
+    """The failing cells grouped by culprit set (harness/report/culprits.py)."""
+    groups = culprit_groups(c.result for c in view.cells)
+    if not groups:
+        return ""
+    rows = []
+    for group in groups:
+        first = group.cells[0]
+        rows.append(
+            f"<tr><td>{_e(group.kind)}</td><td><b>{_e(group.label)}</b></td>"
+            f"<td>{len(group.cells)}</td><td>{_e(group.how_text())}</td>"
+            f'<td><a href="#{anchors[first.id]}"><code>{_e(first.id)}</code></a></td></tr>'
+        )
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("kind", "culprits", "cells", "how", "first cell"))
+    return (
+        '<h2 id="culprits">Failures by culprit</h2><p class="muted">single-wheel: the culprit '
+        "fails the same way alone (the same verdict at the same step), so every set it is in "
+        "fails; cross-wheel: the smallest set of wheels found failing together</p>"
+        f'<div class="wide"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
     )
 
 
@@ -369,6 +395,7 @@ def render(view: RunView) -> str:
         f'<h2 id="matrix">Matrix</h2><p class="muted">modes down, import orders across; '
         f"! = the verdict differs from the scenario's expectation; click a cell for its "
         f"evidence</p>{_matrices(view, anchors)}"
+        f"{_culprits(view, anchors)}"
         f"{_findings(view)}"
         f'<h2 id="cells">Cells</h2>{cells}'
         f"{_provenance(view.provenance)}"

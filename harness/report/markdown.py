@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from harness.report.culprits import culprit_groups, culprit_text
 from harness.report.html import REPORT_NAME
 from harness.report.model import CellView, RunView
 from harness.report.terminal import SEVERITY
@@ -103,14 +104,20 @@ def _unexpected(view: RunView) -> list[str]:
     if not cells:
         return []
     rows = [
-        (f"`{c.id}`", c.verdict_text, c.cell.expected, c.outcome.detail or c.outcome.last_step)
+        (
+            f"`{c.id}`",
+            c.verdict_text,
+            c.cell.expected,
+            culprit_text(c.result) or "-",
+            c.outcome.detail or c.outcome.last_step,
+        )
         for c in cells[:MAX_LISTED]
     ]
     lines = [
         "",
         "### Unexpected verdicts",
         "",
-        *table(["cell", "verdict", "expected", "detail"], rows),
+        *table(["cell", "verdict", "expected", "culprits", "detail"], rows),
     ]
     if len(cells) > MAX_LISTED:
         lines.append(f"\n… and {len(cells) - MAX_LISTED} more in the HTML report")
@@ -120,6 +127,25 @@ def _unexpected(view: RunView) -> list[str]:
         for cell in reproducible:
             lines += [f"`{cell_text(cell.id)}`", "", *fenced(cell.cell.reproducer, "sh"), ""]
         lines.append("</details>")
+    return lines
+
+
+def _culprits(view: RunView) -> list[str]:
+    groups = culprit_groups(c.result for c in view.cells)
+    if not groups:
+        return []
+    rows = [
+        (g.kind, f"**{g.label}**", len(g.cells), g.how_text(), f"`{g.cells[0].id}`")
+        for g in groups[:MAX_LISTED]
+    ]
+    lines = [
+        "",
+        "### Failures by culprit",
+        "",
+        *table(["kind", "culprits", "cells", "how", "first cell"], rows),
+    ]
+    if len(groups) > MAX_LISTED:
+        lines.append(f"\n… and {len(groups) - MAX_LISTED} more in the HTML report")
     return lines
 
 
@@ -182,6 +208,7 @@ def render(view: RunView) -> str:
     ]
     lines += _baseline(view.baseline)
     lines += _unexpected(view)
+    lines += _culprits(view)
     tables: dict[str, list[CellView]] = defaultdict(list)
     for cell in view.cells:
         tables[cell.table].append(cell)

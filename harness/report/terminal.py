@@ -9,6 +9,7 @@ from typing import Final
 from harness.common.ids import CellId, Variant
 from harness.common.verdicts import Verdict
 from harness.evidence.results import CellResult
+from harness.report.culprits import culprit_text
 
 
 def _column(result: CellResult) -> str:
@@ -143,6 +144,9 @@ def failure_block(result: CellResult) -> str:
         f"  order {', '.join(cell.order)}; dlopen {cell.dlopen}; host {cell.host}"
         + (f"; first use {', '.join(cell.use)}" if cell.use else ""),
     ]
+    if result.attribution:
+        lines.append(f"  culprits: {culprit_text(result)}")
+        lines += [f"    {note}" for note in result.attribution.notes]
     if outcome.detail:
         lines.append(f"  {outcome.detail}")
     if outcome.signal:

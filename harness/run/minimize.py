@@ -7,59 +7,27 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from harness.analysis.ddmin import ddmin
 from harness.build.prebuilt import provided_names, with_modules
 from harness.build.toolchains import load_catalogue
-from harness.cells.backends import Backend, Session
-from harness.cells.jobs import job_for
+from harness.cells.backends import Backend
 from harness.common.ids import GLOBAL_FIRST, GLOBAL_PREFIX, Variant
 from harness.common.verdicts import ImportErrorKind, Verdict
-from harness.errors import InfrastructureError, InputError
-from harness.evidence.classify import Classified, classify
+from harness.errors import InputError
 from harness.evidence.results import load_results
-from harness.run.runner import Backends, cells_for, session_outcomes, wheels_for
+from harness.run.runner import Backends, cells_for, wheels_for
+from harness.run.trials import Tester, Trial
 from harness.scenario.load import HostMode, Matrix, Scenario, WheelSpec, load_scenario
 from harness.scenario.plan import Cell
 
 logger = logging.getLogger(__name__)
 
 MAX_PERMUTED: Final = 4  # every order of the minimal set up to this size, else the reverse only
-
-
-def ddmin(items: Sequence[str], fails: Callable[[tuple[str, ...]], bool]) -> tuple[str, ...]:
-    """Zeller's ddmin: a 1-minimal subsequence of `items` (relative order kept) that fails."""
-    current = tuple(items)
-    chunks = 2
-    while len(current) >= 2:
-        size = -(-len(current) // chunks)
-        parts = [current[i : i + size] for i in range(0, len(current), size)]
-        for part in parts:
-            if fails(part):
-                current, chunks = part, 2
-                break
-        else:
-            for part in parts:
-                rest = tuple(x for x in current if x not in part)
-                if rest and fails(rest):
-                    current, chunks = rest, max(chunks - 1, 2)
-                    break
-            else:
-                if chunks >= len(current):
-                    break
-                chunks = min(len(current), chunks * 2)
-    return current
-
-
-@dataclass(frozen=True, kw_only=True)
-class Trial:
-    order: tuple[str, ...]
-    verdict: Verdict
-    subkind: ImportErrorKind | None
-    detail: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,45 +66,6 @@ class Minimized:
         }
 
 
-class Tester:
-    """Runs one cell per order in an open session, remembering every answer."""
-
-    def __init__(
-        self, scenario: Scenario, cell: Cell, session: Session, provided: tuple[str, ...] = ()
-    ) -> None:
-        self.scenario = scenario
-        self.cell = cell
-        self.session = session
-        self.provided = provided  # every wheel of the session is installed, whatever is run
-        self.trials: list[Trial] = []
-        self.seen: dict[tuple[str, ...], Classified] = {}
-
-    def run(self, order: tuple[str, ...]) -> Classified:
-        if order in self.seen:
-            return self.seen[order]
-        number = len(self.trials) + 1
-        cell = replace(self.cell, order=order, repeat=number)
-        subset = replace(self.scenario, wheels=tuple(self.scenario.wheel(w) for w in order))
-        job = job_for(subset, cell, provided=self.provided)
-        outcome = next(iter(session_outcomes(self.session, [job])))
-        verdict = classify(outcome)
-        if verdict.verdict == Verdict.INFRA_ERROR:
-            raise InfrastructureError(
-                f"minimize: run {number} ({','.join(order)}): {verdict.detail}"
-            )
-        self.seen[order] = verdict
-        self.trials.append(
-            Trial(
-                order=order,
-                verdict=verdict.verdict,
-                subkind=verdict.subkind,
-                detail=verdict.detail,
-            )
-        )
-        logger.warning("run %d: %s → %s", number, ",".join(order), verdict.verdict)
-        return verdict
-
-
 def minimize_cell(
     scenario: Scenario, cell: Cell, backend: Backend, verdict: Verdict | None = None
 ) -> Minimized:
@@ -154,7 +83,7 @@ def minimize_cell(
             if cell.dlopen == GLOBAL_FIRST
             else cell
         )
-        tester = Tester(scenario, tried, session, provided_names(wheels))
+        tester = Tester(scenario, tried, session, provided=provided_names(wheels))
         first = tester.run(cell.order)
         goal = verdict or first.verdict
         if goal == Verdict.PASS or first.verdict != goal:

@@ -36,13 +36,14 @@ from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
-from harness.run import repeats
+from harness.run import attribute, repeats
 from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
     CellIndex,
     Manifest,
     Stream,
+    iter_cells,
     read_facts,
     record_facts,
     slim_results,
@@ -303,6 +304,7 @@ class RunRequest:
     arches: tuple[str, ...] | None = None  # replace the scenarios' matrix.arch
     engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
     repeat_failures: int = 1  # runs in all of every failing logical cell (harness/run/repeats.py)
+    attribution_budget: int = attribute.DEFAULT_BUDGET  # real runs attribution may make
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -512,12 +514,14 @@ def run_cells(
         stream.close()
 
 
-def finish_run(prepared: PreparedRun) -> RunSummary:
-    """Write results.json in plan order from what cells.jsonl holds (all of this shard's cells,
-    or, after a failure, those that finished)."""
+def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSummary:
+    """Attribute the failing cells (`attribute_failures`), then write results.json in plan
+    order from what cells.jsonl holds (all of this shard's cells, or, after a failure, those
+    that finished; then attribution makes no runs of its own)."""
     plan = prepared.plan
     built = prepared.built
     order = repeats.results_order(plan.mine, prepared.index)
+    attributed, amended = attribute_failures(prepared, runs=attribution_runs)
     run_info = {
         "shard": prepared.manifest.shard,
         "repeat_failures": plan.request.repeat_failures,
@@ -533,7 +537,7 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         wheels=tuple({w.sha256: w for ws in built.values() for w in ws}.values()),
         targets=read_facts(prepared.run_dir),
     )
-    results = slim_results(prepared.run_dir, prepared.index, order)
+    results = slim_results(prepared.run_dir, prepared.index, order, amended)
     ran: dict[str, list[str]] = {}
     for cell_id in order:
         ran.setdefault(CellId.parse(cell_id).group, []).append(cell_id)
@@ -544,7 +548,11 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         prepared.index,
         order,
         run_info,
-        agreement.document_keys(wheel_sets, results, prepared.run_dir),
+        {
+            **agreement.document_keys(wheel_sets, results, prepared.run_dir),
+            "attribution": attributed.to_json(),
+        },
+        amended,
     )
     return RunSummary(
         run_dir=prepared.run_dir,
@@ -552,6 +560,41 @@ def finish_run(prepared: PreparedRun) -> RunSummary:
         results_path=path,
         coverage=tuple((s.name, coverage(s)) for s in plan.scenarios),
     )
+
+
+# The finish step's attribution (harness/run/attribute.py) -----------------------------------
+
+
+def attribute_failures(
+    prepared: PreparedRun, *, runs: bool = True
+) -> tuple[attribute.Record, dict[str, CellResult]]:
+    """Give every failing cell of this shard its culprits and failure kind and judge its
+    expectation again with that kind: what attribution did, and those cells by id (for
+    results.json, in the place of their lines in cells.jsonl, which stays one line per
+    cell run). Real runs (within the request's budget) use each group's backend and wheels;
+    none when `runs` is false."""
+    plan = prepared.plan
+    places = {
+        unit[0].group: attribute.Place(
+            scenario=plan.scenario(unit[0]),
+            backend=plan.chosen[unit[0].scenario],
+            wheels=prepared.built[unit[0].group],
+            cell=unit[0],
+        )
+        for unit in plan.units
+    }
+    results = [
+        CellResult.from_json(data)
+        for data in iter_cells(prepared.run_dir, prepared.index, plan.mine)
+    ]
+    budget = attribute.Budget(limit=plan.request.attribution_budget)
+    if not runs:
+        budget = attribute.Budget(limit=0, why="the run stopped early, so attribution ran nothing")
+    amended, record = attribute.attribute_cells(results, places, budget)
+    return record, {result.id: result for result in amended}
+
+
+# ------------------------------------------------------------------------------------------
 
 
 def execute(
@@ -566,7 +609,7 @@ def execute(
         run_cells(prepared, progress)
     except BaseException as failure:
         try:
-            finish_run(prepared)
+            finish_run(prepared, attribution_runs=False)
         except BaseException as also:  # never in the place of the failure that stopped the run
             failure.add_note(f"then writing the results failed too: {also}")
         raise

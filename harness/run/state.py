@@ -277,20 +277,29 @@ def write_results(
     order: Sequence[str],
     run: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    amended: Mapping[str, CellResult] | None = None,
 ) -> Path:
     """results.json in plan order, written cell by cell from cells.jsonl; `extra` adds
-    top-level keys (the static findings and their agreement with the cells)."""
+    top-level keys (the static findings and their agreement with the cells); `amended`
+    holds cells as the finish step completed them (attributed, judged again), by id, in
+    the place of their line in cells.jsonl."""
+    amended = amended or {}
     done = [cell_id for cell_id in order if cell_id in index]
     counts: dict[str, int] = {}
     for cell_id in done:
         verdict = index.entries[cell_id].verdict
         counts[verdict] = counts.get(verdict, 0) + 1
     repeats = flakes.distributions((c, index.entries[c].verdict) for c in done)
+
+    def matches(cell_id: str) -> bool:
+        if cell_id in amended:
+            return amended[cell_id].outcome.matches_expectation
+        return index.entries[cell_id].matches
+
     summary = {
         "cells": len(done),
         "unexpected": sum(
-            not index.entries[c].matches or len(repeats[str(CellId.parse(c).logical)]) > 1
-            for c in done
+            not matches(c) or len(repeats[str(CellId.parse(c).logical)]) > 1 for c in done
         ),
         "verdicts": counts,
     }
@@ -305,7 +314,7 @@ def write_results(
             for key, value in (extra or {}).items():
                 out.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
             out.write('  "cells": [')
-            for position, cell in enumerate(annotated(run_dir, index, done, repeats)):
+            for position, cell in enumerate(annotated(run_dir, index, done, repeats, amended)):
                 out.write(("\n    " if position == 0 else ",\n    ") + json.dumps(cell.to_json()))
             out.write("\n  ]\n}\n")
         partial.replace(path)
@@ -331,16 +340,23 @@ def annotated(
     index: CellIndex,
     order: Iterable[str],
     repeats: Mapping[str, Counter[str]] | None = None,
+    amended: Mapping[str, CellResult] | None = None,
 ) -> Iterator[CellResult]:
-    """The finished cells in order, each with its logical cell's repeats
-    (harness/evidence/flakes.py)."""
+    """The finished cells in order (an amended one in the place of its line), each with its
+    logical cell's repeats (harness/evidence/flakes.py)."""
     if repeats is None:
         repeats = flakes.distributions((c, e.verdict) for c, e in index.entries.items())
+    amended = amended or {}
     for cell in iter_cells(run_dir, index, order):
-        result = CellResult.from_json(cell)
+        result = amended.get(str(cell["id"])) or CellResult.from_json(cell)
         yield flakes.annotate_one(result, repeats[str(CellId.parse(result.id).logical)])
 
 
-def slim_results(run_dir: Path, index: CellIndex, order: Sequence[str]) -> tuple[CellResult, ...]:
+def slim_results(
+    run_dir: Path,
+    index: CellIndex,
+    order: Sequence[str],
+    amended: Mapping[str, CellResult] | None = None,
+) -> tuple[CellResult, ...]:
     """The finished cells in order, holding tails only where a verdict was unexpected."""
-    return tuple(slim(result) for result in annotated(run_dir, index, order))
+    return tuple(slim(result) for result in annotated(run_dir, index, order, None, amended))

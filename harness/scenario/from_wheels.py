@@ -57,6 +57,7 @@ class CheckOptions:
     repeat: int = 1
     timeout_s: float = 60.0
     victims: bool = True
+    singletons: bool = True  # each wheel alone too, for attribution
     pairs: bool = False
     constraints: tuple[Path, ...] = ()  # pip constraint files for downloading requirements
     imports: tuple[str, ...] = ()  # `--import ID=module[,module…]`, as given
@@ -206,6 +207,7 @@ def document(
         "repeat": options.repeat,
         "timeout": options.timeout_s,
         "victims": options.victims,
+        "singletons": options.singletons,
     }
     if options.pairs:
         matrix["orders"] = str(OrderMode.PAIRS)

@@ -22,7 +22,7 @@ from harness.common.ids import (
     WHEEL_ID_RE,
     Variant,
 )
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.errors import InputError
 from harness.scenario import vocabulary
 from harness.scenario.first_use import DEFAULT as DEFAULT_FIRST_USE
@@ -128,6 +128,7 @@ class Matrix:
     orders: OrderMode = OrderMode.ALL
     cover: int | None = None  # the strength t when `orders` is cover
     first_use: tuple[FirstUse, ...] = DEFAULT_FIRST_USE
+    singletons: bool = False  # also run each wheel alone (plan.py), for attribution
 
     def __post_init__(self) -> None:
         assert (self.orders == OrderMode.COVER) == (self.cover is not None), self
@@ -145,6 +146,7 @@ class Selector:
     before: tuple[str, ...] = ()
     toolchain: tuple[tuple[str, tuple[str, ...]], ...] = ()
     used_before: tuple[str, ...] = ()
+    failure_kind: tuple[FailureKind, ...] = ()  # known when the run ends (attribution)
 
     @property
     def unconditional(self) -> bool:
@@ -524,6 +526,7 @@ def _matrix(table: dict[str, Any], check: Checker, ids: tuple[str, ...]) -> Matr
         repeat=check.integer(table, "repeat", "matrix.repeat", 1, 1),
         timeout_s=check.number(table, "timeout", "matrix.timeout", 30.0),
         victims=check.boolean(table, "victims", "matrix.victims", True),
+        singletons=check.boolean(table, "singletons", "matrix.singletons", False),
         **_orders(table.get("orders"), check),
     )
 
@@ -625,7 +628,15 @@ def _selector(
         check.add(
             f"{key}.used_before", f"must list two or more distinct wheel ids from {', '.join(ids)}"
         )
+    kinds = check.strings(table, "failure_kind", f"{key}.failure_kind")
+    for value in kinds:
+        if value not in set(FailureKind):
+            check.add(
+                f"{key}.failure_kind",
+                f"unknown failure kind {value!r}; valid: {', '.join(FailureKind)}",
+            )
     return Selector(
+        failure_kind=tuple(FailureKind(k) for k in kinds if k in set(FailureKind)),
         used_before=used_before,
         toolchain=tuple(toolchain),
         target=check.strings(table, "target", f"{key}.target"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from harness.common.ids import CellId, LogicalId, Variant, global_wheels
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.scenario.covering import Coverage, covering_orders
 from harness.scenario.first_use import use_orders
 from harness.scenario.load import HOST_TARGET, Expectation, OrderMode, Scenario, Selector
@@ -117,8 +117,18 @@ def plan(
     targets: Sequence[str] | None = None,
     arches: Sequence[str] | None = None,
 ) -> tuple[Cell, ...]:
-    """All cells: target × arch × dlopen × host × order × use × repeat, in that nesting."""
+    """All cells: target × arch × variant × dlopen × host × order × use × repeat, in that
+    nesting; with `[matrix] singletons`, each mode's orders begin with each wheel alone."""
     return tuple(iter_plan(scenario, targets=targets, arches=arches))
+
+
+def singleton_orders(scenario: Scenario) -> tuple[tuple[str, ...], ...]:
+    """The one-wheel orders `[matrix] singletons` adds: each wheel alone, in the scenario's
+    wheel order. Empty for a one-wheel set, whose only order is already that wheel alone."""
+    ids = scenario.wheel_ids
+    if not scenario.matrix.singletons or len(ids) < 2:
+        return ()
+    return tuple((wheel_id,) for wheel_id in ids)
 
 
 def iter_plan(
@@ -127,10 +137,15 @@ def iter_plan(
     targets: Sequence[str] | None = None,
     arches: Sequence[str] | None = None,
 ) -> Iterator[Cell]:
-    """The cells of `plan`, one at a time; the orders are worked out once."""
+    """The cells of `plan`, one at a time; the orders are worked out once. A singleton (a
+    one-wheel order) uses its wheel as imported, so it has no first-use order of its own;
+    its id cannot be a real order's, which has two or more wheels."""
     matrix = scenario.matrix
     chosen = orders(scenario.wheel_ids, matrix.orders, matrix.cover)
     exercised = [w.id for w in scenario.wheels if w.exercise]
+    sequences = [(single, ()) for single in singleton_orders(scenario)] + [
+        (order, use) for order in chosen for use in use_orders(matrix.first_use, order, exercised)
+    ]
     return (
         Cell(
             scenario=scenario.name,
@@ -148,14 +163,16 @@ def iter_plan(
         for variant in scenario.variants
         for dlopen in matrix.dlopen
         for host in matrix.host
-        for order in chosen
-        for use in use_orders(matrix.first_use, order, exercised)
+        for order, use in sequences
         for repeat in range(1, matrix.repeat + 1)
     )
 
 
-def selects(selector: Selector, cell: Cell) -> bool:
-    """Whether an expectation's `when` covers this cell."""
+def selects(selector: Selector, cell: Cell, kind: FailureKind | None = None) -> bool:
+    """Whether an expectation's `when` covers this cell. `kind` is the cell's failure kind,
+    known only when the run ends (None for a cell that passed, or before then)."""
+    if selector.failure_kind and kind not in selector.failure_kind:
+        return False
     if selector.target and cell.target not in selector.target:
         return False
     if selector.arch and cell.arch not in selector.arch:
@@ -185,9 +202,13 @@ def in_sequence(order: Sequence[str], ids: Sequence[str]) -> bool:
     return found == sorted(found)
 
 
-def expected_for(expectations: Sequence[Expectation], cell: Cell) -> Expected:
-    """The first expectation that selects the cell; `pass` when none does."""
+def expected_for(
+    expectations: Sequence[Expectation], cell: Cell, kind: FailureKind | None = None
+) -> Expected:
+    """The first expectation that selects the cell; `pass` when none does. Before the run
+    ends a failing cell's kind is not known: rules on `failure_kind` are then passed over,
+    and the runner asks again with the kind when the run ends."""
     for rule in expectations:
-        if selects(rule.when, cell):
+        if selects(rule.when, cell, kind):
             return Expected(verdict=rule.verdict, subkind=rule.subkind, reason=rule.reason)
     return Expected(verdict=Verdict.PASS)

@@ -27,7 +27,7 @@ from harness.common.ids import (
     SCENARIO_NAME_RE,
     WHEEL_ID_RE,
 )
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.scenario.first_use import FirstUse
 from harness.scenario.load import (
     ARCHES,
@@ -56,6 +56,7 @@ CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "host": tuple(HostMode),
     "arch": ARCHES,
     "first_use": tuple(FirstUse),
+    "failure_kind": tuple(FailureKind),
 }
 PATTERNS: Final[Mapping[str, str]] = {
     "name": SCENARIO_NAME_RE.pattern,

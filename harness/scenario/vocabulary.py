@@ -34,7 +34,7 @@ class Kind(StrEnum):
     TOOLCHAINS = "toolchains"
 
 
-CHOICES: Final = ("verdict", "subkind", "host", "arch", "first_use")
+CHOICES: Final = ("verdict", "subkind", "host", "arch", "first_use", "failure_kind")
 PATTERNS: Final = ("name", "id", "module", "dotted_module", "dlopen", "wheel_file")
 KEY_FIELDS: Final = {
     "kind",

@@ -59,11 +59,21 @@ def test_check_finds_the_crashes_of_fixture_wheels_in_the_right_order(
     )
     assert code == 1
     assert verdicts(document) == {
+        ("local", "wc_call_once_a"): {"pass"},  # each wheel alone, in each mode
+        ("local", "wc_call_once_b"): {"pass"},
         ("local", "wc_call_once_a,wc_call_once_b"): {"pass"},
         ("local", "wc_call_once_b,wc_call_once_a"): {"pass"},
+        ("global:wc_call_once_a", "wc_call_once_a"): {"pass"},
+        ("global:wc_call_once_a", "wc_call_once_b"): {"pass"},
         ("global:wc_call_once_a", "wc_call_once_a,wc_call_once_b"): {"segfault"},
         ("global:wc_call_once_a", "wc_call_once_b,wc_call_once_a"): {"pass"},
     }
+    # neither wheel crashes alone: the crash is the pair's
+    [crash] = [c for c in cells_in(document) if c.outcome.verdict == "segfault"]
+    assert crash.attribution is not None
+    assert crash.attribution.culprits == ("wc_call_once_a", "wc_call_once_b")
+    assert crash.attribution.failure_kind == "cross-wheel"
+    assert document["attribution"]["runs"] == 0  # the singleton cells told
     hashes = {w["sha256"] for w in document["provenance"]["wheels"]}
     assert {once["a"].sha256, once["b"].sha256} <= hashes
     assert {w["toolchain"] for w in document["provenance"]["wheels"]} == {"given"}
@@ -78,12 +88,16 @@ def test_check_finds_the_crashes_of_fixture_wheels_in_the_right_order(
     again = json.loads(capsys.readouterr().out)
     assert code == 1 and verdicts(again) == verdicts(document)
 
-    code, document = check_json(capsys, str(hijack["s"].path), str(hijack["b"].path), *common)
+    code, document = check_json(
+        capsys, str(hijack["s"].path), str(hijack["b"].path), "--no-singletons", *common
+    )
     assert code == 1
     assert verdicts(document) == {
         ("local", "wc_healthy_s,wc_call_once_b"): {"segfault"},
         ("local", "wc_call_once_b,wc_healthy_s"): {"pass"},
     }
+    # without singleton cells, attribution ran each wheel alone itself
+    assert document["attribution"]["runs"] == 2
 
 
 @pytest.mark.docker
@@ -115,7 +129,7 @@ def test_check_downloads_small_real_wheels_then_runs_offline(
         str(tmp_path),
     )
     cells = [c.outcome for c in cells_in(document)]
-    assert len(cells) == 6  # three pairs, both orders
+    assert len(cells) == 6 + 3  # three pairs, both orders, and each wheel alone
     assert {c.verdict for c in cells} == {"pass"}, [c.stderr_tail for c in cells]
     assert code == 0
     wheels = document["provenance"]["wheels"]
@@ -148,6 +162,8 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
     )
     assert code == 1
     assert verdicts(document) == {
+        ("local", "wc_call_once_b"): {"pass"},
+        ("local", "wc_healthy_s"): {"pass"},
         ("local", "wc_healthy_s,wc_call_once_b"): {"segfault"},
         ("local", "wc_call_once_b,wc_healthy_s"): {"pass"},
     }
@@ -175,11 +191,31 @@ def test_check_on_this_machine_reports_the_first_loader_hijack(
         ",".join(c.cell.order): (c.outcome.verdict, c.outcome.last_step) for c in cells_in(document)
     }
     assert found == {
+        "wc_call_once_b": ("wrong-result", "exercise snippet"),
+        # s alone, then the snippet imports b: s before b, the hijack itself
+        "wc_healthy_s": ("segfault", "exercise snippet"),
         "wc_call_once_b,wc_healthy_s": ("wrong-result", "exercise snippet"),
         "wc_healthy_s,wc_call_once_b": ("segfault", "import wc_call_once_b"),
     }
-    wrong = next(c for c in cells_in(document) if c.outcome.verdict == "wrong-result")
+    wrong = next(
+        c
+        for c in cells_in(document)
+        if len(c.cell.order) == 2 and c.outcome.verdict == "wrong-result"
+    )
     assert "wrong on purpose" in wrong.outcome.detail
+    # The snippet's check fails with b alone the same way: single-wheel, b (s alone crashes
+    # in the snippet instead, which explains nothing). The crash while b imports after s is
+    # the pair's: s alone crashes only later, in the snippet.
+    assert wrong.attribution is not None
+    assert (wrong.attribution.culprits, wrong.attribution.failure_kind) == (
+        ("wc_call_once_b",),
+        "single-wheel",
+    )
+    assert wrong.attribution.notes == ()
+    [crash] = [c for c in cells_in(document) if c.id.endswith("wc_healthy_s,wc_call_once_b#1")]
+    assert crash.attribution is not None
+    assert crash.attribution.culprits == ("wc_healthy_s", "wc_call_once_b")
+    assert crash.attribution.failure_kind == "cross-wheel"
     # Its stored reproducer runs the exercise code too, so it fails as the cell did.
     done = subprocess.run(
         wrong.cell.reproducer, shell=True, capture_output=True, text=True, check=False
@@ -233,6 +269,7 @@ def test_check_runs_groups_at_once_on_the_engines_pyproject_names(
     # Each cell sleeps 2 s after its imports; 3 repeats of 2 orders keep each container's
     # cells busy for 12 s, so the two groups overlap unless they run one after the other.
     slow = ["--exercise", f"import time; time.sleep(2)  # {token}", "--repeat", "3"]
+    slow.append("--no-singletons")  # the orders alone: 12 cells, timed as the comment says
     with probes_watched(token) as counts:
         code, document = check_json(
             capsys, *args, *targets, *slow, "-j", "2", "--results", str(tmp_path / "r")

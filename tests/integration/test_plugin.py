@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from xml.etree import ElementTree
 
 import pytest
 
@@ -59,3 +60,33 @@ def test_bad_scenario_is_a_collection_error_naming_the_key(project: pytest.Pytes
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "wheels[0].toolchain: unknown toolchain 'gcc-99'" in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+def test_failing_items_carry_their_culprits_into_the_report_and_junit(
+    project: pytest.Pytester,
+) -> None:
+    """The plugin attributes a group's failing cells as a run's finish step does: s and b
+    each pass alone (two runs), so the crash of s before b is cross-wheel, s+b."""
+    path = project.path / "scenarios" / "first-loader-hijack.toml"
+    path.write_text(path.read_text().replace('verdict = "segfault"', 'verdict = "abort"'))
+    junit = project.path / "junit.xml"
+    result = project.runpytest_subprocess(
+        "scenarios", "-p", "no:cacheprovider", f"--junitxml={junit}"
+    )
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*culprits: s+b (cross-wheel)*",
+            "*Captured attribution call*",
+            "*step: import wc_call_once_b*",
+            "*failures by culprit: cross-wheel: s+b ×2 (segfault at import wc_call_once_b)*",
+        ]
+    )
+    tree = ElementTree.parse(junit)
+    failed = [case for case in tree.iter("testcase") if case.find("failure") is not None]
+    assert len(failed) == 2
+    for case in failed:
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert properties["culprits"] == "s+b" and properties["failure_kind"] == "cross-wheel"
+    passed = [case for case in tree.iter("testcase") if case.find("failure") is None]
+    assert not any(p.get("name") == "culprits" for case in passed for p in case.iter("property"))

@@ -9,9 +9,9 @@ import pytest
 from harness.analysis import baseline
 from harness.analysis.baseline import Status
 from harness.common.ids import CellId
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import FailureKind, Verdict
 from harness.errors import InputError
-from harness.evidence.results import SCHEMA_VERSION
+from harness.evidence.results import SCHEMA_VERSION, Attribution
 from tests.unit.helpers import made_result, written_run
 
 P, S, A, IE, INFRA = (
@@ -119,3 +119,41 @@ def test_bad_baselines_name_the_file_and_key(
         baseline.load_baseline(path)
     assert message in str(caught.value) and str(path) in str(caught.value)
     assert str(caught.value).startswith(f"--baseline {path}")
+
+
+def test_baseline_kinds_count_only_regressions_of_those_kinds() -> None:
+    single, cross = FailureKind.SINGLE_WHEEL, FailureKind.CROSS_WHEEL
+    alone, pair, both = "s/host/local/plain/a,c", "s/host/local/plain/a,b", "s/host/local/plain/b,a"
+    old = {alone: frozenset({P}), pair: frozenset({P}), both: frozenset({P})}
+    new = {alone: frozenset({S}), pair: frozenset({S}), both: frozenset({S})}
+    found = (
+        Attribution(culprits=("a",), failure_kind=single, step="victim _ssl"),
+        Attribution(culprits=("a", "b"), failure_kind=cross, step="import b"),
+    )
+    kinds = baseline.failure_kinds(
+        [
+            (CellId.parse(f"{alone}#1"), found[0]),
+            (CellId.parse(f"{pair}#1"), found[1]),
+            (CellId.parse(f"{both}#1"), found[0]),
+            (CellId.parse(f"{both}#2"), found[1]),
+            (CellId.parse(f"{both}#3"), None),  # a passing repeat
+        ]
+    )
+    assert kinds == {alone: {single}, pair: {cross}, both: {single, cross}}
+    every = baseline.compare("old.json", old, new, kinds)
+    assert [c.status for c in every.changes] == [Status.REGRESSED] * 3
+    limited = baseline.compare("old.json", old, new, kinds, [cross])
+    assert [c.status for c in limited.changes] == [
+        Status.IGNORED,
+        Status.REGRESSED,
+        Status.REGRESSED,  # one of its repeats failed cross-wheel
+    ]
+    assert baseline.exit_code(1, limited) == 1 and len(limited.regressions) == 2
+    only_single = baseline.compare("old.json", {alone: frozenset({P})}, {alone: new[alone]},
+                                   kinds, [cross])  # fmt: skip
+    assert baseline.exit_code(1, only_single) == 0
+    assert limited.to_json()["kinds"] == ["cross-wheel"]
+    assert limited.to_json()["cells"][0]["failure_kinds"] == ["single-wheel"]
+    text = baseline.text(limited)
+    assert "(regressions counted for cross-wheel failures only)" in text
+    assert f"ignored      {alone}: pass -> segfault (single-wheel)" in text

@@ -11,7 +11,8 @@ import pytest
 
 from harness import cli
 from harness.cli.options import Placement
-from harness.errors import InvalidInputFile
+from harness.common.verdicts import FailureKind
+from harness.errors import InputError, InvalidInputFile
 from harness.scenario.config import Defaults
 from harness.scenario.load import NO_TOOLCHAINS, load_scenario
 from tests.unit.test_bad_input import GOOD
@@ -76,6 +77,11 @@ def plan(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
             "constraint",
             [GOOD, GOOD],
         ),
+        (
+            ("run", "--baseline-kinds", "cross-wheel", "--baseline-kinds", "single-wheel"),
+            "baseline_kinds",
+            [FailureKind.CROSS_WHEEL, FailureKind.SINGLE_WHEEL],
+        ),
     ],
 )
 def test_every_list_option_adds_up_when_repeated(
@@ -93,8 +99,14 @@ def test_repeated_dlopen_reaches_the_plan(
     twice = plan(capsys, "check", str(a), str(b), "--dlopen", "local", "--dlopen", "global:wc_b")
     assert {line.split("/")[2] for line in once} == {"global:wc_b"}
     assert {line.split("/")[2] for line in twice} == {"local", "global:wc_b"}
-    assert len(twice) == 2 * len(once) == 4
-    firsts = plan(capsys, "check", str(a), str(b), "--dlopen", "global-first")
+    # both orders, and (check runs singletons unless told not to) each wheel alone
+    assert len(twice) == 2 * len(once) == 2 * (2 + 2)
+    alone = plan(capsys, "check", str(a), str(b), "--dlopen", "global:wc_b", "--no-singletons")
+    assert [line.split()[0] for line in alone] == [
+        "check/host/global:wc_b/plain/wc_a,wc_b#1",
+        "check/host/global:wc_b/plain/wc_b,wc_a#1",
+    ]
+    firsts = plan(capsys, "check", str(a), str(b), "--dlopen", "global-first", "--no-singletons")
     assert sorted(line.split()[0].split("/", 2)[2] for line in firsts) == [
         "global-first/plain/wc_a,wc_b#1",
         "global-first/plain/wc_b,wc_a#1",
@@ -115,7 +127,7 @@ def test_requirements_files_add_up_skipping_comments_and_blank_lines(
     # Requirements from a file need no --download; each becomes a wheel of the set.
     lines = plan(capsys, "check", "--requirements", str(first), "--requirements", str(second))
     orders = {line.split("/")[4].split("#")[0] for line in lines}
-    assert "msgpack,pyyaml,markupsafe" in orders and len(orders) == 6
+    assert "msgpack,pyyaml,markupsafe" in orders and len(orders) == 6 + 3  # and each alone
 
 
 def test_bad_lines_of_a_requirements_file_are_named_with_file_and_line(
@@ -188,3 +200,20 @@ def test_placement_takes_pyproject_defaults_and_options_win(
     placed = Placement.from_args(given, defaults)
     assert placed.engines == {"aarch64": "ssh://other", "s390x": "zbox"}
     assert placed.targets == ("debian:bookworm",) and placed.jobs == 3
+
+
+def test_attribution_options_are_checked_as_they_are_read(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["run", "x.toml"]).attribution_budget == 20
+    assert parser.parse_args(["check", "--attribution-budget", "0"]).attribution_budget == 0
+    for argv, message in [
+        (["run", "--attribution-budget", "-1"], "-1: give 0 or more"),
+        (["run", "--baseline-kinds", "both"], "unknown failure kind 'both'"),
+    ]:
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert message in capsys.readouterr().err
+    with pytest.raises(InputError, match="--baseline-kinds limits the regressions of --baseline"):
+        cli.main_inner(["run", "x.toml", "--baseline-kinds", "cross-wheel"])

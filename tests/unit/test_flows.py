@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.ddmin import ddmin
 from harness.analysis.explain import PREDICTORS_TOML, load_predictors
 from harness.analysis.mechanisms import Mechanism
 from harness.build.toolchains import load_catalogue
 from harness.build.wheelhouse import TargetPython, match_requirements, version_prefix
 from harness.cells.jobs import job_for
 from harness.errors import InputError, InvalidInputFile
-from harness.run.minimize import ddmin
 from harness.scenario.from_wheels import (
     CheckOptions,
     Input,
@@ -123,7 +123,11 @@ def test_check_turns_wheels_into_a_scenario_that_run_accepts(tmp_path: Path) -> 
     options = CheckOptions(dlopen=("local", "global:first"), exercise="x = 1", pairs=True)
     scenario, text = scenario_for(inputs, options)
     assert scenario.matrix.orders is OrderMode.PAIRS
-    assert len(plan(scenario)) == 2 * 3 * 2  # two modes, three pairs, both orders
+    # two modes × (three pairs in both orders, and each of the three wheels alone)
+    assert len(plan(scenario)) == 2 * (3 * 2 + 3)
+    assert scenario.matrix.singletons  # on by default for check
+    plain, _ = scenario_for(inputs, replace(options, singletons=False))
+    assert len(plan(plain)) == 2 * 3 * 2 and not plain.matrix.singletons
     saved = tmp_path / "saved.toml"
     saved.write_text(text.replace(str(tmp_path), "."))
     again = load_scenario(saved, load_catalogue())

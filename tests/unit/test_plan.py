@@ -5,9 +5,9 @@ from pathlib import Path
 
 from harness.build.toolchains import load_catalogue
 from harness.cells.jobs import job_for
-from harness.common.verdicts import Verdict
-from harness.scenario.load import OrderMode, Selector, load_scenario
-from harness.scenario.plan import Cell, expected_for, orders, plan, selects
+from harness.common.verdicts import FailureKind, Verdict
+from harness.scenario.load import Expectation, OrderMode, Selector, load_scenario
+from harness.scenario.plan import Cell, coverage, expected_for, orders, plan, selects
 from tests.unit.helpers import GOOD_SCENARIO, write_scenario
 
 
@@ -188,3 +188,70 @@ def test_pairs_cells_lacking_a_before_wheel_are_not_selected(tmp_path: Path) -> 
     assert verdicts["pairs/host/local/plain/c,b#1"] is Verdict.PASS
     assert not selects(Selector(before=("a", "b")), cell(("a", "c")))
     assert not selects(Selector(used_before=("a", "b")), cell(("c", "b")))
+
+
+def test_singletons_add_each_wheel_alone_per_mode_before_its_orders(tmp_path: Path) -> None:
+    text = PAIRS.replace('first_use = ["import", "reverse"]', "singletons = true\nrepeat = 2")
+    scenario = load_scenario(write_scenario(tmp_path, text, "pairs.toml"), load_catalogue())
+    without = load_scenario(write_scenario(tmp_path, PAIRS, "plain.toml"), load_catalogue())
+    assert scenario.matrix.singletons and not without.matrix.singletons
+    cells = plan(scenario)
+    ids = [c.id for c in cells]
+    assert len(ids) == len(set(ids)) == (3 + 6) * 2
+    # each wheel alone first (no first-use order of its own), then both orders of each pair
+    assert ids[:6] == [f"pairs/host/local/plain/{w}#{r}" for w in "abc" for r in (1, 2)]
+    assert all(len(c.order) == 2 for c in cells[6:])
+    # the orders, and what the run reports of them, are the plain scenario's
+    assert coverage(scenario) == coverage(without)
+    assert [c.order for c in cells[6::2]] == list(orders(("a", "b", "c"), OrderMode.PAIRS))
+    # a singleton is selected by rules that do not need a second wheel; `before` needs both
+    assert expected_for(scenario.expectations, cells[0]).verdict is Verdict.PASS
+    assert job_for(scenario, cells[0]).to_json()["spec"]["exercises"] == [
+        {"module": "wc_call_once_a", "function": "exercise", "threads": 1}
+    ]
+
+
+def test_a_singleton_under_global_x_loads_only_x_globally(tmp_path: Path) -> None:
+    text = GOOD_SCENARIO.replace("repeat = 2", "repeat = 1\nsingletons = true")
+    scenario = load_scenario(write_scenario(tmp_path, text), load_catalogue())
+    by_id = {c.id: c for c in plan(scenario)}
+    assert [i for i in by_id if i.startswith("pair/host/global:a/plain/")] == [
+        "pair/host/global:a/plain/a#1",
+        "pair/host/global:a/plain/b#1",
+        "pair/host/global:a/plain/a,b#1",
+        "pair/host/global:a/plain/b,a#1",
+    ]
+    imports = job_for(scenario, by_id["pair/host/global:a/plain/b#1"]).to_json()["spec"]
+    assert imports["imports"] == [{"module": "wc_call_once_b", "global": False}]
+    imports = job_for(scenario, by_id["pair/host/global:a/plain/a#1"]).to_json()["spec"]
+    assert imports["imports"] == [{"module": "wc_call_once_a", "global": True}]
+
+
+def test_a_one_wheel_set_gets_no_singleton_beside_its_only_order(tmp_path: Path) -> None:
+    text = """
+    name = "alone"
+    description = "one wheel"
+
+    [[wheels]]
+    id = "a"
+    fixture = "call_once"
+
+    [matrix]
+    singletons = true
+    """
+    scenario = load_scenario(write_scenario(tmp_path, text, "alone.toml"), load_catalogue())
+    assert [c.id for c in plan(scenario)] == ["alone/host/local/plain/a#1"]
+
+
+def test_failure_kind_rules_select_only_cells_of_that_kind() -> None:
+    rules = (
+        Expectation(
+            when=Selector(failure_kind=(FailureKind.SINGLE_WHEEL,)), verdict=Verdict.SEGFAULT
+        ),
+        Expectation(when=Selector(), verdict=Verdict.PASS),
+    )
+    ab = cell(("a", "b"))
+    # before the run ends (no kind known) and for a passing cell, the rule is passed over
+    assert expected_for(rules, ab).verdict is Verdict.PASS
+    assert expected_for(rules, ab, FailureKind.CROSS_WHEEL).verdict is Verdict.PASS
+    assert expected_for(rules, ab, FailureKind.SINGLE_WHEEL).verdict is Verdict.SEGFAULT

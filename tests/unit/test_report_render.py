@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ import pytest
 from harness.analysis.baseline import compare
 from harness.cells.outcome import Outcome
 from harness.common.ids import CellId
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import FailureKind, Verdict
 from harness.errors import InputError
 from harness.evidence.classify import Classified
-from harness.evidence.results import CellResult, Provenance
+from harness.evidence.results import Attribution, CellResult, Provenance
+from harness.report import culprits
 from harness.report import html as html_report
 from harness.report import markdown as markdown_report
+from harness.report import terminal as report
 from harness.report.model import load_view, run_view
 from harness.run.state import CellIndex, Stream, write_results
 from harness.scenario.plan import Cell, Expected
@@ -206,3 +209,43 @@ def test_results_of_another_schema_version_are_an_input_error(tmp_path: Path) ->
     message = str(caught.value)
     assert str(tmp_path / "results.json") in message and "schema_version 1" in message
     assert "re-run the scenarios" in message
+
+
+def attributed(order: tuple[str, ...], culprits: tuple[str, ...], step: str) -> CellResult:
+    result = cell_result(order, Verdict.SEGFAULT)
+    kind = FailureKind.SINGLE_WHEEL if len(culprits) == 1 else FailureKind.CROSS_WHEEL
+    found = Attribution(
+        culprits=culprits, failure_kind=kind, step=step, notes=("c also fails alone",)
+    )
+    outcome = replace(result.outcome, last_step=step)
+    return replace(result, outcome=outcome, attribution=found)
+
+
+def test_failures_are_grouped_by_culprit_in_every_report() -> None:
+    results = [
+        attributed(("a", "c"), ("a",), "victim _ssl"),
+        attributed(("c", "a"), ("a",), "victim _ssl"),
+        attributed(("a", "b"), ("a", "b"), "import b"),
+        attributed(("a",), ("a",), "victim _ssl"),
+        cell_result(("b", "a"), Verdict.PASS),
+    ]
+    assert culprits.summary_lines(results) == [
+        "single-wheel: a ×3 (segfault at victim _ssl)",
+        "cross-wheel: a+b ×1 (segfault at import b)",
+    ]
+    block = report.failure_block(results[2])
+    assert "\n  culprits: a+b (cross-wheel)\n    c also fails alone\n" in block
+    raw = {"schema_version": 3, "provenance": {}, "cells": [r.to_json() for r in results]}
+    view = run_view(json.loads(json.dumps(raw)), name="run-1")
+    html = html_report.render(view)
+    assert "Failures by culprit" in html
+    assert "<td>single-wheel</td><td><b>a</b></td><td>3</td>" in html
+    assert "<dt>culprits</dt><dd>a+b (cross-wheel)</dd>" in html
+    markdown = markdown_report.render(view)
+    assert "| single-wheel | **a** | 3 | segfault at victim _ssl |" in markdown
+    assert "| cross-wheel | **a+b** | 1 | segfault at import b |" in markdown
+    # a failing cell without an attribution is listed as such; no failure, no section
+    unattributed = html_report.render(run_view(document(), name="run-2"))
+    assert "<td>unattributed</td><td><b>?</b></td><td>1</td>" in unattributed
+    passing = {"cells": [cell_result(("b", "a"), Verdict.PASS).to_json()]}
+    assert "Failures by culprit" not in html_report.render(run_view(passing))

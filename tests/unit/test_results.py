@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,16 @@ from harness import __version__, paths
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import TargetFacts
 from harness.cells.outcome import Outcome
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import FailureKind, ImportErrorKind, Verdict
 from harness.errors import InputError
 from harness.evidence.classify import Classified
-from harness.evidence.results import SCHEMA_VERSION, CellResult, Provenance, load_results
+from harness.evidence.results import (
+    SCHEMA_VERSION,
+    Attribution,
+    CellResult,
+    Provenance,
+    load_results,
+)
 from harness.report import terminal as report
 from harness.run.state import CellIndex, Manifest, Stream, write_results
 from harness.scenario.plan import Cell, Expected
@@ -187,3 +194,71 @@ def test_matrix_marks_unexpected_and_flaky() -> None:
     assert report.summary_line(cells) == "3 cells: 2 pass, 1 segfault; 1 unexpected"
     block = report.failure_block(cells[1])
     assert "verdict pass, expected segfault" in block and "boom" in block
+
+
+def test_attribution_validates_and_round_trips(tmp_path: Path) -> None:
+    failing = result(("a", "b"), Verdict.SEGFAULT, Verdict.PASS, last_step="victim _ssl")
+    found = Attribution(
+        culprits=("b",),
+        failure_kind=FailureKind.SINGLE_WHEEL,
+        step="victim _ssl",
+        notes=("a also fails alone with segfault at victim _ssl",),
+    )
+    cells = [replace(failing, attribution=found), result(("b", "a"), Verdict.PASS, Verdict.PASS)]
+    index = CellIndex()
+    stream = Stream(tmp_path, index)
+    for cell in cells:
+        stream.add(cell)
+    stream.close()
+    record = {
+        "budget": 20, "runs": 1, "wall_s": 0.5, "exhausted": False, "cells": 1,
+        "trials": [
+            {"cell": "s/host/local/plain/b", "verdict": "segfault", "subkind": None,
+             "step": "victim _ssl"},
+        ],
+    }  # fmt: skip
+    path = write_results(
+        tmp_path, provenance(), index, [c.id for c in cells], {}, {"attribution": record}
+    )
+    document = json.loads(path.read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["cells"][0]["attribution"] == {
+        "culprits": ["b"],
+        "failure_kind": "single-wheel",
+        "step": "victim _ssl",
+        "notes": ["a also fails alone with segfault at victim _ssl"],
+    }
+    assert "attribution" not in document["cells"][1]
+    _, loaded = load_results(path)
+    assert [c.attribution for c in loaded] == [found, None]
+    document["cells"][0]["attribution"]["failure_kind"] = "both"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, SCHEMA)
+
+
+def test_amended_cells_take_the_place_of_their_lines(tmp_path: Path) -> None:
+    """The finish step's attributed cells go into results.json (and its count of unexpected
+    cells) in the place of their lines; cells.jsonl keeps one line per cell run."""
+    failing = result(("a", "b"), Verdict.SEGFAULT, Verdict.PASS, last_step="import b")
+    cells = [failing, result(("b", "a"), Verdict.PASS, Verdict.PASS)]
+    index = CellIndex()
+    stream = Stream(tmp_path, index)
+    for cell in cells:
+        stream.add(cell)
+    stream.close()
+    found = Attribution(culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="import b")
+    judged = replace(
+        failing,
+        attribution=found,
+        cell=replace(failing.cell, expected="segfault"),
+        outcome=replace(failing.outcome, matches_expectation=True),
+    )
+    order = [c.id for c in cells]
+    path = write_results(tmp_path, provenance(), index, order, {}, None, {failing.id: judged})
+    document = json.loads(path.read_text())
+    assert document["summary"]["unexpected"] == 0
+    assert document["cells"][0]["cell"]["expected"] == "segfault"
+    assert document["cells"][0]["attribution"]["culprits"] == ["a", "b"]
+    assert len((tmp_path / "cells.jsonl").read_text().splitlines()) == 2
+    plain = json.loads(write_results(tmp_path, provenance(), index, order, {}).read_text())
+    assert plain["summary"]["unexpected"] == 1 and "attribution" not in plain["cells"][0]

@@ -78,6 +78,7 @@ LOADED: Final[dict[tuple[str, str], Callable[[Scenario], Any]]] = {
     ("matrix", "victims"): lambda s: s.matrix.victims,
     ("matrix", "orders"): lambda s: s.matrix.orders,
     ("matrix", "first_use"): lambda s: s.matrix.first_use,
+    ("matrix", "singletons"): lambda s: s.matrix.singletons,
     ("expect", "reason"): lambda s: s.expectations[0].reason,
 }
 

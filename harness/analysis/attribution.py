@@ -1,0 +1,200 @@
+"""Attribution: which of a failing cell's wheels its failure needs. Pure: runs come from a
+function passed in.
+
+A failing cell's *signature* is its verdict (and import-error subkind) at its step: the
+outcome's last step as the probe names it (`import b`, `exercise b.exercise`, `exercise
+snippet`, `victim _ssl`), or `exit` for a crash after the last step. A set of the cell's
+wheels, imported in the cell's relative order and mode, fails *the same way* when a run of it
+has that signature: a segfault while importing b is not explained by a wheel that segfaults
+alone later, in a victim. The culprits are the smallest set found that fails the same way:
+
+1. a one-wheel cell (a singleton, or a one-wheel scenario): its wheel, single-wheel;
+2. a wheel whose singleton (that wheel alone, on the cell's target, arch and variant, in its
+   dlopen and host mode: under `global:x` another wheel's singleton is loaded locally) fails
+   the same way: that wheel, single-wheel. When several do, the first in import order, the
+   others named in a note;
+3. otherwise a two-wheel cell: both wheels, cross-wheel, without another run;
+4. otherwise each pair of the cell's wheels is tried (in the cell's relative order), then
+   ddmin over the whole order: the first pair, or the smallest set, that fails the same way,
+   cross-wheel.
+
+What a set of wheels does is looked up by its logical cell id (harness/common/ids.py): the
+run's own cells answer first (its singleton cells, `[matrix] singletons`), then `observe`,
+which runs it for real within a budget (harness/run/attribute.py). When a run cannot be made
+(the budget ran out, the run failed), the culprits are the smallest failing set found so far
+and a note says why the search stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from harness.analysis.ddmin import ddmin
+from harness.common.ids import LogicalId
+from harness.common.verdicts import FAILURES, FailureKind, ImportErrorKind, Verdict
+from harness.evidence.results import Attribution, CellOutcome, CellResult
+
+EXIT_STEP: Final = "exit"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signature:
+    """How a cell failed: its verdict at its step."""
+
+    verdict: Verdict
+    subkind: ImportErrorKind | None = None
+    step: str
+
+    def __str__(self) -> str:
+        verdict = f"{self.verdict}:{self.subkind}" if self.subkind else str(self.verdict)
+        return f"{verdict} at {self.step or 'start-up'}"
+
+
+def signature(verdict: Verdict, subkind: ImportErrorKind | None, last_step: str) -> Signature:
+    """The signature of a run that ended with `verdict` after `last_step`. An exit-crash
+    happens after the last step, whichever step that was (the last import alone, the last
+    victim with victims), so its step is `exit`."""
+    step = EXIT_STEP if verdict == Verdict.EXIT_CRASH else last_step
+    return Signature(verdict=verdict, subkind=subkind, step=step)
+
+
+def signature_of(outcome: CellOutcome) -> Signature:
+    """The signature of a cell's outcome."""
+    return signature(outcome.verdict, outcome.subkind, outcome.last_step)
+
+
+class NotObserved(Exception):
+    """A set of wheels could not be run: the message says why (the budget ran out, the run
+    failed), and goes into the attribution's notes."""
+
+
+# What the runs of a logical cell (a set of wheels in an order, in a context) showed.
+Observe = Callable[[LogicalId], frozenset[Signature]]
+
+
+def sub_cell(logical: LogicalId, order: tuple[str, ...]) -> LogicalId:
+    """The logical cell of some of a cell's wheels, in the same target, arch, variant, mode
+    and relative first-use order. A cell's use order lists its exercised wheels only."""
+    used = tuple(w for w in logical.use if w in order)
+    as_imported = tuple(w for w in order if w in logical.use)
+    return replace(logical, order=order, use=() if used == as_imported else used)
+
+
+def known_runs(results: Iterable[CellResult]) -> dict[str, frozenset[Signature]]:
+    """The signatures each logical cell of a run showed over its repeats (an infra-error
+    shows nothing about the wheels, so it is left out)."""
+    found: dict[str, set[Signature]] = {}
+    for result in results:
+        if result.outcome.verdict == Verdict.INFRA_ERROR:
+            continue
+        logical = str(result.cell.cell_id.logical)
+        found.setdefault(logical, set()).add(signature_of(result.outcome))
+    return {logical: frozenset(signatures) for logical, signatures in found.items()}
+
+
+def _plural(ids: Sequence[str], one: str, many: str) -> str:
+    return f"{', '.join(ids)} {one if len(ids) == 1 else many}"
+
+
+def attribute(logical: LogicalId, goal: Signature, observe: Observe) -> Attribution:
+    """The attribution of a cell of `logical` that failed with `goal` (rules 1-4 above)."""
+    order = logical.order
+
+    def found(culprits: tuple[str, ...], notes: Sequence[str] = ()) -> Attribution:
+        kind = FailureKind.SINGLE_WHEEL if len(culprits) == 1 else FailureKind.CROSS_WHEEL
+        return Attribution(culprits=culprits, failure_kind=kind, step=goal.step, notes=tuple(notes))
+
+    if len(order) == 1:
+        return found(order)
+    alone: list[str] = []
+    unknown: list[str] = []
+    why = ""
+    for wheel_id in order:
+        try:
+            if goal in observe(sub_cell(logical, (wheel_id,))):
+                alone.append(wheel_id)
+        except NotObserved as exc:
+            unknown.append(wheel_id)
+            why = str(exc)
+    if alone:
+        also = alone[1:]
+        notes = [_plural(also, "also fails", "also fail") + f" alone with {goal}"] if also else []
+        return found((alone[0],), notes)
+    notes = (
+        [f"not known whether {_plural(unknown, 'fails', 'fail')} alone: {why}"] if unknown else []
+    )
+    if len(order) == 2:
+        return found(order, notes)
+    return _reduced(logical, goal, observe, notes, found)
+
+
+def _reduced(
+    logical: LogicalId,
+    goal: Signature,
+    observe: Observe,
+    notes: list[str],
+    found: Callable[[tuple[str, ...], Sequence[str]], Attribution],
+) -> Attribution:
+    """Rule 4: the first pair that fails the same way, else ddmin's smallest set."""
+    order = logical.order
+    smallest = order
+
+    def fails(subset: tuple[str, ...]) -> bool:
+        nonlocal smallest
+        failed = goal in observe(sub_cell(logical, subset))
+        if failed and len(subset) < len(smallest):
+            smallest = subset
+        return failed
+
+    try:
+        for pair in itertools.combinations(order, 2):
+            if fails(pair):
+                return found(pair, notes)
+        ddmin(order, fails)
+    except NotObserved as exc:
+        notes.append(f"{exc}; the culprits are the smallest set found failing the same way")
+    return found(smallest, notes)
+
+
+def attribute_results(
+    results: Sequence[CellResult], observe: Observe | None = None
+) -> dict[str, Attribution]:
+    """Each failing cell's attribution (by cell id), in the results' order: from the run's
+    own cells first, then from `observe` (none: every other set is not observed), asked
+    once for each set."""
+    known = known_runs(results)
+
+    def looked_up(logical: LogicalId) -> frozenset[Signature]:
+        seen = known.get(str(logical))
+        if seen is not None:
+            return seen
+        if observe is None:
+            raise NotObserved(f"{logical.tail} is not among the run's cells")
+        known[str(logical)] = observe(logical)
+        return known[str(logical)]
+
+    return {
+        result.id: attribute(result.cell.cell_id.logical, signature_of(result.outcome), looked_up)
+        for result in results
+        if result.outcome.verdict in FAILURES
+    }
+
+
+def needed_singletons(
+    results: Sequence[CellResult], known: Mapping[str, frozenset[Signature]]
+) -> tuple[LogicalId, ...]:
+    """The singletons the failing cells' attribution looks up first that the run did not
+    run, in the order they are first needed (so that they can be run in one batch)."""
+    needed: dict[str, LogicalId] = {}
+    for result in results:
+        if result.outcome.verdict not in FAILURES or len(result.cell.order) < 2:
+            continue
+        logical = result.cell.cell_id.logical
+        for wheel_id in logical.order:
+            single = sub_cell(logical, (wheel_id,))
+            if str(single) not in known:
+                needed.setdefault(str(single), single)
+    return tuple(needed.values())
