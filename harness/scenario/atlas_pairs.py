@@ -49,7 +49,7 @@ def pair_scenario(
         victims=corpus.victims,
         pairs=True,
         # Not a singleton per pair (each wheel's would run 39 times in a 40-wheel corpus):
-        # attribution runs the singletons a failing pair needs, once (harness/run/attribute.py).
+        # attribution runs the singletons of failing pairs only (harness/run/attribute.py).
         singletons=False,
         imports=tuple(f"{w.id}={','.join(w.imports)}" for w in (a, b) if w.imports),
     )
