@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -15,6 +14,7 @@ from harness.cli import build, check, explain, images, merge, minimize, repro, r
 from harness.cli import cache as cache_command
 from harness.cli import doctor as doctor_command
 from harness.cli import report as report_command
+from harness.cli.interrupts import signals_unwind
 from harness.errors import HarnessError
 
 COMMANDS: Final[dict[str, ModuleType]] = {
@@ -76,15 +76,10 @@ def main_inner(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so every `finally` (container removal) runs."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return main_inner(argv)
+        with signals_unwind():
+            return main_inner(argv)
     except HarnessError as exc:
         print(f"wheelclash: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -93,5 +88,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             "wheelclash: interrupted; partial results are in the run's cells.jsonl", file=sys.stderr
         )
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
