@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from harness.cli import (
 from harness.cli import cache as cache_command
 from harness.cli import doctor as doctor_command
 from harness.cli import report as report_command
+from harness.cli.interrupts import signals_unwind
 from harness.errors import HarnessError
 
 COMMANDS: Final[dict[str, ModuleType]] = {
@@ -123,11 +123,6 @@ def causes(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so every `finally` (container removal) runs."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _notes(exc: BaseException) -> None:
     """What happened while the error unwound (a results.json that could not be written)."""
     for note in getattr(exc, "__notes__", ()):
@@ -135,12 +130,12 @@ def _notes(exc: BaseException) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    previous = signal.signal(signal.SIGTERM, _terminate)
     verbose = 0
     try:
-        args = build_parser().parse_args(argv)
-        verbose = args.verbose
-        return run_command(args)
+        with signals_unwind():
+            args = build_parser().parse_args(argv)
+            verbose = args.verbose
+            return run_command(args)
     except HarnessError as exc:
         print(error_text(exc, verbose), file=sys.stderr)
         _notes(exc)
@@ -151,5 +146,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _notes(exc)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -20,6 +20,7 @@ from harness.evidence.results import CellResult
 from harness.run.runner import wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
+from tests.integration.cli_process import CliSpawner
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -87,3 +88,11 @@ def second_engine(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         proxy.terminate()
         proxy.wait(timeout=10)
         sock.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def spawn_cli() -> Iterator[CliSpawner]:
+    """Starts `wheelclash` children with known signal dispositions (see cli_process.py)."""
+    spawner = CliSpawner(REPO)
+    yield spawner
+    spawner.end_all()

@@ -30,6 +30,7 @@ from harness.images.containers import LABEL_OWNER
 from harness.run.runner import session_outcomes, wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
+from tests.integration.cli_process import CliSpawner, signal_name
 from tests.integration.conftest import REPO, SCENARIOS, cells_in
 
 pytestmark = pytest.mark.docker
@@ -144,36 +145,52 @@ def test_hostile_wheels_are_contained(
     assert len(os.listdir("/proc")) < before + 50
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_a_run_removes_its_container(
-    tmp_path: Path, client: docker.DockerClient, signum: int
-) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "run",
-        str(HOSTILE / "hostile-sleep-forever.toml"),
-    ]
-    proc = subprocess.Popen(
-        [*command, "--results", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def wait_for_container(client: docker.DockerClient, proc: subprocess.Popen[str]) -> None:
+    """Until the run has started its container and is inside the first (30 s) cell."""
     deadline = time.monotonic() + 120
     while not ours(client, proc.pid) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert ours(client, proc.pid), "the run never started its container"
-    time.sleep(2)  # inside the first (30 s) cell now
-    proc.send_signal(signum)
+    time.sleep(2)
+
+
+def assert_interrupted_cleanly(
+    client: docker.DockerClient, proc: subprocess.Popen[str], results: Path
+) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert ours(client, proc.pid) == []
-    [run_dir] = tmp_path.iterdir()
+    [run_dir] = results.iterdir()
     document = json.loads((run_dir / "results.json").read_text())
     jsonschema.validate(document, SCHEMA)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=signal_name)
+def test_interrupting_a_run_removes_its_container(
+    spawn_cli: CliSpawner, tmp_path: Path, client: docker.DockerClient, signum: int
+) -> None:
+    proc = spawn_cli("run", HOSTILE / "hostile-sleep-forever.toml", "--results", tmp_path)
+    wait_for_container(client, proc)
+    proc.send_signal(signum)
+    assert_interrupted_cleanly(client, proc, tmp_path)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=signal_name)
+def test_a_run_started_ignoring_a_signal_keeps_ignoring_it(
+    spawn_cli: CliSpawner, tmp_path: Path, client: docker.DockerClient, signum: signal.Signals
+) -> None:
+    """Started as a background job (SIGINT ignored) or under nohup (SIGHUP ignored), the run
+    goes on through that signal; SIGTERM still stops it, removing its container."""
+    scenario = HOSTILE / "hostile-sleep-forever.toml"
+    proc = spawn_cli("run", scenario, "--results", tmp_path, ignoring=[signum])
+    wait_for_container(client, proc)
+    proc.send_signal(signum)
+    time.sleep(3)
+    assert proc.poll() is None, "the run stopped on a signal it started ignoring"
+    assert ours(client, proc.pid), "its container went away"
+    proc.send_signal(signal.SIGTERM)
+    assert_interrupted_cleanly(client, proc, tmp_path)
 
 
 def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(

@@ -28,6 +28,7 @@ from harness import paths
 from harness.cells.backends.docker import DockerBackend
 from harness.evidence.results import CellResult
 from harness.images.containers import LABEL_OWNER
+from tests.integration.cli_process import CliSpawner, signal_name
 from tests.integration.conftest import REPO, cells_in
 from tests.integration.enginecut import EngineDoor
 
@@ -35,21 +36,6 @@ DATA: Final = REPO / "tests" / "data"
 SLEEPER: Final = DATA / "hostile" / "hostile-sleep-forever.toml"  # 2 cells of 30 s
 TORTURE: Final = DATA / "torture"
 SCHEMA: Final = json.loads(paths.RESULTS_SCHEMA.read_text())
-
-
-def wheelclash(
-    *args: str | Path, env: dict[str, str] | None = None, **kwargs: Any
-) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "harness.cli", "run", *(str(a) for a in args)]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        **kwargs,
-    )
 
 
 def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str) -> None:
@@ -91,9 +77,13 @@ def finished(proc: subprocess.Popen[str], timeout: float = 120) -> str:
     return err
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_mid_run_on_the_local_backend(tmp_path: Path, signum: int) -> None:
-    proc = wheelclash(SLEEPER, TORTURE / "pass.toml", "--backend", "local", "--results", tmp_path)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=signal_name)
+def test_a_signal_mid_run_on_the_local_backend(
+    spawn_cli: CliSpawner, tmp_path: Path, signum: int
+) -> None:
+    proc = spawn_cli(
+        "run", SLEEPER, TORTURE / "pass.toml", "--backend", "local", "--results", tmp_path
+    )
     wait_for(lambda: probe_running(proc), proc, "a probe ran")
     family = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signum)
@@ -108,7 +98,7 @@ def test_a_signal_mid_run_on_the_local_backend(tmp_path: Path, signum: int) -> N
     jsonschema.validate(document, SCHEMA)
 
 
-def test_a_full_results_disk(tmp_path: Path) -> None:
+def test_a_full_results_disk(spawn_cli: CliSpawner, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     full = tmp_path / "full"
@@ -117,7 +107,7 @@ def test_a_full_results_disk(tmp_path: Path) -> None:
     try:
         quick = ("pass", "segv", "wrong-false", "orphan", "abort", "bus", "ill", "fpe")
         scenarios = [TORTURE / f"{n}.toml" for n in quick]
-        proc = wheelclash(*scenarios, "--backend", "local", "--results", full)
+        proc = spawn_cli("run", *scenarios, "--backend", "local", "--results", full)
         err = finished(proc)
         assert proc.returncode == 3, err
         assert (
@@ -137,9 +127,14 @@ def test_a_full_results_disk(tmp_path: Path) -> None:
         subprocess.run(["umount", "-l", str(full)], check=True)
 
 
-def test_a_build_that_fails_halfway(tmp_path: Path) -> None:
-    proc = wheelclash(
-        DATA / "faults" / "build-fails-halfway.toml", "--backend", "local", "--results", tmp_path
+def test_a_build_that_fails_halfway(spawn_cli: CliSpawner, tmp_path: Path) -> None:
+    proc = spawn_cli(
+        "run",
+        DATA / "faults" / "build-fails-halfway.toml",
+        "--backend",
+        "local",
+        "--results",
+        tmp_path,
     )
     err = finished(proc, timeout=600)
     assert proc.returncode == 2, err
@@ -178,8 +173,10 @@ def assert_infra_cells(cells: list[CellResult], cause: str) -> None:
 
 
 @pytest.mark.docker
-def test_a_container_killed_from_outside(tmp_path: Path, client: docker.DockerClient) -> None:
-    proc = wheelclash(SLEEPER, "--backend", "docker", "--results", tmp_path)
+def test_a_container_killed_from_outside(
+    spawn_cli: CliSpawner, tmp_path: Path, client: docker.DockerClient
+) -> None:
+    proc = spawn_cli("run", SLEEPER, "--backend", "docker", "--results", tmp_path)
     wait_for(lambda: probe_in_container(client, proc.pid), proc, "a probe ran in the container")
     [container] = containers_of(client, proc.pid)
     container.kill()
@@ -193,11 +190,14 @@ def test_a_container_killed_from_outside(tmp_path: Path, client: docker.DockerCl
 
 
 @pytest.mark.docker
-def test_the_engine_going_away_mid_run(tmp_path: Path, client: docker.DockerClient) -> None:
+def test_the_engine_going_away_mid_run(
+    spawn_cli: CliSpawner, tmp_path: Path, client: docker.DockerClient
+) -> None:
     door = EngineDoor(tmp_path / "engine.sock")
     results = tmp_path / "results"
     try:
-        proc = wheelclash(
+        proc = spawn_cli(
+            "run",
             SLEEPER,
             "--backend",
             "docker",
@@ -223,7 +223,9 @@ def test_the_engine_going_away_mid_run(tmp_path: Path, client: docker.DockerClie
 
 
 @pytest.mark.docker
-def test_a_run_killed_outright_mid_build(tmp_path: Path, client: docker.DockerClient) -> None:
+def test_a_run_killed_outright_mid_build(
+    spawn_cli: CliSpawner, tmp_path: Path, client: docker.DockerClient
+) -> None:
     """SIGKILL leaves the builder container behind; the next run's janitor removes it."""
     shutil.copytree(
         DATA / "fixtures" / "cpp" / "torture", tmp_path / "fixtures" / "cpp" / "torture"
@@ -233,7 +235,7 @@ def test_a_run_killed_outright_mid_build(tmp_path: Path, client: docker.DockerCl
     # A module name never built before: its wheel is not in the cache, so a build starts.
     text = (TORTURE / "pass.toml").read_text()
     scenario.write_text(text.replace('"wc_torture"', f'"wc_torture_{uuid.uuid4().hex[:12]}"'))
-    proc = wheelclash(scenario, "--backend", "docker", "--results", tmp_path / "results")
+    proc = spawn_cli("run", scenario, "--backend", "docker", "--results", tmp_path / "results")
     wait_for(lambda: bool(containers_of(client, proc.pid)), proc, "a builder container started")
     proc.kill()
     proc.communicate(timeout=60)
@@ -242,11 +244,11 @@ def test_a_run_killed_outright_mid_build(tmp_path: Path, client: docker.DockerCl
     assert containers_of(client, proc.pid) == []
 
 
-def test_an_interrupted_run_is_finished_by_resume(tmp_path: Path) -> None:
+def test_an_interrupted_run_is_finished_by_resume(spawn_cli: CliSpawner, tmp_path: Path) -> None:
     """SIGINT while a hang runs (the third of four scenarios); `--resume` runs what is left."""
     brief = DATA / "hostile" / "hostile-sleep-briefly.toml"  # one cell, 3 s timeout
     scenarios = [TORTURE / "pass.toml", TORTURE / "segv.toml", brief, TORTURE / "abort.toml"]
-    proc = wheelclash(*scenarios, "--backend", "local", "--no-capture", "--results", tmp_path)
+    proc = spawn_cli("run", *scenarios, "--backend", "local", "--no-capture", "--results", tmp_path)
 
     def in_the_hang() -> bool:
         runs = list(tmp_path.glob("*/cells.jsonl"))

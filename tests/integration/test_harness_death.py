@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
+from tests.integration.cli_process import CliSpawner
 from tests.integration.conftest import REPO
 
 SLEEP_FOREVER = REPO / "tests" / "data" / "hostile" / "hostile-sleep-forever.toml"
 
 
-def test_a_hanging_cell_dies_with_its_harness(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "harness.cli", "run", str(SLEEP_FOREVER)]
-    harness = psutil.Popen(
-        [*command, "--backend", "local", "--no-capture", "--results", str(tmp_path)],
+def test_a_hanging_cell_dies_with_its_harness(spawn_cli: CliSpawner, tmp_path: Path) -> None:
+    proc = spawn_cli(
+        "run",
+        SLEEP_FOREVER,
+        "--backend",
+        "local",
+        "--no-capture",
+        "--results",
+        tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    harness = psutil.Process(proc.pid)
     probe: psutil.Process | None = None
     deadline = time.monotonic() + 120
     while probe is None and time.monotonic() < deadline:
@@ -36,8 +42,8 @@ def test_a_hanging_cell_dies_with_its_harness(tmp_path: Path) -> None:
     time.sleep(1)  # into its sleep: the cell's timeout (30 s) is far away
     family = harness.children(recursive=True)
     assert probe in family
-    harness.send_signal(signal.SIGKILL)
-    harness.wait(10)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
     # Well inside the cell's 30 s timeout: the supervisor heard of its caller's death.
     _, alive = psutil.wait_procs(family, timeout=8)
     assert alive == [], f"left running after the harness died: {alive}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from harness import paths
 from harness.cli import main
 from harness.scenario.covering import sca_rows
 from tests.covering_check import missing_orders
+from tests.integration.cli_process import CliSpawner
 from tests.integration.conftest import SCENARIOS, cells_in
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -119,17 +119,22 @@ def test_merge_refuses_other_wheel_bytes(
 
 
 def test_a_killed_run_resumes_to_the_same_results(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    spawn_cli: CliSpawner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     whole = tmp_path / "whole"
     assert main(["run", *PAIR, "--backend", "local", "--results", str(whole)]) == 0
     killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "harness.cli", "run", *PAIR, "--backend", "local"]
-    harness = psutil.Popen(
-        [*command, "--results", str(killed)],
+    proc = spawn_cli(
+        "run",
+        *PAIR,
+        "--backend",
+        "local",
+        "--results",
+        killed,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    harness = psutil.Process(proc.pid)
     stream: Path | None = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -139,8 +144,8 @@ def test_a_killed_run_resumes_to_the_same_results(
             break
         time.sleep(0.05)
     family = harness.children(recursive=True)
-    harness.send_signal(signal.SIGKILL)
-    harness.wait(10)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
     assert stream is not None, "the run never got 15 cells done"
     # The kernel tells the supervisor its harness died; it kills the cell in flight and goes.
     _, alive = psutil.wait_procs(family, timeout=10)
