@@ -883,7 +883,17 @@ def supervisors_of(batch_file):
         script = any(arg.endswith(b"supervisor.py") for arg in args)
         if args and args[-1] == wanted and script and b"--stop" not in args:
             found.append(int(entry))
-    return found
+    # A launcher is a forked copy of its supervisor, with the same command line: leave it to
+    # its supervisor, which kills it with everything below.
+    return [pid for pid in found if parent_of(pid) not in found]
+
+
+def parent_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def stop_batch(batch_file):

@@ -52,6 +52,7 @@ def check(root: Path, jobs: int) -> tuple[int, dict[str, Any]]:
             "--repeat",
             "2",
             "--no-victims",
+            "--no-singletons",
             "--exercise",
             f"import time; time.sleep(1)  # {TOKEN}",
             "--backend",
@@ -102,7 +103,11 @@ def supervisors_of(me: psutil.Process) -> list[psutil.Process]:
     found = []
     for child in me.children(recursive=True):
         try:
-            if any(part.endswith("supervisor.py") for part in child.cmdline()):
+            parent = child.parent()
+            launcher = parent is not None and any(
+                p.endswith("supervisor.py") for p in parent.cmdline()
+            )
+            if any(p.endswith("supervisor.py") for p in child.cmdline()) and not launcher:
                 found.append(child)
         except psutil.NoSuchProcess:
             continue
@@ -112,7 +117,9 @@ def supervisors_of(me: psutil.Process) -> list[psutil.Process]:
 def busy(supervisor: psutil.Process) -> bool:
     """Whether the supervisor's probe of a sleeping cell runs."""
     try:
-        return any(TOKEN in " ".join(p.cmdline()) for p in supervisor.children())
+        # The probe's parent is the supervisor's launcher (resources/supervisor.py).
+        probes = supervisor.children(recursive=True)
+        return any(TOKEN in " ".join(p.cmdline()) for p in probes)
     except psutil.NoSuchProcess:
         return False
 
@@ -255,7 +262,10 @@ def sleeping_batch(folder: Path, name: str) -> Path:
         timeout_s=60,
         snippet=f"import time; time.sleep(60)  # {TOKEN} {name}",
     )
-    document = batch([job], python=sys.executable, probe=str(paths.PROBE), workdir=str(folder))
+    # Each batch its own working folder, as the backends give them: a supervisor empties its
+    # folder before and after every cell.
+    workdir = folder / f"work-{name}"
+    document = batch([job], python=sys.executable, probe=str(paths.PROBE), workdir=str(workdir))
     path = folder / f"{name}.json"
     path.write_text(json.dumps(document))
     return path

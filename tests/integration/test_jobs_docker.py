@@ -28,6 +28,7 @@ from harness.cells.jobs import CellJob
 from harness.cli import main
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
+from harness.images import containers
 from harness.images.containers import LABEL_OWNER
 from tests.integration.conftest import REPO, built_for, cells_in, probes_watched
 
@@ -62,6 +63,7 @@ def check(root: Path, jobs: int) -> tuple[int, dict[str, Any]]:
             "--repeat",
             "2",
             "--no-victims",
+            "--no-singletons",
             "--exercise",
             f"import time; time.sleep(1)  # {TOKEN}",
             "--backend",
@@ -138,7 +140,12 @@ def test_a_batch_given_up_on_is_stopped_alone(tmp_path: Path) -> None:
         limits = container.attrs["HostConfig"]
         assert limits["PidsLimit"] == 2 * confinement.pids
         assert limits["Memory"] == 2 * parse_bytes(confinement.memory)
-        assert limits["Tmpfs"] == {f"{confinement.home}/cells": "size=2g,mode=1777"}
+        # The scratch folders in memory are sized for two batches too (1 GiB cells folder,
+        # 256 MiB /tmp in docker.toml).
+        tmpfs = limits["Tmpfs"]
+        assert tmpfs == containers.mounts(confinement.shared_by(2), {})[0]
+        assert tmpfs[load_settings().cells].startswith("size=2g,"), tmpfs
+        assert tmpfs["/tmp"].startswith("size=512m,"), tmpfs
 
         give_up = threading.Event()
         abandoned: list[Any] = []
@@ -167,7 +174,8 @@ def test_a_batch_given_up_on_is_stopped_alone(tmp_path: Path) -> None:
             left = [c for c in commands_in(container) if "hang" in c and TOKEN in c]
             assert left == [], "the abandoned batch's probe runs on"
             supervisors = [c for c in commands_in(container) if "supervisor.py" in c]
-            assert len(supervisors) == 1, supervisors  # the second batch's
+            # the second batch's supervisor and its launcher (a forked copy of it)
+            assert len(supervisors) == 2 and len(set(supervisors)) == 1, supervisors
         finally:
             give_up.set()
             second.join(timeout=60)
