@@ -30,9 +30,11 @@ def gather(outcome: Outcome, spec: CaptureSpec | None, run_dir: Path | None) -> 
     libraries = outcome.loaded_libraries
     stack = crashparse.python_stack(outcome.stderr_tail) or outcome.hang_stack.strip()
     if spec is None or run_dir is None or not outcome.artefacts:
+        # A capture that failed, or whose files could not be copied out, says why.
         return Evidence(
             python_stack=stack or outcome.python_traceback,
             duplicate_runtimes=crashparse.duplicate_runtimes(libraries),
+            notes=outcome.capture_notes,
             libraries=libraries,
         )
     folder = spec.folder

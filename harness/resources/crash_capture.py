@@ -8,7 +8,10 @@ parses later:
 - core.gz: the kernel's core file when the host's core_pattern lets it land in the probe's
   working directory, otherwise one made by re-running the cell under `gdb -batch` with
   `generate-core-file` (or, for a hang, by attaching to the live process); capped in size
-  and gzip-compressed. gdb loads the core again before it is kept (the "core_check" note).
+  (the bytes it holds: the pages a process never touched are holes, which take none) and
+  gzip-compressed. A raw core stays in the cell's working folder, which is emptied after
+  the cell; only the compressed one goes into the capture folder. gdb loads the core again
+  before it is kept (the "core_check" note).
 - backtrace.txt: gdb's backtrace of the crashing thread and of all threads, and its
   `info sharedlibrary` table (the library map at the moment of failure).
 - stderr.txt: the probe's whole stderr (faulthandler's Python stack is in it).
@@ -89,6 +92,15 @@ def file_size_limit(limit, then=None):
             pass
 
     return preexec
+
+
+def stored_bytes(path):
+    """The bytes a file holds: a core is sparse where the process's memory was never touched
+    (a thread pool's stacks, an allocator's reserve), and those holes take no room."""
+    try:
+        return os.stat(path).st_blocks * 512
+    except OSError:
+        return 0
 
 
 def resident_bytes(pid):
@@ -175,11 +187,15 @@ def _run(argv, env, timeout, preexec, cwd):
 class CellCapture:
     """Evidence for one cell, written into `settings["dir"]`."""
 
-    def __init__(self, settings, python, probe, spec, env, timeout, preexec, settle=None):
+    def __init__(
+        self, settings, python, probe, spec, env, timeout, preexec, settle=None, *, scratch
+    ):
         """`preexec` is what the probe runs before exec; `settle`, what every tool (gdb)
         runs first: the supervisor's step to the probe's user alone, where it holds two
-        (gdb may attach only to a process of its own real user)."""
+        (gdb may attach only to a process of its own real user). `scratch` is the cell's
+        working folder, emptied after it: raw cores are written there, not into `dir`."""
         self.dir = settings["dir"]
+        self.scratch = scratch
         self.core_cap = int(settings.get("core_cap", 512 << 20))
         self.bindings = bool(settings.get("bindings"))
         self.python = python
@@ -212,6 +228,10 @@ class CellCapture:
         os.makedirs(self.dir, exist_ok=True)
         return os.path.join(self.dir, name)
 
+    def raw_core(self):
+        """Where gdb writes a core: the scratch folder, which has the room for it."""
+        return os.path.join(self.scratch, "capture.core")
+
     def keep(self, artefact, name, text):
         with open(self.path(name), "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -237,7 +257,7 @@ class CellCapture:
         if not self.gdb:
             self.notes.append("gdb is not installed here: no native stacks of the hung process")
             return
-        raw = self.path("core")
+        raw = self.raw_core()
         commands = [*EVIDENCE_COMMANDS, "detach"]
         size = resident_bytes(pid)
         if size < self.core_cap:
@@ -302,11 +322,10 @@ class CellCapture:
         if not self.gdb:
             self.notes.append("gdb is not installed here: no native backtrace")
             if kernel_core and os.path.exists(kernel_core):
-                shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
-                self._keep_core(self.path("core"), self.core_origin)
+                self._keep_core(kernel_core, self.core_origin)
             return
         if kernel_core and os.path.exists(kernel_core):
-            size = os.path.getsize(kernel_core)
+            size = stored_bytes(kernel_core)
             if 0 < size < self.core_cap:
                 _, output = self._tool(
                     gdb_command([self.python, kernel_core], EVIDENCE_COMMANDS),
@@ -315,12 +334,11 @@ class CellCapture:
                     None,
                 )
                 self.keep("backtrace", BACKTRACE_NAME, output)
-                shutil.move(kernel_core, self.path("core"))  # the cells folder may be a tmpfs
                 # The backtrace above was read from this core: that is the check.
-                self._keep_core(self.path("core"), self.core_origin, output)
+                self._keep_core(kernel_core, self.core_origin, output)
                 return
             self.notes.append(
-                "the kernel's core was %d bytes (cap %d): re-run" % (size, self.core_cap)
+                "the kernel's core held %d bytes (cap %d): re-run" % (size, self.core_cap)
             )
         if signum == signal.SIGKILL:
             self.notes.append("SIGKILL cannot be caught by gdb: no re-run, no core")
@@ -328,7 +346,7 @@ class CellCapture:
         self._rerun_under_gdb()
 
     def _rerun_under_gdb(self):
-        raw = self.path("core")
+        raw = self.raw_core()
         spec = dict(self.spec)
         spec["events"] = self.path("rerun.events")
         commands = ["run", *EVIDENCE_COMMANDS, "generate-core-file " + raw, "kill"]
@@ -345,13 +363,14 @@ class CellCapture:
         self._keep_core(raw, "gdb re-ran the cell")
 
     def _keep_core(self, raw, origin, loaded=None):
-        """Check that gdb loads the core with the same binaries, then cap and compress it.
+        """Check that gdb loads the core with the same binaries, then cap it and compress it
+        into the capture folder; the raw core is removed.
 
         `loaded` is gdb's output from reading this very core, when there is one already."""
         if not os.path.exists(raw):
             self.notes.append("no core was written (%s)" % origin)
             return
-        size = os.path.getsize(raw)
+        size = stored_bytes(raw)
         if size >= self.core_cap:
             os.unlink(raw)
             self.notes.append(

@@ -285,6 +285,7 @@ def cell_capture(batch, cell, spec, env, preexec):
         float(cell["timeout"]),
         preexec,
         settle_identity,
+        scratch=batch["workdir"],
     )
 
 
@@ -766,6 +767,9 @@ def evidence(capture, report, stderr_path, kernel_core):
     try:
         return capture.after(report, stderr_path, kernel_core)
     except Exception as exc:  # evidence is a bonus: never lose the cell's own verdict
+        # What it left is incomplete, and it would take the room of later cells' evidence
+        # (the capture folders share a small tmpfs in a container).
+        shutil.rmtree(capture.dir, ignore_errors=True)
         return {"notes": ["capture failed: %s: %s" % (type(exc).__name__, exc)]}
 
 

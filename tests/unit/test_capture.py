@@ -109,6 +109,20 @@ def test_evidence_from_a_cell_folder(tmp_path: Path) -> None:
     assert libraries[1].endswith("wc_healthy_s.abi3.so")
 
 
+def test_a_capture_that_left_no_files_keeps_its_note(tmp_path: Path) -> None:
+    """A capture that failed (a full folder) or whose files could not be copied out has no
+    artefacts; its note still reaches the evidence, else the loss is silent."""
+    settings = capture_request.CaptureSettings(run_dir=tmp_path)
+    spec = settings.spec_for("s/host/local/plain/s,b#1")
+    note = "capture failed: OSError: [Errno 28] No space left on device"
+    outcome = Outcome.from_report(
+        {"id": "s/host/local/plain/s,b#1", "signal": 11, "capture": {"notes": [note]}}
+    )
+    evidence = capture.gather(outcome, spec, tmp_path)
+    assert evidence.artefacts == {} and evidence.notes == (note,)
+    assert not spec.folder.exists()
+
+
 def test_a_pass_gets_its_duplicate_runtimes_without_any_capture() -> None:
     outcome = Outcome(
         cell_id="c",

@@ -40,7 +40,7 @@ def test_every_suite_and_arch_has_a_recipe(suite: str, arch: str) -> None:
 def test_target_and_builder_packages() -> None:
     target = images.recipe_for("bookworm", "x86_64")
     builder = images.recipe_for("bookworm", "x86_64", "builder")
-    assert {"python3", "python3-venv", "python3-pip", "gdb"} <= set(target.packages)
+    assert {"python3", "python3-venv", "python3-pip", "gdb", "libgomp1"} <= set(target.packages)
     assert set(target.packages) < set(builder.packages)
     assert {"g++", "python3-dev", "python3-setuptools", "python3-wheel", "binutils"} <= set(
         builder.packages
