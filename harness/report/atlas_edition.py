@@ -33,9 +33,9 @@ CORPUS_NAME: Final = "corpus.toml"
 def culprit_set(cell: Mapping[str, Any], result: CellResult) -> tuple[tuple[str, ...], bool]:
     """Whose failure a failing cell shows, and whether that was worked out.
 
-    HOOK: cells that carry an attribution (`{"attribution": {"culprits": [...]}}`, from the
-    attribution work landing in parallel) are grouped by its culprits; until then a cell is
-    grouped by its wheel pair, marked not attributed."""
+    A cell that carries an attribution (`{"attribution": {"culprits": [...]}}`) is grouped by
+    its culprits; one without (attribution did not run, or its run stopped early) by its wheel
+    pair, marked not attributed."""
     attribution = cell.get("attribution")
     if isinstance(attribution, Mapping) and attribution.get("culprits"):
         return tuple(sorted(str(c) for c in attribution["culprits"])), True

@@ -105,7 +105,7 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     summary = (first / "summary.md").read_text()
     assert "# Atlas fixtures" in summary
     rows = summary.splitlines()
-    row = next(line for line in rows if "| a + b *pair* | global-first |" in line)
+    row = next(line for line in rows if "| a + b | global-first |" in line)
     assert "a,b: segfault 2/2; b,a: segfault 2/2" in row and f"import {once['b'].module}" in row
     assert "call-once-interposition on a" in row
     assert "a--b/host/global-first/plain/a,b#1" in row

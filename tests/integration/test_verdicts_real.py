@@ -215,10 +215,10 @@ CASES: Final = (
         last_step=_imports("wc_raises"),
     ),
     Case(
-        id="import-error-other-missing",
+        id="import-error-missing-dependency",
         module="wc_needs_absent",
         verdict=Verdict.IMPORT_ERROR,
-        subkind=ImportErrorKind.OTHER,
+        subkind=ImportErrorKind.MISSING_DEPENDENCY,
         detail="ModuleNotFoundError: No module named 'wc_absent_dependency'",
         last_step=_imports("wc_needs_absent"),
     ),
