@@ -101,24 +101,23 @@ def engine(text: str) -> tuple[str, str]:
     return arch, spec
 
 
-def positive_int(text: str) -> int:
+def _whole(text: str, least: int) -> int:
+    """A whole number of at least `least`, or argparse's error naming what was given."""
     try:
         value = int(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: give 1 or more")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value}: give {least} or more")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _whole(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
-    return value
+    return _whole(text, 0)
 
 
 def positive_float(text: str) -> float:
