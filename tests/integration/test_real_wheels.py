@@ -285,7 +285,9 @@ def test_fiona_global_before_rasterio_segfaults_while_rasterio_loads(
     into fiona's older PROJ while rasterio loads. Each passes alone, and rasterio first
     (fiona global after it) passes: both wheels are the culprits, cross-wheel. With
     RTLD_LOCAL everything passes."""
-    code, modes, _ = check(capsys, tmp_path, FIONA, RASTERIO, "--dlopen", "local,global:fiona")
+    code, modes, document = check(
+        capsys, tmp_path, FIONA, RASTERIO, "--dlopen", "local,global:fiona"
+    )
     orders = {"fiona", "rasterio", "fiona,rasterio", "rasterio,fiona"}
     assert set(modes) == {"local", "global:fiona"}
     assert set(modes["local"]) == orders and failing(modes["local"]) == {}
@@ -305,3 +307,12 @@ def test_fiona_global_before_rasterio_segfaults_while_rasterio_loads(
         failure_kind=FailureKind.CROSS_WHEEL,
         step="import rasterio",
     )
+    # Both wheels bundle PROJ under renamed names (`internal_proj_*`, `osgeo::internalproj`):
+    # the bundled-library predictor names it, and the crash's frames in fiona's libproj bear
+    # it out.
+    rows = [
+        r
+        for r in document["agreement"]
+        if r.get("predictor") == "bundled-library" and r.get("wheel") == "fiona"
+    ]
+    assert any(r["observed"] and r["explained"] == 1 for r in rows), rows

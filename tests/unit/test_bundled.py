@@ -49,6 +49,11 @@ def elf(path: str, *names: str) -> ElfFacts:
         ("scipy_cblas_dgemm64_", None),  # numpy's prefixed OpenBLAS: its own names
         ("GEOSGeom_destroy_r", "GEOS"),
         ("proj_create", "PROJ"),
+        # fiona's and rasterio's renamed copies (real names from their 1.10.1 / 1.4.4 wheels)
+        ("internal_proj_create", "PROJ"),
+        ("internal_geod_direct", "PROJ"),
+        ("_ZN5osgeo12internalproj2io12WKTFormatter6createEv", "PROJ"),
+        ("_ZTVN5osgeo12internalproj6crs3CRSE", "PROJ"),
         ("GDALOpen", "GDAL"),
         ("sqlite3_open_v2", "SQLite"),
         ("ffi_call", "libffi"),
