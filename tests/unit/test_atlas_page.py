@@ -5,8 +5,8 @@ diagonal, the culprit groups, escaping, and the page written with every edition.
 from __future__ import annotations
 
 import copy
-import json
 import re
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -19,36 +19,30 @@ from harness.report.atlas_html import render_atlas
 from harness.report.atlas_matrix import Square, matrices
 from harness.report.atlas_write import write_edition
 from harness.scenario.corpus import load_corpus
-from tests.unit.helpers import made_result, written_run
+from tests.unit.helpers import (
+    SAMPLE_EDITION,
+    SAMPLE_FAILURE,
+    made_result,
+    sample_edition_document,
+    written_run,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "atlas" / "samples" / "editions" / "2026-12-04-debian-bookworm"
 P, S, A, W = Verdict.PASS, Verdict.SEGFAULT, Verdict.ABORT, Verdict.WRONG_RESULT
-FIRST = "fiona--rasterio/debian-bookworm-x86_64/global-first/plain/fiona,rasterio#1"
 PAYLOAD = "</pre><script>document.body.dataset.pwned='1'</script><img src=x onerror=alert(1)>"
 
 
-def sample_document() -> dict[str, Any]:
-    """The sample's results.json. It was written as schema_version 2; version 3 only added
-    optional keys (a cell's attribution, the run's attribution record), so it reads as 3."""
-    document = json.loads((SAMPLE / "results.json").read_text())
-    assert document["schema_version"] == 2
-    document["schema_version"] = 3
-    return document
-
-
 def cells_of(document: dict[str, Any]) -> tuple[CellResult, ...]:
-    return read_cells(SAMPLE / "results.json", document)
+    return read_cells(SAMPLE_EDITION / "results.json", document)
 
 
 @pytest.fixture
 def sample() -> dict[str, Any]:
-    return sample_document()
+    return sample_edition_document()
 
 
 def test_one_matrix_per_mode_with_the_corpus_wheels(sample: dict[str, Any]) -> None:
     found = matrices(sample, cells_of(sample))
-    corpus = load_corpus(SAMPLE / "corpus.toml")
+    corpus = load_corpus(SAMPLE_EDITION / "corpus.toml")
     assert [(m.target, m.arch, m.mode) for m in found] == [
         ("debian:bookworm", "x86_64", mode) for mode in ("local", "global-first", "global-all")
     ]
@@ -105,7 +99,7 @@ def test_the_diagonal_is_the_wheel_alone(sample: dict[str, Any]) -> None:
              "segfault", "subkind": None, "step": ""},
         ],
     }  # fmt: skip
-    alone = copy.deepcopy(next(c for c in sample["cells"] if c["id"] == FIRST))
+    alone = copy.deepcopy(next(c for c in sample["cells"] if c["id"] == SAMPLE_FAILURE))
     alone["id"] = "fiona--shapely/debian-bookworm-x86_64/global-first/plain/shapely#1"
     alone["cell"].update(scenario="fiona--shapely", order=["shapely"])
     alone["outcome"]["verdict"] = "import-error"
@@ -159,15 +153,13 @@ def test_attributed_culprits_show_in_details_and_groups(sample: dict[str, Any]) 
 
 def test_details_hold_the_evidence_and_the_reproducer(sample: dict[str, Any]) -> None:
     cells = cells_of(sample)
-    first = next(c for c in cells if c.id == FIRST)
+    first = next(c for c in cells if c.id == SAMPLE_FAILURE)
     page = render_atlas(sample, cells, title="t", run_dir=Path("/srv/results/run-1"))
     details = page.split('<section class="square-details" id="sq-1-0-2"', 1)[1]
     details = details.split("</section>", 1)[0]
     assert "<dt>verdicts</dt><dd>segfault 3/3</dd>" in details
     assert "<dt>flake rate</dt><dd>0 (all 3 runs alike)</dd>" in details
     assert "<dt>signal</dt><dd>11</dd><dt>step</dt><dd>import rasterio</dd>" in details
-    from html import escape
-
     assert escape(first.cell.reproducer) in details
     assert escape(first.evidence.native_top[0]) in details
     assert "<code>/srv/results/run-1</code> where the atlas ran" in details
