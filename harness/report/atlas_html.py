@@ -140,9 +140,11 @@ def _runs(square: Square, run_dir: Path | None) -> str:
     return (
         f"<h4>runs</h4><ul>{''.join(items)}</ul>"
         f'<p class="muted">Cores and backtraces are not in the edition: they are in '
-        f"<code>{where}</code> where the atlas ran, under the paths named above. To make them "
-        "again, run the reproducer, or <code>wheelclash repro CELL --results "
-        f"{_e(RESULTS_NAME)}</code> in this edition's folder.</p>"
+        f"<code>{where}</code> where the atlas ran, under the paths named above. wheelclash "
+        "makes them when it runs a failing cell, so running the atlas again makes them again; "
+        "the reproducer re-runs one cell by hand, for gdb or a core of your own "
+        f"(<code>wheelclash repro CELL --results {_e(RESULTS_NAME)}</code> in this edition's "
+        "folder prints and runs it).</p>"
     )
 
 
@@ -169,7 +171,9 @@ def _details(
         f'<p class="muted">{_e(matrix.target)} ({_e(matrix.arch)}), {_e(matrix.mode)}</p>',
         _facts(facts),
     ]
-    if shown is not None:
+    # A passing square's runs are left to `wheelclash repro`: with every pair's long command
+    # inlined, a 40-wheel corpus's page would weigh megabytes.
+    if shown is not None and shown.outcome.verdict != Verdict.PASS:
         cell, evidence = shown.cell, shown.evidence
         parts += [
             _pre("reproducer (one shell command, without wheelclash)", cell.reproducer, "repro"),
