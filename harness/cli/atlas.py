@@ -5,12 +5,12 @@
     wheelclash atlas edition RESULTS --corpus CORPUS [--editions DIR]
     wheelclash atlas diff OLD NEW
 
-The first runs every ordered pair of the corpus's wheels (each pair installed on its own)
-in the dlopen modes local, global-all and global-first, gives each failing cell more runs,
-and writes an edition (results.json and summary.md) into the editions folder beside the
-corpus. A shard writes no edition: merge the shards' results (`wheelclash merge`), then
-write one with `atlas edition`. `atlas diff` lists new conflicts, fixed ones and changed
-verdicts between two editions.
+The first runs every ordered pair of the corpus's wheels (each pair installed on its own) in
+the dlopen modes local, global-all and global-first, gives each failing cell more runs, and
+writes an edition (results.json, summary.md and the page atlas.html) into the editions
+folder beside the corpus. A shard writes no edition: merge the shards' results
+(`wheelclash merge`), then write one with `atlas edition`. `atlas diff` lists new
+conflicts, fixed ones and changed verdicts between two editions.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from harness.cli import options
 from harness.cli.output import print_plan, progress
 from harness.errors import InputError
 from harness.report import terminal
-from harness.report.atlas_edition import write_edition
+from harness.report.atlas_edition import PAGE_NAME, SUMMARY_NAME
+from harness.report.atlas_write import write_edition
 from harness.run import runner
 from harness.run.runner import RunRequest
 from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios
@@ -219,5 +220,5 @@ def _write(results: Path, edition: Edition) -> int:
         corpus=edition.corpus,
         description=edition.description,
     )
-    print(f"edition: {folder} (summary: {folder / 'summary.md'})")
+    print(f"edition: {folder} (summary: {folder / SUMMARY_NAME}, page: {folder / PAGE_NAME})")
     return 0

@@ -1,18 +1,18 @@
 """An atlas edition: a run's results.json and the summary spec authors paste.
 
-`atlas/editions/<date>-<target>/` holds `results.json` (the run's, as written), `corpus.toml`
-(the corpus that ran, when known) and `summary.md`: the verdict counts, then every failure
-grouped by culprit set and dlopen mode, each group with the orders that failed, how often
-(over its runs: `--repeat-failures`), the step that crashed, the mechanism when a static
-prediction's evidence bears it out (results.json `agreement`), and a one-line reproducer;
-then the pairs pip could not install together. Cores and backtraces stay in the run folder,
-out of git: each group names its cell, whose evidence sits under that folder.
+`atlas/editions/<date>-<target>/` holds `results.json` (the run's, as written),
+`corpus.toml` (the corpus that ran, when known), `atlas.html` (harness/report/atlas_html.py,
+written with the summary by harness/report/atlas_write.py) and `summary.md`: the verdict
+counts, then every failure grouped by culprit set and dlopen mode, each group with the
+orders that failed, how often (over its runs: `--repeat-failures`), the step that crashed,
+the mechanism when a static prediction's evidence bears it out (results.json `agreement`),
+and a one-line reproducer; then the pairs pip could not install together. Cores and
+backtraces stay in the run folder, out of git: each group names its cell, whose evidence
+sits under that folder.
 """
 
 from __future__ import annotations
 
-import itertools
-import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,13 +21,12 @@ from typing import Any, Final
 
 from harness.common.ids import GLOBAL_ALL, GLOBAL_FIRST, LOCAL, CellId
 from harness.common.verdicts import FAILURES, Verdict
-from harness.errors import InputError
-from harness.evidence.results import RESULTS_NAME, CellResult, load_results, results_file
+from harness.evidence.results import CellResult
 
 SUMMARY_NAME: Final = "summary.md"
+PAGE_NAME: Final = "atlas.html"  # harness/report/atlas_html.py
 # Rows of one culprit set, in this order of modes (others after them, by name).
 MODE_ORDER: Final = (LOCAL, GLOBAL_FIRST, GLOBAL_ALL)
-CORPUS_NAME: Final = "corpus.toml"
 
 
 def culprit_set(cell: Mapping[str, Any], result: CellResult) -> tuple[tuple[str, ...], bool]:
@@ -187,6 +186,9 @@ def summary_markdown(
         f"Targets: {targets or 'this machine'}. Modes: {modes}. A failing cell was run "
         f"{run.get('repeat_failures', 1)} times in all.",
         "",
+        f"The wheel × wheel matrices, each square's evidence and reproducer: {PAGE_NAME} "
+        "beside this file (self-contained; open it in a browser).",
+        "",
         "| verdict | cells |",
         "|---|---|",
         *(f"| {verdict} | {n} |" for verdict, n in counts.most_common()),
@@ -257,42 +259,3 @@ def summary_markdown(
             "",
         ]
     return "\n".join(lines)
-
-
-def write_edition(
-    results: Path,
-    editions: Path,
-    *,
-    title: str,
-    corpus: Path | None = None,
-    description: str = "",
-) -> Path:
-    """A new edition folder under `editions` for the results (a run folder or its
-    results.json): results.json copied, the corpus copied, summary.md written. Named
-    `<date>-<target>` from the run's start and target; `-2`, `-3`… when taken."""
-    source = results_file(results)
-    document, cells = load_results(source)
-    targets = {(r.cell.target, r.cell.arch) for r in cells}
-    if len(targets) != 1:
-        raise InputError(
-            f"{source}: an edition is of one target, this run has {len(targets)} "
-            f"({', '.join(sorted(f'{t}/{a}' for t, a in targets)) or 'none'}); run the atlas "
-            "once per target"
-        )
-    target, arch = targets.pop()
-    date = str(document.get("provenance", {}).get("started", ""))[:10] or "undated"
-    base = edition_name(date, target, arch)
-    folder = editions / base
-    for number in itertools.count(2):
-        if not folder.exists():
-            break
-        folder = editions / f"{base}-{number}"
-    folder.mkdir(parents=True)
-    shutil.copyfile(source, folder / RESULTS_NAME)
-    if corpus is not None:
-        shutil.copyfile(corpus, folder / CORPUS_NAME)
-    text = summary_markdown(
-        document, cells, title=title, run_dir=source.parent.resolve(), description=description
-    )
-    (folder / SUMMARY_NAME).write_text(text + "\n", encoding="utf-8")
-    return folder

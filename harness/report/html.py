@@ -20,7 +20,7 @@ from harness.analysis.baseline import ORDER as STATUS_ORDER
 from harness.common.verdicts import Verdict
 from harness.report.culprits import culprit_groups, culprit_text
 from harness.report.model import CellView, RunView
-from harness.report.terminal import SEVERITY
+from harness.report.terminal import most_severe
 
 REPORT_NAME: Final = "report.html"
 MAX_LIBRARIES: Final = 200
@@ -60,7 +60,8 @@ def colour(verdict: Verdict) -> str:
 
 
 @functools.cache
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
+    """A file of harness/resources (the CSS and scripts pages inline), read once."""
     return (paths.RESOURCES / name).read_text(encoding="utf-8")
 
 
@@ -69,11 +70,20 @@ def _script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
+def content_security_policy(script: str) -> str:
+    """No network, inline styles, and only `script` (by its hash) may run."""
+    return (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; "
+        f"script-src '{_script_hash(script)}'; base-uri 'none'; form-action 'none'"
+    )
+
+
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _verdict_css() -> str:
+def verdict_css() -> str:
+    """One rule per verdict: `.v-<verdict>` gets the verdict's colour."""
     return "\n".join(
         f".v-{v.value} {{ background: {colour(v)}; }}\n"
         f"details.cell.v-{v.value} {{ border-left-color: {colour(v)}; background: none; }}"
@@ -82,8 +92,7 @@ def _verdict_css() -> str:
 
 
 def _combined(cells: Sequence[CellView]) -> Verdict:
-    seen = {c.outcome.verdict for c in cells}
-    return next(v for v in SEVERITY if v in seen)
+    return most_severe(c.outcome.verdict for c in cells)
 
 
 def _data(cells: Sequence[CellView]) -> str:
@@ -367,11 +376,8 @@ def _provenance(provenance: Mapping[str, Any]) -> str:
 
 def render(view: RunView) -> str:
     """The whole report as one HTML document."""
-    script = _asset("report.js")
-    csp = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; "
-        f"script-src '{_script_hash(script)}'; base-uri 'none'; form-action 'none'"
-    )
+    script = asset("report.js")
+    csp = content_security_policy(script)
     anchors = {c.id: f"cell-{n}" for n, c in enumerate(view.cells)}
     counts = view.counts()
     legend = "".join(f'<span class="v-{_e(v)}">{_e(v)} {n}</span>' for v, n in counts.items())
@@ -384,7 +390,7 @@ def render(view: RunView) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>wheelclash report {_e(view.name)}</title>"
-        f"<style>{_asset('report.css')}\n{_verdict_css()}</style></head>"
+        f"<style>{asset('report.css')}\n{verdict_css()}</style></head>"
         f'<body data-unexpected="{unexpected}">'
         f'<h1>wheelclash report <span class="muted">{_e(view.name)}</span></h1>'
         f'<p class="summary" id="summary">{len(view.cells)} cells, {unexpected} unexpected; '

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from harness.common.ids import CellId, Variant
@@ -43,10 +43,15 @@ SEVERITY: Final = (
 )
 
 
+def most_severe(verdicts: Iterable[Verdict]) -> Verdict:
+    """The first verdict of SEVERITY among `verdicts` (which holds at least one)."""
+    seen = set(verdicts)
+    return next(v for v in SEVERITY if v in seen)
+
+
 def worst(cells: Sequence[CellResult]) -> str:
     """The most severe verdict among the cells, with how many of them are not a pass."""
-    seen = {c.outcome.verdict for c in cells}
-    verdict = next(v for v in SEVERITY if v in seen)
+    verdict = most_severe(c.outcome.verdict for c in cells)
     failing = sum(c.outcome.verdict != Verdict.PASS for c in cells)
     text = str(verdict) if verdict == Verdict.PASS else f"{verdict} {failing}/{len(cells)}"
     return text if all(c.outcome.matches_expectation for c in cells) else text + " !"

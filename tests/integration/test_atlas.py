@@ -74,7 +74,9 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     first = only_folder(editions)
     assert f"edition: {first}" in out
     assert first.name.endswith("-host")
-    assert sorted(p.name for p in first.iterdir()) == ["corpus.toml", "results.json", "summary.md"]
+    assert sorted(p.name for p in first.iterdir()) == [
+        "atlas.html", "corpus.toml", "results.json", "summary.md"
+    ]  # fmt: skip
 
     document, cells = load_results(first)
     jsonschema.validate(document, SCHEMA)
@@ -111,6 +113,18 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     assert "a--b/host/global-first/plain/a,b#1" in row
     assert crash.cell.reproducer.split()[0] in summary.split("### Reproducers")[1]
     assert "| segfault | 8 |" in summary and "| pass | 14 |" in summary
+    assert "atlas.html beside this file" in summary
+
+    # the page: a matrix per mode, a and b crash both ways in both global modes. The diagonal
+    # holds attribution's runs of a and b alone in those modes; each ran the pair's whole
+    # exercise, whose other step imports the other wheel, so each crashed there. h never ran
+    # alone, nor did any wheel in local mode.
+    page = (first / "atlas.html").read_text()
+    assert page.count('<section class="atlas-matrix"') == 3
+    assert page.count('<td class="sq v-segfault"') == 4
+    assert page.count('<td class="sq v-segfault diag"') == 4
+    assert page.count('<td class="sq none diag"') == 5
+    assert "(an attribution run): segfault at exercise b" in page
 
     # a run stopped after 10 cells is finished by --resume, extra runs included
     (run_dir,) = [d for d in results.iterdir() if d.is_dir()]

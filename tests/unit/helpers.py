@@ -156,3 +156,21 @@ def build_wheel(
             archive.writestr(member, text)
         archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
     return path
+
+
+# The first real atlas edition (fiona, rasterio, shapely, msgpack on debian:bookworm), and
+# one of its failing cells: fiona RTLD_GLOBAL before rasterio, a segfault 3/3.
+SAMPLE_EDITION = (
+    Path(__file__).resolve().parents[2] / "atlas/samples/editions/2026-12-04-debian-bookworm"
+)
+SAMPLE_FAILURE = "fiona--rasterio/debian-bookworm-x86_64/global-first/plain/fiona,rasterio#1"
+
+
+def sample_edition_document() -> dict[str, Any]:
+    """The sample edition's results.json. It was written as schema_version 2; version 3 only
+    added optional keys (a cell's attribution, the run's attribution record), so it reads as
+    3."""
+    document = json.loads((SAMPLE_EDITION / "results.json").read_text())
+    assert document["schema_version"] == 2
+    document["schema_version"] = 3
+    return dict(document)

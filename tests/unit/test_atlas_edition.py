@@ -16,8 +16,8 @@ from harness.report.atlas_edition import (
     edition_name,
     groups,
     summary_markdown,
-    write_edition,
 )
+from harness.report.atlas_write import write_edition
 from tests.unit.helpers import made_result, written_run
 
 P, S, A, W, N = (

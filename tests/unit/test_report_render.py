@@ -119,7 +119,7 @@ def test_html_escapes_untrusted_text_and_has_one_script_allowed_by_hash() -> Non
     assert "docker run --rm x | y &amp; &#x27;z&#x27;" in text
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text)
     assert csp and "default-src &#x27;none&#x27;" in csp.group(1)
-    assert html_report._script_hash(html_report._asset("report.js")) in csp.group(1)
+    assert html_report._script_hash(html_report.asset("report.js")) in csp.group(1)
     assert "http://" not in text and "https://" not in text  # nothing fetched at view time
 
 
