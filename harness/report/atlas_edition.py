@@ -157,6 +157,20 @@ def _cell_text(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _reuse_lines(record: Any, cells: int) -> list[str]:
+    """What an incremental edition took from the previous one (results.json `reuse`)."""
+    if not isinstance(record, Mapping) or not record.get("from"):
+        return []
+    taken = len(record.get("cells", []))
+    return [
+        f"{taken} of {cells} cells ({len(record.get('groups', []))} unchanged environments) "
+        f"were taken from {_code(str(record['from']))} ({record.get('why', '')}): the same wheel "
+        "files, "
+        f"inputs and cell-affecting harness files; {cells - taken} ran now.",
+        "",
+    ]
+
+
 def summary_markdown(
     document: Mapping[str, Any],
     results: Sequence[CellResult],
@@ -187,6 +201,7 @@ def summary_markdown(
         f"Targets: {targets or 'this machine'}. Modes: {modes}. A failing cell was run "
         f"{run.get('repeat_failures', 1)} times in all.",
         "",
+        *_reuse_lines(document.get("reuse"), len(results)),
         "| verdict | cells |",
         "|---|---|",
         *(f"| {verdict} | {n} |" for verdict, n in counts.most_common()),

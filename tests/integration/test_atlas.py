@@ -50,6 +50,14 @@ def corpus(folder: Path, a: BuiltWheel, b: BuiltWheel, healthy: BuiltWheel) -> P
     return path
 
 
+def fixture_wheels() -> tuple[dict[str, BuiltWheel], dict[str, BuiltWheel], BuiltWheel]:
+    """On this machine: the call-once pair, b's -Bsymbolic-functions twin, a healthy wheel."""
+    backend = LocalBackend()
+    once = built_for("call-once", backend, "host")
+    fixed = built_for("call-once-bsymbolic", backend, "host")
+    return once, fixed, built_for("healthy", backend, "host")["gcc"]
+
+
 def atlas(*args: str) -> int:
     return main(["atlas", *args, "--backend", "local", "--repeat-failures", "2"])
 
@@ -62,10 +70,7 @@ def only_folder(root: Path) -> Path:
 def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = LocalBackend()
-    once = built_for("call-once", backend, "host")
-    fixed = built_for("call-once-bsymbolic", backend, "host")
-    healthy = built_for("healthy", backend, "host")["gcc"]
+    once, fixed, healthy = fixture_wheels()
     results, editions = tmp_path / "results", tmp_path / "editions"
 
     crashing = corpus(tmp_path, once["a"], once["b"], healthy)
