@@ -36,7 +36,7 @@ from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
-from harness.run import attribute, repeats, reuse
+from harness.run import attribute, borrowed, repeats, reuse
 from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
@@ -623,6 +623,7 @@ def attribute_failures(
     # Cells taken from a previous run keep the attribution they came with.
     results = [r for r in everything if r.attribution is None]
     known = [r for r in everything if r.attribution is not None]
+    known += borrowed.singletons(everything, prepared.built)
     budget = attribute.Budget(limit=plan.request.attribution_budget)
     if not runs:
         budget = attribute.Budget(limit=0, why="the run stopped early, so attribution ran nothing")

@@ -84,9 +84,13 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     document, cells = load_results(first)
     jsonschema.validate(document, SCHEMA)
     planned = [c for c in cells if c.cell.repeat == 1]
-    # 3 pairs × 2 orders × 3 modes
-    assert len(planned) == 18
-    assert {c.cell.scenario for c in cells} == {"a--b", "a--h", "b--h"}
+    # 3 pairs × 2 orders × 3 modes, and each wheel alone in the 3 modes
+    assert len(planned) == 18 + 9
+    assert {c.cell.scenario for c in cells} == {"a--b", "a--h", "b--h", "a", "b", "h"}
+    assert all(c.outcome.verdict == "pass" for c in cells if "--" not in c.cell.scenario)
+    # attribution read the wheels alone from their own scenarios: it ran nothing
+    assert document["attribution"]["runs"] == 0
+    assert {c.attribution.culprits for c in cells if c.attribution} == {("a", "b"), ("b", "a")}
     verdicts = {(c.cell.dlopen, ",".join(c.cell.order)): c.outcome.verdict for c in planned}
     # Whichever of a and b is RTLD_GLOBAL first, the other binds its exported call_once
     # trampoline while it loads (a's hidden static libstdc++ or b's shared one: either way
@@ -115,7 +119,7 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     assert "call-once-interposition on a" in row
     assert "a--b/host/global-first/plain/a,b#1" in row
     assert crash.cell.reproducer.split()[0] in summary.split("### Reproducers")[1]
-    assert "| segfault | 8 |" in summary and "| pass | 14 |" in summary
+    assert "| segfault | 8 |" in summary and "| pass | 23 |" in summary
 
     # a run stopped after 10 cells is finished by --resume, extra runs included
     (run_dir,) = [d for d in results.iterdir() if d.is_dir()]
@@ -126,7 +130,7 @@ def test_atlas_runs_every_pair_writes_editions_and_diffs_them(
     args = ("--resume", str(run_dir), "--editions", str(resumed))
     assert atlas(str(crashing), *args) == 0
     assert f"results: {run_dir / 'results.json'}" in capsys.readouterr().out
-    assert len(stream.read_text().splitlines()) == len(cells) == 22
+    assert len(stream.read_text().splitlines()) == len(cells) == 31
     _, again_cells = load_results(only_folder(resumed))
     assert sorted((c.id, c.outcome.verdict) for c in again_cells) == sorted(
         (c.id, c.outcome.verdict) for c in cells
@@ -196,6 +200,9 @@ def test_a_pair_pip_cannot_install_together_is_not_installable_and_the_rest_runs
         "pydantic--pydantic-core": {"not-installable"},
         "msgpack--pydantic": {"pass"},
         "msgpack--pydantic-core": {"pass"},
+        "pydantic": {"pass"},
+        "pydantic-core": {"pass"},
+        "msgpack": {"pass"},
     }
     refused = next(c for c in cells if c.outcome.verdict == "not-installable")
     assert "conflicting dependencies" in refused.outcome.detail

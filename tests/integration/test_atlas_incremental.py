@@ -32,7 +32,14 @@ def test_a_changed_wheel_reruns_only_its_pairs(
     (first,) = editions.iterdir()
     document, first_cells = load_results(first)
     assert document["reuse"]["from"] is None and document["reuse"]["cells"] == []
-    assert set(document["reuse"]["environments"]) == {"a--b/host", "a--h/host", "b--h/host"}
+    assert set(document["reuse"]["environments"]) == {
+        "a--b/host",
+        "a--h/host",
+        "b--h/host",
+        "a/host",
+        "b/host",
+        "h/host",
+    }
 
     (tmp_path / "two").mkdir()
     second_corpus = corpus(tmp_path / "two", once["a"], fixed["b"], healthy)
@@ -40,16 +47,16 @@ def test_a_changed_wheel_reruns_only_its_pairs(
     text = capsys.readouterr().out
     (second,) = [p for p in editions.iterdir() if p != first]
     previous = first / "results.json"
-    assert f"reused 6 cells of 1 of 3 environments from {previous}" in text
+    assert f"reused 12 cells of 3 of 6 environments from {previous}" in text
     assert "the latest edition of host" in text
 
     document, cells = load_results(second)
     jsonschema.validate(document, SCHEMA)
     record = document["reuse"]
     assert record["from"] == str(previous)
-    assert record["groups"] == ["a--h/host"]
-    taken = {c.id for c in first_cells if c.cell.scenario == "a--h"}
-    assert set(record["cells"]) == taken and len(taken) == 6
+    assert record["groups"] == ["a--h/host", "a/host", "h/host"]
+    taken = {c.id for c in first_cells if c.cell.scenario in ("a--h", "a", "h")}
+    assert set(record["cells"]) == taken and len(taken) == 6 + 3 + 3
     # the taken cells are the first edition's, verdicts, durations and all
     before = {c.id: c.outcome for c in first_cells}
     assert all(c.outcome == before[c.id] for c in cells if c.id in taken)
@@ -65,14 +72,15 @@ def test_a_changed_wheel_reruns_only_its_pairs(
         record["environments"]["a--b/host"]
         != json.loads(previous.read_text())["reuse"]["environments"]["a--b/host"]
     )
-    assert len(cells) == 18 + 2  # 3 pairs × 2 orders × 3 modes, 2 failing cells run again
+    # 3 pairs × 2 orders × 3 modes, 3 wheels alone × 3 modes, 2 failing cells run again
+    assert len(cells) == 18 + 9 + 2
     summary = (second / "summary.md").read_text()
-    assert f"6 of 20 cells (1 unchanged environments) were taken from `{previous}`" in summary
+    assert f"12 of 29 cells (3 unchanged environments) were taken from `{previous}`" in summary
 
     # the same corpus again: everything is taken from the second edition; --no-previous
     # takes nothing
     assert atlas(str(second_corpus), "--results", str(tmp_path / "r3"), *out) == 0
-    assert f"reused 20 cells of 3 of 3 environments from {second / 'results.json'}" in (
+    assert f"reused 29 cells of 6 of 6 environments from {second / 'results.json'}" in (
         capsys.readouterr().out
     )
     shutil.rmtree(tmp_path / "r3")

@@ -17,7 +17,15 @@ def test_every_pair_of_the_shipped_corpus_is_a_scenario_of_its_own() -> None:
     scenarios = pair_scenarios(corpus, AtlasOptions(targets=("debian:bookworm",)))
     assert time.monotonic() - started < 60
     n = len(corpus.wheels)
-    assert len(scenarios) == len({s.name for s in scenarios}) == n * (n - 1) // 2
+    assert len(scenarios) == len({s.name for s in scenarios}) == n + n * (n - 1) // 2
+    alone = scenarios[:n]
+    assert [s.name for s in alone] == [w.id.replace("_", "-") for w in corpus.wheels]
+    re2 = next(s for s in alone if s.name == "google-re2")
+    assert [w.id for w in re2.wheels] == ["google_re2"]
+    assert {(c.dlopen, c.order) for c in plan(re2)} == {
+        (mode, ("google_re2",)) for mode in ATLAS_MODES
+    }
+    assert all("--" in s.name for s in scenarios[n:])
     assert ATLAS_MODES == ("local", "global-all", "global-first")
     fiona = next(s for s in scenarios if s.name == "fiona--rasterio")
     assert fiona.path == REPO_CORPUS
