@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,7 +33,6 @@ from harness.report import terminal
 from harness.report.atlas_edition import write_edition
 from harness.run import runner
 from harness.run.reuse import Reused
-from harness.run.runner import RunRequest
 from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios
 from harness.scenario.config import Defaults
 from harness.scenario.corpus import Corpus, load_corpus
@@ -201,17 +199,12 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
     if args.print_plan:
         return print_plan(scenarios, where)
     repeat = args.repeat_failures or int(defaults()["repeat_failures"])
-    request = RunRequest(
+    request = where.request(
+        scenarios,
         scenarios=(corpus.path,),  # recorded in run.json; the pairs themselves are `loaded`
-        loaded=scenarios,
-        backend=where.backend,
-        results_root=where.results,
-        command=tuple(sys.argv),
-        jobs=where.jobs,
         shard=args.shard,
         resume=args.resume,
         arches=where.arches,
-        engines=where.engines,
         repeat_failures=repeat,
         incremental=True,
         previous=None if args.no_previous else args.previous,

@@ -20,7 +20,7 @@ from typing import Final
 
 from harness.common.ids import GLOBAL_ALL, GLOBAL_FIRST, LOCAL
 from harness.scenario.corpus import Corpus, CorpusWheel, pair_name
-from harness.scenario.from_wheels import CheckOptions, Input, scenario_for
+from harness.scenario.from_wheels import CheckOptions, Input, scenario_for, wheel_id_for
 from harness.scenario.load import Scenario
 
 ATLAS_MODES: Final = (LOCAL, GLOBAL_ALL, GLOBAL_FIRST)
@@ -88,4 +88,45 @@ def pair_scenarios(corpus: Corpus, options: AtlasOptions) -> tuple[Scenario, ...
     return (
         *(singleton_scenario(corpus, w, options) for w in corpus.wheels),
         *(pair_scenario(corpus, a, b, options) for a, b in corpus.pairs()),
+    )
+
+
+def against(corpus: Corpus, given: Sequence[Input], exercise: str = "") -> Corpus:
+    """The corpus with the given wheels in it (`check --against`): a given wheel of a corpus
+    wheel's project takes that wheel's place (its id, imports and exercise stay, so its
+    pairs are the atlas's own), the others come last, with `exercise` as theirs."""
+    wheels = list(corpus.wheels)
+    for item in given:
+        new = CorpusWheel(
+            id=item.id,
+            project=item.id,
+            requirement=item.requirement,
+            wheel=item.wheel,
+            exercise=exercise,
+        )
+        at = next(
+            (i for i, w in enumerate(wheels) if item.id in (w.id, wheel_id_for(w.project))), None
+        )
+        if at is None:
+            wheels.append(new)
+        else:
+            wheels[at] = replace(wheels[at], requirement=item.requirement, wheel=item.wheel)
+    return replace(corpus, wheels=tuple(wheels))
+
+
+def against_scenarios(
+    corpus: Corpus, given_ids: Sequence[str], options: AtlasOptions
+) -> tuple[Scenario, ...]:
+    """Every wheel alone, then every pair with a given wheel in it (the corpus from
+    `against`)."""
+    mine = {
+        w.id for w in corpus.wheels if w.id in given_ids or wheel_id_for(w.project) in given_ids
+    }
+    return (
+        *(singleton_scenario(corpus, w, options) for w in corpus.wheels),
+        *(
+            pair_scenario(corpus, a, b, options)
+            for a, b in corpus.pairs()
+            if a.id in mine or b.id in mine
+        ),
     )
