@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from harness.cli import main
 from harness.evidence.results import load_results
 from tests.integration.cli_process import CliSpawner
-from tests.integration.test_atlas import atlas, corpus, fixture_wheels, only_folder
+from tests.integration.test_atlas import SCHEMA, atlas, corpus, fixture_wheels, only_folder
 
 
 def tables(summary: Path) -> list[str]:
@@ -47,6 +48,9 @@ def test_two_shards_merged_give_the_edition_of_one_run(
     # merge exits 1: the crashing cells are unexpected (every pair is expected to pass)
     assert main(["merge", *parts, "--results", str(tmp_path / "merged")]) == 1
     merged = only_folder(tmp_path / "merged")
+    document, _ = load_results(merged)
+    jsonschema.validate(document, SCHEMA)
+    assert len(document["reuse"]["environments"]) == 6 and document["reuse"]["from"] is None
     edition = ("--corpus", str(path), "--editions", str(tmp_path / "e-sharded"))
     assert main(["atlas", "edition", str(merged), *edition]) == 0
 
