@@ -62,6 +62,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     findings: dict[str, Any] = {}  # each shard's static findings, once each
     agreement: list[Any] = []  # each shard's rows, as they are (counts are the shard's)
     attributed: list[Mapping[str, Any]] = []
+    reused: list[tuple[str, Mapping[str, Any]]] = []  # each shard's `reuse`, by file
     shards: list[str] = []
     planned = 0
     complete = True
@@ -113,6 +114,8 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         agreement += document.get("agreement", [])
         if isinstance(document.get("attribution"), Mapping):
             attributed.append(document["attribution"])
+        if isinstance(document.get("reuse"), Mapping):
+            reused.append((name, document["reuse"]))
         for result in results:
             if result.id in cell_from:
                 raise InputError(
@@ -155,6 +158,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         **({"findings": list(findings.values())} if findings else {}),
         **({"agreement": agreement} if agreement else {}),
         **({"attribution": _attribution(attributed)} if attributed else {}),
+        **({"reuse": _reuse(reused)} if reused else {}),
         "cells": [r.to_json() for r in cells],
     }
     return Merged(document=document, results=tuple(cells), notes=notes)
@@ -169,6 +173,31 @@ def _attribution(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "exhausted": any(bool(r.get("exhausted")) for r in records),
         "cells": sum(int(r.get("cells", 0)) for r in records),
         "trials": [t for r in records for t in r.get("trials", [])],
+    }
+
+
+def _reuse(named: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The shards' incremental records as one: environments, groups and cells joined; the
+    cell-affecting harness files must be the same."""
+    seen: dict[str, tuple[Any, str]] = {}
+    records = [record for _, record in named]
+    for name, record in named:
+        _same(
+            "the cell-affecting harness files' sha256",
+            seen,
+            "",
+            record.get("harness"),
+            name,
+            "run every shard with the same wheelclash",
+        )
+    sources = list(dict.fromkeys(str(r["from"]) for r in records if r.get("from")))
+    return {
+        "harness": records[0].get("harness"),
+        "environments": {g: k for r in records for g, k in r.get("environments", {}).items()},
+        "from": "; ".join(sources) or None,
+        "why": "; ".join(dict.fromkeys(str(r.get("why", "")) for r in records)),
+        "groups": sorted({g for r in records for g in r.get("groups", [])}),
+        "cells": [c for r in records for c in r.get("cells", [])],
     }
 
 

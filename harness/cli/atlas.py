@@ -2,22 +2,25 @@
 
     wheelclash atlas CORPUS [--target T] [--arch A] [-j N] [--shard I/N] [--resume RUN]
                             [--results DIR] [--repeat-failures N] [--editions DIR]
+                            [--previous EDITION | --no-previous]
     wheelclash atlas edition RESULTS --corpus CORPUS [--editions DIR]
     wheelclash atlas diff OLD NEW
 
-The first runs every ordered pair of the corpus's wheels (each pair installed on its own) in
-the dlopen modes local, global-all and global-first, gives each failing cell more runs, and
-writes an edition (results.json, summary.md and the page atlas.html) into the editions
-folder beside the corpus. A shard writes no edition: merge the shards' results
-(`wheelclash merge`), then write one with `atlas edition`. `atlas diff` lists new
-conflicts, fixed ones and changed verdicts between two editions.
+The first runs every ordered pair of the corpus's wheels (each pair installed on its own)
+in the dlopen modes local, global-all and global-first, gives each failing cell more runs,
+and writes an edition (results.json, summary.md and the page atlas.html) into the editions
+folder beside the corpus. Cells whose environment is unchanged since the previous edition
+(the same wheel files, inputs and cell-affecting harness files: harness/run/reuse.py) are
+taken from it.
+A shard writes no edition: merge the shards' results (`wheelclash merge`), then write one
+with `atlas edition`. `atlas diff` lists new conflicts, fixed ones and changed
+verdicts between two editions.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -31,7 +34,7 @@ from harness.report import terminal
 from harness.report.atlas_edition import PAGE_NAME, SUMMARY_NAME
 from harness.report.atlas_write import write_edition
 from harness.run import runner
-from harness.run.runner import RunRequest
+from harness.run.reuse import Reused
 from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios
 from harness.scenario.config import Defaults
 from harness.scenario.corpus import Corpus, load_corpus
@@ -97,6 +100,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="runs in all of each failing cell, to tell a steady verdict from a flake "
         f"(default {defaults()['repeat_failures']}; 1: no extra runs)",
     )
+    scale.add_argument(
+        "--previous",
+        type=Path,
+        metavar="EDITION",
+        help="take unchanged pairs' cells from this edition (or run folder, or results.json); "
+        "default: the latest edition of the same target and arch in the editions folder",
+    )
+    scale.add_argument(
+        "--no-previous",
+        action="store_true",
+        help="take nothing from a previous edition: run every cell",
+    )
     out = parser.add_argument_group("results")
     out.add_argument("--results", type=Path, default=None, help="results root (default results)")
     out.add_argument(
@@ -153,6 +168,8 @@ def execute(args: argparse.Namespace) -> int:
             f"atlas takes one corpus file, not {len(args.inputs)} arguments; to compare "
             "editions: wheelclash atlas diff OLD NEW"
         )
+    if args.previous is not None and args.no_previous:
+        raise InputError("--previous and --no-previous exclude each other; give one")
     return _run(Path(first), args)
 
 
@@ -184,20 +201,21 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
     if args.print_plan:
         return print_plan(scenarios, where)
     repeat = args.repeat_failures or int(defaults()["repeat_failures"])
-    request = RunRequest(
+    request = where.request(
+        scenarios,
         scenarios=(corpus.path,),  # recorded in run.json; the pairs themselves are `loaded`
-        loaded=scenarios,
-        backend=where.backend,
-        results_root=where.results,
-        command=tuple(sys.argv),
-        jobs=where.jobs,
         shard=args.shard,
         resume=args.resume,
         arches=where.arches,
-        engines=where.engines,
         repeat_failures=repeat,
+        incremental=True,
+        previous=None if args.no_previous else args.previous,
+        editions=None if args.no_previous else _edition_of(corpus, args.editions).editions,
     )
     summary = runner.execute(request, progress)
+    reused = Reused.read(summary.run_dir)
+    if reused is not None:
+        print(reused.line())
     print(terminal.summary_line(summary.results))
     print(f"results: {summary.results_path}")
     if summary.exit_code == runner.EXIT_INFRA:

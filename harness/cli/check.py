@@ -4,6 +4,11 @@ Each argument is a local .whl file or, with --download, a requirement (`numpy==2
 pip downloads ahead, with its dependencies, for each target's Python and platform into a
 cached wheelhouse; the run itself is offline. What a wheel imports is read from the wheel (its
 public packages, as users import them); --import names it exactly.
+
+With --against CORPUS (an atlas corpus file), the wheels are run against every corpus wheel
+instead: each wheel alone, and each pair with a given wheel in it, both orders, in the
+atlas's modes, attributed; the cells of environments unchanged since the corpus's latest
+edition (the corpus wheels alone, above all) are taken from it (harness/run/reuse.py).
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ import sys
 from pathlib import Path
 
 from harness.cli import options
+from harness.cli.atlas import defaults as atlas_defaults
 from harness.cli.output import conclude, print_plan, progress
+from harness.errors import InputError
 from harness.run import runner
-from harness.run.runner import RunRequest
+from harness.run.reuse import Reused
+from harness.scenario.atlas_pairs import ATLAS_MODES, AtlasOptions, against, against_scenarios
 from harness.scenario.config import Defaults
+from harness.scenario.corpus import load_corpus
 from harness.scenario.from_wheels import CheckOptions, parse_inputs, scenario_for, write_scenario
 
 
@@ -101,6 +110,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "singletons it needs within --attribution-budget",
     )
     options.add_attribution(parser)
+    atlas = parser.add_argument_group("against an atlas corpus")
+    atlas.add_argument(
+        "--against",
+        type=options.existing_file,
+        metavar="CORPUS",
+        help="run the wheels against every wheel of this atlas corpus (e.g. "
+        "atlas/corpus.toml): alone and as pairs, both orders, in the modes local, global-all "
+        "and global-first; unchanged cells come from the corpus's latest edition",
+    )
+    atlas.add_argument(
+        "--previous",
+        type=Path,
+        metavar="EDITION",
+        help="with --against: take unchanged cells from this edition (default: the latest "
+        "edition of the target beside the corpus)",
+    )
     parser.add_argument(
         "--write-scenario",
         type=Path,
@@ -111,6 +136,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     where = options.Placement.from_args(args, Defaults.from_pyproject())
+    if args.against is not None:
+        return against_corpus(args, where)
+    if args.previous is not None:
+        raise InputError("--previous goes with --against CORPUS")
     inputs = parse_inputs(args.inputs, args.download, args.requirements or ())
     check = CheckOptions(
         targets=where.targets or (),
@@ -132,14 +161,35 @@ def execute(args: argparse.Namespace) -> int:
         print(f"scenario: {args.write_scenario}", file=sys.stderr)
     if args.print_plan:
         return print_plan((scenario,), where)
-    request = RunRequest(
-        scenarios=(),
-        loaded=(scenario,),
-        backend=where.backend,
-        results_root=where.results,
-        command=tuple(sys.argv),
-        jobs=where.jobs,
-        engines=where.engines,
-        attribution_budget=args.attribution_budget,
-    )
+    request = where.request((scenario,), attribution_budget=args.attribution_budget)
     return conclude(runner.execute(request, progress), as_json=args.json)
+
+
+def against_corpus(args: argparse.Namespace, where: options.Placement) -> int:
+    """`check WHEEL… --against CORPUS`: the given wheels against every corpus wheel."""
+    given = parse_inputs(args.inputs, args.download, args.requirements or (), least=1)
+    corpus = against(load_corpus(args.against), given, args.exercise)
+    targets = where.targets or (str(atlas_defaults()["target"]),)
+    if len(targets) != 1:
+        raise InputError(
+            f"--target: --against runs on one target, as an atlas edition is of one; got "
+            f"{', '.join(targets)}"
+        )
+    chosen = AtlasOptions(targets=targets, arch=where.arches or (), dlopen=ATLAS_MODES)
+    scenarios = against_scenarios(corpus, [g.id for g in given], chosen)
+    if args.print_plan:
+        return print_plan(scenarios, where)
+    request = where.request(
+        scenarios,
+        scenarios=(corpus.path,),
+        arches=where.arches,
+        attribution_budget=args.attribution_budget,
+        incremental=True,
+        previous=args.previous,
+        editions=corpus.path.parent / str(atlas_defaults()["editions"]),
+    )
+    summary = runner.execute(request, progress)
+    reused = Reused.read(summary.run_dir)
+    if reused is not None:
+        print(reused.line(), file=sys.stderr if args.json else sys.stdout)
+    return conclude(summary, as_json=args.json)

@@ -8,22 +8,23 @@ option's name and what is wrong, before anything runs.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from harness.cells.backends import BACKENDS
 from harness.common.ids import DLOPEN_MODES, GLOBAL_ALL, GLOBAL_FIRST, GLOBAL_PREFIX, LOCAL
 from harness.common.verdicts import FailureKind
 from harness.errors import InputError
 from harness.run.attribute import DEFAULT_BUDGET
-from harness.run.runner import AUTO
+from harness.run.runner import AUTO, RunRequest
 from harness.run.shards import Shard
 from harness.scenario import engine_option
 from harness.scenario.config import Defaults
 from harness.scenario.from_wheels import read_requirements
-from harness.scenario.load import ARCHES, HostMode
+from harness.scenario.load import ARCHES, HostMode, Scenario
 
 
 def _items(text: str) -> tuple[str, ...]:
@@ -239,4 +240,18 @@ class Placement:
             engines={**defaults.engines, **dict(args.engine or ())},
             jobs=args.jobs,
             results=args.results or defaults.results,
+        )
+
+    def request(self, loaded: tuple[Scenario, ...], **more: Any) -> RunRequest:
+        """A run of the scenarios made in memory (`loaded`) here, as this command was
+        started; `more` sets the request's other fields."""
+        return RunRequest(
+            scenarios=more.pop("scenarios", ()),
+            loaded=loaded,
+            backend=self.backend,
+            results_root=self.results,
+            command=tuple(sys.argv),
+            jobs=self.jobs,
+            engines=self.engines,
+            **more,
         )

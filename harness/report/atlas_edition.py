@@ -156,6 +156,20 @@ def _cell_text(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _reuse_lines(record: Any, cells: int) -> list[str]:
+    """What an incremental edition took from the previous one (results.json `reuse`)."""
+    if not isinstance(record, Mapping) or not record.get("from"):
+        return []
+    taken = len(record.get("cells", []))
+    return [
+        f"{taken} of {cells} cells ({len(record.get('groups', []))} unchanged environments) "
+        f"were taken from {_code(str(record['from']))} ({record.get('why', '')}): the same wheel "
+        "files, "
+        f"inputs and cell-affecting harness files; {cells - taken} ran now.",
+        "",
+    ]
+
+
 def summary_markdown(
     document: Mapping[str, Any],
     results: Sequence[CellResult],
@@ -189,6 +203,7 @@ def summary_markdown(
         f"The wheel × wheel matrices, each square's evidence and reproducer: {PAGE_NAME} "
         "beside this file (self-contained; open it in a browser).",
         "",
+        *_reuse_lines(document.get("reuse"), len(results)),
         "| verdict | cells |",
         "|---|---|",
         *(f"| {verdict} | {n} |" for verdict, n in counts.most_common()),

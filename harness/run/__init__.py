@@ -1,7 +1,8 @@
 """The driver: strings the stages together for one run.
 
 Resume state, the runner's plan → prepare → run → finish steps, parallel groups, shards,
-xdist grouping, and the minimizer (which re-runs cells). It comes after every stage it
+xdist grouping, the minimizer (which re-runs cells), and the cells an incremental run takes
+from a previous one (reuse.py) or shares between groups (borrowed.py). It comes after every stage it
 drives, so the stages themselves never import it. Only `harness.plugin` and `harness.cli`
 import `harness.run`.
 """

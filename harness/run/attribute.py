@@ -164,21 +164,31 @@ class _Runs:
 
 
 def attribute_cells(
-    results: Sequence[CellResult], places: Mapping[str, Place], budget: Budget
+    results: Sequence[CellResult],
+    places: Mapping[str, Place],
+    budget: Budget,
+    known: Sequence[CellResult] = (),
 ) -> tuple[tuple[CellResult, ...], Record]:
     """The failing cells of `results`, each with its attribution and its expectation judged
     again with its failure kind, and what attribution did. Runs are made in `places`
-    (group -> place) while `budget` lasts."""
+    (group -> place) while `budget` lasts; `known` are cells that answer for their sets
+    too but are not attributed again (taken from a previous run, with theirs)."""
     started = time.monotonic()
     runs_before = budget.runs
+    settled = known_runs(known)
     with contextlib.ExitStack() as stack:
         runs = _Runs(places=places, budget=budget, stack=stack)
+
+        def observe(logical: LogicalId) -> frozenset[Signature]:
+            seen = settled.get(str(logical))
+            return seen if seen is not None else runs.observe(logical)
+
         # The singletons first, so that a budget too small for every reduction still
         # tells every single-wheel failure apart.
-        for single in needed_singletons(results, known_runs(results)):
+        for single in needed_singletons(results, {**settled, **known_runs(results)}):
             with contextlib.suppress(NotObserved):
-                runs.observe(single)
-        found = attribute_results(results, runs.observe)
+                observe(single)
+        found = attribute_results(results, observe)
     amended = tuple(
         _judged(result, found[result.id], places) for result in results if result.id in found
     )

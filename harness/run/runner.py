@@ -36,7 +36,7 @@ from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
-from harness.run import attribute, repeats
+from harness.run import attribute, borrowed, repeats, reuse
 from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
@@ -305,6 +305,12 @@ class RunRequest:
     engines: Mapping[str, str] = field(default_factory=dict)  # arch -> Docker engine
     repeat_failures: int = 1  # runs in all of every failing logical cell (harness/run/repeats.py)
     attribution_budget: int = attribute.DEFAULT_BUDGET  # real runs attribution may make
+    # Take unchanged environments' cells from a previous run (harness/run/reuse.py): this
+    # results.json, edition or run folder, else the latest edition of the target under
+    # `editions`; neither: every cell runs, and results.json records the keys all the same.
+    incremental: bool = False
+    previous: Path | None = None
+    editions: Path | None = None
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -368,6 +374,7 @@ class PreparedRun:
     # Each backend's provenance, read while its engine is known to answer (the engine may be
     # gone by the time results are written).
     described: Mapping[str, Mapping[str, str]]
+    reused: reuse.Reused | None = None  # what was taken from a previous run (incremental)
 
 
 def plan_run(request: RunRequest) -> RunPlan:
@@ -551,6 +558,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
         {
             **agreement.document_keys(wheel_sets, results, prepared.run_dir),
             "attribution": attributed.to_json(),
+            **({reuse.REUSE_KEY: prepared.reused.to_json()} if prepared.reused else {}),
         },
         amended,
     )
@@ -560,6 +568,31 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
         results_path=path,
         coverage=tuple((s.name, coverage(s)) for s in plan.scenarios),
     )
+
+
+def reuse_previous(prepared: PreparedRun) -> PreparedRun:
+    """The prepared run with the cells of its unchanged environments taken from a previous
+    run (harness/run/reuse.py), or, resumed, with what its start took."""
+    plan = prepared.plan
+    request = plan.request
+    recorded = reuse.Reused.read(prepared.run_dir)
+    if recorded is None:
+        keys = {
+            u[0].group: reuse.environment_key(plan.scenario(u[0]), prepared.built[u[0].group])
+            for u in plan.units
+        }
+        places = {(c.target, c.arch) for u in plan.units for c in u}
+        previous = reuse.given(request.previous) if request.previous else None
+        if previous is None and request.editions is not None and len(places) == 1:
+            ((target, arch),) = places
+            previous = reuse.latest_edition(request.editions, target, arch)
+        recorded = reuse.take(
+            previous, keys, plan.mine, prepared.index, prepared.run_dir, plan.position
+        )
+    todo = tuple(
+        left for u in prepared.todo if (left := tuple(c for c in u if c.id not in prepared.index))
+    )
+    return replace(prepared, todo=todo, reused=recorded)
 
 
 # The finish step's attribution (harness/run/attribute.py) -----------------------------------
@@ -583,14 +616,18 @@ def attribute_failures(
         )
         for unit in plan.units
     }
-    results = [
+    everything = [
         CellResult.from_json(data)
         for data in iter_cells(prepared.run_dir, prepared.index, plan.mine)
     ]
+    # Cells taken from a previous run keep the attribution they came with.
+    results = [r for r in everything if r.attribution is None]
+    known = [r for r in everything if r.attribution is not None]
+    known += borrowed.singletons(everything, prepared.built)
     budget = attribute.Budget(limit=plan.request.attribution_budget)
     if not runs:
         budget = attribute.Budget(limit=0, why="the run stopped early, so attribution ran nothing")
-    amended, record = attribute.attribute_cells(results, places, budget)
+    amended, record = attribute.attribute_cells(results, places, budget, known)
     return record, {result.id: result for result in amended}
 
 
@@ -605,6 +642,8 @@ def execute(
     fails, results.json still gets the cells that finished; the failure is what is raised,
     with a note when that write failed too."""
     prepared = prepare_run(plan_run(request))
+    if request.incremental:
+        prepared = reuse_previous(prepared)
     try:
         run_cells(prepared, progress)
     except BaseException as failure:

@@ -121,10 +121,11 @@ def _parse_input(text: str, download: bool) -> tuple[str, Input]:
 
 
 def parse_inputs(
-    raw: Sequence[str], download: bool, requirements: Sequence[str] = ()
+    raw: Sequence[str], download: bool, requirements: Sequence[str] = (), least: int = 2
 ) -> tuple[Input, ...]:
     """Each argument: an existing `.whl` file, else (with --download) a requirement; then
-    `requirements` (read from --requirements files), which are always downloaded."""
+    `requirements` (read from --requirements files), which are always downloaded. Fewer
+    than `least` is an input error."""
     inputs: list[Input] = []
     seen: set[str] = set()
     parsed = [_parse_input(text, download) for text in raw]
@@ -137,8 +138,12 @@ def parse_inputs(
             wheel_id = f"{base}_{number}"
         seen.add(wheel_id)
         inputs.append(Input(id=wheel_id, wheel=item.wheel, requirement=item.requirement))
-    if len(inputs) < 2:
-        raise InputError("give two or more wheels or requirements to check against each other")
+    if len(inputs) < least:
+        raise InputError(
+            "give two or more wheels or requirements to check against each other"
+            if least == 2
+            else "give a wheel or requirement to check against the corpus"
+        )
     return tuple(inputs)
 
 
