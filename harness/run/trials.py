@@ -14,6 +14,7 @@ from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.classify import classify
 from harness.images.catalogue import timeout_scale
+from harness.scenario.atlas_pairs import exercise_for
 from harness.scenario.load import Scenario
 from harness.scenario.plan import Cell
 
@@ -69,7 +70,13 @@ class Tester:
             return self.seen[order]
         number = len(self.trials) + 1
         cell = subset_cell(self.cell, order, number)
-        subset = replace(self.scenario, wheels=tuple(self.scenario.wheel(w) for w in order))
+        subset = replace(
+            self.scenario,
+            wheels=tuple(self.scenario.wheel(w) for w in order),
+            exercise=exercise_for(
+                self.scenario.exercise, order, [w.id for w in self.scenario.wheels]
+            ),
+        )
         scale = timeout_scale(cell.arch, self.session.facts.emulated)
         job = job_for(subset, cell, timeout_scale=scale, provided=self.provided)
         if self.session.not_installable:

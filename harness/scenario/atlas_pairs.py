@@ -39,6 +39,22 @@ def exercise_of(wheels: Sequence[CorpusWheel]) -> str:
     return "\n".join(f"{STEP_MARK}{w.id}\n{w.exercise.strip()}" for w in wheels if w.exercise)
 
 
+def exercise_for(exercise: str, kept: Sequence[str], ids: Sequence[str]) -> str:
+    """`exercise` for a run of only the wheels `kept`: the steps named by the id of a wheel
+    of `ids` that is not kept are left out (a wheel run alone runs its own exercise, not its
+    partner's, which would import the partner); unnamed steps and those of other labels stay.
+    Blank lines keep every kept line's number, so a traceback's lines are the whole
+    exercise's."""
+    dropped = set(ids) - set(kept)
+    out: list[str] = []
+    skipping = False
+    for line in exercise.split("\n"):
+        if line.startswith(STEP_MARK):
+            skipping = line[len(STEP_MARK) :].strip() in dropped
+        out.append("" if skipping else line)
+    return "\n".join(out)
+
+
 def pair_scenario(
     corpus: Corpus, a: CorpusWheel, b: CorpusWheel, options: AtlasOptions
 ) -> Scenario:

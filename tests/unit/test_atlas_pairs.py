@@ -11,6 +11,7 @@ from harness.scenario.atlas_pairs import (
     AtlasOptions,
     against,
     against_scenarios,
+    exercise_for,
     pair_scenarios,
 )
 from harness.scenario.corpus import load_corpus
@@ -98,3 +99,17 @@ def test_check_against_pairs_given_wheels_with_every_corpus_wheel(tmp_path: Path
     pair = next(s for s in scenarios if s.name == "fiona--mine")
     assert [w.id for w in pair.wheels] == ["fiona", "mine"]
     assert pair.matrix.dlopen == ATLAS_MODES
+
+
+def test_a_wheel_run_alone_keeps_only_its_own_exercise_steps() -> None:
+    """Attribution runs a pair's wheels alone: b's step imports b, so running it with a
+    alone would fail at a step that is not a's (and blame a)."""
+    whole = "import os\n# step: a\nimport a\na.run()\n# step: b\nimport b\nb.run()\n"
+    alone = exercise_for(whole, ["a"], ["a", "b"])
+    assert alone == "import os\n# step: a\nimport a\na.run()\n\n\n\n"
+    # line numbers stay the whole exercise's; unknown labels and the unnamed head stay
+    assert alone.split("\n")[3] == whole.split("\n")[3]
+    assert exercise_for(whole, ["b"], ["a", "b"]).split("\n")[5:7] == ["import b", "b.run()"]
+    assert exercise_for(whole, ["a", "b"], ["a", "b"]) == whole
+    assert exercise_for(whole, ["a"], ["a", "c"]) == whole
+    assert exercise_for("", ["a"], ["a", "b"]) == ""
