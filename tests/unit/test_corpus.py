@@ -65,7 +65,7 @@ def test_a_good_corpus_gives_its_wheels_with_defaults(tmp_path: Path) -> None:
     corpus = load_corpus(path)
     assert (corpus.name, corpus.description) == ("tiny", "three wheels")
     assert corpus.timeout_s == corpus_keys()["top"]["timeout"].default == 120.0
-    assert corpus.victims is False
+    assert corpus.victims is corpus_keys()["top"]["victims"].default is True
     cv2, yaml, local = corpus.wheels
     assert (cv2.id, cv2.project, cv2.imports) == (
         "opencv_python_headless",
