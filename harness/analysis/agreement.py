@@ -17,7 +17,7 @@ from typing import Any, Final
 from harness.analysis.credit import CellEvidence, Judge, evidence_of
 from harness.analysis.explain import Finding, explain
 from harness.build.wheels import BuiltWheel
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import NOT_THE_WHEELS, Verdict
 from harness.errors import HarnessError
 from harness.evidence.results import CellResult
 
@@ -47,7 +47,7 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
 
 def failing(result: CellResult) -> bool:
     """A failure some mechanism could explain: not a dependency left out of the set."""
-    missing = result.outcome.subkind == ImportErrorKind.MISSING_DEPENDENCY
+    missing = result.outcome.subkind in NOT_THE_WHEELS
     return result.outcome.verdict not in NOT_FAILURES and not missing
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.analysis.explain import Finding
-from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.common.verdicts import NOT_THE_WHEELS, ImportErrorKind, Verdict
 from harness.evidence import crashparse
 from harness.evidence.crashparse import Located
 from harness.evidence.demangle import demangle
@@ -200,7 +200,7 @@ class Judge:
 
 
 def _import_credit(finding: Finding, evidence: CellEvidence) -> str:
-    if evidence.subkind == ImportErrorKind.MISSING_DEPENDENCY:
+    if evidence.subkind in NOT_THE_WHEELS:
         return ""
     if NOT_INSTALLED.search(evidence.message):
         return ""

@@ -30,13 +30,24 @@ class Verdict(StrEnum):
 
 class ImportErrorKind(StrEnum):
     """Why an import failed, read from the loader's message (or, for a missing dependency,
-    from a `ModuleNotFoundError` naming a module that no installed wheel provides)."""
+    from a `ModuleNotFoundError` naming a module that no installed wheel provides). A missing
+    library is a shared object that no wheel of the set ships and the target image lacks
+    (Tk for `PIL._imagingtk`, say)."""
 
     UNDEFINED_SYMBOL = "undefined-symbol"
     VERSION_NOT_FOUND = "version-not-found"
     STATIC_TLS = "static-tls"
     MISSING_DEPENDENCY = "missing-dependency"
+    MISSING_LIBRARY = "missing-library"
     OTHER = "other"
+
+
+# Import errors that say the environment lacks something (a wheel left out of the set, a
+# system library the target image does not have), not that the wheels conflict: no
+# mechanism is credited with them and they are no failure to explain.
+NOT_THE_WHEELS: Final = frozenset(
+    {ImportErrorKind.MISSING_DEPENDENCY, ImportErrorKind.MISSING_LIBRARY}
+)
 
 
 # Verdicts that mean the process died or misbehaved because of the code under test.

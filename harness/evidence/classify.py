@@ -22,6 +22,11 @@ _IMPORT_PATTERNS: Final = (
     (re.compile(r"cannot allocate memory in static TLS block"), ImportErrorKind.STATIC_TLS),
     (re.compile(r"version `[^']+' not found"), ImportErrorKind.VERSION_NOT_FOUND),
     (re.compile(r"undefined symbol"), ImportErrorKind.UNDEFINED_SYMBOL),
+    (re.compile(r"cannot open shared object file"), ImportErrorKind.MISSING_LIBRARY),
+)
+_MISSING_LIBRARY_HINT: Final = (
+    "the target image lacks a system library that no wheel of the set ships: "
+    "add its package to the target image, or leave this module out with `modules`"
 )
 _NO_MODULE: Final = re.compile(r"No module named '([^']+)'")
 MODULE_NOT_FOUND: Final = "ModuleNotFoundError"
@@ -96,10 +101,10 @@ def classify(outcome: Outcome) -> Classified:
             "add its wheel, or let pip fetch the dependencies with --download)",
         )
     if outcome.import_error is not None:
+        kind = import_error_kind(outcome.import_error)
+        hint = f" ({_MISSING_LIBRARY_HINT})" if kind == ImportErrorKind.MISSING_LIBRARY else ""
         return Classified(
-            verdict=Verdict.IMPORT_ERROR,
-            subkind=import_error_kind(outcome.import_error),
-            detail=outcome.import_error,
+            verdict=Verdict.IMPORT_ERROR, subkind=kind, detail=outcome.import_error + hint
         )
     if outcome.wrong_result is not None:
         return Classified(verdict=Verdict.WRONG_RESULT, detail=outcome.wrong_result)

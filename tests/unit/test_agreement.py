@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.agreement import agreement, agreement_of_sets, summary_lines
+from harness.analysis.agreement import agreement, agreement_of_sets, failing, summary_lines
 from harness.analysis.credit import Judge, evidence_of, normal
 from harness.analysis.explain import Finding
 from harness.analysis.mechanisms import Mechanism, Predictor
@@ -276,6 +276,23 @@ CASES = [
     ("a frame in the bundled library", SONAME, cell(top=("#0 ?? () in libfoo.so.1",)), "libfoo"),
     ("wrong result, nothing named", UNIQUE, cell(verdict=Verdict.WRONG_RESULT), ""),
 ]
+
+
+@pytest.mark.parametrize(
+    ("subkind", "fails"),
+    [
+        (ImportErrorKind.MISSING_DEPENDENCY, False),
+        (ImportErrorKind.MISSING_LIBRARY, False),
+        (ImportErrorKind.UNDEFINED_SYMBOL, True),
+        (ImportErrorKind.OTHER, True),
+    ],
+)
+def test_what_no_wheel_causes_is_no_failure_to_explain(
+    subkind: ImportErrorKind, fails: bool
+) -> None:
+    """A module no wheel provides, or a system library the target image lacks, says nothing
+    about how the wheels interact; a loader error between them does."""
+    assert failing(failed_import(subkind, "libtk8.6.so: cannot open shared object file")) is fails
 
 
 @pytest.mark.parametrize(

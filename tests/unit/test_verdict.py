@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 from typing import Any
@@ -187,6 +188,20 @@ def test_details_say_where_and_what() -> None:
 )
 def test_import_error_kind(message: str, kind: ImportErrorKind) -> None:
     assert import_error_kind(message) is kind
+
+
+def test_a_library_the_target_lacks_is_its_own_subkind_with_the_fix() -> None:
+    """The real loader's message for a DT_NEEDED or ctypes library that is nowhere on the
+    system (as `PIL._imagingtk` without Tk): not a conflict between the wheels."""
+    with pytest.raises(OSError) as raised:
+        ctypes.CDLL("libwheelclash-absent.so.9")
+    message = str(raised.value)
+    assert import_error_kind(message) is ImportErrorKind.MISSING_LIBRARY
+    judged = classify(report(step("import a"), import_error(message), returncode=10))
+    assert judged.verdict is Verdict.IMPORT_ERROR
+    assert judged.subkind is ImportErrorKind.MISSING_LIBRARY
+    assert "libwheelclash-absent.so.9" in judged.detail
+    assert "add its package to the target image" in judged.detail
 
 
 def test_outcome_keeps_the_last_step_libraries_and_garbled_lines() -> None:
