@@ -4,26 +4,25 @@ A cell's reproducer does what the probe does, with nothing of wheelclash in betw
 same imports in the same order with the same dlopen flags, the same exercises (from as many
 threads), the scenario's exercise code (the job's snippet), the same victims, the same
 LD_PRELOAD and environment. For the docker backend it is a `docker run` of the exact image
-(by id), confined as the harness confines, with the wheels mounted read-only from the wheel
-cache and installed offline into a fresh venv; for the local backend it is the cell's cached
-venv's python. Pure: strings in, a string out.
+(by id), confined as the cells' containers are, with the wheels mounted read-only from the
+wheel cache and installed offline into a fresh venv, then run as the cells' user; for the
+local backend it is the cell's cached venv's python. Pure: strings in, a string out.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import TargetFacts
 from harness.cells.jobs import CellJob
+from harness.images.containers import Confinement
 
 # The probe's own environment additions (see resources/supervisor.py) and the container's.
 PROBE_ENV: Final = (("PYTHONDONTWRITEBYTECODE", "1"),)
 CONTAINER_ENV: Final = (("HOME", "/tmp"), ("LANG", "C.UTF-8"))
-CONTAINER_VENV: Final = "/tmp/venv"
 CONTAINER_WHEELS: Final = "/wheels"
 DONE_MESSAGE: Final = "reproducer: every step passed"
 
@@ -47,20 +46,13 @@ THREADED: Final = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class DockerConfinement:
-    """The flags the harness's containers run with (harness/resources/docker.toml)."""
-
-    user: str
-    memory: str
-    pids: int
-
-
-def python_script(job: CellJob) -> str:
+def python_script(job: CellJob, cwd: str = "") -> str:
     """The probe's steps as one line of Python: imports, exercises, the snippet, victims, a
     last word. The snippet runs as the probe runs it: compiled as `<exercise>`, in a
-    namespace of its own."""
+    namespace of its own. With `cwd`, it first moves there, as the probe starts there."""
     steps = ["import faulthandler,os,sys,threading", "faulthandler.enable(all_threads=True)"]
+    if cwd:
+        steps.append(f"os.chdir({cwd!r})")
     steps.append("f=sys.getdlopenflags()")
     names: dict[str, str] = {}
     for number, item in enumerate(job.imports):
@@ -114,31 +106,42 @@ def docker_command(
     *,
     image: str,
     wheels: Sequence[str],
-    confinement: DockerConfinement,
+    confinement: Confinement,
+    venv: str,
+    cells: str,
     wheelhouses: Sequence[str] = (),
 ) -> str:
-    """The cell in a fresh, confined container of `image`, the wheels (and the wheelhouses
-    their dependencies install from) mounted read-only."""
+    """The cell in a fresh container of `image`, held as the cells' own containers are
+    (harness/resources/docker.toml): no network, a read-only root filesystem whose only
+    writable places are the same fixed-size scratch folders, the same memory and pid limits,
+    every capability dropped. Root installs the wheels (mounted read-only, with the
+    wheelhouses their dependencies come from) into `venv`, on an anonymous volume removed
+    with the container; `setpriv` then drops to the cells' user, who cannot write the venv,
+    and the cell runs from `cells`."""
     inside = [f"{CONTAINER_WHEELS}/{path.rsplit('/', 1)[-1]}" for path in wheels]
     houses = [f"/wheelhouse{n}" for n in range(len(wheelhouses))]
     deps = " ".join(f"--find-links {h}" for h in houses) if houses else "--no-deps"
     site = _double_quoted('import sysconfig;print(sysconfig.get_path("purelib"))')
+    uid, gid = confinement.user.split(":")
+    drop = f"exec setpriv --reuid={uid} --regid={gid} --clear-groups env HOME={confinement.home}"
     script = " && ".join(
         [
-            f"python3 -m venv --without-pip {CONTAINER_VENV}",
-            f"s=$({CONTAINER_VENV}/bin/python -c {site})",
+            f"python3 -m venv --without-pip {venv}",
+            f"s=$({venv}/bin/python -c {site})",
             f"python3 -m pip install -q --no-index {deps} --disable-pip-version-check "
             '--no-cache-dir --target "$s" ' + " ".join(inside),
-            " ".join(["exec env", *_environment(job), f"{CONTAINER_VENV}/bin/python", "-c"])
+            " ".join([drop, *_environment(job), f"{venv}/bin/python", "-c"])
             + " "
-            + _double_quoted(python_script(job)),
+            + _double_quoted(python_script(job, cwd=cells)),
         ]
     )
     words = [
-        "docker run --rm --init --network none",
-        f"--user {confinement.user} --cap-drop ALL --security-opt no-new-privileges",
+        "docker run --rm --init --network none --read-only --user 0:0",
+        "--cap-drop ALL --cap-add SETUID --cap-add SETGID --security-opt no-new-privileges",
         f"--memory {confinement.memory} --memory-swap {confinement.memory}",
         f"--pids-limit {confinement.pids}",
+        *(f"--tmpfs {s.path}:{s.options()},exec" for s in confinement.scratch),
+        f"-v {venv.rsplit('/', 1)[0]}",  # anonymous: removed with the container (--rm)
         *(f"-e {name}={value}" for name, value in CONTAINER_ENV),
         *(
             f"-v {shlex.quote(path)}:{shlex.quote(target)}:ro"
@@ -158,14 +161,14 @@ def for_cell(backend: str, job: CellJob, facts: TargetFacts, wheels: Sequence[Bu
     if backend == "docker" and facts.image_id:
         from harness.cells.backends.docker import load_settings
 
-        held = load_settings().confinement
-        confinement = DockerConfinement(user=held.user, memory=held.memory, pids=held.pids)
-        image = facts.image_id
+        settings = load_settings()
         return docker_command(
             job,
-            image=image,
+            image=facts.image_id,
             wheels=[str(w.path) for w in wheels],
-            confinement=confinement,
+            confinement=settings.confinement,
+            venv=settings.venv,
+            cells=settings.cells,
             wheelhouses=sorted({w.wheelhouse for w in wheels if w.wheelhouse}),
         )
     return ""

@@ -6,6 +6,7 @@ import ast
 import shlex
 
 from harness.analysis import reproducer
+from harness.cells.backends.docker import load_settings
 from harness.cells.jobs import CellJob, Exercise, Import
 
 JOB = CellJob(
@@ -20,7 +21,8 @@ JOB = CellJob(
     timeout_s=30,
     env=(("MALLOC_CHECK_", "3"), ("ODD", "it's $HOME")),
 )
-CONFINEMENT = reproducer.DockerConfinement(user="10001:10001", memory="2g", pids=512)
+SETTINGS = load_settings()
+HELD = {"confinement": SETTINGS.confinement, "venv": SETTINGS.venv, "cells": SETTINGS.cells}
 
 
 def test_script_imports_in_order_with_the_cells_dlopen_flags() -> None:
@@ -65,21 +67,30 @@ def test_local_command_round_trips_through_the_shell() -> None:
 
 def test_docker_command_is_confined_and_mounts_the_wheels_read_only() -> None:
     wheels = ["/cache/wheels/1/wc_a-1.0-cp38-abi3-manylinux_2_34_x86_64.whl", "/c/w/wc_b.whl"]
-    command = reproducer.docker_command(
-        JOB, image="sha256:abc", wheels=wheels, confinement=CONFINEMENT
-    )
+    command = reproducer.docker_command(JOB, image="sha256:abc", wheels=wheels, **HELD)
     assert "\n" not in command
     words = shlex.split(command)
     assert words[:4] == ["docker", "run", "--rm", "--init"]
-    for flag in ("--network none", "--user 10001:10001", "--cap-drop ALL", "--pids-limit 512"):
+    for flag in ("--network none", "--read-only", "--cap-drop ALL", "--pids-limit 512"):
         assert flag in command
+    # The cells' own scratch folders, sizes and owners (docker.toml), and nothing else writable
+    # but the venv's anonymous volume.
+    tmpfs = [words[i + 1] for i, word in enumerate(words) if word == "--tmpfs"]
+    assert tmpfs == [f"{s.path}:{s.options()},exec" for s in SETTINGS.confinement.scratch]
+    assert "/wheelclash/cells:size=1g,uid=10001,gid=10001,mode=0700,exec" in tmpfs
+    assert words[words.index("-v") + 1] == SETTINGS.harness_dir
     assert f"{wheels[0]}:/wheels/wc_a-1.0-cp38-abi3-manylinux_2_34_x86_64.whl:ro" in words
     assert f"{wheels[1]}:/wheels/wc_b.whl:ro" in words
     image = words.index("sha256:abc")
     assert words[image + 1 : image + 3] == ["sh", "-c"]
     script = words[image + 3]
-    assert script.endswith(reproducer.python_script(JOB).replace('"', '\\"') + '"')
-    assert "exec env LD_PRELOAD=libstdc++.so.6" in script
+    python = reproducer.python_script(JOB, cwd=SETTINGS.cells)
+    assert script.endswith(python.replace('"', '\\"') + '"')
+    assert f"os.chdir('{SETTINGS.cells}')" in python
+    # Root installs; the cell runs as the cells' user, who cannot write the venv.
+    assert "exec setpriv --reuid=10001 --regid=10001 --clear-groups env HOME=/wheelclash" in script
+    assert "LD_PRELOAD=libstdc++.so.6" in script
+    assert f"{SETTINGS.venv}/bin/python -c" in script
     assert "--no-index" in script and "/wheels/wc_b.whl" in script
     assert "--no-deps" in script  # no wheelhouse: the wheels alone
 
@@ -89,7 +100,7 @@ def test_docker_command_installs_dependencies_from_the_mounted_wheelhouses() -> 
         JOB,
         image="sha256:abc",
         wheels=["/c/w/wc_b.whl"],
-        confinement=CONFINEMENT,
+        **HELD,
         wheelhouses=["/cache/wheelhouses/k1", "/cache/wheelhouses/k2"],
     )
     words = shlex.split(command)
