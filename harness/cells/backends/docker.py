@@ -9,12 +9,12 @@ on Ctrl-C and SIGTERM) unless WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead ha
 processes are removed on start-up.
 
 Who is who in a container (resources/docker.toml): the probes run as `user`, which can write
-nowhere but fixed-size folders in memory (HOME, the cells' folder, /tmp). The scripts, wheels
-and venv are in a volume on the engine's disk that `user` cannot write: the scripts and
-batches belong to root, the venv to `supervisor_user`, who installs it. The supervisor is
-started as root, with only the capabilities to change users, and at once keeps
-`supervisor_user` as its real user and takes `user` as its effective one: a probe cannot
-signal it (see resources/supervisor.py).
+nowhere but fixed-size folders in memory (HOME, the cells' folder, /tmp). The scripts and venv
+(and a remote engine's copy of the wheels; a local one binds them read-only: transfer.py) are
+in a volume on the engine's disk that `user` cannot write: the scripts and batches belong to
+root, the venv to `supervisor_user`, who installs it. The supervisor is started as root, with
+only the capabilities to change users, and at once keeps `supervisor_user` as its real user
+and takes `user` as its effective one: a probe cannot signal it (see resources/supervisor.py).
 """
 
 from __future__ import annotations
