@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Final
 
 import docker
@@ -50,6 +51,15 @@ class Scratch:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Bind:
+    """A file or folder of this machine, seen read-only at `target` in the container: only
+    for an engine on this machine, whose daemon reads `source` from this filesystem."""
+
+    source: Path
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Confinement:
     """How untrusted code is held: a non-root user, no network, memory and pid limits, and,
     with `read_only`, no writable place but fixed-size scratch folders and the volumes."""
@@ -63,6 +73,7 @@ class Confinement:
     # Anonymous volumes on the engine's disk, removed with the container: the harness's own
     # files; untrusted code must not own anything in them.
     volumes: tuple[str, ...] = ()
+    binds: tuple[Bind, ...] = ()  # always read-only: the wheels on a local engine
     capabilities: tuple[str, ...] = ()  # given back after all are dropped
     # The user of the container's own processes (its init and `sleep`); "" for `user`. Root,
     # where an exec as root needs `capabilities`: the engine grants an exec the added
@@ -83,8 +94,8 @@ class Confinement:
 def mounts(
     confinement: Confinement, labels: Mapping[str, str]
 ) -> tuple[dict[str, str], list[Mount]]:
-    """The tmpfs mounts and the volumes (labelled like their container) of a confined
-    container."""
+    """The tmpfs mounts, and the volumes (labelled like their container) and read-only binds
+    of a confined container."""
     tmpfs = {
         s.path: s.options() + ",exec"  # as /tmp and HOME are on a usual system
         for s in confinement.scratch
@@ -105,6 +116,9 @@ def mounts(
     ]
     volumes += [
         Mount(path, None, type="volume", labels=dict(labels)) for path in confinement.volumes
+    ]
+    volumes += [
+        Mount(b.target, str(b.source), type="bind", read_only=True) for b in confinement.binds
     ]
     return tmpfs, volumes
 
@@ -213,12 +227,13 @@ def confined(
     """A sleeping container to exec into; removed on the way out unless `keep`."""
     user = confinement.init_user or confinement.user
     logger.info(
-        "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL%s%s %s",
+        "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL%s%s%s %s",
         user,
         confinement.memory,
         confinement.pids,
         "".join(f" --cap-add {c}" for c in confinement.capabilities),
         " --read-only" if confinement.read_only else "",
+        f" (+{len(confinement.binds)} read-only binds)" if confinement.binds else "",
         image_id[:19],
     )
     tmpfs, volumes = mounts(confinement, labels)

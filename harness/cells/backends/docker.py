@@ -9,12 +9,12 @@ on Ctrl-C and SIGTERM) unless WHEELCLASH_KEEP_CONTAINERS=1. Leftovers of dead ha
 processes are removed on start-up.
 
 Who is who in a container (resources/docker.toml): the probes run as `user`, which can write
-nowhere but fixed-size folders in memory (HOME, the cells' folder, /tmp). The scripts, wheels
-and venv are in a volume on the engine's disk that `user` cannot write: the scripts and
-batches belong to root, the venv to `supervisor_user`, who installs it. The supervisor is
-started as root, with only the capabilities to change users, and at once keeps
-`supervisor_user` as its real user and takes `user` as its effective one: a probe cannot
-signal it (see resources/supervisor.py).
+nowhere but fixed-size folders in memory (HOME, the cells' folder, /tmp). The scripts and venv
+(and a remote engine's copy of the wheels; a local one binds them read-only: transfer.py) are
+in a volume on the engine's disk that `user` cannot write: the scripts and batches belong to
+root, the venv to `supervisor_user`, who installs it. The supervisor is started as root, with
+only the capabilities to change users, and at once keeps `supervisor_user` as its real user
+and takes `user` as its effective one: a probe cannot signal it (see resources/supervisor.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,6 +42,7 @@ from harness import paths
 from harness.build.builders import Builder, ContainerBuilder
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Session, TargetFacts
+from harness.cells.backends import transfer as wheel_transfer
 from harness.cells.backends.fetch import fetch_capture
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.install import install_command, refusal
@@ -52,6 +53,7 @@ from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
 from harness.images import containers, doctor_checks, engines
 from harness.images import provision as images
+from harness.images.tarstream import Entry, TarStream
 from harness.scenario.tomlload import Checker, read_toml
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class Settings:
     confinement: containers.Confinement
     supervisor_user: str
     harness_dir: str
+    inputs_dir: str  # where a local engine's container sees the wheels, bound read-only
     default_builder_suite: str
 
     @property
@@ -119,6 +122,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
     keys = {"user", "supervisor_user", "memory", "pids", "workdir", "harness_dir", "scratch"}
+    keys |= {"inputs_dir"}
     check.unknown_keys(table, keys, "container")
     scratch = check.table(table, "scratch", "container.scratch")
     check.unknown_keys(scratch, {"home", "cells", "tmp"}, "container.scratch")
@@ -131,6 +135,9 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     memory = check.string(table, "memory", "container.memory")
     home = check.string(table, "workdir", "container.workdir")
     harness_dir = check.string(table, "harness_dir", "container.harness_dir")
+    inputs_dir = check.string(table, "inputs_dir", "container.inputs_dir")
+    if inputs_dir and not inputs_dir.startswith("/"):
+        check.add("container.inputs_dir", f"must be an absolute path (is {inputs_dir!r})")
     sizes = {
         n: check.string(scratch, n, f"container.scratch.{n}") for n in ("home", "cells", "tmp")
     }
@@ -165,6 +172,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
         ),
         supervisor_user=supervisor_user,
         harness_dir=harness_dir,
+        inputs_dir=inputs_dir,
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
     )
     memory = settings.confinement.memory
@@ -463,14 +471,15 @@ class DockerBackend:
         emulated = self.emulated(client, arch)
         image = images.resolve_target(client, target, arch)
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
+        placement = self._placement(arch, settings, wheels)
         with containers.confined(
             client,
             image.image_id,
-            settings.confinement.shared_by(batches),
+            replace(settings.confinement.shared_by(batches), binds=placement.binds),
             labels,
             keep=keep_containers(),
         ) as container:
-            found = self._prepare(container, settings, wheels)
+            found = self._prepare(container, settings, placement)
             facts = TargetFacts(
                 target=target,
                 arch=arch,
@@ -488,13 +497,25 @@ class DockerBackend:
                 container=container,
                 facts=facts,
                 settings=settings,
-                not_installable=problem or self._install(container, settings, wheels),
+                not_installable=problem or self._install(container, settings, placement),
             )
 
+    def _placement(
+        self, arch: str, settings: Settings, wheels: Sequence[BuiltWheel]
+    ) -> wheel_transfer.Placement:
+        """Where the container finds the wheels: bound from this machine's disk on a local
+        engine, else streamed from it (see transfer.py); never read whole into memory."""
+        files = [path for _, path in wheel_transfer.inputs(wheels)]
+        how = wheel_transfer.choose(self.engine_url(arch), files)
+        logger.info("the wheels reach the container by %s (%d files)", how, len(files))
+        return wheel_transfer.place(
+            wheels, how, harness_dir=settings.harness_dir, inputs_dir=settings.inputs_dir
+        )
+
     def _prepare(
-        self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
+        self, container: Container, settings: Settings, placement: wheel_transfer.Placement
     ) -> dict[str, Any]:
-        """Ship the scripts and wheels in; return the target's facts."""
+        """Ship the scripts (and, streaming, the wheels) in; return the target's facts."""
         scripts = {
             "probe.py": paths.PROBE,
             "supervisor.py": paths.SUPERVISOR,
@@ -502,21 +523,18 @@ class DockerBackend:
             "target_facts.py": paths.TARGET_FACTS,
         }
         # Names under the harness's volume (the root filesystem is read-only), root's.
-        files = {
-            **{f"bin/{name}": path.read_bytes() for name, path in scripts.items()},
-            **{f"wheels/{w.path.name}": w.path.read_bytes() for w in wheels},
-            **{
-                f"wheelhouse/{f.name}": f.read_bytes()
-                for house in sorted({w.wheelhouse for w in wheels if w.wheelhouse})
-                for f in Path(house).glob("*.whl")
-            },
-        }
         folders = ["bin", "wheels", "wheelhouse", "batches"]
+        entries = [
+            *(Entry(name=name, mode=0o755) for name in folders),
+            *(Entry(name=f"bin/{name}", source=path) for name, path in scripts.items()),
+            *placement.entries,
+        ]
         # The supervisor user's: the venv it installs, and pip's scratch space.
         own = ["venv", "tmp"]
         user = settings.supervisor_user
         try:
-            container.put_archive(settings.harness_dir, containers.owned_tar(files, folders, ROOT))
+            with TarStream(entries, ROOT) as stream:
+                container.put_archive(settings.harness_dir, stream)
             container.put_archive(settings.harness_dir, containers.owned_tar({}, own, user))
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
@@ -545,7 +563,7 @@ class DockerBackend:
         )
 
     def _install(
-        self, container: Container, settings: Settings, wheels: Sequence[BuiltWheel]
+        self, container: Container, settings: Settings, placement: wheel_transfer.Placement
     ) -> str:
         """Install the set offline into a venv; '' on success, pip's reason when it refuses.
 
@@ -563,12 +581,8 @@ class DockerBackend:
             if code != 0:
                 raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
         site = output.strip().splitlines()[-1]
-        house = f"{settings.harness_dir}/wheelhouse"
         install = install_command(
-            ["python3", "-m", "pip"],
-            [f"{settings.harness_dir}/wheels/{w.path.name}" for w in wheels],
-            [house] if any(w.wheelhouse for w in wheels) else [],
-            target=site,
+            ["python3", "-m", "pip"], placement.wheels, placement.wheelhouses, target=site
         )
         code, output = self._exec(container, settings, install)
         if code == 0:
