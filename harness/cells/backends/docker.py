@@ -47,6 +47,8 @@ from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.install import install_command, refusal
 from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
+from harness.common import progress
+from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
@@ -463,13 +465,17 @@ class DockerBackend:
         emulated = self.emulated(client, arch)
         image = images.resolve_target(client, target, arch)
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
-        with containers.confined(
-            client,
-            image.image_id,
-            settings.confinement.shared_by(batches),
-            labels,
-            keep=keep_containers(),
-        ) as container:
+        label = f"container {target} ({arch}) with {', '.join(w.wheel_id for w in wheels)}"
+        with (
+            progress.stage(StageKind.OPEN, label, total=2) as opening,
+            containers.confined(
+                client,
+                image.image_id,
+                settings.confinement.shared_by(batches),
+                labels,
+                keep=keep_containers(),
+            ) as container,
+        ):
             found = self._prepare(container, settings, wheels)
             facts = TargetFacts(
                 target=target,
@@ -482,13 +488,17 @@ class DockerBackend:
                 emulated=emulated,
                 engine=self.engine_url(arch),
             )
+            opening.advance(1, note="installing the wheel set")
             problem = not_installable_reason(wheels, found.get("tags"))
+            problem = problem or self._install(container, settings, wheels)
+            opening.advance(2)
+            opening.end()
             yield DockerSession(
                 client=client,
                 container=container,
                 facts=facts,
                 settings=settings,
-                not_installable=problem or self._install(container, settings, wheels),
+                not_installable=problem,
             )
 
     def _prepare(
