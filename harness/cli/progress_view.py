@@ -35,6 +35,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from harness import paths
 from harness.common import progress
 from harness.common.progress import (
     CellFinished,
@@ -45,7 +46,6 @@ from harness.common.progress import (
     StageStarted,
 )
 from harness.errors import InputError
-from harness.images.bootstrap_phases import PROGRESS_TOML
 from harness.scenario.tomlload import Checker, read_toml
 
 INTERVAL_VARIABLE: Final = "WHEELCLASH_PROGRESS_INTERVAL"
@@ -66,7 +66,7 @@ def resolve(mode: Mode, stream: IO[str]) -> Mode:
     return mode
 
 
-def plain_interval(path: Path = PROGRESS_TOML) -> float:
+def plain_interval(path: Path = paths.PROGRESS_TOML) -> float:
     """Seconds between two plain cell lines: WHEELCLASH_PROGRESS_INTERVAL, else the table's."""
     given = os.environ.get(INTERVAL_VARIABLE)
     if given is not None:

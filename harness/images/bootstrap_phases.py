@@ -7,12 +7,10 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Self
+from typing import Self
 
 from harness import paths
 from harness.scenario.tomlload import Checker, read_toml
-
-PROGRESS_TOML: Final = paths.RESOURCES / "progress.toml"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,5 +56,5 @@ class Phases:
 
 
 @functools.cache
-def load_phases(path: Path = PROGRESS_TOML) -> Phases:
+def load_phases(path: Path = paths.PROGRESS_TOML) -> Phases:
     return Phases.from_file(path)

@@ -394,8 +394,7 @@ def _bootstrap(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
 
 
 def _run_mmdebstrap(command: list[str], recipe: ImageRecipe) -> None:
-    label = f"{recipe.tag} ({recipe.arch})"
-    with progress.stage(StageKind.BOOTSTRAP, label, total=len(load_phases().phases)) as step:
+    with progress.stage(StageKind.BOOTSTRAP, recipe.tag, total=len(load_phases().phases)) as step:
         done = run_phased(command, load_phases(), step, MMDEBSTRAP_TIMEOUT)
         if done.timed_out:
             raise InfrastructureError(
