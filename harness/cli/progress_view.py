@@ -184,6 +184,7 @@ class LiveView:
             console=console,
             redirect_stdout=False,
             redirect_stderr=True,
+            refresh_per_second=4,
         )
         self._lock = threading.Lock()
         self._tasks: dict[int, TaskID] = {}

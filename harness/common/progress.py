@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -180,6 +180,12 @@ class Step:
         traceback: TracebackType | None,
     ) -> None:
         self.end(ok=kind is None)
+
+
+def few(names: Sequence[str], most: int = 3) -> str:
+    """Names for a label: `a, b, c`, or `a, b, c and 7 more`."""
+    shown = ", ".join(names[:most])
+    return f"{shown} and {len(names) - most} more" if len(names) > most else shown
 
 
 def stage(kind: StageKind, label: str, total: int | None = None, done: int = 0) -> Step:

@@ -500,8 +500,7 @@ def run_cells(prepared: PreparedRun) -> None:
     count = len(plan.mine) - sum(map(len, prepared.todo))
     stream = Stream(run_dir, prepared.index)
     try:
-        names = [s.name for s in plan.scenarios]
-        label = ", ".join(names) if len(names) <= 3 else f"{len(names)} scenarios"
+        label = progress.few([s.name for s in plan.scenarios])
         with progress.stage(StageKind.CELLS, label, total=len(plan.mine), done=count) as step:
             for result in run_units(units, run_unit, jobs):
                 stream.add(replace(result, cell=replace(result.cell, index=position(result))))

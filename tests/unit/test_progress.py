@@ -81,6 +81,11 @@ def test_without_a_view_reports_go_nowhere_and_a_view_is_put_back() -> None:
     assert [e.stage.label for e in outer] == ["y", "y"]
 
 
+def test_labels_name_a_few() -> None:
+    assert progress.few(["a", "b"]) == "a, b"
+    assert progress.few(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
+
+
 def test_stages_get_distinct_numbers(events: list[Event]) -> None:
     first = progress.stage(StageKind.OPEN, "same")
     second = progress.stage(StageKind.OPEN, "same")

@@ -465,7 +465,7 @@ class DockerBackend:
         emulated = self.emulated(client, arch)
         image = images.resolve_target(client, target, arch)
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
-        label = f"container {target} ({arch}) with {', '.join(w.wheel_id for w in wheels)}"
+        label = f"container {target} ({arch}) with {progress.few([w.wheel_id for w in wheels])}"
         with (
             progress.stage(StageKind.OPEN, label, total=2) as opening,
             containers.confined(

@@ -160,7 +160,7 @@ class LocalBackend:
                 cachedir.mark_used(Kind.VENV, key)
                 return venv, ""
             shutil.rmtree(venv, ignore_errors=True)
-            label = f"venv with {', '.join(w.wheel_id for w in wheels)}"
+            label = f"venv with {progress.few([w.wheel_id for w in wheels])}"
             with progress.stage(StageKind.OPEN, label, total=2) as step:
                 made = run_logged([sys.executable, "-m", "venv", "--without-pip", str(venv)])
                 if made.returncode != 0:
