@@ -10,12 +10,15 @@ import re
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.common import progress
-from harness.common.progress import Event, StageAdvanced, StageKind
+from harness.common.progress import Event, StageAdvanced, StageEnded, StageKind
+from harness.errors import InfrastructureError
+from harness.images import provision
 from harness.images.bootstrap_phases import load_phases
 from harness.images.phased import run_phased
 from tests.integration.cli_process import CliSpawner
@@ -232,3 +235,21 @@ def test_a_command_past_its_time_is_killed_and_says_so(tmp_path: Path) -> None:
         done = run_phased(command, load_phases(), step, timeout=1)
     assert done.timed_out and done.returncode != 0
     assert time.monotonic() - began < 20
+
+
+def test_a_failing_mmdebstrap_ends_its_stage_failed_with_its_output(tmp_path: Path) -> None:
+    """The real mmdebstrap against a mirror nobody serves: it fails at once, the stage says
+    so, and the error carries the tail of what mmdebstrap printed."""
+    recipe = replace(provision.recipe_for("bookworm", "x86_64"), mirror="http://127.0.0.1:9/debian")
+    command = provision.mmdebstrap_command(recipe, tmp_path / "rootfs.tar", tmp_path / "v.tsv")
+    seen: list[Event] = []
+    with progress.reporting(seen.append), pytest.raises(InfrastructureError) as raised:
+        provision._run_mmdebstrap(command, recipe)
+    assert "mmdebstrap failed" in str(raised.value)
+    assert "127.0.0.1" in (raised.value.context or "")
+    ended = [e for e in seen if isinstance(e, StageEnded)]
+    assert len(ended) == 1 and not ended[0].ok
+    assert ended[0].stage.label == recipe.tag and ended[0].stage.kind is StageKind.BOOTSTRAP
+    # It got as far as the package lists, the first phase.
+    notes = [e.note for e in seen if isinstance(e, StageAdvanced)]
+    assert notes == ["updating package lists"]
