@@ -140,7 +140,7 @@ def download(
                 str(partial),
                 *requirements,
             ]
-            logger.warning(
+            logger.info(
                 "downloading %s for Python %s, glibc %s (%s)",
                 ", ".join(requirements),
                 python.version,

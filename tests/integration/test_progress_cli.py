@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import pty
 import re
 import sys
@@ -253,3 +254,33 @@ def test_a_failing_mmdebstrap_ends_its_stage_failed_with_its_output(tmp_path: Pa
     # It got as far as the package lists, the first phase.
     notes = [e.note for e in seen if isinstance(e, StageAdvanced)]
     assert notes == ["updating package lists"]
+
+
+def test_downloads_are_stages_of_check(spawn_cli: CliSpawner, tmp_path: Path) -> None:
+    """`check --download` with an empty cache: each requirement's download is a stage."""
+    env = {"WHEELCLASH_CACHE": str(tmp_path / "cache")}
+    proc = spawn_cli(
+        "check",
+        "markupsafe",
+        "msgpack",
+        "--download",
+        "--backend",
+        "local",
+        "--no-victims",
+        "--results",
+        tmp_path / "results",
+        "--progress",
+        "plain",
+        "--json",
+        env=env,
+    )
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["cells"]
+    stages = _stages(err)
+    python = f"CPython {sys.version_info.major}.{sys.version_info.minor}"
+    for name in ("markupsafe", "msgpack"):
+        label = f"{name} for {python} ({platform.machine()})"
+        assert stages[("download", label)] == ["started", "done in"]
+    assert stages[("open", "venv with markupsafe, msgpack")] == ["started", "done in"]
+    assert stages[("cells", "check")] == ["started", "done in"]
