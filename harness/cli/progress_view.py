@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Final
@@ -43,6 +44,7 @@ from harness.common.progress import (
     Stage,
     StageAdvanced,
     StageEnded,
+    StageKind,
     StageStarted,
 )
 from harness.errors import InputError
@@ -109,8 +111,21 @@ def _name(stage: Stage) -> str:
     return f"{stage.kind} {stage.label}"
 
 
+@dataclass(kw_only=True)
+class _Watched:
+    """A cells stage the plain view is following (its own, mutable, bookkeeping)."""
+
+    stage: Stage
+    began: float  # by the view's clock
+    last_line: float
+    done: int = 0
+    resumed: int = 0  # done before this run: not counted in its pace
+    failures: tuple[tuple[str, int], ...] = ()
+
+
 class PlainView:
-    """Lines for a log: a stage's start and end, the cells every `interval` seconds."""
+    """Lines for a log: a stage's start and end, and a line on the cells every `interval`
+    seconds, as cells finish or, when none does, as `tick()` is called (by `shown`)."""
 
     def __init__(
         self,
@@ -122,48 +137,88 @@ class PlainView:
         self.interval = interval
         self.clock = clock
         self._lock = threading.Lock()
-        self._last_line: dict[int, float] = {}  # stage number -> when its last line was
-        self._cells: dict[int, CellFinished] = {}  # stage number -> its latest cell
+        self._cells: dict[int, _Watched] = {}  # stage number -> the cells stage under way
 
     def __call__(self, event: Event) -> None:
         with self._lock:
-            line = self._line(event)
-            if line is not None:
-                print(PREFIX + line, file=self.stream, flush=True)
+            self._print(self._line(event))
+
+    def tick(self) -> None:
+        """A line on each cells stage that has had none for `interval` seconds."""
+        with self._lock:
+            now = self.clock()
+            for watched in self._cells.values():
+                self._print(self._due(watched, now))
+
+    def _print(self, line: str | None) -> None:
+        if line is not None:
+            print(PREFIX + line, file=self.stream, flush=True)
 
     def _line(self, event: Event) -> str | None:
+        now = self.clock()
         match event:
             case StageStarted(stage=stage):
-                self._last_line[stage.number] = self.clock()
-                total = f" ({stage.total} cells)" if stage.kind == "cells" else ""
+                if stage.kind is StageKind.CELLS:
+                    self._cells[stage.number] = _Watched(stage=stage, began=now, last_line=now)
+                total = f" ({stage.total} cells)" if stage.kind is StageKind.CELLS else ""
                 return f"{_name(stage)}: started{total}"
-            case StageAdvanced():
+            case StageAdvanced(stage=stage, done=done):
+                watched = self._cells.get(stage.number)
+                if watched is not None and not watched.done:  # a resumed run's cells
+                    watched.done = watched.resumed = done
                 return None
-            case CellFinished(stage=stage):
-                self._cells[stage.number] = event
-                now = self.clock()
-                if now - self._last_line.get(stage.number, now) < self.interval:
+            case CellFinished(stage=stage, done=done, failures=failures):
+                watched = self._cells.get(stage.number)
+                if watched is None:
                     return None
-                self._last_line[stage.number] = now
-                return f"{stage.kind}: {self._cells_text(event, now - stage.started)}"
+                watched.done, watched.failures = done, failures
+                return self._due(watched, now)
             case StageEnded(stage=stage, seconds=seconds, ok=ok):
-                self._last_line.pop(stage.number, None)
-                last = self._cells.pop(stage.number, None)
                 how = f"done in {duration(seconds)}" if ok else f"failed after {duration(seconds)}"
+                ended = self._cells.pop(stage.number, None)
                 more = ""
-                if last is not None:
-                    more = f" ({last.done}/{last.total}, {failures_text(last.failures)})"
+                if ended is not None:
+                    more = f" ({ended.done}/{stage.total}, {failures_text(ended.failures)})"
                 return f"{_name(stage)}: {how}{more}"
         return None
 
-    @staticmethod
-    def _cells_text(event: CellFinished, elapsed: float) -> str:
-        share = event.done / event.total if event.total else 1.0
-        text = f"{event.done}/{event.total} ({share:.0%}), {failures_text(event.failures)}"
+    def _due(self, watched: _Watched, now: float) -> str | None:
+        """The cells line, when `interval` has passed since the stage's last line."""
+        if now - watched.last_line < self.interval:
+            return None
+        watched.last_line = now
+        done = watched.done
+        total = watched.stage.total or done
+        share = done / total if total else 0.0
+        elapsed = now - watched.began
+        text = f"{done}/{total} ({share:.0%}), {failures_text(watched.failures)}"
         text += f", {duration(elapsed)} elapsed"
-        if 0 < share < 1:
-            text += f", about {duration(elapsed / share - elapsed)} left"
-        return text
+        ran = done - watched.resumed
+        if ran > 0 and done < total:
+            text += f", about {duration(elapsed / ran * (total - done))} left"
+        return f"cells: {text}"
+
+
+@contextmanager
+def _ticking(view: PlainView) -> Iterator[None]:
+    """Call `view.tick()` every interval while the block runs (no thread for interval 0,
+    when every cell gets its line anyway)."""
+    if view.interval <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(view.interval):
+            view.tick()
+
+    ticker = threading.Thread(target=beat, name="wheelclash-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
 
 
 class LiveView:
@@ -217,7 +272,7 @@ class LiveView:
                 note = ""
                 if task is not None:
                     found = [t for t in self.progress.tasks if t.id == task]
-                    if found and stage.kind == "cells":
+                    if found and stage.kind is StageKind.CELLS:
                         done = int(found[0].completed)
                         note = f" ({done}/{stage.total}, {found[0].fields['note']})"
                     self.progress.remove_task(task)
@@ -263,7 +318,8 @@ def shown(mode: Mode, console: Console | None = None) -> Iterator[None]:
         case Mode.NONE:
             yield
         case Mode.PLAIN:
-            with progress.reporting(PlainView(stream, plain_interval())):
+            plain = PlainView(stream, plain_interval())
+            with progress.reporting(plain), _ticking(plain):
                 yield
         case Mode.TTY:
             view = LiveView(console or Console(stderr=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,6 +181,51 @@ def test_plain_lines_for_stages_and_cells_every_interval() -> None:
     assert text[5].startswith("cells call-once: done in ")
     assert text[5].endswith("(4/4, 2 failed (1 abort, 1 segfault))")
     assert len(text) == 6
+
+
+def test_a_tick_gives_a_cells_line_when_no_cell_has_finished_for_an_interval() -> None:
+    """Cells that take long (a hang runs to its timeout) still get a line every interval."""
+    out = io.StringIO()
+    clock = Clock()
+    view = PlainView(out, interval=30, clock=clock)
+    with progress.reporting(view):
+        cells = progress.stage(StageKind.CELLS, "slow", total=3, done=1)  # resumed: 1 done
+        progress.stage(StageKind.BUILD, "a").end()  # other stages get no ticks
+        view.tick()  # nothing yet: the stage started under 30 s ago
+        clock.now += 31
+        view.tick()
+        view.tick()  # the line just came: not again
+        clock.now += 30
+        cells.cell("c2", "hang")
+        clock.now += 30
+        view.tick()
+        cells.end()
+        clock.now += 60
+        view.tick()  # ended: no more lines
+    lines = [line.removeprefix("wheelclash: ") for line in out.getvalue().splitlines()]
+    assert lines[3:] == [
+        # No pace yet: the cell done was done before this run.
+        "cells: 1/3 (33%), no failures, 31.0 s elapsed",
+        "cells: 2/3 (67%), 1 failed (1 hang), 1 min 1 s elapsed, about 1 min 1 s left",
+        "cells: 2/3 (67%), 1 failed (1 hang), 1 min 31 s elapsed, about 1 min 31 s left",
+        lines[-1],
+    ]
+    assert lines[-1].startswith("cells slow: done in ") and lines[-1].endswith(
+        "(2/3, 1 failed (1 hang))"
+    )
+
+
+def test_the_plain_view_ticks_by_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(progress_view.INTERVAL_VARIABLE, "0.05")
+    out = io.StringIO()
+    with (
+        progress_view.shown(Mode.PLAIN, console=Console(file=out)),
+        progress.stage(StageKind.CELLS, "stuck", total=2),
+    ):
+        deadline = time.monotonic() + 10
+        while "cells: 0/2" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert "wheelclash: cells: 0/2 (0%), no failures, " in out.getvalue()
 
 
 def test_a_zero_interval_gives_a_line_per_cell_and_a_failed_stage_says_so() -> None:
