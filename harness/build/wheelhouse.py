@@ -16,10 +16,11 @@ from typing import Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from harness.common import cachedir
+from harness.common import cachedir, progress
 from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
 from harness.common.process import run_logged
+from harness.common.progress import StageKind
 from harness.errors import InfrastructureError, InputError
 
 logger = logging.getLogger(__name__)
@@ -139,14 +140,17 @@ def download(
                 str(partial),
                 *requirements,
             ]
-            logger.warning(
+            logger.info(
                 "downloading %s for Python %s, glibc %s (%s)",
                 ", ".join(requirements),
                 python.version,
                 python.glibc,
                 python.arch,
             )
-            done = run_logged(command)
+            label = f"{', '.join(requirements)} for CPython {python.version} ({python.arch})"
+            with progress.stage(StageKind.DOWNLOAD, label) as step:
+                done = run_logged(command)
+                step.end(ok=done.returncode == 0)
             if done.returncode != 0:
                 raise InputError(
                     f"pip download could not get {', '.join(requirements)} as wheels for "

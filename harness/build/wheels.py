@@ -17,9 +17,10 @@ from harness.build.audit import audit_and_tag
 from harness.build.builders import Builder, HostBuilder, builder_for, source_files
 from harness.build.provenance import elf_comment, stamp
 from harness.build.toolchains import Catalogue, LinkMode, Toolchain
-from harness.common import cachedir
+from harness.common import cachedir, progress
 from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
+from harness.common.progress import StageKind
 from harness.scenario.load import WheelSpec
 
 logger = logging.getLogger(__name__)
@@ -126,8 +127,14 @@ def build_wheel(
             spec.link_label,
             builder.name,
         )
-        with tempfile.TemporaryDirectory(prefix="wheelclash-wheel-") as tmp:
+        label = f"{spec.id}: {spec.fixture} with {toolchain.name} on {builder.name}"
+        with (
+            progress.stage(StageKind.BUILD, label, total=2) as step,
+            tempfile.TemporaryDirectory(prefix="wheelclash-wheel-") as tmp,
+        ):
+            step.advance(0, note="compiling")
             built, compiler = builder.build(spec, toolchain, modes, Path(tmp) / "out")
+            step.advance(1, note="auditing")
             built, audit = audit_and_tag(built, Path(tmp) / "tagged")
             comment = elf_comment(built)
             stamp(
@@ -148,6 +155,7 @@ def build_wheel(
             entry.mkdir(parents=True, exist_ok=True)
             target = entry / built.name
             shutil.move(str(built), target)
+            step.advance(2)
         wheel = BuiltWheel(
             wheel_id=spec.id,
             module=spec.module,

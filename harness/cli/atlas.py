@@ -28,7 +28,7 @@ from typing import Any, Final
 from harness import paths
 from harness.analysis import atlas_diff
 from harness.cli import options
-from harness.cli.output import print_plan, progress
+from harness.cli.output import print_plan, run_with_progress
 from harness.errors import InputError
 from harness.report import terminal
 from harness.report.atlas_edition import PAGE_NAME, SUMMARY_NAME
@@ -128,6 +128,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="with `edition`: the corpus the results are of",
     )
     out.add_argument("--print-plan", action="store_true", help="list the cells and stop")
+    options.add_progress(parser)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,7 +213,7 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         previous=None if args.no_previous else args.previous,
         editions=None if args.no_previous else _edition_of(corpus, args.editions).editions,
     )
-    summary = runner.execute(request, progress)
+    summary = run_with_progress(request, args)
     reused = Reused.read(summary.run_dir)
     if reused is not None:
         print(reused.line())

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from harness.cli import options
 from harness.cli.atlas import defaults as atlas_defaults
-from harness.cli.output import conclude, print_plan, progress
+from harness.cli.output import conclude, print_plan, run_with_progress
 from harness.errors import InputError
-from harness.run import runner
 from harness.run.reuse import Reused
 from harness.scenario.atlas_pairs import ATLAS_MODES, AtlasOptions, against, against_scenarios
 from harness.scenario.config import Defaults
@@ -57,6 +56,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     options.add_placement(parser)
     options.add_output(parser)
+    options.add_progress(parser)
     cells = parser.add_argument_group("the cells")
     cells.add_argument(
         "--dlopen",
@@ -162,7 +162,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.print_plan:
         return print_plan((scenario,), where)
     request = where.request((scenario,), attribution_budget=args.attribution_budget)
-    return conclude(runner.execute(request, progress), as_json=args.json)
+    return conclude(run_with_progress(request, args), as_json=args.json)
 
 
 def against_corpus(args: argparse.Namespace, where: options.Placement) -> int:
@@ -188,7 +188,7 @@ def against_corpus(args: argparse.Namespace, where: options.Placement) -> int:
         previous=args.previous,
         editions=corpus.path.parent / str(atlas_defaults()["editions"]),
     )
-    summary = runner.execute(request, progress)
+    summary = run_with_progress(request, args)
     reused = Reused.read(summary.run_dir)
     if reused is not None:
         print(reused.line(), file=sys.stderr if args.json else sys.stdout)

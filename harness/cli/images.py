@@ -11,6 +11,7 @@ from typing import Final
 import docker
 import docker.errors
 
+from harness.cli import options, progress_view
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
 from harness.images import provision as images
@@ -43,6 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         choices=sorted(catalogue.roles),
         help="target: python3, venv, pip, gdb; builder: also g++ and python3-dev",
     )
+    options.add_progress(build)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -51,7 +53,8 @@ def execute(args: argparse.Namespace) -> int:
         case "list":
             return _list(client, as_json=args.json)
         case "build":
-            return _build(client, args.targets, arch=args.arch, role=args.role)
+            with progress_view.shown(options.progress_mode(args)):
+                return _build(client, args.targets, arch=args.arch, role=args.role)
         case other:
             raise AssertionError(f"unhandled images command {other!r}")
 

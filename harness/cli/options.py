@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.cells.backends import BACKENDS
+from harness.cli.progress_view import Mode
 from harness.common.ids import DLOPEN_MODES, GLOBAL_ALL, GLOBAL_FIRST, GLOBAL_PREFIX, LOCAL
 from harness.common.verdicts import FailureKind
 from harness.errors import InputError
@@ -218,6 +219,29 @@ def add_attribution(parser: argparse.ArgumentParser) -> None:
         "alone where the run has no singleton cells, subsets of larger cells (pairs first); "
         f"when they run out the smallest failing set found stands (default {DEFAULT_BUDGET})",
     )
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    """`--progress {auto,tty,plain,none}` and `-q/--quiet` (the same as `--progress none`);
+    `progress_mode` reads them."""
+    group = parser.add_argument_group("progress (on stderr)")
+    group.add_argument(
+        "--progress",
+        type=Mode,
+        choices=list(Mode),
+        default=Mode.AUTO,
+        help="tty: a live display per stage (counts, elapsed, ETA, failures by verdict); "
+        "plain: a line as each stage starts and ends, and on the cells every 30 s; none: "
+        "nothing; auto (default): tty when stderr is a terminal, else plain",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="show no progress (as --progress none)"
+    )
+
+
+def progress_mode(args: argparse.Namespace) -> Mode:
+    mode: Mode = Mode.NONE if args.quiet else args.progress
+    return mode
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,18 +1,19 @@
-"""What `run` and `check` print: the plan, progress while cells run, and the run's summary."""
+"""What `run` and `check` print: the plan, and the run's summary."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from collections.abc import Sequence
 
 from harness.analysis import agreement, baseline
-from harness.cli.options import Placement
-from harness.evidence.results import CellResult
+from harness.cli import progress_view
+from harness.cli.options import Placement, progress_mode
 from harness.report import culprits
 from harness.report import terminal as report
 from harness.report.write import write_reports
-from harness.run.runner import Backends, RunSummary, cells_for, selected
+from harness.run import runner
+from harness.run.runner import Backends, RunRequest, RunSummary, cells_for, selected
 from harness.scenario.load import Scenario
 from harness.scenario.plan import coverage, expected_for
 
@@ -30,15 +31,10 @@ def print_plan(scenarios: Sequence[Scenario], where: Placement, select: Sequence
     return 0
 
 
-def progress(result: CellResult, done: int, total: int) -> None:
-    """One self-overwriting line on a terminal's stderr; nothing when stderr is not one."""
-    if sys.stderr.isatty():
-        end = "\n" if done == total else ""
-        print(
-            f"\r[{done}/{total}] {result.id[:70]:<70} {result.outcome.verdict}",
-            end=end,
-            file=sys.stderr,
-        )
+def run_with_progress(request: RunRequest, args: argparse.Namespace) -> RunSummary:
+    """The run, with its progress on stderr as `--progress`/`-q` say."""
+    with progress_view.shown(progress_mode(args)):
+        return runner.execute(request)
 
 
 def conclude(

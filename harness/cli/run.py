@@ -8,10 +8,9 @@ from pathlib import Path
 
 from harness.analysis import baseline
 from harness.cli import options
-from harness.cli.output import conclude, print_plan, progress
+from harness.cli.output import conclude, print_plan, run_with_progress
 from harness.common.ids import CellId
 from harness.errors import InputError
-from harness.run import runner
 from harness.run.runner import RunRequest, load_all
 from harness.scenario.config import Defaults
 
@@ -26,6 +25,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     options.add_placement(parser)
     options.add_output(parser)
+    options.add_progress(parser)
     cells = parser.add_argument_group("which cells")
     cells.add_argument(
         "--select",
@@ -114,7 +114,7 @@ def execute(args: argparse.Namespace) -> int:
         attribution_budget=args.attribution_budget,
     )
     before = baseline.load_baseline(args.baseline) if args.baseline else None
-    summary = runner.execute(request, progress)
+    summary = run_with_progress(request, args)
     comparison = None
     if before is not None:
         current = baseline.verdict_sets(

@@ -16,7 +16,6 @@ import logging
 import os
 import shlex
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -28,9 +27,12 @@ import docker
 import docker.errors
 from docker.models.images import Image
 
+from harness.common import progress
 from harness.common.locking import file_lock
+from harness.common.progress import StageKind
 from harness.errors import InfrastructureError, InputError
 from harness.images import binfmt, usage
+from harness.images.bootstrap_phases import load_phases
 from harness.images.catalogue import (
     DEBIAN_NAME,
     IMAGES_TOML,
@@ -38,6 +40,7 @@ from harness.images.catalogue import (
     is_emulated,
     load_catalogue,
 )
+from harness.images.phased import run_phased
 from harness.images.rootfs import load_rootfs
 
 logger = logging.getLogger(__name__)
@@ -391,22 +394,21 @@ def _bootstrap(client: docker.DockerClient, recipe: ImageRecipe) -> ImageInfo:
 
 
 def _run_mmdebstrap(command: list[str], recipe: ImageRecipe) -> None:
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=MMDEBSTRAP_TIMEOUT
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InfrastructureError(
-            f"mmdebstrap for {recipe.tag} did not finish within {MMDEBSTRAP_TIMEOUT:.0f} s.",
-            hint=f"check that {recipe.mirror} is reachable and fast, or set a closer mirror in "
-            f"{IMAGES_TOML}.",
-        ) from exc
+    with progress.stage(StageKind.BOOTSTRAP, recipe.tag, total=len(load_phases().phases)) as step:
+        done = run_phased(command, load_phases(), step, MMDEBSTRAP_TIMEOUT)
+        if done.timed_out:
+            raise InfrastructureError(
+                f"mmdebstrap for {recipe.tag} did not finish within {MMDEBSTRAP_TIMEOUT:.0f} s.",
+                hint=f"check that {recipe.mirror} is reachable and fast, or set a closer mirror "
+                f"in {IMAGES_TOML}.",
+            )
+        step.end(ok=done.returncode == 0)
     if done.returncode == 0:
         return
     raise InfrastructureError(
         f"mmdebstrap failed (exit {done.returncode}) bootstrapping {recipe.tag} from "
         f"{recipe.mirror} {recipe.mirror_suite}.",
-        context="\n".join(done.stderr.strip().splitlines()[-15:]),
+        context="\n".join(done.tail.strip().splitlines()[-15:]),
         hint="check that the mirror is reachable and has this suite and arch. "
         "An expired Release file or a half-synced archive (common on sid) is transient: "
         "retry later, or pick another suite; if you trust a mirror whose Release file has "

@@ -28,7 +28,9 @@ from harness.cells.backends import BACKENDS, Backend, Session, TargetFacts, targ
 from harness.cells.capture_request import CaptureSettings, CaptureSpec
 from harness.cells.jobs import CellJob, job_for
 from harness.cells.outcome import Outcome
+from harness.common import progress
 from harness.common.ids import CellId
+from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError, InputError, InvalidInputFile, Problem
@@ -461,9 +463,7 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
     )
 
 
-def run_cells(
-    prepared: PreparedRun, progress: Callable[[CellResult, int, int], None] = lambda *_: None
-) -> None:
+def run_cells(prepared: PreparedRun) -> None:
     """Run the cells not finished yet, streaming each to cells.jsonl as it ends: `-j` groups
     at once, and with fewer groups than that, a group's cells in several batches at once
     (`harness/run/parallel.py` splits the work)."""
@@ -500,10 +500,11 @@ def run_cells(
     count = len(plan.mine) - sum(map(len, prepared.todo))
     stream = Stream(run_dir, prepared.index)
     try:
-        for result in run_units(units, run_unit, jobs):
-            stream.add(replace(result, cell=replace(result.cell, index=position(result))))
-            count += 1
-            progress(result, count, len(plan.mine))
+        label = progress.few([s.name for s in plan.scenarios])
+        with progress.stage(StageKind.CELLS, label, total=len(plan.mine), done=count) as step:
+            for result in run_units(units, run_unit, jobs):
+                stream.add(replace(result, cell=replace(result.cell, index=position(result))))
+                step.cell(result.id, result.outcome.verdict)
         again = repeats.extra_runs(plan.units, prepared.index, plan.request.repeat_failures)
         if again:
             total = sum(map(len, again))
@@ -514,9 +515,11 @@ def run_cells(
                 plan.request.repeat_failures,
             )
             extra = list(zip(again, split([len(u) for u in again], jobs), strict=True))
-            for done, result in enumerate(run_units(extra, run_unit, jobs), 1):
-                stream.add(replace(result, cell=replace(result.cell, index=position(result))))
-                progress(result, done, total)
+            again_label = f"{label}, failing cells again"
+            with progress.stage(StageKind.CELLS, again_label, total=total) as step:
+                for result in run_units(extra, run_unit, jobs):
+                    stream.add(replace(result, cell=replace(result.cell, index=position(result))))
+                    step.cell(result.id, result.outcome.verdict)
     finally:
         stream.close()
 
@@ -634,9 +637,7 @@ def attribute_failures(
 # ------------------------------------------------------------------------------------------
 
 
-def execute(
-    request: RunRequest, progress: Callable[[CellResult, int, int], None] = lambda *_: None
-) -> RunSummary:
+def execute(request: RunRequest) -> RunSummary:
     """Plan, build, run this shard's cells not yet finished (all of them unless resuming),
     streaming each to cells.jsonl, then write results.json in plan order. When the run
     fails, results.json still gets the cells that finished; the failure is what is raised,
@@ -645,7 +646,7 @@ def execute(
     if request.incremental:
         prepared = reuse_previous(prepared)
     try:
-        run_cells(prepared, progress)
+        run_cells(prepared)
     except BaseException as failure:
         try:
             finish_run(prepared, attribution_runs=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,22 @@ class Checker:
             self.add(key, "must be a table")
             return {}
         return value
+
+    def rows(
+        self, parent: dict[str, Any], name: str, key: str, fields: str
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each table of the array of tables `name` (`[[name]]`) with its key (`name[0]`);
+        a value that is no such array, or a row that is no table, is a problem (a row's
+        `fields` say what it must hold)."""
+        value = parent.get(name, [])
+        if not isinstance(value, list):
+            self.add(key, f"must be an array of tables ([[{key}]])")
+            return
+        for index, row in enumerate(value):
+            if isinstance(row, dict):
+                yield f"{key}[{index}]", row
+            else:
+                self.add(f"{key}[{index}]", f"must be a table with {fields}")
 
     def raise_if_any(self) -> None:
         if self.problems:

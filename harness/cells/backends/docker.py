@@ -48,6 +48,8 @@ from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.install import install_command, refusal
 from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
+from harness.common import progress
+from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
@@ -472,13 +474,17 @@ class DockerBackend:
         image = images.resolve_target(client, target, arch)
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
         placement = self._placement(arch, settings, wheels)
-        with containers.confined(
-            client,
-            image.image_id,
-            replace(settings.confinement.shared_by(batches), binds=placement.binds),
-            labels,
-            keep=keep_containers(),
-        ) as container:
+        label = f"container {target} ({arch}) with {progress.few([w.wheel_id for w in wheels])}"
+        with (
+            progress.stage(StageKind.OPEN, label, total=2) as opening,
+            containers.confined(
+                client,
+                image.image_id,
+                replace(settings.confinement.shared_by(batches), binds=placement.binds),
+                labels,
+                keep=keep_containers(),
+            ) as container,
+        ):
             found = self._prepare(container, settings, placement)
             facts = TargetFacts(
                 target=target,
@@ -491,13 +497,17 @@ class DockerBackend:
                 emulated=emulated,
                 engine=self.engine_url(arch),
             )
+            opening.advance(1, note="installing the wheel set")
             problem = not_installable_reason(wheels, found.get("tags"))
+            problem = problem or self._install(container, settings, placement)
+            opening.advance(2)
+            opening.end()
             yield DockerSession(
                 client=client,
                 container=container,
                 facts=facts,
                 settings=settings,
-                not_installable=problem or self._install(container, settings, placement),
+                not_installable=problem,
             )
 
     def _placement(

@@ -26,10 +26,11 @@ from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.install import install_command, refusal
 from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
-from harness.common import cachedir
+from harness.common import cachedir, progress
 from harness.common.cachedir import Kind
 from harness.common.locking import file_lock
 from harness.common.process import run_logged
+from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 
@@ -159,15 +160,20 @@ class LocalBackend:
                 cachedir.mark_used(Kind.VENV, key)
                 return venv, ""
             shutil.rmtree(venv, ignore_errors=True)
-            made = run_logged([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-            if made.returncode != 0:
-                raise InfrastructureError(f"could not create a venv at {venv}: {made.stderr}")
-            install = install_command(
-                [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")],
-                [str(w.path) for w in wheels],
-                houses,
-            )
-            done = run_logged(install)
+            label = f"venv with {progress.few([w.wheel_id for w in wheels])}"
+            with progress.stage(StageKind.OPEN, label, total=2) as step:
+                made = run_logged([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+                if made.returncode != 0:
+                    raise InfrastructureError(f"could not create a venv at {venv}: {made.stderr}")
+                step.advance(1, note="installing the wheel set")
+                install = install_command(
+                    [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")],
+                    [str(w.path) for w in wheels],
+                    houses,
+                )
+                done = run_logged(install)
+                step.advance(2)
+                step.end(ok=done.returncode == 0)
             if done.returncode != 0:
                 message = (done.stderr or done.stdout).strip()
                 shutil.rmtree(venv, ignore_errors=True)
