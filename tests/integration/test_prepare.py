@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
 
 import docker
@@ -29,11 +30,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
 @pytest.fixture
 def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env(timeout=600)
-    try:
+    with closing(docker.from_env(timeout=600)) as engine:
         yield engine
-    finally:
-        engine.close()
 
 
 def mine(client: docker.DockerClient) -> list[str]:
