@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -47,7 +48,11 @@ logger = logging.getLogger(__name__)
 
 # Bump when the way an image is made changes in code rather than in images.toml.
 RECIPE_VERSION: Final = 1
-REPOSITORY: Final = "wheelclash"
+DEFAULT_REPOSITORY: Final = "wheelclash"
+REPOSITORY_ENV: Final = "WHEELCLASH_IMAGE_REPOSITORY"
+# A Docker repository path: lowercase components joined by '.', '_', '__' or dashes, and '/'.
+_COMPONENT: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_NAME: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 LABEL: Final = "org.wheelclash."
 LABEL_HASH: Final = LABEL + "recipe-hash"
 MMDEBSTRAP_TIMEOUT: Final = 3600.0
@@ -56,6 +61,26 @@ VERSION_PACKAGES: Final = ("libc6", "libstdc++6", "python3")
 
 Source = Literal["bootstrap", "reference", "dockerfile"]
 _bootstraps = 0
+
+
+def repository() -> str:
+    """The repository wheelclash tags its images under: `WHEELCLASH_IMAGE_REPOSITORY`, else
+    `wheelclash`. A test or benchmark sets a throwaway one to start cold and then removes
+    only its own images; images are found only under the repository in use."""
+    name = os.environ.get(REPOSITORY_ENV, "").strip() or DEFAULT_REPOSITORY
+    if not REPOSITORY_NAME.match(name) or len(name) > 200:
+        raise InputError(
+            f"{REPOSITORY_ENV}={name!r} is not a Docker repository name",
+            hint="use lowercase letters and digits, joined by '.', '_' or '-' (and '/' between "
+            f"parts), e.g. wheelclash-scratch; or unset it for {DEFAULT_REPOSITORY!r}.",
+        )
+    return name
+
+
+def in_repository(tags: Iterable[str]) -> list[str]:
+    """The tags under the repository in use."""
+    prefix = repository() + "/"
+    return [tag for tag in tags if tag.startswith(prefix)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +112,7 @@ class ImageRecipe:
     @property
     def tag(self) -> str:
         """`wheelclash/<role>:debian-<suite>-<arch>`; extra packages add a short hash of them."""
-        name = f"{REPOSITORY}/{self.role}:debian-{self.suite}-{self.arch}"
+        name = f"{repository()}/{self.role}:debian-{self.suite}-{self.arch}"
         if self.extra_packages:
             extras = hashlib.sha256(",".join(self.extra_packages).encode()).hexdigest()
             name += f"-{extras[:10]}"
@@ -161,7 +186,7 @@ class ImageInfo:
     def from_image(cls, image: Image, tag: str | None = None) -> Self:
         labels: dict[str, str] = dict(image.labels or {})
         attrs: dict[str, Any] = image.attrs
-        ours = [t for t in image.tags if t.startswith(f"{REPOSITORY}/")]
+        ours = in_repository(image.tags)
         arch = labels.get(LABEL + "arch") or _arch_from_oci(str(attrs.get("Architecture", "")))
         source: Source = "reference"
         match labels.get(LABEL + "source"):
@@ -232,7 +257,10 @@ def _find_recipe_image(client: docker.DockerClient, recipe: ImageRecipe) -> Imag
         image = client.images.get(recipe.tag)
         if image.labels.get(LABEL_HASH) == recipe.recipe_hash:
             return ImageInfo.from_image(image, recipe.tag)
-    matches = client.images.list(filters={"label": f"{LABEL_HASH}={recipe.recipe_hash}"})
+    # The same recipe under another tag of this repository (re-tagged); another repository's
+    # image is not taken, so a throwaway repository starts cold.
+    labelled = client.images.list(filters={"label": f"{LABEL_HASH}={recipe.recipe_hash}"})
+    matches = [image for image in labelled if in_repository(image.tags)]
     if not matches:
         return None
     repository, tag = recipe.tag.rsplit(":", 1)
@@ -464,7 +492,7 @@ def build_dockerfile(client: docker.DockerClient, path: Path) -> ImageInfo:
     if not dockerfile.is_file():
         raise InputError(f"{path}: no such Dockerfile; check the path")
     digest = _context_hash(dockerfile)
-    tag = f"{REPOSITORY}/dockerfile:{digest[:16]}"
+    tag = f"{repository()}/dockerfile:{digest[:16]}"
     with file_lock("image-" + tag):
         existing = client.images.list(filters={"label": f"{LABEL_HASH}={digest}"})
         if existing:

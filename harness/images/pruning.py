@@ -14,7 +14,7 @@ import docker.errors
 from docker.models.images import Image
 
 from harness.images import usage
-from harness.images.provision import LABEL_HASH, REPOSITORY
+from harness.images.provision import LABEL_HASH, in_repository
 
 
 def _timestamp(text: object) -> float | None:
@@ -47,7 +47,7 @@ class ImageEntry:
 
 def entry(image: Image) -> ImageEntry:
     attrs: dict[str, Any] = image.attrs
-    ours = [t for t in image.tags if t.startswith(f"{REPOSITORY}/")]
+    ours = in_repository(image.tags)
     image_id = str(image.id)
     used = usage.recorded_use(image_id)
     made = [

@@ -38,7 +38,7 @@ from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
-from harness.run import attribute, borrowed, repeats, reuse
+from harness.run import attribute, borrowed, prepare, repeats, reuse
 from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (
@@ -415,10 +415,10 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
     """Build every wheel (or find it in the cache) before the first cell runs, then make the
     run folder, or check that the resumed one was made with the same wheels."""
     request = plan.request
-    built = {
-        u[0].group: wheels_for(plan.scenario(u[0]), u[0], plan.chosen[u[0].scenario])
-        for u in plan.units
-    }
+    # Images and wheels are made several at a time first (harness/run/prepare.py).
+    built = prepare.prepare_groups(
+        plan.units, plan.scenario, lambda cell: plan.chosen[cell.scenario], wheels_for
+    )
     hashes = tuple(sorted({w.sha256 for ws in built.values() for w in ws}))
     if plan.resumed is not None and request.resume is not None:
         run_dir = request.resume

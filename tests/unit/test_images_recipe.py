@@ -288,3 +288,30 @@ def test_bootstrapped_image_info_from_labels() -> None:
     assert (info.glibc, info.libstdcxx, info.python) == ("2.41-12", "14.2.0-19", "3.13.5-1")
     assert info.recipe_hash == recipe.recipe_hash
     assert info.digest is None
+
+
+def test_a_throwaway_repository_tags_the_same_recipe_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = images.recipe_for("bookworm", "x86_64", "builder", ("g++-11",))
+    monkeypatch.setenv(images.REPOSITORY_ENV, "wheelclash-scratch-42")
+    scratch = images.recipe_for("bookworm", "x86_64", "builder", ("g++-11",))
+    assert scratch.tag == default.tag.replace("wheelclash/", "wheelclash-scratch-42/", 1)
+    assert scratch.recipe_hash == default.recipe_hash  # the same contents, another name
+    tags = ["wheelclash/target:x", "wheelclash-scratch-42/target:x", "other/wheelclash-scratch-42"]
+    assert images.in_repository(tags) == ["wheelclash-scratch-42/target:x"]
+    monkeypatch.setenv(images.REPOSITORY_ENV, "me/scratch.images")
+    assert (
+        images.recipe_for("trixie", "x86_64").tag == "me/scratch.images/target:debian-trixie-x86_64"
+    )
+    monkeypatch.setenv(images.REPOSITORY_ENV, "")
+    assert images.repository() == "wheelclash"
+
+
+@pytest.mark.parametrize("name", ["Upper", "a b", "trailing-", "-lead", "a//b", "a:b"])
+def test_a_bad_repository_name_is_an_input_error(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(images.REPOSITORY_ENV, name)
+    with pytest.raises(InputError) as caught:
+        images.recipe_for("bookworm", "x86_64").tag  # noqa: B018
+    assert f"WHEELCLASH_IMAGE_REPOSITORY={name!r}" in str(caught.value)
+    assert "unset it" in str(caught.value)
