@@ -74,6 +74,17 @@ def singleton_scenario(corpus: Corpus, wheel: CorpusWheel, options: AtlasOptions
     return _scenario(corpus, (wheel,), options, singleton_name(wheel.id), description)
 
 
+def group_scenario(
+    corpus: Corpus, name: str, ids: Sequence[str], options: AtlasOptions
+) -> Scenario:
+    """The scenario of a screening group (harness/scenario/screen_groups.py): its wheels
+    installed together, each wheel's exercise a step of its own. Its cells are made by the
+    screening (harness/run/screen.py), not planned from its matrix."""
+    wheels = [corpus.wheel(wheel_id) for wheel_id in ids]
+    description = f"atlas {corpus.name}: screening group of {', '.join(ids)}"
+    return _scenario(corpus, wheels, options, name, description)
+
+
 def _scenario(
     corpus: Corpus,
     wheels: Sequence[CorpusWheel],
@@ -104,6 +115,22 @@ def pair_scenarios(corpus: Corpus, options: AtlasOptions) -> tuple[Scenario, ...
     return (
         *(singleton_scenario(corpus, w, options) for w in corpus.wheels),
         *(pair_scenario(corpus, a, b, options) for a, b in corpus.pairs()),
+    )
+
+
+def screened_scenarios(
+    corpus: Corpus, pairs: Sequence[tuple[str, str]], options: AtlasOptions
+) -> tuple[Scenario, ...]:
+    """Every wheel's singleton scenario, then the scenarios of the pairs that screening
+    chose (harness/run/screen.py), in corpus order."""
+    chosen = {frozenset(p) for p in pairs}
+    return (
+        *(singleton_scenario(corpus, w, options) for w in corpus.wheels),
+        *(
+            pair_scenario(corpus, a, b, options)
+            for a, b in corpus.pairs()
+            if frozenset((a.id, b.id)) in chosen
+        ),
     )
 
 
