@@ -274,7 +274,7 @@ def _screen(
     if size < 2:
         raise InputError(f"--group-size {size}: a group holds two wheels or more")
     backends = Backends(where.backend, None, where.engines)
-    return screen(corpus, chosen, backends, size, said=print)
+    return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
 
 
 def _print_groups(corpus: Corpus, size: int) -> int:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -147,17 +149,21 @@ class Screening:
 
 @dataclass
 class _Known:
-    """Failures found so far, per dlopen mode: a part holding one fails without a run."""
+    """Failures found so far, per dlopen mode: a part holding one fails without a run.
+    Groups screened at once share it."""
 
     by_mode: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, dlopen: str, split: Split) -> None:
-        known = self.by_mode.setdefault(dlopen, [])
-        known += [(s,) for s in split.singletons] + list(split.pairs)
+        with self.lock:
+            known = self.by_mode.setdefault(dlopen, [])
+            known += [(s,) for s in split.singletons] + list(split.pairs)
 
     def of(self, dlopen: str, wheels: Sequence[str]) -> list[tuple[str, ...]]:
         held = set(wheels)
-        return [k for k in self.by_mode.get(dlopen, []) if set(k) <= held]
+        with self.lock:
+            return [k for k in self.by_mode.get(dlopen, []) if set(k) <= held]
 
 
 def _place(scenario: Scenario, backend: Backend) -> tuple[str, str]:
@@ -231,23 +237,32 @@ def screen(
     backends: Backends,
     group_size: int,
     said: Callable[[str], None] = lambda _: None,
+    jobs: int = 1,
 ) -> Screening:
-    """Screen every group of the corpus, one after another; `said` gets a line per group."""
+    """Screen every group of the corpus, `jobs` groups at once (each in its own environment);
+    `said` gets a line per group as it ends. Groups share what they found as they end, so
+    which parts run depends on timing, not what is found."""
     started = time.monotonic()
     ids = tuple(w.id for w in corpus.wheels)
     made = groups(ids, group_size)
     known = _Known()
-    screened: list[GroupScreen] = []
-    for number, group in enumerate(made, 1):
+
+    def one(group: Group) -> GroupScreen:
         scenario = group_scenario(corpus, group.name, group.wheels, options)
         backend = backends.for_scenario(scenario)
-        result = screen_group(group, scenario, backend, known, options.dlopen)
-        screened.append(result)
-        said(f"screen {number}/{len(made)}: {line(result)}")
+        return screen_group(group, scenario, backend, known, options.dlopen)
+
+    screened: dict[str, GroupScreen] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool:
+        running = [pool.submit(one, group) for group in made]
+        for future in as_completed(running):
+            result = future.result()
+            screened[result.group.name] = result
+            said(f"screen {len(screened)}/{len(made)}: {line(result)}")
     return Screening(
         group_size=group_size,
         wheels=ids,
-        groups=tuple(screened),
+        groups=tuple(screened[g.name] for g in made),
         wall_s=time.monotonic() - started,
     )
 

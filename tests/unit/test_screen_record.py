@@ -1,0 +1,126 @@
+"""Screening's record and choice of pairs (harness/run/screen.py), from made-up group results;
+and the CLI's checks of --screen's options and its --print-plan, which runs nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.analysis.splitting import Split
+from harness.run.screen import GroupScreen, ModeScreen, Screening, line
+from harness.scenario.screen_groups import groups
+from tests.unit.test_corpus import tiny_wheel, write
+
+IDS = ("a", "b", "c", "d", "e", "f")
+
+
+def split(
+    pairs: tuple[tuple[str, str], ...] = (),
+    unexplained: tuple[tuple[str, ...], ...] = (),
+    tests: int = 1,
+) -> Split:
+    return Split(
+        singletons=(),
+        pairs=pairs,
+        unexplained=unexplained,
+        tests=tuple(("x",) for _ in range(tests)),
+    )
+
+
+def screening() -> Screening:
+    made = groups(IDS, 4)  # parts (a,b) (c,d) (e,f): groups abcd, abef, cdef
+    passing = (ModeScreen(dlopen="local", split=split(), cells=2),)
+    return Screening(
+        group_size=4,
+        wheels=IDS,
+        groups=(
+            GroupScreen(
+                group=made[0],
+                modes=(
+                    *passing,
+                    ModeScreen(dlopen="global-all", split=split((("b", "d"),), tests=7), cells=13),
+                ),
+                cells=15,
+            ),
+            GroupScreen(group=made[1], not_screened="pip cannot install the group: x", cells=0),
+            GroupScreen(
+                group=made[2],
+                modes=(
+                    ModeScreen(
+                        dlopen="local", split=split(unexplained=(("c", "e", "f"),)), cells=9
+                    ),
+                ),
+                cells=9,
+            ),
+        ),
+        wall_s=3.0,
+    )
+
+
+def test_pairs_run_are_found_unexplained_and_unscreened() -> None:
+    found = screening()
+    assert found.found == (("b", "d"),)
+    # the group a,b,e,f was not screened: its pairs no other group holds run as pairs
+    assert found.uncovered == (("a", "e"), ("a", "f"), ("b", "e"), ("b", "f"))
+    assert found.unexplained == (("c", "e"), ("c", "f"), ("e", "f"))
+    assert found.to_run() == (
+        ("a", "e"), ("a", "f"), ("b", "d"), ("b", "e"), ("b", "f"), ("c", "e"), ("c", "f"),
+        ("e", "f"),
+    )  # fmt: skip
+    assert found.cells == 24
+
+
+def test_the_record_counts_splits_and_names_confirmed_pairs() -> None:
+    record = screening().to_json()
+    assert record["cells"] == 24 and record["group_size"] == 4
+    first = record["groups"][0]["modes"]
+    assert first[0] == {
+        "dlopen": "local", "failed": False, "cells": 2, "tests": 1, "splits": 0,
+        "singletons": [], "pairs": [], "unexplained": [],
+    }  # fmt: skip
+    assert first[1]["splits"] == 6 and first[1]["pairs"] == [["b", "d"]]
+    assert record["groups"][1]["not_screened"].startswith("pip cannot")
+    # no pair cells given: nothing confirmed, the isolated pair is not confirmed
+    assert record["confirmed"] == [] and record["not_confirmed"] == [["b", "d"]]
+
+
+def test_a_line_per_group() -> None:
+    found = screening().groups
+    assert line(found[0]) == (
+        "screen-1 (4 wheels), 15 cells: local pass; global-all split in 7 tests: b+d"
+    )
+    assert "not screened (pip cannot install" in line(found[1])
+    assert "unexplained c,e,f" in line(found[2])
+
+
+def corpus(folder: Path) -> Path:
+    tables = "".join(f'[[wheel]]\nwheel = "{tiny_wheel(folder, name).name}"\n' for name in "pqrstu")
+    return write(folder, 'name = "six"\n' + tables)
+
+
+def test_print_plan_lists_the_groups_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = corpus(tmp_path)
+    argv = ["atlas", str(path), "--screen", "--group-size", "4", "--print-plan"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "screen-1: p q r s\n  p,q,r,s\n  s,r,q,p\n" in out
+    assert "3 groups of up to 4 wheels, 18 group cells in 3 modes" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--group-size", "4"], "add --screen"),
+        (["--screen", "--shard", "1/2"], "no --shard or --resume"),
+        (["--screen", "--group-size", "1"], "two wheels or more"),
+    ],
+)
+def test_bad_screen_options_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    assert cli.main(["atlas", str(corpus(tmp_path)), "--backend", "local", *extra]) == 2
+    assert says in capsys.readouterr().err
