@@ -35,7 +35,7 @@ from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.results import CellResult, unwritable
 from harness.run.runner import Backends, wheels_for
-from harness.run.trials import Tester
+from harness.run.trials import Tester, Trial
 from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
 from harness.scenario.corpus import Corpus, pair_name
 from harness.scenario.load import HOST_TARGET, Scenario
@@ -54,11 +54,18 @@ class ModeScreen:
     dlopen: str
     split: Split
     cells: int
+    # the group's own cells (every wheel, in each order): where a failing one stopped tells
+    # which wheels it said nothing about (those after the step; the split tests them again)
+    own: tuple[Trial, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dlopen": self.dlopen,
             "failed": self.split.failed,
+            "group_cells": [
+                {"order": list(t.order), "verdict": str(t.verdict), "step": t.step}
+                for t in self.own
+            ],
             "cells": self.cells,
             "tests": len(self.split.tests),
             "splits": max(len(self.split.tests) - 1, 0),
@@ -224,7 +231,9 @@ def screen_group(
 
                 split = split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
                 known.add(dlopen, split)
-                done.append(ModeScreen(dlopen=dlopen, split=split, cells=len(tester.trials)))
+                own = tuple(t for t in tester.trials if len(t.order) == len(group.wheels))
+                cells = len(tester.trials)
+                done.append(ModeScreen(dlopen=dlopen, split=split, cells=cells, own=own))
     except InfrastructureError as exc:
         logger.warning("%s: not screened: %s", group.name, exc.message)
         return finished(f"the harness could not run it: {exc.message}")

@@ -101,6 +101,11 @@ def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     first = {m["dlopen"]: m for m in record["groups"][0]["modes"]}
     assert not first["local"]["failed"] and first["local"]["cells"] == 2
     assert first["global-all"]["pairs"] == [["a", "b"]] and first["global-all"]["splits"] > 0
+    # both group cells crashed while the second of a and b loaded: what came after it in
+    # that order was not imported, and the split tested it again
+    own = first["global-all"]["group_cells"]
+    assert [c["order"] for c in own] == [["a", "h0", "h1", "b"], ["b", "h1", "h0", "a"]]
+    assert all(c["verdict"] == "segfault" and c["step"].startswith("import ") for c in own)
     assert all(not m["failed"] for g in record["groups"][1:] for m in g["modes"])
     # the edition holds every wheel alone and the confirmed pair's cells, as the exhaustive
     # edition does (the same ids, the same verdicts)

@@ -77,7 +77,7 @@ def test_the_record_counts_splits_and_names_confirmed_pairs() -> None:
     assert record["cells"] == 24 and record["group_size"] == 4
     first = record["groups"][0]["modes"]
     assert first[0] == {
-        "dlopen": "local", "failed": False, "cells": 2, "tests": 1, "splits": 0,
+        "dlopen": "local", "failed": False, "group_cells": [], "cells": 2, "tests": 1, "splits": 0,
         "singletons": [], "pairs": [], "unexplained": [],
     }  # fmt: skip
     assert first[1]["splits"] == 6 and first[1]["pairs"] == [["b", "d"]]
