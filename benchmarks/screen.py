@@ -26,13 +26,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
 from harness.evidence.results import CellResult, load_results
-from tests.integration.conftest import built_for
+from harness.run.runner import wheels_for
+from harness.scenario.load import load_scenario
+from harness.scenario.plan import plan
+
+SCENARIOS: Final = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,11 +48,18 @@ class Measured:
     document: dict[str, Any]
 
 
+def built_for(name: str, backend: LocalBackend) -> dict[str, BuiltWheel]:
+    """The wheels of a shipped scenario, built (or found in the cache) for this machine."""
+    scenario = load_scenario(SCENARIOS / f"{name}.toml", load_catalogue())
+    cell = plan(scenario, targets=["host"])[0]
+    return {w.wheel_id: w for w in wheels_for(scenario, cell, backend)}
+
+
 def write_corpus(folder: Path, healthy: int) -> tuple[Path, dict[str, str]]:
     """The corpus file, and each wheel id's module."""
     backend = LocalBackend()
-    once = built_for("call-once", backend, "host")
-    well = built_for("healthy-ten", backend, "host")
+    once = built_for("call-once", backend)
+    well = built_for("healthy-ten", backend)
     wheels: list[tuple[str, BuiltWheel]] = [(f"h{i}", well[f"h{i}"]) for i in range(healthy)]
     wheels.insert(0, ("a", once["a"]))
     wheels.insert(len(wheels) // 2 + 1, ("b", once["b"]))

@@ -41,6 +41,7 @@ from harness.run.screen import Screening, record_screening, screen, screening_li
 from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios, screened_scenarios
 from harness.scenario.config import Defaults
 from harness.scenario.corpus import Corpus, load_corpus
+from harness.scenario.load import MAX_COVERED
 from harness.scenario.screen_groups import groups
 from harness.scenario.tomlload import read_toml
 
@@ -271,8 +272,11 @@ def _screen(
             "(run the exhaustive atlas to shard or resume it)"
         )
     size = args.group_size or int(defaults()["group_size"])
-    if size < 2:
-        raise InputError(f"--group-size {size}: a group holds two wheels or more")
+    if not 2 <= size <= MAX_COVERED:
+        raise InputError(
+            f"--group-size {size}: a group holds from two to {MAX_COVERED} wheels (its orders "
+            "are a sequence covering array); give a size in that range"
+        )
     backends = Backends(where.backend, None, where.engines)
     return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
 

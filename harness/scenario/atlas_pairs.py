@@ -82,7 +82,8 @@ def group_scenario(
     screening (harness/run/screen.py), not planned from its matrix."""
     wheels = [corpus.wheel(wheel_id) for wheel_id in ids]
     description = f"atlas {corpus.name}: screening group of {', '.join(ids)}"
-    return _scenario(corpus, wheels, options, name, description)
+    # its orders, should it be planned, are the sequence and its reverse: a 2-way array
+    return _scenario(corpus, wheels, options, name, description, cover=2)
 
 
 def _scenario(
@@ -91,6 +92,7 @@ def _scenario(
     options: AtlasOptions,
     name: str,
     description: str,
+    cover: int | None = None,
 ) -> Scenario:
     inputs = [Input(id=w.id, wheel=w.wheel, requirement=w.requirement) for w in wheels]
     check = CheckOptions(
@@ -100,7 +102,8 @@ def _scenario(
         exercise=exercise_of(wheels),
         timeout_s=corpus.timeout_s,
         victims=corpus.victims,
-        pairs=len(wheels) == 2,
+        pairs=len(wheels) == 2 and cover is None,
+        cover=cover,
         # Not a singleton per pair (each wheel's would run 39 times in a 40-wheel corpus):
         # attribution runs the singletons of failing pairs only (harness/run/attribute.py).
         singletons=False,

@@ -10,6 +10,9 @@ import pytest
 from harness import cli
 from harness.analysis.splitting import Split
 from harness.run.screen import GroupScreen, ModeScreen, Screening, line
+from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
+from harness.scenario.corpus import load_corpus
+from harness.scenario.plan import plan
 from harness.scenario.screen_groups import groups
 from tests.unit.test_corpus import tiny_wheel, write
 
@@ -116,7 +119,8 @@ def test_print_plan_lists_the_groups_and_runs_nothing(
     [
         (["--group-size", "4"], "add --screen"),
         (["--screen", "--shard", "1/2"], "no --shard or --resume"),
-        (["--screen", "--group-size", "1"], "two wheels or more"),
+        (["--screen", "--group-size", "1"], "from two to 32 wheels"),
+        (["--screen", "--group-size", "33"], "from two to 32 wheels"),
     ],
 )
 def test_bad_screen_options_are_refused(
@@ -124,3 +128,15 @@ def test_bad_screen_options_are_refused(
 ) -> None:
     assert cli.main(["atlas", str(corpus(tmp_path)), "--backend", "local", *extra]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_group_of_more_than_six_wheels_is_a_scenario(tmp_path: Path) -> None:
+    # every order is planned for six wheels at most: a group's orders are its 2-way array
+    wheels = "".join(
+        f'[[wheel]]\nwheel = "{tiny_wheel(tmp_path, f"w{i}").name}"\n' for i in range(10)
+    )
+    corpus = load_corpus(write(tmp_path, 'name = "ten"\n' + wheels))
+    ids = [w.id for w in corpus.wheels]
+    found = group_scenario(corpus, "screen-1", ids, AtlasOptions(targets=("host",)))
+    assert found.wheel_ids == tuple(ids) and found.name == "screen-1"
+    assert len(plan(found, targets=["host"], arches=["x86_64"])) == 2 * 3
