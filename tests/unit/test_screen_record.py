@@ -4,16 +4,22 @@ and the CLI's checks of --screen's options and its --print-plan, which runs noth
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness import cli
 from harness.analysis.splitting import Split
+from harness.evidence.results import CellResult, read_cells
+from harness.report.atlas_edition import summary_markdown
+from harness.report.atlas_html import render_atlas
+from harness.report.atlas_matrix import screened_pairs
 from harness.run.screen import GroupScreen, ModeScreen, Screening, line
 from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
 from harness.scenario.corpus import load_corpus
 from harness.scenario.plan import plan
 from harness.scenario.screen_groups import groups
+from tests.unit.helpers import SAMPLE_EDITION, sample_edition_document
 from tests.unit.test_corpus import tiny_wheel, write
 
 IDS = ("a", "b", "c", "d", "e", "f")
@@ -140,3 +146,50 @@ def test_a_group_of_more_than_six_wheels_is_a_scenario(tmp_path: Path) -> None:
     found = group_scenario(corpus, "screen-1", ids, AtlasOptions(targets=("host",)))
     assert found.wheel_ids == tuple(ids) and found.name == "screen-1"
     assert len(plan(found, targets=["host"], arches=["x86_64"])) == 2 * 3
+
+
+def screened_sample() -> tuple[dict[str, Any], tuple[CellResult, ...]]:
+    """The sample edition as a screened one: a group of all four wheels, of which only
+    fiona--rasterio ran as a pair (the other pairs' cells left out)."""
+    document = sample_edition_document()
+    kept = tuple(
+        c
+        for c in read_cells(SAMPLE_EDITION / "results.json", document)
+        if c.cell.scenario == "fiona--rasterio"
+    )
+    wheels = ["fiona", "rasterio", "shapely", "msgpack"]
+    document["screen"] = {
+        "group_size": 4, "cells": 20, "wall_s": 1.0, "found": [["fiona", "rasterio"]],
+        "unexplained": [], "uncovered": [], "pairs_run": [["fiona", "rasterio"]],
+        "confirmed": [["fiona", "rasterio"]], "not_confirmed": [],
+        "groups": [{"name": "screen-1", "wheels": wheels, "cells": 20, "wall_s": 1.0,
+                    "not_screened": "", "modes": []}],
+    }  # fmt: skip
+    return document, kept
+
+
+def test_the_page_marks_pairs_that_passed_screening() -> None:
+    document, kept = screened_sample()
+    page = render_atlas(document, kept, title="Atlas")
+    assert screened_pairs(document) == {
+        frozenset(p) for p in [("fiona", "shapely"), ("fiona", "msgpack"),
+                               ("rasterio", "shapely"), ("rasterio", "msgpack"),
+                               ("shapely", "msgpack")]
+    }  # fmt: skip
+    # the four screened wheels' ordered pairs but fiona's and rasterio's, in three modes
+    assert page.count('class="sq screened"') == 10 * 3
+    assert 'title="shapely then msgpack: passed screening in a group; no pair cell ran"' in page
+    assert "s: the pair passed screening" in page
+    # an edition without screening has no such squares
+    plain = sample_edition_document()
+    assert 'class="sq screened"' not in render_atlas(plain, kept, title="Atlas")
+
+
+def test_the_summary_says_what_screening_ran() -> None:
+    document, kept = screened_sample()
+    summary = summary_markdown(document, kept, title="Atlas", run_dir=None)
+    assert (
+        "Screened (`atlas --screen`): 1 groups of up to 4 wheels imported together, 20 group "
+        "and split cells; 1 pairs then ran as pairs (1 isolated, 0 from failures no pair "
+        "explained, 0 unscreened), 1 confirmed." in summary
+    )
