@@ -115,5 +115,8 @@ def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     assert all(verdicts[c.id] == c.outcome.verdict for c in cells)
     total = record["cells"] + len(cells)
     assert total < len(exhaustive), (total, len(exhaustive))
+    # the page marks the 14 pairs that passed screening, both orders, three modes
+    assert (edition / "atlas.html").read_text().count('class="sq screened"') == 14 * 2 * 3
+    assert "Screened (`atlas --screen`): 3 groups" in (edition / "summary.md").read_text()
     assert "screening: 3 groups of up to 4 wheels" in out and "1 confirmed" in out
     assert "a+b" in out
