@@ -23,7 +23,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -40,7 +40,7 @@ from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
 from harness.scenario.corpus import Corpus, pair_name
 from harness.scenario.load import HOST_TARGET, Scenario
 from harness.scenario.plan import Cell
-from harness.scenario.screen_groups import Group, groups, uncovered
+from harness.scenario.screen_groups import Group, groups, regroup, uncovered
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class GroupScreen:
     group: Group
     modes: tuple[ModeScreen, ...] = ()
     not_screened: str = ""  # why the group was not screened (pip, the harness), or ''
+    refused: bool = False  # pip cannot install it together: smaller groups take its place
     cells: int = 0  # every cell run for the group (also those before it was given up)
     wall_s: float = 0.0
 
@@ -203,11 +204,16 @@ def screen_group(
     testers: list[Tester] = []
     done: list[ModeScreen] = []
 
-    def finished(why: str = "") -> GroupScreen:
+    def finished(why: str = "", refused: bool = False) -> GroupScreen:
         cells = sum(len(t.trials) for t in testers)
         wall = time.monotonic() - started
         return GroupScreen(
-            group=group, modes=tuple(done), not_screened=why, cells=cells, wall_s=wall
+            group=group,
+            modes=tuple(done),
+            not_screened=why,
+            refused=refused,
+            cells=cells,
+            wall_s=wall,
         )
 
     try:
@@ -215,7 +221,8 @@ def screen_group(
         scenario = with_modules(scenario, wheels)
         with backend.open(target, arch, wheels) as session:
             if session.not_installable:
-                return finished(f"pip cannot install the group: {session.not_installable}")
+                why = f"pip cannot install the group: {session.not_installable}"
+                return finished(why, refused=True)
             for dlopen in modes:
                 tester = Tester(
                     scenario,
@@ -253,7 +260,7 @@ def screen(
     which parts run depends on timing, not what is found."""
     started = time.monotonic()
     ids = tuple(w.id for w in corpus.wheels)
-    made = groups(ids, group_size)
+    made = list(groups(ids, group_size))
     known = _Known()
 
     def one(group: Group) -> GroupScreen:
@@ -263,15 +270,20 @@ def screen(
 
     screened: dict[str, GroupScreen] = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool:
-        running = [pool.submit(one, group) for group in made]
-        for future in as_completed(running):
-            result = future.result()
-            screened[result.group.name] = result
-            said(f"screen {len(screened)}/{len(made)}: {line(result)}")
+        running = {pool.submit(one, group) for group in made}
+        while running:
+            ended, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                result = future.result()
+                screened[result.group.name] = result
+                said(f"screen {len(screened)}/{len(made)}: {line(result)}")
+                smaller = regroup(result.group) if result.refused else ()
+                made += smaller
+                running |= {pool.submit(one, group) for group in smaller}
     return Screening(
         group_size=group_size,
         wheels=ids,
-        groups=tuple(screened[g.name] for g in made),
+        groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
     )
 
@@ -279,6 +291,8 @@ def screen(
 def line(result: GroupScreen) -> str:
     """One group's screening in a line."""
     head = f"{result.group.name} ({len(result.group.wheels)} wheels), {result.cells} cells"
+    if result.refused and len(result.group.wheels) > 2:
+        return f"{head}: not screened ({result.not_screened}); smaller groups take its place"
     if result.not_screened:
         return f"{head}: not screened ({result.not_screened}); its pairs run as pairs"
     said = []

@@ -63,3 +63,17 @@ def uncovered(ids: Sequence[str], screened: Iterable[Group]) -> tuple[tuple[str,
     return tuple(
         (a, b) for a, b in itertools.combinations(ids, 2) if frozenset((a, b)) not in covered
     )
+
+
+def regroup(group: Group) -> tuple[Group, ...]:
+    """Smaller groups in the place of one that pip cannot install together: half its size, its
+    wheels dealt into parts of a quarter of it and every two parts a group (for four wheels
+    or fewer, every pair), so that every pair of it is in one of them again; named after it
+    (`screen-3-1`). A pair has none: it runs as a pair, where pip's refusal is recorded."""
+    if len(group.wheels) <= 2:
+        return ()
+    size = max(2, len(group.wheels) // 2)
+    return tuple(
+        Group(name=f"{group.name}-{number}", wheels=smaller.wheels)
+        for number, smaller in enumerate(groups(group.wheels, size), 1)
+    )

@@ -20,7 +20,7 @@ from harness.cells.backends.local import LocalBackend
 from harness.cli import main
 from harness.evidence.results import CellResult, load_results
 from tests.integration.conftest import built_for
-from tests.integration.test_atlas import only_folder
+from tests.integration.test_atlas import REFUSED_PAIR_CORPUS, only_folder
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 HEALTHY = 4  # healthy wheels beside the pair: 6 wheels, 15 pairs
@@ -120,3 +120,33 @@ def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     assert "Screened (`atlas --screen`): 3 groups" in (edition / "summary.md").read_text()
     assert "screening: 3 groups of up to 4 wheels" in out and "1 confirmed" in out
     assert "a+b" in out
+
+
+def test_a_group_pip_refuses_is_screened_in_smaller_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real requirements from the index: pydantic 2.10.0 pins pydantic-core 2.27.0, so no
+    group holding pydantic-core 2.27.1 too installs; the group of three is screened as its
+    pairs, and the pair pip refuses runs as a pair, recorded as not installable."""
+    path = tmp_path / "corpus.toml"
+    path.write_text(REFUSED_PAIR_CORPUS)
+    editions = tmp_path / "editions"
+    args = ("--results", str(tmp_path / "results"), "--editions", str(editions), "--screen")
+    assert atlas(str(path), *args) == 0
+    out = capsys.readouterr().out
+    assert "screen-1 (3 wheels), 0 cells: not screened (pip cannot install the group" in out
+    document, cells = load_results(only_folder(editions))
+    record = document["screen"]
+    assert [(g["name"], g["wheels"], bool(g["not_screened"])) for g in record["groups"]] == [
+        ("screen-1", ["pydantic", "pydantic_core", "msgpack"], True),
+        ("screen-1-1", ["pydantic", "pydantic_core"], True),
+        ("screen-1-2", ["pydantic", "msgpack"], False),
+        ("screen-1-3", ["pydantic_core", "msgpack"], False),
+    ]
+    assert record["uncovered"] == [["pydantic", "pydantic_core"]]
+    assert record["pairs_run"] == [["pydantic", "pydantic_core"]] and record["found"] == []
+    verdicts = {c.cell.scenario: c.outcome.verdict for c in cells}
+    assert verdicts == {
+        "pydantic": "pass", "pydantic-core": "pass", "msgpack": "pass",
+        "pydantic--pydantic-core": "not-installable",
+    }  # fmt: skip

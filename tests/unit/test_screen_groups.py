@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from harness.scenario.screen_groups import Group, groups, uncovered
+from harness.scenario.screen_groups import Group, groups, regroup, uncovered
 from tests.covering_check import missing_orders
 
 
@@ -57,3 +57,16 @@ def test_a_group_below_two_wheels_is_refused() -> None:
     with pytest.raises(ValueError, match="two wheels"):
         groups(ids(4), 1)
     assert Group(name="screen-1", wheels=("a",)).orders == (("a",),)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 10, 16])
+def test_a_group_pip_refuses_is_regrouped_smaller_covering_its_pairs(n: int) -> None:
+    group = Group(name="screen-3", wheels=tuple(ids(n)))
+    smaller = regroup(group)
+    assert all(2 <= len(g.wheels) < n for g in smaller)
+    assert uncovered(group.wheels, smaller) == ()
+    assert [g.name for g in smaller] == [f"screen-3-{i}" for i in range(1, len(smaller) + 1)]
+    # regrouped again and again, it comes down to pairs, which have no smaller groups
+    while any(len(g.wheels) > 2 for g in smaller):
+        smaller = tuple(s for g in smaller for s in (regroup(g) or (g,)))
+    assert regroup(smaller[0]) == ()

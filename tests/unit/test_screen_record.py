@@ -102,6 +102,10 @@ def test_a_line_per_group() -> None:
     )
     assert "not screened (pip cannot install" in line(found[1])
     assert "unexplained c,e,f" in line(found[2])
+    refused = GroupScreen(group=found[0].group, not_screened="pip cannot install", refused=True)
+    assert line(refused).endswith(
+        "not screened (pip cannot install); smaller groups take its place"
+    )
 
 
 def corpus(folder: Path) -> Path:
