@@ -140,7 +140,13 @@ class Screening:
         """results.json's `screen`: the groups, cells and splits, and which pairs the run's
         pair cells confirmed (some cell of the pair did not pass)."""
         failing = {r.cell.scenario for r in results if r.outcome.verdict != Verdict.PASS}
+        alone = {
+            (r.cell.dlopen, r.cell.order[0])
+            for r in results
+            if len(r.cell.order) == 1 and r.outcome.verdict != Verdict.PASS
+        }
         ran = self.to_run()
+        singletons = self.singletons
         return {
             "group_size": self.group_size,
             "cells": self.cells,
@@ -152,7 +158,20 @@ class Screening:
             "pairs_run": [list(p) for p in ran],
             "confirmed": [list(p) for p in ran if pair_name(*p) in failing],
             "not_confirmed": [list(p) for p in self.found if pair_name(*p) not in failing],
+            "singletons": [{"dlopen": m, "wheel": w} for m, w in singletons],
+            "singletons_not_confirmed": [
+                {"dlopen": m, "wheel": w} for m, w in singletons if (m, w) not in alone
+            ],
         }
+
+    @property
+    def singletons(self) -> tuple[tuple[str, str], ...]:
+        """(mode, wheel) of every wheel isolated as failing alone in a group's environment,
+        each once, in the order found."""
+        found = (
+            (m.dlopen, wheel) for g in self.groups for m in g.modes for wheel in m.split.singletons
+        )
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass

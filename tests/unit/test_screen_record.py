@@ -3,12 +3,14 @@ and the CLI's checks of --screen's options and its --print-plan, which runs noth
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
-from harness import cli
+from harness import cli, paths
 from harness.analysis.splitting import Split
 from harness.evidence.results import CellResult, read_cells
 from harness.report.atlas_edition import summary_markdown
@@ -60,6 +62,11 @@ def screening() -> Screening:
                     ModeScreen(
                         dlopen="local", split=split(unexplained=(("c", "e", "f"),)), cells=9
                     ),
+                    ModeScreen(
+                        dlopen="global-all",
+                        split=Split(singletons=("d",), pairs=(), unexplained=(), tests=()),
+                        cells=0,
+                    ),
                 ),
                 cells=9,
             ),
@@ -93,6 +100,10 @@ def test_the_record_counts_splits_and_names_confirmed_pairs() -> None:
     assert record["groups"][1]["not_screened"].startswith("pip cannot")
     # no pair cells given: nothing confirmed, the isolated pair is not confirmed
     assert record["confirmed"] == [] and record["not_confirmed"] == [["b", "d"]]
+    assert record["singletons"] == [{"dlopen": "global-all", "wheel": "d"}]
+    assert record["singletons_not_confirmed"] == record["singletons"]
+    schema = json.loads(paths.RESULTS_SCHEMA.read_text())
+    jsonschema.validate(record, {"$defs": schema["$defs"], **schema["properties"]["screen"]})
 
 
 def test_a_line_per_group() -> None:
