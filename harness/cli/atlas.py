@@ -2,7 +2,7 @@
 
     wheelclash atlas CORPUS [--target T] [--arch A] [-j N] [--shard I/N] [--resume RUN]
                             [--results DIR] [--repeat-failures N] [--editions DIR]
-                            [--previous EDITION | --no-previous]
+                            [--previous EDITION | --no-previous] [--screen [--group-size K]]
     wheelclash atlas edition RESULTS --corpus CORPUS [--editions DIR]
     wheelclash atlas diff OLD NEW
 
@@ -11,7 +11,8 @@ in the dlopen modes local, global-all and global-first, gives each failing cell 
 and writes an edition (results.json, summary.md and the page atlas.html) into the editions
 folder beside the corpus. Cells whose environment is unchanged since the previous edition
 (the same wheel files, inputs and cell-affecting harness files: harness/run/reuse.py) are
-taken from it.
+taken from it. With --screen, groups of wheels are imported together first and only the
+pairs of failing groups (split until isolated: harness/run/screen.py) run as pairs.
 A shard writes no edition: merge the shards' results (`wheelclash merge`), then write one
 with `atlas edition`. `atlas diff` lists new conflicts, fixed ones and changed
 verdicts between two editions.
@@ -35,9 +36,13 @@ from harness.report.atlas_edition import PAGE_NAME, SUMMARY_NAME
 from harness.report.atlas_write import write_edition
 from harness.run import runner
 from harness.run.reuse import Reused
-from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios
+from harness.run.runner import Backends
+from harness.run.screen import Screening, record_screening, screen, screening_line
+from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios, screened_scenarios
 from harness.scenario.config import Defaults
 from harness.scenario.corpus import Corpus, load_corpus
+from harness.scenario.load import MAX_COVERED
+from harness.scenario.screen_groups import groups
 from harness.scenario.tomlload import read_toml
 
 EXIT_CODES_HELP: Final = """exit codes:
@@ -111,6 +116,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--no-previous",
         action="store_true",
         help="take nothing from a previous edition: run every cell",
+    )
+    screening = parser.add_argument_group("screening")
+    screening.add_argument(
+        "--screen",
+        action="store_true",
+        help="import groups of wheels together first; run as pairs only the pairs that "
+        "failing groups are split down to (and every wheel alone)",
+    )
+    screening.add_argument(
+        "--group-size",
+        type=options.positive_int,
+        default=None,
+        metavar="K",
+        help=f"with --screen: wheels per group (default {defaults()['group_size']})",
     )
     out = parser.add_argument_group("results")
     out.add_argument("--results", type=Path, default=None, help="results root (default results)")
@@ -190,7 +209,6 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         arch=tuple(args.arch or ()),
         dlopen=tuple(defaults()["dlopen"]),
     )
-    scenarios = pair_scenarios(corpus, chosen)
     where = options.Placement(
         backend=args.backend or project.backend,
         targets=None,
@@ -199,6 +217,13 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         jobs=args.jobs,
         results=args.results or project.results,
     )
+    if args.print_plan and args.screen:
+        return _print_groups(corpus, args.group_size or int(defaults()["group_size"]))
+    screening = _screen(corpus, chosen, where, args)
+    if screening is None:
+        scenarios = pair_scenarios(corpus, chosen)
+    else:
+        scenarios = screened_scenarios(corpus, screening.to_run(), chosen)
     if args.print_plan:
         return print_plan(scenarios, where)
     repeat = args.repeat_failures or int(defaults()["repeat_failures"])
@@ -214,6 +239,9 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         editions=None if args.no_previous else _edition_of(corpus, args.editions).editions,
     )
     summary = run_with_progress(request, args)
+    if screening is not None:
+        record_screening(summary.results_path, screening, summary.results)
+        print(screening_line(screening, summary.results))
     reused = Reused.read(summary.run_dir)
     if reused is not None:
         print(reused.line())
@@ -229,6 +257,46 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else 0
     code = _write(summary.results_path, _edition_of(corpus, args.editions))
     return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else code
+
+
+def _screen(
+    corpus: Corpus, chosen: AtlasOptions, where: options.Placement, args: argparse.Namespace
+) -> Screening | None:
+    """With --screen, the screening of the corpus's groups (None without)."""
+    if not args.screen:
+        if args.group_size is not None:
+            raise InputError("--group-size is the size of screening's groups; add --screen")
+        return None
+    if args.shard is not None or args.resume is not None:
+        raise InputError(
+            "--screen runs the whole corpus in one process: it takes no --shard or --resume "
+            "(run the exhaustive atlas to shard or resume it)"
+        )
+    size = args.group_size or int(defaults()["group_size"])
+    if not 2 <= size <= MAX_COVERED:
+        raise InputError(
+            f"--group-size {size}: a group holds from two to {MAX_COVERED} wheels (its orders "
+            "are a sequence covering array); give a size in that range"
+        )
+    backends = Backends(where.backend, None, where.engines)
+    return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
+
+
+def _print_groups(corpus: Corpus, size: int) -> int:
+    """--print-plan with --screen: the groups and their orders (the pairs they lead to are
+    known only once the groups ran)."""
+    made = groups([w.id for w in corpus.wheels], size)
+    for group in made:
+        print(f"{group.name}: {' '.join(group.wheels)}")
+        for order in group.orders:
+            print(f"  {','.join(order)}")
+    modes = len(defaults()["dlopen"])
+    print(
+        f"{len(made)} groups of up to {size} wheels, {sum(len(g.orders) for g in made) * modes} "
+        f"group cells in {modes} modes before any split; then every wheel alone and the pairs "
+        "the failing groups are split down to"
+    )
+    return 0
 
 
 def _write(results: Path, edition: Edition) -> int:

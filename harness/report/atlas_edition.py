@@ -170,6 +170,25 @@ def _reuse_lines(record: Any, cells: int) -> list[str]:
     ]
 
 
+def _screen_lines(record: Any) -> list[str]:
+    """What screening ran and chose (results.json `screen`), for a screened edition."""
+    if not isinstance(record, Mapping):
+        return []
+    groups_run = record.get("groups", [])
+    skipped = sum(1 for g in groups_run if g.get("not_screened"))
+    run = len(record.get("pairs_run", []))
+    return [
+        f"Screened (`atlas --screen`): {len(groups_run)} groups of up to "
+        f"{record.get('group_size', '?')} wheels imported together"
+        f"{f' ({skipped} not screened)' if skipped else ''}, {record.get('cells', 0)} group and "
+        f"split cells; {run} pairs then ran as pairs ({len(record.get('found', []))} isolated, "
+        f"{len(record.get('unexplained', []))} from failures no pair explained, "
+        f"{len(record.get('uncovered', []))} unscreened), {len(record.get('confirmed', []))} "
+        "confirmed. The other pairs passed screening and have no cells here (`s` in the page).",
+        "",
+    ]
+
+
 def summary_markdown(
     document: Mapping[str, Any],
     results: Sequence[CellResult],
@@ -204,6 +223,7 @@ def summary_markdown(
         "beside this file (self-contained; open it in a browser).",
         "",
         *_reuse_lines(document.get("reuse"), len(results)),
+        *_screen_lines(document.get("screen")),
         "| verdict | cells |",
         "|---|---|",
         *(f"| {verdict} | {n} |" for verdict, n in counts.most_common()),

@@ -15,12 +15,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from harness.common.verdicts import FAILURES, Verdict
 from harness.evidence.results import RESULTS_NAME, CellResult
 from harness.report.atlas_edition import Group, groups, mechanisms
-from harness.report.atlas_matrix import Matrix, Square, failing_squares, matrices
+from harness.report.atlas_matrix import Matrix, Square, failing_squares, matrices, screened_pairs
 from harness.report.html import asset, content_security_policy, verdict_css
 
 Place = tuple[str, str, str, str, str]  # target, arch, mode, first wheel, second wheel
@@ -41,6 +41,12 @@ def _anchors(found: Sequence[Matrix]) -> dict[Place, str]:
     }
 
 
+_SCREENED_NOTE: Final = (
+    " s: the pair passed screening (atlas --screen) in a group of wheels imported together and "
+    "ran no pair cell."
+)
+
+
 def _label(square: Square) -> str:
     """The square's own text: failing runs of all, `ok`, `pip` (not installable)."""
     worst = square.worst
@@ -59,7 +65,9 @@ def _tally(square: Square) -> str:
     return ", ".join(f"{text} {n}/{square.total}" for text, n in square.tally())
 
 
-def _matrix(matrix: Matrix, anchors: Mapping[Place, str]) -> str:
+def _matrix(
+    matrix: Matrix, anchors: Mapping[Place, str], screened: frozenset[frozenset[str]]
+) -> str:
     head = "".join(f'<th class="col"><span>{_e(w)}</span></th>' for w in matrix.wheels)
     rows = []
     for first in matrix.wheels:
@@ -68,6 +76,10 @@ def _matrix(matrix: Matrix, anchors: Mapping[Place, str]) -> str:
             square = matrix.square(first, second)
             diagonal = " diag" if square.diagonal else ""
             worst = square.worst
+            if worst is None and frozenset((first, second)) in screened:
+                tip = f"{_who(square)}: passed screening in a group; no pair cell ran"
+                tds.append(f'<td class="sq screened" title="{_e(tip)}">s</td>')
+                continue
             if worst is None:
                 why = "not run alone" if square.diagonal else "did not run in this mode"
                 tip = f"{_who(square)}: {why}"
@@ -231,6 +243,7 @@ def render_atlas(
     csp = content_security_policy(script)
     found = matrices(document, results)
     anchors = _anchors(found)
+    screened = screened_pairs(document)
     why = mechanisms(document)
     provenance = document.get("provenance", {})
     counts = Counter(str(r.outcome.verdict) for r in results)
@@ -261,9 +274,10 @@ def render_atlas(
         "the wheel imported first; columns: the wheel imported second; each square is coloured "
         "by the worst verdict of that ordered pair's runs (failing runs / runs, ok, pip: not "
         "installable together). The diagonal is the wheel alone. Click a square for its "
-        "details.</p>"
+        "details."
+        f"{_SCREENED_NOTE if screened else ''}</p>"
         '<div class="atlas-layout"><div class="matrices">'
-        f"{''.join(_matrix(m, anchors) for m in found)}</div>"
+        f"{''.join(_matrix(m, anchors, screened) for m in found)}</div>"
         '<aside id="details"><p id="details-empty" class="muted">Click a square for its '
         f"verdicts, culprits, evidence and reproducer.</p>{details}</aside></div>"
         f"{_groups(groups(document, results), anchors)}"

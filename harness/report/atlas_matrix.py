@@ -126,6 +126,23 @@ def trials(document: Mapping[str, Any]) -> tuple[Trial, ...]:
     return tuple(found)
 
 
+def screened_pairs(document: Mapping[str, Any]) -> frozenset[frozenset[str]]:
+    """The pairs of a screened edition (results.json `screen`) that a screened group held and
+    that ran no pair cells: their squares passed screening."""
+    record = document.get("screen")
+    if not isinstance(record, Mapping):
+        return frozenset()
+    held = {
+        frozenset((a, b))
+        for group in record.get("groups", [])
+        if not group.get("not_screened")
+        for a in group.get("wheels", [])
+        for b in group.get("wheels", [])
+        if a != b
+    }
+    return frozenset(held - {frozenset(p) for p in record.get("pairs_run", [])})
+
+
 def _mode_key(mode: str) -> tuple[int, str]:
     return (MODE_ORDER.index(mode) if mode in MODE_ORDER else len(MODE_ORDER), mode)
 
@@ -149,8 +166,10 @@ def matrices(document: Mapping[str, Any], results: Sequence[CellResult]) -> list
             target, arch = places[logical.place]
             key = (target, arch, logical.dlopen, logical.order[0])
             alone.setdefault(key, []).append(trial)
+    # a screened edition's wheels whose pairs all passed screening have no pair cells
+    screened = frozenset(w for pair in screened_pairs(document) for w in pair)
     return [
-        _matrix(target, arch, mode, runs, alone)
+        _matrix(target, arch, mode, runs, alone, screened)
         for target, arch in sorted(set(places.values()))
         for mode in sorted(
             {k[2] for k in (*runs, *alone) if k[:2] == (target, arch)}, key=_mode_key
@@ -164,10 +183,13 @@ def _matrix(
     mode: str,
     runs: Mapping[tuple[str, str, str, str, str], list[CellResult]],
     alone: Mapping[tuple[str, str, str, str], list[Trial]],
+    screened: frozenset[str] = frozenset(),
 ) -> Matrix:
     place = (target, arch)
     wheels = sorted(
-        {w for k in runs if k[:2] == place for w in k[3:]} | {k[3] for k in alone if k[:2] == place}
+        {w for k in runs if k[:2] == place for w in k[3:]}
+        | {k[3] for k in alone if k[:2] == place}
+        | screened
     )
     squares: dict[tuple[str, str], Square] = {}
     for first in wheels:

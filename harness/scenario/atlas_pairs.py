@@ -74,12 +74,25 @@ def singleton_scenario(corpus: Corpus, wheel: CorpusWheel, options: AtlasOptions
     return _scenario(corpus, (wheel,), options, singleton_name(wheel.id), description)
 
 
+def group_scenario(
+    corpus: Corpus, name: str, ids: Sequence[str], options: AtlasOptions
+) -> Scenario:
+    """The scenario of a screening group (harness/scenario/screen_groups.py): its wheels
+    installed together, each wheel's exercise a step of its own. Its cells are made by the
+    screening (harness/run/screen.py), not planned from its matrix."""
+    wheels = [corpus.wheel(wheel_id) for wheel_id in ids]
+    description = f"atlas {corpus.name}: screening group of {', '.join(ids)}"
+    # its orders, should it be planned, are the sequence and its reverse: a 2-way array
+    return _scenario(corpus, wheels, options, name, description, cover=2)
+
+
 def _scenario(
     corpus: Corpus,
     wheels: Sequence[CorpusWheel],
     options: AtlasOptions,
     name: str,
     description: str,
+    cover: int | None = None,
 ) -> Scenario:
     inputs = [Input(id=w.id, wheel=w.wheel, requirement=w.requirement) for w in wheels]
     check = CheckOptions(
@@ -89,7 +102,8 @@ def _scenario(
         exercise=exercise_of(wheels),
         timeout_s=corpus.timeout_s,
         victims=corpus.victims,
-        pairs=len(wheels) == 2,
+        pairs=len(wheels) == 2 and cover is None,
+        cover=cover,
         # Not a singleton per pair (each wheel's would run 39 times in a 40-wheel corpus):
         # attribution runs the singletons of failing pairs only (harness/run/attribute.py).
         singletons=False,
@@ -104,6 +118,22 @@ def pair_scenarios(corpus: Corpus, options: AtlasOptions) -> tuple[Scenario, ...
     return (
         *(singleton_scenario(corpus, w, options) for w in corpus.wheels),
         *(pair_scenario(corpus, a, b, options) for a, b in corpus.pairs()),
+    )
+
+
+def screened_scenarios(
+    corpus: Corpus, pairs: Sequence[tuple[str, str]], options: AtlasOptions
+) -> tuple[Scenario, ...]:
+    """Every wheel's singleton scenario, then the scenarios of the pairs that screening
+    chose (harness/run/screen.py), in corpus order."""
+    chosen = {frozenset(p) for p in pairs}
+    return (
+        *(singleton_scenario(corpus, w, options) for w in corpus.wheels),
+        *(
+            pair_scenario(corpus, a, b, options)
+            for a, b in corpus.pairs()
+            if frozenset((a.id, b.id)) in chosen
+        ),
     )
 
 

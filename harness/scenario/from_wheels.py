@@ -59,6 +59,7 @@ class CheckOptions:
     victims: bool = True
     singletons: bool = True  # each wheel alone too, for attribution
     pairs: bool = False
+    cover: int | None = None  # orders: a t-way sequence covering array (not with `pairs`)
     constraints: tuple[Path, ...] = ()  # pip constraint files for downloading requirements
     imports: tuple[str, ...] = ()  # `--import ID=module[,module…]`, as given
 
@@ -216,6 +217,8 @@ def document(
     }
     if options.pairs:
         matrix["orders"] = str(OrderMode.PAIRS)
+    elif options.cover is not None:
+        matrix["orders"] = {"cover": options.cover}
     return tomli_w.dumps(
         {**head, "wheels": wheels, "matrix": matrix, "expect": [{"verdict": "pass"}]}
     )

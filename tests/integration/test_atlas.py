@@ -58,6 +58,23 @@ def fixture_wheels() -> tuple[dict[str, BuiltWheel], dict[str, BuiltWheel], Buil
     return once, fixed, built_for("healthy", backend, "host")["gcc"]
 
 
+# pydantic 2.10.0 pins pydantic-core 2.27.0: the pair with 2.27.1 cannot be installed
+REFUSED_PAIR_CORPUS = textwrap.dedent(
+    """
+    [[wheel]]
+    requirement = "pydantic==2.10.0"
+    exercise = "import pydantic; assert pydantic.TypeAdapter(int).validate_python('3') == 3"
+
+    [[wheel]]
+    requirement = "pydantic-core==2.27.1"
+
+    [[wheel]]
+    requirement = "msgpack==1.1.0"
+    exercise = "import msgpack; assert msgpack.unpackb(msgpack.packb([1])) == [1]"
+    """
+)
+
+
 def atlas(*args: str) -> int:
     return main(["atlas", *args, "--backend", "local", "--repeat-failures", "2"])
 
@@ -183,22 +200,7 @@ def test_a_pair_pip_cannot_install_together_is_not_installable_and_the_rest_runs
     """Real requirements from the index: pydantic 2.10.0 pins pydantic-core 2.27.0, so the
     pair with pydantic-core 2.27.1 cannot be installed; each of them still pairs with msgpack."""
     path = tmp_path / "corpus.toml"
-    path.write_text(
-        textwrap.dedent(
-            """
-            [[wheel]]
-            requirement = "pydantic==2.10.0"
-            exercise = "import pydantic; assert pydantic.TypeAdapter(int).validate_python('3') == 3"
-
-            [[wheel]]
-            requirement = "pydantic-core==2.27.1"
-
-            [[wheel]]
-            requirement = "msgpack==1.1.0"
-            exercise = "import msgpack; assert msgpack.unpackb(msgpack.packb([1])) == [1]"
-            """
-        )
-    )
+    path.write_text(REFUSED_PAIR_CORPUS)
     editions = tmp_path / "editions"
     args = ("--results", str(tmp_path / "results"), "--editions", str(editions))
     assert atlas(str(path), *args) == 0

@@ -1,0 +1,356 @@
+"""Screening by group testing (`wheelclash atlas --screen`): which pairs of a corpus to run,
+found by importing groups of wheels together and splitting only the groups that fail.
+
+Each group (harness/scenario/screen_groups.py) is installed once, as one environment, and
+runs in every dlopen mode of the atlas: its wheels imported in a sequence and in its reverse,
+one fresh interpreter each (harness/run/trials.py), so each ordered pair of the group shows.
+A mode in which either cell fails is split (harness/analysis/splitting.py): a part of the
+group is tested the same way, the part in the group's order and reversed, in the same
+environment, until the failing wheels and pairs are isolated. The failures found in one group
+are known to the next (a part holding one fails without a run). A group that pip cannot
+install, or whose runs the harness could not make, is not screened: its pairs that no
+screened group holds are run as pairs, as the exhaustive atlas runs them.
+
+What comes out are the pairs to run for real as the atlas's pair scenarios (with repeats and
+attribution, by the ordinary runner), and a record for results.json (`screen`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from harness.analysis.splitting import Part, Split, split_group
+from harness.build.prebuilt import provided_names, with_modules
+from harness.cells.backends import Backend
+from harness.common.verdicts import Verdict
+from harness.errors import InfrastructureError
+from harness.evidence.results import CellResult, unwritable
+from harness.run.runner import Backends, wheels_for
+from harness.run.trials import Tester, Trial
+from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
+from harness.scenario.corpus import Corpus, pair_name
+from harness.scenario.load import HOST_TARGET, Scenario
+from harness.scenario.plan import Cell
+from harness.scenario.screen_groups import Group, groups, regroup, uncovered
+
+logger = logging.getLogger(__name__)
+
+SCREEN_KEY: Final = "screen"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModeScreen:
+    """One group in one dlopen mode: its split (the group's own test first) and its cells."""
+
+    dlopen: str
+    split: Split
+    cells: int
+    # the group's own cells (every wheel, in each order): where a failing one stopped tells
+    # which wheels it said nothing about (those after the step; the split tests them again)
+    own: tuple[Trial, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dlopen": self.dlopen,
+            "failed": self.split.failed,
+            "group_cells": [
+                {"order": list(t.order), "verdict": str(t.verdict), "step": t.step}
+                for t in self.own
+            ],
+            "cells": self.cells,
+            "tests": len(self.split.tests),
+            "splits": max(len(self.split.tests) - 1, 0),
+            "singletons": list(self.split.singletons),
+            "pairs": [list(p) for p in self.split.pairs],
+            "unexplained": [list(p) for p in self.split.unexplained],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupScreen:
+    group: Group
+    modes: tuple[ModeScreen, ...] = ()
+    not_screened: str = ""  # why the group was not screened (pip, the harness), or ''
+    refused: bool = False  # pip cannot install it together: smaller groups take its place
+    cells: int = 0  # every cell run for the group (also those before it was given up)
+    wall_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.group.name,
+            "wheels": list(self.group.wheels),
+            "cells": self.cells,
+            "wall_s": round(self.wall_s, 3),
+            "not_screened": self.not_screened,
+            "modes": [m.to_json() for m in self.modes],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Screening:
+    """What screening ran and found, and the pairs the run then runs as pair scenarios."""
+
+    group_size: int
+    wheels: tuple[str, ...]  # the corpus's ids, in corpus order
+    groups: tuple[GroupScreen, ...]
+    wall_s: float
+
+    @property
+    def cells(self) -> int:
+        return sum(g.cells for g in self.groups)
+
+    @property
+    def found(self) -> tuple[tuple[str, str], ...]:
+        """The failing pairs isolated, in corpus order, each once."""
+        return self._in_order({frozenset(p) for g in self.groups for m in g.modes
+                               for p in m.split.pairs})  # fmt: skip
+
+    @property
+    def uncovered(self) -> tuple[tuple[str, str], ...]:
+        """Pairs no screened group held: they run as pairs, unscreened."""
+        return uncovered(self.wheels, [g.group for g in self.groups if not g.not_screened])
+
+    @property
+    def unexplained(self) -> tuple[tuple[str, str], ...]:
+        """Every pair inside a part that failed with no failing wheel or pair in it: the
+        failure may need three wheels or more, so its pairs run as pairs too."""
+        parts = [u for g in self.groups for m in g.modes for u in m.split.unexplained]
+        return self._in_order({frozenset((a, b)) for u in parts for a in u for b in u if a != b})
+
+    def to_run(self) -> tuple[tuple[str, str], ...]:
+        """The pairs to run as pair scenarios: found, unexplained and uncovered."""
+        return self._in_order({frozenset(p) for p in (*self.found, *self.unexplained,
+                                                       *self.uncovered)})  # fmt: skip
+
+    def _in_order(self, pairs: set[frozenset[str]]) -> tuple[tuple[str, str], ...]:
+        at = {w: i for i, w in enumerate(self.wheels)}
+        ordered = (tuple(sorted(p, key=at.__getitem__)) for p in pairs)
+        return tuple(sorted(((a, b) for a, b in ordered), key=lambda p: (at[p[0]], at[p[1]])))
+
+    def to_json(self, results: Sequence[CellResult] = ()) -> dict[str, Any]:
+        """results.json's `screen`: the groups, cells and splits, and which pairs the run's
+        pair cells confirmed (some cell of the pair did not pass)."""
+        failing = {r.cell.scenario for r in results if r.outcome.verdict != Verdict.PASS}
+        alone = {
+            (r.cell.dlopen, r.cell.order[0])
+            for r in results
+            if len(r.cell.order) == 1 and r.outcome.verdict != Verdict.PASS
+        }
+        ran = self.to_run()
+        singletons = self.singletons
+        return {
+            "group_size": self.group_size,
+            "cells": self.cells,
+            "wall_s": round(self.wall_s, 3),
+            "groups": [g.to_json() for g in self.groups],
+            "found": [list(p) for p in self.found],
+            "unexplained": [list(p) for p in self.unexplained],
+            "uncovered": [list(p) for p in self.uncovered],
+            "pairs_run": [list(p) for p in ran],
+            "confirmed": [list(p) for p in ran if pair_name(*p) in failing],
+            "not_confirmed": [list(p) for p in self.found if pair_name(*p) not in failing],
+            "singletons": [{"dlopen": m, "wheel": w} for m, w in singletons],
+            "singletons_not_confirmed": [
+                {"dlopen": m, "wheel": w} for m, w in singletons if (m, w) not in alone
+            ],
+        }
+
+    @property
+    def singletons(self) -> tuple[tuple[str, str], ...]:
+        """(mode, wheel) of every wheel isolated as failing alone in a group's environment,
+        each once, in the order found."""
+        found = (
+            (m.dlopen, wheel) for g in self.groups for m in g.modes for wheel in m.split.singletons
+        )
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass
+class _Known:
+    """Failures found so far, per dlopen mode: a part holding one fails without a run.
+    Groups screened at once share it."""
+
+    by_mode: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, dlopen: str, split: Split) -> None:
+        with self.lock:
+            known = self.by_mode.setdefault(dlopen, [])
+            known += [(s,) for s in split.singletons] + list(split.pairs)
+
+    def of(self, dlopen: str, wheels: Sequence[str]) -> list[tuple[str, ...]]:
+        held = set(wheels)
+        with self.lock:
+            return [k for k in self.by_mode.get(dlopen, []) if set(k) <= held]
+
+
+def _place(scenario: Scenario, backend: Backend) -> tuple[str, str]:
+    """The target and arch a group's cells run on (the local backend: this machine)."""
+    if backend.name == "local":
+        return HOST_TARGET, platform.machine()
+    return scenario.matrix.targets[0], scenario.matrix.arch[0]
+
+
+def _orders(part: Part) -> tuple[Part, ...]:
+    """A part's cells: its wheels in the group's order and reversed (the 2-way array)."""
+    return (part, tuple(reversed(part))) if len(part) > 1 else (part,)
+
+
+def screen_group(
+    group: Group, scenario: Scenario, backend: Backend, known: _Known, modes: Sequence[str]
+) -> GroupScreen:
+    """Run one group in every mode, splitting it in each mode where it fails."""
+    started = time.monotonic()
+    target, arch = _place(scenario, backend)
+    template = Cell(
+        scenario=group.name,
+        target=target,
+        arch=arch,
+        dlopen=modes[0],
+        host="plain",
+        order=group.wheels,
+        repeat=1,
+    )
+    testers: list[Tester] = []
+    done: list[ModeScreen] = []
+
+    def finished(why: str = "", refused: bool = False) -> GroupScreen:
+        cells = sum(len(t.trials) for t in testers)
+        wall = time.monotonic() - started
+        return GroupScreen(
+            group=group,
+            modes=tuple(done),
+            not_screened=why,
+            refused=refused,
+            cells=cells,
+            wall_s=wall,
+        )
+
+    try:
+        wheels = wheels_for(scenario, template, backend)
+        scenario = with_modules(scenario, wheels)
+        with backend.open(target, arch, wheels) as session:
+            if session.not_installable:
+                why = f"pip cannot install the group: {session.not_installable}"
+                return finished(why, refused=True)
+            for dlopen in modes:
+                tester = Tester(
+                    scenario,
+                    replace(template, dlopen=dlopen),
+                    session,
+                    log_runs=False,
+                    provided=provided_names(wheels),
+                )
+                testers.append(tester)
+
+                def fails(part: Part, tester: Tester = tester) -> bool:
+                    return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
+
+                split = split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
+                known.add(dlopen, split)
+                own = tuple(t for t in tester.trials if len(t.order) == len(group.wheels))
+                cells = len(tester.trials)
+                done.append(ModeScreen(dlopen=dlopen, split=split, cells=cells, own=own))
+    except InfrastructureError as exc:
+        logger.warning("%s: not screened: %s", group.name, exc.message)
+        return finished(f"the harness could not run it: {exc.message}")
+    return finished()
+
+
+def screen(
+    corpus: Corpus,
+    options: AtlasOptions,
+    backends: Backends,
+    group_size: int,
+    said: Callable[[str], None] = lambda _: None,
+    jobs: int = 1,
+) -> Screening:
+    """Screen every group of the corpus, `jobs` groups at once (each in its own environment);
+    `said` gets a line per group as it ends. Groups share what they found as they end, so
+    which parts run depends on timing, not what is found."""
+    started = time.monotonic()
+    ids = tuple(w.id for w in corpus.wheels)
+    made = list(groups(ids, group_size))
+    known = _Known()
+
+    def one(group: Group) -> GroupScreen:
+        scenario = group_scenario(corpus, group.name, group.wheels, options)
+        backend = backends.for_scenario(scenario)
+        return screen_group(group, scenario, backend, known, options.dlopen)
+
+    screened: dict[str, GroupScreen] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool:
+        running = {pool.submit(one, group) for group in made}
+        while running:
+            ended, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                result = future.result()
+                screened[result.group.name] = result
+                said(f"screen {len(screened)}/{len(made)}: {line(result)}")
+                smaller = regroup(result.group) if result.refused else ()
+                made += smaller
+                running |= {pool.submit(one, group) for group in smaller}
+    return Screening(
+        group_size=group_size,
+        wheels=ids,
+        groups=tuple(screened[g.name] for g in made),  # in the order made
+        wall_s=time.monotonic() - started,
+    )
+
+
+def line(result: GroupScreen) -> str:
+    """One group's screening in a line."""
+    head = f"{result.group.name} ({len(result.group.wheels)} wheels), {result.cells} cells"
+    if result.refused and len(result.group.wheels) > 2:
+        return f"{head}: not screened ({result.not_screened}); smaller groups take its place"
+    if result.not_screened:
+        return f"{head}: not screened ({result.not_screened}); its pairs run as pairs"
+    said = []
+    for mode in result.modes:
+        if not mode.split.failed:
+            said.append(f"{mode.dlopen} pass")
+            continue
+        found = [*mode.split.singletons, *("+".join(p) for p in mode.split.pairs)]
+        found += [f"unexplained {','.join(u)}" for u in mode.split.unexplained]
+        said.append(f"{mode.dlopen} split in {len(mode.split.tests)} tests: {', '.join(found)}")
+    return f"{head}: {'; '.join(said)}"
+
+
+def record_screening(
+    results_path: Path, screening: Screening, results: Sequence[CellResult]
+) -> None:
+    """Put the screening record into results.json as its `screen` key, before `cells`,
+    line by line (the file is written a line per key and per cell: harness/run/state.py)."""
+    partial = results_path.with_suffix(".json.screen")
+    entry = f"  {json.dumps(SCREEN_KEY)}: {json.dumps(screening.to_json(results))},\n"
+    try:
+        with results_path.open(encoding="utf-8") as source, partial.open("w") as out:
+            for text in source:
+                if text.startswith('  "cells": ['):
+                    out.write(entry)
+                out.write(text)
+        partial.replace(results_path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise unwritable(results_path, exc, "the screening record is not written") from exc
+
+
+def screening_line(screening: Screening, results: Sequence[CellResult]) -> str:
+    """What screening cost and found, in a line."""
+    record = screening.to_json(results)
+    return (
+        f"screening: {len(screening.groups)} groups of up to {screening.group_size} wheels, "
+        f"{screening.cells} cells in {screening.wall_s:.0f}s; {len(record['found'])} pairs "
+        f"isolated, {len(record['pairs_run'])} run as pairs ({len(record['uncovered'])} "
+        f"unscreened, {len(record['unexplained'])} from unexplained failures), "
+        f"{len(record['confirmed'])} confirmed"
+    )

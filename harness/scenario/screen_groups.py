@@ -1,0 +1,79 @@
+"""The groups that screening (`wheelclash atlas --screen`) imports together, and their orders.
+
+Pure. The corpus's wheels are dealt, in corpus order, into parts of half the group size; each
+group is two parts together (or the whole corpus, when it fits in one group), so every pair of
+wheels shares at least one group. A group runs in two orders, a sequence and its reverse (the
+2-way sequence covering array of harness/scenario/covering.py): every ordered pair of the
+group shows in one of them, each wheel of a pair imported first once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from harness.scenario.covering import covering_orders
+
+GROUP_PREFIX: Final = "screen-"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group:
+    """Wheels imported together in one cell per order."""
+
+    name: str  # a scenario name: screen-<n>
+    wheels: tuple[str, ...]
+
+    @property
+    def orders(self) -> tuple[tuple[str, ...], ...]:
+        """The sequence and its reverse: every ordered pair of the group in one of them."""
+        return covering_orders(self.wheels, 2) if len(self.wheels) > 1 else (self.wheels,)
+
+    def pairs(self) -> frozenset[frozenset[str]]:
+        return frozenset(frozenset(p) for p in itertools.combinations(self.wheels, 2))
+
+
+def parts(ids: Sequence[str], size: int) -> tuple[tuple[str, ...], ...]:
+    """`ids` in consecutive parts of `size` (the last may be smaller)."""
+    return tuple(tuple(ids[i : i + size]) for i in range(0, len(ids), size))
+
+
+def groups(ids: Sequence[str], size: int) -> tuple[Group, ...]:
+    """Groups of at most `size` wheels (size >= 2) such that every pair of `ids` is in one."""
+    if size < 2:
+        raise ValueError(f"a group holds two wheels or more, not {size}")
+    if len(ids) <= size:
+        chosen: list[tuple[str, ...]] = [tuple(ids)] if len(ids) > 1 else []
+    else:
+        dealt = parts(ids, size // 2)
+        chosen = [a + b for a, b in itertools.combinations(dealt, 2)]
+    return tuple(
+        Group(name=f"{GROUP_PREFIX}{number}", wheels=wheels)
+        for number, wheels in enumerate(chosen, 1)
+    )
+
+
+def uncovered(ids: Sequence[str], screened: Iterable[Group]) -> tuple[tuple[str, str], ...]:
+    """The pairs of `ids` (in their order) that no screened group holds."""
+    covered: set[frozenset[str]] = set()
+    for group in screened:
+        covered |= group.pairs()
+    return tuple(
+        (a, b) for a, b in itertools.combinations(ids, 2) if frozenset((a, b)) not in covered
+    )
+
+
+def regroup(group: Group) -> tuple[Group, ...]:
+    """Smaller groups in the place of one that pip cannot install together: half its size, its
+    wheels dealt into parts of a quarter of it and every two parts a group (for four wheels
+    or fewer, every pair), so that every pair of it is in one of them again; named after it
+    (`screen-3-1`). A pair has none: it runs as a pair, where pip's refusal is recorded."""
+    if len(group.wheels) <= 2:
+        return ()
+    size = max(2, len(group.wheels) // 2)
+    return tuple(
+        Group(name=f"{group.name}-{number}", wheels=smaller.wheels)
+        for number, smaller in enumerate(groups(group.wheels, size), 1)
+    )

@@ -1,0 +1,152 @@
+"""`wheelclash atlas --screen` end to end on this machine (local backend), against the
+exhaustive atlas of the same corpus: the call-once pair (either RTLD_GLOBAL first segfaults
+while the other loads) among healthy wheels under distinct module names. Screening must
+find the same failing pairs with fewer cells, and its edition must hold the confirmed pair
+cells as the exhaustive edition does."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness import paths
+from harness.build.wheels import BuiltWheel
+from harness.cells.backends.local import LocalBackend
+from harness.cli import main
+from harness.evidence.results import CellResult, load_results
+from tests.integration.conftest import built_for
+from tests.integration.test_atlas import REFUSED_PAIR_CORPUS, only_folder
+
+SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
+HEALTHY = 4  # healthy wheels beside the pair: 6 wheels, 15 pairs
+
+
+def corpus(folder: Path) -> tuple[Path, dict[str, str]]:
+    """The corpus file, and each wheel id's module."""
+    backend = LocalBackend()
+    once = built_for("call-once", backend, "host")
+    healthy = built_for("healthy-ten", backend, "host")
+    wheels: list[tuple[str, BuiltWheel]] = [("a", once["a"]), ("b", once["b"])]
+    wheels += [(f"h{i}", healthy[f"h{i}"]) for i in range(HEALTHY)]
+    # the healthy wheels between a and b, so that a group of 4 holds a and b only once
+    wheels = [wheels[0], *wheels[2:4], wheels[1], *wheels[4:]]
+    tables = "".join(
+        f'\n[[wheel]]\nid = "{wheel_id}"\nwheel = "{w.path}"\n'
+        f'exercise = "import {w.module}; {w.module}.exercise()"\n'
+        for wheel_id, w in wheels
+    )
+    path = folder / "corpus.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name = "screen-fixtures"
+            description = "the call-once pair among healthy wheels"
+            timeout = 60
+            """
+        )
+        + tables
+    )
+    return path, {wheel_id: w.module for wheel_id, w in wheels}
+
+
+def atlas(*args: str) -> int:
+    return main(["atlas", *args, "--backend", "local", "--repeat-failures", "2"])
+
+
+def failing_pairs(cells: Sequence[CellResult]) -> set[tuple[str, frozenset[str]]]:
+    """(mode, pair) of every failing pair cell whose culprits are both wheels."""
+    return {
+        (c.cell.dlopen, frozenset(c.cell.order))
+        for c in cells
+        if len(c.cell.order) == 2
+        and c.outcome.verdict != "pass"
+        and c.attribution is not None
+        and len(c.attribution.culprits) == 2
+    }
+
+
+def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, modules = corpus(tmp_path)
+    full = tmp_path / "full"
+    common = ("--no-previous", "--results", str(tmp_path / "results"))
+    assert atlas(str(path), *common, "--editions", str(full)) == 0
+    _, exhaustive = load_results(only_folder(full))
+    capsys.readouterr()
+
+    screened = tmp_path / "screened"
+    assert atlas(str(path), *common, "--editions", str(screened), "--screen",
+                 "--group-size", "4") == 0  # fmt: skip
+    out = capsys.readouterr().out
+    edition = only_folder(screened)
+    document, cells = load_results(edition)
+    jsonschema.validate(document, SCHEMA)
+
+    expected = {(m, frozenset("ab")) for m in ("global-all", "global-first")}
+    assert failing_pairs(exhaustive) == expected
+    assert failing_pairs(cells) == expected
+
+    record = document["screen"]
+    # parts of 2 (a,h0), (h1,b), (h2,h3): three groups of 4, each pair of wheels in one
+    assert [g["wheels"] for g in record["groups"]] == [
+        ["a", "h0", "h1", "b"], ["a", "h0", "h2", "h3"], ["h1", "b", "h2", "h3"]
+    ]  # fmt: skip
+    assert record["found"] == [["a", "b"]] and record["confirmed"] == [["a", "b"]]
+    assert record["uncovered"] == [] and record["unexplained"] == []
+    first = {m["dlopen"]: m for m in record["groups"][0]["modes"]}
+    assert not first["local"]["failed"] and first["local"]["cells"] == 2
+    assert first["global-all"]["pairs"] == [["a", "b"]] and first["global-all"]["splits"] > 0
+    # the group's sequence crashed while b loaded (a RTLD_GLOBAL before it); its reverse
+    # was not run, the group being split either way
+    (own,) = first["global-all"]["group_cells"]
+    assert own["order"] == ["a", "h0", "h1", "b"] and own["verdict"] == "segfault"
+    assert own["step"] == f"import {modules['b']}"
+    assert all(not m["failed"] for g in record["groups"][1:] for m in g["modes"])
+    # the edition holds every wheel alone and the confirmed pair's cells, as the exhaustive
+    # edition does (the same ids, the same verdicts)
+    assert {c.cell.scenario for c in cells} == {"a", "b", "h0", "h1", "h2", "h3", "a--b"}
+    verdicts = {c.id: c.outcome.verdict for c in exhaustive}
+    assert all(verdicts[c.id] == c.outcome.verdict for c in cells)
+    total = record["cells"] + len(cells)
+    assert total < len(exhaustive), (total, len(exhaustive))
+    # the page marks the 14 pairs that passed screening, both orders, three modes
+    assert (edition / "atlas.html").read_text().count('class="sq screened"') == 14 * 2 * 3
+    assert "Screened (`atlas --screen`): 3 groups" in (edition / "summary.md").read_text()
+    assert "screening: 3 groups of up to 4 wheels" in out and "1 confirmed" in out
+    assert "a+b" in out
+
+
+def test_a_group_pip_refuses_is_screened_in_smaller_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real requirements from the index: pydantic 2.10.0 pins pydantic-core 2.27.0, so no
+    group holding pydantic-core 2.27.1 too installs; the group of three is screened as its
+    pairs, and the pair pip refuses runs as a pair, recorded as not installable."""
+    path = tmp_path / "corpus.toml"
+    path.write_text(REFUSED_PAIR_CORPUS)
+    editions = tmp_path / "editions"
+    args = ("--results", str(tmp_path / "results"), "--editions", str(editions), "--screen")
+    assert atlas(str(path), *args) == 0
+    out = capsys.readouterr().out
+    assert "screen-1 (3 wheels), 0 cells: not screened (pip cannot install the group" in out
+    document, cells = load_results(only_folder(editions))
+    record = document["screen"]
+    assert [(g["name"], g["wheels"], bool(g["not_screened"])) for g in record["groups"]] == [
+        ("screen-1", ["pydantic", "pydantic_core", "msgpack"], True),
+        ("screen-1-1", ["pydantic", "pydantic_core"], True),
+        ("screen-1-2", ["pydantic", "msgpack"], False),
+        ("screen-1-3", ["pydantic_core", "msgpack"], False),
+    ]
+    assert record["uncovered"] == [["pydantic", "pydantic_core"]]
+    assert record["pairs_run"] == [["pydantic", "pydantic_core"]] and record["found"] == []
+    verdicts = {c.cell.scenario: c.outcome.verdict for c in cells}
+    assert verdicts == {
+        "pydantic": "pass", "pydantic-core": "pass", "msgpack": "pass",
+        "pydantic--pydantic-core": "not-installable",
+    }  # fmt: skip
