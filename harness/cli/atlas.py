@@ -37,7 +37,7 @@ from harness.report.atlas_write import write_edition
 from harness.run import runner
 from harness.run.reuse import Reused
 from harness.run.runner import Backends
-from harness.run.screen import Screening, record_screening, screen, screening_line
+from harness.run.screen import Screening, screen, screening_line
 from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios, screened_scenarios
 from harness.scenario.config import Defaults
 from harness.scenario.corpus import Corpus, load_corpus
@@ -237,10 +237,10 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         incremental=True,
         previous=None if args.no_previous else args.previous,
         editions=None if args.no_previous else _edition_of(corpus, args.editions).editions,
+        annotate=None if screening is None else screening.annotate,
     )
     summary = run_with_progress(request, args)
     if screening is not None:
-        record_screening(summary.results_path, screening, summary.results)
         print(screening_line(screening, summary.results))
     reused = Reused.read(summary.run_dir)
     if reused is not None:

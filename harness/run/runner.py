@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from harness.analysis import agreement, reproducer
 from harness.build.prebuilt import (
@@ -313,6 +313,9 @@ class RunRequest:
     incremental: bool = False
     previous: Path | None = None
     editions: Path | None = None
+    # More top-level keys for results.json, made from the finished cells (the atlas's
+    # screening record, which says which of its pairs the cells confirmed).
+    annotate: Callable[[Sequence[CellResult]], Mapping[str, Any]] | None = None
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -562,6 +565,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
             **agreement.document_keys(wheel_sets, results, prepared.run_dir),
             "attribution": attributed.to_json(),
             **({reuse.REUSE_KEY: prepared.reused.to_json()} if prepared.reused else {}),
+            **(plan.request.annotate(results) if plan.request.annotate else {}),
         },
         amended,
     )

@@ -17,7 +17,6 @@ attribution, by the ordinary runner), and a record for results.json (`screen`).
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import threading
@@ -25,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Final
 
 from harness.analysis.splitting import Part, Split, split_group
@@ -33,7 +31,7 @@ from harness.build.prebuilt import provided_names, with_modules
 from harness.cells.backends import Backend
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
-from harness.evidence.results import CellResult, unwritable
+from harness.evidence.results import CellResult
 from harness.run.runner import Backends, wheels_for
 from harness.run.trials import Tester, Trial
 from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
@@ -135,6 +133,10 @@ class Screening:
         at = {w: i for i, w in enumerate(self.wheels)}
         ordered = (tuple(sorted(p, key=at.__getitem__)) for p in pairs)
         return tuple(sorted(((a, b) for a, b in ordered), key=lambda p: (at[p[0]], at[p[1]])))
+
+    def annotate(self, results: Sequence[CellResult]) -> dict[str, Any]:
+        """results.json's key for this screening (see `RunRequest.annotate`)."""
+        return {SCREEN_KEY: self.to_json(results)}
 
     def to_json(self, results: Sequence[CellResult] = ()) -> dict[str, Any]:
         """results.json's `screen`: the groups, cells and splits, and which pairs the run's
@@ -323,25 +325,6 @@ def line(result: GroupScreen) -> str:
         found += [f"unexplained {','.join(u)}" for u in mode.split.unexplained]
         said.append(f"{mode.dlopen} split in {len(mode.split.tests)} tests: {', '.join(found)}")
     return f"{head}: {'; '.join(said)}"
-
-
-def record_screening(
-    results_path: Path, screening: Screening, results: Sequence[CellResult]
-) -> None:
-    """Put the screening record into results.json as its `screen` key, before `cells`,
-    line by line (the file is written a line per key and per cell: harness/run/state.py)."""
-    partial = results_path.with_suffix(".json.screen")
-    entry = f"  {json.dumps(SCREEN_KEY)}: {json.dumps(screening.to_json(results))},\n"
-    try:
-        with results_path.open(encoding="utf-8") as source, partial.open("w") as out:
-            for text in source:
-                if text.startswith('  "cells": ['):
-                    out.write(entry)
-                out.write(text)
-        partial.replace(results_path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise unwritable(results_path, exc, "the screening record is not written") from exc
 
 
 def screening_line(screening: Screening, results: Sequence[CellResult]) -> str:
