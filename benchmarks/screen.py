@@ -32,7 +32,8 @@ from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
-from harness.evidence.results import CellResult, load_results
+from harness.evidence.results import load_results
+from harness.report.culprits import cross_wheel_pairs
 from harness.run.runner import wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
@@ -72,18 +73,6 @@ def write_corpus(folder: Path, healthy: int) -> tuple[Path, dict[str, str]]:
     return path, {wheel_id: wheel.module for wheel_id, wheel in wheels}
 
 
-def failing_pairs(cells: Sequence[CellResult]) -> frozenset[tuple[str, frozenset[str]]]:
-    """(mode, pair) of every failing pair cell attributed to both of its wheels."""
-    return frozenset(
-        (c.cell.dlopen, frozenset(c.cell.order))
-        for c in cells
-        if len(c.cell.order) == 2
-        and c.outcome.verdict != "pass"
-        and c.attribution is not None
-        and len(c.attribution.culprits) == 2
-    )
-
-
 def run(corpus: Path, folder: Path, jobs: int, *extra: str) -> Measured:
     editions = folder / "editions"
     argv = ["atlas", str(corpus), "--backend", "local", "--no-previous", "-j", str(jobs)]
@@ -101,7 +90,7 @@ def run(corpus: Path, folder: Path, jobs: int, *extra: str) -> Measured:
     return Measured(
         cells=len(cells) + document["attribution"]["runs"] + screened,
         wall_s=wall,
-        failing=failing_pairs(cells),
+        failing=cross_wheel_pairs(cells),
         document=document,
     )
 

@@ -23,9 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
-from typing import Final
 
-PASS: Final = "pass"
+from harness.common.verdicts import Verdict
 
 
 class StageKind(StrEnum):
@@ -146,7 +145,7 @@ class Step:
         """One more cell of this stage ended with `verdict`."""
         with self._lock:
             self.done += 1
-            if verdict != PASS:
+            if verdict != Verdict.PASS:
                 self._failures[verdict] = self._failures.get(verdict, 0) + 1
             failures = tuple(sorted(self._failures.items(), key=lambda item: (-item[1], item[0])))
             done = self.done

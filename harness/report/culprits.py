@@ -75,3 +75,15 @@ def summary_lines(results: Iterable[CellResult]) -> list[str]:
             f"{group.label} ×{len(group.cells)} ({group.how_text()})"
         )
     return [f"{kind}: {', '.join(parts)}" for kind, parts in by_kind.items()]
+
+
+def cross_wheel_pairs(results: Iterable[CellResult]) -> frozenset[tuple[str, frozenset[str]]]:
+    """(dlopen mode, pair) of every failing pair cell whose culprits are both its wheels:
+    the cross-wheel conflicts a run found, whatever the order that showed them."""
+    return frozenset(
+        (result.cell.dlopen, frozenset(group.culprits))
+        for group in culprit_groups(results)
+        if group.kind == FailureKind.CROSS_WHEEL and len(group.culprits) == 2
+        for result in group.cells
+        if len(result.cell.order) == 2
+    )

@@ -94,7 +94,7 @@ def steps_for(
             image_needs: tuple[str, ...] = ()
             if isinstance(builder, ContainerBuilder):
                 tag = builder.recipe(toolchain).tag
-                image_key = f"builder-image {tag} @ {id(builder)}"
+                image_key = f"builder-image {tag}"  # one step per image, whichever builder asks
                 images.setdefault(
                     image_key,
                     Step(

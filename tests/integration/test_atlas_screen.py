@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 
 import jsonschema
@@ -18,7 +17,8 @@ from harness import paths
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
-from harness.evidence.results import CellResult, load_results
+from harness.evidence.results import load_results
+from harness.report.culprits import cross_wheel_pairs
 from tests.integration.conftest import built_for
 from tests.integration.test_atlas import REFUSED_PAIR_CORPUS, only_folder
 
@@ -58,18 +58,6 @@ def atlas(*args: str) -> int:
     return main(["atlas", *args, "--backend", "local", "--repeat-failures", "2"])
 
 
-def failing_pairs(cells: Sequence[CellResult]) -> set[tuple[str, frozenset[str]]]:
-    """(mode, pair) of every failing pair cell whose culprits are both wheels."""
-    return {
-        (c.cell.dlopen, frozenset(c.cell.order))
-        for c in cells
-        if len(c.cell.order) == 2
-        and c.outcome.verdict != "pass"
-        and c.attribution is not None
-        and len(c.attribution.culprits) == 2
-    }
-
-
 def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,8 +77,8 @@ def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     jsonschema.validate(document, SCHEMA)
 
     expected = {(m, frozenset("ab")) for m in ("global-all", "global-first")}
-    assert failing_pairs(exhaustive) == expected
-    assert failing_pairs(cells) == expected
+    assert cross_wheel_pairs(exhaustive) == expected
+    assert cross_wheel_pairs(cells) == expected
 
     record = document["screen"]
     # parts of 2 (a,h0), (h1,b), (h2,h3): three groups of 4, each pair of wheels in one

@@ -233,6 +233,8 @@ def test_failures_are_grouped_by_culprit_in_every_report() -> None:
         "single-wheel: a ×3 (segfault at victim _ssl)",
         "cross-wheel: a+b ×1 (segfault at import b)",
     ]
+    # Only the pair whose culprits are both its wheels is a cross-wheel conflict.
+    assert culprits.cross_wheel_pairs(results) == {("global:a", frozenset({"a", "b"}))}
     block = report.failure_block(results[2])
     assert "\n  culprits: a+b (cross-wheel)\n    c also fails alone\n" in block
     raw = {"schema_version": 3, "provenance": {}, "cells": [r.to_json() for r in results]}

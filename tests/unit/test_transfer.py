@@ -87,7 +87,9 @@ def test_inputs_are_the_wheels_and_their_wheelhouses_wheels(wheels: list[BuiltWh
 def test_mount_binds_each_file_read_only_under_the_inputs_folder(
     wheels: list[BuiltWheel],
 ) -> None:
-    placement = place(wheels, Transfer.MOUNT, harness_dir="/opt/h", inputs_dir="/opt/in")
+    placement = place(
+        wheels, inputs(wheels), Transfer.MOUNT, harness_dir="/opt/h", inputs_dir="/opt/in"
+    )
     assert placement.wheels == (
         "/opt/in/wheels/a-1.0-py3-none-any.whl",
         "/opt/in/wheels/b-1.0-py3-none-any.whl",
@@ -106,7 +108,9 @@ def test_mount_binds_each_file_read_only_under_the_inputs_folder(
 
 
 def test_stream_sends_the_same_files_under_the_harness_folder(wheels: list[BuiltWheel]) -> None:
-    placement = place(wheels, Transfer.STREAM, harness_dir="/opt/h", inputs_dir="/opt/in")
+    placement = place(
+        wheels, inputs(wheels), Transfer.STREAM, harness_dir="/opt/h", inputs_dir="/opt/in"
+    )
     assert placement.wheels[0] == "/opt/h/wheels/a-1.0-py3-none-any.whl"
     assert placement.wheelhouses == ("/opt/h/wheelhouse",)
     assert placement.binds == ()
@@ -114,5 +118,7 @@ def test_stream_sends_the_same_files_under_the_harness_folder(wheels: list[Built
 
 
 def test_without_a_wheelhouse_pip_gets_no_find_links(wheels: list[BuiltWheel]) -> None:
-    placement = place(wheels[1:], Transfer.MOUNT, harness_dir="/opt/h", inputs_dir="/opt/in")
+    placement = place(
+        wheels[1:], inputs(wheels[1:]), Transfer.MOUNT, harness_dir="/opt/h", inputs_dir="/opt/in"
+    )
     assert placement.wheelhouses == ()

@@ -515,11 +515,11 @@ class DockerBackend:
     ) -> wheel_transfer.Placement:
         """Where the container finds the wheels: bound from this machine's disk on a local
         engine, else streamed from it (see transfer.py); never read whole into memory."""
-        files = [path for _, path in wheel_transfer.inputs(wheels)]
-        how = wheel_transfer.choose(self.engine_url(arch), files)
+        files = wheel_transfer.inputs(wheels)
+        how = wheel_transfer.choose(self.engine_url(arch), [path for _, path in files])
         logger.info("the wheels reach the container by %s (%d files)", how, len(files))
         return wheel_transfer.place(
-            wheels, how, harness_dir=settings.harness_dir, inputs_dir=settings.inputs_dir
+            wheels, files, how, harness_dir=settings.harness_dir, inputs_dir=settings.inputs_dir
         )
 
     def _prepare(

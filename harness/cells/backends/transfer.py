@@ -106,10 +106,15 @@ def choose(
 
 
 def place(
-    wheels: Sequence[BuiltWheel], transfer: Transfer, *, harness_dir: str, inputs_dir: str
+    wheels: Sequence[BuiltWheel],
+    files: Sequence[tuple[str, Path]],
+    transfer: Transfer,
+    *,
+    harness_dir: str,
+    inputs_dir: str,
 ) -> Placement:
-    """Where the set's wheels and wheelhouses are in the container, for `transfer`."""
-    files = inputs(wheels)
+    """Where the set's wheels and wheelhouses (`files`, from `inputs(wheels)`) are in the
+    container, for `transfer`."""
     root = inputs_dir if transfer is Transfer.MOUNT else harness_dir
     houses = (f"{root}/{WHEELHOUSE}",) if any(w.wheelhouse for w in wheels) else ()
     paths = tuple(f"{root}/{WHEELS}/{w.path.name}" for w in wheels)
