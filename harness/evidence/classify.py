@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 from dataclasses import dataclass
 from typing import Final
 
@@ -94,6 +95,16 @@ def classify(outcome: Outcome) -> Classified:
         where = outcome.last_step or "start-up"
         return Classified(verdict=signal_verdict(outcome.signal), detail=f"{name} during {where}")
     if outcome.import_error is not None and (missing := missing_module(outcome)):
+        if missing in sys.stdlib_module_names:
+            # Part of CPython that the target's distribution packages apart (Debian's
+            # python3-tk for tkinter, say): no wheel can bring it.
+            return Classified(
+                verdict=Verdict.IMPORT_ERROR,
+                subkind=ImportErrorKind.MISSING_LIBRARY,
+                detail=f"{outcome.import_error} (the target's Python lacks its standard "
+                f"module {missing!r}, which its distribution packages apart: add that "
+                "package to the target image, or leave this module out with `modules`)",
+            )
         return Classified(
             verdict=Verdict.IMPORT_ERROR,
             subkind=ImportErrorKind.MISSING_DEPENDENCY,

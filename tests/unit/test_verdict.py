@@ -204,6 +204,23 @@ def test_a_library_the_target_lacks_is_its_own_subkind_with_the_fix() -> None:
     assert "add its package to the target image" in judged.detail
 
 
+def test_a_standard_module_the_target_packages_apart_is_a_missing_library() -> None:
+    """Pillow's `PIL._imagingtk` on Debian's python3 without python3-tk: `tkinter` is no
+    wheel's to provide, so `--download` is no fix; the target image lacks a package."""
+    error = {
+        "event": "import-error",
+        "module": "PIL._imagingtk",
+        "type": "ModuleNotFoundError",
+        "message": "No module named 'tkinter'",
+    }
+    judged = classify(report(step("import PIL._imagingtk"), error, returncode=10))
+    assert judged.subkind is ImportErrorKind.MISSING_LIBRARY
+    assert "standard module 'tkinter'" in judged.detail and "--download" not in judged.detail
+    error["message"] = "No module named 'wc_absent'"
+    judged = classify(report(step("import PIL._imagingtk"), error, returncode=10))
+    assert judged.subkind is ImportErrorKind.MISSING_DEPENDENCY
+
+
 def test_outcome_keeps_the_last_step_libraries_and_garbled_lines() -> None:
     outcome = report(
         step("import a"),
