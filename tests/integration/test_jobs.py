@@ -24,6 +24,7 @@ from harness.cells.backends.local import LocalBackend
 from harness.cells.jobs import CellJob, batch
 from harness.cli import main
 from harness.common.verdicts import Verdict
+from tests.integration.cli_process import CliSpawner
 from tests.integration.conftest import REPO, SCENARIOS, built_for, cells_in, probes_watched
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -164,7 +165,7 @@ def test_a_killed_supervisor_fails_only_its_own_batch(
     assert all(c.outcome.verdict == expected[c.id] for c in others)
 
 
-def family_of(harness: psutil.Popen) -> list[psutil.Process]:
+def family_of(harness: psutil.Process) -> list[psutil.Process]:
     try:
         return harness.children(recursive=True)
     except psutil.NoSuchProcess:
@@ -183,30 +184,25 @@ def probes_in(family: list[psutil.Process]) -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_stops_every_batch_at_once(tmp_path: Path, signum: int) -> None:
+def test_an_interrupt_stops_every_batch_at_once(
+    spawn_cli: CliSpawner, tmp_path: Path, signum: int
+) -> None:
     """Two cells that sleep forever, one group, -j 2: both probes run; the signal ends the
-    run long before their 30 s timeout, with nothing left running and no cell recorded."""
-    command = [sys.executable, "-m", "harness.cli", "run", str(SLEEP_FOREVER), "-j", "2"]
-    harness = psutil.Popen(
-        [*command, "--backend", "local", "--no-capture", "--results", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while len(probes_in(family_of(harness))) < 2 and time.monotonic() < deadline:
-            assert harness.poll() is None, harness.communicate()[1]
-            time.sleep(0.05)
-        family = family_of(harness)
-        assert len(probes_in(family)) == 2, "the two batches' probes never ran at once"
-        time.sleep(1)  # into their sleep
-        started = time.monotonic()
-        harness.send_signal(signum)
-        _, err = harness.communicate(timeout=60)
-    finally:
-        if harness.poll() is None:
-            harness.kill()
+    run long before their 30 s timeout, with nothing left running and no cell recorded.
+    The run starts with the signal at its default, however pytest was started (spawn_cli)."""
+    args = ["run", SLEEP_FOREVER, "-j", "2", "--backend", "local", "--no-capture"]
+    harness = spawn_cli(*args, "--results", tmp_path, stdout=subprocess.DEVNULL)
+    watched = psutil.Process(harness.pid)  # the spawner execs the CLI in place
+    deadline = time.monotonic() + 120
+    while len(probes_in(family_of(watched))) < 2 and time.monotonic() < deadline:
+        assert harness.poll() is None, harness.communicate()[1]
+        time.sleep(0.05)
+    family = family_of(watched)
+    assert len(probes_in(family)) == 2, "the two batches' probes never ran at once"
+    time.sleep(1)  # into their sleep
+    started = time.monotonic()
+    harness.send_signal(signum)
+    _, err = harness.communicate(timeout=60)
     assert harness.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert time.monotonic() - started < 15, "the run waited for its cells in flight"
