@@ -170,8 +170,9 @@ def in_containers(containers: Iterable[str]) -> dict[str, set[int]]:
 def test_hostile_wheels_are_contained(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], client: docker.DockerClient
 ) -> None:
-    """The confinement holds on a slow or cold machine too: nothing here depends on the
-    machine's speed but the fork bomb's timeout, which the harness itself enforces."""
+    """The confinement holds, on a slow or cold machine too: the memory hog has a minute to
+    reach its limit (seconds on a quiet machine), a hang must end within 15 s of a 6 s
+    timeout, and only this run's containers' processes are counted."""
     names = ("contained", "fork-bomb", "memory-hog")
     scenarios = [str(HOSTILE / f"hostile-{n}.toml") for n in names]
     with container_processes(os.getpid()) as most:
