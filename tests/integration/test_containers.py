@@ -73,7 +73,10 @@ def test_files_put_in_arrive_whole_owned_by_their_user_with_their_modes(tmp_path
         labels = {LABEL_OWNER: owner()}
         with containers.confined(client, image.image_id, confinement, labels) as box:
             spec = b'{"k": 1}'
-            files = {"/opt/in/wheels/w.whl": source, "/opt/in/spec.json": spec}
+            files: dict[str, Path | bytes] = {
+                "/opt/in/wheels/w.whl": source,
+                "/opt/in/spec.json": spec,
+            }
             with tarstream.owned(files, ["/opt/in", "/opt/in/wheels"], user) as archive:
                 box.put_archive("/", archive)
             with tarstream.owned({"batch.json": b"[]"}, ["tmp"], "0:0") as archive:

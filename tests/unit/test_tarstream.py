@@ -161,7 +161,7 @@ def test_bytes_members_and_default_modes_sit_beside_files_from_disk(tmp_path: Pa
 def test_owned_takes_paths_and_bytes_and_gives_them_all_to_one_user(tmp_path: Path) -> None:
     source = tmp_path / "probe.py"
     source.write_bytes(os.urandom(3000))
-    files = {"/opt/w/bin/probe.py": source, "/opt/w/batches/b.json": b"[]"}
+    files: dict[str, Path | bytes] = {"/opt/w/bin/probe.py": source, "/opt/w/batches/b.json": b"[]"}
     with owned(files, ["/opt/w", "/opt/w/bin", "/opt/w/batches"], "10000:10001") as stream:
         found = members(stream)
     assert list(found) == [
