@@ -54,7 +54,7 @@ from harness.cells.jobs import CellJob, job_for
 from harness.cells.outcome import Outcome
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
-from harness.images import containers
+from harness.images import containers, tarstream
 from harness.images import provision as images
 from harness.run.runner import cells_for, wheels_for
 from harness.scenario.load import Scenario, load_scenario
@@ -279,14 +279,15 @@ class Naive:
         """Probe and wheels in, and the wheels installed offline into a venv the way the docker
         backend does it (harness/cells/backends/docker.py, `_install`): a venv without pip, and the
         target's own pip installing into the venv's site-packages."""
-        files = {
-            self.probe: paths.PROBE.read_bytes(),
-            **{f"{self.work}/wheels/{w.name}": w.read_bytes() for w in wheels},
+        files: dict[str, Path | bytes] = {
+            self.probe: paths.PROBE,
+            **{f"{self.work}/wheels/{w.name}": w for w in wheels},
         }
         user = self.confinement.user
         with record.timed("naive image: ship the probe and wheels in"):
             folders = [self.work, f"{self.work}/wheels"]
-            container.put_archive("/", containers.owned_tar(files, folders, user))
+            with tarstream.owned(files, folders, user) as archive:
+                container.put_archive("/", archive)
 
         def step(what: str, command: list[str]) -> str:
             with record.timed(f"naive image: {what}"):

@@ -25,7 +25,7 @@ from harness import paths
 from harness.build.toolchains import HOST, LinkMode, Toolchain
 from harness.errors import BuildFailed, InfrastructureError, ToolchainUnavailable
 from harness.images import catalogue as image_catalogue
-from harness.images import containers
+from harness.images import containers, tarstream
 from harness.images import provision as images
 from harness.scenario.load import WheelSpec
 
@@ -217,12 +217,12 @@ class ContainerBuilder:
             arch=self.arch,
             pyinit_map=f"{BUILD_DIR}/pyinit-only.map",
         )
-        files = {
-            f"{BUILD_DIR}/src/{p.relative_to(spec.fixture_dir)}": p.read_bytes()
+        files: dict[str, Path | bytes] = {
+            f"{BUILD_DIR}/src/{p.relative_to(spec.fixture_dir)}": p
             for p in source_files(spec.fixture_dir)
         }
-        files[f"{BUILD_DIR}/build_wheel.py"] = paths.BUILD_WHEEL.read_bytes()
-        files[f"{BUILD_DIR}/pyinit-only.map"] = paths.PYINIT_ONLY_MAP.read_bytes()
+        files[f"{BUILD_DIR}/build_wheel.py"] = paths.BUILD_WHEEL
+        files[f"{BUILD_DIR}/pyinit-only.map"] = paths.PYINIT_ONLY_MAP
         files[f"{BUILD_DIR}/spec.json"] = json.dumps(document).encode()
         folders = sorted({str(Path(name).parent) for name in files} | {f"{BUILD_DIR}/out"})
         user = BUILD_CONFINEMENT.user
@@ -230,7 +230,8 @@ class ContainerBuilder:
         labels = {"org.wheelclash.role": "build", containers.LABEL_OWNER: containers.owner()}
         try:
             with containers.confined(self.client, image.image_id, BUILD_CONFINEMENT, labels) as box:
-                box.put_archive("/", containers.owned_tar(files, folders, user))
+                with tarstream.owned(files, folders, user) as archive:
+                    box.put_archive("/", archive)
                 command = ["python3", f"{BUILD_DIR}/build_wheel.py", f"{BUILD_DIR}/spec.json"]
                 _, output = containers.exec_text(box, command, user=user, workdir=BUILD_DIR)
                 report = _last_json(output)

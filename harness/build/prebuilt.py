@@ -9,7 +9,8 @@ from typing import Final
 
 from harness.build.provenance import elf_comment
 from harness.build.wheelhouse import TargetPython, download
-from harness.build.wheels import BuiltWheel, file_sha256
+from harness.build.wheels import BuiltWheel
+from harness.common.digests import file_sha256
 from harness.errors import InputError
 from harness.scenario.load import Scenario, WheelSpec, nothing_to_import
 from harness.scenario.requires_dist import (

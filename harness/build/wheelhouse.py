@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from harness.common import cachedir, progress
 from harness.common.cachedir import Kind
+from harness.common.digests import file_sha256
 from harness.common.locking import file_lock
 from harness.common.process import run_logged
 from harness.common.progress import StageKind
@@ -84,7 +85,7 @@ def wheelhouse_key(
         "arch": python.arch,
     }
     if constraints:
-        recipe["constraints"] = sorted(_sha256(path) for path in constraints)
+        recipe["constraints"] = sorted(file_sha256(path) for path in constraints)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -164,7 +165,7 @@ def download(
             manifest = {
                 "requirements": list(requirements),
                 "chosen": {r: p.name for r, p in chosen.items()},
-                "files": {f.name: _sha256(f) for f in files},
+                "files": {f.name: file_sha256(f) for f in files},
             }
             (partial / ready.name).write_text(json.dumps(manifest, indent=2))
             partial.rename(folder)
@@ -176,11 +177,3 @@ def download(
         path=folder,
         chosen=tuple((r, folder / chosen_names[r]) for r in requirements),
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -19,6 +19,7 @@ from harness.build.provenance import elf_comment, stamp
 from harness.build.toolchains import Catalogue, LinkMode, Toolchain
 from harness.common import cachedir, progress
 from harness.common.cachedir import Kind
+from harness.common.digests import file_sha256
 from harness.common.locking import file_lock
 from harness.common.progress import StageKind
 from harness.scenario.load import WheelSpec
@@ -72,14 +73,6 @@ def cached_wheel(meta: Path) -> BuiltWheel | None:
         logger.warning("wheel cache entry %s is unreadable (%s); building again", meta, exc)
         return None
     return cached if cached.path.is_file() else None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_key(

@@ -140,29 +140,6 @@ def owner_gone(label: str) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid))
 
 
-def owned_tar(files: Mapping[str, bytes], directories: Sequence[str], user: str) -> bytes:
-    """A tar stream (for put_archive at /) whose entries belong to `user` ("uid:gid")."""
-    uid, gid = (int(part) for part in user.split(":"))
-    buffer = io.BytesIO()
-    now = int(time.time())
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in directories:
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.type, info.mode, info.uid, info.gid, info.mtime = (
-                tarfile.DIRTYPE,
-                0o755,
-                uid,
-                gid,
-                now,
-            )
-            archive.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, uid, gid, now
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def fetch_file(container: Container, path: str) -> bytes:
     """One file's bytes out of a container."""
     stream, _ = container.get_archive(path)

@@ -1,17 +1,20 @@
-"""A tar archive of files on disk, produced as it is read: never a whole file in memory.
+"""The one tar writer of files put into containers: produced as it is read, never a whole
+file on disk in memory.
 
 `put_archive` sends whatever it is given as the HTTP request's body. A `TarStream` tells its
 exact length up front (so the request carries a Content-Length) and hands out the archive a
-block at a time: each member's header, then its bytes read from disk as they are asked for,
-then the padding to the next 512-byte block. A multi-gigabyte wheelhouse then reaches a
-remote engine with the controller holding one block of it at a time.
+block at a time: each member's header, then its bytes (read from disk as they are asked for,
+or small ones made in memory: a batch, a spec), then the padding to the next 512-byte block.
+A multi-gigabyte wheelhouse then reaches a remote engine with the controller holding one
+block of it at a time. Every member belongs to one user; a directory's mode is 0755 and a
+file's 0644 unless its entry says otherwise.
 """
 
 from __future__ import annotations
 
 import tarfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final, Self
@@ -21,15 +24,27 @@ from harness.errors import InfrastructureError
 BLOCK: Final = tarfile.BLOCKSIZE  # 512: members and their data are padded to this
 CHUNK: Final = 1 << 20  # what iterating a stream yields at a time
 END: Final = bytes(2 * BLOCK)  # two zero blocks close an archive
+DIRECTORY_MODE: Final = 0o755
+FILE_MODE: Final = 0o644
 
 
 @dataclass(frozen=True, kw_only=True)
 class Entry:
-    """One member: a file copied from `source` on disk, or a directory when it has none."""
+    """One member: a file copied from `source` on disk, a file of the bytes `data`, or a
+    directory when it has neither."""
 
     name: str  # its path in the archive, relative
     source: Path | None = None
-    mode: int = 0o644
+    data: bytes | None = None
+    mode: int | None = None  # None: DIRECTORY_MODE or FILE_MODE
+
+    def __post_init__(self) -> None:
+        if self.source is not None and self.data is not None:
+            raise ValueError(f"tar entry {self.name}: a file from disk or bytes, not both")
+
+    @property
+    def is_directory(self) -> bool:
+        return self.source is None and self.data is None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,10 +62,15 @@ def _pieces(entries: Sequence[Entry], user: str) -> list[_Piece]:
     pieces: list[_Piece] = []
     for entry in entries:
         info = tarfile.TarInfo(entry.name.lstrip("/"))
-        info.mode, info.uid, info.gid, info.mtime = entry.mode, uid, gid, now
-        if entry.source is None:
+        default = DIRECTORY_MODE if entry.is_directory else FILE_MODE
+        info.mode = default if entry.mode is None else entry.mode
+        info.uid, info.gid, info.mtime = uid, gid, now
+        if entry.is_directory:
             info.type = tarfile.DIRTYPE
+        elif entry.data is not None:
+            info.size = len(entry.data)
         else:
+            assert entry.source is not None
             try:
                 found = entry.source.stat()
             except OSError as exc:
@@ -60,13 +80,28 @@ def _pieces(entries: Sequence[Entry], user: str) -> list[_Piece]:
             info.size, info.mtime = found.st_size, int(found.st_mtime)
         header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         pieces.append(_Piece(size=len(header), data=header))
-        if entry.source is not None and info.size:
-            pieces.append(_Piece(size=info.size, source=entry.source))
+        if info.size:
+            if entry.data is not None:
+                pieces.append(_Piece(size=info.size, data=entry.data))
+            else:
+                pieces.append(_Piece(size=info.size, source=entry.source))
             padding = -info.size % BLOCK
             if padding:
                 pieces.append(_Piece(size=padding, data=bytes(padding)))
     pieces.append(_Piece(size=len(END), data=END))
     return pieces
+
+
+def owned(files: Mapping[str, Path | bytes], directories: Sequence[str], user: str) -> TarStream:
+    """The archive (for put_archive at /, or at a folder the names are relative to) of
+    `directories` and `files`, each a file on disk or bytes, all belonging to `user`."""
+    entries = [Entry(name=name) for name in directories]
+    for name, content in files.items():
+        if isinstance(content, Path):
+            entries.append(Entry(name=name, source=content))
+        else:
+            entries.append(Entry(name=name, data=content))
+    return TarStream(entries, user)
 
 
 class TarStream:

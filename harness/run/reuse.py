@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from harness import paths
 from harness.build.wheels import BuiltWheel
+from harness.common.digests import file_sha256
 from harness.common.ids import CellId
 from harness.errors import InputError
 from harness.evidence.results import CellResult, load_results, results_file
@@ -53,20 +54,6 @@ def harness_fingerprint() -> str:
     return digest.hexdigest()
 
 
-@functools.cache
-def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    stat = path.stat()
-    return _file_sha256(path, stat.st_size, stat.st_mtime_ns)
-
-
 def installed_files(wheels: Sequence[BuiltWheel]) -> list[str]:
     """`<name> <sha256>` of each wheel file the group installs: its wheels, then every file
     of their wheelhouses, sorted."""
@@ -74,7 +61,7 @@ def installed_files(wheels: Sequence[BuiltWheel]) -> list[str]:
     for house in {w.wheelhouse for w in wheels if w.wheelhouse}:
         folder = Path(house)
         if folder.is_dir():
-            found |= {f"{p.name} {_sha256(p)}" for p in folder.iterdir() if p.is_file()}
+            found |= {f"{p.name} {file_sha256(p)}" for p in folder.iterdir() if p.is_file()}
     return sorted(found)
 
 

@@ -13,8 +13,8 @@ import docker
 import pytest
 
 from harness.build.toolchains import load_catalogue
-from harness.build.wheels import file_sha256
 from harness.cells.backends.docker import DockerBackend
+from harness.common.digests import file_sha256
 from harness.images import provision as images
 from harness.images.catalogue import host_arch
 from harness.images.containers import LABEL_OWNER, owner

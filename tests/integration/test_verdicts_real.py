@@ -28,11 +28,12 @@ from typing import Final
 import psutil
 import pytest
 
-from harness.build.wheels import BuiltWheel, file_sha256
+from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend, _supervise
 from harness.cells.install import UNSUPPORTED_WHEEL
 from harness.cells.jobs import CellJob, Exercise, Import
 from harness.cells.outcome import Outcome
+from harness.common.digests import file_sha256
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.evidence.classify import classify
 from harness.run.runner import session_outcomes

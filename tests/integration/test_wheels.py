@@ -15,9 +15,10 @@ import pytest
 
 from harness.build.provenance import read_stamp
 from harness.build.toolchains import load_catalogue
-from harness.build.wheels import build_wheel, file_sha256
+from harness.build.wheels import build_wheel
 from harness.common import cachedir
 from harness.common.cachedir import Kind
+from harness.common.digests import file_sha256
 from harness.errors import ToolchainUnavailable
 from harness.scenario.load import WheelSpec
 from tests.integration.conftest import REPO

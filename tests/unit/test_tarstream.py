@@ -1,5 +1,6 @@
-"""The tar stream that carries wheels to a remote engine: a valid archive, read from disk as
-it goes, whose memory does not grow with the files."""
+"""The one tar writer of files put into containers (wheels to a remote engine, scripts,
+batches, a build's sources): a valid archive of files read from disk as it goes and of bytes,
+owned by one user, whose memory does not grow with the files."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from requests.utils import super_len
 
 from harness.errors import InfrastructureError
-from harness.images.tarstream import CHUNK, Entry, TarStream
+from harness.images.tarstream import CHUNK, Entry, TarStream, owned
 
 LONG_NAME = "wheelhouse/" + "x" * 150 + "-1.0-py3-none-any.whl"
 
@@ -121,3 +122,78 @@ def test_a_file_that_shrinks_while_sent_is_an_infrastructure_error(tmp_path: Pat
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InfrastructureError, match=r"gone\.whl"):
         TarStream([Entry(name="gone.whl", source=tmp_path / "gone.whl")], "0:0")
+
+
+def test_bytes_members_and_default_modes_sit_beside_files_from_disk(tmp_path: Path) -> None:
+    script = tmp_path / "build_wheel.py"
+    script.write_bytes(b"print('built')\n")
+    entries = [
+        Entry(name="/work"),  # a directory: 0755 unless told
+        Entry(name="work/spec.json", data=b'{"a": 1}'),  # bytes: 0644 unless told
+        Entry(name="work/run.sh", data=b"x" * 513, mode=0o700),
+        Entry(name="work/build_wheel.py", source=script),
+        Entry(name="work/empty.json", data=b""),
+        Entry(name="work/locked", mode=0o700),
+    ]
+    stream = TarStream(entries, "0:0")
+    size = len(stream)
+    found = members(stream)
+    assert stream.tell() == size
+    assert list(found) == [
+        "work",
+        "work/spec.json",
+        "work/run.sh",
+        "work/build_wheel.py",
+        "work/empty.json",
+        "work/locked",
+    ]
+    kinds = {name: (info.isdir(), info.mode, data) for name, (info, data) in found.items()}
+    assert kinds == {
+        "work": (True, 0o755, b""),
+        "work/spec.json": (False, 0o644, b'{"a": 1}'),
+        "work/run.sh": (False, 0o700, b"x" * 513),
+        "work/build_wheel.py": (False, 0o644, b"print('built')\n"),
+        "work/empty.json": (False, 0o644, b""),
+        "work/locked": (True, 0o700, b""),
+    }
+
+
+def test_owned_takes_paths_and_bytes_and_gives_them_all_to_one_user(tmp_path: Path) -> None:
+    source = tmp_path / "probe.py"
+    source.write_bytes(os.urandom(3000))
+    files: dict[str, Path | bytes] = {"/opt/w/bin/probe.py": source, "/opt/w/batches/b.json": b"[]"}
+    with owned(files, ["/opt/w", "/opt/w/bin", "/opt/w/batches"], "10000:10001") as stream:
+        found = members(stream)
+    assert list(found) == [
+        "opt/w",
+        "opt/w/bin",
+        "opt/w/batches",
+        "opt/w/bin/probe.py",
+        "opt/w/batches/b.json",
+    ]
+    assert {(info.uid, info.gid) for info, _ in found.values()} == {(10000, 10001)}
+    assert [info.mode for info, _ in found.values()] == [0o755] * 3 + [0o644] * 2
+    assert found["opt/w/bin/probe.py"][1] == source.read_bytes()
+    assert found["opt/w/batches/b.json"][1] == b"[]"
+    assert found["opt/w"][0].isdir() and found["opt/w/bin/probe.py"][0].isfile()
+
+
+def test_owned_streams_its_files_from_disk_with_flat_memory(tmp_path: Path) -> None:
+    """The helper the builder and the backends use: a 200 MB file is not read whole either."""
+    big = tmp_path / "big.whl"
+    with big.open("wb") as out:
+        out.truncate(200 << 20)
+    tracemalloc.start()
+    try:
+        with owned({"w/big.whl": big, "w/spec.json": b"{}"}, ["w"], "1:1") as stream:
+            sent = sum(len(chunk) for chunk in stream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent > 200 << 20
+    assert peak < 4 * CHUNK, f"peak {peak} bytes while streaming a 200 MB file"
+
+
+def test_an_entry_is_a_file_from_disk_or_bytes_never_both(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        Entry(name="a", source=tmp_path / "a", data=b"a")

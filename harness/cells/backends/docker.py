@@ -55,7 +55,7 @@ from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
 from harness.images import containers, doctor_checks, engines
 from harness.images import provision as images
-from harness.images.tarstream import Entry, TarStream
+from harness.images.tarstream import Entry, TarStream, owned
 from harness.scenario.tomlload import Checker, read_toml
 
 logger = logging.getLogger(__name__)
@@ -231,9 +231,8 @@ class DockerSession:
         payload = {name: json.dumps(document).encode()}
         try:
             # Root's: the supervisor reads it as root could, and no probe may change it.
-            self.container.put_archive(
-                settings.harness_dir, containers.owned_tar(payload, [], ROOT)
-            )
+            with owned(payload, [], ROOT) as archive:
+                self.container.put_archive(settings.harness_dir, archive)
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
         deadline = batch_deadline(jobs)
@@ -535,7 +534,7 @@ class DockerBackend:
         # Names under the harness's volume (the root filesystem is read-only), root's.
         folders = ["bin", "wheels", "wheelhouse", "batches"]
         entries = [
-            *(Entry(name=name, mode=0o755) for name in folders),
+            *(Entry(name=name) for name in folders),
             *(Entry(name=f"bin/{name}", source=path) for name, path in scripts.items()),
             *placement.entries,
         ]
@@ -545,7 +544,8 @@ class DockerBackend:
         try:
             with TarStream(entries, ROOT) as stream:
                 container.put_archive(settings.harness_dir, stream)
-            container.put_archive(settings.harness_dir, containers.owned_tar({}, own, user))
+            with owned({}, own, user) as archive:
+                container.put_archive(settings.harness_dir, archive)
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
         command = ["python3", settings.script("target_facts.py")]
