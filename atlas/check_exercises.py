@@ -35,9 +35,20 @@ def run_alone(wheel: CorpusWheel, path: Path, wheelhouse: str) -> tuple[bool, st
         venv.create(env, with_pip=True)
         python = str(env / "bin" / "python")
         install = subprocess.run(
-            [python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheelhouse,
-             str(path)],
-            capture_output=True, text=True, timeout=1200,
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--find-links",
+                wheelhouse,
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1200,
         )
         if install.returncode != 0:
             last = (install.stderr.strip().splitlines() or [""])[-1]
@@ -53,10 +64,10 @@ def run_alone(wheel: CorpusWheel, path: Path, wheelhouse: str) -> tuple[bool, st
 
 def main(corpus_path: str, wheelhouse: str, *ids: str) -> int:
     corpus = load_corpus(Path(corpus_path))
-    files = {
-        (canonicalize_name(parse_wheel_filename(f.name)[0]), str(parse_wheel_filename(f.name)[1])): f
-        for f in Path(wheelhouse).glob("*.whl")
-    }
+    files = {}
+    for found in Path(wheelhouse).glob("*.whl"):
+        name, version, *_ = parse_wheel_filename(found.name)
+        files[canonicalize_name(name), str(version)] = found
     failed = 0
     for wheel in corpus.wheels:
         if ids and wheel.id not in ids:
