@@ -286,15 +286,20 @@ def _print_groups(corpus: Corpus, size: int) -> int:
     """--print-plan with --screen: the groups and their orders (the pairs they lead to are
     known only once the groups ran)."""
     made = groups([w.id for w in corpus.wheels], size)
+    modes = tuple(defaults()["dlopen"])
     for group in made:
         print(f"{group.name}: {' '.join(group.wheels)}")
-        for order in group.orders:
-            print(f"  {','.join(order)}")
-    modes = len(defaults()["dlopen"])
+        by_orders: dict[tuple[tuple[str, ...], ...], list[str]] = {}
+        for dlopen in modes:
+            by_orders.setdefault(group.orders_in(dlopen), []).append(dlopen)
+        for orders, named in by_orders.items():
+            print(f"  {', '.join(named)}:")
+            print("".join(f"    {','.join(order)}\n" for order in orders), end="")
+    cells = sum(len(g.orders_in(m)) for g in made for m in modes)
     print(
-        f"{len(made)} groups of up to {size} wheels, {sum(len(g.orders) for g in made) * modes} "
-        f"group cells in {modes} modes before any split; then every wheel alone and the pairs "
-        "the failing groups are split down to"
+        f"{len(made)} groups of up to {size} wheels, {cells} group cells in {len(modes)} modes "
+        "before any split; then every wheel alone and the pairs the failing groups are split "
+        "down to"
     )
     return 0
 

@@ -6,10 +6,12 @@ runs in every dlopen mode of the atlas: its wheels imported in a sequence and in
 one fresh interpreter each (harness/run/trials.py), so each ordered pair of the group shows.
 A mode in which either cell fails is split (harness/analysis/splitting.py): a part of the
 group is tested the same way, the part in the group's order and reversed, in the same
-environment, until the failing wheels and pairs are isolated. The failures found in one group
-are known to the next (a part holding one fails without a run). A group that pip cannot
-install, or whose runs the harness could not make, is not screened: its pairs that no
-screened group holds are run as pairs, as the exhaustive atlas runs them.
+environment, until the failing wheels and pairs are isolated. In global-first, where only
+the first wheel of a cell is RTLD_GLOBAL, the group runs once per wheel, that wheel first,
+and a failing cell is split keeping its first wheel first (`split_first`). The failures
+found in one group are known to the next (a part holding one fails without a run). A group
+that pip cannot install, or whose runs the harness could not make, is not screened: its
+pairs that no screened group holds are run as pairs, as the exhaustive atlas runs them.
 
 What comes out are the pairs to run for real as the atlas's pair scenarios (with repeats and
 attribution, by the ordinary runner), and a record for results.json (`screen`).
@@ -26,9 +28,10 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from harness.analysis.splitting import Part, Split, split_group
+from harness.analysis.splitting import Part, Split, split_first, split_group
 from harness.build.prebuilt import provided_names, with_modules
 from harness.cells.backends import Backend
+from harness.common.ids import GLOBAL_FIRST, LOCAL
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.results import CellResult
@@ -66,7 +69,7 @@ class ModeScreen:
             ],
             "cells": self.cells,
             "tests": len(self.split.tests),
-            "splits": max(len(self.split.tests) - 1, 0),
+            "splits": self.split.splits,
             "singletons": list(self.split.singletons),
             "pairs": [list(p) for p in self.split.pairs],
             "unexplained": [list(p) for p in self.split.unexplained],
@@ -207,6 +210,26 @@ def _orders(part: Part) -> tuple[Part, ...]:
     return (part, tuple(reversed(part))) if len(part) > 1 else (part,)
 
 
+def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
+    """The group's split in one mode, its cells run by `tester`."""
+    if dlopen == GLOBAL_FIRST:
+        # each part once, its first wheel the global one
+        def first_fails(part: Part) -> bool:
+            return tester.run(part).verdict != Verdict.PASS
+
+        return split_first(
+            group.wheels,
+            first_fails,
+            known=known.of(dlopen, group.wheels),
+            known_local=known.of(LOCAL, group.wheels),
+        )
+
+    def fails(part: Part) -> bool:
+        return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
+
+    return split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
+
+
 def screen_group(
     group: Group, scenario: Scenario, backend: Backend, known: _Known, modes: Sequence[str]
 ) -> GroupScreen:
@@ -254,10 +277,7 @@ def screen_group(
                 )
                 testers.append(tester)
 
-                def fails(part: Part, tester: Tester = tester) -> bool:
-                    return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
-
-                split = split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
+                split = _split(group, dlopen, tester, known)
                 known.add(dlopen, split)
                 own = tuple(t for t in tester.trials if len(t.order) == len(group.wheels))
                 cells = len(tester.trials)
