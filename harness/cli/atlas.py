@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from harness import paths
 from harness.analysis import atlas_diff
-from harness.cli import options
+from harness.cli import options, progress_view
 from harness.cli.output import print_plan, run_with_progress
 from harness.errors import InputError
 from harness.report import terminal
@@ -279,7 +279,8 @@ def _screen(
             "are a sequence covering array); give a size in that range"
         )
     backends = Backends(where.backend, None, where.engines)
-    return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
+    with progress_view.shown(options.progress_mode(args)):  # on stderr, as the run's
+        return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
 
 
 def _print_groups(corpus: Corpus, size: int) -> int:

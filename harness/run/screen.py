@@ -26,12 +26,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Final
 
 from harness.analysis.splitting import Part, Split, split_first, split_group
 from harness.build.prebuilt import provided_names, with_modules
 from harness.cells.backends import Backend
+from harness.common import progress
 from harness.common.ids import GLOBAL_FIRST, LOCAL
+from harness.common.progress import StageKind
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.results import CellResult
@@ -231,9 +234,15 @@ def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
 
 
 def screen_group(
-    group: Group, scenario: Scenario, backend: Backend, known: _Known, modes: Sequence[str]
+    group: Group,
+    scenario: Scenario,
+    backend: Backend,
+    known: _Known,
+    modes: Sequence[str],
+    ran: Callable[[Trial], None] = lambda _: None,
 ) -> GroupScreen:
-    """Run one group in every mode, splitting it in each mode where it fails."""
+    """Run one group in every mode, splitting it in each mode where it fails; `ran` is told
+    of each cell as it ends."""
     started = time.monotonic()
     target, arch = _place(scenario, backend)
     template = Cell(
@@ -274,6 +283,7 @@ def screen_group(
                     session,
                     log_runs=False,
                     provided=provided_names(wheels),
+                    ran=ran,
                 )
                 testers.append(tester)
 
@@ -303,14 +313,24 @@ def screen(
     ids = tuple(w.id for w in corpus.wheels)
     made = list(groups(ids, group_size))
     known = _Known()
+    label = f"{corpus.name}, groups of up to {group_size} wheels"
+    counted = _Counted(
+        progress.stage(StageKind.SCREEN, label, total=_planned(made, options.dlopen)),
+        options.dlopen,
+    )
 
     def one(group: Group) -> GroupScreen:
         scenario = group_scenario(corpus, group.name, group.wheels, options)
         backend = backends.for_scenario(scenario)
-        return screen_group(group, scenario, backend, known, options.dlopen)
+        return screen_group(
+            group, scenario, backend, known, options.dlopen, partial(counted.ran, group)
+        )
 
     screened: dict[str, GroupScreen] = {}
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool:
+    with (
+        counted.step,
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool,
+    ):
         running = {pool.submit(one, group) for group in made}
         while running:
             ended, running = wait(running, return_when=FIRST_COMPLETED)
@@ -319,6 +339,7 @@ def screen(
                 screened[result.group.name] = result
                 said(f"screen {len(screened)}/{len(made)}: {line(result)}")
                 smaller = regroup(result.group) if result.refused else ()
+                counted.ended(result.group, smaller)
                 made += smaller
                 running |= {pool.submit(one, group) for group in smaller}
     return Screening(
@@ -327,6 +348,39 @@ def screen(
         groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
     )
+
+
+def _planned(made: Sequence[Group], modes: Sequence[str]) -> int:
+    """The groups' own cells in every mode: screening's cells before any split."""
+    return sum(len(group.orders_in(dlopen)) for group in made for dlopen in modes)
+
+
+class _Counted:
+    """Screening's progress stage: a step per cell run. Its total is the groups' own cells;
+    a split's cell adds one as it runs, a group's end takes off its own cells that did not
+    run (the reverse of a failing sequence, a group given up), a regroup adds the smaller
+    groups' own cells."""
+
+    def __init__(self, step: progress.Step, modes: Sequence[str]) -> None:
+        self.step = step
+        self.modes = modes
+        self._lock = threading.Lock()
+        self._own: dict[str, int] = {}  # group name -> its own cells run
+
+    def ran(self, group: Group, trial: Trial) -> None:
+        own = len(trial.order) == len(group.wheels)
+        if own:
+            with self._lock:
+                self._own[group.name] = self._own.get(group.name, 0) + 1
+        else:
+            self.step.grow(1)
+        order = ",".join(trial.order)
+        self.step.cell(f"{group.name} {trial.cell.dlopen} {order}", trial.verdict)
+
+    def ended(self, group: Group, smaller: Sequence[Group]) -> None:
+        with self._lock:
+            unrun = _planned((group,), self.modes) - self._own.get(group.name, 0)
+        self.step.grow(_planned(smaller, self.modes) - unrun)
 
 
 def line(result: GroupScreen) -> str:
