@@ -236,7 +236,10 @@ def _ticking(view: PlainView) -> Iterator[None]:
 class LiveView:
     """A rich live display: a row per stage under way; a line left behind as each ends."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, stdout_too: bool = False) -> None:
+        """`stdout_too`: what is printed on stdout goes above the display, as log lines do
+        (for a stdout on the same terminal, where it would break the display; never for a
+        stdout that is a file or pipe, which stays the program's output alone)."""
         self.console = console
         self.progress = Progress(
             SpinnerColumn(),
@@ -249,7 +252,7 @@ class LiveView:
             TimeRemainingColumn(),
             TextColumn("{task.fields[note]}"),
             console=console,
-            redirect_stdout=False,
+            redirect_stdout=stdout_too,
             redirect_stderr=True,
             refresh_per_second=4,
         )
@@ -335,7 +338,7 @@ def shown(mode: Mode, console: Console | None = None) -> Iterator[None]:
             with progress.reporting(plain), _ticking(plain):
                 yield
         case Mode.TTY:
-            view = LiveView(console or Console(stderr=True))
+            view = LiveView(console or Console(stderr=True), stdout_too=sys.stdout.isatty())
             with view.live(), progress.reporting(view):
                 yield
         case Mode.AUTO:  # resolved above

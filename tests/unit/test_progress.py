@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -391,3 +392,29 @@ def test_the_live_view_shows_screening_with_its_count() -> None:
     assert "\x1b[" in shown and "screen" in shown
     assert "fixtures, groups of up to 4: done in" in shown
     assert "(3/3, 1 failed (1 segfault))" in shown
+
+
+def test_lines_on_a_terminals_stdout_go_above_the_live_display(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Screening prints a line per group on stdout while its stage is live: on a terminal
+    they go above the display; a stdout that is no terminal (--json into a pipe) is left
+    alone."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stdout, moved in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stdout", stdout)
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=True, width=160)
+        with (
+            progress_view.shown(Mode.TTY, console=console),
+            progress.stage(StageKind.SCREEN, "fixtures", total=1) as step,
+        ):
+            sys.stdout.write("screen 1/1: screen-1 (4 wheels), 8 cells: local pass\n")
+            step.cell("g1", "pass")
+        said = "screen 1/1: screen-1 (4 wheels)"
+        assert (said in out.getvalue()) is moved
+        assert (said in stdout.getvalue()) is not moved
