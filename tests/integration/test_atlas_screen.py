@@ -123,10 +123,16 @@ def test_a_group_pip_refuses_is_screened_in_smaller_groups(
     editions = tmp_path / "editions"
     args = ("--results", str(tmp_path / "results"), "--editions", str(editions), "--screen")
     assert atlas(str(path), *args) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "screen-1 (3 wheels), 0 cells: not screened (pip cannot install the group" in out
     document, cells = load_results(only_folder(editions))
     record = document["screen"]
+    # the progress stage planned the refused group's 7 own cells, took them off when pip
+    # refused it, and added the smaller groups' own cells: it ends at the cells run
+    assert "groups of up to 10 wheels: started (7 group cells before any split)" in err
+    ended = re.search(r"groups of up to 10 wheels: done in .*\((\d+)/(\d+), ", err)
+    assert ended is not None, err
+    assert int(ended[1]) == int(ended[2]) == record["cells"] > 0
     assert [(g["name"], g["wheels"], bool(g["not_screened"])) for g in record["groups"]] == [
         ("screen-1", ["pydantic", "pydantic_core", "msgpack"], True),
         ("screen-1-1", ["pydantic", "pydantic_core"], True),
