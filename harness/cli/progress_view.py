@@ -271,9 +271,10 @@ class LiveView:
                 )
             case StageAdvanced(stage=stage, done=done, total=total, note=note):
                 if stage.number in self._tasks:
-                    self.progress.update(
-                        self._tasks[stage.number], completed=done, total=total, note=note
-                    )
+                    under_way = self._tasks[stage.number]
+                    self.progress.update(under_way, completed=done, total=total)
+                    if note or stage.kind not in COUNTED:  # a counted stage's note: failures
+                        self.progress.update(under_way, note=note)
             case CellFinished(stage=stage, done=done, total=total, failures=failures):
                 if stage.number in self._tasks:
                     self.progress.update(
