@@ -7,8 +7,11 @@ cells as the exhaustive edition does."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import textwrap
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -21,6 +24,7 @@ from harness.cli import main
 from harness.cli.progress_view import INTERVAL_VARIABLE
 from harness.evidence.results import load_results
 from harness.report.culprits import cross_wheel_pairs
+from tests.integration.cli_process import CliSpawner
 from tests.integration.conftest import built_for
 from tests.integration.test_atlas import REFUSED_PAIR_CORPUS, only_folder
 
@@ -193,3 +197,46 @@ def test_global_first_runs_each_wheel_first_and_isolates_the_ordered_pairs(
         (m, frozenset("ab")) for m in ("global-all", "global-first")
     }
     assert f"global-first split in {first['tests']} tests: a+b, b+a" in out
+
+
+def test_a_terminal_shows_screening_live_and_stdout_keeps_its_lines(
+    spawn_cli: CliSpawner, tmp_path: Path
+) -> None:
+    """stderr on a pseudo-terminal, stdout a pipe: the screen stage is drawn live on the
+    terminal and ends with its count; the per-group lines stay on stdout alone."""
+    path, _ = corpus(tmp_path, "h0 a b h1")
+    main_fd, secondary = pty.openpty()
+    env = {"COLUMNS": "160", "TERM": "xterm"}
+    proc = spawn_cli(
+        "atlas", path, "--backend", "local", "--no-previous", "--results", tmp_path / "results",
+        "--editions", tmp_path / "editions", "--screen", "--group-size", "4",
+        env=env, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    out, _ = proc.communicate(timeout=900)
+    reader.join(timeout=30)
+    os.close(main_fd)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, shown[-2000:]
+    assert "\x1b[" in shown and "wheelclash: " not in shown  # live, not plain lines
+    ended = re.search(r"groups of up to 4 wheels: done in [^(]*\((\d+)/(\d+), (\d+) failed", shown)
+    assert ended is not None, shown[-2000:]
+    assert ended[1] == ended[2] and int(ended[3]) > 0
+    assert "screen 1/1: screen-1 (4 wheels)" in out and "screen 1/1" not in shown
+    assert "\x1b[" not in out
+    document, _ = load_results(only_folder(tmp_path / "editions"))
+    assert int(ended[1]) == document["screen"]["cells"]
