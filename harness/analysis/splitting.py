@@ -14,12 +14,21 @@ side first, until one wheel faces one wheel. A set that fails when no singleton 
 does is returned as *unexplained*: a failure that needs three or more wheels, or a flake.
 What the model cannot see: a wheel that hides another pair's failure (loading it first
 mends or masks the pair), so a set holding that pair passes.
+
+In mode global-first a wheel's role depends on its place: the first wheel of a part is
+loaded RTLD_GLOBAL, the others after it RTLD_LOCAL, and the failing pair (w, x) is w first
+and global, then x (x after w local: the pair cell (w, x) of that mode). `split_first`
+tests each wheel w first with the others after it; a failing one is split keeping w first:
+w alone (w fails alone, global), else the others are searched as above, w loaded before
+each of their parts, so that a wheel x failing there is the ordered pair (w, x).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+
+from harness.scenario.screen_groups import first_order
 
 Part = tuple[str, ...]
 
@@ -32,10 +41,16 @@ class Split:
     pairs: tuple[tuple[str, str], ...]  # each in the group's order
     unexplained: tuple[Part, ...]  # failing sets with no failing singleton or pair in them
     tests: tuple[Part, ...]  # the parts tested, in the order tested (the group's own first)
+    own: int = 1  # how many of `tests` are the group's own (global-first: one per wheel)
 
     @property
     def failed(self) -> bool:
         return bool(self.singletons or self.pairs or self.unexplained)
+
+    @property
+    def splits(self) -> int:
+        """The parts tested beyond the group's own."""
+        return max(len(self.tests) - self.own, 0)
 
 
 @dataclass
@@ -168,4 +183,70 @@ def split_group(
         pairs=tuple(search.pairs),
         unexplained=tuple(search.unexplained),
         tests=tuple(search.tests),
+        own=1 if search.tests[:1] == [items] else 0,
+    )
+
+
+def split_first(
+    group: Sequence[str],
+    fails: Callable[[Part], bool],
+    *,
+    known: Iterable[Sequence[str]] = (),
+    known_local: Iterable[Iterable[str]] = (),
+) -> Split:
+    """global-first: the failing singletons (a wheel failing alone, loaded first and global)
+    and ordered pairs (w, x) of `group`, found by testing with `fails` parts whose first
+    wheel is the global one: for each wheel w, w then the others in the group's order; where
+    that fails, w alone, and when w alone passes, the others searched with `split_group`, w
+    loaded before each of their parts. A failing pair or unexplained part in that search
+    comes back as the unexplained part (w, ...): it needs w global, or three wheels.
+
+    `known`: ordered failures found before in this mode, (w,) or (w, x). `known_local`:
+    wheels and pairs that fail loaded RTLD_LOCAL (local mode's), which fail wherever they
+    come after the global wheel. A part holding either fails without a test."""
+    items = tuple(group)
+    first_known = [tuple(k) for k in known]
+    local = [frozenset(k) for k in known_local]
+    singletons: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    unexplained: list[Part] = []
+    tests: list[Part] = []
+    answers: dict[Part, bool] = {}
+    own = 0
+
+    def test(part: Part) -> bool:
+        if part not in answers:
+            tests.append(part)
+            answers[part] = fails(part)
+        return answers[part]
+
+    for first in items:
+        if (first,) in first_known:
+            continue  # every part with it first fails: nothing to learn here
+        rest = first_order(items, first)[1:]
+        held = set(rest)
+        inner: list[tuple[str, ...]] = [
+            (k[1],) for k in first_known if len(k) == 2 and k[0] == first and k[1] in held
+        ]
+        inner += [tuple(k) for k in local if k <= held]
+        if not inner:
+            own += 1
+            if not test((first, *rest)):
+                continue
+        if test((first,)):
+            singletons.append(first)
+            continue
+
+        def after(part: Part, first: str = first) -> bool:
+            return test((first, *part))
+
+        found = split_group(rest, after, known=inner, failing=True)
+        pairs += [(first, x) for x in found.singletons]
+        unexplained += [(first, *p) for p in (*found.pairs, *found.unexplained)]
+    return Split(
+        singletons=tuple(singletons),
+        pairs=tuple(pairs),
+        unexplained=tuple(unexplained),
+        tests=tuple(tests),
+        own=own,
     )

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from harness import paths
 from harness.analysis import atlas_diff
-from harness.cli import options
+from harness.cli import options, progress_view
 from harness.cli.output import print_plan, run_with_progress
 from harness.errors import InputError
 from harness.report import terminal
@@ -279,22 +279,28 @@ def _screen(
             "are a sequence covering array); give a size in that range"
         )
     backends = Backends(where.backend, None, where.engines)
-    return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
+    with progress_view.shown(options.progress_mode(args)):  # on stderr, as the run's
+        return screen(corpus, chosen, backends, size, said=print, jobs=where.jobs)
 
 
 def _print_groups(corpus: Corpus, size: int) -> int:
     """--print-plan with --screen: the groups and their orders (the pairs they lead to are
     known only once the groups ran)."""
     made = groups([w.id for w in corpus.wheels], size)
+    modes = tuple(defaults()["dlopen"])
     for group in made:
         print(f"{group.name}: {' '.join(group.wheels)}")
-        for order in group.orders:
-            print(f"  {','.join(order)}")
-    modes = len(defaults()["dlopen"])
+        by_orders: dict[tuple[tuple[str, ...], ...], list[str]] = {}
+        for dlopen in modes:
+            by_orders.setdefault(group.orders_in(dlopen), []).append(dlopen)
+        for orders, named in by_orders.items():
+            print(f"  {', '.join(named)}:")
+            print("".join(f"    {','.join(order)}\n" for order in orders), end="")
+    cells = sum(len(g.orders_in(m)) for g in made for m in modes)
     print(
-        f"{len(made)} groups of up to {size} wheels, {sum(len(g.orders) for g in made) * modes} "
-        f"group cells in {modes} modes before any split; then every wheel alone and the pairs "
-        "the failing groups are split down to"
+        f"{len(made)} groups of up to {size} wheels, {cells} group cells in {len(modes)} modes "
+        "before any split; then every wheel alone and the pairs the failing groups are split "
+        "down to"
     )
     return 0
 

@@ -1,11 +1,11 @@
 """How progress is shown (the view of `harness/common/progress.py`'s events), always on stderr.
 
 - `tty`: a live display made with rich: one row per stage under way, with its count, elapsed
-  time and ETA, and the cells with their failures so far by verdict; a line stays behind
-  for each stage that ended.
+  time and ETA, and the cells (screening's and the run's) with their failures so far by
+  verdict; a line stays behind for each stage that ended.
 - `plain` (CI logs): a line when a stage starts, one when it ends with its duration, and a
-  line on the cells every `[plain] interval` seconds (resources/progress.toml;
-  WHEELCLASH_PROGRESS_INTERVAL overrides it).
+  line on the cells of screening and of the run every `[plain] interval` seconds
+  (resources/progress.toml; WHEELCLASH_PROGRESS_INTERVAL overrides it).
 - `none` (`-q`): nothing.
 - `auto`: `tty` when stderr is a terminal, else `plain`.
 """
@@ -39,6 +39,7 @@ from rich.progress import (
 from harness import paths
 from harness.common import progress
 from harness.common.progress import (
+    COUNTED,
     CellFinished,
     Event,
     Stage,
@@ -107,6 +108,13 @@ def failures_text(failures: tuple[tuple[str, int], ...]) -> str:
     return f"{total} failed ({', '.join(f'{count} {verdict}' for verdict, count in failures)})"
 
 
+# What a counted stage's start line says of its total.
+_STARTED: Final = {
+    StageKind.CELLS: " ({} cells)",
+    StageKind.SCREEN: " ({} group cells before any split)",
+}
+
+
 def _name(stage: Stage) -> str:
     return f"{stage.kind} {stage.label}"
 
@@ -118,6 +126,7 @@ class _Watched:
     stage: Stage
     began: float  # by the view's clock
     last_line: float
+    total: int | None  # as last reported (screening's grows as splits are found)
     done: int = 0
     resumed: int = 0  # done before this run: not counted in its pace
     failures: tuple[tuple[str, int], ...] = ()
@@ -158,27 +167,30 @@ class PlainView:
         now = self.clock()
         match event:
             case StageStarted(stage=stage):
-                if stage.kind is StageKind.CELLS:
-                    self._cells[stage.number] = _Watched(stage=stage, began=now, last_line=now)
-                total = f" ({stage.total} cells)" if stage.kind is StageKind.CELLS else ""
-                return f"{_name(stage)}: started{total}"
-            case StageAdvanced(stage=stage, done=done):
+                if stage.kind in COUNTED:
+                    self._cells[stage.number] = _Watched(
+                        stage=stage, began=now, last_line=now, total=stage.total
+                    )
+                return f"{_name(stage)}: started{_STARTED.get(stage.kind, '').format(stage.total)}"
+            case StageAdvanced(stage=stage, done=done, total=total):
                 watched = self._cells.get(stage.number)
-                if watched is not None and not watched.done:  # a resumed run's cells
-                    watched.done = watched.resumed = done
+                if watched is not None:
+                    watched.total = total
+                    if not watched.done:  # a resumed run's cells
+                        watched.done = watched.resumed = done
                 return None
-            case CellFinished(stage=stage, done=done, failures=failures):
+            case CellFinished(stage=stage, done=done, total=total, failures=failures):
                 watched = self._cells.get(stage.number)
                 if watched is None:
                     return None
-                watched.done, watched.failures = done, failures
+                watched.done, watched.total, watched.failures = done, total, failures
                 return self._due(watched, now)
             case StageEnded(stage=stage, seconds=seconds, ok=ok):
                 how = f"done in {duration(seconds)}" if ok else f"failed after {duration(seconds)}"
                 ended = self._cells.pop(stage.number, None)
                 more = ""
                 if ended is not None:
-                    more = f" ({ended.done}/{stage.total}, {failures_text(ended.failures)})"
+                    more = f" ({ended.done}/{ended.total}, {failures_text(ended.failures)})"
                 return f"{_name(stage)}: {how}{more}"
         return None
 
@@ -188,7 +200,7 @@ class PlainView:
             return None
         watched.last_line = now
         done = watched.done
-        total = watched.stage.total or done
+        total = max(watched.total or done, done)
         share = done / total if total else 0.0
         elapsed = now - watched.began
         text = f"{done}/{total} ({share:.0%}), {failures_text(watched.failures)}"
@@ -196,7 +208,7 @@ class PlainView:
         ran = done - watched.resumed
         if ran > 0 and done < total:
             text += f", about {duration(elapsed / ran * (total - done))} left"
-        return f"cells: {text}"
+        return f"{watched.stage.kind}: {text}"
 
 
 @contextmanager
@@ -224,7 +236,10 @@ def _ticking(view: PlainView) -> Iterator[None]:
 class LiveView:
     """A rich live display: a row per stage under way; a line left behind as each ends."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, stdout_too: bool = False) -> None:
+        """`stdout_too`: what is printed on stdout goes above the display, as log lines do
+        (for a stdout on the same terminal, where it would break the display; never for a
+        stdout that is a file or pipe, which stays the program's output alone)."""
         self.console = console
         self.progress = Progress(
             SpinnerColumn(),
@@ -237,7 +252,7 @@ class LiveView:
             TimeRemainingColumn(),
             TextColumn("{task.fields[note]}"),
             console=console,
-            redirect_stdout=False,
+            redirect_stdout=stdout_too,
             redirect_stderr=True,
             refresh_per_second=4,
         )
@@ -256,9 +271,10 @@ class LiveView:
                 )
             case StageAdvanced(stage=stage, done=done, total=total, note=note):
                 if stage.number in self._tasks:
-                    self.progress.update(
-                        self._tasks[stage.number], completed=done, total=total, note=note
-                    )
+                    under_way = self._tasks[stage.number]
+                    self.progress.update(under_way, completed=done, total=total)
+                    if note or stage.kind not in COUNTED:  # a counted stage's note: failures
+                        self.progress.update(under_way, note=note)
             case CellFinished(stage=stage, done=done, total=total, failures=failures):
                 if stage.number in self._tasks:
                     self.progress.update(
@@ -272,9 +288,10 @@ class LiveView:
                 note = ""
                 if task is not None:
                     found = [t for t in self.progress.tasks if t.id == task]
-                    if found and stage.kind is StageKind.CELLS:
-                        done = int(found[0].completed)
-                        note = f" ({done}/{stage.total}, {found[0].fields['note']})"
+                    if found and stage.kind in COUNTED:
+                        done, size = int(found[0].completed), found[0].total
+                        shown = stage.total if size is None else int(size)
+                        note = f" ({done}/{shown}, {found[0].fields['note']})"
                     self.progress.remove_task(task)
                 mark = "[green]✓[/]" if ok else "[red]✗[/]"
                 how = "done in" if ok else "failed after"
@@ -322,7 +339,7 @@ def shown(mode: Mode, console: Console | None = None) -> Iterator[None]:
             with progress.reporting(plain), _ticking(plain):
                 yield
         case Mode.TTY:
-            view = LiveView(console or Console(stderr=True))
+            view = LiveView(console or Console(stderr=True), stdout_too=sys.stdout.isatty())
             with view.live(), progress.reporting(view):
                 yield
         case Mode.AUTO:  # resolved above

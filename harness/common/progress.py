@@ -1,9 +1,10 @@
 """What the pipeline is doing, as events a view can show: the progress *model*.
 
 The stages that take long (downloading wheels, bootstrapping an image, building a wheel,
-opening a container with its wheel set, running the cells) report here and know nothing of
-how it is shown. A view (`harness/cli/progress_view.py`) subscribes with `reporting(...)`;
-without one every report goes nowhere, so library use and tests print nothing.
+opening a container with its wheel set, screening groups of wheels, running the cells)
+report here and know nothing of how it is shown. A view (`harness/cli/progress_view.py`)
+subscribes with `reporting(...)`; without one every report goes nowhere, so library use and
+tests print nothing.
 
     with progress.stage(StageKind.BUILD, "a: call_once with gcc-12") as step:
         step.advance(1, 3, "compiling")
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
+from typing import Final
 
 from harness.common.verdicts import Verdict
 
@@ -34,7 +36,12 @@ class StageKind(StrEnum):
     BOOTSTRAP = "bootstrap"  # an image from the Debian mirror with mmdebstrap
     BUILD = "build"  # one wheel in its builder
     OPEN = "open"  # a container or venv with the wheel set installed
+    SCREEN = "screen"  # screening's group and split cells (`atlas --screen`)
     CELLS = "cells"  # the run's cells
+
+
+# Stages that count cells as they end (`Step.cell`): views show their counts and pace.
+COUNTED: Final = frozenset({StageKind.SCREEN, StageKind.CELLS})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +51,7 @@ class Stage:
     number: int
     kind: StageKind
     label: str
-    total: int | None  # how many steps, when known
+    total: int | None  # how many steps, when known, as it started (`Step.grow` changes it)
     started: float  # time.monotonic()
 
 
@@ -121,6 +128,7 @@ class Step:
             number=next(_numbers), kind=kind, label=label, total=total, started=time.monotonic()
         )
         self.done = done
+        self.total = total
         self._ended = False
         self._lock = threading.Lock()
         self._failures: dict[str, int] = {}
@@ -132,14 +140,16 @@ class Step:
         """`done` of `total` steps (the stage's own total when not given)."""
         with self._lock:
             self.done = done
-        report(
-            StageAdvanced(
-                stage=self.stage,
-                done=done,
-                total=self.stage.total if total is None else total,
-                note=note,
-            )
-        )
+            shown = self.total if total is None else total
+        report(StageAdvanced(stage=self.stage, done=done, total=shown, note=note))
+
+    def grow(self, by: int) -> None:
+        """The stage's total changed by `by` steps (more when a stage finds work as it goes,
+        as screening's splits do; fewer for steps it no longer needs)."""
+        with self._lock:
+            self.total = max((self.total or 0) + by, self.done)
+            done, total = self.done, self.total
+        report(StageAdvanced(stage=self.stage, done=done, total=total, note=""))
 
     def cell(self, cell: str, verdict: str) -> None:
         """One more cell of this stage ended with `verdict`."""
@@ -149,13 +159,14 @@ class Step:
                 self._failures[verdict] = self._failures.get(verdict, 0) + 1
             failures = tuple(sorted(self._failures.items(), key=lambda item: (-item[1], item[0])))
             done = self.done
+            total = max(self.total or done, done)
         report(
             CellFinished(
                 stage=self.stage,
                 cell=cell,
                 verdict=verdict,
                 done=done,
-                total=self.stage.total or done,
+                total=total,
                 failures=failures,
             )
         )

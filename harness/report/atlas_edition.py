@@ -170,6 +170,13 @@ def _reuse_lines(record: Any, cells: int) -> list[str]:
     ]
 
 
+_FIRST_NOTE: Final = (
+    " In global-first a group ran once per wheel, that wheel first and RTLD_GLOBAL, so that "
+    "every ordered pair of it ran with its first wheel global, as its pair cell runs; in the "
+    "other modes in a sequence and its reverse."
+)
+
+
 def _screen_lines(record: Any) -> list[str]:
     """What screening ran and chose (results.json `screen`), for a screened edition."""
     if not isinstance(record, Mapping):
@@ -177,6 +184,7 @@ def _screen_lines(record: Any) -> list[str]:
     groups_run = record.get("groups", [])
     skipped = sum(1 for g in groups_run if g.get("not_screened"))
     run = len(record.get("pairs_run", []))
+    modes = {m.get("dlopen") for g in groups_run for m in g.get("modes", [])}
     return [
         f"Screened (`atlas --screen`): {len(groups_run)} groups of up to "
         f"{record.get('group_size', '?')} wheels imported together"
@@ -184,7 +192,8 @@ def _screen_lines(record: Any) -> list[str]:
         f"split cells; {run} pairs then ran as pairs ({len(record.get('found', []))} isolated, "
         f"{len(record.get('unexplained', []))} from failures no pair explained, "
         f"{len(record.get('uncovered', []))} unscreened), {len(record.get('confirmed', []))} "
-        "confirmed. The other pairs passed screening and have no cells here (`s` in the page).",
+        "confirmed. The other pairs passed screening and have no cells here (`s` in the page)."
+        + (_FIRST_NOTE if GLOBAL_FIRST in modes else ""),
         "",
     ]
 

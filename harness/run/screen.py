@@ -6,10 +6,12 @@ runs in every dlopen mode of the atlas: its wheels imported in a sequence and in
 one fresh interpreter each (harness/run/trials.py), so each ordered pair of the group shows.
 A mode in which either cell fails is split (harness/analysis/splitting.py): a part of the
 group is tested the same way, the part in the group's order and reversed, in the same
-environment, until the failing wheels and pairs are isolated. The failures found in one group
-are known to the next (a part holding one fails without a run). A group that pip cannot
-install, or whose runs the harness could not make, is not screened: its pairs that no
-screened group holds are run as pairs, as the exhaustive atlas runs them.
+environment, until the failing wheels and pairs are isolated. In global-first, where only
+the first wheel of a cell is RTLD_GLOBAL, the group runs once per wheel, that wheel first,
+and a failing cell is split keeping its first wheel first (`split_first`). The failures
+found in one group are known to the next (a part holding one fails without a run). A group
+that pip cannot install, or whose runs the harness could not make, is not screened: its
+pairs that no screened group holds are run as pairs, as the exhaustive atlas runs them.
 
 What comes out are the pairs to run for real as the atlas's pair scenarios (with repeats and
 attribution, by the ordinary runner), and a record for results.json (`screen`).
@@ -24,11 +26,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Final
 
-from harness.analysis.splitting import Part, Split, split_group
+from harness.analysis.splitting import Part, Split, split_first, split_group
 from harness.build.prebuilt import provided_names, with_modules
 from harness.cells.backends import Backend
+from harness.common import progress
+from harness.common.ids import GLOBAL_FIRST, LOCAL
+from harness.common.progress import StageKind
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.results import CellResult
@@ -66,7 +72,7 @@ class ModeScreen:
             ],
             "cells": self.cells,
             "tests": len(self.split.tests),
-            "splits": max(len(self.split.tests) - 1, 0),
+            "splits": self.split.splits,
             "singletons": list(self.split.singletons),
             "pairs": [list(p) for p in self.split.pairs],
             "unexplained": [list(p) for p in self.split.unexplained],
@@ -207,10 +213,36 @@ def _orders(part: Part) -> tuple[Part, ...]:
     return (part, tuple(reversed(part))) if len(part) > 1 else (part,)
 
 
+def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
+    """The group's split in one mode, its cells run by `tester`."""
+    if dlopen == GLOBAL_FIRST:
+        # each part once, its first wheel the global one
+        def first_fails(part: Part) -> bool:
+            return tester.run(part).verdict != Verdict.PASS
+
+        return split_first(
+            group.wheels,
+            first_fails,
+            known=known.of(dlopen, group.wheels),
+            known_local=known.of(LOCAL, group.wheels),
+        )
+
+    def fails(part: Part) -> bool:
+        return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
+
+    return split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
+
+
 def screen_group(
-    group: Group, scenario: Scenario, backend: Backend, known: _Known, modes: Sequence[str]
+    group: Group,
+    scenario: Scenario,
+    backend: Backend,
+    known: _Known,
+    modes: Sequence[str],
+    ran: Callable[[Trial], None] = lambda _: None,
 ) -> GroupScreen:
-    """Run one group in every mode, splitting it in each mode where it fails."""
+    """Run one group in every mode, splitting it in each mode where it fails; `ran` is told
+    of each cell as it ends."""
     started = time.monotonic()
     target, arch = _place(scenario, backend)
     template = Cell(
@@ -251,13 +283,11 @@ def screen_group(
                     session,
                     log_runs=False,
                     provided=provided_names(wheels),
+                    ran=ran,
                 )
                 testers.append(tester)
 
-                def fails(part: Part, tester: Tester = tester) -> bool:
-                    return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
-
-                split = split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
+                split = _split(group, dlopen, tester, known)
                 known.add(dlopen, split)
                 own = tuple(t for t in tester.trials if len(t.order) == len(group.wheels))
                 cells = len(tester.trials)
@@ -283,14 +313,24 @@ def screen(
     ids = tuple(w.id for w in corpus.wheels)
     made = list(groups(ids, group_size))
     known = _Known()
+    label = f"{corpus.name}, groups of up to {group_size} wheels"
+    counted = _Counted(
+        progress.stage(StageKind.SCREEN, label, total=_planned(made, options.dlopen)),
+        options.dlopen,
+    )
 
     def one(group: Group) -> GroupScreen:
         scenario = group_scenario(corpus, group.name, group.wheels, options)
         backend = backends.for_scenario(scenario)
-        return screen_group(group, scenario, backend, known, options.dlopen)
+        return screen_group(
+            group, scenario, backend, known, options.dlopen, partial(counted.ran, group)
+        )
 
     screened: dict[str, GroupScreen] = {}
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool:
+    with (
+        counted.step,
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool,
+    ):
         running = {pool.submit(one, group) for group in made}
         while running:
             ended, running = wait(running, return_when=FIRST_COMPLETED)
@@ -299,6 +339,7 @@ def screen(
                 screened[result.group.name] = result
                 said(f"screen {len(screened)}/{len(made)}: {line(result)}")
                 smaller = regroup(result.group) if result.refused else ()
+                counted.ended(result.group, smaller)
                 made += smaller
                 running |= {pool.submit(one, group) for group in smaller}
     return Screening(
@@ -307,6 +348,39 @@ def screen(
         groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
     )
+
+
+def _planned(made: Sequence[Group], modes: Sequence[str]) -> int:
+    """The groups' own cells in every mode: screening's cells before any split."""
+    return sum(len(group.orders_in(dlopen)) for group in made for dlopen in modes)
+
+
+class _Counted:
+    """Screening's progress stage: a step per cell run. Its total is the groups' own cells;
+    a split's cell adds one as it runs, a group's end takes off its own cells that did not
+    run (the reverse of a failing sequence, a group given up), a regroup adds the smaller
+    groups' own cells."""
+
+    def __init__(self, step: progress.Step, modes: Sequence[str]) -> None:
+        self.step = step
+        self.modes = modes
+        self._lock = threading.Lock()
+        self._own: dict[str, int] = {}  # group name -> its own cells run
+
+    def ran(self, group: Group, trial: Trial) -> None:
+        own = len(trial.order) == len(group.wheels)
+        if own:
+            with self._lock:
+                self._own[group.name] = self._own.get(group.name, 0) + 1
+        else:
+            self.step.grow(1)
+        order = ",".join(trial.order)
+        self.step.cell(f"{group.name} {trial.cell.dlopen} {order}", trial.verdict)
+
+    def ended(self, group: Group, smaller: Sequence[Group]) -> None:
+        with self._lock:
+            unrun = _planned((group,), self.modes) - self._own.get(group.name, 0)
+        self.step.grow(_planned(smaller, self.modes) - unrun)
 
 
 def line(result: GroupScreen) -> str:

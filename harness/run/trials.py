@@ -5,6 +5,7 @@ what `wheelclash minimize` (harness/run/minimize.py) and attribution
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from harness.analysis.attribution import sub_cell
@@ -54,8 +55,10 @@ class Tester:
         *,
         log_runs: bool = True,
         provided: tuple[str, ...] = (),
+        ran: Callable[[Trial], None] = lambda _: None,
     ) -> None:
         self.log_runs = log_runs
+        self.ran = ran  # told of each trial as it is made (not of remembered ones)
         self.provided = provided  # every wheel of the session is installed, whatever is run
         self.scenario = scenario
         self.cell = cell
@@ -98,6 +101,7 @@ class Tester:
         )
         self.seen[order] = trial
         self.trials.append(trial)
+        self.ran(trial)
         if self.log_runs:
             logger.warning("run %d: %s → %s", number, ",".join(order), verdict.verdict)
         return trial

@@ -5,6 +5,12 @@ group is two parts together (or the whole corpus, when it fits in one group), so
 wheels shares at least one group. A group runs in two orders, a sequence and its reverse (the
 2-way sequence covering array of harness/scenario/covering.py): every ordered pair of the
 group shows in one of them, each wheel of a pair imported first once.
+
+In mode global-first only the first wheel of an order is RTLD_GLOBAL, and the pair cell
+(a, b) there means a loaded first and global, then b: two orders make two wheels global, so
+a group runs there in one order per wheel, that wheel first and the others after it in the
+group's order (`first_orders`), which puts every ordered pair of the group with its first
+wheel global.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from harness.common.ids import GLOBAL_FIRST
 from harness.scenario.covering import covering_orders
 
 GROUP_PREFIX: Final = "screen-"
@@ -31,8 +38,23 @@ class Group:
         """The sequence and its reverse: every ordered pair of the group in one of them."""
         return covering_orders(self.wheels, 2) if len(self.wheels) > 1 else (self.wheels,)
 
+    def orders_in(self, dlopen: str) -> tuple[tuple[str, ...], ...]:
+        """The group's own cells in mode `dlopen`: one per wheel in global-first, else the
+        sequence and its reverse."""
+        return first_orders(self.wheels) if dlopen == GLOBAL_FIRST else self.orders
+
     def pairs(self) -> frozenset[frozenset[str]]:
         return frozenset(frozenset(p) for p in itertools.combinations(self.wheels, 2))
+
+
+def first_order(wheels: Sequence[str], first: str) -> tuple[str, ...]:
+    """`first`, then the other wheels in their order."""
+    return (first, *(w for w in wheels if w != first))
+
+
+def first_orders(wheels: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """One order per wheel, that wheel first (global-first's cells of a group)."""
+    return tuple(first_order(wheels, w) for w in wheels)
 
 
 def parts(ids: Sequence[str], size: int) -> tuple[tuple[str, ...], ...]:

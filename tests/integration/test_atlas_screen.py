@@ -7,7 +7,11 @@ cells as the exhaustive edition does."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import textwrap
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -17,8 +21,10 @@ from harness import paths
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
+from harness.cli.progress_view import INTERVAL_VARIABLE
 from harness.evidence.results import load_results
 from harness.report.culprits import cross_wheel_pairs
+from tests.integration.cli_process import CliSpawner
 from tests.integration.conftest import built_for
 from tests.integration.test_atlas import REFUSED_PAIR_CORPUS, only_folder
 
@@ -26,15 +32,15 @@ SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 HEALTHY = 4  # healthy wheels beside the pair: 6 wheels, 15 pairs
 
 
-def corpus(folder: Path) -> tuple[Path, dict[str, str]]:
-    """The corpus file, and each wheel id's module."""
+def corpus(folder: Path, layout: str = "a h0 h1 b h2 h3") -> tuple[Path, dict[str, str]]:
+    """The corpus file, and each wheel id's module: the wheels of `layout` in its order (by
+    default the healthy wheels between a and b, so that a group of 4 holds a and b once)."""
     backend = LocalBackend()
     once = built_for("call-once", backend, "host")
     healthy = built_for("healthy-ten", backend, "host")
-    wheels: list[tuple[str, BuiltWheel]] = [("a", once["a"]), ("b", once["b"])]
-    wheels += [(f"h{i}", healthy[f"h{i}"]) for i in range(HEALTHY)]
-    # the healthy wheels between a and b, so that a group of 4 holds a and b only once
-    wheels = [wheels[0], *wheels[2:4], wheels[1], *wheels[4:]]
+    built: dict[str, BuiltWheel] = {"a": once["a"], "b": once["b"]}
+    built |= {f"h{i}": healthy[f"h{i}"] for i in range(HEALTHY)}
+    wheels = [(wheel_id, built[wheel_id]) for wheel_id in layout.split()]
     tables = "".join(
         f'\n[[wheel]]\nid = "{wheel_id}"\nwheel = "{w.path}"\n'
         f'exercise = "import {w.module}; {w.module}.exercise()"\n'
@@ -121,10 +127,16 @@ def test_a_group_pip_refuses_is_screened_in_smaller_groups(
     editions = tmp_path / "editions"
     args = ("--results", str(tmp_path / "results"), "--editions", str(editions), "--screen")
     assert atlas(str(path), *args) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "screen-1 (3 wheels), 0 cells: not screened (pip cannot install the group" in out
     document, cells = load_results(only_folder(editions))
     record = document["screen"]
+    # the progress stage planned the refused group's 7 own cells, took them off when pip
+    # refused it, and added the smaller groups' own cells: it ends at the cells run
+    assert "groups of up to 10 wheels: started (7 group cells before any split)" in err
+    ended = re.search(r"groups of up to 10 wheels: done in .*\((\d+)/(\d+), ", err)
+    assert ended is not None, err
+    assert int(ended[1]) == int(ended[2]) == record["cells"] > 0
     assert [(g["name"], g["wheels"], bool(g["not_screened"])) for g in record["groups"]] == [
         ("screen-1", ["pydantic", "pydantic_core", "msgpack"], True),
         ("screen-1-1", ["pydantic", "pydantic_core"], True),
@@ -138,3 +150,93 @@ def test_a_group_pip_refuses_is_screened_in_smaller_groups(
         "pydantic": "pass", "pydantic-core": "pass", "msgpack": "pass",
         "pydantic--pydantic-core": "not-installable",
     }  # fmt: skip
+
+
+def test_global_first_runs_each_wheel_first_and_isolates_the_ordered_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """a and b in the middle of the one group, so neither is first in its sequence or its
+    reverse: global-first must still load each of them first and RTLD_GLOBAL before the
+    other, as the pair cells a--b of that mode do. Screening's progress stage counts its
+    cells on stderr (plain, a line per cell here)."""
+    monkeypatch.setenv(INTERVAL_VARIABLE, "0")
+    path, _ = corpus(tmp_path, "h0 a b h1")
+    editions = tmp_path / "editions"
+    assert atlas(str(path), "--no-previous", "--results", str(tmp_path / "results"),
+                 "--editions", str(editions), "--screen", "--group-size", "4") == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    document, cells = load_results(only_folder(editions))
+    jsonschema.validate(document, SCHEMA)
+    record = document["screen"]
+    (group,) = record["groups"]
+    # the stage: planned 2 + 2 + 4 own cells; it ends with every cell run counted, the
+    # splits' added and the own cells that did not run taken off
+    stage = "wheelclash: screen screen-fixtures, groups of up to 4 wheels"
+    assert f"{stage}: started (8 group cells before any split)\n" in err
+    ended = re.search(rf"^{stage}: done in .*\((\d+)/(\d+), (\d+) failed", err, re.M)
+    assert ended is not None, err
+    assert int(ended[1]) == int(ended[2]) == record["cells"] == group["cells"]
+    lines = re.findall(r"^wheelclash: screen: (\d+)/(\d+) ", err, re.M)
+    assert [int(done) for done, _ in lines] == list(range(1, record["cells"] + 1))
+    assert "wheelclash:" not in out  # progress stays off stdout
+    modes = {m["dlopen"]: m for m in group["modes"]}
+    first = modes["global-first"]
+    verdicts = {tuple(c["order"]): c["verdict"] for c in first["group_cells"]}
+    # one cell per wheel, it first; the sequence's and the reverse's first wheels pass
+    # (a and b are both loaded RTLD_LOCAL there), a first or b first crashes
+    assert list(verdicts) == [("h0", "a", "b", "h1"), ("a", "h0", "b", "h1"),
+                              ("b", "h0", "a", "h1"), ("h1", "h0", "a", "b")]  # fmt: skip
+    assert verdicts[("h0", "a", "b", "h1")] == verdicts[("h1", "h0", "a", "b")] == "pass"
+    assert verdicts[("a", "h0", "b", "h1")] == verdicts[("b", "h0", "a", "h1")] == "segfault"
+    # split with the global wheel kept first: each ordered pair on its own
+    assert first["pairs"] == [["a", "b"], ["b", "a"]]
+    assert first["singletons"] == [] and first["unexplained"] == [] and first["splits"] > 0
+    assert not modes["local"]["failed"] and modes["local"]["cells"] == 2
+    assert record["found"] == [["a", "b"]] and record["confirmed"] == [["a", "b"]]
+    assert cross_wheel_pairs(cells) == {
+        (m, frozenset("ab")) for m in ("global-all", "global-first")
+    }
+    assert f"global-first split in {first['tests']} tests: a+b, b+a" in out
+
+
+def test_a_terminal_shows_screening_live_and_stdout_keeps_its_lines(
+    spawn_cli: CliSpawner, tmp_path: Path
+) -> None:
+    """stderr on a pseudo-terminal, stdout a pipe: the screen stage is drawn live on the
+    terminal and ends with its count; the per-group lines stay on stdout alone."""
+    path, _ = corpus(tmp_path, "h0 a b h1")
+    main_fd, secondary = pty.openpty()
+    env = {"COLUMNS": "160", "TERM": "xterm"}
+    proc = spawn_cli(
+        "atlas", path, "--backend", "local", "--no-previous", "--results", tmp_path / "results",
+        "--editions", tmp_path / "editions", "--screen", "--group-size", "4",
+        env=env, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    out, _ = proc.communicate(timeout=900)
+    reader.join(timeout=30)
+    os.close(main_fd)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, shown[-2000:]
+    assert "\x1b[" in shown and "wheelclash: " not in shown  # live, not plain lines
+    ended = re.search(r"groups of up to 4 wheels: done in [^(]*\((\d+)/(\d+), (\d+) failed", shown)
+    assert ended is not None, shown[-2000:]
+    assert ended[1] == ended[2] and int(ended[3]) > 0
+    assert "screen 1/1: screen-1 (4 wheels)" in out and "screen 1/1" not in shown
+    assert "\x1b[" not in out
+    document, _ = load_results(only_folder(tmp_path / "editions"))
+    assert int(ended[1]) == document["screen"]["cells"]

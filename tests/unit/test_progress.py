@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,3 +325,97 @@ def test_progress_options() -> None:
     assert options.progress_mode(_parsed("--quiet", "--progress", "tty")) is Mode.NONE
     with pytest.raises(SystemExit):
         _parsed("--progress", "loud")
+
+
+# Screening's stage -------------------------------------------------------------------------
+
+
+def test_a_stage_that_finds_more_work_grows_its_total(events: list[Event]) -> None:
+    with progress.stage(StageKind.SCREEN, "corpus, groups of up to 4", total=3) as step:
+        step.cell("screen-1 local a,b,c,d", "segfault")
+        step.grow(1)  # a split's cell
+        step.cell("screen-1 local a,b", "segfault")
+        step.grow(-1)  # the reverse of the failing sequence will not run
+        step.cell("screen-2 local a,b,e,f", "pass")
+    finished = [e for e in events if isinstance(e, CellFinished)]
+    assert [(e.done, e.total) for e in finished] == [(1, 3), (2, 4), (3, 3)]
+    grown = [e for e in events if isinstance(e, StageAdvanced)]
+    assert [(e.done, e.total) for e in grown] == [(1, 4), (2, 3)]
+    assert finished[-1].failures == (("segfault", 2),)
+    # a total never falls below what is done
+    with progress.stage(StageKind.SCREEN, "x", total=1) as step:
+        step.cell("c", "pass")
+        step.grow(-5)
+    last = [e for e in events if isinstance(e, StageAdvanced)][-1]
+    assert (last.done, last.total) == (1, 1)
+
+
+def test_plain_lines_for_screening_follow_its_grown_total() -> None:
+    out = io.StringIO()
+    clock = Clock()
+    with (
+        progress.reporting(PlainView(out, interval=30, clock=clock)),
+        progress.stage(StageKind.SCREEN, "fixtures, groups of up to 4", total=8) as step,
+    ):
+        step.cell("g1", "pass")
+        clock.now += 31
+        step.cell("g2", "segfault")  # a line: 2 of 8
+        step.grow(2)
+        step.cell("g3", "segfault")
+        clock.now += 31
+        step.cell("g4", "pass")  # a line: 4 of 10
+        step.grow(-6)
+    text = [line.removeprefix("wheelclash: ") for line in out.getvalue().splitlines()]
+    assert text[0] == (
+        "screen fixtures, groups of up to 4: started (8 group cells before any split)"
+    )
+    assert text[1].startswith("screen: 2/8 (25%), 1 failed (1 segfault), 31.0 s elapsed, ")
+    assert "about 1 min 33 s left" in text[1]
+    assert text[2].startswith("screen: 4/10 (40%), 2 failed (2 segfault), 1 min 2 s elapsed")
+    assert text[3].startswith("screen fixtures, groups of up to 4: done in ")
+    assert text[3].endswith("(4/4, 2 failed (2 segfault))")
+    assert len(text) == 4
+
+
+def test_the_live_view_shows_screening_with_its_count() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160)
+    with (
+        progress_view.shown(Mode.TTY, console=console),
+        progress.stage(StageKind.SCREEN, "fixtures, groups of up to 4", total=3) as step,
+    ):
+        step.cell("g1", "segfault")
+        step.grow(1)  # a split's cell
+        step.cell("g2", "pass")
+        step.cell("g3", "pass")
+        step.grow(-1)  # a group's own cell that did not run: the failures stay shown
+    shown = out.getvalue()
+    assert "\x1b[" in shown and "screen" in shown
+    assert "fixtures, groups of up to 4: done in" in shown
+    assert "(3/3, 1 failed (1 segfault))" in shown
+
+
+def test_lines_on_a_terminals_stdout_go_above_the_live_display(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Screening prints a line per group on stdout while its stage is live: on a terminal
+    they go above the display; a stdout that is no terminal (--json into a pipe) is left
+    alone."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stdout, moved in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stdout", stdout)
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=True, width=160)
+        with (
+            progress_view.shown(Mode.TTY, console=console),
+            progress.stage(StageKind.SCREEN, "fixtures", total=1) as step,
+        ):
+            sys.stdout.write("screen 1/1: screen-1 (4 wheels), 8 cells: local pass\n")
+            step.cell("g1", "pass")
+        said = "screen 1/1: screen-1 (4 wheels)"
+        assert (said in out.getvalue()) is moved
+        assert (said in stdout.getvalue()) is not moved

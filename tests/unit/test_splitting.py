@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from harness.analysis.splitting import Part, split_group
+from harness.analysis.splitting import Part, split_first, split_group
 
 
 def oracle(
@@ -121,3 +121,102 @@ def test_splitting_costs_far_fewer_tests_than_the_pairs() -> None:
     found = split_group(wheels(20), fails)
     assert len(found.pairs) == 2
     assert len(found.tests) * 5 <= 20 * 19 // 2
+
+
+def first_oracle(
+    alone: Iterable[str] = (),
+    pairs: Iterable[tuple[str, str]] = (),
+    local: Iterable[Iterable[str]] = (),
+) -> tuple[Callable[[Part], bool], list[Part]]:
+    """global-first's `fails(part)`: part[0] is loaded global, the rest after it local. It
+    fails when part[0] fails alone global (`alone`), when an ordered pair (w, x) has w first
+    and x after it (`pairs`), or when a wheel or pair of `local` is among the rest."""
+    ordered = set(pairs)
+    planted = [frozenset(x) for x in local]
+    asked: list[Part] = []
+
+    def fails(part: Part) -> bool:
+        asked.append(part)
+        first, rest = part[0], set(part[1:])
+        return (
+            first in alone
+            or any((first, x) in ordered for x in rest)
+            or any(d <= rest for d in planted)
+        )
+
+    return fails, asked
+
+
+def test_a_pair_needing_its_first_wheel_global_is_found_and_isolated() -> None:
+    group = wheels(10)
+    fails, asked = first_oracle(pairs=[("w07", "w02")])
+    # the group's sequence and its reverse make w00 and w09 global: both pass
+    assert not fails(tuple(group)) and not fails(tuple(reversed(group)))
+    asked.clear()
+    found = split_first(group, fails)
+    assert found.pairs == (("w07", "w02"),)
+    assert found.singletons == () and found.unexplained == ()
+    # one cell per wheel first, the others after it in the group's order
+    own = [(w, *(x for x in group if x != w)) for w in group]
+    assert [t for t in found.tests if len(t) == 10] == own and found.own == 10
+    # w07 stays first and global in every part its split tested
+    assert all(t[0] == "w07" for t in found.tests if len(t) < 10)
+    assert all(list(t[1:]) == sorted(t[1:]) for t in found.tests)
+    assert len(asked) == len(set(asked)) == len(found.tests)
+    assert found.splits <= 1 + 4 * math.ceil(math.log2(9)) + 2
+    # the reverse pair, w02 global before w07, passes: it is not reported
+    assert ("w02", "w07") not in found.pairs
+
+
+def test_a_passing_group_costs_one_cell_per_wheel() -> None:
+    fails, _ = first_oracle(pairs=[("w01", "w99")])
+    found = split_first(wheels(6), fails)
+    assert not found.failed and len(found.tests) == found.own == 6 and found.splits == 0
+
+
+def test_a_wheel_failing_alone_global_is_a_singleton_and_hides_no_other_pair() -> None:
+    fails, _ = first_oracle(alone=["w03"], pairs=[("w05", "w03"), ("w00", "w07")])
+    found = split_first(wheels(8), fails)
+    assert found.singletons == ("w03",)
+    # w03 loaded after another wheel is local: its pairs with others are still told apart
+    assert sorted(found.pairs) == [("w00", "w07"), ("w05", "w03")]
+    assert found.unexplained == ()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_ordered_pairs_are_all_found(seed: int) -> None:
+    rng = random.Random(seed)
+    k = rng.randint(2, 12)
+    group = wheels(k)
+    ordered = list(itertools.permutations(group, 2))
+    planted = sorted(rng.sample(ordered, rng.randint(0, min(3, len(ordered)))))
+    fails, asked = first_oracle(pairs=planted)
+    found = split_first(group, fails)
+    assert sorted(found.pairs) == planted
+    assert found.singletons == () and found.unexplained == ()
+    assert len(asked) == len(set(asked)), "a part was tested twice"
+    firsts = {a for a, _ in planted}
+    assert found.splits <= sum(bound(k - 1, sum(1 for a, _ in planted if a == w)) for w in firsts)
+
+
+def test_a_local_pair_behind_the_global_wheel_is_unexplained_unless_known() -> None:
+    fails, _ = first_oracle(local=[("w02", "w04")])
+    found = split_first(wheels(5), fails)
+    # every wheel but w02 and w04 first fails with them behind it: (w, w02, w04) each
+    assert found.pairs == () and found.singletons == ()
+    assert sorted(found.unexplained) == [("w00", "w02", "w04"), ("w01", "w02", "w04"),
+                                         ("w03", "w02", "w04")]  # fmt: skip
+    # local mode found the pair: no part holding it behind the global wheel needs a run,
+    # and an ordered pair beside it is still found
+    fails, asked = first_oracle(local=[("w02", "w04")], pairs=[("w00", "w03")])
+    found = split_first(wheels(5), fails, known_local=[("w02", "w04")])
+    assert found.pairs == (("w00", "w03"),) and found.unexplained == ()
+    assert not any({"w02", "w04"} <= set(t[1:]) for t in asked)
+
+
+def test_known_ordered_failures_cost_no_test() -> None:
+    fails, asked = first_oracle(alone=["w01"], pairs=[("w03", "w00"), ("w02", "w00")])
+    found = split_first(wheels(5), fails, known=[("w01",), ("w03", "w00")])
+    assert found.pairs == (("w02", "w00"),) and found.singletons == ()
+    assert not any(t[0] == "w01" for t in asked)
+    assert not any(t[0] == "w03" and "w00" in t for t in asked)
