@@ -37,7 +37,9 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
             continue
         seen.add(key)
         try:
-            found = explain([(w.wheel_id, w.path) for w in wheels])
+            found = explain(
+                [(w.wheel_id, w.path) for w in wheels], sha256={w.path: w.sha256 for w in wheels}
+            )
         except (HarnessError, OSError, ValueError) as exc:
             logger.warning("explain: could not read the wheels: %s", exc)
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Final
 
 from elftools.common.exceptions import ELFError
 
-from harness.analysis.elfscan import ElfFacts, read_elf
+from harness.analysis.elfscan import ElfFacts, read_elf_file
 from harness.analysis.mechanisms import Mechanism, Predictor
 from harness.scenario.tomlload import Checker
 
@@ -89,7 +90,13 @@ def _recogniser(families: tuple[LibraryFamily, ...]) -> re.Pattern[str]:
 
 def family_of(name: str, families: tuple[LibraryFamily, ...]) -> LibraryFamily | None:
     """The first family whose patterns match an exported name, or None."""
-    match = _recogniser(families).match(name)
+    return _family(_recogniser(families), name, families)
+
+
+def _family(
+    recogniser: re.Pattern[str], name: str, families: tuple[LibraryFamily, ...]
+) -> LibraryFamily | None:
+    match = recogniser.match(name)
     if match is None or match.lastgroup is None:
         return None
     return families[int(match.lastgroup[1:])]
@@ -121,11 +128,13 @@ def copies(
     """The families a wheel's ELF files export copies of (at least `min_symbols` names)."""
     found: dict[LibraryFamily, dict[str, set[str]]] = {}
     vendored: set[str] = set()
+    # Looked up once here, not per name: the cache key hashes every family's patterns.
+    recogniser = _recogniser(families)
     for elf in elves:
         for symbol in elf.exported:
             if "." in symbol.name:
                 continue  # a version node (GOMP_1.0, OPENSSL_3.0.0), not a function or object
-            family = family_of(symbol.name, families)
+            family = _family(recogniser, symbol.name, families)
             if family is not None:
                 found.setdefault(family, {}).setdefault(elf.name, set()).add(symbol.name)
                 if elf.path not in modules:
@@ -172,8 +181,8 @@ class Collision:
 @functools.cache
 def _exports(path: Path) -> frozenset[str]:
     try:
-        facts = read_elf(str(path), path.read_bytes(), relocations=False)
-    except (OSError, ELFError):
+        facts = read_elf_file(path, relocations=False)
+    except (OSError, ELFError, struct.error):
         return frozenset()
     return frozenset(e.name for e in facts.exported)
 

@@ -1,17 +1,29 @@
-"""ELF facts of a wheel's shared objects, read with pyelftools (no hand-written parsing)."""
+"""ELF facts of a wheel's shared objects, read with pyelftools.
+
+pyelftools finds the headers, sections, segments and dynamic tags. Symbol and relocation
+tables are the part it is slow on: it parses each entry with construct, and a big library has
+hundreds of thousands. `_exported` and `_relocated` read such a table's bytes once and unpack
+its fixed-size entries with `struct`, in the class and byte order pyelftools reports, naming
+values with pyelftools' own enums. A wheel's members are streamed to a temporary file and
+parsed from there, so no member is ever held in memory whole.
+"""
 
 from __future__ import annotations
 
-import io
+import operator
+import shutil
+import struct
+import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_ST_INFO_BIND, ENUM_ST_INFO_TYPE, ENUM_ST_VISIBILITY
 from elftools.elf.relocation import RelocationSection
 
 from harness.errors import InputError
@@ -19,7 +31,10 @@ from harness.errors import InputError
 DF_STATIC_TLS: Final = 0x10
 STB_GNU_UNIQUE: Final = "STB_LOOS"  # binding 10; pyelftools names it by the range it opens
 EXPORTED_BINDS: Final = ("STB_GLOBAL", "STB_WEAK", STB_GNU_UNIQUE)
+VISIBLE: Final = ("STV_DEFAULT", "STV_PROTECTED")
+RELOCATION_SECTIONS: Final = (".rela.dyn", ".rela.plt", ".rel.dyn", ".rel.plt")
 ELF_MAGIC: Final = b"\x7fELF"
+CHUNK: Final = 1 << 20  # bytes per read when a member is copied out of its archive
 MACHINES: Final = {
     "EM_X86_64": "x86_64",
     "EM_AARCH64": "aarch64",
@@ -29,7 +44,26 @@ MACHINES: Final = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+def _names(enum: Mapping[str, Any]) -> dict[int, str]:
+    """pyelftools' name of each value of one of its enums."""
+    return {value: name for name, value in enum.items() if isinstance(value, int)}
+
+
+BINDS: Final = _names(ENUM_ST_INFO_BIND)
+TYPES: Final = _names(ENUM_ST_INFO_TYPE)
+EXPORTED_CODES: Final = frozenset(v for v, name in BINDS.items() if name in EXPORTED_BINDS)
+VISIBLE_CODES: Final = frozenset(
+    v for v, name in _names(ENUM_ST_VISIBILITY).items() if name in VISIBLE
+)
+# Elf32_Sym: st_name, st_value, st_size, st_info, st_other, st_shndx;
+# Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size.
+SYM_LAYOUT: Final = {32: ("IIIBBH", (0, 3, 4, 5, 2)), 64: ("IBBHQQ", (0, 1, 2, 3, 5))}
+# Elf32_Rel(a), Elf64_Rel(a): r_offset then r_info (then r_addend); the symbol's index is
+# r_info >> 8 (32-bit) or r_info >> 32 (64-bit).
+REL_LAYOUT: Final = {32: ("II", 8), 64: ("QQ", 32)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)  # slots: a big library has 10⁵ of them
 class Exported:
     name: str
     bind: str
@@ -62,9 +96,9 @@ class ElfFacts:
         return self.path.rsplit("/", 1)[-1]
 
 
-def _dynamic(elf: Any) -> dict[str, Any]:
+def _dynamic(sections: list[Any]) -> dict[str, Any]:
     tags: dict[str, Any] = {"DT_NEEDED": []}
-    for section in elf.iter_sections():
+    for section in sections:
         if not isinstance(section, DynamicSection):
             continue
         for tag in section.iter_tags():
@@ -84,62 +118,126 @@ def _dynamic(elf: Any) -> dict[str, Any]:
     return tags
 
 
-def _exported(elf: Any) -> tuple[Exported, ...]:
-    table = elf.get_section_by_name(".dynsym")
-    if table is None:
+def _order(elf: Any) -> str:
+    return "<" if elf.little_endian else ">"
+
+
+def _string(table: bytes, offset: int) -> str:
+    """The NUL-terminated name at `offset` of a string table, decoded as pyelftools does."""
+    end = table.find(b"\0", offset)
+    raw = table[offset:] if end < 0 else table[offset:end]
+    return raw.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SymbolTable:
+    """A symbol table's bytes, unpacked entry by entry, and its string table's bytes."""
+
+    entry: struct.Struct
+    picks: tuple[int, ...]  # st_name, st_info, st_other, st_shndx, st_size in `entry`
+    stride: int
+    data: bytes
+    strings: bytes
+
+    def __len__(self) -> int:
+        return len(self.data) // self.stride
+
+    def entries(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """(st_name, st_info, st_other, st_shndx, st_size) of every entry, in order."""
+        pick = operator.itemgetter(*self.picks)
+        if self.stride == self.entry.size:
+            rows = self.entry.iter_unpack(self.data[: len(self) * self.stride])
+        else:
+            rows = (self.entry.unpack_from(self.data, i * self.stride) for i in range(len(self)))
+        return map(pick, rows)
+
+    def name(self, index: int) -> str:
+        if index >= len(self):
+            return ""
+        row = self.entry.unpack_from(self.data, index * self.stride)
+        return _string(self.strings, row[self.picks[0]])
+
+
+def _symbol_table(elf: Any, sections: list[Any], section: Any) -> _SymbolTable:
+    layout, picks = SYM_LAYOUT[elf.elfclass]
+    entry = struct.Struct(_order(elf) + layout)
+    return _SymbolTable(
+        entry=entry,
+        picks=picks,
+        stride=int(section["sh_entsize"]) or entry.size,
+        data=bytes(section.data()),
+        strings=bytes(sections[section["sh_link"]].data()),
+    )
+
+
+def _exported(elf: Any, sections: list[Any]) -> tuple[Exported, ...]:
+    """The defined, visible global, weak and GNU-unique names of .dynsym."""
+    section = next((s for s in sections if s.name == ".dynsym"), None)
+    if section is None:
         return ()
+    table = _symbol_table(elf, sections, section)
+    strings, find, end_of = table.strings, table.strings.find, len(table.strings)
     out: list[Exported] = []
-    for symbol in table.iter_symbols():
-        info = symbol.entry.st_info
+    for st_name, info, other, shndx, size in table.entries():
+        bind = info >> 4
         if (
-            not symbol.name
-            or symbol.entry.st_shndx == "SHN_UNDEF"
-            or info.bind not in EXPORTED_BINDS
-            or symbol.entry.st_other.visibility not in ("STV_DEFAULT", "STV_PROTECTED")
+            not st_name
+            or shndx == 0
+            or bind not in EXPORTED_CODES
+            or other & 7 not in VISIBLE_CODES
         ):
             continue
+        end = find(b"\0", st_name)  # _string, inlined: this loop runs 10⁵ times
+        name = strings[st_name : end_of if end < 0 else end].decode("utf-8", errors="replace")
+        if not name:
+            continue
+        kind = info & 0xF
         out.append(
-            Exported(
-                name=str(symbol.name),
-                bind=str(info.bind),
-                kind=str(info.type),
-                size=int(symbol.entry.st_size),
-            )
+            Exported(name=name, bind=BINDS[bind], kind=TYPES.get(kind, str(kind)), size=size)
         )
     return tuple(out)
 
 
-def _relocated(elf: Any) -> frozenset[str]:
+def _relocated(elf: Any, sections: list[Any]) -> frozenset[str]:
     """Names the object's dynamic relocations refer to (what the loader may bind elsewhere)."""
+    layout, shift = REL_LAYOUT[elf.elfclass]
+    entry = struct.Struct(_order(elf) + layout)
+    tables: dict[int, _SymbolTable] = {}
     names: set[str] = set()
-    for section in elf.iter_sections():
-        if not isinstance(section, RelocationSection):
+    for section in sections:
+        if not isinstance(section, RelocationSection) or section.name not in RELOCATION_SECTIONS:
             continue
-        if section.name not in (".rela.dyn", ".rela.plt", ".rel.dyn", ".rel.plt"):
-            continue
-        symbols = elf.get_section(section["sh_link"])
-        for relocation in section.iter_relocations():
-            index = relocation["r_info_sym"]
-            if index:
-                name = symbols.get_symbol(index).name
-                if name:
-                    names.add(str(name))
+        link = int(section["sh_link"])
+        if link not in tables:
+            tables[link] = _symbol_table(elf, sections, sections[link])
+        symbols = tables[link]
+        data = bytes(section.data())
+        stride = int(section["sh_entsize"]) or entry.size
+        indices = {
+            entry.unpack_from(data, offset)[1] >> shift
+            for offset in range(0, len(data) - entry.size + 1, stride)
+        }
+        names.update(symbols.name(index) for index in indices if index)
+    names.discard("")
     return frozenset(names)
 
 
-def _comment(elf: Any) -> tuple[str, ...]:
-    section = elf.get_section_by_name(".comment")
+def _comment(sections: list[Any]) -> tuple[str, ...]:
+    section = next((s for s in sections if s.name == ".comment"), None)
     if section is None:
         return ()
     parts = (p.decode(errors="replace").strip() for p in bytes(section.data()).split(b"\0"))
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
-def read_elf(path: str, data: bytes, relocations: bool = True) -> ElfFacts:
-    """The facts of one ELF shared object given as bytes (its dynamic relocations only when
-    asked: reading them is the slow part for big libraries)."""
-    elf = ELFFile(io.BytesIO(data))
-    dynamic = _dynamic(elf)
+def read_elf(path: str, stream: IO[bytes], relocations: bool = True) -> ElfFacts:
+    """The facts of one ELF shared object read from a seekable binary file (its dynamic
+    relocations only when asked)."""
+    elf = ELFFile(stream)
+    # pyelftools makes a section anew on every lookup (parsing a GNU hash table each time):
+    # make them once.
+    sections = list(elf.iter_sections())
+    dynamic = _dynamic(sections)
     tls = [s["p_memsz"] for s in elf.iter_segments() if s["p_type"] == "PT_TLS"]
     return ElfFacts(
         path=path,
@@ -149,42 +247,65 @@ def read_elf(path: str, data: bytes, relocations: bool = True) -> ElfFacts:
         runpath=dynamic.get("DT_RUNPATH", ""),
         static_tls=bool(dynamic.get("DT_FLAGS", 0) & DF_STATIC_TLS),
         tls_size=int(sum(tls)),
-        exported=_exported(elf),
-        relocated=_relocated(elf) if relocations else frozenset(),
-        comment=_comment(elf),
+        exported=_exported(elf, sections),
+        relocated=_relocated(elf, sections) if relocations else frozenset(),
+        comment=_comment(sections),
         arch=MACHINES.get(str(elf["e_machine"]), str(elf["e_machine"])),
     )
 
 
-def elf_members(wheel: Path) -> Iterator[tuple[str, bytes]]:
-    """(archive path, bytes) of every ELF file in the wheel."""
+def _is_library_name(member: str) -> bool:
+    base = member.rsplit("/", 1)[-1]
+    return base.endswith(".so") or ".so." in base
+
+
+def elf_members(wheel: Path) -> Iterator[tuple[str, IO[bytes]]]:
+    """(archive path, file) of every ELF file in the wheel. Each member is copied in bounded
+    chunks to an anonymous temporary file, which is gone once the next member is asked for."""
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            for info in archive.infolist():
-                base = info.filename.rsplit("/", 1)[-1]
-                if not (base.endswith(".so") or ".so." in base):
-                    continue
-                data = archive.read(info.filename)
-                if data.startswith(ELF_MAGIC):
-                    yield info.filename, data
+        archive = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{wheel}: not a readable wheel ({exc}); pass a .whl file") from exc
+    with archive:
+        for info in archive.infolist():
+            if not _is_library_name(info.filename):
+                continue
+            with tempfile.TemporaryFile(prefix="wheelclash-elf-") as spool:
+                try:
+                    with archive.open(info) as member:
+                        head = member.read(len(ELF_MAGIC))
+                        if head != ELF_MAGIC:
+                            continue
+                        spool.write(head)
+                        shutil.copyfileobj(member, spool, CHUNK)
+                except (OSError, zipfile.BadZipFile) as exc:
+                    raise InputError(
+                        f"{wheel}: {info.filename} could not be read ({exc}); pass a complete .whl"
+                    ) from exc
+                spool.seek(0)
+                yield info.filename, spool
 
 
 def scan_wheel(wheel: Path, skip_relocations: frozenset[str] = frozenset()) -> tuple[ElfFacts, ...]:
     """Every shared object of a wheel; InputError naming the file when one is not valid ELF."""
     out: list[ElfFacts] = []
-    for path, data in elf_members(wheel):
+    for path, stream in elf_members(wheel):
         try:
-            out.append(read_elf(path, data, relocations=path not in skip_relocations))
-        except ELFError as exc:
+            out.append(read_elf(path, stream, relocations=path not in skip_relocations))
+        except (ELFError, struct.error) as exc:
             raise InputError(f"{wheel}: {path} is not a valid ELF file ({exc})") from exc
     return tuple(out)
+
+
+def read_elf_file(path: Path, relocations: bool = True) -> ElfFacts:
+    """The facts of one ELF file on disk; OSError or ELFError when it cannot be read."""
+    with path.open("rb") as stream:
+        return read_elf(str(path), stream, relocations=relocations)
 
 
 def scan_file(path: Path) -> ElfFacts:
     """The facts of one ELF file on disk (a runtime library, or a test's own object)."""
     try:
-        return read_elf(str(path), path.read_bytes())
-    except (OSError, ELFError) as exc:
+        return read_elf_file(path)
+    except (OSError, ELFError, struct.error) as exc:
         raise InputError(f"{path}: not a readable ELF file ({exc})") from exc

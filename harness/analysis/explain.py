@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,14 +22,14 @@ from harness.analysis.bundled import (
     copies,
     parse_families,
 )
-from harness.analysis.elfscan import ElfFacts, scan_file, scan_wheel
+from harness.analysis.elfscan import ElfFacts, scan_file
 from harness.analysis.mechanisms import Mechanism, Predictor
+from harness.analysis.scancache import scanned
+from harness.build.wheels import file_sha256
 from harness.evidence.demangle import demangle
 from harness.scenario.tomlload import Checker, read_toml
-from harness.scenario.wheel_contents import read_contents
 
 PREDICTORS_TOML: Final = paths.RESOURCES / "predictors.toml"
-DLOPEN_RE: Final = re.compile(rb"setdlopenflags|RTLD_GLOBAL")
 MESSAGE_KEYS: Final = (
     "runtime_internals",
     "runtime_copies",
@@ -237,23 +236,14 @@ class Scanned:
     python_hits: tuple[str, ...]
 
 
-def _scan(wheel_id: str, path: Path) -> Scanned:
-    contents = read_contents(path)
-    elves = scan_wheel(path, skip_relocations=frozenset(contents.libraries))
-    libraries = set(contents.libraries)
-    modules = {e.path for e in elves if e.path not in libraries}
-    hits: list[str] = []
-    with zipfile.ZipFile(path) as archive:
-        for name in contents.python_files:
-            for number, line in enumerate(archive.read(name).splitlines(), 1):
-                if DLOPEN_RE.search(line) and not line.lstrip().startswith(b"#"):
-                    hits.append(f"{name}:{number}")
+def _scan(wheel_id: str, path: Path, sha256: str) -> Scanned:
+    facts = scanned(path, sha256 or file_sha256(path))
     return Scanned(
         wheel_id=wheel_id,
         path=path,
-        elves=elves,
-        modules=frozenset(modules),
-        python_hits=tuple(hits),
+        elves=facts.elves,
+        modules=facts.modules,
+        python_hits=facts.python_hits,
     )
 
 
@@ -521,11 +511,18 @@ def _bundled_findings(items: Sequence[Scanned], table: Predictors) -> list[Findi
     return out
 
 
-def explain(wheels: Sequence[tuple[str, Path]], table: Predictors | None = None) -> list[Finding]:
-    """Every finding for a set of (wheel id, .whl path): per wheel, then between wheels."""
+def explain(
+    wheels: Sequence[tuple[str, Path]],
+    table: Predictors | None = None,
+    sha256: Mapping[Path, str] | None = None,
+) -> list[Finding]:
+    """Every finding for a set of (wheel id, .whl path): per wheel, then between wheels.
+    A wheel's facts come from the scan cache under its sha256: the one `sha256` gives (the
+    run hashed its wheels), else the file is hashed here."""
     table = table or load_predictors()
     runtime = runtime_exports(table.runtime_search)
-    items = [_scan(wheel_id, path) for wheel_id, path in wheels]
+    known = sha256 or {}
+    items = [_scan(wheel_id, path, known.get(path, "")) for wheel_id, path in wheels]
     findings = [f for item in items for f in _wheel_findings(item, table, runtime)]
     return findings + _pair_findings(items, table) + _bundled_findings(items, table)
 
