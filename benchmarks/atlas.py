@@ -2,13 +2,15 @@
 
     .venv/bin/python benchmarks/atlas.py [--corpus benchmarks/atlas_corpus.toml] [-j 2]
                                          [--backend docker --backend local] [--target T]
-                                         [--rounds 1] [--keep DIR]
+                                         [--rounds 1] [--before CHECKOUT] [--keep DIR]
 
 For each backend asked, a real `wheelclash atlas CORPUS --backend B -j N --no-previous` runs
-in this process, its results and edition in a temporary folder, and is timed from the call to
-its return: everything it does (finding the wheels, each pair's environment, the cells, the
-extra runs of failing cells, attribution, the edition). Its cells are those it records
-(planned cells, extra runs and attribution's runs).
+as a child process (`python -m harness.cli`), its results and edition in a temporary folder,
+and is timed from its start to its exit: everything it does (starting, finding the wheels,
+each pair's environment, the cells, the extra runs of failing cells, attribution, the
+edition). Its cells are those it records (planned cells, extra runs and attribution's runs).
+With --before, the same command runs once more per backend with that checkout's `harness`
+(a way named `before-<backend>`), so a change's before and after are measured in one run.
 
 The bare script runs the same cells on the host with the same parallelism and no harness:
 one venv (made before timing) holding every wheel of the corpus with its dependencies, and
@@ -26,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -45,7 +45,6 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cells.install import install_command
 from harness.cells.jobs import CellJob, job_for
-from harness.cli import main
 from harness.common.verdicts import Verdict
 from harness.evidence.results import load_results
 from harness.run.runner import cells_for, wheels_for
@@ -53,6 +52,7 @@ from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios
 from harness.scenario.corpus import load_corpus
 
 HERE: Final = Path(__file__).resolve().parent
+REPO: Final = HERE.parent
 DEFAULT_CORPUS: Final = HERE / "atlas_corpus.toml"
 DEFAULT_TARGET: Final = "debian:bookworm"
 # The probe's victims: these definitions of resources/probe.py, copied into every bare cell.
@@ -151,24 +151,28 @@ def run_bare(python: Path, jobs: Sequence[CellJob], parallel: int, victims: str)
     return Measured(way="bare", cells=len(codes), wall_s=wall, failed=sum(1 for e in exits if e))
 
 
-def run_atlas(corpus: Path, folder: Path, backend: str, target: str, parallel: int) -> Measured:
+def run_atlas(
+    corpus: Path, folder: Path, way: str, target: str, parallel: int, code: Path
+) -> Measured:
+    """One atlas run, the CLI of the checkout `code` in a child process."""
+    backend = way.removeprefix("before-")
     editions = folder / "editions"
-    argv = ["atlas", str(corpus), "--backend", backend, "--no-previous", "-j", str(parallel)]
-    argv += ["--results", str(folder / "results"), "--editions", str(editions), "-q"]
+    argv = [sys.executable, "-m", "harness.cli", "atlas", str(corpus), "--backend", backend]
+    argv += ["--no-previous", "-j", str(parallel), "--results", str(folder / "results")]
+    argv += ["--editions", str(editions), "-q"]
     if backend != "local":
         argv += ["--target", target]
-    said = io.StringIO()
+    env = {**os.environ, "PYTHONPATH": str(code)}
     started = time.monotonic()
-    with contextlib.redirect_stdout(said):
-        code = main(argv)
+    done = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
-    if code != 0:
-        sys.exit(f"wheelclash {' '.join(argv)} exited {code}:\n{said.getvalue()}")
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
     (edition,) = [p for p in editions.iterdir() if p.is_dir()]
     document, cells = load_results(edition)
     failed = sum(1 for c in cells if c.outcome.verdict != Verdict.PASS)
     runs = len(cells) + int(document.get("attribution", {}).get("runs", 0))
-    return Measured(way=backend, cells=runs, wall_s=wall, failed=failed)
+    return Measured(way=way, cells=runs, wall_s=wall, failed=failed)
 
 
 def load_line() -> str:
@@ -185,9 +189,13 @@ def main_inner(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--target", default=DEFAULT_TARGET, help="the docker backend's target")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--before", type=Path, help="a checkout of the code before a change")
     parser.add_argument("--keep", type=Path, help="keep the runs' folders here")
     args = parser.parse_args(argv)
     backends = args.backend or ["docker", "local"]
+    ways = ["bare"]
+    for backend in backends:
+        ways += [f"before-{backend}", backend] if args.before else [backend]
     victims = victims_source()
     with tempfile.TemporaryDirectory(prefix="wheelclash-atlas-bench-") as tmp:
         folder = args.keep or Path(tmp)
@@ -202,24 +210,30 @@ def main_inner(argv: Sequence[str]) -> int:
         print(f"start: {load_line()}")
         rounds: dict[str, list[Measured]] = {}
         for index in range(args.rounds):
-            for way in ["bare", *backends]:
+            for way in ways:
                 if way == "bare":
                     got = run_bare(python, jobs, args.jobs, victims)
                 else:
                     where = folder / f"{way}-{index}"
-                    got = run_atlas(args.corpus, where, way, args.target, args.jobs)
+                    code = args.before if way.startswith("before-") else REPO
+                    corpus = args.corpus.resolve()
+                    got = run_atlas(corpus, where, way, args.target, args.jobs, code.resolve())
                 rounds.setdefault(way, []).append(got)
                 print(
-                    f"round {index + 1} {way:7} {got.cells:5} cells {got.wall_s:7.1f} s "
+                    f"round {index + 1} {way:14} {got.cells:5} cells {got.wall_s:7.1f} s "
                     f"{got.rate:6.2f} cells/s ({got.failed} not passing); {load_line()}"
                 )
     best = {way: max(got, key=lambda m: m.rate) for way, got in rounds.items()}
-    print(f"{'way':8} {'cells':>6} {'wall s':>8} {'cells/s':>8} {'÷ bare':>7}")
+    print(f"{'way':14} {'cells':>6} {'wall s':>8} {'cells/s':>8} {'÷ bare':>7}")
     for way, got in best.items():
         print(
-            f"{way:8} {got.cells:6} {got.wall_s:8.1f} {got.rate:8.2f} "
+            f"{way:14} {got.cells:6} {got.wall_s:8.1f} {got.rate:8.2f} "
             f"{got.rate / best['bare'].rate:6.2f}x"
         )
+    for backend in backends:
+        if f"before-{backend}" in best:
+            gain = best[backend].rate / best[f"before-{backend}"].rate
+            print(f"{backend}: after ÷ before {gain:.2f}x")
     return 0
 
 
