@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -313,4 +314,30 @@ def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
             job = import_job(f"c{batch}", wheels[1].module)
             [outcome] = list(session_outcomes(session, [job]))
             assert outcome.sentinel_seen and outcome.returncode == 0, (batch, outcome)
+    assert ours(client, os.getpid()) == []
+
+
+def test_containers_of_one_image_read_its_facts_once(
+    client: docker.DockerClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The target facts and the venv's site-packages folder are the image's: the second
+    container of it takes them from the first instead of starting interpreters for them;
+    its venv is made and its cells run as the first's do."""
+    backend = DockerBackend()
+    wheels = bookworm_wheels(backend)
+    job = import_job("c", wheels[1].module)
+    seen = []
+    with caplog.at_level(logging.INFO, logger="harness.images.containers"):
+        for _ in range(2):
+            with backend.open("debian:bookworm", "x86_64", wheels) as session:
+                [outcome] = list(session_outcomes(session, [job]))
+                seen.append(session.facts)
+            assert classify(outcome).verdict is Verdict.PASS
+    execs = [r.getMessage() for r in caplog.records if "+ docker exec" in r.getMessage()]
+    for asked in ("target_facts.py", "get_path('purelib')"):
+        assert len([e for e in execs if asked in e]) == 1, execs
+    assert len([e for e in execs if " -m venv " in e]) == 2, execs
+    assert len([e for e in execs if " -m pip install " in e]) == 2, execs
+    assert seen[0] == seen[1]
+    assert seen[0].python.startswith("3.11") and seen[0].glibc == "glibc 2.36"
     assert ours(client, os.getpid()) == []

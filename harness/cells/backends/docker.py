@@ -347,6 +347,12 @@ class DockerBackend:
         self._janitor_done = False
         self._builders: dict[tuple[str, str], ContainerBuilder] = {}
         self._driver: str | None = None
+        # The target facts of each image (by engine and image id), read in its first
+        # container: they are the image's, the same in every container made from it, and
+        # reading them starts an interpreter that imports pip's tags (most of a second).
+        self._image_facts: dict[tuple[str, str], dict[str, Any]] = {}
+        # Likewise the site-packages folder of the venv (always made at the same path).
+        self._venv_sites: dict[tuple[str, str], str] = {}
 
     @property
     def client(self) -> docker.DockerClient:
@@ -484,7 +490,9 @@ class DockerBackend:
                 keep=keep_containers(),
             ) as container,
         ):
-            found = self._prepare(container, settings, placement)
+            known = (self.engine_url(arch), image.image_id)
+            found = self._prepare(container, settings, placement, self._image_facts.get(known))
+            self._image_facts[known] = found
             facts = TargetFacts(
                 target=target,
                 arch=arch,
@@ -498,7 +506,10 @@ class DockerBackend:
             )
             opening.advance(1, note="installing the wheel set")
             problem = not_installable_reason(wheels, found.get("tags"))
-            problem = problem or self._install(container, settings, placement)
+            if not problem:
+                site = self._venv(container, settings, self._venv_sites.get(known))
+                self._venv_sites[known] = site
+                problem = self._install(container, settings, placement, site)
             opening.advance(2)
             opening.end()
             yield DockerSession(
@@ -522,9 +533,14 @@ class DockerBackend:
         )
 
     def _prepare(
-        self, container: Container, settings: Settings, placement: wheel_transfer.Placement
+        self,
+        container: Container,
+        settings: Settings,
+        placement: wheel_transfer.Placement,
+        known: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Ship the scripts (and, streaming, the wheels) in; return the target's facts."""
+        """Ship the scripts (and, streaming, the wheels) in; return the target's facts:
+        `known`, read from an earlier container of the same image, else read now."""
         scripts = {
             "probe.py": paths.PROBE,
             "supervisor.py": paths.SUPERVISOR,
@@ -548,6 +564,8 @@ class DockerBackend:
                 container.put_archive(settings.harness_dir, archive)
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
+        if known is not None:
+            return known
         command = ["python3", settings.script("target_facts.py")]
         code, output = self._exec(container, settings, command)
         if code != 0:
@@ -572,25 +590,37 @@ class DockerBackend:
             environment={"HOME": scratch, "TMPDIR": scratch},
         )
 
-    def _install(
-        self, container: Container, settings: Settings, placement: wheel_transfer.Placement
-    ) -> str:
-        """Install the set offline into a venv; '' on success, pip's reason when it refuses.
+    def _venv(self, container: Container, settings: Settings, site: str | None) -> str:
+        """Make the venv; return its site-packages folder: `site`, known from an earlier
+        container of the same image, else asked of the venv's interpreter.
 
-        The venv is made without pip (ensurepip costs seconds per container) and the target's
-        own pip installs into its site-packages with --target, which every pip since 2014 has.
-        The supervisor user installs it, so the probes can read it but not write to it.
+        The venv is made without pip (ensurepip costs seconds per container): the target's
+        own pip installs into its site-packages with --target (`_install`).
         """
         venv = settings.venv
-        steps = [
-            ["python3", "-m", "venv", "--without-pip", venv],
-            [f"{venv}/bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        ]
+        steps = [["python3", "-m", "venv", "--without-pip", venv]]
+        if site is None:
+            purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+            steps.append([f"{venv}/bin/python", "-c", purelib])
         for command in steps:
             code, output = self._exec(container, settings, command)
             if code != 0:
                 raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
-        site = output.strip().splitlines()[-1]
+        return site or output.strip().splitlines()[-1]
+
+    def _install(
+        self,
+        container: Container,
+        settings: Settings,
+        placement: wheel_transfer.Placement,
+        site: str,
+    ) -> str:
+        """Install the set offline into the venv's site-packages `site`; '' on success,
+        pip's reason when it refuses.
+
+        The target's own pip installs with --target, which every pip since 2014 has. The
+        supervisor user installs it, so the probes can read it but not write to it.
+        """
         install = install_command(
             ["python3", "-m", "pip"], placement.wheels, placement.wheelhouses, target=site
         )
