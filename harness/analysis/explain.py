@@ -25,7 +25,7 @@ from harness.analysis.bundled import (
 from harness.analysis.elfscan import ElfFacts, scan_file
 from harness.analysis.mechanisms import Mechanism, Predictor
 from harness.analysis.scancache import scanned
-from harness.build.wheels import file_sha256
+from harness.common.digests import file_sha256
 from harness.evidence.demangle import demangle
 from harness.scenario.tomlload import Checker, read_toml
 
