@@ -36,8 +36,12 @@ from harness.analysis.ddmin import ddmin
 from harness.common.ids import LogicalId
 from harness.common.verdicts import FAILURES, FailureKind, ImportErrorKind, Verdict
 from harness.evidence.results import Attribution, CellOutcome, CellResult
+from harness.scenario.load import Expectation
+from harness.scenario.plan import expected_for
 
 EXIT_STEP: Final = "exit"
+NOT_KNOWN: Final = "not known whether "  # a note's start: some singleton could not be looked up
+ALONE: Final = " alone: "
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,9 +127,7 @@ def attribute(logical: LogicalId, goal: Signature, observe: Observe) -> Attribut
         also = alone[1:]
         notes = [_plural(also, "also fails", "also fail") + f" alone with {goal}"] if also else []
         return found((alone[0],), notes)
-    notes = (
-        [f"not known whether {_plural(unknown, 'fails', 'fail')} alone: {why}"] if unknown else []
-    )
+    notes = [f"{NOT_KNOWN}{_plural(unknown, 'fails', 'fail')}{ALONE}{why}"] if unknown else []
     if len(order) == 2:
         return found(order, notes)
     return _reduced(logical, goal, observe, notes, found)
@@ -181,6 +183,32 @@ def attribute_results(
         for result in results
         if result.outcome.verdict in FAILURES
     }
+
+
+def judged(result: CellResult, found: Attribution, rules: Sequence[Expectation]) -> CellResult:
+    """The result with its attribution, and its expectation as its scenario's `rules` give
+    it for its failure kind (rules on `when.failure_kind` can only be applied then)."""
+    expected = expected_for(rules, result.cell.as_cell(), found.failure_kind)
+    outcome = result.outcome
+    return replace(
+        result,
+        attribution=found,
+        cell=replace(result.cell, expected=str(expected)),
+        outcome=replace(
+            outcome, matches_expectation=expected.matches(outcome.verdict, outcome.subkind)
+        ),
+    )
+
+
+def not_known(attribution: Attribution) -> tuple[tuple[str, ...], str]:
+    """The wheels whose singleton an attribution could not look up, and why (its `not known
+    whether …` note); none and "" when every singleton was known."""
+    for note in attribution.notes:
+        if note.startswith(NOT_KNOWN) and ALONE in note:
+            head, _, why = note.partition(ALONE)
+            listed, _, _verb = head[len(NOT_KNOWN) :].rpartition(" ")
+            return tuple(listed.split(", ")), why
+    return (), ""
 
 
 def needed_singletons(

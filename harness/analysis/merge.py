@@ -5,7 +5,9 @@ the same recipe (its cache key), and the same facts (image id and digest, glibc,
 Python) for every target and arch that more than one file ran on. A cell id may occur in
 one file only. The merged cells are in plan order (each cell carries its plan position).
 The static findings are kept once each and the agreement rows of every file as they are (a
-prediction tested in two shards has a row from each, with that shard's counts).
+prediction tested in two shards has a row from each, with that shard's counts). A failing
+cell whose shard could not tell whether a wheel fails alone is attributed again from the
+merged cells (harness/analysis/reattribute.py): another shard may hold that wheel's singleton.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.reattribute import group_wheels, reattribute, trial_runs
 from harness.errors import InputError
 from harness.evidence.results import SCHEMA_VERSION, CellResult, read_cells, read_document
 
@@ -25,6 +28,7 @@ class Merged:
     document: dict[str, Any]
     results: tuple[CellResult, ...]
     notes: tuple[str, ...]
+    reattributed: int = 0  # failing cells attributed again from the merged cells
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -127,6 +131,10 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     notes = _shard_notes(shards, len(named))
     complete = complete and not any(n.startswith("missing") for n in notes)
     cells.sort(key=lambda r: (r.cell.index is None, r.cell.index or 0))
+    trials = trial_runs(t for r in attributed for t in r.get("trials", []))
+    again = reattribute(cells, group_wheels(wheel_rows.values(), cells), trials)
+    reattributed = sum(a != c for a, c in zip(again, cells, strict=True))
+    cells = list(again)
     counts: dict[str, int] = {}
     for result in cells:
         verdict = str(result.outcome.verdict)
@@ -161,7 +169,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         **({"reuse": _reuse(reused)} if reused else {}),
         "cells": [r.to_json() for r in cells],
     }
-    return Merged(document=document, results=tuple(cells), notes=notes)
+    return Merged(document=document, results=tuple(cells), notes=notes, reattributed=reattributed)
 
 
 def _attribution(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -14,14 +14,17 @@ folder beside the corpus. Cells whose environment is unchanged since the previou
 taken from it. With --screen, groups of wheels are imported together first and only the
 pairs of failing groups (split until isolated: harness/run/screen.py) run as pairs.
 A shard writes no edition: merge the shards' results (`wheelclash merge`), then write one
-with `atlas edition`. `atlas diff` lists new conflicts, fixed ones and changed
-verdicts between two editions.
+with `atlas edition`, which first attributes again, from the results' own cells, the failing
+cells that did not know whether a wheel fails alone (harness/analysis/reattribute.py; a
+merge does that too, so this is for results merged before it did). `atlas diff` lists new
+conflicts, fixed ones and changed verdicts between two editions.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -41,7 +44,7 @@ from harness.run.screen import Screening, screen, screening_line
 from harness.scenario.atlas_pairs import AtlasOptions, pair_scenarios, screened_scenarios
 from harness.scenario.config import Defaults
 from harness.scenario.corpus import Corpus, load_corpus
-from harness.scenario.load import MAX_COVERED
+from harness.scenario.load import MAX_COVERED, Expectation, Scenario
 from harness.scenario.screen_groups import groups
 from harness.scenario.tomlload import read_toml
 
@@ -182,7 +185,9 @@ def execute(args: argparse.Namespace) -> int:
                 "atlas edition results/<run>-merged --corpus atlas/corpus.toml"
             )
         corpus = load_corpus(args.corpus)
-        return _write(Path(rest[0]), _edition_of(corpus, args.editions))
+        chosen = AtlasOptions(targets=(str(defaults()["target"]),))
+        rules = _rules(pair_scenarios(corpus, chosen))  # the same on every target
+        return _write(Path(rest[0]), _edition_of(corpus, args.editions), rules)
     if rest:
         raise InputError(
             f"atlas takes one corpus file, not {len(args.inputs)} arguments; to compare "
@@ -255,7 +260,7 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
             f"wheelclash atlas edition <merged> --corpus {corpus.path}"
         )
         return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else 0
-    code = _write(summary.results_path, _edition_of(corpus, args.editions))
+    code = _write(summary.results_path, _edition_of(corpus, args.editions), _rules(scenarios))
     return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else code
 
 
@@ -305,13 +310,21 @@ def _print_groups(corpus: Corpus, size: int) -> int:
     return 0
 
 
-def _write(results: Path, edition: Edition) -> int:
+def _rules(scenarios: Sequence[Scenario]) -> dict[str, tuple[Expectation, ...]]:
+    """The scenarios' expectation rules, by name: a cell attributed again is judged with its
+    scenario's (harness/analysis/reattribute.py)."""
+    return {scenario.name: scenario.expectations for scenario in scenarios}
+
+
+def _write(results: Path, edition: Edition, rules: Mapping[str, Sequence[Expectation]]) -> int:
     folder = write_edition(
         results,
         edition.editions,
         title=edition.title,
         corpus=edition.corpus,
         description=edition.description,
+        rules=rules,
+        said=print,
     )
     print(f"edition: {folder} (summary: {folder / SUMMARY_NAME}, page: {folder / PAGE_NAME})")
     return 0

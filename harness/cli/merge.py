@@ -53,6 +53,11 @@ def execute(args: argparse.Namespace) -> int:
                 print(report.failure_block(result))
         print(f"\n{report.summary_line(results)}")
         print(f"merged {len(documents)} results: {path}")
+        if merged.reattributed:
+            print(
+                f"attributed {merged.reattributed} failing cells again from the merged cells "
+                "(a wheel's singleton another shard ran)"
+            )
         print(f"report: {html_path} (summary: {markdown_path.name})")
     if any(r.outcome.verdict == Verdict.INFRA_ERROR for r in results):
         return EXIT_INFRA

@@ -2,7 +2,7 @@
 
 Resume state, the runner's plan → prepare → run → finish steps, parallel groups, shards,
 xdist grouping, the minimizer (which re-runs cells), and the cells an incremental run takes
-from a previous one (reuse.py) or shares between groups (borrowed.py). It comes after every stage it
-drives, so the stages themselves never import it. Only `harness.plugin` and `harness.cli`
+from a previous one (reuse.py). It comes after every stage it drives, so the stages
+themselves never import it. Only `harness.plugin` and `harness.cli`
 import `harness.run`.
 """

@@ -23,6 +23,7 @@ from harness.analysis.attribution import (
     NotObserved,
     Signature,
     attribute_results,
+    judged,
     known_runs,
     needed_singletons,
     signature,
@@ -35,7 +36,7 @@ from harness.errors import InfrastructureError
 from harness.evidence.results import Attribution, CellResult
 from harness.run.trials import Tester, Trial
 from harness.scenario.load import Scenario
-from harness.scenario.plan import Cell, expected_for
+from harness.scenario.plan import Cell
 
 logger = logging.getLogger(__name__)
 
@@ -211,16 +212,7 @@ def _judged(result: CellResult, found: Attribution, places: Mapping[str, Place])
     place = places.get(result.cell.group)
     if place is None:
         return replace(result, attribution=found)
-    expected = expected_for(place.scenario.expectations, result.cell.as_cell(), found.failure_kind)
-    outcome = result.outcome
-    return replace(
-        result,
-        attribution=found,
-        cell=replace(result.cell, expected=str(expected)),
-        outcome=replace(
-            outcome, matches_expectation=expected.matches(outcome.verdict, outcome.subkind)
-        ),
-    )
+    return judged(result, found, place.scenario.expectations)
 
 
 def summary_line(record: Record) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from harness.analysis import agreement, reproducer
+from harness.analysis import agreement, borrowed, reproducer
 from harness.build.prebuilt import (
     given_wheels,
     provided_names,
@@ -38,7 +38,7 @@ from harness.evidence import capture as crash_capture
 from harness.evidence.classify import classify
 from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
-from harness.run import attribute, borrowed, prepare, repeats, reuse
+from harness.run import attribute, prepare, repeats, reuse
 from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, shard_of
 from harness.run.state import (

@@ -9,7 +9,7 @@ could pick up when present), and a pair that pip cannot install together is
 step of its own in the cell (`# step: <id>`), so a crash names whose exercise it was in.
 Each wheel also runs alone, in a scenario named by its id (`fiona`), in the same modes: the
 singletons that attribution reads for every pair holding the same wheel file
-(harness/run/borrowed.py), and that `check --against` takes from an edition.
+(harness/analysis/borrowed.py), and that `check --against` takes from an edition.
 """
 
 from __future__ import annotations

@@ -3,14 +3,16 @@ three lists, on results written the way a run writes them."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.analysis.atlas_diff import diff_paths, text
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import FailureKind, Verdict
 from harness.errors import InputError
-from harness.evidence.results import load_results
+from harness.evidence.results import Attribution, load_results
 from harness.report.atlas_edition import (
     culprit_set,
     edition_name,
@@ -123,3 +125,34 @@ def test_diff_lists_new_conflicts_fixed_ones_and_changed_verdicts(tmp_path: Path
     shown = text(found)
     assert "(not in old)" in shown and "(not in new)" in shown
     assert diff_paths(old, old).exit_code == 0
+
+
+def test_an_edition_attributes_again_what_its_merged_results_did_not_know(
+    tmp_path: Path,
+) -> None:
+    """Results merged before merge attributed again: the pair's shard did not know whether a
+    fails alone, while a's singleton cell (segfault, the same way) is among the results."""
+    unknown = "not known whether a fails alone: the attribution budget (20 runs) ran out"
+    pair = made_result("a--b", ("a", "b"), S)
+    pair = replace(
+        pair,
+        attribution=Attribution(
+            culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="", notes=(unknown,)
+        ),
+    )
+    path = written_run(
+        tmp_path / "r", [pair, made_result("a", ("a",), S), made_result("b", ("b",), P)]
+    )
+    document = json.loads(path.read_text())
+    document["provenance"]["wheels"] = [
+        {"wheel_id": w, "sha256": w * 64, "cache_key": w} for w in ("a", "b")
+    ]
+    path.write_text(json.dumps(document))
+    said: list[str] = []
+    edition = write_edition(path, tmp_path / "ed", title="t", rules={"a--b": ()}, said=said.append)
+    assert said == ["attributed 1 failing cells again from the results' own cells"]
+    _, cells = load_results(edition / "results.json")
+    assert cells[0].attribution == Attribution(
+        culprits=("a",), failure_kind=FailureKind.SINGLE_WHEEL, step=""
+    )
+    assert cells[1:] == load_results(path)[1][1:]

@@ -1,13 +1,13 @@
 """A wheel run alone in a group of its own answers for the singleton cells of the groups
-that hold the same wheel file (harness/run/borrowed.py)."""
+that hold the same wheel file (harness/analysis/borrowed.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysis.borrowed import singletons
 from harness.build.wheels import BuiltWheel
 from harness.common.verdicts import Verdict
-from harness.run.borrowed import singletons
 from tests.unit.helpers import made_result
 
 P, S = Verdict.PASS, Verdict.SEGFAULT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 import time
@@ -16,14 +17,16 @@ import pytest
 
 from harness import paths
 from harness.analysis.merge import merge
+from harness.analysis.reattribute import UNJUDGED, reattribute, reattribute_document
 from harness.cells.outcome import Outcome
-from harness.common.verdicts import Verdict
+from harness.common.verdicts import FailureKind, Verdict
 from harness.errors import InputError
 from harness.evidence.classify import Classified
-from harness.evidence.results import SCHEMA_VERSION, CellResult, Provenance
+from harness.evidence.results import SCHEMA_VERSION, Attribution, CellResult, Provenance
 from harness.run.parallel import dealt, run_units, split
 from harness.run.shards import Shard, assign, units
 from harness.run.state import CellIndex, Stream, slim_results, write_results
+from harness.scenario.load import Expectation, Selector
 from harness.scenario.plan import Cell, Expected
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -338,3 +341,139 @@ def test_xdist_keeps_a_scenario_group_together() -> None:
     assert scope_of(variant) == "s.toml::tc/host/a=gcc-10+b=gcc-12"
     assert scope_of("tests/unit/test_x.py::test_y") == "tests/unit/test_x.py::test_y"
     assert scope_of("tests/unit/test_x.py::test_y@mine") == "mine"
+
+
+# Attribution again when shards are merged (harness/analysis/reattribute.py) ----------------
+
+RAN_OUT = "the attribution budget (20 runs) ran out"
+
+
+def wheel_row(wheel_id: str) -> dict[str, Any]:
+    sha = hashlib.sha256(wheel_id.encode()).hexdigest()
+    return {
+        **document("1/2", 0)["provenance"]["wheels"][0],
+        "wheel_id": wheel_id,
+        "module": wheel_id,
+        "sha256": sha,
+        "cache_key": sha[:32],
+    }
+
+
+def atlas_cell(
+    scenario: str, order: tuple[str, ...], index: int, verdict: Verdict, step: str
+) -> CellResult:
+    cell = Cell(
+        scenario=scenario, target="host", arch="x86_64", dlopen="local", host="plain",
+        order=order, repeat=1,
+    )  # fmt: skip
+    made = result(cell, index, verdict)
+    return replace(made, outcome=replace(made.outcome, last_step=step))
+
+
+def atlas_shard(shard: str, results: list[CellResult], wheels: tuple[str, ...]) -> dict[str, Any]:
+    made = document(shard, 0)
+    made["provenance"]["wheels"] = [wheel_row(w) for w in wheels]
+    made["run"]["planned"] = len(results)
+    made["cells"] = [r.to_json() for r in results]
+    return made
+
+
+def merged_pair(alone: Verdict) -> CellResult:
+    """The pair cell a,b of shard 1/2 segfaulting in a's exercise, whose shard ran b alone
+    (it passed) but not a: its budget ran out. Shard 2/2 ran a alone, with `alone`."""
+    step = "exercise a"
+    pair = atlas_cell("a--b", ("a", "b"), 0, Verdict.SEGFAULT, step)
+    pair = replace(
+        pair,
+        attribution=Attribution(
+            culprits=("a", "b"),
+            failure_kind=FailureKind.CROSS_WHEEL,
+            step=step,
+            notes=(f"not known whether a fails alone: {RAN_OUT}",),
+        ),
+    )
+    alone_b = atlas_cell("b", ("b",), 1, Verdict.PASS, "exercise b")
+    one = atlas_shard("1/2", [pair, alone_b], ("a", "b"))
+    two = atlas_shard("2/2", [atlas_cell("a", ("a",), 2, alone, step)], ("a",))
+    merged = merge([("one", one), ("two", two)])
+    jsonschema.validate(merged.document, SCHEMA)
+    (found,) = [r for r in merged.results if r.cell.scenario == "a--b"]
+    assert merged.document["cells"][0] == found.to_json()
+    return found
+
+
+def test_merge_blames_the_wheel_another_shards_singleton_shows_failing_alone() -> None:
+    found = merged_pair(Verdict.SEGFAULT)
+    assert found.attribution == Attribution(
+        culprits=("a",),
+        failure_kind=FailureKind.SINGLE_WHEEL,
+        step="exercise a",
+        notes=(UNJUDGED,),  # the merge holds no expectation rules
+    )
+    assert found.cell.expected == "pass" and not found.outcome.matches_expectation
+
+
+def test_merge_keeps_a_pair_cross_wheel_when_the_singleton_passes() -> None:
+    found = merged_pair(Verdict.PASS)
+    assert found.attribution == Attribution(
+        culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="exercise a"
+    )
+
+
+def test_a_pair_stays_as_its_shard_left_it_when_nothing_new_is_known() -> None:
+    pair = atlas_cell("a--b", ("a", "b"), 0, Verdict.SEGFAULT, "exercise a")
+    before = Attribution(
+        culprits=("a", "b"),
+        failure_kind=FailureKind.CROSS_WHEEL,
+        step="exercise a",
+        notes=(f"not known whether a fails alone: {RAN_OUT}",),
+    )
+    pair = replace(pair, attribution=before)
+    alone_b = atlas_cell("b", ("b",), 1, Verdict.PASS, "exercise b")
+    shard = atlas_shard("1/2", [pair, alone_b], ("a", "b"))
+    merged = merge([("one", shard), ("two", atlas_shard("2/2", [], ()))])
+    assert merged.reattributed == 0 and merged.results[0].attribution == before
+
+
+def test_an_edition_judges_a_merged_cells_expectation_with_the_scenarios_rules() -> None:
+    pair = merged_pair(Verdict.SEGFAULT)
+    alone = atlas_cell("a", ("a",), 2, Verdict.SEGFAULT, "exercise a")
+    rules = {
+        "a--b": (
+            Expectation(
+                when=Selector(failure_kind=(FailureKind.SINGLE_WHEEL,)), verdict=Verdict.SEGFAULT
+            ),
+        )
+    }
+    again = reattribute([pair, alone], {}, rules=rules)
+    assert again[0].attribution is not None and again[0].attribution.notes == ()
+    assert again[0].cell.expected == "segfault" and again[0].outcome.matches_expectation
+    assert again[1] == alone
+
+
+def test_results_merged_before_are_attributed_again_as_a_document() -> None:
+    pair = atlas_cell("a--b", ("a", "b"), 0, Verdict.SEGFAULT, "exercise a")
+    pair = replace(
+        pair,
+        attribution=Attribution(
+            culprits=("a", "b"),
+            failure_kind=FailureKind.CROSS_WHEEL,
+            step="exercise a",
+            notes=(f"not known whether a, b fail alone: {RAN_OUT}",),
+        ),
+    )
+    alone = [
+        atlas_cell("a", ("a",), 1, Verdict.PASS, "exercise a"),
+        atlas_cell("b", ("b",), 2, Verdict.SEGFAULT, "exercise b"),  # not the same step
+    ]
+    old = atlas_shard("1/2", [pair, *alone], ("a", "b"))
+    old["summary"] = {"cells": 3, "unexpected": 2, "verdicts": {}}
+    results = (pair, *alone)
+    document, again, changed = reattribute_document(old, results, {"a--b": ()})
+    jsonschema.validate(document, SCHEMA)
+    assert changed == 1 and document["cells"][1:] == old["cells"][1:]
+    assert again[0].attribution == Attribution(
+        culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="exercise a"
+    )
+    assert document["cells"][0] == again[0].to_json() and document["summary"]["unexpected"] == 2
+    assert reattribute_document(document, again)[2] == 0
