@@ -1,6 +1,11 @@
 """Screening (`wheelclash atlas --screen`) against the exhaustive atlas, measured in one run.
 
     .venv/bin/python benchmarks/screen.py [--healthy 10] [--group-size 10] [-j 2] [--keep DIR]
+    .venv/bin/python benchmarks/screen.py --compare EXHAUSTIVE SCREENED
+
+With --compare, nothing runs: two editions (or results.json files) of one corpus, one made
+by `wheelclash atlas` and one by `wheelclash atlas --screen`, are compared the same way (for
+corpora too large to run twice in one sitting, such as atlas/corpus.toml).
 
 The corpus is made of the repository's fixture wheels, built here for the local backend: the
 call-once pair a and b (either RTLD_GLOBAL before the other segfaults while the other loads)
@@ -95,14 +100,36 @@ def run(corpus: Path, folder: Path, jobs: int, *extra: str) -> Measured:
     )
 
 
-def masked(record: dict[str, Any], modules: dict[str, str]) -> list[str]:
+def loaded(path: Path) -> Measured:
+    """An edition or results.json made earlier, measured as `run` measures a run (no wall
+    time: it is not in the results)."""
+    document, cells = load_results(path)
+    screened = document.get("screen", {}).get("cells", 0)
+    return Measured(
+        cells=len(cells) + document.get("attribution", {}).get("runs", 0) + screened,
+        wall_s=float("nan"),
+        failing=cross_wheel_pairs(cells),
+        document=document,
+    )
+
+
+def imported_by(document: dict[str, Any]) -> dict[str, set[str]]:
+    """Each wheel id's import steps (`import numpy`), from the results' wheel rows."""
+    steps: dict[str, set[str]] = {}
+    for wheel in document["provenance"]["wheels"]:
+        names = str(wheel["module"]).split(",")
+        steps.setdefault(wheel["wheel_id"], set()).update(f"import {n}" for n in names)
+    return steps
+
+
+def masked(record: dict[str, Any], steps: dict[str, set[str]]) -> list[str]:
     """Group cells that crashed while importing a wheel before their last: what they hid."""
     out = []
     for group in record["groups"]:
         for mode in group["modes"]:
             for cell in mode["group_cells"]:
                 order, step = cell["order"], cell["step"]
-                at = next((i for i, w in enumerate(order) if step == f"import {modules[w]}"), None)
+                at = next((i for i, w in enumerate(order) if step in steps.get(w, ())), None)
                 if cell["verdict"] != "pass" and at is not None and at < len(order) - 1:
                     hidden = ",".join(order[at + 1 :])
                     out.append(f"{group['name']} {mode['dlopen']} {order[at]}: hid {hidden}")
@@ -119,7 +146,20 @@ def main_inner(argv: Sequence[str]) -> int:
     parser.add_argument("--group-size", type=int, default=10)
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the runs' folders here")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("EXHAUSTIVE", "SCREENED"),
+        help="compare two editions made earlier instead of running",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        full, screened = (loaded(path) for path in args.compare)
+        if "screen" not in screened.document:
+            sys.exit(f"{args.compare[1]} was not made with --screen")
+        names = {w["wheel_id"] for w in full.document["provenance"]["wheels"]}
+        return compared(full, screened, len(names))
     with tempfile.TemporaryDirectory(prefix="wheelclash-screen-bench-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -129,6 +169,11 @@ def main_inner(argv: Sequence[str]) -> int:
         full = run(corpus, folder / "exhaustive", args.jobs)
         size = str(args.group_size)
         screened = run(corpus, folder / "screened", args.jobs, "--screen", "--group-size", size)
+    return compared(full, screened, n)
+
+
+def compared(full: Measured, screened: Measured, n: int) -> int:
+    """Print the comparison; 1 when screening missed a failing pair."""
     record = screened.document["screen"]
     print(f"{'':12} {'cells':>6} {'wall s':>7}")
     print(f"{'exhaustive':12} {full.cells:>6} {full.wall_s:>7.1f}")
@@ -148,7 +193,7 @@ def main_inner(argv: Sequence[str]) -> int:
     print(f"found by screening only: {shown(screened.failing - full.failing)}")
     print(f"unexplained parts (a failure of three wheels or more?): {record['unexplained']}")
     print(f"isolated, not confirmed by the pair cells: {record['not_confirmed']}")
-    hidden = masked(record, modules)
+    hidden = masked(record, imported_by(screened.document))
     print(f"group cells whose crash hid later wheels ({len(hidden)}):")
     for text in hidden:
         print(f"  {text}")

@@ -56,6 +56,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     versions: dict[str, tuple[Any, str]] = {}
     wheels: dict[str, tuple[Any, str]] = {}
     targets: dict[str, tuple[Any, str]] = {}
+    repeats: dict[str, tuple[Any, str]] = {}
     cell_from: dict[str, str] = {}
     cells: list[CellResult] = []
     backends: dict[str, Any] = {}
@@ -109,6 +110,14 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         run = document.get("run", {})
         if run.get("shard"):
             shards.append(run["shard"])
+        _same(
+            "the runs of each failing cell (repeat_failures)",
+            repeats,
+            "",
+            int(run.get("repeat_failures", 1)),
+            name,
+            "run every shard with the same --repeat-failures",
+        )
         planned += int(run.get("planned", len(results)))
         complete = complete and bool(run.get("complete", True))
         for entry in run.get("orders", []):
@@ -154,6 +163,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         "run": {
             "shard": None,
             "shards": sorted(shards, key=lambda s: int(s.split("/")[0])),
+            "repeat_failures": repeats[""][0],
             "planned": planned,
             "complete": complete,
             "orders": list(orders.values()),

@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -32,6 +34,16 @@ VERSION: Final = 1
 KEEP: Final = 64  # wheel files whose facts stay cached
 SUFFIX: Final = ".json.gz"
 UNREADABLE: Final = (OSError, EOFError, zlib.error, ValueError, TypeError, KeyError, AttributeError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stored:
+    """One entry as `wheelclash cache list` shows it (no file read)."""
+
+    sha256: str
+    path: Path
+    size: int  # bytes on disk
+    last_used: float  # the entry's mtime: written when stored, touched on each hit
 
 
 def folder() -> Path:
@@ -120,6 +132,41 @@ def evict(keep: int = KEEP) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
+
+
+def stored() -> Iterator[Stored]:
+    """The complete entries, oldest use first (a half-written `.partial` is not one)."""
+    found = []
+    try:
+        with os.scandir(folder()) as listing:
+            for item in listing:
+                if not item.name.endswith(SUFFIX) or item.name.startswith("."):
+                    continue
+                with contextlib.suppress(OSError):  # removed while we looked
+                    info = item.stat(follow_symlinks=False)
+                    found.append(
+                        Stored(
+                            sha256=item.name.removesuffix(SUFFIX),
+                            path=Path(item.path),
+                            size=info.st_blocks * 512,
+                            last_used=info.st_mtime,
+                        )
+                    )
+    except OSError:
+        return
+    yield from sorted(found, key=lambda e: e.last_used)
+
+
+def remove(entry: Stored) -> bool:
+    """Remove one entry. A reader that has it open reads on (it was replaced atomically when
+    written), and the next lookup scans the wheel again."""
+    try:
+        entry.path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def scanned(path: Path, sha256: str) -> WheelScan:

@@ -1,4 +1,5 @@
-"""List or prune what wheelclash keeps: its images, built wheels, wheelhouses and venvs.
+"""List or prune what wheelclash keeps: its images, built wheels, wheelhouses, venvs and the
+wheel scans that `explain` and attribution read (analysis/scancache.py).
 
 `cache list` shows each with its size and when it was last used; `cache prune` removes them
 (all, or those unused for `--older-than`), the images through the engine. Only images that
@@ -21,6 +22,7 @@ import docker
 import docker.errors
 
 from harness import paths
+from harness.analysis import scancache
 from harness.common import cachedir
 from harness.errors import InputError
 from harness.images import pruning
@@ -33,7 +35,7 @@ _COLUMNS: Final = ("kind", "name", "size", "last used", "what")
 
 @dataclass(frozen=True, kw_only=True)
 class Row:
-    kind: str  # image, wheel, wheelhouse, venv
+    kind: str  # image, wheel, wheelhouse, venv, scan
     name: str
     size: int
     last_used: float
@@ -54,7 +56,9 @@ class Row:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
-    listing = commands.add_parser("list", help="images, wheels, wheelhouses and venvs kept")
+    listing = commands.add_parser(
+        "list", help="images, wheels, wheelhouses, venvs and wheel scans kept"
+    )
     listing.add_argument("--json", action="store_true", help="print a JSON document instead")
     prune = commands.add_parser("prune", help="remove them (all, or those unused for a while)")
     prune.add_argument(
@@ -98,6 +102,16 @@ def file_rows() -> list[Row]:
             where=str(entry.path),
         )
         for entry in cachedir.entries()
+    ] + [
+        Row(
+            kind="scan",
+            name=entry.sha256[:16],
+            size=entry.size,
+            last_used=entry.last_used,
+            what="a wheel's static facts, by its sha256",
+            where=str(entry.path),
+        )
+        for entry in scancache.stored()
     ]
 
 
@@ -216,5 +230,19 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
         print(f"removed {entry.kind} {entry.key} ({human_size(entry.size)})")
         removed += 1
         freed += entry.size
+    scans = scan_bytes = 0
+    for scan in scancache.stored():
+        if not due(scan.last_used):
+            continue
+        if not scancache.remove(scan):
+            print(f"kept scan {scan.sha256[:16]}: it could not be removed")
+            kept += 1
+            continue
+        scans += 1
+        scan_bytes += scan.size
+    if scans:
+        print(f"removed {scans} wheel scan(s) ({human_size(scan_bytes)})")
+    removed += scans
+    freed += scan_bytes
     print(f"removed {removed}, kept {kept} in use; freed {human_size(freed)}")
     return code

@@ -198,6 +198,14 @@ def _screen_lines(record: Any) -> list[str]:
     ]
 
 
+def _failing_runs(run: Mapping[str, Any], results: Sequence[CellResult]) -> int:
+    """How many times a failing cell was run in all: the run's setting; for results merged
+    before merges kept it, the most repeats any cell has."""
+    if "repeat_failures" in run:
+        return int(run["repeat_failures"])
+    return max((r.cell.cell_id.repeat for r in results), default=1)
+
+
 def summary_markdown(
     document: Mapping[str, Any],
     results: Sequence[CellResult],
@@ -226,7 +234,7 @@ def summary_markdown(
         f"{'' if run.get('complete', True) else ' (INCOMPLETE: some planned cells are missing)'}.",
         "",
         f"Targets: {targets or 'this machine'}. Modes: {modes}. A failing cell was run "
-        f"{run.get('repeat_failures', 1)} times in all.",
+        f"{_failing_runs(run, results)} times in all.",
         "",
         f"The wheel × wheel matrices, each square's evidence and reproducer: {PAGE_NAME} "
         "beside this file (self-contained; open it in a browser).",

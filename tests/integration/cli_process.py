@@ -16,9 +16,11 @@ closes its pipes, so a failed test leaves neither a run nor an open file behind.
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Final
@@ -65,6 +67,38 @@ class CliSpawner:
         )
         self.started.append(proc)
         return proc
+
+    def on_terminal(
+        self, *args: str | Path, env: dict[str, str], timeout: float
+    ) -> tuple[int, str, str]:
+        """Run the CLI to its end with stderr on a pseudo-terminal and stdout a pipe: its exit
+        code, its stdout, and what the terminal showed (escapes included)."""
+        main, secondary = pty.openpty()
+        proc = self(*args, env=env, stderr=secondary)
+        os.close(secondary)
+        chunks: list[bytes] = []
+
+        def read() -> None:
+            while True:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # EIO: the terminal's other side is closed
+                    return
+                if not chunk:
+                    return
+                chunks.append(chunk)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:  # timed out: end it, so the terminal's reader ends too
+                proc.kill()
+                proc.wait(timeout=30)
+            reader.join(timeout=30)
+            os.close(main)
+        return proc.returncode, out, b"".join(chunks).decode(errors="replace")
 
     def end_all(self) -> None:
         """End every child still running (SIGTERM, then SIGKILL after 60 s), close its pipes

@@ -7,11 +7,8 @@ cells as the exhaustive edition does."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import textwrap
-import threading
 from pathlib import Path
 
 import jsonschema
@@ -205,33 +202,12 @@ def test_a_terminal_shows_screening_live_and_stdout_keeps_its_lines(
     """stderr on a pseudo-terminal, stdout a pipe: the screen stage is drawn live on the
     terminal and ends with its count; the per-group lines stay on stdout alone."""
     path, _ = corpus(tmp_path, "h0 a b h1")
-    main_fd, secondary = pty.openpty()
-    env = {"COLUMNS": "160", "TERM": "xterm"}
-    proc = spawn_cli(
+    code, out, shown = spawn_cli.on_terminal(
         "atlas", path, "--backend", "local", "--no-previous", "--results", tmp_path / "results",
         "--editions", tmp_path / "editions", "--screen", "--group-size", "4",
-        env=env, stderr=secondary,
+        env={"COLUMNS": "160", "TERM": "xterm"}, timeout=900,
     )  # fmt: skip
-    os.close(secondary)
-    chunks: list[bytes] = []
-
-    def read() -> None:
-        while True:
-            try:
-                chunk = os.read(main_fd, 65536)
-            except OSError:  # EIO: the terminal's other side is closed
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    out, _ = proc.communicate(timeout=900)
-    reader.join(timeout=30)
-    os.close(main_fd)
-    shown = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0, shown[-2000:]
+    assert code == 0, shown[-2000:]
     assert "\x1b[" in shown and "wheelclash: " not in shown  # live, not plain lines
     ended = re.search(r"groups of up to 4 wheels: done in [^(]*\((\d+)/(\d+), (\d+) failed", shown)
     assert ended is not None, shown[-2000:]

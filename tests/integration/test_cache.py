@@ -57,6 +57,13 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     venv = entry(root, "venv", "new-venv", ".wheelclash-ready", {}, 1)
     (venv / "bin").mkdir()
     (venv / "bin" / "python").symlink_to(sys.executable)  # a venv's link, never followed
+    for sha, age_days in (("0" * 64, 40), ("1" * 64, 0)):  # wheel scans (analysis/scancache)
+        scan = root / "scans" / f"{sha}.json.gz"
+        scan.parent.mkdir(exist_ok=True)
+        scan.write_bytes(b"s" * 2000)
+        when = time.time() - age_days * DAY
+        os.utime(scan, (when, when))
+    (root / "scans" / f".{'2' * 64}.json.gz.7.partial").write_bytes(b"being written")
     return root
 
 
@@ -93,10 +100,9 @@ def client() -> Iterator[docker.DockerClient]:
 
 
 def left(cache: Path) -> list[str]:
-    """The keys of the entries still in the cache."""
-    return sorted(
-        p.name for kind in ("wheels", "wheelhouses", "venvs") for p in (cache / kind).iterdir()
-    )
+    """The keys of the entries still in the cache, and the scans' file names."""
+    kinds = ("wheels", "wheelhouses", "venvs", "scans")
+    return sorted(p.name for kind in kinds for p in (cache / kind).iterdir())
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -128,13 +134,18 @@ def test_list_then_prune_by_age(
         assert rows[("wheel", "old-wheel")]["size"] >= 5000
         assert rows[("wheelhouse", "old-house")]["what"] == "2 wheel(s)"
         assert rows[("venv", "new-venv")]["size"] < 64 * 1024  # the link is not followed
+        assert rows[("scan", "0" * 16)]["last_used"][:10] < time.strftime("%Y-%m-%d")
+        assert rows[("scan", "1" * 16)]["size"] >= 2000
+        assert not any(r["kind"] == "scan" and r["name"] == "2" * 16 for r in rows.values())
         code, out = run(capsys, "cache", "list")
         assert code == 0 and "old-1.0-py3-none-any.whl" in out and unused in out
 
         # Files only: the old wheel and wheelhouse go, the recent ones and every image stay.
         code, out = run(capsys, "cache", "prune", "--older-than", "30d", "--keep-images")
         assert code == 0, out
-        assert left(cache) == ["new-venv", "new-wheel"]
+        assert "removed 1 wheel scan(s)" in out
+        partial = f".{'2' * 64}.json.gz.7.partial"
+        assert left(cache) == [partial, "1" * 64 + ".json.gz", "new-venv", "new-wheel"]
         assert {unused, used} <= {t for i in client.images.list() for t in i.tags}
 
         # Images too, unused for ten years: only the throw-away image dated 2001 goes.
@@ -155,13 +166,13 @@ def test_prune_skips_an_entry_another_process_holds(
         code, out = run(capsys, "cache", "prune", "--keep-images")
     assert code == 0
     assert "kept wheel new-wheel: another wheelclash process is using it" in out
-    assert left(cache) == ["new-wheel"]
+    assert left(cache) == [f".{'2' * 64}.json.gz.7.partial", "new-wheel"]
 
 
 def test_a_bad_age_is_an_input_error(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cache", "prune", "--older-than", "a month"]) == 2
     assert "like 30d or 12h" in capsys.readouterr().err
-    assert len(left(cache)) == 4
+    assert len(left(cache)) == 7
 
 
 def test_listing_reads_no_file(cache: Path) -> None:

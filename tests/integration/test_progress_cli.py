@@ -4,12 +4,9 @@ with -q, and stdout left to --json; and mmdebstrap-style output read phase by ph
 from __future__ import annotations
 
 import json
-import os
 import platform
-import pty
 import re
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -116,39 +113,12 @@ def test_quiet_prints_no_progress_and_auto_without_a_terminal_is_plain(
 
 def test_a_real_terminal_gets_the_live_display(spawn_cli: CliSpawner, tmp_path: Path) -> None:
     """stderr on a pseudo-terminal: `auto` picks the live display, drawn with escapes."""
-    main, secondary = pty.openpty()
     env = {"WHEELCLASH_CACHE": str(tmp_path / "cache"), "COLUMNS": "160", "TERM": "xterm"}
-    proc = spawn_cli(
-        "run",
-        _scenario(tmp_path),
-        "--results",
-        tmp_path / "results",
-        "--backend",
-        "local",
-        "--json",
-        env=env,
-        stderr=secondary,
-    )
-    os.close(secondary)
-    chunks: list[bytes] = []
-
-    def read() -> None:
-        while True:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:  # EIO: the terminal's other side is closed
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    out, _ = proc.communicate(timeout=600)
-    reader.join(timeout=30)
-    os.close(main)
-    shown = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode in (0, 1), shown[-2000:]
+    code, out, shown = spawn_cli.on_terminal(
+        "run", _scenario(tmp_path), "--results", tmp_path / "results", "--backend", "local",
+        "--json", env=env, timeout=600,
+    )  # fmt: skip
+    assert code in (0, 1), shown[-2000:]
     assert len(json.loads(out)["cells"]) == CELLS
     assert "\x1b[" in shown and "wheelclash: " not in shown  # live, not plain lines
     for text in ("build", "a: healthy with gcc on host", "open", "venv with a, b", "cells"):

@@ -156,3 +156,17 @@ def test_an_edition_attributes_again_what_its_merged_results_did_not_know(
         culprits=("a",), failure_kind=FailureKind.SINGLE_WHEEL, step=""
     )
     assert cells[1:] == load_results(path)[1][1:]
+
+
+def test_the_summary_says_how_often_a_failing_cell_ran(tmp_path: Path) -> None:
+    """From the run's setting; for results merged before merges kept it, from the repeats."""
+    results = [made_result("a--b", ("a", "b"), S, repeat=n) for n in (1, 2, 3)]
+    folder = written_run(tmp_path / "r", results).parent
+    document, loaded = load_results(folder)
+
+    def said(run: dict[str, object]) -> str:
+        text = summary_markdown({**document, "run": run}, loaded, title="t", run_dir=folder)
+        return text.split("A failing cell was run ")[1].split(" ")[0]
+
+    assert said({"repeat_failures": 5}) == "5"
+    assert said({}) == "3"

@@ -270,7 +270,13 @@ def document(shard: str, ids_from: int, sha: str = "f" * 64) -> dict[str, Any]:
             "wheels": [wheel],
             "targets": [facts],
         },
-        "run": {"shard": shard, "planned": 2, "complete": True, "orders": []},
+        "run": {
+            "shard": shard,
+            "repeat_failures": 3,
+            "planned": 2,
+            "complete": True,
+            "orders": [],
+        },
         "summary": {},
         "cells": [result(planned[i], i).to_json() for i in (ids_from + 2, ids_from)],
     }
@@ -282,6 +288,7 @@ def test_merge_joins_shards_in_plan_order() -> None:
     assert [c.cell.index for c in merged.results] == [0, 1, 2, 3]
     assert [c["id"] for c in merged.document["cells"]] == [c.id for c in merged.results]
     assert merged.notes == () and merged.document["run"]["complete"]
+    assert merged.document["run"]["repeat_failures"] == 3
     assert "agreement" not in merged.document and "findings" not in merged.document
 
 
@@ -309,6 +316,7 @@ def test_merge_keeps_each_shards_findings_once_and_its_agreement_rows() -> None:
         (lambda d: d["provenance"]["targets"][0].update(glibc="glibc 2.31"), "the target host"),
         (lambda d: d["run"].update(shard="1/2"), "shard 1/2 is given twice"),
         (lambda d: d["run"].update(shard="2/3"), "different shard counts"),
+        (lambda d: d["run"].update(repeat_failures=1), "repeat_failures"),
     ],
 )
 def test_merge_refuses_what_does_not_match(change: Any, message: str) -> None:
