@@ -98,15 +98,22 @@ def _outcome(result: CellResult) -> str:
 
 def groups(document: Mapping[str, Any], results: Sequence[CellResult]) -> list[Group]:
     """Failures by (culprit set, mode): by culprit set, then local, global-first,
-    global-all."""
+    global-all. Every run of a logical cell goes where its attributed run's culprits put it
+    (only a cell's first failing run is attributed, not its repeats `#2`, `#3`)."""
     raw = {str(c["id"]): c for c in document.get("cells", [])}
     failing = {str(CellId.parse(r.id).logical) for r in results if _fails(r.outcome.verdict)}
+    found_for: dict[str, tuple[tuple[str, ...], bool]] = {}
+    for result in results:
+        culprits, known = culprit_set(raw.get(result.id, {}), result)
+        if known:
+            found_for.setdefault(str(CellId.parse(result.id).logical), (culprits, known))
     by_key: dict[tuple[tuple[str, ...], str], list[CellResult]] = {}
     attributed: dict[tuple[tuple[str, ...], str], bool] = {}
     for result in results:
-        if str(CellId.parse(result.id).logical) not in failing:
+        logical = str(CellId.parse(result.id).logical)
+        if logical not in failing:
             continue
-        culprits, known = culprit_set(raw.get(result.id, {}), result)
+        culprits, known = found_for.get(logical) or culprit_set(raw.get(result.id, {}), result)
         key = (culprits, result.cell.dlopen)
         by_key.setdefault(key, []).append(result)
         attributed[key] = attributed.get(key, False) or known

@@ -170,3 +170,16 @@ def test_the_summary_says_how_often_a_failing_cell_ran(tmp_path: Path) -> None:
 
     assert said({"repeat_failures": 5}) == "5"
     assert said({}) == "3"
+
+
+def test_a_cells_repeats_are_grouped_by_its_attributed_runs_culprits(tmp_path: Path) -> None:
+    first = made_result("a--b", ("a", "b"), S)
+    first = replace(
+        first,
+        attribution=Attribution(culprits=("a",), failure_kind=FailureKind.SINGLE_WHEEL, step=""),
+    )
+    repeats = [made_result("a--b", ("a", "b"), S, repeat=n) for n in (2, 3)]
+    folder = written_run(tmp_path / "r", [first, *repeats]).parent
+    document, loaded = load_results(folder)
+    (group,) = groups(document, loaded)
+    assert group.culprits == ("a",) and group.attributed and len(group.runs) == 3
