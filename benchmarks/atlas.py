@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/atlas.py [--corpus benchmarks/atlas_corpus.toml] [-j 2]
                                          [--backend docker --backend local] [--target T]
                                          [--rounds 1] [--before CHECKOUT] [--keep DIR]
+                                         [--screen]
 
 For each backend asked, a real `wheelclash atlas CORPUS --backend B -j N --no-previous` runs
 as a child process (`python -m harness.cli`), its results and edition in a temporary folder,
@@ -18,6 +19,11 @@ for each planned cell a fresh `python -c` that imports the cell's modules in its
 its dlopen flags (RTLD_GLOBAL for the wheels the mode makes global), runs the cell's snippet
 when the corpus has exercises, then uses the victims the probe uses (their code is read from
 harness/resources/probe.py). `-j` such interpreters run at once.
+
+With --screen, `wheelclash atlas --screen` runs once more per backend (a way named
+`screen-<backend>`): its cells are fewer (groups first, pairs only where a group fails), so
+its cells per second say little; what it is compared on is the time to the same answer, the
+bare script's wall time over its own (every pair of the corpus settled in every mode).
 
 Printed per way: cells, wall seconds, cells per second, and the ratio of each backend's cells
 per second to the bare script's. With --rounds above 1 the ways run that many times,
@@ -155,11 +161,13 @@ def run_atlas(
     corpus: Path, folder: Path, way: str, target: str, parallel: int, code: Path
 ) -> Measured:
     """One atlas run, the CLI of the checkout `code` in a child process."""
-    backend = way.removeprefix("before-")
+    backend = way.removeprefix("before-").removeprefix("screen-")
     editions = folder / "editions"
     argv = [sys.executable, "-m", "harness.cli", "atlas", str(corpus), "--backend", backend]
     argv += ["--no-previous", "-j", str(parallel), "--results", str(folder / "results")]
     argv += ["--editions", str(editions), "-q"]
+    if way.startswith("screen-"):
+        argv.append("--screen")
     if backend != "local":
         argv += ["--target", target]
     env = {**os.environ, "PYTHONPATH": str(code)}
@@ -172,6 +180,7 @@ def run_atlas(
     document, cells = load_results(edition)
     failed = sum(1 for c in cells if c.outcome.verdict != Verdict.PASS)
     runs = len(cells) + int(document.get("attribution", {}).get("runs", 0))
+    runs += int(document.get("screen", {}).get("cells", 0))
     return Measured(way=way, cells=runs, wall_s=wall, failed=failed)
 
 
@@ -191,11 +200,13 @@ def main_inner(argv: Sequence[str]) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--before", type=Path, help="a checkout of the code before a change")
     parser.add_argument("--keep", type=Path, help="keep the runs' folders here")
+    parser.add_argument("--screen", action="store_true", help="also time atlas --screen")
     args = parser.parse_args(argv)
     backends = args.backend or ["docker", "local"]
     ways = ["bare"]
     for backend in backends:
         ways += [f"before-{backend}", backend] if args.before else [backend]
+        ways += [f"screen-{backend}"] if args.screen else []
     victims = victims_source()
     with tempfile.TemporaryDirectory(prefix="wheelclash-atlas-bench-") as tmp:
         folder = args.keep or Path(tmp)
@@ -230,6 +241,14 @@ def main_inner(argv: Sequence[str]) -> int:
             f"{way:14} {got.cells:6} {got.wall_s:8.1f} {got.rate:8.2f} "
             f"{got.rate / best['bare'].rate:6.2f}x"
         )
+    bare_wall = min(m.wall_s for m in rounds["bare"])
+    for way in best:
+        if way.startswith("screen-"):
+            speed = bare_wall / min(m.wall_s for m in rounds[way])
+            print(
+                f"{way}: the same answers at {speed:.2f}x the bare script's speed "
+                "(its wall time over this way's, fastest rounds)"
+            )
     for backend in backends:
         if f"before-{backend}" in best:
             gain = best[backend].rate / best[f"before-{backend}"].rate
