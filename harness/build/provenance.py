@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -14,17 +16,27 @@ from typing import Any, Final
 from harness.common.process import run_logged
 
 STAMP_NAME: Final = "wheelclash.json"
+CHUNK: Final = 1 << 20  # a member is copied out in pieces of this size, never read whole
 
 
 def elf_comment(wheel: Path) -> str:
-    """The `.comment` section (the compilers that made it) of the wheel's first extension."""
+    """The `.comment` section (the compilers that made it) of the wheel's first extension.
+    Worked out once per file (by path, size and modification time)."""
+    stat = wheel.stat()
+    return _elf_comment(wheel.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _elf_comment(wheel: Path, size: int, mtime_ns: int) -> str:
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if n.endswith(".so") or ".so." in n]
         if not names:
             return ""
         with tempfile.TemporaryDirectory(prefix="wheelclash-elf-") as tmp:
             target = Path(tmp) / "ext.so"
-            target.write_bytes(archive.read(sorted(names)[0]))
+            # Streamed: one extension of a big wheel is hundreds of MB (tensorflow-cpu's).
+            with archive.open(sorted(names)[0]) as member, target.open("wb") as out:
+                shutil.copyfileobj(member, out, CHUNK)
             done = run_logged(["readelf", "-p", ".comment", str(target)])
     lines = [line.split("]", 1)[1].strip() for line in done.stdout.splitlines() if "]" in line]
     return "; ".join(dict.fromkeys(line for line in lines if line))
