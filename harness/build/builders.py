@@ -238,7 +238,7 @@ class ContainerBuilder:
                 _checked(report, spec, toolchain, f"in {self.name}")
                 out.mkdir(parents=True, exist_ok=True)
                 wheel = out / Path(str(report["wheel"])).name
-                wheel.write_bytes(containers.fetch_file(box, str(report["wheel"])))
+                containers.fetch_file(box, str(report["wheel"]), wheel)
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"the builder container failed: {exc}") from exc
         return wheel, str(report["compiler"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
+import shutil
 import socket
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 # on this host can remove what a killed one left behind.
 LABEL_OWNER: Final = "org.wheelclash.owner"
 # A memory limit as `docker run --memory` takes it: a whole number and a unit.
+FETCH_CHUNK: Final = 1 << 20  # a file copied out of a container moves in pieces this size
 MEMORY_RE: Final = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
 
 
@@ -140,14 +142,21 @@ def owner_gone(label: str) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid))
 
 
-def fetch_file(container: Container, path: str) -> bytes:
-    """One file's bytes out of a container."""
+def fetch_file(container: Container, path: str, destination: Path) -> None:
+    """Copy one file out of a container to `destination`, through a temporary spool file
+    and in bounded chunks: a built wheel can be hundreds of MB."""
     stream, _ = container.get_archive(path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        extracted = archive.extractfile(archive.getmembers()[0])
-        if extracted is None:
-            raise InfrastructureError(f"{path} in container {container.short_id} is not a file")
-        return extracted.read()
+    with tempfile.TemporaryFile(prefix="wheelclash-fetch-") as spool:
+        for chunk in stream:
+            spool.write(chunk)
+        spool.seek(0)
+        with tarfile.open(fileobj=spool) as archive:
+            member = archive.next()
+            extracted = archive.extractfile(member) if member is not None else None
+            if extracted is None:
+                raise InfrastructureError(f"{path} in container {container.short_id} is not a file")
+            with destination.open("wb") as out:
+                shutil.copyfileobj(extracted, out, FETCH_CHUNK)
 
 
 def exec_text(
