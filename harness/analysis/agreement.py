@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.analysis.credit import CellEvidence, Judge, evidence_of
-from harness.analysis.explain import Finding, explain
+from harness.analysis.explain import Finding, Scanned, explain
 from harness.build.wheels import BuiltWheel
 from harness.common.verdicts import NOT_THE_WHEELS, Verdict
 from harness.errors import HarnessError
@@ -28,9 +28,10 @@ NOT_FAILURES: Final = frozenset({Verdict.PASS, Verdict.INFRA_ERROR, Verdict.NOT_
 
 def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
     """The findings of each distinct wheel set of a run; a wheel that cannot be read is logged
-    and skipped (explaining never fails a run)."""
+    and skipped (explaining never fails a run). Each wheel is read once for every set."""
     out: list[Finding] = []
     seen: set[tuple[str, ...]] = set()
+    memo: dict[tuple[str, Path, str], Scanned] = {}
     for wheels in wheel_sets:
         key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
         if key in seen:
@@ -38,7 +39,9 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
         seen.add(key)
         try:
             found = explain(
-                [(w.wheel_id, w.path) for w in wheels], sha256={w.path: w.sha256 for w in wheels}
+                [(w.wheel_id, w.path) for w in wheels],
+                sha256={w.path: w.sha256 for w in wheels},
+                memo=memo,
             )
         except (HarnessError, OSError, ValueError) as exc:
             logger.warning("explain: could not read the wheels: %s", exc)

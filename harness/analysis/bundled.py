@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -91,6 +91,12 @@ def _recogniser(families: tuple[LibraryFamily, ...]) -> re.Pattern[str]:
 def family_of(name: str, families: tuple[LibraryFamily, ...]) -> LibraryFamily | None:
     """The first family whose patterns match an exported name, or None."""
     return _family(_recogniser(families), name, families)
+
+
+def carried(families: tuple[LibraryFamily, ...]) -> Callable[[str], bool]:
+    """Whether `copies` counts an exported name (one of a family's, not a version node)."""
+    recogniser = _recogniser(families)
+    return lambda name: "." not in name and recogniser.match(name) is not None
 
 
 def _family(

@@ -10,12 +10,13 @@ parsed from there, so no member is ever held in memory whole.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import shutil
 import struct
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -170,14 +171,17 @@ def _symbol_table(elf: Any, sections: list[Any], section: Any) -> _SymbolTable:
     )
 
 
-def _exported(elf: Any, sections: list[Any]) -> tuple[Exported, ...]:
-    """The defined, visible global, weak and GNU-unique names of .dynsym."""
+def _exported(elf: Any, sections: list[Any]) -> Iterator[Exported]:
+    """The defined, visible global, weak and GNU-unique names of .dynsym, one at a time (the
+    table's bytes are read now; the names are made as they are asked for)."""
     section = next((s for s in sections if s.name == ".dynsym"), None)
     if section is None:
-        return ()
-    table = _symbol_table(elf, sections, section)
+        return iter(())
+    return _names_of(_symbol_table(elf, sections, section))
+
+
+def _names_of(table: _SymbolTable) -> Iterator[Exported]:
     strings, find, end_of = table.strings, table.strings.find, len(table.strings)
-    out: list[Exported] = []
     for st_name, info, other, shndx, size in table.entries():
         bind = info >> 4
         if (
@@ -192,10 +196,7 @@ def _exported(elf: Any, sections: list[Any]) -> tuple[Exported, ...]:
         if not name:
             continue
         kind = info & 0xF
-        out.append(
-            Exported(name=name, bind=BINDS[bind], kind=TYPES.get(kind, str(kind)), size=size)
-        )
-    return tuple(out)
+        yield Exported(name=name, bind=BINDS[bind], kind=TYPES.get(kind, str(kind)), size=size)
 
 
 def _relocated(elf: Any, sections: list[Any]) -> frozenset[str]:
@@ -230,16 +231,21 @@ def _comment(sections: list[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
-def read_elf(path: str, stream: IO[bytes], relocations: bool = True) -> ElfFacts:
+# An ELF file's facts without its exported names, and those names to be read one at a time
+# (before the next file is asked for): how a big library is read without holding its names.
+Named = tuple[ElfFacts, Iterator[Exported]]
+
+
+def read_named(path: str, stream: IO[bytes], relocations: bool = True) -> Named:
     """The facts of one ELF shared object read from a seekable binary file (its dynamic
-    relocations only when asked)."""
+    relocations only when asked), with its exported names still to be read."""
     elf = ELFFile(stream)
     # pyelftools makes a section anew on every lookup (parsing a GNU hash table each time):
     # make them once.
     sections = list(elf.iter_sections())
     dynamic = _dynamic(sections)
     tls = [s["p_memsz"] for s in elf.iter_segments() if s["p_type"] == "PT_TLS"]
-    return ElfFacts(
+    facts = ElfFacts(
         path=path,
         soname=dynamic.get("DT_SONAME", ""),
         needed=tuple(dynamic["DT_NEEDED"]),
@@ -247,14 +253,27 @@ def read_elf(path: str, stream: IO[bytes], relocations: bool = True) -> ElfFacts
         runpath=dynamic.get("DT_RUNPATH", ""),
         static_tls=bool(dynamic.get("DT_FLAGS", 0) & DF_STATIC_TLS),
         tls_size=int(sum(tls)),
-        exported=_exported(elf, sections),
         relocated=_relocated(elf, sections) if relocations else frozenset(),
         comment=_comment(sections),
         arch=MACHINES.get(str(elf["e_machine"]), str(elf["e_machine"])),
     )
+    return facts, _exported(elf, sections)
 
 
-def _is_library_name(member: str) -> bool:
+def read_elf(path: str, stream: IO[bytes], relocations: bool = True) -> ElfFacts:
+    """The facts of one ELF shared object read from a seekable binary file (its dynamic
+    relocations only when asked)."""
+    facts, names = read_named(path, stream, relocations)
+    return with_names(facts, names)
+
+
+def with_names(facts: ElfFacts, names: Iterable[Exported]) -> ElfFacts:
+    """The facts with these exported names."""
+    return dataclasses.replace(facts, exported=tuple(names))
+
+
+def is_library_name(member: str) -> bool:
+    """Whether an archive member is named as a shared object is (`x.so`, `x.so.1`)."""
     base = member.rsplit("/", 1)[-1]
     return base.endswith(".so") or ".so." in base
 
@@ -268,7 +287,7 @@ def elf_members(wheel: Path) -> Iterator[tuple[str, IO[bytes]]]:
         raise InputError(f"{wheel}: not a readable wheel ({exc}); pass a .whl file") from exc
     with archive:
         for info in archive.infolist():
-            if not _is_library_name(info.filename):
+            if not is_library_name(info.filename):
                 continue
             with tempfile.TemporaryFile(prefix="wheelclash-elf-") as spool:
                 try:
@@ -286,15 +305,21 @@ def elf_members(wheel: Path) -> Iterator[tuple[str, IO[bytes]]]:
                 yield info.filename, spool
 
 
-def scan_wheel(wheel: Path, skip_relocations: frozenset[str] = frozenset()) -> tuple[ElfFacts, ...]:
-    """Every shared object of a wheel; InputError naming the file when one is not valid ELF."""
-    out: list[ElfFacts] = []
+def iter_wheel(wheel: Path, skip_relocations: frozenset[str] = frozenset()) -> Iterator[Named]:
+    """The facts of a wheel's shared objects, one at a time, each with its exported names
+    still to be read (a caller that keeps only what it needs of each never holds them all);
+    InputError naming the file when one is not valid ELF."""
     for path, stream in elf_members(wheel):
         try:
-            out.append(read_elf(path, stream, relocations=path not in skip_relocations))
+            facts, names = read_named(path, stream, relocations=path not in skip_relocations)
         except (ELFError, struct.error) as exc:
             raise InputError(f"{wheel}: {path} is not a valid ELF file ({exc})") from exc
-    return tuple(out)
+        yield facts, names
+
+
+def scan_wheel(wheel: Path, skip_relocations: frozenset[str] = frozenset()) -> tuple[ElfFacts, ...]:
+    """Every shared object of a wheel; InputError naming the file when one is not valid ELF."""
+    return tuple(with_names(f, n) for f, n in iter_wheel(wheel, skip_relocations))
 
 
 def read_elf_file(path: Path, relocations: bool = True) -> ElfFacts:

@@ -6,9 +6,10 @@ The predictor table (symbol patterns, runtime names, messages) is data, in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -18,13 +19,14 @@ from harness.analysis.bundled import (
     MECHANISM,
     PREDICTOR,
     LibraryFamily,
+    carried,
     collisions,
     copies,
     parse_families,
 )
-from harness.analysis.elfscan import ElfFacts, scan_file
+from harness.analysis.elfscan import ElfFacts, Exported, scan_file, with_names
 from harness.analysis.mechanisms import Mechanism, Predictor
-from harness.analysis.scancache import scanned
+from harness.analysis.scancache import Damaged, read
 from harness.common.digests import file_sha256
 from harness.evidence.demangle import demangle
 from harness.scenario.tomlload import Checker, read_toml
@@ -229,22 +231,87 @@ class Finding:
 
 @dataclass(frozen=True, kw_only=True)
 class Scanned:
+    """A wheel as the predictors between wheels see it. Its own findings are worked out as
+    its ELF files are read, one at a time; `elves` then keep only the names the pair and
+    bundled-library predictors read (call_once trampolines and what binds them, GNU-unique
+    names, names of a bundled library family), so a wheel with 10⁵ exported names costs
+    little to hold."""
+
     wheel_id: str
     path: Path
+    sha256: str
     elves: tuple[ElfFacts, ...]
     modules: frozenset[str]  # archive paths of extension modules
     python_hits: tuple[str, ...]
+    findings: tuple[Finding, ...]  # the wheel's own
 
 
-def _scan(wheel_id: str, path: Path, sha256: str) -> Scanned:
-    facts = scanned(path, sha256 or file_sha256(path))
+def _slim(elf: ElfFacts, table: Predictors) -> ElfFacts:
+    """The facts with only the names a predictor between wheels can use."""
+    family = carried(table.bundled)
+
+    def once(name: str) -> bool:
+        return any(p.search(name) for p in table.call_once)
+
+    kept = tuple(e for e in elf.exported if e.unique or once(e.name) or family(e.name))
+    return dataclasses.replace(
+        elf, exported=kept, relocated=frozenset(n for n in elf.relocated if once(n))
+    )
+
+
+def _relevant(table: Predictors) -> Callable[[Exported], bool]:
+    """Whether any predictor reads an exported name: the rest are dropped as they are read."""
+    family = carried(table.bundled)
+    patterns = (*(row.pattern for row in table.internals), *table.call_once)
+
+    def relevant(symbol: Exported) -> bool:
+        name = symbol.name
+        return symbol.unique or family(name) or any(p.search(name) for p in patterns)
+
+    return relevant
+
+
+def _read(
+    wheel_id: str, path: Path, sha256: str, table: Predictors, runtime: frozenset[str]
+) -> Scanned:
+    opened = read(path, sha256)
+    relevant = _relevant(table)
+    elves: list[ElfFacts] = []
+    findings: list[Finding] = []
+    for facts, names in opened.files:
+        elf = with_names(facts, filter(relevant, names))
+        module = elf.path in opened.modules
+        findings += _elf_findings(wheel_id, path.name, elf, module, table, runtime)
+        elves.append(_slim(elf, table))
+    if opened.python_hits:
+        findings.append(_hits_finding(wheel_id, path.name, opened.python_hits, table))
     return Scanned(
         wheel_id=wheel_id,
         path=path,
-        elves=facts.elves,
-        modules=facts.modules,
-        python_hits=facts.python_hits,
+        sha256=sha256,
+        elves=tuple(elves),
+        modules=opened.modules,
+        python_hits=opened.python_hits,
+        findings=tuple(findings),
     )
+
+
+def _scan(
+    wheel_id: str, path: Path, sha256: str, table: Predictors, runtime: frozenset[str]
+) -> Scanned:
+    sha256 = sha256 or file_sha256(path)
+    try:
+        return _read(wheel_id, path, sha256, table, runtime)
+    except Damaged:  # removed: read again scans the wheel
+        return _read(wheel_id, path, sha256, table, runtime)
+
+
+def _exports_of(item: Scanned, elf_path: str) -> frozenset[str]:
+    """Every name one ELF file of a wheel exports, read back from the scan cache."""
+    for facts, names in read(item.path, item.sha256).files:
+        if facts.path == elf_path:
+            return frozenset(e.name for e in names)
+    return frozenset()
 
 
 def _needs_runtime(elf: ElfFacts, table: Predictors) -> str:
@@ -255,15 +322,23 @@ def _private_libstdcxx(elf: ElfFacts, table: Predictors) -> bool:
     return not any(table.shared_libstdcxx.search(n) for n in elf.needed)
 
 
-def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -> list[Finding]:
+def _elf_findings(
+    wheel_id: str,
+    wheel: str,
+    elf: ElfFacts,
+    module: bool,
+    table: Predictors,
+    runtime: frozenset[str],
+) -> list[Finding]:
+    """What one ELF file of a wheel says on its own (`module`: an extension module)."""
     msg = table.messages
     out: list[Finding] = []
 
     def add(predictor: Predictor, mechanism: Mechanism | None, detail: str, **extra: Any) -> None:
         out.append(
             Finding(
-                wheel_id=item.wheel_id,
-                wheel=item.path.name,
+                wheel_id=wheel_id,
+                wheel=wheel,
                 predictor=predictor,
                 mechanism=mechanism,
                 detail=detail,
@@ -271,80 +346,89 @@ def _wheel_findings(item: Scanned, table: Predictors, runtime: frozenset[str]) -
             )
         )
 
-    for elf in item.elves:
-        needed = _needs_runtime(elf, table)
-        matched = [(e.name, _internal(e.name, table, runtime)) for e in elf.exported]
-        stateful = sorted(n for n, row in matched if row is not None and row.mechanism)
-        stateless = sorted(n for n, row in matched if row is not None and not row.mechanism)
-        for names, predictor, mechanism, key in (
-            (
-                stateful,
-                Predictor.RUNTIME_INTERNALS,
-                Mechanism.FIRST_LOADER_HIJACK,
-                "runtime_internals",
-            ),
-            (stateless, Predictor.RUNTIME_COPIES, None, "runtime_copies"),
-        ):
-            if names and needed:
-                shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-                detail = msg[key].format(count=len(names), names=shown, runtime=needed)
-                add(
-                    predictor,
-                    mechanism,
-                    f"{elf.name} {detail}",
-                    symbols=frozenset(names),
-                    files=frozenset({elf.name}),
-                )
-        trampolines = _trampolines(elf, table)
-        if trampolines and _private_libstdcxx(elf, table) and elf.path in item.modules:
+    needed = _needs_runtime(elf, table)
+    matched = [(e.name, _internal(e.name, table, runtime)) for e in elf.exported]
+    stateful = sorted(n for n, row in matched if row is not None and row.mechanism)
+    stateless = sorted(n for n, row in matched if row is not None and not row.mechanism)
+    for names, predictor, mechanism, key in (
+        (
+            stateful,
+            Predictor.RUNTIME_INTERNALS,
+            Mechanism.FIRST_LOADER_HIJACK,
+            "runtime_internals",
+        ),
+        (stateless, Predictor.RUNTIME_COPIES, None, "runtime_copies"),
+    ):
+        if names and needed:
+            shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+            detail = msg[key].format(count=len(names), names=shown, runtime=needed)
             add(
-                Predictor.CALL_ONCE_TRAMPOLINE,
-                None,
-                f"{elf.name} " + msg["call_once_private"].format(symbol=trampolines[0]),
+                predictor,
+                mechanism,
+                f"{elf.name} {detail}",
+                symbols=frozenset(names),
+                files=frozenset({elf.name}),
             )
-        unique = [e for e in elf.exported if e.unique]
-        if unique:
-            add(
-                Predictor.UNIQUE_SYMBOLS,
-                None,
-                f"{elf.name}: " + msg["unique_count"].format(count=len(unique)),
-            )
-        arch_surplus = table.tls_surplus.get(elf.arch, min(table.tls_surplus.values() or [1664]))
-        if elf.static_tls:
-            add(
-                Predictor.STATIC_TLS,
-                Mechanism.STATIC_TLS,
-                msg["static_tls"].format(file=elf.name, size=elf.tls_size, surplus=arch_surplus),
-                libraries=frozenset({elf.name}),
-            )
-        elif elf.tls_size:
-            add(Predictor.TLS_SIZE, None, msg["tls_size"].format(file=elf.name, size=elf.tls_size))
-        bundled = elf.path not in item.modules and elf.soname
-        if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
-            detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
-            add(
-                Predictor.BUNDLED_RUNTIME,
-                Mechanism.SAME_SONAME,
-                detail,
-                libraries=frozenset({elf.name, elf.soname}),
-            )
-        elif bundled and not table.unique_soname.search(elf.soname):
-            detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
-            add(Predictor.BUNDLED_SONAME, None, detail)
-        if elf.rpath:
-            add(Predictor.RPATH, None, msg["rpath"].format(file=elf.name, value=elf.rpath))
-        if elf.runpath:
-            add(Predictor.RUNPATH, None, msg["runpath"].format(file=elf.name, value=elf.runpath))
-        if elf.comment and elf.path in item.modules:
-            add(
-                Predictor.COMPILER,
-                None,
-                msg["compiler"].format(file=elf.name, comment="; ".join(elf.comment)),
-            )
-    if item.python_hits:
-        where = ", ".join(item.python_hits[:3]) + (" …" if len(item.python_hits) > 3 else "")
-        add(Predictor.DLOPENFLAGS, None, msg["dlopenflags"].format(where=where))
+    trampolines = _trampolines(elf, table)
+    if trampolines and _private_libstdcxx(elf, table) and module:
+        add(
+            Predictor.CALL_ONCE_TRAMPOLINE,
+            None,
+            f"{elf.name} " + msg["call_once_private"].format(symbol=trampolines[0]),
+        )
+    unique = [e for e in elf.exported if e.unique]
+    if unique:
+        add(
+            Predictor.UNIQUE_SYMBOLS,
+            None,
+            f"{elf.name}: " + msg["unique_count"].format(count=len(unique)),
+        )
+    arch_surplus = table.tls_surplus.get(elf.arch, min(table.tls_surplus.values() or [1664]))
+    if elf.static_tls:
+        add(
+            Predictor.STATIC_TLS,
+            Mechanism.STATIC_TLS,
+            msg["static_tls"].format(file=elf.name, size=elf.tls_size, surplus=arch_surplus),
+            libraries=frozenset({elf.name}),
+        )
+    elif elf.tls_size:
+        add(Predictor.TLS_SIZE, None, msg["tls_size"].format(file=elf.name, size=elf.tls_size))
+    bundled = not module and elf.soname
+    if bundled and any(p.search(elf.soname) for p in table.runtime_libraries):
+        detail = msg["bundled_runtime"].format(file=elf.path, soname=elf.soname)
+        add(
+            Predictor.BUNDLED_RUNTIME,
+            Mechanism.SAME_SONAME,
+            detail,
+            libraries=frozenset({elf.name, elf.soname}),
+        )
+    elif bundled and not table.unique_soname.search(elf.soname):
+        detail = msg["bundled_soname"].format(file=elf.path, soname=elf.soname)
+        add(Predictor.BUNDLED_SONAME, None, detail)
+    if elf.rpath:
+        add(Predictor.RPATH, None, msg["rpath"].format(file=elf.name, value=elf.rpath))
+    if elf.runpath:
+        add(Predictor.RUNPATH, None, msg["runpath"].format(file=elf.name, value=elf.runpath))
+    if elf.comment and module:
+        add(
+            Predictor.COMPILER,
+            None,
+            msg["compiler"].format(file=elf.name, comment="; ".join(elf.comment)),
+        )
     return out
+
+
+def _hits_finding(
+    wheel_id: str, wheel: str, python_hits: tuple[str, ...], table: Predictors
+) -> Finding:
+    where = ", ".join(python_hits[:3]) + (" …" if len(python_hits) > 3 else "")
+    return Finding(
+        wheel_id=wheel_id,
+        wheel=wheel,
+        predictor=Predictor.DLOPENFLAGS,
+        mechanism=None,
+        detail=table.messages["dlopenflags"].format(where=where),
+    )
 
 
 def _internal(name: str, table: Predictors, runtime: frozenset[str]) -> InternalPattern | None:
@@ -440,9 +524,13 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
             } & {e.soname for e in second.elves if e.path not in second.modules and e.soname}
             for soname in sorted(sonames):
                 copies = [
-                    elf for item in (first, second) for elf in item.elves if elf.soname == soname
+                    (item, elf)
+                    for item in (first, second)
+                    for elf in item.elves
+                    if elf.soname == soname
                 ]
-                exports = [frozenset(e.name for e in elf.exported) for elf in copies]
+                # Every name of both copies: read back now, one file at a time (rare).
+                exports = [_exports_of(item, elf.path) for item, elf in copies]
                 one_only = frozenset.union(*exports) - frozenset.intersection(*exports)
                 out.append(
                     Finding(
@@ -452,7 +540,7 @@ def _pair_findings(items: Sequence[Scanned], table: Predictors) -> list[Finding]
                         mechanism=Mechanism.SAME_SONAME,
                         detail=msg["shared_soname"].format(soname=soname, other=second.wheel_id),
                         symbols=frozenset(one_only),  # what one copy has and the other lacks
-                        libraries=frozenset({soname, *(elf.name for elf in copies)}),
+                        libraries=frozenset({soname, *(elf.name for _, elf in copies)}),
                     )
                 )
     return out
@@ -515,15 +603,23 @@ def explain(
     wheels: Sequence[tuple[str, Path]],
     table: Predictors | None = None,
     sha256: Mapping[Path, str] | None = None,
+    memo: MutableMapping[tuple[str, Path, str], Scanned] | None = None,
 ) -> list[Finding]:
     """Every finding for a set of (wheel id, .whl path): per wheel, then between wheels.
     A wheel's facts come from the scan cache under its sha256: the one `sha256` gives (the
-    run hashed its wheels), else the file is hashed here."""
+    run hashed its wheels), else the file is hashed here. `memo`, kept by a caller that
+    explains many sets with one table, holds each wheel as read, so it is read once."""
     table = table or load_predictors()
     runtime = runtime_exports(table.runtime_search)
     known = sha256 or {}
-    items = [_scan(wheel_id, path, known.get(path, "")) for wheel_id, path in wheels]
-    findings = [f for item in items for f in _wheel_findings(item, table, runtime)]
+    memo = {} if memo is None else memo
+    items = []
+    for wheel_id, path in wheels:
+        key = (wheel_id, path, known.get(path, ""))
+        if key not in memo:
+            memo[key] = _scan(wheel_id, path, known.get(path, ""), table, runtime)
+        items.append(memo[key])
+    findings = [f for item in items for f in item.findings]
     return findings + _pair_findings(items, table) + _bundled_findings(items, table)
 
 

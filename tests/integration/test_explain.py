@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis import explain as module
 from harness.analysis.explain import explain, mechanisms
 from harness.analysis.mechanisms import Mechanism
+from harness.analysis.scancache import Opened
 from harness.build.toolchains import load_catalogue
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
@@ -104,6 +106,7 @@ def test_initial_exec_tls_predicts_mechanism_5(tmp_path: Path) -> None:
 
 
 LIB = 'extern "C" int foo_version() { return %d; }\n'
+EXTRA = 'extern "C" int foo_extra_%d() { return 0; }\n'
 MODULE = 'extern "C" int foo_version(); extern "C" int PyInit_%s() { return foo_version(); }\n'
 
 
@@ -111,7 +114,8 @@ def test_bundled_sonames_predict_mechanism_6(tmp_path: Path) -> None:
     def wheel(project: str, soname: str, version: int) -> Path:
         folder = tmp_path / project
         folder.mkdir()
-        lib = compile_so(folder, "libfoo", LIB % version, f"-Wl,-soname,{soname}")
+        source = LIB % version + (EXTRA % version if version == 2 else "")
+        lib = compile_so(folder, "libfoo", source, f"-Wl,-soname,{soname}")
         module = compile_so(
             folder, project, MODULE % project, str(lib), "-Wl,-rpath,$ORIGIN/../x.libs"
         )
@@ -121,6 +125,9 @@ def test_bundled_sonames_predict_mechanism_6(tmp_path: Path) -> None:
     findings = explain([("one", first), ("two", second)])
     assert mechanisms(findings) == ["6"]
     assert {f.predictor for f in findings if f.mechanism} == {"shared-soname"}
+    # What one copy exports and the other lacks (both copies' names are read back for it).
+    shared = next(f for f in findings if f.predictor == "shared-soname")
+    assert shared.symbols == {"foo_extra_2"}
     assert {f.predictor for f in findings if not f.mechanism} >= {"bundled-soname"}
     assert any(f.predictor == "runpath" or f.predictor == "rpath" for f in findings)
     hashed = explain([("h", wheel("vthree", "libfoo-0a1b2c3d.so.1", 3))])
@@ -141,3 +148,27 @@ def test_explain_cli_prints_text_and_json(
     assert document["schema_version"] == 1 and document["mechanisms"] == ["2"]
     assert main(["explain", str(tmp_path / "missing.whl")]) == 2
     assert "no such wheel file" in capsys.readouterr().err
+
+
+def test_a_memo_reads_each_wheel_once_for_many_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of an atlas run explains every pair: each wheel is read once, not per pair."""
+    small = compile_so(tmp_path, "u1", UNIQUE % (1, "u1"))
+    big = compile_so(tmp_path, "u2", UNIQUE % (64, "u2"))
+    first = pack(tmp_path, "uone", {"u1.abi3.so": small})
+    second = pack(tmp_path, "utwo", {"u2.abi3.so": big})
+    alone = explain([("one", first), ("two", second)])
+    reads: list[Path] = []
+    real = module.read
+
+    def counted(path: Path, sha256: str) -> Opened:
+        reads.append(path)
+        return real(path, sha256)
+
+    monkeypatch.setattr(module, "read", counted)
+    memo: dict[tuple[str, Path, str], module.Scanned] = {}
+    assert explain([("one", first), ("two", second)], memo=memo) == alone
+    assert explain([("two", second), ("one", first)], memo=memo)
+    assert explain([("one", first)], memo=memo)
+    assert sorted(reads) == sorted([first, second])

@@ -97,7 +97,7 @@ def test_cache_hit_returns_the_same_facts_without_scanning(
     def no_scan(path: Path) -> Any:
         raise AssertionError(f"scanned {path} again")
 
-    monkeypatch.setattr(scancache, "scan", no_scan)
+    monkeypatch.setattr(scancache, "stream_wheel", no_scan)
     assert scancache.scanned(wheel, "a" * 64) == first
 
 
@@ -113,8 +113,55 @@ def test_corrupt_or_old_entry_is_scanned_again_and_rewritten(cache: Path, tmp_pa
         assert scancache.load("b" * 64) == facts  # rewritten
     with gzip.open(path, "rt") as stream:
         lines = stream.readlines()
-    path.write_bytes(gzip.compress(lines[0].replace('"version": 1', '"version": 0').encode()))
+    current = f'"version": {scancache.VERSION}'
+    assert current in lines[0]
+    lines[0] = lines[0].replace(current, '"version": 0')
+    path.write_bytes(gzip.compress("".join(lines).encode()))
     assert scancache.load("b" * 64) is None
+
+
+@pytest.mark.skipif(not OBJECTS, reason="no runtime library found on this machine")
+def test_names_go_in_parts_and_a_reader_may_skip_them(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scancache, "PART", 100)
+    wheel = wheel_with(tmp_path, "two", OBJECTS[0].resolve())
+    with zipfile.ZipFile(wheel, "a") as archive:
+        archive.write(OBJECTS[-1].resolve(), f"two.libs/{OBJECTS[-1].name}")
+    facts = scancache.scanned(wheel, "c" * 64)
+    assert len(facts.elves) == 2 and len(facts.elves[0].exported) > 300
+    with gzip.open(cache / f"{'c' * 64}.json.gz", "rt") as stream:
+        lines = stream.readlines()
+    parts = [len(line) for line in lines if line.startswith('{"names"')]
+    assert len(parts) >= 3 + len(facts.elves[1].exported) // 100  # 100 names a line at most
+    assert scancache.load("c" * 64) == facts
+    # Reading the second file's names after leaving the first's unread gives the same names.
+    files = scancache.read(wheel, "c" * 64).files
+    next(files)
+    second, names = next(files)
+    assert second.path == facts.elves[1].path
+    assert tuple(names) == facts.elves[1].exported
+
+
+@pytest.mark.skipif(not OBJECTS, reason="no runtime library found on this machine")
+def test_an_entry_damaged_among_its_names_is_removed_and_scanned_again(
+    cache: Path, tmp_path: Path
+) -> None:
+    wheel = wheel_with(tmp_path, "one", OBJECTS[0].resolve())
+    facts = scancache.scanned(wheel, "d" * 64)
+    path = cache / f"{'d' * 64}.json.gz"
+    with gzip.open(path, "rt") as stream:
+        lines = stream.readlines()
+    part = next(i for i, line in enumerate(lines) if line.startswith('{"names"'))
+    lines[part] = lines[part][: len(lines[part]) // 2] + "\n"  # cut short
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    files = scancache.read(wheel, "d" * 64).files
+    _, names = next(files)
+    with pytest.raises(scancache.Damaged, match="damaged"):
+        list(names)
+    assert not path.exists()  # removed: the next reader scans the wheel
+    assert scancache.scanned(wheel, "d" * 64) == facts
+    assert path.is_file()
 
 
 @pytest.mark.skipif(not OBJECTS, reason="no runtime library found on this machine")
