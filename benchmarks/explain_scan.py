@@ -7,8 +7,11 @@ Each way runs in its own fresh interpreter (so ru_maxrss is that way's own peak)
   pyelftools (the scan as it was; exported names only, the cheaper half);
 - cold: `scancache.scanned` with an empty cache (struct reader, members streamed to a
   temporary file, the entry written);
-- warm: the same call again (the entry read back).
-The cache is a temporary folder, removed at the end.
+- warm: the same call again (the entry read back);
+- explain-cold, explain-warm: `explain` of the wheel, with an empty cache of its own and
+  then again: what a run's finish and `wheelclash explain` do (each ELF file and each part
+  of its names read in turn, only the names a predictor reads kept).
+The caches are temporary folders, removed at the end.
 """
 
 from __future__ import annotations
@@ -57,9 +60,20 @@ def after(wheel: Path) -> int:
     return sum(len(elf.exported) for elf in facts.elves)
 
 
+def explained(wheel: Path) -> int:
+    from harness.analysis.explain import explain
+
+    return len(explain([("bench", wheel)]))
+
+
 def one(way: str, wheel: Path) -> None:
     start = time.perf_counter()
-    names = before(wheel) if way == "before" else after(wheel)
+    if way == "before":
+        names = before(wheel)
+    elif way.startswith("explain"):
+        names = explained(wheel)
+    else:
+        names = after(wheel)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"seconds": seconds, "peak": peak, "names": names}))
@@ -84,18 +98,27 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
         return 2
-    with tempfile.TemporaryDirectory(prefix="wheelclash-bench-") as cache:
+    with (
+        tempfile.TemporaryDirectory(prefix="wheelclash-bench-") as cache,
+        tempfile.TemporaryDirectory(prefix="wheelclash-bench-explain-") as own,
+    ):
         for wheel in map(Path, argv):
             got = {way: measure(way, wheel, cache) for way in ("before", "cold", "warm")}
+            got |= {way: measure(way, wheel, own) for way in ("explain-cold", "explain-warm")}
             size = wheel.stat().st_size / 2**20
             print(f"{wheel.name} ({size:.0f} MB, {int(got['cold']['names'])} exported names)")
             for way, row in got.items():
-                print(f"  {way:6} {row['seconds']:7.1f} s  peak RSS {row['peak'] / 2**20:6.0f} MB")
+                print(f"  {way:12} {row['seconds']:7.1f} s  peak RSS {row['peak'] / 2**20:6.0f} MB")
             base = got["before"]
-            for way in ("cold", "warm"):
+            for way in ("cold", "warm", "explain-cold", "explain-warm"):
                 print(
                     f"  before/{way}: time ×{base['seconds'] / got[way]['seconds']:.1f}, "
                     f"peak RSS ×{base['peak'] / got[way]['peak']:.1f}"
+                )
+            for way in ("cold", "warm"):
+                print(
+                    f"  {way}/explain-{way}: peak RSS "
+                    f"×{got[way]['peak'] / got['explain-' + way]['peak']:.1f}"
                 )
     return 0
 
