@@ -10,6 +10,7 @@ parsed from there, so no member is ever held in memory whole.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import operator
 import shutil
@@ -36,6 +37,7 @@ VISIBLE: Final = ("STV_DEFAULT", "STV_PROTECTED")
 RELOCATION_SECTIONS: Final = (".rela.dyn", ".rela.plt", ".rel.dyn", ".rel.plt")
 ELF_MAGIC: Final = b"\x7fELF"
 CHUNK: Final = 1 << 20  # bytes per read when a member is copied out of its archive
+WINDOW: Final = 1 << 20  # bytes of a string table read at once (more for a longer name)
 MACHINES: Final = {
     "EM_X86_64": "x86_64",
     "EM_AARCH64": "aarch64",
@@ -159,7 +161,10 @@ class _SymbolTable:
         return _string(self.strings, row[self.picks[0]])
 
 
-def _symbol_table(elf: Any, sections: list[Any], section: Any) -> _SymbolTable:
+def _symbol_table(
+    elf: Any, sections: list[Any], section: Any, strings: bool = True
+) -> _SymbolTable:
+    """The table's entries, and its string table's bytes unless `strings` is False."""
     layout, picks = SYM_LAYOUT[elf.elfclass]
     entry = struct.Struct(_order(elf) + layout)
     return _SymbolTable(
@@ -167,36 +172,72 @@ def _symbol_table(elf: Any, sections: list[Any], section: Any) -> _SymbolTable:
         picks=picks,
         stride=int(section["sh_entsize"]) or entry.size,
         data=bytes(section.data()),
-        strings=bytes(sections[section["sh_link"]].data()),
+        strings=bytes(sections[section["sh_link"]].data()) if strings else b"",
     )
 
 
-def _exported(elf: Any, sections: list[Any]) -> Iterator[Exported]:
-    """The defined, visible global, weak and GNU-unique names of .dynsym, one at a time (the
-    table's bytes are read now; the names are made as they are asked for)."""
+def _exported(elf: Any, sections: list[Any], stream: IO[bytes]) -> Iterator[Exported]:
+    """The defined, visible global, weak and GNU-unique names of .dynsym, one at a time,
+    ordered by where their names are in the string table (which is then read from `stream`
+    in windows, not held: one library of tensorflow-cpu has 80 MB of names). The table's
+    entries are read now; `stream` must stay open until the names have been read."""
     section = next((s for s in sections if s.name == ".dynsym"), None)
     if section is None:
         return iter(())
-    return _names_of(_symbol_table(elf, sections, section))
-
-
-def _names_of(table: _SymbolTable) -> Iterator[Exported]:
-    strings, find, end_of = table.strings, table.strings.find, len(table.strings)
+    table = _symbol_table(elf, sections, section, strings=False)
+    at = array.array("Q")  # st_name of each exported entry
+    infos = bytearray()
+    sizes = array.array("Q")
     for st_name, info, other, shndx, size in table.entries():
-        bind = info >> 4
         if (
             not st_name
             or shndx == 0
-            or bind not in EXPORTED_CODES
+            or info >> 4 not in EXPORTED_CODES
             or other & 7 not in VISIBLE_CODES
         ):
             continue
-        end = find(b"\0", st_name)  # _string, inlined: this loop runs 10⁵ times
-        name = strings[st_name : end_of if end < 0 else end].decode("utf-8", errors="replace")
+        at.append(st_name)
+        infos.append(info)
+        sizes.append(size)
+    strings = sections[section["sh_link"]]
+    order = sorted(range(len(at)), key=at.__getitem__)
+    return _names_of(
+        order, at, infos, sizes, stream, int(strings["sh_offset"]), int(strings["sh_size"])
+    )
+
+
+def _names_of(
+    order: list[int],
+    at: array.array[int],
+    infos: bytearray,
+    sizes: array.array[int],
+    stream: IO[bytes],
+    base: int,
+    size: int,
+) -> Iterator[Exported]:
+    window, start = b"", 0  # the bytes of the string table read last, and their offset
+    for index in order:
+        offset = at[index]
+        if offset >= size:
+            continue
+        end = window.find(b"\0", offset - start) if offset >= start else -1
+        length = WINDOW
+        while offset < start or (end < 0 and start + len(window) < size):
+            stream.seek(base + offset)
+            want = min(length, size - offset)
+            window, start = stream.read(want), offset
+            end, length = window.find(b"\0"), length * 2
+            if len(window) < want:
+                break  # the file ends early: the name runs to its end
+        raw = window[offset - start : len(window) if end < 0 else end]
+        name = raw.decode("utf-8", errors="replace")
         if not name:
             continue
+        info = infos[index]
         kind = info & 0xF
-        yield Exported(name=name, bind=BINDS[bind], kind=TYPES.get(kind, str(kind)), size=size)
+        yield Exported(
+            name=name, bind=BINDS[info >> 4], kind=TYPES.get(kind, str(kind)), size=sizes[index]
+        )
 
 
 def _relocated(elf: Any, sections: list[Any]) -> frozenset[str]:
@@ -257,7 +298,7 @@ def read_named(path: str, stream: IO[bytes], relocations: bool = True) -> Named:
         comment=_comment(sections),
         arch=MACHINES.get(str(elf["e_machine"]), str(elf["e_machine"])),
     )
-    return facts, _exported(elf, sections)
+    return facts, _exported(elf, sections, stream)
 
 
 def read_elf(path: str, stream: IO[bytes], relocations: bool = True) -> ElfFacts:
