@@ -242,31 +242,30 @@ class Scanned:
     sha256: str
     elves: tuple[ElfFacts, ...]
     modules: frozenset[str]  # archive paths of extension modules
-    python_hits: tuple[str, ...]
     findings: tuple[Finding, ...]  # the wheel's own
+
+
+def _once(table: Predictors) -> Callable[[str], bool]:
+    """Whether a name is a call_once trampoline's (what mechanism 1's pair predictor reads)."""
+    return lambda name: any(p.search(name) for p in table.call_once)
 
 
 def _slim(elf: ElfFacts, table: Predictors) -> ElfFacts:
     """The facts with only the names a predictor between wheels can use."""
-    family = carried(table.bundled)
-
-    def once(name: str) -> bool:
-        return any(p.search(name) for p in table.call_once)
-
+    family, once = carried(table.bundled), _once(table)
     kept = tuple(e for e in elf.exported if e.unique or once(e.name) or family(e.name))
-    return dataclasses.replace(
-        elf, exported=kept, relocated=frozenset(n for n in elf.relocated if once(n))
-    )
+    return dataclasses.replace(elf, exported=kept, relocated=frozenset(filter(once, elf.relocated)))
 
 
 def _relevant(table: Predictors) -> Callable[[Exported], bool]:
-    """Whether any predictor reads an exported name: the rest are dropped as they are read."""
-    family = carried(table.bundled)
-    patterns = (*(row.pattern for row in table.internals), *table.call_once)
+    """Whether any predictor reads an exported name: the rest are dropped as they are read
+    (what `_slim` keeps, and the runtime internals the wheel's own findings read)."""
+    family, once = carried(table.bundled), _once(table)
+    internal = [row.pattern for row in table.internals]
 
     def relevant(symbol: Exported) -> bool:
         name = symbol.name
-        return symbol.unique or family(name) or any(p.search(name) for p in patterns)
+        return symbol.unique or family(name) or once(name) or any(p.search(name) for p in internal)
 
     return relevant
 
@@ -291,7 +290,6 @@ def _read(
         sha256=sha256,
         elves=tuple(elves),
         modules=opened.modules,
-        python_hits=opened.python_hits,
         findings=tuple(findings),
     )
 
