@@ -49,6 +49,11 @@ class CellJob:
     snippet: str = ""  # Python code the probe runs after the exercises (a first use)
     # Top-level module names the installed wheels provide; the classifier's, not the probe's.
     provided: tuple[str, ...] = ()
+    # What the probe hides of a shared environment, so that the cell sees its own wheels only,
+    # as if the others were not installed: dotted module prefixes ("google.re2") and canonical
+    # distribution names ("google-re2"), for imports and importlib.metadata alike.
+    hidden_modules: tuple[str, ...] = ()
+    hidden_dists: tuple[str, ...] = ()
 
     @property
     def budget_s(self) -> float:
@@ -75,8 +80,16 @@ class CellJob:
                 ],
                 "victims": self.victims,
                 **({"snippet": self.snippet} if self.snippet else {}),
+                **self._hide(),
             },
         }
+
+    def _hide(self) -> dict[str, Any]:
+        """The spec's "hide" entry, only when something is hidden: a cell in an environment of
+        its own keeps the batch document it had before hiding existed."""
+        if not (self.hidden_modules or self.hidden_dists):
+            return {}
+        return {"hide": {"modules": list(self.hidden_modules), "dists": list(self.hidden_dists)}}
 
 
 def job_for(
@@ -123,15 +136,19 @@ def batch(
     workdir: str,
     capture_root: str | None = None,
     die_with_parent: bool = False,
+    private_home: bool = False,
 ) -> dict[str, Any]:
     """A whole supervisor batch document. `die_with_parent` when the supervisor's parent is
     the harness itself (the local backend): under `docker exec` its parent is the runtime's
-    short-lived exec process, and the container's removal stops it instead."""
+    short-lived exec process, and the container's removal stops it instead. `private_home`
+    gives each cell's probe a HOME and TMPDIR of its own, gone after the cell: in a container
+    that outlives many cells (of other pairs, too), none sees what an earlier one left there."""
     return {
         "python": python,
         "probe": probe,
         "workdir": workdir,
         "tail_bytes": 4000,
         "die_with_parent": die_with_parent,
+        **({"private_home": True} if private_home else {}),
         "cells": [job.to_json(capture_root) for job in jobs],
     }

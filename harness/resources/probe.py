@@ -8,11 +8,12 @@ is shipped as a file, never built as a string. Usage:
 SPEC_JSON holds: "events" (a file to append JSON event lines to), "imports" (a list of
 {"module", "global"}), "exercises" (a list of {"module", "function", "threads"}), "snippet"
 (optional Python code run after the exercises; a line `# step: LABEL` starts a step of its
-own) and
-"victims" (true to use CPython's own C extensions afterwards). Exit codes: 0 when every
-step passed, 10 for an import error, 11 for a failed check, 12 for bad arguments. After the
-last step the probe writes the "sentinel" event and returns to the interpreter, so a crash
-while the process shuts down is still seen.
+own), "victims" (true to use CPython's own C extensions afterwards) and "hide" (optional:
+{"modules": dotted prefixes, "dists": canonical distribution names}, what of an environment
+shared with other pairs the cell must not see). Exit codes: 0 when every step passed, 10 for
+an import error, 11 for a failed check, 12 for bad arguments. After the last step the probe
+writes the "sentinel" event and returns to the interpreter, so a crash while the process
+shuts down is still seen.
 """
 
 import faulthandler
@@ -81,6 +82,93 @@ def snippet_parts(snippet):
         if "\n".join(body).strip():
             parts.append((label, "\n" * (start + 1 if marked else start) + "\n".join(body)))
     return parts
+
+
+def canonical_name(name):
+    """A distribution name as packaging's canonicalize_name spells it. `re` is imported here
+    only: nothing needs it unless something is hidden."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def dist_name(dist):
+    """A distribution's canonical name, or "" when its metadata cannot be read (such a one
+    is kept: the caller meets the same error it would without hiding, when it reads it)."""
+    try:
+        return canonical_name(dist.metadata.get("Name") or "")
+    except Exception:
+        return ""
+
+
+class Hider:
+    """The path finder, blind to what the "hide" spec names: a cell whose wheels share an
+    environment with other pairs' sees its own, as if the others were not installed. A hidden
+    module is not found (`import` raises the usual ModuleNotFoundError, find_spec gives None),
+    and a hidden distribution has no metadata. The standard library is never hidden: a
+    distribution that ships a backport (`enum`, `typing`) must not take the original away."""
+
+    def __init__(self, modules, dists, finder):
+        self.modules = tuple(modules)
+        self.dists = frozenset(canonical_name(name) for name in dists)
+        self.finder = finder
+        self.stdlib = stdlib_roots()
+
+    def hides(self, name):
+        return any(name == p or name.startswith(p + ".") for p in self.modules)
+
+    def find_spec(self, name, path=None, target=None):
+        spec = self.finder.find_spec(name, path, target)
+        if spec is None or not self.hides(name) or self.in_stdlib(spec):
+            return spec
+        return None
+
+    def in_stdlib(self, spec):
+        """Whether everything the spec would load lies in the standard library."""
+        places = list(spec.submodule_search_locations or [])
+        if spec.has_location and spec.origin:
+            places.append(spec.origin)
+        return bool(places) and all(under_stdlib(place, self.stdlib) for place in places)
+
+    def find_distributions(self, *args, **kwargs):
+        """The path finder's distributions (importlib.metadata asks every finder on
+        sys.meta_path), but the hidden ones."""
+        for dist in self.finder.find_distributions(*args, **kwargs):
+            if dist_name(dist) not in self.dists:
+                yield dist
+
+    def invalidate_caches(self):
+        self.finder.invalidate_caches()
+
+
+def stdlib_roots():
+    """The standard library's folders, resolved (a venv's are its base interpreter's)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(sorted({os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib")}))
+
+
+def under_stdlib(place, roots):
+    """Whether a file or folder lies in the standard library. A site-packages inside it (a
+    Python installed without a venv, as in the python:3.x images) does not count."""
+    real = os.path.realpath(place)
+    for root in roots:
+        relative = os.path.relpath(real, root)
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            continue
+        if relative.split(os.sep, 1)[0] not in ("site-packages", "dist-packages"):
+            return True
+    return False
+
+
+def hide(settings):
+    """Put a Hider in the path finder's place on sys.meta_path, before the first import."""
+    import importlib.machinery
+
+    finder = importlib.machinery.PathFinder
+    hider = Hider(settings.get("modules", ()), settings.get("dists", ()), finder)
+    sys.meta_path[:] = [hider if entry is finder else entry for entry in sys.meta_path]
 
 
 def _use_hashlib():
@@ -195,6 +283,8 @@ def main(argv):
         sys.stderr.write("probe: bad spec: %s\n" % (exc,))
         return EXIT_USAGE
 
+    if spec.get("hide"):
+        hide(spec["hide"])
     faulthandler.enable(all_threads=True)
     if hasattr(faulthandler, "register"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -5,6 +5,7 @@ inside the container for the docker backend. It reads one JSON document from the
 last argument, or from stdin:
 
     {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
+     "private_home": true,
      "cells": [{"id": ..., "spec": {...}, "env": {...}, "timeout": seconds}, ...]}
 
 and writes one JSON line per cell to stdout as soon as that cell ends, so a caller that
@@ -20,7 +21,8 @@ faulthandler), then its process group, and nothing else, is killed. The supervis
 itself a child subreaper, so the probe of a dead launcher, and anything a probe forked and
 left behind, are its own to reap and kill before the next cell starts; then it empties its
 working folder (the probe's working directory), so a probe that filled it cannot take the
-next cell's room.
+next cell's room. With "private_home", each probe's HOME and TMPDIR are a folder of its own
+in the working folder, so they go with it: no cell sees what an earlier one left there.
 
 With `--users SUPERVISOR_UID:GID,PROBE_UID:GID` (the docker backend starts it as root with
 only the capabilities to change users), it first empties the capability bounding set, then
@@ -387,10 +389,32 @@ def output_paths(workdir, index):
     return {name: stem + "." + name for name in ("events", "stdout", "stderr")}
 
 
-def probe_env(cell):
+def private_home(batch):
+    """The probes' HOME and TMPDIR with "private_home", else None: a folder in the working
+    folder, which is emptied after every cell (see empty_folder)."""
+    if not batch.get("private_home"):
+        return None
+    return os.path.join(batch["workdir"], "home")
+
+
+def make_private_home(batch):
+    """Make the cell's private home, if the batch asks for one, before its probe starts. It
+    is made with the supervisor's effective ids, which are the probe's: the probe owns it
+    (whatever the umask)."""
+    home = private_home(batch)
+    if home is not None:
+        os.makedirs(home, exist_ok=True)
+        os.chmod(home, 0o700)
+
+
+def probe_env(batch, cell):
     env = dict(os.environ)
     env.update(cell.get("env", {}))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    home = private_home(batch)
+    if home is not None:
+        # After the cell's own: the batch promises every probe a home of its own.
+        env["HOME"] = env["TMPDIR"] = home
     return env
 
 
@@ -415,7 +439,7 @@ def cell_setup(batch, index):
     spec = dict(cell["spec"])
     spec["events"] = paths["events"]
     preexec = cell_preexec(batch["workdir"], cell.get("capture"))
-    return paths, spec, probe_env(cell), preexec
+    return paths, spec, probe_env(batch, cell), preexec
 
 
 class LaunchFailed(Exception):
@@ -786,6 +810,7 @@ def run_cell(batch, launcher, index):
 
     start = time.monotonic()
     try:
+        make_private_home(batch)
         proc = launcher.start(index)
     except (OSError, LaunchFailed) as exc:
         report["infra_error"] = "could not start the probe: %s" % (exc,)

@@ -193,10 +193,11 @@ class FreeSpace:
 def test_a_wheel_that_fills_the_disk_fills_only_its_scratch_folders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The probe writes until ENOSPC in its working directory, /tmp and HOME: each is a
-    tmpfs of fixed size (the root filesystem is read-only), the engine's disk does not
-    shrink meanwhile, the cell's verdict is its own, and the next cell finds its working
-    directory empty again."""
+    """The probe writes until ENOSPC in its working directory, /tmp and HOME: each is on a
+    tmpfs of fixed size (the root filesystem is read-only; HOME is a private one in the
+    working directory, so it fills the same tmpfs), the engine's disk does not shrink
+    meanwhile, the cell's verdict is its own, and the next cell finds its working directory
+    and its HOME empty again."""
     client = docker.from_env()
     root = str(client.info()["DockerRootDir"])
     client.close()
@@ -216,20 +217,24 @@ def test_a_wheel_that_fills_the_disk_fills_only_its_scratch_folders(
     assert [c.outcome.verdict for c in fills] == ["wrong-result", "wrong-result"]
     took = re.compile(r"(/[\w/-]*) took (\d+) MiB, then (\w+)")
 
-    def folder(path: str) -> str:
-        """A batch's working folder is its own, inside the cells' folder (-j)."""
+    def tmpfs(path: str) -> str:
+        """A batch's working folder is its own, inside the cells' folder (-j); so is the
+        private HOME of its probes, inside that (resources/supervisor.py)."""
         return settings.cells if path.startswith(settings.cells + "/") else path
 
     for cell in fills:
         assert "OSError: [Errno 28]" in cell.outcome.detail, cell.outcome.detail
-        listed = took.finditer(cell.outcome.detail)
-        written = {folder(m[1]): (int(m[2]) << 20, m[3]) for m in listed}
-        assert set(written) == {settings.cells, "/tmp", settings.workdir}, cell.outcome.detail
-        for where, (size, error) in written.items():
-            assert error == "ENOSPC" and size <= (sizes[where] or 0), cell.outcome.detail
-    # The first cell's file was gone when the second cell started: its working directory
+        listed = [(m[1], int(m[2]) << 20, m[3]) for m in took.finditer(cell.outcome.detail)]
+        wheres = [tmpfs(path) for path, _, _ in listed]
+        assert wheres == [settings.cells, "/tmp", settings.cells], cell.outcome.detail
+        assert listed[2][0] == listed[0][0] + "/home", cell.outcome.detail
+        assert all(error == "ENOSPC" for _, _, error in listed), cell.outcome.detail
+        for where in set(wheres):
+            size = sum(n for (_, n, _), at in zip(listed, wheres, strict=True) if at == where)
+            assert size <= (sizes[where] or 0), cell.outcome.detail
+    # The first cell's files were gone when the second cell started: its working directory
     # took as much again.
-    first, second = ({folder(m[1]): m[2] for m in took.finditer(c.outcome.detail)} for c in fills)
-    assert int(second[settings.cells]) >= int(first[settings.cells]) - 8
+    first, second = ([int(m[2]) for m in took.finditer(c.outcome.detail)] for c in fills)
+    assert second[0] >= first[0] - 8
     assert code == 1
     assert mine(docker.from_env()) == ([], [])

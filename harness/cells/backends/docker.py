@@ -226,6 +226,7 @@ class DockerSession:
             probe=settings.script("probe.py"),
             workdir=f"{settings.cells}/{stem}",  # its probes' files (and kernel cores): its own
             capture_root=f"{settings.workdir}/capture",  # a folder per cell
+            private_home=True,  # the container's HOME and /tmp outlive cells, of other pairs too
         )
         name = f"batches/{stem}.json"
         payload = {name: json.dumps(document).encode()}

@@ -1,0 +1,187 @@
+"""Cells that share one environment with other pairs, in real processes: the probe hides the
+other pairs' modules and distributions as if they were not installed (never the standard
+library), and the supervisor gives each cell a HOME and TMPDIR that die with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.cells.jobs import CellJob, Import, batch
+
+HIDE = {"hide": {"modules": ["hideme", "nsx.part", "json", "colorsys"], "dists": ["hideme"]}}
+
+# json is the probe's own (imported before hiding starts); colorsys is imported here first.
+HIDDEN_SNIPPET = """
+import importlib.metadata, importlib.util
+try:
+    import hideme
+except ModuleNotFoundError as exc:
+    assert str(exc) == "No module named 'hideme'", exc
+else:
+    raise AssertionError("hideme was imported")
+assert importlib.util.find_spec("hideme") is None
+try:
+    importlib.metadata.version("hideme")
+except importlib.metadata.PackageNotFoundError:
+    pass
+else:
+    raise AssertionError("hideme has metadata")
+assert "hideme" not in [d.metadata["Name"] for d in importlib.metadata.distributions()]
+import nsx.keep
+try:
+    import nsx.part
+except ModuleNotFoundError:
+    pass
+else:
+    raise AssertionError("nsx.part was imported")
+import colorsys, json
+assert colorsys.rgb_to_hsv(1, 0, 0) == (0, 1, 1) and json.loads("[1]") == [1]
+"""
+
+SEEN_SNIPPET = """
+import importlib.metadata
+import hideme, nsx.keep, nsx.part
+assert hideme.VALUE == 1
+assert importlib.metadata.version("hideme") == "1.0"
+"""
+
+
+def site_folder(root: Path) -> Path:
+    """A site folder of a pure-Python distribution `hideme` and a namespace `nsx` of two
+    portions, `nsx.part` (to hide) and `nsx.keep`."""
+    site = root / "site"
+    (site / "hideme").mkdir(parents=True)
+    (site / "hideme" / "__init__.py").write_text("VALUE = 1\n")
+    (site / "hideme-1.0.dist-info").mkdir()
+    (site / "hideme-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hideme\nVersion: 1.0\n"
+    )
+    for portion in ("part", "keep"):
+        (site / "nsx" / portion).mkdir(parents=True)
+        (site / "nsx" / portion / "__init__.py").write_text("")
+    return site
+
+
+def run_probe(root: Path, spec: dict[str, Any]) -> tuple[int, list[dict[str, Any]], str]:
+    """The real probe on `spec`, with the site folder on its path: exit code, events, stderr."""
+    events = root / "events.jsonl"
+    spec = {"events": str(events), "exercises": [], "victims": False, **spec}
+    env = {**os.environ, "PYTHONPATH": str(site_folder(root))}
+    done = subprocess.run(
+        [sys.executable, str(paths.PROBE), json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = events.read_text().splitlines()
+    return done.returncode, [json.loads(line) for line in lines], done.stderr
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [event["event"] for event in events]
+
+
+def test_hidden_modules_and_distributions_are_as_if_not_installed(tmp_path: Path) -> None:
+    spec = {"imports": [{"module": "nsx.keep", "global": False}], "snippet": HIDDEN_SNIPPET}
+    code, events, stderr = run_probe(tmp_path, {**spec, **HIDE})
+    assert code == 0, (events, stderr)
+    assert kinds(events) == ["start", "step", "step", "libraries", "sentinel"]
+
+
+def test_without_hiding_the_same_environment_shows_everything(tmp_path: Path) -> None:
+    code, events, stderr = run_probe(tmp_path, {"imports": [], "snippet": SEEN_SNIPPET})
+    assert code == 0, (events, stderr)
+    assert kinds(events) == ["start", "step", "libraries", "sentinel"]
+
+
+def test_importing_a_hidden_module_is_an_ordinary_import_error(tmp_path: Path) -> None:
+    code, events, _ = run_probe(tmp_path, {"imports": [{"module": "hideme"}], **HIDE})
+    assert code == 10
+    (error,) = [event for event in events if event["event"] == "import-error"]
+    assert error["type"] == "ModuleNotFoundError"
+    assert error["message"] == "No module named 'hideme'"
+
+
+def cell(name: str, snippet: str) -> CellJob:
+    return CellJob(
+        cell_id=name,
+        imports=(Import(module="tempfile", rtld_global=False),),
+        exercises=(),
+        victims=False,
+        preload="",
+        timeout_s=30,
+        snippet=snippet,
+    )
+
+
+def supervise(root: Path, jobs: list[CellJob], private_home: bool) -> list[dict[str, Any]]:
+    """The real supervisor on a batch file, as the backends run it, with a HOME and TMPDIR of
+    the test's own (a cell that writes to its HOME writes nothing of the user's)."""
+    workdir = root / "work"
+    document = batch(
+        jobs,
+        python=sys.executable,
+        probe=str(paths.PROBE),
+        workdir=str(workdir),
+        private_home=private_home,
+    )
+    path = root / "batch.json"
+    path.write_text(json.dumps(document))
+    outer = {"HOME": str(root / "outer-home"), "TMPDIR": str(root / "outer-tmp")}
+    for folder in outer.values():
+        os.mkdir(folder)
+    done = subprocess.run(
+        [sys.executable, str(paths.SUPERVISOR), str(path)],
+        env={**os.environ, **outer},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(workdir) == [], "the working folder outlived its cells"
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def passed(report: dict[str, Any]) -> bool:
+    return report["returncode"] == 0 and kinds(report["events"])[-1] == "sentinel"
+
+
+def test_each_cell_has_a_home_and_tmpdir_of_its_own(tmp_path: Path) -> None:
+    outer = str(tmp_path / "outer-home")
+    writes = f"""
+import os, tempfile
+assert os.environ["HOME"] != {outer!r}
+assert tempfile.gettempdir() == os.environ["HOME"]
+for folder, name in ((os.environ["HOME"], ".cache"), (tempfile.gettempdir(), "tmp.x")):
+    with open(os.path.join(folder, name), "w") as handle:
+        handle.write("an earlier cell was here")
+"""
+    reads = f"""
+import os, tempfile
+assert os.environ["HOME"] != {outer!r}
+for folder in (os.environ["HOME"], tempfile.gettempdir()):
+    assert os.listdir(folder) == [], os.listdir(folder)
+"""
+    reports = supervise(tmp_path, [cell("writes", writes), cell("reads", reads)], True)
+    assert [r["id"] for r in reports] == ["writes", "reads"]
+    assert all(passed(r) for r in reports), reports
+    assert os.listdir(tmp_path / "outer-home") == os.listdir(tmp_path / "outer-tmp") == []
+
+
+def test_without_private_homes_the_probe_keeps_the_supervisors(tmp_path: Path) -> None:
+    home, tmp = str(tmp_path / "outer-home"), str(tmp_path / "outer-tmp")
+    snippet = f"""
+import os
+assert os.environ["HOME"] == {home!r} and os.environ["TMPDIR"] == {tmp!r}
+"""
+    (report,) = supervise(tmp_path, [cell("same", snippet)], False)
+    assert passed(report), report
