@@ -3,16 +3,21 @@
     wheelclash atlas CORPUS [--target T] [--arch A] [-j N] [--shard I/N] [--resume RUN]
                             [--results DIR] [--repeat-failures N] [--editions DIR]
                             [--previous EDITION | --no-previous] [--screen [--group-size K]]
+                            [--own-environments]
     wheelclash atlas edition RESULTS --corpus CORPUS [--editions DIR]
     wheelclash atlas diff OLD NEW
 
-The first runs every ordered pair of the corpus's wheels (each pair installed on its own)
-in the dlopen modes local, global-all and global-first, gives each failing cell more runs,
-and writes an edition (results.json, summary.md and the page atlas.html) into the editions
-folder beside the corpus. Cells whose environment is unchanged since the previous edition
-(the same wheel files, inputs and cell-affecting harness files: harness/run/reuse.py) are
-taken from it. With --screen, groups of wheels are imported together first and only the
-pairs of failing groups (split until isolated: harness/run/screen.py) run as pairs.
+The first runs every ordered pair of the corpus's wheels in the dlopen modes local,
+global-all and global-first, gives each failing cell more runs, and writes an edition
+(results.json, summary.md and the page atlas.html) into the editions folder beside the
+corpus. Each pair sees only its own wheels and their dependencies, as if installed on its
+own: pairs whose wheels can be installed together without changing any pair's files share
+one environment, each cell hiding the rest (harness/run/pools.py); --own-environments
+installs every pair on its own instead. Cells whose environment is unchanged since the
+previous edition (the same wheel files, inputs and cell-affecting harness files:
+harness/run/reuse.py) are taken from it. With --screen, groups of wheels are imported
+together first and only the pairs of failing groups (split until isolated:
+harness/run/screen.py) run as pairs.
 A shard writes no edition: merge the shards' results (`wheelclash merge`), then write one
 with `atlas edition`, which first attributes again, from the results' own cells, the failing
 cells that did not know whether a wheel fails alone (harness/analysis/reattribute.py; a
@@ -90,6 +95,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arch", type=options.arches, action="extend", metavar="A")
     group.add_argument("--engine", type=options.engine, action="append", metavar="ARCH=ENGINE")
     group.add_argument("-j", "--jobs", type=options.positive_int, default=1, metavar="N")
+    group.add_argument(
+        "--own-environments",
+        action="store_true",
+        help="install every pair and wheel in an environment of its own (slower), instead of "
+        "sharing one among the pairs that can be installed together",
+    )
     scale = parser.add_argument_group("at scale")
     scale.add_argument(
         "--shard", type=options.shard, metavar="I/N", help="run the I-th of N parts of the pairs"
@@ -243,6 +254,7 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
         previous=None if args.no_previous else args.previous,
         editions=None if args.no_previous else _edition_of(corpus, args.editions).editions,
         annotate=None if screening is None else screening.annotate,
+        share_environments=not args.own_environments,
     )
     summary = run_with_progress(request, args)
     if screening is not None:

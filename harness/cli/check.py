@@ -120,6 +120,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "and global-first; unchanged cells come from the corpus's latest edition",
     )
     atlas.add_argument(
+        "--own-environments",
+        action="store_true",
+        help="with --against: install every pair in an environment of its own (slower), "
+        "instead of sharing one among the pairs that can be installed together",
+    )
+    atlas.add_argument(
         "--previous",
         type=Path,
         metavar="EDITION",
@@ -140,6 +146,8 @@ def execute(args: argparse.Namespace) -> int:
         return against_corpus(args, where)
     if args.previous is not None:
         raise InputError("--previous goes with --against CORPUS")
+    if args.own_environments:
+        raise InputError("--own-environments goes with --against CORPUS")
     inputs = parse_inputs(args.inputs, args.download, args.requirements or ())
     check = CheckOptions(
         targets=where.targets or (),
@@ -187,6 +195,7 @@ def against_corpus(args: argparse.Namespace, where: options.Placement) -> int:
         incremental=True,
         previous=args.previous,
         editions=corpus.path.parent / str(atlas_defaults()["editions"]),
+        share_environments=not args.own_environments,
     )
     summary = run_with_progress(request, args)
     reused = Reused.read(summary.run_dir)

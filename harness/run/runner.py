@@ -40,7 +40,9 @@ from harness.evidence.results import CellResult, Provenance, new_run_id
 from harness.images.catalogue import timeout_scale
 from harness.run import attribute, prepare, repeats, reuse
 from harness.run.parallel import dealt, run_units, split
+from harness.run.pools import Seat, WheelSet, plan_pools
 from harness.run.shards import Shard, shard_of
+from harness.run.sharing import Pools
 from harness.run.state import (
     CellIndex,
     Manifest,
@@ -316,6 +318,9 @@ class RunRequest:
     # More top-level keys for results.json, made from the finished cells (the atlas's
     # screening record, which says which of its pairs the cells confirmed).
     annotate: Callable[[Sequence[CellResult]], Mapping[str, Any]] | None = None
+    # Run the cells of wheel sets that can share an environment in one (harness/run/pools.py):
+    # one install per pool instead of one per set, each cell hiding what its set lacks.
+    share_environments: bool = False
 
     def resumed(self, manifest: Manifest) -> RunRequest:
         """This request with the scenarios and choices of the run it resumes."""
@@ -380,6 +385,7 @@ class PreparedRun:
     # gone by the time results are written).
     described: Mapping[str, Mapping[str, str]]
     reused: reuse.Reused | None = None  # what was taken from a previous run (incremental)
+    seats: Mapping[str, Seat] = field(default_factory=dict)  # cell group -> its pool seat
 
 
 def plan_run(request: RunRequest) -> RunPlan:
@@ -463,7 +469,46 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
         built=built,
         todo=todo,
         described={name: dict(b.describe()) for name, b in plan.backends.used().items()},
+        seats=seats_for(todo, built) if request.share_environments else {},
     )
+
+
+def seats_for(
+    units: Sequence[Sequence[Cell]], built: Mapping[str, Sequence[BuiltWheel]]
+) -> dict[str, Seat]:
+    """The pools the units' wheel sets can share, by cell group (harness/run/pools.py)."""
+    sets = [
+        WheelSet(
+            key=u[0].group, target=u[0].target, arch=u[0].arch, wheels=tuple(built[u[0].group])
+        )
+        for u in units
+        if u
+    ]
+    seats = plan_pools(sets)
+    pooled = {seat.pool.name: seat.pool for seat in seats.values()}
+    for pool in pooled.values():
+        logger.warning(
+            "%s: %d wheel sets share one environment of %d wheels",
+            pool.name,
+            len(pool.members),
+            len(pool.wheels),
+        )
+    return seats
+
+
+def pools_info(seats: Mapping[str, Seat]) -> list[dict[str, Any]]:
+    """results.json's record of the pools: which sets shared which environment."""
+    pools = {seat.pool.name: seat.pool for seat in seats.values()}
+    return [
+        {
+            "name": pool.name,
+            "target": pool.target,
+            "arch": pool.arch,
+            "wheels": [w.path.name for w in pool.wheels],
+            "groups": list(pool.members),
+        }
+        for pool in pools.values()
+    ]
 
 
 def run_cells(prepared: PreparedRun) -> None:
@@ -486,10 +531,12 @@ def run_cells(prepared: PreparedRun) -> None:
                 facts_seen.add(f"{seen.target}/{seen.arch}")
                 record_facts(run_dir, seen)
 
+    pools = Pools(prepared.seats, plan.request.jobs)
+
     def run_unit(unit: tuple[Sequence[Cell], int], stopped: Stopped) -> Iterator[CellResult]:
         cells, batches = unit
         scenario = plan.scenario(cells[0])
-        backend = plan.chosen[scenario.name]
+        backend = pools.backend(cells[0].group, plan.chosen[scenario.name])
         wheels = prepared.built[cells[0].group]
         return run_group(scenario, cells, backend, wheels, remember, capture, batches, stopped)
 
@@ -503,26 +550,29 @@ def run_cells(prepared: PreparedRun) -> None:
     count = len(plan.mine) - sum(map(len, prepared.todo))
     stream = Stream(run_dir, prepared.index)
     try:
-        label = progress.few([s.name for s in plan.scenarios])
-        with progress.stage(StageKind.CELLS, label, total=len(plan.mine), done=count) as step:
-            for result in run_units(units, run_unit, jobs):
-                stream.add(replace(result, cell=replace(result.cell, index=position(result))))
-                step.cell(result.id, result.outcome.verdict)
-        again = repeats.extra_runs(plan.units, prepared.index, plan.request.repeat_failures)
-        if again:
-            total = sum(map(len, again))
-            logger.warning(
-                "running %d failing cell(s) again: %d run(s) to give each %d in all",
-                len({str(c.cell_id.logical) for unit in again for c in unit}),
-                total,
-                plan.request.repeat_failures,
-            )
-            extra = list(zip(again, split([len(u) for u in again], jobs), strict=True))
-            again_label = f"{label}, failing cells again"
-            with progress.stage(StageKind.CELLS, again_label, total=total) as step:
-                for result in run_units(extra, run_unit, jobs):
+        with pools:
+            label = progress.few([s.name for s in plan.scenarios])
+            with progress.stage(StageKind.CELLS, label, total=len(plan.mine), done=count) as step:
+                for result in run_units(units, run_unit, jobs):
                     stream.add(replace(result, cell=replace(result.cell, index=position(result))))
                     step.cell(result.id, result.outcome.verdict)
+            again = repeats.extra_runs(plan.units, prepared.index, plan.request.repeat_failures)
+            if again:
+                total = sum(map(len, again))
+                logger.warning(
+                    "running %d failing cell(s) again: %d run(s) to give each %d in all",
+                    len({str(c.cell_id.logical) for unit in again for c in unit}),
+                    total,
+                    plan.request.repeat_failures,
+                )
+                extra = list(zip(again, split([len(u) for u in again], jobs), strict=True))
+                again_label = f"{label}, failing cells again"
+                with progress.stage(StageKind.CELLS, again_label, total=total) as step:
+                    for result in run_units(extra, run_unit, jobs):
+                        stream.add(
+                            replace(result, cell=replace(result.cell, index=position(result)))
+                        )
+                        step.cell(result.id, result.outcome.verdict)
     finally:
         stream.close()
 
@@ -541,6 +591,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
         "planned": len(plan.mine),
         "complete": all(cell_id in prepared.index for cell_id in plan.mine),
         "orders": [{"scenario": s.name, **coverage(s).to_json()} for s in plan.scenarios],
+        **({"pools": pools_info(prepared.seats)} if prepared.seats else {}),
     }
     provenance = Provenance(
         started=prepared.manifest.started,

@@ -45,6 +45,25 @@ class WheelContents:
     libraries: tuple[str, ...]  # archive paths of bundled shared libraries (not modules)
     python_files: tuple[str, ...]  # archive paths of .py files
     declared: tuple[str, ...] | None = None  # the names top_level.txt lists, when it exists
+    pth_files: tuple[str, ...] = ()  # .pth files it installs: site runs them at every start
+
+    def own_roots(self) -> tuple[str, ...]:
+        """The shallowest dotted names under which all of the wheel's modules are its own:
+        each module's first prefix that is a regular package or a module of this wheel
+        (`google.protobuf` for protobuf, whose `google/` is a namespace folder that other
+        wheels share; `numpy`; `_cffi_backend`). Hiding these hides the wheel and nothing
+        else."""
+        importable = {*self.packages, *self.modules, *self.extensions}
+        roots: set[str] = set()
+        for name in importable:
+            parts = name.split(".")
+            prefix = next(
+                ".".join(parts[:n])
+                for n in range(1, len(parts) + 1)
+                if ".".join(parts[:n]) in importable
+            )
+            roots.add(prefix)
+        return tuple(sorted(roots))
 
     def top_level(self) -> tuple[str, ...]:
         """Every top-level name the wheel installs: packages (regular or namespace), modules
@@ -159,11 +178,14 @@ def read_contents(wheel: Path) -> WheelContents:
     modules: list[str] = []
     libraries: list[str] = []
     python_files: list[str] = []
+    pth_files: list[str] = []
     for raw in names:
         name = DATA_DIR_RE.sub("", raw)
         head = name.split("/", 1)[0]
         if head.endswith(".dist-info") or head.endswith(".data") or name.endswith("/"):
             continue
+        if "/" not in name and name.endswith(".pth"):
+            pth_files.append(name)
         base = PurePosixPath(name).name
         if name.endswith(".py"):
             python_files.append(raw)
@@ -183,4 +205,5 @@ def read_contents(wheel: Path) -> WheelContents:
         libraries=tuple(sorted(libraries)),
         python_files=tuple(sorted(python_files)),
         declared=declared,
+        pth_files=tuple(sorted(pth_files)),
     )
