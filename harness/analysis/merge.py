@@ -64,6 +64,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
     wheel_rows: dict[str, Any] = {}
     target_rows: dict[str, Any] = {}
     orders: dict[str, Any] = {}
+    pools: list[dict[str, Any]] = []
     findings: dict[str, Any] = {}  # each shard's static findings, once each
     agreement: list[Any] = []  # each shard's rows, as they are (counts are the shard's)
     attributed: list[Mapping[str, Any]] = []
@@ -122,6 +123,9 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
         complete = complete and bool(run.get("complete", True))
         for entry in run.get("orders", []):
             orders.setdefault(entry["scenario"], entry)
+        # Each shard's pools are its own environments: named by their shard, kept apart.
+        where = run.get("shard") or name
+        pools += [{**pool, "name": f"{where} {pool['name']}"} for pool in run.get("pools", [])]
         for finding in document.get("findings", []):
             findings.setdefault(json.dumps(finding, sort_keys=True), finding)
         agreement += document.get("agreement", [])
@@ -167,6 +171,7 @@ def merge(named: Sequence[tuple[str, Mapping[str, Any]]]) -> Merged:
             "planned": planned,
             "complete": complete,
             "orders": list(orders.values()),
+            **({"pools": pools} if pools else {}),
         },
         "summary": {
             "cells": len(cells),

@@ -12,8 +12,10 @@ import json
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from harness import paths
 from harness.cli import main
 from harness.evidence.results import load_results
 from tests.unit.helpers import build_wheel
@@ -83,6 +85,7 @@ def run(path: Path, results: Path, *more: str) -> dict[str, str]:
     assert code in (0, 1)
     (run_dir,) = [p for p in results.iterdir() if p.is_dir() and p.name != "editions"]
     document, cells = load_results(run_dir)
+    jsonschema.validate(document, json.loads(paths.RESULTS_SCHEMA.read_text()))
     return {
         "pools": json.dumps(document["run"].get("pools", [])),
         **{c.id: c.outcome.verdict for c in cells},

@@ -50,6 +50,12 @@ def test_two_shards_merged_give_the_edition_of_one_run(
     merged = only_folder(tmp_path / "merged")
     document, _ = load_results(merged)
     jsonschema.validate(document, SCHEMA)
+    # each shard shared an environment among its own wheel sets; the merge keeps both apart
+    pools = document["run"]["pools"]
+    assert sorted(pool["name"] for pool in pools) == ["1/2 pool-1", "2/2 pool-1"]
+    assert sorted(g for pool in pools for g in pool["groups"]) == sorted(
+        {c.cell.group for c in (*first, *second)}
+    )
     assert len(document["reuse"]["environments"]) == 6 and document["reuse"]["from"] is None
     edition = ("--corpus", str(path), "--editions", str(tmp_path / "e-sharded"))
     assert main(["atlas", "edition", str(merged), *edition]) == 0
