@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/atlas.py [--corpus benchmarks/atlas_corpus.toml] [-j 2]
                                          [--backend docker --backend local] [--target T]
                                          [--rounds 1] [--before CHECKOUT] [--keep DIR]
-                                         [--screen]
+                                         [--screen] [--own]
 
 For each backend asked, a real `wheelclash atlas CORPUS --backend B -j N --no-previous` runs
 as a child process (`python -m harness.cli`), its results and edition in a temporary folder,
@@ -24,6 +24,10 @@ With --screen, `wheelclash atlas --screen` runs once more per backend (a way nam
 `screen-<backend>`): its cells are fewer (groups first, pairs only where a group fails), so
 its cells per second say little; what it is compared on is the time to the same answer, the
 bare script's wall time over its own (every pair of the corpus settled in every mode).
+
+With --own, `wheelclash atlas --own-environments` runs once more per backend (a way named
+`own-<backend>`): every pair installed in an environment of its own, as before pools
+(harness/run/pools.py), so what the shared environments gain is measured in the same run.
 
 Printed per way: cells, wall seconds, cells per second, and the ratio of each backend's cells
 per second to the bare script's. With --rounds above 1 the ways run that many times,
@@ -161,13 +165,15 @@ def run_atlas(
     corpus: Path, folder: Path, way: str, target: str, parallel: int, code: Path
 ) -> Measured:
     """One atlas run, the CLI of the checkout `code` in a child process."""
-    backend = way.removeprefix("before-").removeprefix("screen-")
+    backend = way.removeprefix("before-").removeprefix("screen-").removeprefix("own-")
     editions = folder / "editions"
     argv = [sys.executable, "-m", "harness.cli", "atlas", str(corpus), "--backend", backend]
     argv += ["--no-previous", "-j", str(parallel), "--results", str(folder / "results")]
     argv += ["--editions", str(editions), "-q"]
     if way.startswith("screen-"):
         argv.append("--screen")
+    if way.startswith("own-"):
+        argv.append("--own-environments")
     if backend != "local":
         argv += ["--target", target]
     env = {**os.environ, "PYTHONPATH": str(code)}
@@ -201,12 +207,16 @@ def main_inner(argv: Sequence[str]) -> int:
     parser.add_argument("--before", type=Path, help="a checkout of the code before a change")
     parser.add_argument("--keep", type=Path, help="keep the runs' folders here")
     parser.add_argument("--screen", action="store_true", help="also time atlas --screen")
+    parser.add_argument(
+        "--own", action="store_true", help="also time atlas --own-environments (no pools)"
+    )
     args = parser.parse_args(argv)
     backends = args.backend or ["docker", "local"]
     ways = ["bare"]
     for backend in backends:
         ways += [f"before-{backend}", backend] if args.before else [backend]
         ways += [f"screen-{backend}"] if args.screen else []
+        ways += [f"own-{backend}"] if args.own else []
     victims = victims_source()
     with tempfile.TemporaryDirectory(prefix="wheelclash-atlas-bench-") as tmp:
         folder = args.keep or Path(tmp)
@@ -253,6 +263,9 @@ def main_inner(argv: Sequence[str]) -> int:
         if f"before-{backend}" in best:
             gain = best[backend].rate / best[f"before-{backend}"].rate
             print(f"{backend}: after ÷ before {gain:.2f}x")
+        if f"own-{backend}" in best:
+            gain = best[backend].rate / best[f"own-{backend}"].rate
+            print(f"{backend}: shared environments ÷ own environments {gain:.2f}x")
     return 0
 
 

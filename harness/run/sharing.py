@@ -4,7 +4,9 @@ set's cells run there hiding what their set would not install.
 
 A pool that pip will not install, or that fails to open, is remembered: its sets then open
 environments of their own, as without pools, so one bad pool costs one install, not one per
-set, and never a verdict.
+set, and never a verdict. A pool whose container dies under a set's cells (those cells are
+infra-errors, as they would be in a container of their own) is opened afresh for the next
+set: what killed it does not end the others' cells.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class SeatedSession:
 
     session: Session
     seat: Seat
+    pools: Pools
 
     @property
     def facts(self) -> TargetFacts:
@@ -49,7 +52,20 @@ class SeatedSession:
             replace(job, hidden_modules=seat.hidden_modules, hidden_dists=seat.hidden_dists)
             for job in jobs
         ]
-        return self.session.run(hiding, stopped)
+        return self._watched(hiding, stopped)
+
+    def _watched(self, jobs: Sequence[CellJob], stopped: Stopped) -> Iterator[Outcome]:
+        failed = False
+        try:
+            for outcome in self.session.run(jobs, stopped):
+                failed = failed or bool(outcome.infra_error)
+                yield outcome
+        except InfrastructureError:
+            failed = True
+            raise
+        finally:
+            if failed and not stopped():
+                self.pools.check(self.seat.pool, self.session)
 
 
 class Pools:
@@ -121,6 +137,17 @@ class Pools:
                 self._open[pool.name] = session
             return self._open[pool.name]
 
+    def check(self, pool: Pool, session: Session) -> None:
+        """After infra-errors in a pool: forget its session when its container is gone, so
+        the next set opens the pool again (the dead one is removed when the run ends)."""
+        alive = getattr(session, "alive", None)
+        if alive is None or alive():
+            return
+        with self._pool_lock(pool):
+            if self._open.get(pool.name) is session:
+                logger.warning("%s: its container is gone; the next set opens it again", pool.name)
+                del self._open[pool.name]
+
     def _refuse(self, pool: Pool, why: str) -> None:
         logger.warning("%s: its %d sets run on their own: %s", pool.name, len(pool.members), why)
         with self._lock:
@@ -141,7 +168,7 @@ class Pools:
             with backend.open(target, arch, wheels, batches) as own:
                 yield own
             return
-        yield SeatedSession(session=session, seat=seat)
+        yield SeatedSession(session=session, seat=seat, pools=self)
 
 
 class SeatedBackend:

@@ -7,14 +7,20 @@ an environment of their own. Pinned as in atlas/corpus.toml; warm, the three whe
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
+import time
 from pathlib import Path
 
+import docker
 import pytest
 
 from harness.cli import main
 from harness.common.verdicts import Verdict
 from harness.evidence.results import CellResult, load_results
+from harness.images import containers
+from tests.integration.cli_process import CliSpawner
+from tests.unit.helpers import build_wheel
 
 pytestmark = pytest.mark.docker
 
@@ -83,3 +89,63 @@ def test_pandas_alone_in_a_pool_with_pyarrow_does_not_load_it(tmp_path: Path) ->
     local = [c for c in by_scenario["pandas--pyarrow"] if c.cell.dlopen == "local"]
     assert len(local) == 2
     assert all(arrow(c) and c.outcome.verdict == Verdict.PASS for c in local)
+
+
+# Sleeps only alone (in a pair the other wheel is imported before the exercises run), so
+# the test can kill the pool's container under the singleton's first cell.
+SLOW = "import sys, time\nif not {'quick', 'other'} & set(sys.modules):\n    time.sleep(40)\n"
+
+
+def test_a_pool_whose_container_dies_is_opened_again_for_the_other_sets(
+    tmp_path: Path, spawn_cli: CliSpawner
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    made = {
+        name: build_wheel(wheels, name, {f"{name}/__init__.py": ""}, tag="py3-none-any")
+        for name in ("slow", "quick", "other")
+    }
+    corpus = tmp_path / "corpus.toml"
+    corpus.write_text(
+        'name = "dies"\ndescription = "a pool container killed under a cell"\ntimeout = 60\n'
+        + "".join(
+            f'\n[[wheel]]\nid = "{name}"\nwheel = "{path}"\n'
+            + (f"exercise = {json.dumps(SLOW)}\n" if name == "slow" else "")
+            for name, path in made.items()
+        )
+    )
+    results = tmp_path / "results"
+    child = spawn_cli(
+        "atlas", corpus, "--backend", "docker", "--target", "debian:bookworm",
+        "--repeat-failures", "1", "--no-previous", "--results", results,
+        "--editions", tmp_path / "editions",
+    )  # fmt: skip
+    client = docker.from_env()
+    owner = {"label": f"{containers.LABEL_OWNER}={socket.gethostname()}:{child.pid}"}
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and child.poll() is None:
+        for container in client.containers.list(filters=owner):
+            processes = container.top().get("Processes") or []
+            if any("probe.py" in " ".join(map(str, row)) for row in processes):
+                container.kill()
+                killed = container.id
+        time.sleep(0.5)
+    assert killed is not None, "no probe ran in a pool container"
+    _, err = child.communicate(timeout=600)
+    assert child.returncode == 3, err[-2000:]  # infra-errors: the harness's, not the wheels'
+    assert "its container is gone; the next set opens it again" in err
+
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    document, cells = load_results(run_dir)
+    (pool,) = document["run"]["pools"]
+    assert len(pool["groups"]) == 6
+    lost = {c.id for c in cells if c.outcome.verdict == Verdict.INFRA_ERROR}
+    assert lost and all(cell.startswith("slow/") for cell in lost), lost
+    rest = [c for c in cells if not c.id.startswith("slow/")]
+    assert len(rest) == 2 * 3 + 3 * 6  # quick and other alone (3 each), 3 pairs (6 each)
+    assert all(c.outcome.verdict == Verdict.PASS for c in rest), [
+        (c.id, c.outcome.verdict) for c in rest if c.outcome.verdict != Verdict.PASS
+    ]
+    # the dead container and the second pool's are gone with the run
+    assert client.containers.list(all=True, filters=owner) == []

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -216,6 +217,17 @@ class DockerSession:
     facts: TargetFacts
     settings: Settings
     not_installable: str = ""
+
+    def alive(self, settle_s: float = 2.0) -> bool:
+        """Whether the container still runs (a pool's serves many sets: run/sharing.py).
+        Asked after its cells failed: a container being killed reads `running` for a moment
+        after its processes died, so it must read so for `settle_s` to count as alive."""
+        until = time.monotonic() + settle_s
+        while self._state() == "running":
+            if time.monotonic() >= until:
+                return True
+            time.sleep(0.25)
+        return False
 
     def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
         settings = self.settings
