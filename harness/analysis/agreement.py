@@ -33,21 +33,35 @@ def findings_for(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> list[Finding]:
     seen: set[tuple[str, ...]] = set()
     memo: dict[tuple[str, Path, str], Scanned] = {}
     for wheels in wheel_sets:
-        key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
+        key = _set_key(wheels)
         if key in seen:
             continue
         seen.add(key)
-        try:
-            found = explain(
-                [(w.wheel_id, w.path) for w in wheels],
-                sha256={w.path: w.sha256 for w in wheels},
-                memo=memo,
-            )
-        except (HarnessError, OSError, ValueError) as exc:
-            logger.warning("explain: could not read the wheels: %s", exc)
-            continue
-        out += found
+        out += _findings_of(wheels, memo)
     return list(dict.fromkeys(out))
+
+
+def _set_key(wheels: Sequence[BuiltWheel]) -> tuple[str, ...]:
+    return tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
+
+
+def _memo_key(wheel: BuiltWheel) -> tuple[str, Path, str]:
+    """How explain's memo knows a wheel (explain.explain)."""
+    return (wheel.wheel_id, wheel.path, wheel.sha256)
+
+
+def _findings_of(
+    wheels: Sequence[BuiltWheel], memo: dict[tuple[str, Path, str], Scanned]
+) -> list[Finding]:
+    try:
+        return explain(
+            [(w.wheel_id, w.path) for w in wheels],
+            sha256={w.path: w.sha256 for w in wheels},
+            memo=memo,
+        )
+    except (HarnessError, OSError, ValueError) as exc:
+        logger.warning("explain: could not read the wheels: %s", exc)
+        return []
 
 
 def failing(result: CellResult) -> bool:
@@ -191,12 +205,18 @@ def document_keys(
     that ran that set (`units` pairs a unit's wheels with its cell ids)."""
     by_set: dict[tuple[str, ...], tuple[Sequence[BuiltWheel], set[str]]] = {}
     for wheels, cell_ids in units:
-        key = tuple(sorted(f"{w.wheel_id}={w.sha256}" for w in wheels))
-        by_set.setdefault(key, (wheels, set()))[1].update(cell_ids)
+        by_set.setdefault(_set_key(wheels), (wheels, set()))[1].update(cell_ids)
+    # Each wheel is read once, for all its sets (an atlas's wheel is in one set per partner),
+    # and let go after the last set that holds it.
+    last = {_memo_key(w): index for index, (ws, _) in enumerate(by_set.values()) for w in ws}
+    memo: dict[tuple[str, Path, str], Scanned] = {}
     findings: dict[Finding, None] = {}
     sets: list[tuple[Sequence[Finding], Sequence[CellResult]]] = []
-    for wheels, ran in by_set.values():
-        found = findings_for([wheels])
+    for index, (wheels, ran) in enumerate(by_set.values()):
+        found = list(dict.fromkeys(_findings_of(wheels, memo)))
+        for wheel in wheels:
+            if last[_memo_key(wheel)] == index:
+                memo.pop(_memo_key(wheel), None)
         findings |= dict.fromkeys(found)
         sets.append((found, [r for r in results if r.id in ran]))
     return {

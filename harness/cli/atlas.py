@@ -272,8 +272,13 @@ def _run(corpus_path: Path, args: argparse.Namespace) -> int:
             f"wheelclash atlas edition <merged> --corpus {corpus.path}"
         )
         return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else 0
-    code = _write(summary.results_path, _edition_of(corpus, args.editions), _rules(scenarios))
-    return runner.EXIT_INFRA if summary.exit_code == runner.EXIT_INFRA else code
+    infra = summary.exit_code == runner.EXIT_INFRA
+    results_path = summary.results_path
+    # The edition reads results.json back: let the run's own cells go first (an atlas's are
+    # tens of MB; held, they would add to the edition's at the controller's peak).
+    del summary
+    code = _write(results_path, _edition_of(corpus, args.editions), _rules(scenarios))
+    return runner.EXIT_INFRA if infra else code
 
 
 def _screen(

@@ -172,3 +172,44 @@ def test_a_memo_reads_each_wheel_once_for_many_sets(
     assert explain([("two", second), ("one", first)], memo=memo)
     assert explain([("one", first)], memo=memo)
     assert sorted(reads) == sorted([first, second])
+
+
+def test_results_findings_read_each_wheel_once_for_all_pairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """results.json's findings at the end of an atlas run: every wheel alone and every pair is
+    a set of its own, and each wheel is read once for all of them (it was once per set)."""
+    from harness.analysis import agreement
+    from harness.build.wheels import BuiltWheel
+    from harness.common.digests import file_sha256
+
+    made = {
+        name: pack(tmp_path, f"u{name}", {f"u{name}.abi3.so": compile_so(
+            tmp_path, f"u{name}", UNIQUE % (n + 1, f"u{name}"))})
+        for n, name in enumerate(("a", "b", "c"))
+    }  # fmt: skip
+    wheels = {
+        name: BuiltWheel(
+            wheel_id=name, module=f"u{name}", fixture=name, toolchain="given", link="",
+            path=path, sha256=file_sha256(path), compiler="", elf_comment="", builder="given",
+            builder_id="", audit="", cache_key=name,
+        )
+        for name, path in made.items()
+    }  # fmt: skip
+    sets = [[wheels["a"]], [wheels["b"]], [wheels["c"]]]
+    sets += [[wheels["a"], wheels["b"]], [wheels["a"], wheels["c"]], [wheels["b"], wheels["c"]]]
+    units = [(ws, [f"set-{i}"]) for i, ws in enumerate(sets)]
+    one_by_one = [agreement.findings_for([ws]) for ws in sets]
+    reads: list[Path] = []
+    real = module.read
+
+    def counted(path: Path, sha256: str) -> Opened:
+        reads.append(path)
+        return real(path, sha256)
+
+    monkeypatch.setattr(module, "read", counted)
+    keys = agreement.document_keys(units, [])
+    assert sorted(reads) == sorted(made.values())
+    expected = list(dict.fromkeys(f for found in one_by_one for f in found))
+    assert keys["findings"] == [f.to_json() for f in expected]
+    assert keys["findings"]  # the pairs' GNU-unique findings, at least
