@@ -150,6 +150,19 @@ def test_explain_cli_prints_text_and_json(
     assert "no such wheel file" in capsys.readouterr().err
 
 
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The wheels explain reads from the scan cache from now on, in order."""
+    reads: list[Path] = []
+    real = module.read
+
+    def counted(path: Path, sha256: str) -> Opened:
+        reads.append(path)
+        return real(path, sha256)
+
+    monkeypatch.setattr(module, "read", counted)
+    return reads
+
+
 def test_a_memo_reads_each_wheel_once_for_many_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,14 +172,7 @@ def test_a_memo_reads_each_wheel_once_for_many_sets(
     first = pack(tmp_path, "uone", {"u1.abi3.so": small})
     second = pack(tmp_path, "utwo", {"u2.abi3.so": big})
     alone = explain([("one", first), ("two", second)])
-    reads: list[Path] = []
-    real = module.read
-
-    def counted(path: Path, sha256: str) -> Opened:
-        reads.append(path)
-        return real(path, sha256)
-
-    monkeypatch.setattr(module, "read", counted)
+    reads = counted_reads(monkeypatch)
     memo: dict[tuple[str, Path, str], module.Scanned] = {}
     assert explain([("one", first), ("two", second)], memo=memo) == alone
     assert explain([("two", second), ("one", first)], memo=memo)
@@ -200,14 +206,7 @@ def test_results_findings_read_each_wheel_once_for_all_pairs(
     sets += [[wheels["a"], wheels["b"]], [wheels["a"], wheels["c"]], [wheels["b"], wheels["c"]]]
     units = [(ws, [f"set-{i}"]) for i, ws in enumerate(sets)]
     one_by_one = [agreement.findings_for([ws]) for ws in sets]
-    reads: list[Path] = []
-    real = module.read
-
-    def counted(path: Path, sha256: str) -> Opened:
-        reads.append(path)
-        return real(path, sha256)
-
-    monkeypatch.setattr(module, "read", counted)
+    reads = counted_reads(monkeypatch)
     keys = agreement.document_keys(units, [])
     assert sorted(reads) == sorted(made.values())
     expected = list(dict.fromkeys(f for found in one_by_one for f in found))
