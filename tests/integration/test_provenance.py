@@ -14,12 +14,17 @@ from harness.build.provenance import elf_comment
 
 BIG = 256 << 20  # the extension's size: zeros after a real ELF file, so the wheel stays small
 CHUNK = 1 << 20
+# The peak is this process's own (VmHWM, of its memory since exec): ru_maxrss would also
+# count the RSS of the process it was forked from, a pytest worker that may be bigger than
+# the bound.
 MEASURE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from harness.build.provenance import elf_comment
 comment = elf_comment(Path(sys.argv[1]))
-print(json.dumps([comment, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024]))
+with open("/proc/self/status") as status:
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps([comment, hwm * 1024]))
 """
 
 

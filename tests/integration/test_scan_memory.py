@@ -21,12 +21,19 @@ LIBRARY = next(
     None,
 )
 PROBE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
+
+def peak():
+    # this process's own peak since exec (VmHWM, KiB): ru_maxrss would also count the
+    # process it was forked from (a pytest worker, maybe bigger than this one's peak)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
 from harness.analysis.wheelscan import scan
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak()
 facts = scan(Path(sys.argv[1]))
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak()
 print(json.dumps({"growth_kb": after - before, "exported": len(facts.elves[0].exported)}))
 """
 
