@@ -8,7 +8,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -42,7 +42,7 @@ from harness.run import attribute, prepare, repeats, reuse
 from harness.run.parallel import dealt, run_units, split
 from harness.run.pools import Seat, WheelSet, plan_pools
 from harness.run.shards import Shard, shard_of
-from harness.run.sharing import Pools
+from harness.run.sharing import Pools, chunks
 from harness.run.state import (
     CellIndex,
     Manifest,
@@ -181,23 +181,63 @@ def run_group(
     batches that run at once there; infra failures become verdicts. With `capture`, failing
     cells leave their evidence under the capture's run folder. Results come as cells end."""
     first = cells[0]
-    scenario = with_modules(scenario, wheels)
+    member = Member(scenario=scenario, cells=tuple(cells), wheels=tuple(wheels))
+    return run_members(
+        [member],
+        backend,
+        lambda: backend.open(first.target, first.arch, wheels, batches),
+        facts_seen,
+        capture,
+        batches,
+        stopped,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Member:
+    """One wheel set's cells, among those run in one session."""
+
+    scenario: Scenario
+    cells: tuple[Cell, ...]
+    wheels: tuple[BuiltWheel, ...]
+
+
+def run_members(
+    members: Sequence[Member],
+    backend: Backend,
+    opened: Callable[[], AbstractContextManager[Session]],
+    facts_seen: Callable[[TargetFacts], None] = lambda _: None,
+    capture: CaptureSettings | None = None,
+    batches: int = 1,
+    stopped: Stopped = never,
+) -> Iterator[CellResult]:
+    """`run_group` for the cells of several wheel sets in the one session `opened` gives (a
+    pool's, whose session hides the rest of the pool from each set's cells): their jobs run
+    together, dealt into `batches` batches."""
+    first = members[0].cells[0]
     run_dir = capture.run_dir if capture else None
-    by_id = {cell.id: cell for cell in cells}
+    members = [replace(m, scenario=with_modules(m.scenario, m.wheels)) for m in members]
+    of = {cell.id: (cell, m) for m in members for cell in m.cells}
     done: set[str] = set()
     try:
-        with backend.open(first.target, first.arch, wheels, batches) as session:
+        with opened() as session:
             facts_seen(session.facts)
             emulated = session.facts.emulated
             scale = timeout_scale(first.arch, emulated)
-            provided = provided_names(wheels)
-            jobs = [job_for(scenario, cell, scale, provided) for cell in cells]
-            if capture is not None:
-                jobs = [replace(job, capture=capture.spec_for(job.cell_id)) for job in jobs]
+            jobs: list[CellJob] = []
+            repro: dict[str, str] = {}
+            for member in members:
+                provided = provided_names(member.wheels)
+                mine = [job_for(member.scenario, cell, scale, provided) for cell in member.cells]
+                if capture is not None:
+                    mine = [replace(job, capture=capture.spec_for(job.cell_id)) for job in mine]
+                for job in mine:
+                    facts = session.facts
+                    repro[job.cell_id] = reproducer.for_cell(
+                        backend.name, job, facts, member.wheels
+                    )
+                jobs += mine
             specs = {job.cell_id: job.capture for job in jobs}
-            repro = {
-                j.cell_id: reproducer.for_cell(backend.name, j, session.facts, wheels) for j in jobs
-            }
 
             def run_batch(batch: Sequence[CellJob], halted: Stopped) -> Iterator[Outcome]:
                 return batch_outcomes(session, batch, halted)
@@ -206,14 +246,16 @@ def run_group(
             with closing(run_units(parts, run_batch, len(parts), stopped)) as outcomes:
                 for outcome in outcomes:
                     done.add(outcome.cell_id)
-                    cell = by_id[outcome.cell_id]
-                    result = _result(cell, scenario, backend, outcome, repro[cell.id], emulated)
+                    cell, member = of[outcome.cell_id]
+                    result = _result(
+                        cell, member.scenario, backend, outcome, repro[cell.id], emulated
+                    )
                     yield _with_evidence(result, outcome, specs[outcome.cell_id], run_dir)
     except InfrastructureError as exc:
         logger.error("%s: %s", first.group, exc)
-        for cell in cells:
+        for cell, member in of.values():
             if cell.id not in done:
-                yield _result(cell, scenario, backend, Outcome.infra(cell.id, str(exc)))
+                yield _result(cell, member.scenario, backend, Outcome.infra(cell.id, str(exc)))
 
 
 def session_outcomes(
@@ -533,12 +575,47 @@ def run_cells(prepared: PreparedRun) -> None:
 
     pools = Pools(prepared.seats, plan.request.jobs)
 
-    def run_unit(unit: tuple[Sequence[Cell], int], stopped: Stopped) -> Iterator[CellResult]:
-        cells, batches = unit
+    def run_one(cells: Sequence[Cell], batches: int, stopped: Stopped) -> Iterator[CellResult]:
         scenario = plan.scenario(cells[0])
         backend = pools.backend(cells[0].group, plan.chosen[scenario.name])
         wheels = prepared.built[cells[0].group]
         return run_group(scenario, cells, backend, wheels, remember, capture, batches, stopped)
+
+    def run_unit(
+        unit: tuple[tuple[Sequence[Cell], ...], int], stopped: Stopped
+    ) -> Iterator[CellResult]:
+        """A chunk's cells: one set's, or several sets' of one pool in one session."""
+        sets, batches = unit
+        if len(sets) == 1:
+            yield from run_one(sets[0], batches, stopped)
+            return
+        backend = plan.chosen[sets[0][0].scenario]
+        session = pools.shared(backend, prepared.seats[sets[0][0].group].pool)
+        if session is None:  # its sets run on their own
+            for cells in sets:
+                yield from run_one(cells, batches, stopped)
+            return
+        members = [
+            Member(
+                scenario=plan.scenario(cells[0]),
+                cells=tuple(cells),
+                wheels=tuple(prepared.built[cells[0].group]),
+            )
+            for cells in sets
+        ]
+        shared: Session = session
+
+        def opened() -> AbstractContextManager[Session]:
+            return nullcontext(shared)  # the pool stays open for its other sets
+
+        yield from run_members(members, backend, opened, remember, capture, batches, stopped)
+
+    def dealt_units(
+        todo: Sequence[Sequence[Cell]],
+    ) -> list[tuple[tuple[Sequence[Cell], ...], int]]:
+        grouped = chunks(todo, prepared.seats, plan.request.jobs)
+        sizes = [sum(len(cells) for cells in sets) for sets in grouped]
+        return list(zip(grouped, split(sizes, plan.request.jobs), strict=True))
 
     def position(result: CellResult) -> int:
         """The cell's place in the plan; an extra run of a failing cell takes its first's."""
@@ -546,7 +623,7 @@ def run_cells(prepared: PreparedRun) -> None:
         return plan.position.get(result.id, plan.position.get(first, len(plan.position)))
 
     jobs = plan.request.jobs
-    units = list(zip(prepared.todo, split([len(u) for u in prepared.todo], jobs), strict=True))
+    units = dealt_units(prepared.todo)
     count = len(plan.mine) - sum(map(len, prepared.todo))
     stream = Stream(run_dir, prepared.index)
     try:
@@ -565,7 +642,7 @@ def run_cells(prepared: PreparedRun) -> None:
                     total,
                     plan.request.repeat_failures,
                 )
-                extra = list(zip(again, split([len(u) for u in again], jobs), strict=True))
+                extra = dealt_units(again)
                 again_label = f"{label}, failing cells again"
                 with progress.stage(StageKind.CELLS, again_label, total=total) as step:
                     for result in run_units(extra, run_unit, jobs):

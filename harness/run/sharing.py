@@ -4,9 +4,10 @@ set's cells run there hiding what their set would not install.
 
 A pool that pip will not install, or that fails to open, is remembered: its sets then open
 environments of their own, as without pools, so one bad pool costs one install, not one per
-set, and never a verdict. A pool whose container dies under a set's cells (those cells are
-infra-errors, as they would be in a container of their own) is opened afresh for the next
-set: what killed it does not end the others' cells.
+set, and never a verdict. A pool whose container dies under a batch's cells (those cells are
+infra-errors) is opened afresh for the next set: what killed it does not end the others'
+cells. Next sets of one pool run their cells together, in one batch per job (`chunks`): one
+`docker exec` and one batch file for several sets instead of one each.
 """
 
 from __future__ import annotations
@@ -17,25 +18,34 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from types import TracebackType
+from typing import Final
 
 from harness.build.builders import Builder
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Backend, Session, TargetFacts
 from harness.cells.jobs import CellJob
 from harness.cells.outcome import Outcome
+from harness.common.ids import CellId
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.run.pools import Pool, Seat
+from harness.scenario.plan import Cell
 
 logger = logging.getLogger(__name__)
 
+# The most cells of several sets run together in one batch (a batch's cells stream back as
+# they end, so this bounds only how long one exec lives and how jobs balance).
+MAX_CHUNK_CELLS: Final = 60
+
 
 @dataclass(frozen=True, kw_only=True)
-class SeatedSession:
-    """A pool's session as one set sees it: its cells hide the rest of the pool."""
+class PoolSession:
+    """A pool's session as the sets it serves see it: each cell hides the rest of the pool
+    from its own set (its seat, found by the cell's group), so the cells of several sets can
+    run in one batch."""
 
     session: Session
-    seat: Seat
+    pool: Pool
     pools: Pools
 
     @property
@@ -47,12 +57,13 @@ class SeatedSession:
         return ""
 
     def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
-        seat = self.seat
-        hiding = [
-            replace(job, hidden_modules=seat.hidden_modules, hidden_dists=seat.hidden_dists)
-            for job in jobs
-        ]
-        return self._watched(hiding, stopped)
+        return self._watched([self._hiding(job) for job in jobs], stopped)
+
+    def _hiding(self, job: CellJob) -> CellJob:
+        seat = self.pools.seats[CellId.parse(job.cell_id).group]
+        if seat.pool != self.pool:
+            raise ValueError(f"cell {job.cell_id} has no seat in {self.pool.name}")
+        return replace(job, hidden_modules=seat.hidden_modules, hidden_dists=seat.hidden_dists)
 
     def _watched(self, jobs: Sequence[CellJob], stopped: Stopped) -> Iterator[Outcome]:
         failed = False
@@ -65,7 +76,7 @@ class SeatedSession:
             raise
         finally:
             if failed and not stopped():
-                self.pools.check(self.seat.pool, self.session)
+                self.pools.check(self.pool, self.session)
 
 
 class Pools:
@@ -162,13 +173,19 @@ class Pools:
         wheels: Sequence[BuiltWheel],
         batches: int,
     ) -> Iterator[Session]:
-        session = self._session(backend, seat.pool)
+        session = self.shared(backend, seat.pool)
         if session is None:
             target, arch = place
             with backend.open(target, arch, wheels, batches) as own:
                 yield own
             return
-        yield SeatedSession(session=session, seat=seat, pools=self)
+        yield session
+
+    def shared(self, backend: Backend, pool: Pool) -> PoolSession | None:
+        """The pool's session for its sets' cells, opened now if it is not; None when its
+        sets run on their own (it was refused)."""
+        session = self._session(backend, pool)
+        return None if session is None else PoolSession(session=session, pool=pool, pools=self)
 
 
 class SeatedBackend:
@@ -193,3 +210,26 @@ class SeatedBackend:
         self, target: str, arch: str, wheels: Sequence[BuiltWheel], batches: int = 1
     ) -> AbstractContextManager[Session]:
         return self.pools.seated(self.inner, self.seat, (target, arch), wheels, batches)
+
+
+def chunks(
+    units: Sequence[Sequence[Cell]], seats: Mapping[str, Seat], jobs: int
+) -> list[tuple[Sequence[Cell], ...]]:
+    """The units (each a wheel set's cells), next ones that share a pool put together, so
+    their cells run in one batch (one `docker exec` for several sets): up to a third of
+    each job's share of the cells, and 6 to MAX_CHUNK_CELLS. Units without a seat stay
+    alone, and every unit keeps its place in the order."""
+    total = sum(len(unit) for unit in units)
+    limit = max(6, min(MAX_CHUNK_CELLS, total // max(1, 3 * jobs)))
+    out: list[tuple[Sequence[Cell], ...]] = []
+    for unit in units:
+        seat = seats.get(unit[0].group) if unit else None
+        if out and seat is not None:
+            last = out[-1]
+            before = seats.get(last[0][0].group)
+            size = sum(len(u) for u in last)
+            if before is not None and before.pool == seat.pool and size + len(unit) <= limit:
+                out[-1] = (*last, unit)
+                continue
+        out.append((unit,))
+    return out

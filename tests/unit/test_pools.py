@@ -10,6 +10,8 @@ import pytest
 from harness.build.wheels import BuiltWheel
 from harness.common.digests import file_sha256
 from harness.run.pools import WheelSet, plan_pools
+from harness.run.sharing import chunks
+from harness.scenario.plan import Cell
 from harness.scenario.wheel_contents import read_contents
 from tests.unit.helpers import build_wheel
 
@@ -184,3 +186,29 @@ def test_sets_of_other_targets_never_share(tmp_path: Path) -> None:
 )
 def test_own_roots(tmp_path: Path, files: dict[str, str], roots: tuple[str, ...]) -> None:
     assert read_contents(build_wheel(tmp_path, "p", files)).own_roots() == roots
+
+
+def cells_of(scenario: str, count: int = 6) -> tuple[Cell, ...]:
+    return tuple(
+        Cell(
+            scenario=scenario, target="debian:bookworm", arch="x86_64", dlopen="local",
+            host="plain", order=(scenario.replace("--", "_"), f"w{n}"), repeat=1,
+        )
+        for n in range(count)
+    )  # fmt: skip
+
+
+def test_chunks_put_next_sets_of_one_pool_together_in_order(tmp_path: Path) -> None:
+    w = corpus(tmp_path)
+    seats = plan_pools([wheel_set(k, [w[x] for x in k.split("--")]) for k in ("a", "b", "a--b")])
+    group = {k: cells_of(k)[0].group for k in ("a", "b", "a--b", "c")}
+    seats = {group[k]: seat for k, seat in seats.items()}
+    units = [cells_of("a"), cells_of("c", 30), cells_of("b"), cells_of("a--b")]
+    # 48 cells, one job: chunks of up to 16 cells; c has no seat and stays alone, and a does
+    # not join b across it
+    got = chunks(units, seats, jobs=1)
+    assert [[u[0].scenario for u in chunk] for chunk in got] == [["a"], ["c"], ["b", "a--b"]]
+    # three jobs: chunks of up to 6 cells (a third of each job's share, at least 6)
+    alone = chunks(units, seats, jobs=3)
+    assert [[u[0].scenario for u in chunk] for chunk in alone] == [["a"], ["c"], ["b"], ["a--b"]]
+    assert [c for chunk in got for u in chunk for c in u] == [c for u in units for c in u]
