@@ -114,11 +114,6 @@ class Pools:
             return backend
         return SeatedBackend(inner=backend, pools=self, seat=seat)
 
-    def refused(self) -> dict[str, str]:
-        """The pools whose sets ran on their own, and why."""
-        with self._lock:
-            return dict(self._refused)
-
     def _pool_lock(self, pool: Pool) -> threading.Lock:
         with self._lock:
             return self._locks.setdefault(pool.name, threading.Lock())
