@@ -2,10 +2,11 @@
 builds one (from_wheels.py), run in both orders and in every dlopen mode asked, and one per
 wheel alone.
 
-Each pair is a scenario of its own, so it is installed on its own, as users install it: what
-a cell shows is the pair and its dependencies alone (no other corpus wheel that an import
-could pick up when present), and a pair that pip cannot install together is
-`not-installable` with pip's reason while every other pair runs. Each wheel's exercise is a
+Each pair is a scenario of its own, so it is an environment of its own, as users install it:
+what a cell shows is the pair and its dependencies alone (no other corpus wheel that an import
+could pick up when present; pairs that share an installed pool hide the rest of it, see
+harness/run/pools.py), and a pair that pip cannot install together is `not-installable` with
+pip's reason while every other pair runs. Each wheel's exercise is a
 step of its own in the cell (`# step: <id>`), so a crash names whose exercise it was in.
 Each wheel also runs alone, in a scenario named by its id (`fiona`), in the same modes: the
 singletons that attribution reads for every pair holding the same wheel file
