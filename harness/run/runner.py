@@ -511,7 +511,9 @@ def prepare_run(plan: RunPlan) -> PreparedRun:
         built=built,
         todo=todo,
         described={name: dict(b.describe()) for name, b in plan.backends.used().items()},
-        seats=seats_for(todo, built) if request.share_environments else {},
+        # From every set of the shard, not only those left: a resumed run opens the pools
+        # the whole run would, and results.json records them all.
+        seats=seats_for(plan.units, built) if request.share_environments else {},
     )
 
 

@@ -110,3 +110,24 @@ def test_pooled_cells_see_only_their_pair_and_agree_with_own_environments(
     assert failing and all(cell.startswith("other--peek/") for cell in failing)
     assert {pooled[c] for c in failing} == {"wrong-result"}
     assert all(v == "pass" for c, v in pooled.items() if c.startswith(("peek/", "peek--third/")))
+
+
+def test_a_resumed_run_opens_and_records_the_pools_of_the_whole_run(tmp_path: Path) -> None:
+    path = corpus(tmp_path)
+    results = tmp_path / "pooled"
+    whole = run(path, results)
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir() and p.name != "editions"]
+    # stopped after the first wheel set's cells: the sets left are not all of the pool's
+    stream = run_dir / "cells.jsonl"
+    lines = stream.read_text().splitlines(keepends=True)
+    first = json.loads(lines[0])["id"].split("/")[0]
+    kept = [line for line in lines if json.loads(line)["id"].split("/")[0] == first]
+    assert 0 < len(kept) < len(lines)
+    stream.write_text("".join(kept))
+    (run_dir / "results.json").unlink()
+
+    code = main(["atlas", str(path), "--resume", str(run_dir), "--editions", str(tmp_path / "e")])
+    assert code in (0, 1)
+    document, cells = load_results(run_dir)
+    assert json.dumps(document["run"]["pools"]) == whole.pop("pools")
+    assert {c.id: c.outcome.verdict for c in cells} == whole
