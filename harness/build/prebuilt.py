@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -99,8 +100,17 @@ def provided_names(wheels: Sequence[BuiltWheel]) -> tuple[str, ...]:
         paths |= set(Path(house).glob("*.whl"))
     names: set[str] = set()
     for path in sorted(paths):
-        names.update(read_contents(path).top_level())
+        stat = path.stat()
+        names.update(_top_level(path, stat.st_size, stat.st_mtime_ns))
     return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=4096)
+def _top_level(path: Path, size: int, mtime_ns: int) -> tuple[str, ...]:
+    """A wheel's top-level names, read once per run for a file unchanged on disk (a whole
+    atlas asks for each wheelhouse's once per wheel set)."""
+    del size, mtime_ns  # in the cache key only
+    return tuple(read_contents(path).top_level())
 
 
 def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
