@@ -29,12 +29,17 @@ class CaptureSettings:
     core_cap: int = DEFAULT_CORE_CAP
     kernel_cores: bool = True  # False: always re-run under gdb (tests use it)
 
-    def spec_for(self, cell_id: str) -> CaptureSpec:
+    def spec_for(self, cell_id: str, *, keep_core: bool = True) -> CaptureSpec:
+        """The cell's capture. `keep_core` False for the extra runs of a failing cell (for
+        its flake rate: harness/run/repeats.py), which keep their backtraces but not their
+        cores: the failing run before them keeps one, and a whole-corpus atlas would
+        otherwise keep three cores of each failing cell (gigabytes)."""
         return CaptureSpec(
             folder=self.run_dir / cell_folder(cell_id),
             bindings=self.debug_bindings,
             core_cap=self.core_cap,
             kernel_cores=self.kernel_cores,
+            keep_core=keep_core,
         )
 
 
@@ -46,6 +51,7 @@ class CaptureSpec:
     bindings: bool = False
     core_cap: int = DEFAULT_CORE_CAP
     kernel_cores: bool = True
+    keep_core: bool = True  # False: a backtrace but no core (crash_capture.py)
 
     def budget_s(self, timeout_s: float) -> float:
         return 2 * timeout_s + CAPTURE_SLACK_S
@@ -58,6 +64,7 @@ class CaptureSpec:
             "bindings": self.bindings,
             "core_cap": self.core_cap,
             "kernel_cores": self.kernel_cores,
+            **({} if self.keep_core else {"keep_core": False}),
         }
 
 

@@ -11,7 +11,9 @@ parses later:
   (the bytes it holds: the pages a process never touched are holes, which take none) and
   gzip-compressed. A raw core stays in the cell's working folder, which is emptied after
   the cell; only the compressed one goes into the capture folder. gdb loads the core again
-  before it is kept (the "core_check" note).
+  before it is kept (the "core_check" note). A cell whose settings say "keep_core": false
+  (the extra runs of a failing cell, whose first run keeps one) keeps none: no core is made
+  for it, and the kernel's, once its backtrace is read, is dropped.
 - backtrace.txt: gdb's backtrace of the crashing thread and of all threads, and its
   `info sharedlibrary` table (the library map at the moment of failure).
 - stderr.txt: the probe's whole stderr (faulthandler's Python stack is in it).
@@ -30,6 +32,7 @@ import subprocess
 import time
 
 CORE_NAME = "core.gz"
+NOT_KEPT = "no core kept: this is an extra run of a failing cell, whose first run keeps one"
 BACKTRACE_NAME = "backtrace.txt"
 HANG_NAME = "hang-backtrace.txt"
 STDERR_NAME = "stderr.txt"
@@ -197,6 +200,7 @@ class CellCapture:
         self.dir = settings["dir"]
         self.scratch = scratch
         self.core_cap = int(settings.get("core_cap", 512 << 20))
+        self.keep_core = bool(settings.get("keep_core", True))
         self.bindings = bool(settings.get("bindings"))
         self.python = python
         self.probe = probe
@@ -260,7 +264,9 @@ class CellCapture:
         raw = self.raw_core()
         commands = [*EVIDENCE_COMMANDS, "detach"]
         size = resident_bytes(pid)
-        if size < self.core_cap:
+        if not self.keep_core:
+            self.notes.append(NOT_KEPT)
+        elif size < self.core_cap:
             commands.insert(-1, "generate-core-file " + raw)
         else:
             self.notes.append(
@@ -271,7 +277,7 @@ class CellCapture:
         self.keep("hang_stack", HANG_NAME, output)
         if code is None:
             self.notes.append(output.splitlines()[0] if output else "gdb failed")
-        if size < self.core_cap:
+        if self.keep_core and size < self.core_cap:
             self._keep_core(raw, "gdb attached to the hung process")
 
     # -- after the process ended -----------------------------------------------------------
@@ -334,6 +340,9 @@ class CellCapture:
                     None,
                 )
                 self.keep("backtrace", BACKTRACE_NAME, output)
+                if not self.keep_core:
+                    self.notes.append(NOT_KEPT)
+                    return  # `after` removes the kernel's core
                 # The backtrace above was read from this core: that is the check.
                 self._keep_core(kernel_core, self.core_origin, output)
                 return
@@ -349,7 +358,8 @@ class CellCapture:
         raw = self.raw_core()
         spec = dict(self.spec)
         spec["events"] = self.path("rerun.events")
-        commands = ["run", *EVIDENCE_COMMANDS, "generate-core-file " + raw, "kill"]
+        made = ["generate-core-file " + raw] if self.keep_core else []
+        commands = ["run", *EVIDENCE_COMMANDS, *made, "kill"]
         argv = gdb_command(["--args", self.python, self.probe, json.dumps(spec)], commands)
         limit = file_size_limit(self.core_cap, self.preexec)
         code, output = self._tool(argv, self.env, self.timeout + GDB_SLACK_S, limit)
@@ -360,6 +370,9 @@ class CellCapture:
             self.notes.append(output.splitlines()[0])
         if "\nProgram received signal" not in "\n" + output:
             self.notes.append("the re-run under gdb did not stop on a signal (a flaky crash?)")
+        if not self.keep_core:
+            self.notes.append(NOT_KEPT)
+            return
         self._keep_core(raw, "gdb re-ran the cell")
 
     def _keep_core(self, raw, origin, loaded=None):

@@ -230,7 +230,13 @@ def run_members(
                 provided = provided_names(member.wheels)
                 mine = [job_for(member.scenario, cell, scale, provided) for cell in member.cells]
                 if capture is not None:
-                    mine = [replace(job, capture=capture.spec_for(job.cell_id)) for job in mine]
+                    planned = member.scenario.matrix.repeat  # runs past it are extra runs
+                    mine = [
+                        replace(job, capture=capture.spec_for(job.cell_id, keep_core=keep))
+                        for job, keep in zip(
+                            mine, [c.repeat <= planned for c in member.cells], strict=True
+                        )
+                    ]
                 for job in mine:
                     facts = session.facts
                     repro[job.cell_id] = reproducer.for_cell(

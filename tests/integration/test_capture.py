@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,27 @@ def test_a_hang_is_dumped_then_killed_and_the_run_carries_on(
 @pytest.fixture(autouse=True)
 def _gdb_is_installed() -> None:
     assert shutil.which("gdb"), "gdb is missing: ./bootstrap installs it"
+
+
+@pytest.mark.parametrize("kernel_cores", [True, False], ids=["kernel-core", "gdb-rerun"])
+def test_an_extra_run_of_a_failing_cell_keeps_its_backtrace_but_no_core(
+    tmp_path: Path, kernel_cores: bool
+) -> None:
+    scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml", load_catalogue())
+    backend = LocalBackend()
+    planned = [c for c in plan(scenario, targets=["host"]) if "/plain/s,b#" in c.id]
+    assert [c.repeat for c in planned] == list(range(1, scenario.matrix.repeat + 1))
+    # as --repeat-failures makes it: past the planned runs
+    extra = replace(planned[-1], repeat=scenario.matrix.repeat + 1)
+    wheels = wheels_for(scenario, planned[0], backend)
+    settings = CaptureSettings(run_dir=tmp_path, kernel_cores=kernel_cores)
+    *kept, dropped = run_group(scenario, [*planned, extra], backend, wheels, capture=settings)
+    assert [c.id for c in kept] == [c.id for c in planned] and dropped.id == extra.id
+    assert {c.outcome.verdict for c in (*kept, dropped)} == {"segfault"}
+    for cell in kept:  # every planned run keeps its core
+        assert_is_a_core_file(core_bytes(tmp_path, cell))
+    assert "core" not in dropped.evidence.artefacts
+    folder = tmp_path / Path(dropped.evidence.artefacts["backtrace"]).parent
+    assert not list(folder.glob("*core*")), list(folder.iterdir())
+    assert any("no core kept" in note for note in dropped.evidence.notes), dropped.evidence
+    assert dropped.evidence.native_top[0] == kept[0].evidence.native_top[0]
