@@ -23,9 +23,10 @@ import pytest
 from harness import paths
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
-from harness.cells.backends.docker import DockerBackend, load_settings
+from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
 from harness.cells.jobs import CellJob, Import
 from harness.cli import main
+from harness.common.digests import file_sha256
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import provision as images
@@ -35,6 +36,7 @@ from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
 from tests.integration.cli_process import CliSpawner, signal_name
 from tests.integration.conftest import REPO, SCENARIOS, cells_in
+from tests.unit.helpers import build_wheel
 
 pytestmark = pytest.mark.docker
 
@@ -344,3 +346,49 @@ def test_containers_of_one_image_read_its_facts_once(
     assert seen[0] == seen[1]
     assert seen[0].python.startswith("3.11") and seen[0].glibc == "glibc 2.36"
     assert ours(client, os.getpid()) == []
+
+
+def test_the_installed_set_is_byte_compiled_after_pip_and_a_bad_module_stops_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pip installs without writing .pyc files; then every module is compiled on all cores
+    (cells/install.py compile_command). One that does not compile is left as pip leaves it."""
+    files = {f"pyc_probe/m{i}.py": f"VALUE = {i}\n" for i in range(40)}
+    files["pyc_probe/__init__.py"] = "from pyc_probe import m0\n"
+    files["pyc_probe/broken.py"] = "def (:\n"
+    path = build_wheel(tmp_path, "pyc-probe", files, tag="py3-none-any")
+    wheel = BuiltWheel(
+        wheel_id="pyc-probe",
+        module="pyc_probe",
+        fixture="none",
+        toolchain="none",
+        link="none",
+        path=path,
+        sha256=file_sha256(path),
+        compiler="none",
+        builder="none",
+        audit="",
+        elf_comment="",
+        builder_id="",
+        cache_key="none",
+    )
+    backend = DockerBackend()
+    with (
+        caplog.at_level(logging.INFO, logger="harness.images.containers"),
+        backend.open("debian:bookworm", "x86_64", [wheel]) as session,
+    ):
+        assert isinstance(session, DockerSession)
+        site = f"{session.settings.venv}/lib/python3.11/site-packages/pyc_probe"
+        code, out = session.container.exec_run(["find", site, "-name", "*.pyc"])
+        assert code == 0, out
+        assert isinstance(out, bytes)
+        compiled = {Path(line).name.split(".")[0] for line in out.decode().split()}
+        good, bad = import_job("good", "pyc_probe.m39"), import_job("bad", "pyc_probe.broken")
+        outcomes = {o.cell_id: o for o in session_outcomes(session, [good, bad])}
+    assert compiled == {f"m{i}" for i in range(40)} | {"__init__"}
+    assert classify(outcomes["good"]).verdict is Verdict.PASS
+    assert classify(outcomes["bad"]).verdict is Verdict.IMPORT_ERROR
+    execs = [r.getMessage() for r in caplog.records if "+ docker exec" in r.getMessage()]
+    (install,) = [e for e in execs if " -m pip install " in e]
+    assert " --no-compile " in install
+    assert [e for e in execs if " -m compileall " in e and e.endswith("/site-packages")]
