@@ -1,9 +1,11 @@
-"""List or prune what wheelclash keeps: its images, built wheels, wheelhouses, venvs and the
-wheel scans that `explain` and attribution read (analysis/scancache.py).
+"""List or prune what wheelclash keeps: its images (and their mirrors: images/mirrors.py),
+built wheels, wheelhouses, venvs and the wheel scans that `explain` and attribution read
+(analysis/scancache.py).
 
 `cache list` shows each with its size and when it was last used; `cache prune` removes them
-(all, or those unused for `--older-than`), the images through the engine. Only images that
-carry wheelclash's labels are touched. The files live under $WHEELCLASH_CACHE, else
+(all, or those unused for `--older-than`), the images through the engine, and with each image
+its mirrors (and the mirrors of images that are gone). Only images and volumes that carry
+wheelclash's labels are touched. The files live under $WHEELCLASH_CACHE, else
 $XDG_CACHE_HOME/wheelclash or ~/.cache/wheelclash.
 """
 
@@ -25,7 +27,7 @@ from harness import paths
 from harness.analysis import scancache
 from harness.common import cachedir
 from harness.errors import InputError
-from harness.images import pruning
+from harness.images import mirrors, pruning
 
 SCHEMA_VERSION: Final = 1
 UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -35,7 +37,7 @@ _COLUMNS: Final = ("kind", "name", "size", "last used", "what")
 
 @dataclass(frozen=True, kw_only=True)
 class Row:
-    kind: str  # image, wheel, wheelhouse, venv, scan
+    kind: str  # image, mirror, wheel, wheelhouse, venv, scan
     name: str
     size: int
     last_used: float
@@ -129,6 +131,29 @@ def image_rows(images: list[pruning.ImageEntry]) -> list[Row]:
     ]
 
 
+def mirror_rows(client: docker.DockerClient, images: list[pruning.ImageEntry]) -> list[Row]:
+    """The mirror volumes, each dated by its image's last use (0 when the image is gone)."""
+    used = {image.image_id: image.last_used for image in images}
+    try:
+        sizes = {
+            str(v.get("Name")): int((v.get("UsageData") or {}).get("Size") or 0)
+            for v in client.df().get("Volumes") or []
+        }
+    except (docker.errors.DockerException, OSError):
+        sizes = {}
+    return [
+        Row(
+            kind="mirror",
+            name=m.volume,
+            size=max(0, sizes.get(m.volume, 0)),
+            last_used=used.get(m.image_id, 0.0),
+            what=f"{m.path} of image {m.image_id.removeprefix('sha256:')[:12]}",
+            where="engine",
+        )
+        for m in mirrors.stored(client)
+    ]
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
@@ -163,12 +188,14 @@ def execute(args: argparse.Namespace) -> int:
 
 def _list(*, as_json: bool) -> int:
     client = _client()
+    volumes: list[Row] = []
     try:
         images = pruning.entries(client) if client is not None else []
+        volumes = mirror_rows(client, images) if client is not None else []
     finally:
         if client is not None:
             client.close()
-    rows = image_rows(images) + file_rows()
+    rows = image_rows(images) + volumes + file_rows()
     if as_json:
         document = {
             "schema_version": SCHEMA_VERSION,
@@ -218,6 +245,18 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                     print(f"removed image {image.tag} ({human_size(image.size)})")
                     removed += 1
                     freed += image.size
+                # A mirror goes with its image: those of images still on the engine stay.
+                kept_images = {str(image.id) for image in client.images.list()}
+                for mirror in mirrors.stored(client):
+                    if mirror.image_id in kept_images:
+                        continue
+                    problem = mirrors.remove(client, mirror.volume)
+                    if problem:
+                        print(f"kept mirror {mirror.volume}: {problem}")
+                        kept += 1
+                        continue
+                    print(f"removed mirror {mirror.volume} ({mirror.path})")
+                    removed += 1
             finally:
                 client.close()
     for entry in cachedir.entries():

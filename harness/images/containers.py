@@ -76,6 +76,9 @@ class Confinement:
     # files; untrusted code must not own anything in them.
     volumes: tuple[str, ...] = ()
     binds: tuple[Bind, ...] = ()  # always read-only: the wheels on a local engine
+    # Named volumes, read-only, as (where, volume): an image's own folders copied to the
+    # engine's disk (harness/images/mirrors.py); they outlive the container.
+    mirrors: tuple[tuple[str, str], ...] = ()
     capabilities: tuple[str, ...] = ()  # given back after all are dropped
     # The user of the container's own processes (its init and `sleep`); "" for `user`. Root,
     # where an exec as root needs `capabilities`: the engine grants an exec the added
@@ -121,6 +124,9 @@ def mounts(
     ]
     volumes += [
         Mount(b.target, str(b.source), type="bind", read_only=True) for b in confinement.binds
+    ]
+    volumes += [
+        Mount(where, volume, type="volume", read_only=True) for where, volume in confinement.mirrors
     ]
     return tmpfs, volumes
 

@@ -23,7 +23,7 @@ import pytest
 
 from harness.cli import main
 from harness.common.locking import file_lock
-from harness.images import provision
+from harness.images import mirrors, provision
 from harness.images.rootfs import load_rootfs
 from tests.integration.conftest import REPO
 
@@ -121,6 +121,10 @@ def test_list_then_prune_by_age(
     real = labelled(client)
     unused = throwaway_image(client, tmp_path, "unused", mark)
     used = throwaway_image(client, tmp_path, "used", mark)
+    # each with a mirror, as a slow storage driver gets them (images/mirrors.py)
+    (unused_mirror,), (used_mirror,) = (
+        mirrors.ensure(client, str(client.images.get(tag).id), ["/data"]) for tag in (unused, used)
+    )
     try:
         provision.inspect_reference(client, used)  # a run resolving it: its use is recorded
         code, out = run(capsys, "cache", "list", "--json")
@@ -129,6 +133,8 @@ def test_list_then_prune_by_age(
         assert document["cache_dir"] == str(cache) and document["engine"] is True
         rows = {(r["kind"], r["name"]): r for r in document["entries"]}
         assert rows[("image", unused)]["last_used"].startswith("2001-01-01")
+        assert rows[("mirror", unused_mirror.volume)]["last_used"].startswith("2001-01-01")
+        assert rows[("mirror", used_mirror.volume)]["what"].startswith("/data of image ")
         assert rows[("image", used)]["last_used"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
         assert rows[("wheel", "old-wheel")]["what"] == "old-1.0-py3-none-any.whl"
         assert rows[("wheel", "old-wheel")]["size"] >= 5000
@@ -155,8 +161,14 @@ def test_list_then_prune_by_age(
         tags = {t for i in client.images.list() for t in i.tags}
         assert unused not in tags and used in tags
         assert real <= labelled(client), "a real image was pruned"
+        # the removed image's mirror went with it; the kept one's stayed
+        assert f"removed mirror {unused_mirror.volume} (/data)" in out
+        volumes = {v.name for v in client.volumes.list(filters={"label": mirrors.LABEL_MIRROR})}
+        assert used_mirror.volume in volumes and unused_mirror.volume not in volumes
     finally:
         provision.remove_images(client, [unused, used])
+        for mirror in (unused_mirror, used_mirror):
+            mirrors.remove(client, mirror.volume)
 
 
 def test_prune_skips_an_entry_another_process_holds(

@@ -23,6 +23,8 @@ def test_the_shipped_settings_leave_the_probes_only_fixed_size_scratch() -> None
     # The venv and scripts are on the harness's volume, never in the probes' scratch.
     assert settings.venv.startswith(settings.harness_dir + "/")
     assert held.volumes == (settings.harness_dir,)
+    # Mirrors are read-only copies of the image's own folders (images/mirrors.py).
+    assert settings.mirrored == ("/usr/lib", "/usr/bin") and held.mirrors == ()
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,17 @@ def settings_with(tmp_path: Path, old: str, new: str) -> Path:
             r"container\.supervisor_user: must differ from container\.user",
         ),
         ('tmp = "256m"', 'tmp = "256m"\nvar = "1m"', r"container\.scratch\.var: unknown key"),
+        (
+            'mirrored = ["/usr/lib", "/usr/bin"]',
+            'mirrored = ["usr/lib"]',
+            r"container\.mirrored: must list absolute folders .* \(has 'usr/lib'\)",
+        ),
+        (
+            'mirrored = ["/usr/lib", "/usr/bin"]',
+            'mirrored = ["/opt/wheelclash"]',
+            r"container\.mirrored: must list absolute folders of the image other than",
+        ),
+        ('mirrored = ["/usr/lib", "/usr/bin"]', "mirrored = 3", r"container\.mirrored: must be"),
     ],
 )
 def test_a_bad_setting_is_named(tmp_path: Path, old: str, new: str, message: str) -> None:

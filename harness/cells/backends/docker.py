@@ -15,6 +15,8 @@ in a volume on the engine's disk that `user` cannot write: the scripts and batch
 root, the venv to `supervisor_user`, who installs it. The supervisor is started as root, with
 only the capabilities to change users, and at once keeps `supervisor_user` as its real user
 and takes `user` as its effective one: a probe cannot signal it (see resources/supervisor.py).
+On an engine whose storage driver is slow, the image's /usr/lib and /usr/bin are read from
+read-only copies on the engine's disk instead (images/mirrors.py).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
-from harness.images import containers, doctor_checks, engines
+from harness.images import containers, doctor_checks, engines, mirrors
 from harness.images import provision as images
 from harness.images.tarstream import Entry, TarStream, owned
 from harness.scenario.tomlload import Checker, read_toml
@@ -78,6 +80,9 @@ class Settings:
     harness_dir: str
     inputs_dir: str  # where a local engine's container sees the wheels, bound read-only
     default_builder_suite: str
+    # The image's folders its cell containers read from mirrors where the storage driver is
+    # slow (harness/images/mirrors.py).
+    mirrored: tuple[str, ...] = ()
 
     @property
     def workdir(self) -> str:
@@ -125,7 +130,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
     keys = {"user", "supervisor_user", "memory", "pids", "workdir", "harness_dir", "scratch"}
-    keys |= {"inputs_dir"}
+    keys |= {"inputs_dir", "mirrored"}
     check.unknown_keys(table, keys, "container")
     scratch = check.table(table, "scratch", "container.scratch")
     check.unknown_keys(scratch, {"home", "cells", "tmp"}, "container.scratch")
@@ -141,6 +146,14 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     inputs_dir = check.string(table, "inputs_dir", "container.inputs_dir")
     if inputs_dir and not inputs_dir.startswith("/"):
         check.add("container.inputs_dir", f"must be an absolute path (is {inputs_dir!r})")
+    mirrored = check.strings(table, "mirrored", "container.mirrored")
+    for folder in mirrored:
+        if not folder.startswith("/") or folder.rstrip("/") in ("", harness_dir, home):
+            check.add(
+                "container.mirrored",
+                f"must list absolute folders of the image other than / and the harness's own "
+                f"(has {folder!r})",
+            )
     sizes = {
         n: check.string(scratch, n, f"container.scratch.{n}") for n in ("home", "cells", "tmp")
     }
@@ -177,6 +190,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
         harness_dir=harness_dir,
         inputs_dir=inputs_dir,
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
+        mirrored=mirrored,
     )
     memory = settings.confinement.memory
     if memory and not containers.MEMORY_RE.match(memory):
@@ -366,6 +380,8 @@ class DockerBackend:
         self._image_facts: dict[tuple[str, str], dict[str, Any]] = {}
         # Likewise the site-packages folder of the venv (always made at the same path).
         self._venv_sites: dict[tuple[str, str], str] = {}
+        self._drivers: dict[str, str] = {}  # engine URL -> its storage driver
+        self._mirrored: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
 
     @property
     def client(self) -> docker.DockerClient:
@@ -493,14 +509,15 @@ class DockerBackend:
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
         placement = self._placement(arch, settings, wheels)
         label = f"container {target} ({arch}) with {progress.few([w.wheel_id for w in wheels])}"
+        confinement = replace(
+            settings.confinement.shared_by(batches),
+            binds=placement.binds,
+            mirrors=self._mirrors(client, arch, image.image_id, settings.mirrored),
+        )
         with (
             progress.stage(StageKind.OPEN, label, total=2) as opening,
             containers.confined(
-                client,
-                image.image_id,
-                replace(settings.confinement.shared_by(batches), binds=placement.binds),
-                labels,
-                keep=keep_containers(),
+                client, image.image_id, confinement, labels, keep=keep_containers()
             ) as container,
         ):
             known = (self.engine_url(arch), image.image_id)
@@ -532,6 +549,28 @@ class DockerBackend:
                 settings=settings,
                 not_installable=problem,
             )
+
+    def _mirrors(
+        self, client: docker.DockerClient, arch: str, image_id: str, folders: Sequence[str]
+    ) -> tuple[tuple[str, str], ...]:
+        """(folder, volume) of the image's mirrors, on an engine whose storage driver is slow;
+        none elsewhere, or when they cannot be made (they only save time)."""
+        engine = self.engine_url(arch)
+        if engine not in self._drivers:
+            try:
+                self._drivers[engine] = str(client.info().get("Driver", ""))
+            except ENGINE_FAILURES:
+                self._drivers[engine] = ""
+        if not folders or doctor_checks.slow_driver(self._drivers[engine]) is None:
+            return ()
+        if (engine, image_id) not in self._mirrored:
+            try:
+                made = mirrors.ensure(client, image_id, folders)
+            except InfrastructureError as exc:
+                logger.warning("the containers read the image's own files: %s", exc)
+                return ()
+            self._mirrored[engine, image_id] = tuple((m.path, m.volume) for m in made)
+        return self._mirrored[engine, image_id]
 
     def _placement(
         self, arch: str, settings: Settings, wheels: Sequence[BuiltWheel]
