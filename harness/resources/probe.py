@@ -105,7 +105,8 @@ class Hider:
     """The path finder, blind to what the "hide" spec names: a cell whose wheels share an
     environment with other pairs' sees its own, as if the others were not installed. A hidden
     module is not found (`import` raises the usual ModuleNotFoundError, find_spec gives None),
-    and a hidden distribution has no metadata. The standard library is never hidden: a
+    and a hidden distribution has no metadata; pkgutil does not list it either
+    (`hide_from_pkgutil`). The standard library is never hidden: a
     distribution that ships a backport (`enum`, `typing`) must not take the original away."""
 
     def __init__(self, modules, dists, finder):
@@ -169,6 +170,27 @@ def hide(settings):
     finder = importlib.machinery.PathFinder
     hider = Hider(settings.get("modules", ()), settings.get("dists", ()), finder)
     sys.meta_path[:] = [hider if entry is finder else entry for entry in sys.meta_path]
+    hide_from_pkgutil(hider)
+
+
+def hide_from_pkgutil(hider):
+    """pkgutil.iter_modules and walk_packages list the modules of sys.path's folders by reading
+    them, not through sys.meta_path: give them a lister that leaves the hidden out (but never
+    the standard library's)."""
+    import functools
+    import pkgutil
+
+    listed = pkgutil.iter_importer_modules
+
+    @functools.wraps(listed)  # keeps the singledispatch `register`, for code that extends it
+    def iter_importer_modules(importer, prefix=""):
+        folder = getattr(importer, "path", None)
+        stdlib = isinstance(folder, str) and under_stdlib(folder, hider.stdlib)
+        for name, is_package in listed(importer, prefix):
+            if stdlib or not hider.hides(name):
+                yield name, is_package
+
+    pkgutil.iter_importer_modules = iter_importer_modules
 
 
 def _use_hashlib():

@@ -42,6 +42,12 @@ else:
     raise AssertionError("nsx.part was imported")
 import colorsys, json
 assert colorsys.rgb_to_hsv(1, 0, 0) == (0, 1, 1) and json.loads("[1]") == [1]
+import pkgutil
+listed = {m.name for m in pkgutil.iter_modules()}
+assert "hideme" not in listed and {"colorsys", "json"} <= listed, sorted(listed)
+import os
+site = os.environ["PYTHONPATH"]
+assert "hideme" not in {m.name for m in pkgutil.walk_packages([site])}
 """
 
 SEEN_SNIPPET = """
@@ -49,6 +55,9 @@ import importlib.metadata
 import hideme, nsx.keep, nsx.part
 assert hideme.VALUE == 1
 assert importlib.metadata.version("hideme") == "1.0"
+import os, pkgutil
+assert "hideme" in {m.name for m in pkgutil.iter_modules()}
+assert "hideme" in {m.name for m in pkgutil.walk_packages([os.environ["PYTHONPATH"]])}
 """
 
 
