@@ -26,7 +26,6 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
 from harness.cells.jobs import CellJob, Import
 from harness.cli import main
-from harness.common.digests import file_sha256
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import provision as images
@@ -36,7 +35,7 @@ from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
 from tests.integration.cli_process import CliSpawner, signal_name
 from tests.integration.conftest import REPO, SCENARIOS, cells_in
-from tests.unit.helpers import build_wheel
+from tests.unit.helpers import build_wheel, file_wheel
 
 pytestmark = pytest.mark.docker
 
@@ -357,21 +356,7 @@ def test_the_installed_set_is_byte_compiled_after_pip_and_a_bad_module_stops_not
     files["pyc_probe/__init__.py"] = "from pyc_probe import m0\n"
     files["pyc_probe/broken.py"] = "def (:\n"
     path = build_wheel(tmp_path, "pyc-probe", files, tag="py3-none-any")
-    wheel = BuiltWheel(
-        wheel_id="pyc-probe",
-        module="pyc_probe",
-        fixture="none",
-        toolchain="none",
-        link="none",
-        path=path,
-        sha256=file_sha256(path),
-        compiler="none",
-        builder="none",
-        audit="",
-        elf_comment="",
-        builder_id="",
-        cache_key="none",
-    )
+    wheel = file_wheel(path, "pyc-probe", "pyc_probe")
     backend = DockerBackend()
     with (
         caplog.at_level(logging.INFO, logger="harness.images.containers"),

@@ -13,12 +13,11 @@ import pytest
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
 from harness.cells.jobs import CellJob, Import
-from harness.common.digests import file_sha256
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import doctor_checks, mirrors
 from harness.run.runner import session_outcomes
-from tests.unit.helpers import build_wheel
+from tests.unit.helpers import build_wheel, file_wheel
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -46,21 +45,7 @@ def listing(
 
 def a_wheel(folder: Path) -> BuiltWheel:
     path = build_wheel(folder, "tiny", {"tiny.py": "VALUE = 1\n"}, tag="py3-none-any")
-    return BuiltWheel(
-        wheel_id="tiny",
-        module="tiny",
-        fixture="none",
-        toolchain="none",
-        link="none",
-        path=path,
-        sha256=file_sha256(path),
-        compiler="none",
-        builder="none",
-        audit="",
-        elf_comment="",
-        builder_id="",
-        cache_key="none",
-    )
+    return file_wheel(path, "tiny", "tiny")
 
 
 def test_cell_containers_read_the_images_folders_from_its_mirrors(

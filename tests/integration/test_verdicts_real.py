@@ -28,15 +28,14 @@ from typing import Final
 import psutil
 import pytest
 
-from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend, _supervise
 from harness.cells.install import UNSUPPORTED_WHEEL
 from harness.cells.jobs import CellJob, Exercise, Import
 from harness.cells.outcome import Outcome
-from harness.common.digests import file_sha256
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.evidence.classify import classify
 from harness.run.runner import session_outcomes
+from tests.unit.helpers import file_wheel
 
 pytestmark = pytest.mark.integration
 
@@ -525,21 +524,7 @@ def test_wheel_for_another_platform_is_not_installable(
 ) -> None:
     monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path / "cache"))
     path = unsupported_wheel(tmp_path)
-    wheel = BuiltWheel(
-        wheel_id="noinst",
-        module="wcnoinst",
-        fixture="none",
-        toolchain="none",
-        link="none",
-        path=path,
-        sha256=file_sha256(path),
-        compiler="none",
-        builder="none",
-        audit="",
-        elf_comment="",
-        builder_id="",
-        cache_key="none",
-    )
+    wheel = file_wheel(path, "noinst", "wcnoinst")
     job = Case(id="noinst", module="wcnoinst", verdict=Verdict.NOT_INSTALLABLE).job(())
     with LocalBackend().open("host", platform.machine(), [wheel]) as session:
         (outcome,) = session_outcomes(session, [job])

@@ -14,7 +14,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from harness.build.wheels import BuiltWheel
 from harness.cells.outcome import Outcome
+from harness.common.digests import file_sha256
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import Classified
 from harness.evidence.results import CellResult, Provenance
@@ -174,3 +176,22 @@ def sample_edition_document() -> dict[str, Any]:
     assert document["schema_version"] == 2
     document["schema_version"] = 3
     return dict(document)
+
+
+def file_wheel(path: Path, wheel_id: str, module: str) -> BuiltWheel:
+    """A wheel file as the backends take it, with nothing known of how it was built."""
+    return BuiltWheel(
+        wheel_id=wheel_id,
+        module=module,
+        fixture="none",
+        toolchain="none",
+        link="none",
+        path=path,
+        sha256=file_sha256(path),
+        compiler="none",
+        builder="none",
+        audit="",
+        elf_comment="",
+        builder_id="",
+        cache_key="none",
+    )
