@@ -147,7 +147,8 @@ def mirror_rows(client: docker.DockerClient, images: list[pruning.ImageEntry]) -
             name=m.volume,
             size=max(0, sizes.get(m.volume, 0)),
             last_used=used.get(m.image_id, 0.0),
-            what=f"{m.path} of image {m.image_id.removeprefix('sha256:')[:12]}",
+            what=f"{m.path} of image {m.image_id.removeprefix('sha256:')[:12]}"
+            + ("" if m.complete else ", never completed"),
             where="engine",
         )
         for m in mirrors.stored(client)
@@ -245,10 +246,11 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                     print(f"removed image {image.tag} ({human_size(image.size)})")
                     removed += 1
                     freed += image.size
-                # A mirror goes with its image: those of images still on the engine stay.
+                # A mirror goes with its image: the complete ones of images still on the
+                # engine stay (an incomplete one is never used).
                 kept_images = {str(image.id) for image in client.images.list()}
                 for mirror in mirrors.stored(client):
-                    if mirror.image_id in kept_images:
+                    if mirror.image_id in kept_images and mirror.complete:
                         continue
                     problem = mirrors.remove(client, mirror.volume)
                     if problem:

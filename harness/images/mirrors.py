@@ -15,7 +15,8 @@ that path. It is named after the image and the path, so another image never shar
 rebuilt image gets its own. An empty flag volume, made once the fill ended, says it is
 complete: the engine's own record, shared by every process and machine that uses it. Makers
 on one machine take a file lock, so parallel runs fill it once. `wheelclash cache prune`
-removes the mirrors of the images it removes and of images that are gone.
+removes the mirrors of the images it removes, of images that are gone, and those never
+completed.
 """
 
 from __future__ import annotations
@@ -132,15 +133,21 @@ class Stored:
     volume: str
     image_id: str
     path: str
+    complete: bool  # False: its fill never ended (killed), or is under way
 
 
 def stored(client: docker.DockerClient) -> list[Stored]:
     """Every mirror volume on the engine."""
+    flags = {
+        str((v.attrs.get("Labels") or {}).get(LABEL_DONE, ""))
+        for v in client.volumes.list(filters={"label": LABEL_DONE})
+    }
     return [
         Stored(
             volume=str(v.name),
             image_id=str((v.attrs.get("Labels") or {}).get(LABEL_MIRROR, "")),
             path=str((v.attrs.get("Labels") or {}).get(LABEL_PATH, "")),
+            complete=str(v.name) in flags,
         )
         for v in client.volumes.list(filters={"label": LABEL_MIRROR})
     ]

@@ -125,6 +125,10 @@ def test_list_then_prune_by_age(
     (unused_mirror,), (used_mirror,) = (
         mirrors.ensure(client, str(client.images.get(tag).id), ["/data"]) for tag in (unused, used)
     )
+    # and one whose fill was killed: no flag
+    used_id = str(client.images.get(used).id)
+    killed = mirrors.volume_name(used_id, "/killed")
+    client.volumes.create(killed, labels={mirrors.LABEL_MIRROR: used_id, mirrors.LABEL_PATH: "/k"})
     try:
         provision.inspect_reference(client, used)  # a run resolving it: its use is recorded
         code, out = run(capsys, "cache", "list", "--json")
@@ -135,6 +139,7 @@ def test_list_then_prune_by_age(
         assert rows[("image", unused)]["last_used"].startswith("2001-01-01")
         assert rows[("mirror", unused_mirror.volume)]["last_used"].startswith("2001-01-01")
         assert rows[("mirror", used_mirror.volume)]["what"].startswith("/data of image ")
+        assert rows[("mirror", killed)]["what"].endswith(", never completed")
         assert rows[("image", used)]["last_used"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
         assert rows[("wheel", "old-wheel")]["what"] == "old-1.0-py3-none-any.whl"
         assert rows[("wheel", "old-wheel")]["size"] >= 5000
@@ -161,14 +166,16 @@ def test_list_then_prune_by_age(
         tags = {t for i in client.images.list() for t in i.tags}
         assert unused not in tags and used in tags
         assert real <= labelled(client), "a real image was pruned"
-        # the removed image's mirror went with it; the kept one's stayed
+        # the removed image's mirror went with it, and the one never completed; the kept
+        # image's complete one stayed
         assert f"removed mirror {unused_mirror.volume} (/data)" in out
         volumes = {v.name for v in client.volumes.list(filters={"label": mirrors.LABEL_MIRROR})}
         assert used_mirror.volume in volumes and unused_mirror.volume not in volumes
+        assert killed not in volumes
     finally:
         provision.remove_images(client, [unused, used])
-        for mirror in (unused_mirror, used_mirror):
-            mirrors.remove(client, mirror.volume)
+        for volume in (unused_mirror.volume, used_mirror.volume, killed):
+            mirrors.remove(client, volume)
 
 
 def test_prune_skips_an_entry_another_process_holds(
