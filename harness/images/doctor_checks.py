@@ -38,6 +38,7 @@ class SlowDriver:
     name: str
     cost: str
     fix: str
+    mirror: bool = False  # cell containers read the image's folders from mirrors
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,11 +70,15 @@ def load_table(path: Path = DOCTOR_TOML) -> DoctorTable:
         if not isinstance(row, dict):
             check.add(key, "must be a table with cost and fix")
             continue
-        check.unknown_keys(row, {"cost", "fix"}, key)
+        check.unknown_keys(row, {"cost", "fix", "mirror"}, key)
+        mirror = row.get("mirror", False)
+        if not isinstance(mirror, bool):
+            check.add(f"{key}.mirror", "must be true or false")
         drivers[name] = SlowDriver(
             name=name,
             cost=check.string(row, "cost", f"{key}.cost"),
             fix=check.string(row, "fix", f"{key}.fix"),
+            mirror=mirror is True,
         )
     table = DoctorTable(
         engine_timeout_s=check.number(timeouts, "engine", "timeouts.engine", 10.0),

@@ -1,13 +1,13 @@
 """Mirrors: folders of a target image copied once into named volumes on the engine's disk, and
 mounted read-only in its cell containers, where the engine's storage driver slows every file
-access (fuse-overlayfs: doctor.toml's `storage_drivers`).
+access (fuse-overlayfs: `mirror = true` in doctor.toml's `storage_drivers`).
 
 A cell's interpreter opens hundreds of files under /usr/lib (the standard library, its C
 extensions, libc, libstdc++); through fuse-overlayfs each open and stat is a round trip to a
 user-space daemon. From a volume they are plain files of the engine's disk. Measured with
 benchmarks/cell_steps.py: a cell in a container took 1.31x to 1.43x its time on the host with
 the image's own /usr/lib and /usr/bin, 1.17x to 1.28x with copies of them in volumes; whole
-atlas runs (benchmarks/atlas.py, with --before) were 7% to 12% faster with these mirrors.
+atlas runs (benchmarks/atlas.py, with --before) were 5% to 12% faster with these mirrors.
 
 A mirror is made by the engine itself: a new named volume, mounted in a container of the image
 that is created and removed without ever starting, is filled with what the image holds at

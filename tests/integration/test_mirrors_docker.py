@@ -52,7 +52,8 @@ def test_cell_containers_read_the_images_folders_from_its_mirrors(
     client: docker.DockerClient, tmp_path: Path
 ) -> None:
     backend = DockerBackend()
-    slow = doctor_checks.slow_driver(str(client.info().get("Driver", ""))) is not None
+    driver = doctor_checks.slow_driver(str(client.info().get("Driver", "")))
+    slow = driver is not None and driver.mirror
     job = CellJob(
         cell_id="c",
         imports=(Import(module="tiny", rtld_global=False),),

@@ -553,15 +553,17 @@ class DockerBackend:
     def _mirrors(
         self, client: docker.DockerClient, arch: str, image_id: str, folders: Sequence[str]
     ) -> tuple[tuple[str, str], ...]:
-        """(folder, volume) of the image's mirrors, on an engine whose storage driver is slow;
-        none elsewhere, or when they cannot be made (they only save time)."""
+        """(folder, volume) of the image's mirrors, on an engine whose storage driver makes
+        every file access slow (doctor.toml's `mirror`); none elsewhere, or when they cannot
+        be made (they only save time)."""
         engine = self.engine_url(arch)
         if engine not in self._drivers:
             try:
                 self._drivers[engine] = str(client.info().get("Driver", ""))
             except ENGINE_FAILURES:
                 self._drivers[engine] = ""
-        if not folders or doctor_checks.slow_driver(self._drivers[engine]) is None:
+        slow = doctor_checks.slow_driver(self._drivers[engine])
+        if not folders or slow is None or not slow.mirror:
             return ()
         if (engine, image_id) not in self._mirrored:
             try:
