@@ -15,6 +15,13 @@ does is returned as *unexplained*: a failure that needs three or more wheels, or
 What the model cannot see: a wheel that hides another pair's failure (loading it first
 mends or masks the pair), so a set holding that pair passes.
 
+A wheel that fails alone (a singleton) fails in every set holding it, so the search above
+says nothing of its pairs. `partners` searches them by how it fails instead: a set of other
+wheels loaded with it is a *partner* part when the runs fail in some way it does not fail
+alone (the attribution's signature: verdict at step), as when a wheel loaded beside it moves
+its crash from one victim to another. That is the same test the atlas's attribution makes
+of a failing pair cell.
+
 In mode global-first a wheel's role depends on its place: the first wheel of a part is
 loaded RTLD_GLOBAL, the others after it RTLD_LOCAL, and the failing pair (w, x) is w first
 and global, then x (x after w local: the pair cell (w, x) of that mode). `split_first`
@@ -25,7 +32,7 @@ each of their parts, so that a wheel x failing there is the ordered pair (w, x).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.scenario.screen_groups import first_order
@@ -249,4 +256,33 @@ def split_first(
         unexplained=tuple(unexplained),
         tests=tuple(tests),
         own=own,
+    )
+
+
+def partners(
+    wheel: str,
+    others: Sequence[str],
+    fails_as: Callable[[Part], frozenset[Hashable]],
+    alone: frozenset[Hashable],
+    *,
+    known: Iterable[Iterable[str]] = (),
+) -> Split:
+    """The pairs (wheel, x) of a `wheel` that fails alone, for x in `others`: the parts of
+    `others` whose runs with `wheel` (`fails_as(part)`: the signatures of the runs that
+    failed) fail in a way outside `alone`, its signatures alone, searched with
+    `split_group`. Two wheels of `others` that do it only together come back as the
+    unexplained part (wheel, x, y). `known`: failures among `others` (of this mode), which
+    would fail their parts whatever `wheel` does; a part holding one is searched, not run.
+    `tests` are the parts of `others` tested."""
+
+    def differs(part: Part) -> bool:
+        return bool(fails_as(part) - alone)
+
+    found = split_group(others, differs, known=known)
+    return Split(
+        singletons=(),
+        pairs=tuple((wheel, x) for x in found.singletons),
+        unexplained=tuple((wheel, *p) for p in (*found.pairs, *found.unexplained)),
+        tests=found.tests,
+        own=found.own,
     )

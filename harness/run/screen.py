@@ -9,9 +9,13 @@ group is tested the same way, the part in the group's order and reversed, in the
 environment, until the failing wheels and pairs are isolated. In global-first, where only
 the first wheel of a cell is RTLD_GLOBAL, the group runs once per wheel, that wheel first,
 and a failing cell is split keeping its first wheel first (`split_first`). The failures
-found in one group are known to the next (a part holding one fails without a run). A group
-that pip cannot install, or whose runs the harness could not make, is not screened: its
-pairs that no screened group holds are run as pairs, as the exhaustive atlas runs them.
+found in one group are known to the next (a part holding one fails without a run); a wheel
+known to fail alone in a mode is left out of the next groups' searches in that mode. The
+pairs of a wheel that fails alone are searched by how it fails (`partners`): the group's
+other wheels, loaded with it (before and after it; in global-first after it), in parts
+split until the wheels that make it fail otherwise than alone are isolated. A group that
+pip cannot install, or whose runs the harness could not make, is not screened: its pairs
+that no screened group holds are run as pairs, as the exhaustive atlas runs them.
 
 What comes out are the pairs to run for real as the atlas's pair scenarios (with repeats and
 attribution, by the ordinary runner), and a record for results.json (`screen`).
@@ -29,7 +33,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final
 
-from harness.analysis.splitting import Part, Split, split_first, split_group
+from harness.analysis.attribution import Signature, signature
+from harness.analysis.splitting import Part, Split, partners, split_first, split_group
 from harness.build.prebuilt import provided_names, with_modules
 from harness.cells.backends import Backend
 from harness.common import progress
@@ -52,15 +57,49 @@ SCREEN_KEY: Final = "screen"
 
 
 @dataclass(frozen=True, kw_only=True)
+class Partners:
+    """The search for the pairs of one wheel that fails alone, in one group and mode."""
+
+    wheel: str
+    alone: frozenset[Signature]  # how it fails alone
+    split: Split  # its pairs (wheel, x) and unexplained parts (wheel, x, y)
+    # global-first: loaded locally behind each other wheel, global first (pairs (v, wheel));
+    # else it is the first, global wheel there
+    behind: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "wheel": self.wheel,
+            "behind": self.behind,
+            "alone": sorted(str(s) for s in self.alone),
+            "tests": len(self.split.tests),
+            "pairs": [list(p) for p in self.split.pairs],
+            "unexplained": [list(p) for p in self.split.unexplained],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModeScreen:
-    """One group in one dlopen mode: its split (the group's own test first) and its cells."""
+    """One group in one dlopen mode: its split (the group's own test first), the searches
+    for the pairs of its wheels that fail alone, and its cells."""
 
     dlopen: str
     split: Split
     cells: int
-    # the group's own cells (every wheel, in each order): where a failing one stopped tells
-    # which wheels it said nothing about (those after the step; the split tests them again)
+    # the group's own cells (every wheel searched, in each order): where a failing one
+    # stopped tells which wheels it said nothing about (those after the step; the split
+    # tests them again)
     own: tuple[Trial, ...] = ()
+    partners: tuple[Partners, ...] = ()
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The failing pairs isolated: the split's, then the partner searches'."""
+        return (*self.split.pairs, *(p for s in self.partners for p in s.split.pairs))
+
+    @property
+    def unexplained(self) -> tuple[Part, ...]:
+        return (*self.split.unexplained, *(u for s in self.partners for u in s.split.unexplained))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +115,7 @@ class ModeScreen:
             "singletons": list(self.split.singletons),
             "pairs": [list(p) for p in self.split.pairs],
             "unexplained": [list(p) for p in self.split.unexplained],
+            "partners": [s.to_json() for s in self.partners],
         }
 
 
@@ -116,7 +156,7 @@ class Screening:
     def found(self) -> tuple[tuple[str, str], ...]:
         """The failing pairs isolated, in corpus order, each once."""
         return self._in_order({frozenset(p) for g in self.groups for m in g.modes
-                               for p in m.split.pairs})  # fmt: skip
+                               for p in m.pairs})  # fmt: skip
 
     @property
     def uncovered(self) -> tuple[tuple[str, str], ...]:
@@ -127,7 +167,7 @@ class Screening:
     def unexplained(self) -> tuple[tuple[str, str], ...]:
         """Every pair inside a part that failed with no failing wheel or pair in it: the
         failure may need three wheels or more, so its pairs run as pairs too."""
-        parts = [u for g in self.groups for m in g.modes for u in m.split.unexplained]
+        parts = [u for g in self.groups for m in g.modes for u in m.unexplained]
         return self._in_order({frozenset((a, b)) for u in parts for a in u for b in u if a != b})
 
     def to_run(self) -> tuple[tuple[str, str], ...]:
@@ -184,21 +224,35 @@ class Screening:
 
 @dataclass
 class _Known:
-    """Failures found so far, per dlopen mode: a part holding one fails without a run.
-    Groups screened at once share it."""
+    """Failures found so far, per dlopen mode: a part holding one fails without a run; and
+    how each wheel that fails alone fails (its signatures). Groups screened at once share
+    it."""
 
     by_mode: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    alone: dict[tuple[str, str], frozenset[Signature]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, dlopen: str, split: Split) -> None:
+    def add(self, found: ModeScreen) -> None:
         with self.lock:
-            known = self.by_mode.setdefault(dlopen, [])
-            known += [(s,) for s in split.singletons] + list(split.pairs)
+            known = self.by_mode.setdefault(found.dlopen, [])
+            known += [(s,) for s in found.split.singletons] + list(found.pairs)
+            for search in (s for s in found.partners if not s.behind):
+                key = (found.dlopen, search.wheel)
+                self.alone[key] = self.alone.get(key, frozenset()) | search.alone
 
     def of(self, dlopen: str, wheels: Sequence[str]) -> list[tuple[str, ...]]:
         held = set(wheels)
         with self.lock:
             return [k for k in self.by_mode.get(dlopen, []) if set(k) <= held]
+
+    def singles(self, dlopen: str, wheels: Sequence[str]) -> tuple[str, ...]:
+        """The wheels of `wheels` known to fail alone in `dlopen`, in their order."""
+        single = {k[0] for k in self.of(dlopen, wheels) if len(k) == 1}
+        return tuple(w for w in wheels if w in single)
+
+    def alone_of(self, dlopen: str, wheel: str) -> frozenset[Signature]:
+        with self.lock:
+            return self.alone.get((dlopen, wheel), frozenset())
 
 
 def _place(scenario: Scenario, backend: Backend) -> tuple[str, str]:
@@ -214,7 +268,8 @@ def _orders(part: Part) -> tuple[Part, ...]:
 
 
 def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
-    """The group's split in one mode, its cells run by `tester`."""
+    """The group's split in one mode, its cells run by `tester`. Outside global-first, the
+    wheels known to fail alone in this mode are left out (their pairs: `_partners`)."""
     if dlopen == GLOBAL_FIRST:
         # each part once, its first wheel the global one
         def first_fails(part: Part) -> bool:
@@ -230,7 +285,66 @@ def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
     def fails(part: Part) -> bool:
         return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
 
-    return split_group(group.wheels, fails, known=known.of(dlopen, group.wheels))
+    single = known.singles(dlopen, group.wheels)
+    searched = tuple(w for w in group.wheels if w not in single)
+    return split_group(searched, fails, known=known.of(dlopen, searched))
+
+
+def _signatures(trials: Sequence[Trial]) -> frozenset[Signature]:
+    """How the failing ones of `trials` failed."""
+    return frozenset(
+        signature(t.verdict, t.subkind, t.step) for t in trials if t.verdict != Verdict.PASS
+    )
+
+
+def _partners(
+    group: Group, dlopen: str, split: Split, tester: Tester, known: _Known
+) -> tuple[Partners, ...]:
+    """For each wheel of the group that fails alone in `dlopen` (known before, or found by
+    `split`), the search for its pairs among the group's other wheels: those that do not
+    fail alone, here nor, after a global first wheel, loaded locally. In global-first, also
+    each wheel that fails alone loaded locally, behind each of the others (`_behind`)."""
+    single = {*known.singles(dlopen, group.wheels), *split.singletons}
+    if dlopen == GLOBAL_FIRST:
+        # after the global wheel the others load locally: local mode's failures show there
+        # (a global-first pair (v, x) needs v first, so it cannot)
+        single_local = set(known.singles(LOCAL, group.wheels))
+        others = tuple(w for w in group.wheels if w not in single and w not in single_local)
+        among = [f for f in known.of(LOCAL, others) if len(f) == 2]
+    else:
+        single_local = set()
+        others = tuple(w for w in group.wheels if w not in single)
+        among = [f for f in (*known.of(dlopen, others), *split.pairs) if len(f) == 2]
+    found = [
+        _behind(wheel, others, tester, known.alone_of(LOCAL, wheel))
+        for wheel in group.wheels
+        if wheel in single_local
+    ]
+    for wheel in (w for w in group.wheels if w in single):
+        alone = known.alone_of(dlopen, wheel) | _signatures([tester.run((wheel,))])
+
+        def fails_as(part: Part, wheel: str = wheel) -> frozenset[Signature]:
+            orders = [(wheel, *part)] if dlopen == GLOBAL_FIRST else [(wheel, *part),
+                                                                     (*part, wheel)]  # fmt: skip
+            return _signatures([tester.run(o) for o in orders])
+
+        search = partners(wheel, others, fails_as, alone, known=among)
+        found.append(Partners(wheel=wheel, alone=alone, split=search))
+    return tuple(found)
+
+
+def _behind(
+    wheel: str, others: Sequence[str], tester: Tester, alone: frozenset[Signature]
+) -> Partners:
+    """global-first: the pairs (v, wheel) of a `wheel` that fails alone loaded locally (as
+    it is behind a global first wheel v), each v of `others` tried first (one cell each: only
+    a first wheel is global, so they cannot be tried together). A pair fails when it fails
+    otherwise than `wheel` alone locally (`alone`: none known, any failure)."""
+    pairs = tuple(
+        (first, wheel) for first in others if _signatures([tester.run((first, wheel))]) - alone
+    )
+    split = Split(singletons=(), pairs=pairs, unexplained=(), tests=tuple((v,) for v in others))
+    return Partners(wheel=wheel, alone=alone, split=split, behind=True)
 
 
 def screen_group(
@@ -288,10 +402,17 @@ def screen_group(
                 testers.append(tester)
 
                 split = _split(group, dlopen, tester, known)
-                known.add(dlopen, split)
-                own = tuple(t for t in tester.trials if len(t.order) == len(group.wheels))
+                # the group's own cells: in global-first one per wheel, else the searched
+                # wheels (those not known to fail alone) in the group's order and reversed
+                own_orders = set(group.orders_in(dlopen))
+                if dlopen != GLOBAL_FIRST:
+                    own_orders = set(_orders(split.tests[0])) if split.own else set()
+                own = tuple(t for t in tester.trials if t.order in own_orders)
+                found = _partners(group, dlopen, split, tester, known)
                 cells = len(tester.trials)
-                done.append(ModeScreen(dlopen=dlopen, split=split, cells=cells, own=own))
+                mode = ModeScreen(dlopen=dlopen, split=split, cells=cells, own=own, partners=found)
+                known.add(mode)
+                done.append(mode)
     except InfrastructureError as exc:
         logger.warning("%s: not screened: %s", group.name, exc.message)
         return finished(f"the harness could not run it: {exc.message}")
@@ -392,12 +513,15 @@ def line(result: GroupScreen) -> str:
         return f"{head}: not screened ({result.not_screened}); its pairs run as pairs"
     said = []
     for mode in result.modes:
-        if not mode.split.failed:
+        searches = [s.wheel for s in mode.partners]
+        if not mode.split.failed and not searches:
             said.append(f"{mode.dlopen} pass")
             continue
-        found = [*mode.split.singletons, *("+".join(p) for p in mode.split.pairs)]
-        found += [f"unexplained {','.join(u)}" for u in mode.split.unexplained]
-        said.append(f"{mode.dlopen} split in {len(mode.split.tests)} tests: {', '.join(found)}")
+        found = [*mode.split.singletons, *("+".join(p) for p in mode.pairs)]
+        found += [f"unexplained {','.join(u)}" for u in mode.unexplained]
+        tests = len(mode.split.tests) + sum(len(s.split.tests) for s in mode.partners)
+        also = f" (pairs of {', '.join(searches)}, failing alone, searched)" if searches else ""
+        said.append(f"{mode.dlopen} split in {tests} tests{also}: {', '.join(found) or 'none'}")
     return f"{head}: {'; '.join(said)}"
 
 

@@ -216,3 +216,73 @@ def test_a_terminal_shows_screening_live_and_stdout_keeps_its_lines(
     assert "\x1b[" not in out
     document, _ = load_results(only_folder(tmp_path / "editions"))
     assert int(ended[1]) == document["screen"]["cells"]
+
+
+def test_the_pairs_of_a_wheel_failing_alone_are_screened_by_how_it_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """w fails alone in every mode (its exercise dereferences NULL: a segfault), and with x
+    loaded it aborts instead: the exhaustive atlas credits the pair w+x, cross-wheel, in
+    every mode. Screening leaves w out of the groups' searches once it knows it fails alone,
+    and searches w's pairs by how w fails: it must find w+x, and only it, as the exhaustive
+    atlas does (before, every part holding w failed, and w's pairs went unseen)."""
+    backend = LocalBackend()
+    healthy = built_for("healthy-ten", backend, "host")
+    named = {"h0": "h0", "w": "h4", "h1": "h1", "x": "h5", "h2": "h2", "h3": "h3"}
+    wmod, xmod = healthy["h4"].module, healthy["h5"].module
+    exercises = {
+        "w": f"import os, sys, ctypes, {wmod}; "
+        f"os.abort() if '{xmod}' in sys.modules else ctypes.string_at(0)",
+    }
+    tables = "".join(
+        f'\n[[wheel]]\nid = "{wheel_id}"\nwheel = "{healthy[h].path}"\n'
+        f'exercise = "{exercises.get(wheel_id, f"import {healthy[h].module}")}"\n'
+        for wheel_id, h in named.items()
+    )
+    path = tmp_path / "corpus.toml"
+    path.write_text('name = "partners"\ndescription = "w fails alone"\ntimeout = 60\n' + tables)
+    common = ("--no-previous", "--results", str(tmp_path / "results"))
+    full = tmp_path / "full"
+    assert atlas(str(path), *common, "--editions", str(full)) == 0
+    _, exhaustive = load_results(only_folder(full))
+    expected = {(m, frozenset({"w", "x"})) for m in ("local", "global-all", "global-first")}
+    assert cross_wheel_pairs(exhaustive) == expected
+    capsys.readouterr()
+
+    screened = tmp_path / "screened"
+    assert atlas(str(path), *common, "--editions", str(screened), "--screen",
+                 "--group-size", "4") == 0  # fmt: skip
+    out = capsys.readouterr().out
+    document, cells = load_results(only_folder(screened))
+    jsonschema.validate(document, SCHEMA)
+    assert cross_wheel_pairs(cells) == expected
+    record = document["screen"]
+    assert record["found"] == [["w", "x"]] and record["confirmed"] == [["w", "x"]]
+    assert record["unexplained"] == [] and record["uncovered"] == []
+    first, second, third = ({m["dlopen"]: m for m in g["modes"]} for g in record["groups"])
+    assert [g["wheels"] for g in record["groups"]][:2] == [
+        ["h0", "w", "h1", "x"], ["h0", "w", "h2", "h3"]
+    ]  # fmt: skip
+    # the first group finds w alone, then w+x by how w fails
+    local = first["local"]
+    assert local["singletons"] == ["w"]
+    (search,) = local["partners"]
+    assert search["wheel"] == "w" and search["pairs"] == [["w", "x"]]
+    (alone,) = search["alone"]
+    assert alone.startswith("segfault at "), alone
+    # the second knows it: its own cells leave w out, and w's pairs there are none
+    for mode in ("local", "global-all"):
+        assert [c["order"] for c in second[mode]["group_cells"]] == [
+            ["h0", "h2", "h3"], ["h3", "h2", "h0"]
+        ]  # fmt: skip
+        (search,) = second[mode]["partners"]
+        assert search["wheel"] == "w" and search["pairs"] == [] and search["tests"] == 1
+    # global-first: w first (global) and w behind each other wheel (x first: x+w)
+    pairs = {(p["behind"], tuple(q)) for p in first["global-first"]["partners"]
+             for q in p["pairs"]}  # fmt: skip
+    assert pairs == {(False, ("w", "x")), (True, ("x", "w"))}
+    assert not any(m["failed"] or m["partners"] for m in third.values())
+    assert "(pairs of w, failing alone, searched): w, w+x" in out
+    total = record["cells"] + len(cells)
+    exhaustive_total = len(exhaustive) + document.get("attribution", {}).get("runs", 0)
+    assert total < exhaustive_total, (total, exhaustive_total)

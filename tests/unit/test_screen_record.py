@@ -11,12 +11,14 @@ import jsonschema
 import pytest
 
 from harness import cli, paths
+from harness.analysis.attribution import Signature
 from harness.analysis.splitting import Split
+from harness.common.verdicts import Verdict
 from harness.evidence.results import CellResult, read_cells
 from harness.report.atlas_edition import summary_markdown
 from harness.report.atlas_html import render_atlas
 from harness.report.atlas_matrix import screened_pairs
-from harness.run.screen import GroupScreen, ModeScreen, Screening, line
+from harness.run.screen import GroupScreen, ModeScreen, Partners, Screening, line
 from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
 from harness.scenario.corpus import load_corpus
 from harness.scenario.plan import plan
@@ -38,6 +40,19 @@ def split(
         unexplained=unexplained,
         tests=tuple(("x",) for _ in range(tests)),
     )
+
+
+# d fails alone in global-all; with e loaded it fails otherwise (the search's 3 tests)
+D_PARTNERS = Partners(
+    wheel="d",
+    alone=frozenset({Signature(verdict=Verdict.SEGFAULT, step="victim _ssl")}),
+    split=Split(
+        singletons=(),
+        pairs=(("d", "e"),),
+        unexplained=(),
+        tests=(("c", "e", "f"), ("c",), ("e", "f"), ("e",), ("f",)),
+    ),
+)
 
 
 def screening() -> Screening:
@@ -65,10 +80,11 @@ def screening() -> Screening:
                     ModeScreen(
                         dlopen="global-all",
                         split=Split(singletons=("d",), pairs=(), unexplained=(), tests=()),
-                        cells=0,
+                        cells=4,
+                        partners=(D_PARTNERS,),
                     ),
                 ),
-                cells=9,
+                cells=13,
             ),
         ),
         wall_s=3.0,
@@ -77,29 +93,33 @@ def screening() -> Screening:
 
 def test_pairs_run_are_found_unexplained_and_unscreened() -> None:
     found = screening()
-    assert found.found == (("b", "d"),)
+    assert found.found == (("b", "d"), ("d", "e"))
     # the group a,b,e,f was not screened: its pairs no other group holds run as pairs
     assert found.uncovered == (("a", "e"), ("a", "f"), ("b", "e"), ("b", "f"))
     assert found.unexplained == (("c", "e"), ("c", "f"), ("e", "f"))
     assert found.to_run() == (
         ("a", "e"), ("a", "f"), ("b", "d"), ("b", "e"), ("b", "f"), ("c", "e"), ("c", "f"),
-        ("e", "f"),
+        ("d", "e"), ("e", "f"),
     )  # fmt: skip
-    assert found.cells == 24
+    assert found.cells == 28
 
 
 def test_the_record_counts_splits_and_names_confirmed_pairs() -> None:
     record = screening().to_json()
-    assert record["cells"] == 24 and record["group_size"] == 4
+    assert record["cells"] == 28 and record["group_size"] == 4
     first = record["groups"][0]["modes"]
     assert first[0] == {
         "dlopen": "local", "failed": False, "group_cells": [], "cells": 2, "tests": 1, "splits": 0,
-        "singletons": [], "pairs": [], "unexplained": [],
+        "singletons": [], "pairs": [], "unexplained": [], "partners": [],
     }  # fmt: skip
+    assert record["groups"][2]["modes"][1]["partners"] == [
+        {"wheel": "d", "behind": False, "alone": ["segfault at victim _ssl"], "tests": 5,
+         "pairs": [["d", "e"]], "unexplained": []}
+    ]  # fmt: skip
     assert first[1]["splits"] == 6 and first[1]["pairs"] == [["b", "d"]]
     assert record["groups"][1]["not_screened"].startswith("pip cannot")
     # no pair cells given: nothing confirmed, the isolated pair is not confirmed
-    assert record["confirmed"] == [] and record["not_confirmed"] == [["b", "d"]]
+    assert record["confirmed"] == [] and record["not_confirmed"] == [["b", "d"], ["d", "e"]]
     assert record["singletons"] == [{"dlopen": "global-all", "wheel": "d"}]
     assert record["singletons_not_confirmed"] == record["singletons"]
     schema = json.loads(paths.RESULTS_SCHEMA.read_text())
@@ -113,6 +133,9 @@ def test_a_line_per_group() -> None:
     )
     assert "not screened (pip cannot install" in line(found[1])
     assert "unexplained c,e,f" in line(found[2])
+    assert line(found[2]).endswith(
+        "global-all split in 5 tests (pairs of d, failing alone, searched): d, d+e"
+    )
     refused = GroupScreen(group=found[0].group, not_screened="pip cannot install", refused=True)
     assert line(refused).endswith(
         "not screened (pip cannot install); smaller groups take its place"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from harness.analysis.splitting import Part, split_first, split_group
+from harness.analysis.splitting import Part, partners, split_first, split_group
 
 
 def oracle(
@@ -220,3 +220,51 @@ def test_known_ordered_failures_cost_no_test() -> None:
     assert found.pairs == (("w02", "w00"),) and found.singletons == ()
     assert not any(t[0] == "w01" for t in asked)
     assert not any(t[0] == "w03" and "w00" in t for t in asked)
+
+
+def partner_oracle(
+    partners: Iterable[str] = (), together: Iterable[Iterable[str]] = (), pairs=()
+) -> tuple[Callable[[Part], frozenset[str]], list[Part]]:
+    """w fails alone at `victim _ssl`; loaded with one of `partners`, or with all of a set of
+    `together`, it fails at `victim _hashlib`; a part holding one of `pairs` fails on its own
+    (another signature)."""
+    sets = [frozenset({p}) for p in partners] + [frozenset(t) for t in together]
+    broken = [frozenset(p) for p in pairs]
+    asked: list[Part] = []
+
+    def fails_as(part: Part) -> frozenset[str]:
+        asked.append(part)
+        held = set(part)
+        found = {"segfault at victim _hashlib" if any(s <= held for s in sets) else ALONE}
+        found |= {"abort at import"} if any(p <= held for p in broken) else set()
+        return frozenset(found)
+
+    return fails_as, asked
+
+
+ALONE = "segfault at victim _ssl"
+
+
+def test_a_wheel_failing_alone_has_its_pairs_found_by_how_it_fails() -> None:
+    others = [w for w in wheels(10) if w != "w04"]
+    fails_as, asked = partner_oracle(partners=["w07"])
+    found = partners("w04", others, fails_as, frozenset({ALONE}))
+    assert found.pairs == (("w04", "w07"),) and found.unexplained == ()
+    assert found.singletons == () and not any("w04" in part for part in asked)
+    assert len(asked) == len(found.tests) <= bound(9, 1)
+
+
+def test_a_wheel_failing_alone_the_same_way_with_everyone_costs_one_test() -> None:
+    others = [w for w in wheels(10) if w != "w04"]
+    fails_as, asked = partner_oracle()
+    found = partners("w04", others, fails_as, frozenset({ALONE}))
+    assert not found.failed and asked == [tuple(others)]
+
+
+def test_partners_needing_each_other_are_unexplained_and_known_pairs_run_no_test() -> None:
+    others = [w for w in wheels(10) if w != "w04"]
+    fails_as, asked = partner_oracle(together=[("w01", "w08")], pairs=[("w02", "w03")])
+    found = partners("w04", others, fails_as, frozenset({ALONE}), known=[("w02", "w03")])
+    assert found.pairs == () and found.unexplained == (("w04", "w01", "w08"),)
+    # a part holding the known pair would fail whatever w04 does: never run
+    assert not any({"w02", "w03"} <= set(part) for part in asked)
