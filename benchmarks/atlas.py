@@ -30,8 +30,12 @@ With --own, `wheelclash atlas --own-environments` runs once more per backend (a 
 (harness/run/pools.py), so what the shared environments gain is measured in the same run.
 
 Printed per way: cells, wall seconds, cells per second, and the ratio of each backend's cells
-per second to the bare script's. With --rounds above 1 the ways run that many times,
-interleaved, and the fastest round of each counts; every round is printed.
+per second to the bare script's; and the CPU seconds (user and system) of the processes the
+way started and waited for, per cell: for bare the interpreters, for local the harness and
+its cells, for docker the harness alone (the cells run under the engine, not as its
+children), so docker's figure is what the controller takes from the cores the cells share.
+With --rounds above 1 the ways run that many times, interleaved, and the fastest round of
+each counts; every round is printed.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -76,10 +81,17 @@ class Measured:
     cells: int
     wall_s: float
     failed: int
+    cpu_s: float = 0.0  # the children's user and system time
 
     @property
     def rate(self) -> float:
         return self.cells / self.wall_s
+
+
+def children_cpu() -> float:
+    """User and system seconds of the children waited for so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def victims_source() -> str:
@@ -154,11 +166,14 @@ def run_bare(python: Path, jobs: Sequence[CellJob], parallel: int, victims: str)
             print(f"bare cell failed ({done.returncode}): {done.stderr.decode()[-400:]}")
         return done.returncode
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         exits = list(pool.map(one, codes))
     wall = time.monotonic() - started
-    return Measured(way="bare", cells=len(codes), wall_s=wall, failed=sum(1 for e in exits if e))
+    failed = sum(1 for e in exits if e)
+    return Measured(
+        way="bare", cells=len(codes), wall_s=wall, failed=failed, cpu_s=children_cpu() - cpu
+    )
 
 
 def run_atlas(
@@ -177,9 +192,10 @@ def run_atlas(
     if backend != "local":
         argv += ["--target", target]
     env = {**os.environ, "PYTHONPATH": str(code)}
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     done = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
+    cpu = children_cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
     (edition,) = [p for p in editions.iterdir() if p.is_dir()]
@@ -187,7 +203,7 @@ def run_atlas(
     failed = sum(1 for c in cells if c.outcome.verdict != Verdict.PASS)
     runs = len(cells) + int(document.get("attribution", {}).get("runs", 0))
     runs += int(document.get("screen", {}).get("cells", 0))
-    return Measured(way=way, cells=runs, wall_s=wall, failed=failed)
+    return Measured(way=way, cells=runs, wall_s=wall, failed=failed, cpu_s=cpu)
 
 
 def load_line() -> str:
@@ -242,14 +258,15 @@ def main_inner(argv: Sequence[str]) -> int:
                 rounds.setdefault(way, []).append(got)
                 print(
                     f"round {index + 1} {way:14} {got.cells:5} cells {got.wall_s:7.1f} s "
-                    f"{got.rate:6.2f} cells/s ({got.failed} not passing); {load_line()}"
+                    f"{got.rate:6.2f} cells/s, {1000 * got.cpu_s / got.cells:5.1f} CPU ms/cell "
+                    f"({got.failed} not passing); {load_line()}"
                 )
     best = {way: max(got, key=lambda m: m.rate) for way, got in rounds.items()}
-    print(f"{'way':14} {'cells':>6} {'wall s':>8} {'cells/s':>8} {'÷ bare':>7}")
+    print(f"{'way':14} {'cells':>6} {'wall s':>8} {'cells/s':>8} {'÷ bare':>7} {'CPU ms/cell':>12}")
     for way, got in best.items():
         print(
             f"{way:14} {got.cells:6} {got.wall_s:8.1f} {got.rate:8.2f} "
-            f"{got.rate / best['bare'].rate:6.2f}x"
+            f"{got.rate / best['bare'].rate:6.2f}x {1000 * got.cpu_s / got.cells:12.1f}"
         )
     bare_wall = min(m.wall_s for m in rounds["bare"])
     for way in best:
