@@ -37,7 +37,7 @@ from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.local import LocalBackend
 from harness.cli import main
-from harness.evidence.results import load_results
+from harness.evidence.results import CellResult, load_results
 from harness.report.culprits import cross_wheel_pairs
 from harness.run.runner import wheels_for
 from harness.scenario.load import load_scenario
@@ -52,6 +52,7 @@ class Measured:
     wall_s: float
     failing: frozenset[tuple[str, frozenset[str]]]
     document: dict[str, Any]
+    results: tuple[CellResult, ...] = ()
 
 
 def built_for(name: str, backend: LocalBackend) -> dict[str, BuiltWheel]:
@@ -97,6 +98,7 @@ def run(corpus: Path, folder: Path, jobs: int, *extra: str) -> Measured:
         wall_s=wall,
         failing=cross_wheel_pairs(cells),
         document=document,
+        results=tuple(cells),
     )
 
 
@@ -110,6 +112,7 @@ def loaded(path: Path) -> Measured:
         wall_s=float("nan"),
         failing=cross_wheel_pairs(cells),
         document=document,
+        results=tuple(cells),
     )
 
 
@@ -134,6 +137,37 @@ def masked(record: dict[str, Any], steps: dict[str, set[str]]) -> list[str]:
                     hidden = ",".join(order[at + 1 :])
                     out.append(f"{group['name']} {mode['dlopen']} {order[at]}: hid {hidden}")
     return out
+
+
+def isolated(record: dict[str, Any]) -> set[tuple[str, frozenset[str]]]:
+    """(mode, pair) of every pair screening sent to pair cells for what a mode showed: the
+    pairs isolated (by the split or a partner search) and those of unexplained parts, in
+    their mode; a pair no screened group held, in every mode."""
+    found: set[tuple[str, frozenset[str]]] = set()
+    modes = {m["dlopen"] for g in record["groups"] for m in g["modes"]}
+    for group in record["groups"]:
+        for mode in group["modes"]:
+            searches = [mode, *mode.get("partners", [])]
+            parts = [p for s in searches for p in (*s["pairs"], *s["unexplained"])]
+            found |= {(mode["dlopen"], frozenset((a, b))) for p in parts for a in p for b in p
+                      if a != b}  # fmt: skip
+    found |= {(m, frozenset(p)) for p in record["uncovered"] for m in modes}
+    return found
+
+
+def other_modes(
+    record: dict[str, Any], results: Sequence[CellResult], failing: frozenset[Any]
+) -> tuple[int, frozenset[tuple[str, frozenset[str]]]]:
+    """The pair cells (runs) that screening ran in modes where it had not isolated the
+    pair, and the cross-wheel failures found only by those: what running each isolated pair
+    only in its modes would save, and miss."""
+    chosen = isolated(record)
+    extra = [
+        r
+        for r in results
+        if len(r.cell.order) == 2 and (r.cell.dlopen, frozenset(r.cell.order)) not in chosen
+    ]
+    return len(extra), frozenset(f for f in failing if f not in chosen)
 
 
 def shown(pairs: frozenset[tuple[str, frozenset[str]]]) -> str:
@@ -193,6 +227,12 @@ def compared(full: Measured, screened: Measured, n: int) -> int:
     print(f"found by screening only: {shown(screened.failing - full.failing)}")
     print(f"unexplained parts (a failure of three wheels or more?): {record['unexplained']}")
     print(f"isolated, not confirmed by the pair cells: {record['not_confirmed']}")
+    extra, found_there = other_modes(record, screened.results, screened.failing)
+    print(
+        f"pair cells in modes where screening did not isolate the pair: {extra} of "
+        f"{sum(1 for r in screened.results if len(r.cell.order) == 2)}; cross-wheel failures "
+        f"only they found: {shown(found_there)}"
+    )
     hidden = masked(record, imported_by(screened.document))
     print(f"group cells whose crash hid later wheels ({len(hidden)}):")
     for text in hidden:

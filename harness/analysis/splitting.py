@@ -200,6 +200,7 @@ def split_first(
     *,
     known: Iterable[Sequence[str]] = (),
     known_local: Iterable[Iterable[str]] = (),
+    behind: Iterable[str] = (),
 ) -> Split:
     """global-first: the failing singletons (a wheel failing alone, loaded first and global)
     and ordered pairs (w, x) of `group`, found by testing with `fails` parts whose first
@@ -210,8 +211,11 @@ def split_first(
 
     `known`: ordered failures found before in this mode, (w,) or (w, x). `known_local`:
     wheels and pairs that fail loaded RTLD_LOCAL (local mode's), which fail wherever they
-    come after the global wheel. A part holding either fails without a test."""
+    come after the global wheel. A part holding either fails without a test. `behind`:
+    wheels left out of every part after the global wheel (the caller tries each of them
+    behind each first wheel on its own); they are still tried first."""
     items = tuple(group)
+    left_out = set(behind)
     first_known = [tuple(k) for k in known]
     local = [frozenset(k) for k in known_local]
     singletons: list[str] = []
@@ -230,7 +234,7 @@ def split_first(
     for first in items:
         if (first,) in first_known:
             continue  # every part with it first fails: nothing to learn here
-        rest = first_order(items, first)[1:]
+        rest = tuple(w for w in first_order(items, first)[1:] if w not in left_out)
         held = set(rest)
         inner: list[tuple[str, ...]] = [
             (k[1],) for k in first_known if len(k) == 2 and k[0] == first and k[1] in held

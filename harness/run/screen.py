@@ -56,21 +56,29 @@ logger = logging.getLogger(__name__)
 SCREEN_KEY: Final = "screen"
 
 
+SPLIT: Final = "split"  # a partner search split by halves
+EACH: Final = "each"  # a cell (two outside global-first) per other wheel of the group
+# A wheel found failing with this many partners in a mode (in global-first: behind that many
+# global first wheels) is tried with each wheel of the later groups on its own there: each
+# of its pairs would cost a split's descent, where one pair's cells cost one or two.
+HUB_PARTNERS: Final = 2
+
+
 @dataclass(frozen=True, kw_only=True)
 class Partners:
-    """The search for the pairs of one wheel that fails alone, in one group and mode."""
+    """The search for the pairs of one wheel left out of a group's search in one mode: one
+    that fails alone (split by how it fails), one that fails loaded locally behind a global
+    first wheel, or one with many partners (each: tried with each other wheel)."""
 
     wheel: str
-    alone: frozenset[Signature]  # how it fails alone
-    split: Split  # its pairs (wheel, x) and unexplained parts (wheel, x, y)
-    # global-first: loaded locally behind each other wheel, global first (pairs (v, wheel));
-    # else it is the first, global wheel there
-    behind: bool = False
+    alone: frozenset[Signature]  # how it fails alone (each, global-first: alone, local)
+    split: Split  # its pairs and unexplained parts (wheel, x, y)
+    how: str = SPLIT
 
     def to_json(self) -> dict[str, Any]:
         return {
             "wheel": self.wheel,
-            "behind": self.behind,
+            "how": self.how,
             "alone": sorted(str(s) for s in self.alone),
             "tests": len(self.split.tests),
             "pairs": [list(p) for p in self.split.pairs],
@@ -236,7 +244,7 @@ class _Known:
         with self.lock:
             known = self.by_mode.setdefault(found.dlopen, [])
             known += [(s,) for s in found.split.singletons] + list(found.pairs)
-            for search in (s for s in found.partners if not s.behind):
+            for search in (s for s in found.partners if s.how == SPLIT):
                 key = (found.dlopen, search.wheel)
                 self.alone[key] = self.alone.get(key, frozenset()) | search.alone
 
@@ -254,6 +262,28 @@ class _Known:
         with self.lock:
             return self.alone.get((dlopen, wheel), frozenset())
 
+    def hubs(self, dlopen: str, wheels: Sequence[str]) -> tuple[str, ...]:
+        """The wheels of `wheels` found failing with at least HUB_PARTNERS partners in
+        `dlopen` (in global-first, behind that many first wheels), in their order."""
+        partners: dict[str, set[str]] = {}
+        with self.lock:
+            pairs = [k for k in self.by_mode.get(dlopen, []) if len(k) == 2]
+        for first, second in pairs:
+            partners.setdefault(second, set()).add(first)
+            if dlopen != GLOBAL_FIRST:
+                partners.setdefault(first, set()).add(second)
+        return tuple(w for w in wheels if len(partners.get(w, ())) >= HUB_PARTNERS)
+
+    def pair(self, dlopen: str, first: str, second: str) -> bool:
+        """Whether (first, second) is known to fail in `dlopen` (in global-first in that
+        order)."""
+        pair = (first, second)
+        with self.lock:
+            known = self.by_mode.get(dlopen, [])
+            if dlopen == GLOBAL_FIRST:
+                return pair in known
+            return pair in known or pair[::-1] in known
+
 
 def _place(scenario: Scenario, backend: Backend) -> tuple[str, str]:
     """The target and arch a group's cells run on (the local backend: this machine)."""
@@ -267,9 +297,32 @@ def _orders(part: Part) -> tuple[Part, ...]:
     return (part, tuple(reversed(part))) if len(part) > 1 else (part,)
 
 
-def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
-    """The group's split in one mode, its cells run by `tester`. Outside global-first, the
-    wheels known to fail alone in this mode are left out (their pairs: `_partners`)."""
+def _left_out(group: Group, dlopen: str, known: _Known) -> tuple[str, ...]:
+    """The wheels of `group` its own search leaves out in `dlopen` (their pairs: `_partners`):
+    outside global-first, those known to fail alone and those with many partners; in
+    global-first, behind the first wheel, those known to fail alone locally and those that
+    failed behind many first wheels."""
+    if dlopen == GLOBAL_FIRST:
+        out = {*known.singles(LOCAL, group.wheels), *known.hubs(dlopen, group.wheels)}
+    else:
+        out = {*known.singles(dlopen, group.wheels), *known.hubs(dlopen, group.wheels)}
+    return tuple(w for w in group.wheels if w in out)
+
+
+def _own_orders(group: Group, dlopen: str, left_out: Sequence[str]) -> set[Part]:
+    """The group's own cells in `dlopen`, its left-out wheels left out: in global-first one
+    per wheel, it first; else the sequence and its reverse."""
+    if dlopen == GLOBAL_FIRST:
+        return {
+            (first, *(w for w in group.wheels if w != first and w not in left_out))
+            for first in group.wheels
+        }
+    return set(_orders(tuple(w for w in group.wheels if w not in left_out)))
+
+
+def _split(group: Group, dlopen: str, tester: Tester, known: _Known, left_out: Part) -> Split:
+    """The group's split in one mode, its cells run by `tester`, the wheels `left_out` left
+    out (in global-first, out of the parts behind the first wheel)."""
     if dlopen == GLOBAL_FIRST:
         # each part once, its first wheel the global one
         def first_fails(part: Part) -> bool:
@@ -280,13 +333,13 @@ def _split(group: Group, dlopen: str, tester: Tester, known: _Known) -> Split:
             first_fails,
             known=known.of(dlopen, group.wheels),
             known_local=known.of(LOCAL, group.wheels),
+            behind=left_out,
         )
 
     def fails(part: Part) -> bool:
         return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
 
-    single = known.singles(dlopen, group.wheels)
-    searched = tuple(w for w in group.wheels if w not in single)
+    searched = tuple(w for w in group.wheels if w not in left_out)
     return split_group(searched, fails, known=known.of(dlopen, searched))
 
 
@@ -298,28 +351,22 @@ def _signatures(trials: Sequence[Trial]) -> frozenset[Signature]:
 
 
 def _partners(
-    group: Group, dlopen: str, split: Split, tester: Tester, known: _Known
+    group: Group, dlopen: str, split: Split, tester: Tester, known: _Known, left_out: Part
 ) -> tuple[Partners, ...]:
-    """For each wheel of the group that fails alone in `dlopen` (known before, or found by
-    `split`), the search for its pairs among the group's other wheels: those that do not
-    fail alone, here nor, after a global first wheel, loaded locally. In global-first, also
-    each wheel that fails alone loaded locally, behind each of the others (`_behind`)."""
+    """The pairs of the wheels the group's search left out or found failing alone, each
+    searched on its own: a wheel that fails alone in `dlopen` by how it fails, among the
+    group's other wheels (`partners`); a wheel with many partners (and in global-first, one
+    that fails alone locally) tried with each other wheel (`_each`)."""
     single = {*known.singles(dlopen, group.wheels), *split.singletons}
     if dlopen == GLOBAL_FIRST:
-        # after the global wheel the others load locally: local mode's failures show there
-        # (a global-first pair (v, x) needs v first, so it cannot)
+        # behind the global wheel the others load locally, where local mode's failures show
         single_local = set(known.singles(LOCAL, group.wheels))
         others = tuple(w for w in group.wheels if w not in single and w not in single_local)
         among = [f for f in known.of(LOCAL, others) if len(f) == 2]
     else:
-        single_local = set()
         others = tuple(w for w in group.wheels if w not in single)
         among = [f for f in (*known.of(dlopen, others), *split.pairs) if len(f) == 2]
-    found = [
-        _behind(wheel, others, tester, known.alone_of(LOCAL, wheel))
-        for wheel in group.wheels
-        if wheel in single_local
-    ]
+    found = []
     for wheel in (w for w in group.wheels if w in single):
         alone = known.alone_of(dlopen, wheel) | _signatures([tester.run((wheel,))])
 
@@ -330,21 +377,35 @@ def _partners(
 
         search = partners(wheel, others, fails_as, alone, known=among)
         found.append(Partners(wheel=wheel, alone=alone, split=search))
+    # outside global-first a wheel that fails alone was searched above; in global-first it
+    # fails alone first and global, and may still fail behind the others
+    for wheel in (w for w in left_out if dlopen == GLOBAL_FIRST or w not in single):
+        found.append(_each(wheel, group, dlopen, tester, known, single))
     return tuple(found)
 
 
-def _behind(
-    wheel: str, others: Sequence[str], tester: Tester, alone: frozenset[Signature]
+def _each(
+    wheel: str, group: Group, dlopen: str, tester: Tester, known: _Known, single: set[str]
 ) -> Partners:
-    """global-first: the pairs (v, wheel) of a `wheel` that fails alone loaded locally (as
-    it is behind a global first wheel v), each v of `others` tried first (one cell each: only
-    a first wheel is global, so they cannot be tried together). A pair fails when it fails
-    otherwise than `wheel` alone locally (`alone`: none known, any failure)."""
-    pairs = tuple(
-        (first, wheel) for first in others if _signatures([tester.run((first, wheel))]) - alone
-    )
-    split = Split(singletons=(), pairs=pairs, unexplained=(), tests=tuple((v,) for v in others))
-    return Partners(wheel=wheel, alone=alone, split=split, behind=True)
+    """The pairs of `wheel` with each other wheel of the group that does not fail alone,
+    tried on their own: outside global-first both orders; in global-first `wheel` behind it
+    (that one first and global, `wheel` local: its pairs with `wheel` first are the split's).
+    A pair fails when a cell fails otherwise than `wheel` alone (in global-first, alone and
+    local; none known, any failure). A pair known to fail costs no cell."""
+    first = dlopen == GLOBAL_FIRST
+    alone = known.alone_of(LOCAL if first else dlopen, wheel)
+    pairs: list[tuple[str, str]] = []
+    tried: list[Part] = []
+    for other in (w for w in group.wheels if w != wheel and w not in single):
+        pair = (other, wheel) if first else (wheel, other)
+        if known.pair(dlopen, *pair):
+            continue
+        tried.append((other,))
+        orders = [pair] if first else [pair, pair[::-1]]
+        if _signatures([tester.run(o) for o in orders]) - alone:
+            pairs.append(pair)
+    split = Split(singletons=(), pairs=tuple(pairs), unexplained=(), tests=tuple(tried))
+    return Partners(wheel=wheel, alone=alone, split=split, how=EACH)
 
 
 def screen_group(
@@ -401,14 +462,11 @@ def screen_group(
                 )
                 testers.append(tester)
 
-                split = _split(group, dlopen, tester, known)
-                # the group's own cells: in global-first one per wheel, else the searched
-                # wheels (those not known to fail alone) in the group's order and reversed
-                own_orders = set(group.orders_in(dlopen))
-                if dlopen != GLOBAL_FIRST:
-                    own_orders = set(_orders(split.tests[0])) if split.own else set()
+                left_out = _left_out(group, dlopen, known)
+                split = _split(group, dlopen, tester, known, left_out)
+                own_orders = _own_orders(group, dlopen, left_out)
                 own = tuple(t for t in tester.trials if t.order in own_orders)
-                found = _partners(group, dlopen, split, tester, known)
+                found = _partners(group, dlopen, split, tester, known, left_out)
                 cells = len(tester.trials)
                 mode = ModeScreen(dlopen=dlopen, split=split, cells=cells, own=own, partners=found)
                 known.add(mode)
@@ -520,7 +578,7 @@ def line(result: GroupScreen) -> str:
         found = [*mode.split.singletons, *("+".join(p) for p in mode.pairs)]
         found += [f"unexplained {','.join(u)}" for u in mode.unexplained]
         tests = len(mode.split.tests) + sum(len(s.split.tests) for s in mode.partners)
-        also = f" (pairs of {', '.join(searches)}, failing alone, searched)" if searches else ""
+        also = f" (pairs of {', '.join(searches)} searched on their own)" if searches else ""
         said.append(f"{mode.dlopen} split in {tests} tests{also}: {', '.join(found) or 'none'}")
     return f"{head}: {'; '.join(said)}"
 

@@ -218,6 +218,22 @@ def test_a_terminal_shows_screening_live_and_stdout_keeps_its_lines(
     assert int(ended[1]) == document["screen"]["cells"]
 
 
+def exercised_corpus(folder: Path, layout: dict[str, str], exercises: dict[str, str]) -> Path:
+    """A corpus of healthy fixture wheels: `layout` maps each id to its wheel (h0 to h9),
+    `exercises` gives some ids an exercise of their own ({h4} in it: that wheel's module);
+    the others import their module."""
+    healthy = built_for("healthy-ten", LocalBackend(), "host")
+    modules = {name: healthy[name].module for name in healthy}
+    tables = "".join(
+        f'\n[[wheel]]\nid = "{wheel_id}"\nwheel = "{healthy[h].path}"\n'
+        f'exercise = "{exercises.get(wheel_id, "import {" + h + "}").format(**modules)}"\n'
+        for wheel_id, h in layout.items()
+    )
+    path = folder / "corpus.toml"
+    path.write_text('name = "partners"\ndescription = "exercised"\ntimeout = 60\n' + tables)
+    return path
+
+
 def test_the_pairs_of_a_wheel_failing_alone_are_screened_by_how_it_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -226,21 +242,9 @@ def test_the_pairs_of_a_wheel_failing_alone_are_screened_by_how_it_fails(
     every mode. Screening leaves w out of the groups' searches once it knows it fails alone,
     and searches w's pairs by how w fails: it must find w+x, and only it, as the exhaustive
     atlas does (before, every part holding w failed, and w's pairs went unseen)."""
-    backend = LocalBackend()
-    healthy = built_for("healthy-ten", backend, "host")
-    named = {"h0": "h0", "w": "h4", "h1": "h1", "x": "h5", "h2": "h2", "h3": "h3"}
-    wmod, xmod = healthy["h4"].module, healthy["h5"].module
-    exercises = {
-        "w": f"import os, sys, ctypes, {wmod}; "
-        f"os.abort() if '{xmod}' in sys.modules else ctypes.string_at(0)",
-    }
-    tables = "".join(
-        f'\n[[wheel]]\nid = "{wheel_id}"\nwheel = "{healthy[h].path}"\n'
-        f'exercise = "{exercises.get(wheel_id, f"import {healthy[h].module}")}"\n'
-        for wheel_id, h in named.items()
-    )
-    path = tmp_path / "corpus.toml"
-    path.write_text('name = "partners"\ndescription = "w fails alone"\ntimeout = 60\n' + tables)
+    layout = {"h0": "h0", "w": "h4", "h1": "h1", "x": "h5", "h2": "h2", "h3": "h3"}
+    exercise = "import os, sys, ctypes, {h4}; os.abort() if '{h5}' in sys.modules else "
+    path = exercised_corpus(tmp_path, layout, {"w": exercise + "ctypes.string_at(0)"})
     common = ("--no-previous", "--results", str(tmp_path / "results"))
     full = tmp_path / "full"
     assert atlas(str(path), *common, "--editions", str(full)) == 0
@@ -278,11 +282,57 @@ def test_the_pairs_of_a_wheel_failing_alone_are_screened_by_how_it_fails(
         (search,) = second[mode]["partners"]
         assert search["wheel"] == "w" and search["pairs"] == [] and search["tests"] == 1
     # global-first: w first (global) and w behind each other wheel (x first: x+w)
-    pairs = {(p["behind"], tuple(q)) for p in first["global-first"]["partners"]
+    pairs = {(p["how"], tuple(q)) for p in first["global-first"]["partners"]
              for q in p["pairs"]}  # fmt: skip
-    assert pairs == {(False, ("w", "x")), (True, ("x", "w"))}
+    assert pairs == {("split", ("w", "x")), ("each", ("x", "w"))}
     assert not any(m["failed"] or m["partners"] for m in third.values())
-    assert "(pairs of w, failing alone, searched): w, w+x" in out
+    assert "(pairs of w searched on their own): w, w+x" in out
     total = record["cells"] + len(cells)
     exhaustive_total = len(exhaustive) + document.get("attribution", {}).get("runs", 0)
     assert total < exhaustive_total, (total, exhaustive_total)
+
+
+def test_a_wheel_with_many_partners_is_tried_with_each_wheel_of_the_later_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """p aborts when any of h0 to h3 is loaded: four partners, in every mode. The first
+    group (h0, p, h1, h2) isolates three of them by splits; then p is left out of the second
+    group's own search and tried with each of its wheels on its own (a known pair costs no
+    cell): p+h3 is found there, p+h4 passes, and the screened edition's failing pairs are
+    the exhaustive edition's."""
+    layout = {"h0": "h0", "p": "h9", "h1": "h1", "h2": "h2", "h3": "h3", "h4": "h4"}
+    partners = ", ".join(f"'{{{h}}}'" for h in ("h0", "h1", "h2", "h3"))
+    exercise = f"import os, sys, {{h9}}; any(m in sys.modules for m in ({partners})) and os.abort()"
+    path = exercised_corpus(tmp_path, layout, {"p": exercise})
+    common = ("--no-previous", "--results", str(tmp_path / "results"))
+    assert atlas(str(path), *common, "--editions", str(tmp_path / "full")) == 0
+    _, exhaustive = load_results(only_folder(tmp_path / "full"))
+    modes = ("local", "global-all", "global-first")
+    expected = {(m, frozenset({"p", h})) for m in modes for h in ("h0", "h1", "h2", "h3")}
+    assert cross_wheel_pairs(exhaustive) == expected
+    capsys.readouterr()
+
+    screened = tmp_path / "screened"
+    assert atlas(str(path), *common, "--editions", str(screened), "--screen",
+                 "--group-size", "4") == 0  # fmt: skip
+    document, cells = load_results(only_folder(screened))
+    jsonschema.validate(document, SCHEMA)
+    assert cross_wheel_pairs(cells) == expected
+    record = document["screen"]
+    assert [g["wheels"] for g in record["groups"]] == [
+        ["h0", "p", "h1", "h2"], ["h0", "p", "h3", "h4"], ["h1", "h2", "h3", "h4"]
+    ]  # fmt: skip
+    second = {m["dlopen"]: m for m in record["groups"][1]["modes"]}
+    for mode in ("local", "global-all"):
+        # p is left out of the group's own cells, and tried with h3 and h4 (h0 known)
+        assert [c["order"] for c in second[mode]["group_cells"]] == [
+            ["h0", "h3", "h4"], ["h4", "h3", "h0"]
+        ]  # fmt: skip
+        (search,) = second[mode]["partners"]
+        assert search["how"] == "each" and search["tests"] == 2
+        assert search["pairs"] == [["p", "h3"]]
+    # global-first: p behind h3 (h3 first and global) fails, behind h4 passes; behind h0
+    # it is known; p first is the group's own search
+    (search,) = [s for s in second["global-first"]["partners"] if s["how"] == "each"]
+    assert search["pairs"] == [["h3", "p"]] and search["tests"] == 2
+    assert ["p", "h3"] in second["global-first"]["pairs"]

@@ -113,7 +113,7 @@ def test_the_record_counts_splits_and_names_confirmed_pairs() -> None:
         "singletons": [], "pairs": [], "unexplained": [], "partners": [],
     }  # fmt: skip
     assert record["groups"][2]["modes"][1]["partners"] == [
-        {"wheel": "d", "behind": False, "alone": ["segfault at victim _ssl"], "tests": 5,
+        {"wheel": "d", "how": "split", "alone": ["segfault at victim _ssl"], "tests": 5,
          "pairs": [["d", "e"]], "unexplained": []}
     ]  # fmt: skip
     assert first[1]["splits"] == 6 and first[1]["pairs"] == [["b", "d"]]
@@ -134,7 +134,7 @@ def test_a_line_per_group() -> None:
     assert "not screened (pip cannot install" in line(found[1])
     assert "unexplained c,e,f" in line(found[2])
     assert line(found[2]).endswith(
-        "global-all split in 5 tests (pairs of d, failing alone, searched): d, d+e"
+        "global-all split in 5 tests (pairs of d searched on their own): d, d+e"
     )
     refused = GroupScreen(group=found[0].group, not_screened="pip cannot install", refused=True)
     assert line(refused).endswith(
