@@ -487,7 +487,9 @@ def screen(
 ) -> Screening:
     """Screen every group of the corpus, `jobs` groups at once (each in its own environment);
     `said` gets a line per group as it ends. Groups share what they found as they end, so
-    which parts run depends on timing, not what is found."""
+    which parts run depends on timing, not what is found. When the caller leaves early (an
+    interrupt: SIGTERM and SIGHUP unwind as Ctrl-C does), groups not started are dropped and
+    each running one ends after its cell in flight, its environment removed."""
     started = time.monotonic()
     ids = tuple(w.id for w in corpus.wheels)
     made = list(groups(ids, group_size))
@@ -498,35 +500,47 @@ def screen(
         options.dlopen,
     )
 
+    stop = threading.Event()
+
+    def ran(group: Group, trial: Trial) -> None:
+        counted.ran(group, trial)
+        if stop.is_set():
+            raise _GivenUp
+
     def one(group: Group) -> GroupScreen:
         scenario = group_scenario(corpus, group.name, group.wheels, options)
         backend = backends.for_scenario(scenario)
-        return screen_group(
-            group, scenario, backend, known, options.dlopen, partial(counted.ran, group)
-        )
+        return screen_group(group, scenario, backend, known, options.dlopen, partial(ran, group))
 
     screened: dict[str, GroupScreen] = {}
-    with (
-        counted.step,
-        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen") as pool,
-    ):
-        running = {pool.submit(one, group) for group in made}
-        while running:
-            ended, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in ended:
-                result = future.result()
-                screened[result.group.name] = result
-                said(f"screen {len(screened)}/{len(made)}: {line(result)}")
-                smaller = regroup(result.group) if result.refused else ()
-                counted.ended(result.group, smaller)
-                made += smaller
-                running |= {pool.submit(one, group) for group in smaller}
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="screen")
+    try:
+        with counted.step:
+            running = {pool.submit(one, group) for group in made}
+            while running:
+                ended, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    result = future.result()
+                    screened[result.group.name] = result
+                    said(f"screen {len(screened)}/{len(made)}: {line(result)}")
+                    smaller = regroup(result.group) if result.refused else ()
+                    counted.ended(result.group, smaller)
+                    made += smaller
+                    running |= {pool.submit(one, group) for group in smaller}
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
     return Screening(
         group_size=group_size,
         wheels=ids,
         groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
     )
+
+
+class _GivenUp(Exception):
+    """Raised in a group's thread after a cell once the caller has left: the group ends
+    there (its session closed on the way out)."""
 
 
 def _planned(made: Sequence[Group], modes: Sequence[str]) -> int:

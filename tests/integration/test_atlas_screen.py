@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import textwrap
+import time
 from pathlib import Path
 
 import jsonschema
+import psutil
 import pytest
 
 from harness import paths
@@ -24,6 +27,7 @@ from harness.report.culprits import cross_wheel_pairs
 from tests.integration.cli_process import CliSpawner
 from tests.integration.conftest import built_for
 from tests.integration.test_atlas import REFUSED_PAIR_CORPUS, only_folder
+from tests.integration.test_cli_process import wait_for_a_probe
 
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 HEALTHY = 4  # healthy wheels beside the pair: 6 wheels, 15 pairs
@@ -336,3 +340,29 @@ def test_a_wheel_with_many_partners_is_tried_with_each_wheel_of_the_later_groups
     (search,) = [s for s in second["global-first"]["partners"] if s["how"] == "each"]
     assert search["pairs"] == [["h3", "p"]] and search["tests"] == 2
     assert ["p", "h3"] in second["global-first"]["pairs"]
+
+
+def test_sigterm_while_screening_ends_the_run_after_the_cell_in_flight(
+    spawn_cli: CliSpawner, tmp_path: Path
+) -> None:
+    """Every wheel's exercise sleeps 3 s, so a cell of the group of four takes 12 s and its
+    own cells in three modes over a minute and a half. SIGTERM while the first cell runs:
+    the run unwinds (130) once that cell ends, not after the group, and leaves no process."""
+    layout = {f"h{i}": f"h{i}" for i in range(4)}
+    sleeps = {k: "import time, {" + k + "}; time.sleep(3)" for k in layout}
+    path = exercised_corpus(tmp_path, layout, sleeps)
+    proc = spawn_cli(
+        "atlas", path, "--backend", "local", "--no-previous", "--results", tmp_path / "results",
+        "--editions", tmp_path / "editions", "--screen", "--group-size", "4",
+    )  # fmt: skip
+    wait_for_a_probe(proc)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    asked = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=120)
+    took = time.monotonic() - asked
+    assert code == 130, proc.stderr.read() if proc.stderr else ""
+    assert took < 40, f"stopped {took:.0f} s after SIGTERM"
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == [], f"left running: {alive}"
+    assert not (tmp_path / "editions").exists() or not any((tmp_path / "editions").iterdir())
