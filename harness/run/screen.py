@@ -71,7 +71,7 @@ class Partners:
     first wheel, or one with many partners (each: tried with each other wheel)."""
 
     wheel: str
-    alone: frozenset[Signature]  # how it fails alone (each, global-first: alone, local)
+    alone: frozenset[Signature]  # how it fails alone in the mode
     split: Split  # its pairs and unexplained parts (wheel, x, y)
     how: str = SPLIT
 
@@ -300,10 +300,14 @@ def _orders(part: Part) -> tuple[Part, ...]:
 def _left_out(group: Group, dlopen: str, known: _Known) -> tuple[str, ...]:
     """The wheels of `group` its own search leaves out in `dlopen` (their pairs: `_partners`):
     outside global-first, those known to fail alone and those with many partners; in
-    global-first, behind the first wheel, those known to fail alone locally and those that
-    failed behind many first wheels."""
+    global-first, behind the first wheel, those known to fail alone there or locally and
+    those that failed behind many first wheels."""
     if dlopen == GLOBAL_FIRST:
-        out = {*known.singles(LOCAL, group.wheels), *known.hubs(dlopen, group.wheels)}
+        out = {
+            *known.singles(dlopen, group.wheels),
+            *known.singles(LOCAL, group.wheels),
+            *known.hubs(dlopen, group.wheels),
+        }
     else:
         out = {*known.singles(dlopen, group.wheels), *known.hubs(dlopen, group.wheels)}
     return tuple(w for w in group.wheels if w in out)
@@ -390,10 +394,14 @@ def _each(
     """The pairs of `wheel` with each other wheel of the group that does not fail alone,
     tried on their own: outside global-first both orders; in global-first `wheel` behind it
     (that one first and global, `wheel` local: its pairs with `wheel` first are the split's).
-    A pair fails when a cell fails otherwise than `wheel` alone (in global-first, alone and
-    local; none known, any failure). A pair known to fail costs no cell."""
+    A pair fails when a cell fails otherwise than `wheel` alone in this mode (none known: any
+    failure), as the atlas's attribution judges a pair cell: in global-first a wheel's
+    singleton is the wheel alone and global, even where the pair loads it locally. A pair
+    known to fail costs no cell."""
     first = dlopen == GLOBAL_FIRST
-    alone = known.alone_of(LOCAL if first else dlopen, wheel)
+    alone = known.alone_of(dlopen, wheel)
+    if (wheel,) in tester.seen:  # found failing alone in this group
+        alone |= _signatures([tester.seen[(wheel,)]])
     pairs: list[tuple[str, str]] = []
     tried: list[Part] = []
     for other in (w for w in group.wheels if w != wheel and w not in single):
