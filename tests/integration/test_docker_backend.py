@@ -12,6 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,30 @@ def test_a_wheel_for_a_newer_glibc_is_not_installable_on_older_targets(
         [outcome] = list(session_outcomes(session, [job]))
     assert classify(outcome).verdict is Verdict.PASS
     assert ours(client, os.getpid()) == []
+
+
+def test_leftovers_are_removed_by_several_janitors_at_once(client: docker.DockerClient) -> None:
+    """Eight containers of a dead process, and four backends removing leftovers at once (as
+    groups of `atlas --screen -j N`, or several runs, start together): each container is
+    removed once, and no janitor fails on one another is removing (the engine's 409)."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    pid = int(dead.stdout)
+    image = load_image_id(client)
+    label = {LABEL_OWNER: f"{os.uname().nodename}:{pid}"}
+    orphans = [client.containers.create(image, ["true"], network_mode="none", labels=label)
+               for _ in range(8)]  # fmt: skip
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            removed = list(pool.map(lambda _: DockerBackend().remove_leftovers(), range(4)))
+        assert ours(client, pid) == []
+        assert 8 <= sum(removed) <= 8 * 4
+    finally:
+        for orphan in orphans:
+            try:
+                orphan.remove(force=True)
+            except docker.errors.APIError:
+                pass
 
 
 def test_leftovers_of_a_dead_run_are_removed(client: docker.DockerClient) -> None:

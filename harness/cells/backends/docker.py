@@ -68,6 +68,7 @@ LABEL_GROUP: Final = "org.wheelclash.group"
 # capability bounding set first); it holds none of them once it has.
 SUPERVISOR_CAPABILITIES: Final = ("SETUID", "SETGID", "SETPCAP")
 ROOT: Final = "0:0"
+CONFLICT: Final = 409  # the engine refuses: the container is being removed already
 SIZE: Final = re.compile(r"(\d+)([bkmg]?)", re.IGNORECASE)
 # docker-py raises its own errors, and requests' (OSErrors) when the engine's socket is gone.
 ENGINE_FAILURES: Final = (docker.errors.DockerException, OSError)
@@ -372,6 +373,7 @@ class DockerBackend:
         self._client: docker.DockerClient | None = None
         self._engine_clients: dict[str, docker.DockerClient] = {}
         self._janitor_done = False
+        self._janitor_lock = threading.Lock()  # groups opened at once (atlas --screen -j N)
         self._builders: dict[tuple[str, str], ContainerBuilder] = {}
         self._driver: str | None = None
         # The target facts of each image (by engine and image id), read in its first
@@ -466,7 +468,9 @@ class DockerBackend:
 
     def remove_leftovers(self) -> int:
         """Remove containers left by wheelclash processes on this host that no longer run,
-        then their volumes (a container removed without them, by hand, leaves them)."""
+        then their volumes (a container removed without them, by hand, leaves them). Another
+        process may be removing the same ones: a container gone, or whose removal the engine
+        says is already in progress, is left to it."""
         removed = 0
         label = containers.LABEL_OWNER
         # sparse: no inspect per container, which would race with others removing theirs
@@ -482,6 +486,10 @@ class DockerBackend:
                 try:
                     container.remove(force=True, v=True)
                 except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as exc:
+                    if exc.status_code != CONFLICT:  # 409: removal already in progress
+                        raise
                     continue
                 removed += 1
         for volume in self.client.volumes.list(filters={"label": label}):
@@ -499,9 +507,10 @@ class DockerBackend:
         """A confined container with the wheel set installed. Its memory and pid limits are
         those of `docker.toml` times `batches`: each of the batches run at once keeps the
         room one batch has alone, as N containers (-j N over N groups) would give them."""
-        if not self._janitor_done and not keep_containers():
-            self.remove_leftovers()
-            self._janitor_done = True
+        with self._janitor_lock:
+            if not self._janitor_done and not keep_containers():
+                self.remove_leftovers()
+                self._janitor_done = True
         settings = load_settings()
         client = self.client_for(arch)
         emulated = self.emulated(client, arch)
