@@ -593,7 +593,7 @@ def line(result: GroupScreen) -> str:
         return f"{head}: not screened ({result.not_screened}); its pairs run as pairs"
     said = []
     for mode in result.modes:
-        searches = [s.wheel for s in mode.partners]
+        searches = list(dict.fromkeys(s.wheel for s in mode.partners))
         if not mode.split.failed and not searches:
             said.append(f"{mode.dlopen} pass")
             continue

@@ -241,3 +241,15 @@ def test_the_summary_says_what_screening_ran() -> None:
                   "tests": 4, "splits": 0, "singletons": [], "pairs": [],
                   "unexplained": []})  # fmt: skip
     assert note in summary_markdown(document, kept, title="Atlas", run_dir=None)
+
+
+def test_a_line_names_a_wheel_searched_two_ways_once() -> None:
+    each = Partners(wheel="d", alone=frozenset(), split=split(), how="each")
+    mode = ModeScreen(
+        dlopen="global-first",
+        split=Split(singletons=("d",), pairs=(), unexplained=(), tests=(("d",),)),
+        cells=3,
+        partners=(D_PARTNERS, each),
+    )
+    group = GroupScreen(group=groups(IDS, 4)[0], modes=(mode,), cells=3)
+    assert "(pairs of d searched on their own): d, d+e" in line(group)
