@@ -13,7 +13,10 @@ found in one group are known to the next (a part holding one fails without a run
 known to fail alone in a mode is left out of the next groups' searches in that mode. The
 pairs of a wheel that fails alone are searched by how it fails (`partners`): the group's
 other wheels, loaded with it (before and after it; in global-first after it), in parts
-split until the wheels that make it fail otherwise than alone are isolated. A group that
+split until the wheels that make it fail otherwise than alone are isolated. A wheel found
+failing with several partners is likewise left out, and tried with each wheel of the later
+groups on its own (`_each`); in global-first, where only the first wheel is global, the
+wheels tried so, behind each first wheel, are those and the ones failing alone. A group that
 pip cannot install, or whose runs the harness could not make, is not screened: its pairs
 that no screened group holds are run as pairs, as the exhaustive atlas runs them.
 
@@ -31,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from harness.analysis.attribution import Signature, signature
 from harness.analysis.splitting import Part, Split, partners, split_first, split_group
@@ -56,8 +59,9 @@ logger = logging.getLogger(__name__)
 SCREEN_KEY: Final = "screen"
 
 
-SPLIT: Final = "split"  # a partner search split by halves
-EACH: Final = "each"  # a cell (two outside global-first) per other wheel of the group
+How = Literal["split", "each"]
+SPLIT: Final[How] = "split"  # a partner search split by halves
+EACH: Final[How] = "each"  # a cell (two outside global-first) per other wheel of the group
 # A wheel found failing with this many partners in a mode (in global-first: behind that many
 # global first wheels) is tried with each wheel of the later groups on its own there: each
 # of its pairs would cost a split's descent, where one pair's cells cost one or two.
@@ -73,7 +77,7 @@ class Partners:
     wheel: str
     alone: frozenset[Signature]  # how it fails alone in the mode
     split: Split  # its pairs and unexplained parts (wheel, x, y)
-    how: str = SPLIT
+    how: How = SPLIT
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,7 +93,7 @@ class Partners:
 @dataclass(frozen=True, kw_only=True)
 class ModeScreen:
     """One group in one dlopen mode: its split (the group's own test first), the searches
-    for the pairs of its wheels that fail alone, and its cells."""
+    for the pairs of the wheels it left out or found failing alone, and its cells."""
 
     dlopen: str
     split: Split
