@@ -30,24 +30,24 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from harness.analysis.attribution import Signature, signature
-from harness.analysis.splitting import Part, Split, partners, split_first, split_group
+from harness.analysis.cover import Answer, Ledger, Part, Split, cover, cover_first, partners
 from harness.build.prebuilt import provided_names, with_modules
 from harness.cells.backends import Backend
 from harness.common import progress
-from harness.common.ids import GLOBAL_FIRST, LOCAL
+from harness.common.ids import GLOBAL_ALL, GLOBAL_FIRST, LOCAL
 from harness.common.progress import StageKind
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.results import CellResult
 from harness.run.runner import Backends, wheels_for
-from harness.run.trials import Tester, Trial
+from harness.run.trials import Runs, Tester, Trial
 from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
 from harness.scenario.corpus import Corpus, pair_name
 from harness.scenario.load import HOST_TARGET, Scenario
@@ -59,30 +59,18 @@ logger = logging.getLogger(__name__)
 SCREEN_KEY: Final = "screen"
 
 
-How = Literal["split", "each"]
-SPLIT: Final[How] = "split"  # a partner search split by halves
-EACH: Final[How] = "each"  # a cell (two outside global-first) per other wheel of the group
-# A wheel found failing with this many partners in a mode (in global-first: behind that many
-# global first wheels) is tried with each wheel of the later groups on its own there: each
-# of its pairs would cost a split's descent, where one pair's cells cost one or two.
-HUB_PARTNERS: Final = 2
-
-
 @dataclass(frozen=True, kw_only=True)
 class Partners:
-    """The search for the pairs of one wheel left out of a group's search in one mode: one
-    that fails alone (split by how it fails), one that fails loaded locally behind a global
-    first wheel, or one with many partners (each: tried with each other wheel)."""
+    """The search for the pairs of one wheel that fails alone in a mode: the group's other
+    wheels loaded with it, judged by how it fails alone."""
 
     wheel: str
     alone: frozenset[Signature]  # how it fails alone in the mode
-    split: Split  # its pairs and unexplained parts (wheel, x, y)
-    how: How = SPLIT
+    split: Split  # its pairs, (wheel, x) or (x, wheel) as loaded
 
     def to_json(self) -> dict[str, Any]:
         return {
             "wheel": self.wheel,
-            "how": self.how,
             "alone": sorted(str(s) for s in self.alone),
             "tests": len(self.split.tests),
             "pairs": [list(p) for p in self.split.pairs],
@@ -92,15 +80,14 @@ class Partners:
 
 @dataclass(frozen=True, kw_only=True)
 class ModeScreen:
-    """One group in one dlopen mode: its split (the group's own test first), the searches
-    for the pairs of the wheels it left out or found failing alone, and its cells."""
+    """One group in one dlopen mode: its covering search, the searches for the partners of
+    the wheels found failing alone, and its cells."""
 
     dlopen: str
     split: Split
     cells: int
-    # the group's own cells (every wheel searched, in each order): where a failing one
-    # stopped tells which wheels it said nothing about (those after the step; the split
-    # tests them again)
+    # the covering sequences' cells: where a failing one stopped tells which wheels it said
+    # nothing about (those after the step)
     own: tuple[Trial, ...] = ()
     partners: tuple[Partners, ...] = ()
 
@@ -236,57 +223,28 @@ class Screening:
 
 @dataclass
 class _Known:
-    """Failures found so far, per dlopen mode: a part holding one fails without a run; and
-    how each wheel that fails alone fails (its signatures). Groups screened at once share
-    it."""
+    """What screening knows of each dlopen mode so far (`Ledger`: pairs clean and failing,
+    singletons), and how each wheel that fails alone fails (its signatures). Groups screened
+    at once share it: each starts from what the others had found when it started."""
 
-    by_mode: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    ledgers: dict[str, Ledger] = field(default_factory=dict)
     alone: dict[tuple[str, str], frozenset[Signature]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, found: ModeScreen) -> None:
+    def ledger(self, dlopen: str) -> Ledger:
         with self.lock:
-            known = self.by_mode.setdefault(found.dlopen, [])
-            known += [(s,) for s in found.split.singletons] + list(found.pairs)
-            for search in (s for s in found.partners if s.how == SPLIT):
-                key = (found.dlopen, search.wheel)
+            return self.ledgers.get(dlopen, Ledger())
+
+    def add(self, dlopen: str, learned: Ledger, alone: Sequence[Partners] = ()) -> None:
+        with self.lock:
+            self.ledgers[dlopen] = self.ledgers.get(dlopen, Ledger()) | learned
+            for search in alone:
+                key = (dlopen, search.wheel)
                 self.alone[key] = self.alone.get(key, frozenset()) | search.alone
-
-    def of(self, dlopen: str, wheels: Sequence[str]) -> list[tuple[str, ...]]:
-        held = set(wheels)
-        with self.lock:
-            return [k for k in self.by_mode.get(dlopen, []) if set(k) <= held]
-
-    def singles(self, dlopen: str, wheels: Sequence[str]) -> tuple[str, ...]:
-        """The wheels of `wheels` known to fail alone in `dlopen`, in their order."""
-        single = {k[0] for k in self.of(dlopen, wheels) if len(k) == 1}
-        return tuple(w for w in wheels if w in single)
 
     def alone_of(self, dlopen: str, wheel: str) -> frozenset[Signature]:
         with self.lock:
             return self.alone.get((dlopen, wheel), frozenset())
-
-    def hubs(self, dlopen: str, wheels: Sequence[str]) -> tuple[str, ...]:
-        """The wheels of `wheels` found failing with at least HUB_PARTNERS partners in
-        `dlopen` (in global-first, behind that many first wheels), in their order."""
-        partners: dict[str, set[str]] = {}
-        with self.lock:
-            pairs = [k for k in self.by_mode.get(dlopen, []) if len(k) == 2]
-        for first, second in pairs:
-            partners.setdefault(second, set()).add(first)
-            if dlopen != GLOBAL_FIRST:
-                partners.setdefault(first, set()).add(second)
-        return tuple(w for w in wheels if len(partners.get(w, ())) >= HUB_PARTNERS)
-
-    def pair(self, dlopen: str, first: str, second: str) -> bool:
-        """Whether (first, second) is known to fail in `dlopen` (in global-first in that
-        order)."""
-        pair = (first, second)
-        with self.lock:
-            known = self.by_mode.get(dlopen, [])
-            if dlopen == GLOBAL_FIRST:
-                return pair in known
-            return pair in known or pair[::-1] in known
 
 
 def _place(scenario: Scenario, backend: Backend) -> tuple[str, str]:
@@ -296,59 +254,17 @@ def _place(scenario: Scenario, backend: Backend) -> tuple[str, str]:
     return scenario.matrix.targets[0], scenario.matrix.arch[0]
 
 
-def _orders(part: Part) -> tuple[Part, ...]:
-    """A part's cells: its wheels in the group's order and reversed (the 2-way array)."""
-    return (part, tuple(reversed(part))) if len(part) > 1 else (part,)
-
-
-def _left_out(group: Group, dlopen: str, known: _Known) -> tuple[str, ...]:
-    """The wheels of `group` its own search leaves out in `dlopen` (their pairs: `_partners`):
-    outside global-first, those known to fail alone and those with many partners; in
-    global-first, behind the first wheel, those known to fail alone there or locally and
-    those that failed behind many first wheels."""
-    if dlopen == GLOBAL_FIRST:
-        out = {
-            *known.singles(dlopen, group.wheels),
-            *known.singles(LOCAL, group.wheels),
-            *known.hubs(dlopen, group.wheels),
-        }
-    else:
-        out = {*known.singles(dlopen, group.wheels), *known.hubs(dlopen, group.wheels)}
-    return tuple(w for w in group.wheels if w in out)
-
-
-def _own_orders(group: Group, dlopen: str, left_out: Sequence[str]) -> set[Part]:
-    """The group's own cells in `dlopen`, its left-out wheels left out: in global-first one
-    per wheel, it first; else the sequence and its reverse."""
-    if dlopen == GLOBAL_FIRST:
-        return {
-            (first, *(w for w in group.wheels if w != first and w not in left_out))
-            for first in group.wheels
-        }
-    return set(_orders(tuple(w for w in group.wheels if w not in left_out)))
-
-
-def _split(group: Group, dlopen: str, tester: Tester, known: _Known, left_out: Part) -> Split:
-    """The group's split in one mode, its cells run by `tester`, the wheels `left_out` left
-    out (in global-first, out of the parts behind the first wheel)."""
-    if dlopen == GLOBAL_FIRST:
-        # each part once, its first wheel the global one
-        def first_fails(part: Part) -> bool:
-            return tester.run(part).verdict != Verdict.PASS
-
-        return split_first(
-            group.wheels,
-            first_fails,
-            known=known.of(dlopen, group.wheels),
-            known_local=known.of(LOCAL, group.wheels),
-            behind=left_out,
-        )
-
-    def fails(part: Part) -> bool:
-        return any(tester.run(o).verdict != Verdict.PASS for o in _orders(part))
-
-    searched = tuple(w for w in group.wheels if w not in left_out)
-    return split_group(searched, fails, known=known.of(dlopen, searched))
+def owners(scenario: Scenario) -> dict[str, str]:
+    """The wheel id each probe step of the scenario's wheels names: their imports (`import
+    numpy`) and exercises (`exercise numpy`, the atlas's step; `exercise mod.fn`)."""
+    found = {}
+    for wheel in scenario.wheels:
+        found[f"exercise {wheel.id}"] = wheel.id
+        for module in wheel.imports:
+            found[f"import {module}"] = wheel.id
+            if wheel.exercise:
+                found[f"exercise {module}.{wheel.exercise}"] = wheel.id
+    return found
 
 
 def _signatures(trials: Sequence[Trial]) -> frozenset[Signature]:
@@ -358,66 +274,54 @@ def _signatures(trials: Sequence[Trial]) -> frozenset[Signature]:
     )
 
 
-def _partners(
-    group: Group, dlopen: str, split: Split, tester: Tester, known: _Known, left_out: Part
-) -> tuple[Partners, ...]:
-    """The pairs of the wheels the group's search left out or found failing alone, each
-    searched on its own: a wheel that fails alone in `dlopen` by how it fails, among the
-    group's other wheels (`partners`); a wheel with many partners (and in global-first, one
-    that fails alone locally) tried with each other wheel (`_each`)."""
-    single = {*known.singles(dlopen, group.wheels), *split.singletons}
-    if dlopen == GLOBAL_FIRST:
-        # behind the global wheel the others load locally, where local mode's failures show
-        single_local = set(known.singles(LOCAL, group.wheels))
-        others = tuple(w for w in group.wheels if w not in single and w not in single_local)
-        among = [f for f in known.of(LOCAL, others) if len(f) == 2]
+def screen_mode(
+    group: Group, dlopen: str, tester: Runs, known: _Known, steps: Mapping[str, str]
+) -> ModeScreen:
+    """One group in one dlopen mode, its cells run by `tester`: the covering search of its
+    pairs (`cover`; in global-first `cover_first`, which keeps local mode's failures out of
+    the wheels behind the first), then for each wheel found failing alone the search of its
+    partners by how it fails. `steps` names the wheel of each probe step. What it learned is
+    added to `known`."""
+    first = dlopen == GLOBAL_FIRST
+    ledger = known.ledger(dlopen)
+    local = known.ledger(LOCAL) if first else Ledger()
+    if first:
+        # a wheel alone and first is a wheel alone and global: global-all's singletons
+        ledger = ledger | Ledger(singles=known.ledger(GLOBAL_ALL).singles)
+
+    def failed(part: Part) -> Answer:
+        trial = tester.run(part)
+        return Answer(trial.verdict != Verdict.PASS, steps.get(trial.step))
+
+    if first:
+        split = cover_first(group.wheels, failed, ledger, local=local)
     else:
-        others = tuple(w for w in group.wheels if w not in single)
-        among = [f for f in (*known.of(dlopen, others), *split.pairs) if len(f) == 2]
-    found = []
-    for wheel in (w for w in group.wheels if w in single):
+        split = cover(group.wheels, failed, ledger)
+    now = ledger | split.learned
+    searches = []
+    for wheel in (w for w in group.wheels if w in now.singles):
         alone = known.alone_of(dlopen, wheel) | _signatures([tester.run((wheel,))])
 
-        def fails_as(part: Part, wheel: str = wheel) -> frozenset[Signature]:
-            orders = [(wheel, *part)] if dlopen == GLOBAL_FIRST else [(wheel, *part),
-                                                                     (*part, wheel)]  # fmt: skip
-            return _signatures([tester.run(o) for o in orders])
+        def otherwise(part: Part, alone: frozenset[Signature] = alone) -> Answer:
+            trial = tester.run(part)
+            return Answer(bool(_signatures([trial]) - alone), steps.get(trial.step))
 
-        search = partners(wheel, others, fails_as, alone, known=among)
-        found.append(Partners(wheel=wheel, alone=alone, split=search))
-    # outside global-first a wheel that fails alone was searched above; in global-first it
-    # fails alone first and global, and may still fail behind the others
-    for wheel in (w for w in left_out if dlopen == GLOBAL_FIRST or w not in single):
-        found.append(_each(wheel, group, dlopen, tester, known, single))
-    return tuple(found)
-
-
-def _each(
-    wheel: str, group: Group, dlopen: str, tester: Tester, known: _Known, single: set[str]
-) -> Partners:
-    """The pairs of `wheel` with each other wheel of the group that does not fail alone,
-    tried on their own: outside global-first both orders; in global-first `wheel` behind it
-    (that one first and global, `wheel` local: its pairs with `wheel` first are the split's).
-    A pair fails when a cell fails otherwise than `wheel` alone in this mode (none known: any
-    failure), as the atlas's attribution judges a pair cell: in global-first a wheel's
-    singleton is the wheel alone and global, even where the pair loads it locally. A pair
-    known to fail costs no cell."""
-    first = dlopen == GLOBAL_FIRST
-    alone = known.alone_of(dlopen, wheel)
-    if (wheel,) in tester.seen:  # found failing alone in this group
-        alone |= _signatures([tester.seen[(wheel,)]])
-    pairs: list[tuple[str, str]] = []
-    tried: list[Part] = []
-    for other in (w for w in group.wheels if w != wheel and w not in single):
-        pair = (other, wheel) if first else (wheel, other)
-        if known.pair(dlopen, *pair):
-            continue
-        tried.append((other,))
-        orders = [pair] if first else [pair, pair[::-1]]
-        if _signatures([tester.run(o) for o in orders]) - alone:
-            pairs.append(pair)
-    split = Split(singletons=(), pairs=tuple(pairs), unexplained=(), tests=tuple(tried))
-    return Partners(wheel=wheel, alone=alone, split=split, how=EACH)
+        others = [w for w in group.wheels if w not in now.singles | local.singles]
+        found = partners(wheel, others, otherwise, now, first=first, avoid=local.bad)
+        now = now | found.learned
+        searches.append(Partners(wheel=wheel, alone=alone, split=found))
+    covering = set(split.covering)
+    own = tuple(t for t in tester.trials if t.order in covering)
+    mode = ModeScreen(
+        dlopen=dlopen, split=split, cells=len(tester.trials), own=own, partners=tuple(searches)
+    )
+    known.add(dlopen, Ledger(
+        clean=now.clean - ledger.clean,
+        bad=now.bad - ledger.bad,
+        singles=now.singles - ledger.singles,
+        passed=now.passed - ledger.passed,
+    ), searches)  # fmt: skip
+    return mode
 
 
 def screen_group(
@@ -428,8 +332,8 @@ def screen_group(
     modes: Sequence[str],
     ran: Callable[[Trial], None] = lambda _: None,
 ) -> GroupScreen:
-    """Run one group in every mode, splitting it in each mode where it fails; `ran` is told
-    of each cell as it ends."""
+    """Run one group's search in every mode (`screen_mode`); `ran` is told of each cell as
+    it ends."""
     started = time.monotonic()
     target, arch = _place(scenario, backend)
     template = Cell(
@@ -463,6 +367,7 @@ def screen_group(
             if session.not_installable:
                 why = f"pip cannot install the group: {session.not_installable}"
                 return finished(why, refused=True)
+            steps = owners(scenario)
             for dlopen in modes:
                 tester = Tester(
                     scenario,
@@ -473,16 +378,7 @@ def screen_group(
                     ran=ran,
                 )
                 testers.append(tester)
-
-                left_out = _left_out(group, dlopen, known)
-                split = _split(group, dlopen, tester, known, left_out)
-                own_orders = _own_orders(group, dlopen, left_out)
-                own = tuple(t for t in tester.trials if t.order in own_orders)
-                found = _partners(group, dlopen, split, tester, known, left_out)
-                cells = len(tester.trials)
-                mode = ModeScreen(dlopen=dlopen, split=split, cells=cells, own=own, partners=found)
-                known.add(mode)
-                done.append(mode)
+                done.append(screen_mode(group, dlopen, tester, known, steps))
     except InfrastructureError as exc:
         logger.warning("%s: not screened: %s", group.name, exc.message)
         return finished(f"the harness could not run it: {exc.message}")
@@ -561,30 +457,28 @@ def _planned(made: Sequence[Group], modes: Sequence[str]) -> int:
 
 
 class _Counted:
-    """Screening's progress stage: a step per cell run. Its total is the groups' own cells;
-    a split's cell adds one as it runs, a group's end takes off its own cells that did not
-    run (the reverse of a failing sequence, a group given up), a regroup adds the smaller
-    groups' own cells."""
+    """Screening's progress stage: a step per cell run. Its total is the groups' planned own
+    cells (`_planned`); a group's cells beyond those add one each as they run, a group's end
+    takes off its planned cells that did not run, a regroup adds the smaller groups'."""
 
     def __init__(self, step: progress.Step, modes: Sequence[str]) -> None:
         self.step = step
         self.modes = modes
         self._lock = threading.Lock()
-        self._own: dict[str, int] = {}  # group name -> its own cells run
+        self._ran: dict[str, int] = {}  # group name -> its cells run
 
     def ran(self, group: Group, trial: Trial) -> None:
-        own = len(trial.order) == len(group.wheels)
-        if own:
-            with self._lock:
-                self._own[group.name] = self._own.get(group.name, 0) + 1
-        else:
+        with self._lock:
+            self._ran[group.name] = self._ran.get(group.name, 0) + 1
+            beyond = self._ran[group.name] > _planned((group,), self.modes)
+        if beyond:
             self.step.grow(1)
         order = ",".join(trial.order)
         self.step.cell(f"{group.name} {trial.cell.dlopen} {order}", trial.verdict)
 
     def ended(self, group: Group, smaller: Sequence[Group]) -> None:
         with self._lock:
-            unrun = _planned((group,), self.modes) - self._own.get(group.name, 0)
+            unrun = max(_planned((group,), self.modes) - self._ran.get(group.name, 0), 0)
         self.step.grow(_planned(smaller, self.modes) - unrun)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from harness.analysis.attribution import sub_cell
 from harness.cells.backends import Session
@@ -42,6 +43,16 @@ def subset_cell(cell: Cell, order: tuple[str, ...], repeat: int) -> Cell:
     order (harness/analysis/attribution.py `sub_cell`)."""
     use = sub_cell(cell.cell_id.logical, order).use
     return replace(cell, order=order, use=use, repeat=repeat)
+
+
+class Runs(Protocol):
+    """What runs sets of wheels for a search: a `Tester`, or a replay of an earlier run's
+    answers (benchmarks/screen_replay.py)."""
+
+    trials: list[Trial]  # every trial made, in order
+    seen: dict[tuple[str, ...], Trial]  # every trial made, by its order
+
+    def run(self, order: tuple[str, ...]) -> Trial: ...
 
 
 class Tester:

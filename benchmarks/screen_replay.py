@@ -1,0 +1,188 @@
+"""Screening (`wheelclash atlas --screen`) replayed on an exhaustive edition: what it would run
+and find on that corpus, in seconds, with nothing run.
+
+    .venv/bin/python benchmarks/screen_replay.py EXHAUSTIVE [--group-size K]
+
+EXHAUSTIVE is an edition (or results.json) made by `wheelclash atlas` without --screen. The
+screening code itself (`screen_mode` of harness/run/screen.py, with its splits and partner
+searches) runs on the corpus's groups one after the other, every cell it asks for answered
+from the edition instead of run:
+
+- a wheel loaded alone, or a pair, answers as its cell of the edition did (its first run);
+- a cell of more wheels fails as the first failure among its wheels and its ordered pairs,
+  placed by the step that failed (the import or exercise of a wheel: that wheel's place in
+  the cell; a victim: after every wheel; an exit-crash: last). In global-first only the
+  first wheel is global: the others, and the pairs of two of them, answer as in local mode.
+
+So the replay knows no failure of three wheels, no masking by a wheel that mends another,
+and no flake but those the edition's first runs show. It is a model, for trying screening's
+choices on a real corpus without its hour of runs; a real `--screen` run and
+benchmarks/screen.py --compare measure the real thing.
+
+Printed: screening's cells by kind (the groups' own cells, splits, the searches for the pairs
+of wheels left out), the pair and singleton cells the atlas would then run (counted from the
+edition's cells of those pairs, with their repeats and attribution runs), the total against
+the edition's, and the edition's cross-wheel failures whose pair screening would not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+from harness.common.ids import GLOBAL_FIRST, LOCAL
+from harness.common.verdicts import ImportErrorKind, Verdict
+from harness.evidence.results import CellResult, load_results
+from harness.report.culprits import cross_wheel_pairs
+from harness.run.screen import GroupScreen, ModeScreen, Screening, _Known, screen_mode
+from harness.run.trials import Trial
+from harness.scenario.corpus import pair_name
+from harness.scenario.plan import Cell
+from harness.scenario.screen_groups import groups
+
+MODES: Final = ("local", "global-all", "global-first")
+VICTIM: Final = 0.5  # a victim step runs after every import and exercise, in this order
+VICTIMS: Final = ("hashlib", "ssl", "sqlite3", "ctypes", "lzma", "bz2", "zlib", "pyexpat", "decimal")
+EXIT: Final = 1.0  # an exit-crash, after the victims
+
+
+@dataclass(frozen=True)
+class Answer:
+    verdict: Verdict
+    subkind: ImportErrorKind | None
+    step: str
+
+
+@dataclass
+class Oracle:
+    """The edition's first run of each singleton and pair cell, by (mode, order), and each
+    wheel's steps (its imports and exercise)."""
+
+    first: dict[tuple[str, tuple[str, ...]], Answer]
+    owner: dict[str, str]  # step -> the wheel whose step it is
+
+    def place(self, answer: Answer, order: Sequence[str]) -> float:
+        """Where in `order` a failure at `answer.step` happens."""
+        if answer.verdict == Verdict.EXIT_CRASH:
+            return len(order) + EXIT
+        wheel = self.owner.get(answer.step)
+        if wheel in order:
+            return float(list(order).index(wheel))
+        if answer.step.startswith("victim"):
+            rank = next((i for i, v in enumerate(VICTIMS) if answer.step.endswith(v)), 0)
+            return len(order) + VICTIM + rank / 100
+        return -1.0
+
+    def answer(self, dlopen: str, order: tuple[str, ...]) -> Answer:
+        if len(order) <= 2:
+            return self.first[(dlopen, order)]
+        events: list[tuple[float, Answer]] = []
+        for i, late in enumerate(order):
+            single = GLOBAL_FIRST if dlopen == GLOBAL_FIRST and i == 0 else (
+                LOCAL if dlopen == GLOBAL_FIRST else dlopen)  # fmt: skip
+            events.append((0.0, self.first[(single, (late,))]))
+            for j, early in enumerate(order[:i]):
+                mode = LOCAL if dlopen == GLOBAL_FIRST and j > 0 else dlopen
+                events.append((0.0, self.first[(mode, (early, late))]))
+        failed = [(self.place(a, order), a) for _, a in events if a.verdict != Verdict.PASS]
+        if not failed:
+            return Answer(Verdict.PASS, None, "")
+        return min(failed, key=lambda e: e[0])[1]
+
+
+def oracle(document: dict, cells: Sequence[CellResult]) -> Oracle:
+    first: dict[tuple[str, tuple[str, ...]], tuple[int, Answer]] = {}
+    for r in cells:
+        key = (r.cell.dlopen, r.cell.order)
+        answer = Answer(r.outcome.verdict, r.outcome.subkind, r.outcome.last_step)
+        if key not in first or r.cell.repeat < first[key][0]:
+            first[key] = (r.cell.repeat, answer)
+    owner = {}
+    for wheel in document["provenance"]["wheels"]:
+        owner[f"exercise {wheel['wheel_id']}"] = wheel["wheel_id"]
+        for module in str(wheel["module"]).split(","):
+            owner[f"import {module}"] = wheel["wheel_id"]
+    return Oracle(first={k: a for k, (_, a) in first.items()}, owner=owner)
+
+
+@dataclass
+class Replay:
+    """A `Runs` answering from the oracle."""
+
+    oracle: Oracle
+    template: Cell
+    trials: list[Trial] = field(default_factory=list)
+    seen: dict[tuple[str, ...], Trial] = field(default_factory=dict)
+
+    def run(self, order: tuple[str, ...]) -> Trial:
+        if order not in self.seen:
+            a = self.oracle.answer(self.template.dlopen, order)
+            cell = replace(self.template, order=order, repeat=len(self.trials) + 1)
+            trial = Trial(cell=cell, verdict=a.verdict, subkind=a.subkind, detail="", step=a.step)
+            self.seen[order] = trial
+            self.trials.append(trial)
+        return self.seen[order]
+
+
+def replayed(ids: Sequence[str], the: Oracle, size: int) -> Screening:
+    known = _Known()
+    done = []
+    for group in groups(ids, size):
+        modes: list[ModeScreen] = []
+        for dlopen in MODES:
+            template = Cell(scenario=group.name, target="replay", arch="x86_64",
+                            dlopen=dlopen, host="plain", order=group.wheels, repeat=1)  # fmt: skip
+            modes.append(screen_mode(group, dlopen, Replay(the, template), known, the.owner))
+        done.append(GroupScreen(group=group, modes=tuple(modes), cells=sum(m.cells for m in modes)))
+    return Screening(group_size=size, wheels=tuple(ids), groups=tuple(done), wall_s=0.0)
+
+
+def breakdown(screening: Screening) -> dict[str, int]:
+    """Screening's cells by kind, per mode: the covering sequences, their bisections, and
+    the partner searches of wheels failing alone (with their runs alone)."""
+    kinds: dict[str, int] = {}
+    for g in screening.groups:
+        for m in g.modes:
+            searches = m.cells - len(m.split.tests)
+            for kind, n in (("covering", len(m.split.covering)), ("bisection", m.split.splits),
+                            ("partners", searches)):  # fmt: skip
+                key = f"{m.dlopen} {kind}"
+                kinds[key] = kinds.get(key, 0) + n
+    return kinds
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("exhaustive", type=Path)
+    parser.add_argument("--group-size", type=int, default=10)
+    args = parser.parse_args(argv)
+    document, cells = load_results(args.exhaustive)
+    ids = [w["wheel_id"] for w in document["provenance"]["wheels"]]
+    the = oracle(document, cells)
+    screening = replayed(ids, the, args.group_size)
+    for kind, n in breakdown(screening).items():
+        print(f"  {kind:30} {n:5}")
+    run = {pair_name(*p) for p in screening.to_run()}
+    pair_cells = [r for r in cells if r.cell.scenario in run]
+    singles = [r for r in cells if len(r.cell.order) == 1]
+    trials = document.get("attribution", {}).get("trials", [])
+    names = run | {r.cell.scenario for r in singles}
+    attribution = sum(1 for t in trials if t["cell"].split("/")[0] in names)
+    total = screening.cells + len(pair_cells) + len(singles) + attribution
+    reference = len(cells) + document.get("attribution", {}).get("runs", 0)
+    print(f"screening cells {screening.cells}; pairs run {len(screening.to_run())}, their cells "
+          f"{len(pair_cells)}; singleton cells {len(singles)}; attribution runs {attribution}")
+    print(f"total {total} of {reference}: {total / reference:.3f} (1/{reference / total:.1f})")
+    failing = cross_wheel_pairs(cells)
+    chosen = {frozenset(p) for p in screening.to_run()}
+    missed = sorted(f"{m} {'+'.join(sorted(p))}" for m, p in failing if p not in chosen)
+    print(f"cross-wheel failures {len(failing)}, missed {len(missed)}: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

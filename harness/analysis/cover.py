@@ -1,0 +1,359 @@
+"""Screening's search in one dlopen mode: the failing wheels and ordered pairs of a group,
+found by running sequences that cover the pairs not yet shown clean, and bisecting those that
+fail.
+
+Pure: the runs are passed in (`test(part) -> Answer`). The atlas's screening
+(harness/run/screen.py) runs each part as one cell, its wheels imported in the part's order.
+
+The model is the one group testing of pairs assumes: a sequence of wheels fails when it holds
+a wheel that fails alone (a *singleton*) or an ordered pair (a before b) that fails, and only
+then. What is known of a mode's pairs, across groups, is a `Ledger`: the ordered pairs shown
+clean (each was in a sequence that passed), those found failing, the singletons, and the
+wheels seen passing alone.
+
+`cover` runs, while some ordered pair of the group is neither clean nor failing, the sequence
+`sequence` builds: as many of those pairs as it can hold, with no failing pair in it (b
+before a where only (a, b) fails; one of the two left out where both orders do). A sequence
+that passes shows its pairs clean. One that fails is bisected: its shortest failing prefix
+(from the wheel the failing step belongs to, when the probe names one), whose last wheel y
+is in the failure; then the shortest part of the wheels before y that fails with y last, whose
+last wheel is x: the pair (x, y), or y alone when none is needed. Each failure costs about
+two binary searches; a sequence holds no failure already found, so none hides another.
+
+In global-first only a sequence's first wheel is RTLD_GLOBAL, and a pair (f, y) of that mode
+is f first. `cover_first` covers, for each wheel f, its pairs (f, y) by sequences f then
+others, the others loaded locally, so holding no failing local pair or local singleton
+(local mode's ledger) and no wheel that fails alone when global (its pairs are its partner
+search's); the prefix search keeps f first, and y is confirmed failing behind f alone, else
+the part (f, x, y) is unexplained: it needs three wheels, or f global.
+
+A singleton fails every sequence holding it, so its pairs are searched by how it fails
+(`partners`, the caller judging a run failed when it fails otherwise than the wheel alone):
+the others loaded before it, then after it, each failing part bisected with it kept in place.
+What the model cannot see: a wheel that mends or masks another pair's failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+Part = tuple[str, ...]
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a run of a part showed: whether it failed (as the caller judges), and the wheel
+    whose import or exercise step it failed at (None: elsewhere, or passed)."""
+
+    failed: bool
+    at: str | None = None
+
+
+Test = Callable[[Part], Answer]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ledger:
+    """What is known of one mode's ordered pairs and wheels so far."""
+
+    clean: frozenset[Pair] = frozenset()
+    bad: frozenset[Pair] = frozenset()
+    singles: frozenset[str] = frozenset()
+    # wheels that passed alone: not singletons (one that passes in a part may have been mended
+    # by a wheel before it)
+    passed: frozenset[str] = frozenset()
+
+    def __or__(self, other: Ledger) -> Ledger:
+        return Ledger(
+            clean=self.clean | other.clean,
+            bad=self.bad | other.bad,
+            singles=self.singles | other.singles,
+            passed=self.passed | other.passed,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Split:
+    """What the search of one group in one mode found, and what it cost."""
+
+    singletons: tuple[str, ...] = ()
+    pairs: tuple[Pair, ...] = ()  # as loaded: the first wheel before the second
+    unexplained: tuple[Part, ...] = ()  # failing parts with no failing singleton or pair
+    tests: tuple[Part, ...] = ()  # the parts run, in the order run
+    covering: tuple[Part, ...] = ()  # those of `tests` that were covering sequences
+    learned: Ledger = field(default_factory=Ledger)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.singletons or self.pairs or self.unexplained)
+
+    @property
+    def splits(self) -> int:
+        """The parts run beyond the covering sequences: the bisections."""
+        return len(self.tests) - len(self.covering)
+
+
+def ordered_pairs(part: Part) -> set[Pair]:
+    return set(itertools.combinations(part, 2))
+
+
+def sequence(wheels: Sequence[str], todo: set[Pair], bad: set[Pair]) -> Part:
+    """A sequence of some of `wheels` holding many pairs of `todo` and none of `bad`: each
+    wheel with pairs to do, most first, inserted where it adds the most (the last such place),
+    or left out where every place would hold a failing pair. At least one pair of `todo` when
+    `todo` is not empty."""
+    count = {w: 0 for w in wheels}
+    for a, b in todo:
+        count[a] += 1
+        count[b] += 1
+    seq: list[str] = []
+    for w in sorted(wheels, key=lambda w: -count[w]):
+        if not count[w]:
+            continue
+        best: tuple[int, int] | None = None
+        for pos in range(len(seq) + 1):
+            before, after = seq[:pos], seq[pos:]
+            if any((x, w) in bad for x in before) or any((w, y) in bad for y in after):
+                continue
+            gain = sum((x, w) in todo for x in before) + sum((w, y) in todo for y in after)
+            if best is None or gain >= best[0]:
+                best = (gain, pos)
+        if best is not None:
+            seq.insert(best[1], w)
+    part = tuple(seq)
+    if todo and not ordered_pairs(part) & todo:
+        return min(todo, key=lambda p: (wheels.index(p[0]), wheels.index(p[1])))
+    return part
+
+
+def arrange(wheels: Sequence[str], bad: set[Pair]) -> Part:
+    """`wheels` in their order, each placed as late as holds no pair of `bad` (left out when
+    no place does)."""
+    seq: list[str] = []
+    for w in wheels:
+        for pos in range(len(seq), -1, -1):
+            if not any((x, w) in bad for x in seq[:pos]) and not any(
+                (w, y) in bad for y in seq[pos:]
+            ):
+                seq.insert(pos, w)
+                break
+    return tuple(seq)
+
+
+@dataclass
+class _Search:
+    test: Test
+    ledger: Ledger
+    tests: list[Part] = field(default_factory=list)
+    answers: dict[Part, Answer] = field(default_factory=dict)
+    clean: set[Pair] = field(default_factory=set)
+    bad: set[Pair] = field(default_factory=set)
+    singles: set[str] = field(default_factory=set)
+    passed: set[str] = field(default_factory=set)
+    blocked: set[Pair] = field(default_factory=set)  # pairs of unexplained parts
+    singletons: list[str] = field(default_factory=list)
+    pairs: list[Pair] = field(default_factory=list)
+    unexplained: list[Part] = field(default_factory=list)
+    covering: list[Part] = field(default_factory=list)
+    judge_passed: bool = True  # a wheel that passes alone is not a singleton
+
+    def __post_init__(self) -> None:
+        self.clean |= self.ledger.clean
+        self.bad |= self.ledger.bad
+        self.singles |= self.ledger.singles
+        self.passed |= self.ledger.passed
+
+    def run(self, part: Part) -> Answer:
+        if part not in self.answers:
+            self.tests.append(part)
+            self.answers[part] = self.test(part)
+            if self.judge_passed and len(part) == 1 and not self.answers[part].failed:
+                self.passed |= set(part)
+        return self.answers[part]
+
+    def fails(self, part: Part) -> bool:
+        return self.run(part).failed
+
+    def shortest(self, head: Part, items: Part, tail: Part, lo: int, known: Answer) -> int:
+        """The smallest j >= lo such that head + items[:j] + tail fails (that with j =
+        len(items) does: `known`)."""
+        hi = len(items)
+        if known.at in items and lo <= items.index(known.at) + 1 <= hi:
+            # the failing step was this wheel's: a prefix up to it likely fails
+            j = items.index(known.at) + 1
+            if j == hi or self.fails((*head, *items[:j], *tail)):
+                hi = j
+            else:
+                lo = j + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.fails((*head, *items[:mid], *tail)):
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi
+
+    def add_pair(self, pair: Pair) -> None:
+        self.bad.add(pair)
+        self.pairs.append(pair)
+
+    def add_single(self, wheel: str) -> None:
+        self.singles.add(wheel)
+        self.singletons.append(wheel)
+
+    def add_unexplained(self, part: Part) -> None:
+        self.unexplained.append(part)
+        self.blocked |= ordered_pairs(part)
+
+    def diagnose(self, seq: Part, answer: Answer) -> None:
+        """A failing sequence's failure: its shortest failing prefix, ending at y; then the
+        shortest part of the wheels before it that fails with y last, ending at x."""
+        k = self.shortest((), seq, (), 1, answer)
+        y, before = seq[k - 1], seq[: k - 1]
+        # y alone first: a wheel loaded before it may mend it, which would lead the search
+        # below to some wheel before it that does not
+        if not before or (y not in self.passed and self.fails((y,))):
+            self.add_single(y)
+            return
+        j = self.shortest((), before, (y,), 1, Answer(True))
+        x = before[j - 1]
+        if x not in self.passed and self.fails((x,)):
+            self.add_single(x)
+            return
+        if j > 1 and not self.fails((x, y)):
+            self.add_unexplained((*before[:j], y))
+            return
+        self.add_pair((x, y))
+
+    def result(self) -> Split:
+        learned = Ledger(
+            clean=frozenset(self.clean - self.ledger.clean),
+            bad=frozenset(self.bad - self.ledger.bad),
+            singles=frozenset(self.singles - self.ledger.singles),
+            passed=frozenset(self.passed - self.ledger.passed),
+        )
+        return Split(
+            singletons=tuple(self.singletons),
+            pairs=tuple(self.pairs),
+            unexplained=tuple(self.unexplained),
+            tests=tuple(self.tests),
+            covering=tuple(self.covering),
+            learned=learned,
+        )
+
+
+def cover(wheels: Sequence[str], test: Test, ledger: Ledger = Ledger()) -> Split:
+    """Every failing singleton and ordered pair of `wheels` not in `ledger`, in a mode where
+    each wheel of a part is loaded the same way (local, global-all)."""
+    search = _Search(test=test, ledger=ledger)
+    items = list(wheels)
+    while True:
+        live = [w for w in items if w not in search.singles]
+        done = search.clean | search.bad | search.blocked
+        todo = {(a, b) for a in live for b in live if a != b and (a, b) not in done}
+        if not todo:
+            break
+        seq = sequence(live, todo, search.bad | search.blocked)
+        search.covering.append(seq)
+        answer = search.run(seq)
+        if answer.failed:
+            search.diagnose(seq, answer)
+        else:
+            search.clean |= ordered_pairs(seq)
+    return search.result()
+
+
+def cover_first(
+    wheels: Sequence[str],
+    test: Test,
+    ledger: Ledger = Ledger(),
+    *,
+    local: Ledger = Ledger(),
+) -> Split:
+    """global-first: every failing singleton (a wheel failing alone, first and global) and
+    ordered pair (f, y) of `wheels` not in `ledger`, by sequences f then others; `local` is
+    local mode's ledger (its failing pairs and singletons are kept out of the others)."""
+    search = _Search(test=test, ledger=ledger)
+    avoid = set(local.bad)
+    for f in wheels:
+        while f not in search.singles:
+            done = search.clean | search.bad | search.blocked
+            todo = [
+                y
+                for y in wheels
+                if y != f and (f, y) not in done and y not in local.singles | search.singles
+            ]
+            rest = arrange(todo, avoid | {p for p in search.blocked if f not in p})
+            if not rest:
+                break
+            seq = (f, *rest)
+            search.covering.append(seq)
+            answer = search.run(seq)
+            if not answer.failed:
+                search.clean |= {(f, y) for y in rest}
+                continue
+            k = search.shortest((f,), rest, (), 0, answer)
+            if k == 0:
+                search.add_single(f)
+                break
+            y, between = rest[k - 1], rest[: k - 1]
+            if not between or search.fails((f, y)):
+                search.add_pair((f, y))
+                continue
+            j = search.shortest((f,), between, (y,), 0, Answer(True))
+            search.add_unexplained((f, *between[max(j - 1, 0) : j], y))
+    return search.result()
+
+
+def partners(
+    wheel: str,
+    others: Sequence[str],
+    test: Test,
+    ledger: Ledger = Ledger(),
+    *,
+    first: bool = False,
+    avoid: Iterable[Pair] = (),
+) -> Split:
+    """The pairs of a `wheel` that fails alone, with the wheels of `others`: parts of them
+    run with it, `test` judging a run failed when it fails otherwise than `wheel` alone.
+    Each part is run after it and before it; a failing part's shortest failing prefix ends at
+    its partner. In global-first (`first`) the part after it is loaded locally behind it, the
+    global one; before it, each other wheel is the global first one, so each is run with it
+    on its own. `ledger`: the mode's, whose failing pairs no part holds; `avoid`: more such
+    pairs (global-first: local mode's)."""
+    search = _Search(test=test, ledger=ledger, judge_passed=False)
+    bad = set(ledger.bad) | set(avoid)
+    if first:
+        # behind another wheel, that one first and global: a cell of the two each
+        for other in others:
+            pair = (other, wheel)
+            if other == wheel or pair in search.clean | search.bad:
+                continue
+            search.covering.append(pair)
+            if search.fails(pair):
+                search.add_pair(pair)
+            else:
+                search.clean.add(pair)
+    for side in ("after",) if first else ("after", "before"):
+        head, tail = ((wheel,), ()) if side == "after" else ((), (wheel,))
+
+        def pair(other: str, side: str = side) -> Pair:
+            return (wheel, other) if side == "after" else (other, wheel)
+
+        while True:
+            done = search.clean | search.bad
+            rest = arrange([w for w in others if w != wheel and pair(w) not in done], bad)
+            if not rest:
+                break
+            search.covering.append((*head, *rest, *tail))
+            answer = search.run((*head, *rest, *tail))
+            if not answer.failed:
+                search.clean |= {pair(w) for w in rest}
+                continue
+            # the shortest failing part, in order: its last wheel is the partner
+            k = search.shortest(head, rest, tail, 1, answer)
+            search.add_pair(pair(rest[k - 1]))
+    return search.result()
