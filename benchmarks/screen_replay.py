@@ -46,7 +46,17 @@ from harness.scenario.screen_groups import groups
 
 MODES: Final = ("local", "global-all", "global-first")
 VICTIM: Final = 0.5  # a victim step runs after every import and exercise, in this order
-VICTIMS: Final = ("hashlib", "ssl", "sqlite3", "ctypes", "lzma", "bz2", "zlib", "pyexpat", "decimal")
+VICTIMS: Final = (
+    "hashlib",
+    "ssl",
+    "sqlite3",
+    "ctypes",
+    "lzma",
+    "bz2",
+    "zlib",
+    "pyexpat",
+    "decimal",
+)
 EXIT: Final = 1.0  # an exit-crash, after the victims
 
 
@@ -174,8 +184,10 @@ def main(argv: Sequence[str]) -> int:
     attribution = sum(1 for t in trials if t["cell"].split("/")[0] in names)
     total = screening.cells + len(pair_cells) + len(singles) + attribution
     reference = len(cells) + document.get("attribution", {}).get("runs", 0)
-    print(f"screening cells {screening.cells}; pairs run {len(screening.to_run())}, their cells "
-          f"{len(pair_cells)}; singleton cells {len(singles)}; attribution runs {attribution}")
+    print(
+        f"screening cells {screening.cells}; pairs run {len(screening.to_run())}, their cells "
+        f"{len(pair_cells)}; singleton cells {len(singles)}; attribution runs {attribution}"
+    )
     print(f"total {total} of {reference}: {total / reference:.3f} (1/{reference / total:.1f})")
     failing = cross_wheel_pairs(cells)
     chosen = {frozenset(p) for p in screening.to_run()}

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 Part = tuple[str, ...]
@@ -100,7 +101,7 @@ def ordered_pairs(part: Part) -> set[Pair]:
     return set(itertools.combinations(part, 2))
 
 
-def sequence(wheels: Sequence[str], todo: set[Pair], bad: set[Pair]) -> Part:
+def sequence(wheels: Sequence[str], todo: AbstractSet[Pair], bad: AbstractSet[Pair]) -> Part:
     """A sequence of some of `wheels` holding many pairs of `todo` and none of `bad`: each
     wheel with pairs to do, most first, inserted where it adds the most (the last such place),
     or left out where every place would hold a failing pair. At least one pair of `todo` when
@@ -129,7 +130,7 @@ def sequence(wheels: Sequence[str], todo: set[Pair], bad: set[Pair]) -> Part:
     return part
 
 
-def arrange(wheels: Sequence[str], bad: set[Pair]) -> Part:
+def arrange(wheels: Sequence[str], bad: AbstractSet[Pair]) -> Part:
     """`wheels` in their order, each placed as late as holds no pair of `bad` (left out when
     no place does)."""
     seq: list[str] = []
@@ -196,6 +197,16 @@ class _Search:
                 lo = mid + 1
         return hi
 
+    def alone_fails(self, wheel: str) -> bool:
+        """Whether `wheel` fails alone (run alone unless it passed alone before); when it
+        does it is added to the singletons."""
+        if wheel in self.passed or wheel in self.singles:
+            return wheel in self.singles
+        if self.fails((wheel,)):
+            self.add_single(wheel)
+            return True
+        return False
+
     def add_pair(self, pair: Pair) -> None:
         self.bad.add(pair)
         self.pairs.append(pair)
@@ -215,13 +226,14 @@ class _Search:
         y, before = seq[k - 1], seq[: k - 1]
         # y alone first: a wheel loaded before it may mend it, which would lead the search
         # below to some wheel before it that does not
-        if not before or (y not in self.passed and self.fails((y,))):
+        if not before:
             self.add_single(y)
+            return
+        if self.alone_fails(y):
             return
         j = self.shortest((), before, (y,), 1, Answer(True))
         x = before[j - 1]
-        if x not in self.passed and self.fails((x,)):
-            self.add_single(x)
+        if self.alone_fails(x):
             return
         if j > 1 and not self.fails((x, y)):
             self.add_unexplained((*before[:j], y))
@@ -272,20 +284,21 @@ def cover_first(
     ledger: Ledger = Ledger(),
     *,
     local: Ledger = Ledger(),
+    same: bool = False,
 ) -> Split:
-    """global-first: every failing singleton (a wheel failing alone, first and global) and
-    ordered pair (f, y) of `wheels` not in `ledger`, by sequences f then others; `local` is
-    local mode's ledger (its failing pairs and singletons are kept out of the others)."""
+    """Every failing singleton (a wheel failing alone, first) and ordered pair (f, y) of
+    `wheels` not in `ledger`, by sequences f then others, so that nothing is loaded before f.
+    In global-first the others are loaded locally: `local` is local mode's ledger, whose
+    failing pairs and singletons are kept out of them. With `same` (global-all) they are
+    loaded as f is, and the mode's own failing pairs are kept out of them; a failure behind
+    f that f is not needed for is the pair of two of them."""
     search = _Search(test=test, ledger=ledger)
-    avoid = set(local.bad)
     for f in wheels:
         while f not in search.singles:
             done = search.clean | search.bad | search.blocked
-            todo = [
-                y
-                for y in wheels
-                if y != f and (f, y) not in done and y not in local.singles | search.singles
-            ]
+            out = local.singles | search.singles
+            todo = [y for y in wheels if y != f and (f, y) not in done and y not in out]
+            avoid = local.bad | (search.bad if same else set())
             rest = arrange(todo, avoid | {p for p in search.blocked if f not in p})
             if not rest:
                 break
@@ -300,11 +313,19 @@ def cover_first(
                 search.add_single(f)
                 break
             y, between = rest[k - 1], rest[: k - 1]
+            if search.alone_fails(y):
+                continue  # a singleton: its pairs are its partner search's
             if not between or search.fails((f, y)):
                 search.add_pair((f, y))
                 continue
-            j = search.shortest((f,), between, (y,), 0, Answer(True))
-            search.add_unexplained((f, *between[max(j - 1, 0) : j], y))
+            j = search.shortest((f,), between, (y,), 1, Answer(True))
+            x = between[j - 1]
+            if search.alone_fails(x):
+                continue
+            if same and search.fails((x, y)):
+                search.add_pair((x, y))
+            else:
+                search.add_unexplained((f, x, y))
     return search.result()
 
 
@@ -329,14 +350,14 @@ def partners(
     if first:
         # behind another wheel, that one first and global: a cell of the two each
         for other in others:
-            pair = (other, wheel)
-            if other == wheel or pair in search.clean | search.bad:
+            behind = (other, wheel)
+            if other == wheel or behind in search.clean | search.bad:
                 continue
-            search.covering.append(pair)
-            if search.fails(pair):
-                search.add_pair(pair)
+            search.covering.append(behind)
+            if search.fails(behind):
+                search.add_pair(behind)
             else:
-                search.clean.add(pair)
+                search.clean.add(behind)
     for side in ("after",) if first else ("after", "before"):
         head, tail = ((wheel,), ()) if side == "after" else ((), (wheel,))
 

@@ -1,24 +1,18 @@
 """Screening by group testing (`wheelclash atlas --screen`): which pairs of a corpus to run,
-found by importing groups of wheels together and splitting only the groups that fail.
+found by importing many wheels in one cell and bisecting only the cells that fail.
 
 Each group (harness/scenario/screen_groups.py) is installed once, as one environment, and
-runs in every dlopen mode of the atlas: its wheels imported in a sequence and in its reverse,
-one fresh interpreter each (harness/run/trials.py), so each ordered pair of the group shows.
-A mode in which either cell fails is split (harness/analysis/splitting.py): a part of the
-group is tested the same way, the part in the group's order and reversed, in the same
-environment, until the failing wheels and pairs are isolated. In global-first, where only
-the first wheel of a cell is RTLD_GLOBAL, the group runs once per wheel, that wheel first,
-and a failing cell is split keeping its first wheel first (`split_first`). The failures
-found in one group are known to the next (a part holding one fails without a run); a wheel
-known to fail alone in a mode is left out of the next groups' searches in that mode. The
-pairs of a wheel that fails alone are searched by how it fails (`partners`): the group's
-other wheels, loaded with it (before and after it; in global-first after it), in parts
-split until the wheels that make it fail otherwise than alone are isolated. A wheel found
-failing with several partners is likewise left out, and tried with each wheel of the later
-groups on its own (`_each`); in global-first, where only the first wheel is global, the
-wheels tried so, behind each first wheel, are those and the ones failing alone. A group that
-pip cannot install, or whose runs the harness could not make, is not screened: its pairs
-that no screened group holds are run as pairs, as the exhaustive atlas runs them.
+searched in every dlopen mode of the atlas, one fresh interpreter per cell
+(harness/run/trials.py), by harness/analysis/cover.py: sequences of its wheels that cover
+the ordered pairs not yet shown clean, each failing one bisected down to its failing pair
+or singleton. In global-first, where only a cell's first wheel is RTLD_GLOBAL, each wheel is
+first in sequences of its own, local mode's failures kept out of the wheels behind it. The
+search's knowledge of each mode (pairs shown clean, pairs and wheels found failing) is shared
+by the groups, so a pair shown in one group is never covered again in another. A wheel
+found failing alone has its pairs searched by how it fails alone (`partners`). A group that
+pip cannot install is screened as smaller groups; one whose runs the harness could not make
+is not screened: its pairs that no screened group holds are run as pairs, as the exhaustive
+atlas runs them.
 
 What comes out are the pairs to run for real as the atlas's pair scenarios (with repeats and
 attribution, by the ordinary runner), and a record for results.json (`screen`).
@@ -278,10 +272,10 @@ def screen_mode(
     group: Group, dlopen: str, tester: Runs, known: _Known, steps: Mapping[str, str]
 ) -> ModeScreen:
     """One group in one dlopen mode, its cells run by `tester`: the covering search of its
-    pairs (`cover`; in global-first `cover_first`, which keeps local mode's failures out of
-    the wheels behind the first), then for each wheel found failing alone the search of its
-    partners by how it fails. `steps` names the wheel of each probe step. What it learned is
-    added to `known`."""
+    pairs (`cover` in local mode; in the global modes `cover_first`, each pair with its first
+    wheel first, in global-first with local mode's failures kept out of the wheels behind
+    it), then for each wheel found failing alone the search of its partners by how it fails.
+    `steps` names the wheel of each probe step. What it learned is added to `known`."""
     first = dlopen == GLOBAL_FIRST
     ledger = known.ledger(dlopen)
     local = known.ledger(LOCAL) if first else Ledger()
@@ -295,6 +289,10 @@ def screen_mode(
 
     if first:
         split = cover_first(group.wheels, failed, ledger, local=local)
+    elif dlopen == GLOBAL_ALL:
+        # the first wheel loaded RTLD_GLOBAL binds the symbols every later one looks up:
+        # one loaded before a pair can mend it, so each pair is covered with nothing before it
+        split = cover_first(group.wheels, failed, ledger, same=True)
     else:
         split = cover(group.wheels, failed, ledger)
     now = ledger | split.learned
@@ -307,7 +305,7 @@ def screen_mode(
             return Answer(bool(_signatures([trial]) - alone), steps.get(trial.step))
 
         others = [w for w in group.wheels if w not in now.singles | local.singles]
-        found = partners(wheel, others, otherwise, now, first=first, avoid=local.bad)
+        found = partners(wheel, others, otherwise, now, first=dlopen != LOCAL, avoid=local.bad)
         now = now | found.learned
         searches.append(Partners(wheel=wheel, alone=alone, split=found))
     covering = set(split.covering)

@@ -96,12 +96,19 @@ def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     assert record["uncovered"] == [] and record["unexplained"] == []
     first = {m["dlopen"]: m for m in record["groups"][0]["modes"]}
     assert not first["local"]["failed"] and first["local"]["cells"] == 2
-    assert first["global-all"]["pairs"] == [["a", "b"]] and first["global-all"]["splits"] > 0
-    # the group's sequence crashed while b loaded (a RTLD_GLOBAL before it); its reverse
-    # was not run, the group being split either way
-    (own,) = first["global-all"]["group_cells"]
-    assert own["order"] == ["a", "h0", "h1", "b"] and own["verdict"] == "segfault"
-    assert own["step"] == f"import {modules['b']}"
+    # either one RTLD_GLOBAL before the other crashes: both ordered pairs
+    assert first["global-all"]["pairs"] == [["a", "b"], ["b", "a"]]
+    assert first["global-all"]["splits"] > 0
+    # the group's sequence crashed while b loaded (a RTLD_GLOBAL before it); a later one
+    # with b before a crashed too; once both were found, no sequence held the two
+    own = first["global-all"]["group_cells"]
+    assert own[0]["order"] == ["a", "h0", "h1", "b"] and own[0]["verdict"] == "segfault"
+    assert own[0]["step"] == f"import {modules['b']}"
+    failed = [i for i, c in enumerate(own) if c["verdict"] != "pass"]
+    assert len(failed) == 2
+    second = own[failed[1]]["order"]
+    assert second.index("b") < second.index("a")
+    assert not any({"a", "b"} <= set(c["order"]) for c in own[failed[1] + 1 :])
     assert all(not m["failed"] for g in record["groups"][1:] for m in g["modes"])
     # the edition holds every wheel alone and the confirmed pair's cells, as the exhaustive
     # edition does (the same ids, the same verdicts)
@@ -134,8 +141,8 @@ def test_a_group_pip_refuses_is_screened_in_smaller_groups(
     record = document["screen"]
     # the progress stage planned the refused group's 7 own cells, took them off when pip
     # refused it, and added the smaller groups' own cells: it ends at the cells run
-    assert "groups of up to 10 wheels: started (7 group cells before any split)" in err
-    ended = re.search(r"groups of up to 10 wheels: done in .*\((\d+)/(\d+), ", err)
+    assert "groups of up to 20 wheels: started (7 group cells before any split)" in err
+    ended = re.search(r"groups of up to 20 wheels: done in .*\((\d+)/(\d+), ", err)
     assert ended is not None, err
     assert int(ended[1]) == int(ended[2]) == record["cells"] > 0
     assert [(g["name"], g["wheels"], bool(g["not_screened"])) for g in record["groups"]] == [
@@ -183,13 +190,15 @@ def test_global_first_runs_each_wheel_first_and_isolates_the_ordered_pairs(
     modes = {m["dlopen"]: m for m in group["modes"]}
     first = modes["global-first"]
     verdicts = {tuple(c["order"]): c["verdict"] for c in first["group_cells"]}
-    # one cell per wheel, it first; the sequence's and the reverse's first wheels pass
-    # (a and b are both loaded RTLD_LOCAL there), a first or b first crashes
-    assert list(verdicts) == [("h0", "a", "b", "h1"), ("a", "h0", "b", "h1"),
-                              ("b", "h0", "a", "h1"), ("h1", "h0", "a", "b")]  # fmt: skip
-    assert verdicts[("h0", "a", "b", "h1")] == verdicts[("h1", "h0", "a", "b")] == "pass"
+    # a sequence per wheel, it first and the others in the group's order: h0 and h1 first
+    # pass (a and b are both loaded RTLD_LOCAL there), a first or b first crashes; then a
+    # and b first again, without the other
+    assert list(verdicts) == [("h0", "a", "b", "h1"), ("a", "h0", "b", "h1"), ("a", "h0", "h1"),
+                              ("b", "h0", "a", "h1"), ("b", "h0", "h1"),
+                              ("h1", "h0", "a", "b")]  # fmt: skip
     assert verdicts[("a", "h0", "b", "h1")] == verdicts[("b", "h0", "a", "h1")] == "segfault"
-    # split with the global wheel kept first: each ordered pair on its own
+    assert {verdicts[o] for o in verdicts if o[0] in ("h0", "h1") or len(o) == 3} == {"pass"}
+    # the failing prefix's last wheel, confirmed behind the global one alone
     assert first["pairs"] == [["a", "b"], ["b", "a"]]
     assert first["singletons"] == [] and first["unexplained"] == [] and first["splits"] > 0
     assert not modes["local"]["failed"] and modes["local"]["cells"] == 2
@@ -275,35 +284,35 @@ def test_the_pairs_of_a_wheel_failing_alone_are_screened_by_how_it_fails(
     local = first["local"]
     assert local["singletons"] == ["w"]
     (search,) = local["partners"]
-    assert search["wheel"] == "w" and search["pairs"] == [["w", "x"]]
+    # its exercise runs after every import: x loaded after it or before it
+    assert search["wheel"] == "w" and search["pairs"] == [["w", "x"], ["x", "w"]]
     (alone,) = search["alone"]
     assert alone.startswith("segfault at "), alone
-    # the second knows it: its own cells leave w out, and w's pairs there are none
+    # the second knows it: its sequences leave w out, and w's pairs there are none (the
+    # others after it, then before it: a run each)
     for mode in ("local", "global-all"):
         assert [c["order"] for c in second[mode]["group_cells"]] == [
             ["h0", "h2", "h3"], ["h3", "h2", "h0"]
         ]  # fmt: skip
         (search,) = second[mode]["partners"]
-        assert search["wheel"] == "w" and search["pairs"] == [] and search["tests"] == 1
-    # global-first: w first (global) and w behind each other wheel (x first: x+w)
-    pairs = {(p["how"], tuple(q)) for p in first["global-first"]["partners"]
-             for q in p["pairs"]}  # fmt: skip
-    assert pairs == {("split", ("w", "x")), ("each", ("x", "w"))}
+        assert search["wheel"] == "w" and search["pairs"] == [] and search["tests"] == 2
+    # global-first: w first (global, x behind it) and w behind each other wheel (x first)
+    (search,) = first["global-first"]["partners"]
+    assert search["pairs"] == [["x", "w"], ["w", "x"]]
     assert not any(m["failed"] or m["partners"] for m in third.values())
-    assert "(pairs of w searched on their own): w, w+x" in out
+    assert "(pairs of w searched on their own): w, w+x, x+w" in out
     total = record["cells"] + len(cells)
     exhaustive_total = len(exhaustive) + document.get("attribution", {}).get("runs", 0)
     assert total < exhaustive_total, (total, exhaustive_total)
 
 
-def test_a_wheel_with_many_partners_is_tried_with_each_wheel_of_the_later_groups(
+def test_a_wheel_with_many_partners_has_each_found_and_known_ones_cost_no_cell(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """p aborts when any of h0 to h3 is loaded: four partners, in every mode. The first
-    group (h0, p, h1, h2) isolates three of them by splits; then p is left out of the second
-    group's own search and tried with each of its wheels on its own (a known pair costs no
-    cell): p+h3 is found there, p+h4 passes, and the screened edition's failing pairs are
-    the exhaustive edition's."""
+    """p aborts when any of h0 to h3 is loaded, before or after it: four partners, in every
+    mode, eight ordered pairs each. The first group (h0, p, h1, h2) finds six of them; the
+    second (h0, p, h3, h4) holds p with h0 in no cell (known both ways) and finds p with h3;
+    the screened edition's failing pairs are the exhaustive edition's."""
     layout = {"h0": "h0", "p": "h9", "h1": "h1", "h2": "h2", "h3": "h3", "h4": "h4"}
     partners = ", ".join(f"'{{{h}}}'" for h in ("h0", "h1", "h2", "h3"))
     exercise = f"import os, sys, {{h9}}; any(m in sys.modules for m in ({partners})) and os.abort()"
@@ -326,20 +335,17 @@ def test_a_wheel_with_many_partners_is_tried_with_each_wheel_of_the_later_groups
     assert [g["wheels"] for g in record["groups"]] == [
         ["h0", "p", "h1", "h2"], ["h0", "p", "h3", "h4"], ["h1", "h2", "h3", "h4"]
     ]  # fmt: skip
-    second = {m["dlopen"]: m for m in record["groups"][1]["modes"]}
+    first, second, third = ({m["dlopen"]: m for m in g["modes"]} for g in record["groups"])
     for mode in ("local", "global-all"):
-        # p is left out of the group's own cells, and tried with h3 and h4 (h0 known)
-        assert [c["order"] for c in second[mode]["group_cells"]] == [
-            ["h0", "h3", "h4"], ["h4", "h3", "h0"]
-        ]  # fmt: skip
-        (search,) = second[mode]["partners"]
-        assert search["how"] == "each" and search["tests"] == 2
-        assert search["pairs"] == [["p", "h3"]]
-    # global-first: p behind h3 (h3 first and global) fails, behind h4 passes; behind h0
-    # it is known; p first is the group's own search
-    (search,) = [s for s in second["global-first"]["partners"] if s["how"] == "each"]
-    assert search["pairs"] == [["h3", "p"]] and search["tests"] == 2
-    assert ["p", "h3"] in second["global-first"]["pairs"]
+        both = {(h, "p") for h in ("h0", "h1", "h2")} | {("p", h) for h in ("h0", "h1", "h2")}
+        assert {tuple(q) for q in first[mode]["pairs"]} == both
+        assert {tuple(q) for q in second[mode]["pairs"]} == {("h3", "p"), ("p", "h3")}
+        # what the first group found, the second never runs again
+        runs = [c["order"] for c in second[mode]["group_cells"]]
+        assert runs and not any({"p", "h0"} <= set(order) for order in runs)
+    gf = {tuple(q) for q in second["global-first"]["pairs"]}
+    assert gf == {("h3", "p"), ("p", "h3")}
+    assert not any(m["failed"] for m in third.values())
 
 
 def test_sigterm_while_screening_ends_the_run_after_the_cell_in_flight(

@@ -12,7 +12,7 @@ import pytest
 
 from harness import cli, paths
 from harness.analysis.attribution import Signature
-from harness.analysis.splitting import Split
+from harness.analysis.cover import Split
 from harness.common.verdicts import Verdict
 from harness.evidence.results import CellResult, read_cells
 from harness.report.atlas_edition import summary_markdown
@@ -34,15 +34,11 @@ def split(
     unexplained: tuple[tuple[str, ...], ...] = (),
     tests: int = 1,
 ) -> Split:
-    return Split(
-        singletons=(),
-        pairs=pairs,
-        unexplained=unexplained,
-        tests=tuple(("x",) for _ in range(tests)),
-    )
+    runs = tuple(("x", str(n)) for n in range(tests))
+    return Split(pairs=pairs, unexplained=unexplained, tests=runs, covering=runs[:1])
 
 
-# d fails alone in global-all; with e loaded it fails otherwise (the search's 3 tests)
+# d fails alone in global-all; with e loaded it fails otherwise (the search's 5 tests)
 D_PARTNERS = Partners(
     wheel="d",
     alone=frozenset({Signature(verdict=Verdict.SEGFAULT, step="victim _ssl")}),
@@ -113,7 +109,7 @@ def test_the_record_counts_splits_and_names_confirmed_pairs() -> None:
         "singletons": [], "pairs": [], "unexplained": [], "partners": [],
     }  # fmt: skip
     assert record["groups"][2]["modes"][1]["partners"] == [
-        {"wheel": "d", "how": "split", "alone": ["segfault at victim _ssl"], "tests": 5,
+        {"wheel": "d", "alone": ["segfault at victim _ssl"], "tests": 5,
          "pairs": [["d", "e"]], "unexplained": []}
     ]  # fmt: skip
     assert first[1]["splits"] == 6 and first[1]["pairs"] == [["b", "d"]]
@@ -241,15 +237,3 @@ def test_the_summary_says_what_screening_ran() -> None:
                   "tests": 4, "splits": 0, "singletons": [], "pairs": [],
                   "unexplained": []})  # fmt: skip
     assert note in summary_markdown(document, kept, title="Atlas", run_dir=None)
-
-
-def test_a_line_names_a_wheel_searched_two_ways_once() -> None:
-    each = Partners(wheel="d", alone=frozenset(), split=split(), how="each")
-    mode = ModeScreen(
-        dlopen="global-first",
-        split=Split(singletons=("d",), pairs=(), unexplained=(), tests=(("d",),)),
-        cells=3,
-        partners=(D_PARTNERS, each),
-    )
-    group = GroupScreen(group=groups(IDS, 4)[0], modes=(mode,), cells=3)
-    assert "(pairs of d searched on their own): d, d+e" in line(group)

@@ -1,0 +1,238 @@
+"""Screening's covering search (harness/analysis/cover.py), against an oracle that knows the
+planted failures: every planted singleton and ordered pair is found, nothing else is, every
+ordered pair ends up clean or failing, and the runs stay far below the pairs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Iterable, Mapping
+
+import pytest
+
+from harness.analysis.cover import (
+    Answer,
+    Ledger,
+    Part,
+    cover,
+    cover_first,
+    ordered_pairs,
+    partners,
+    sequence,
+)
+
+
+class Oracle:
+    """Runs of parts: a part fails when it holds a planted singleton (unless a wheel that
+    mends it is loaded before it), an ordered pair (first before second) or a larger ordered
+    set; the failing step is the wheel where the first such failure completes (`at`), or
+    none when `at` is off (a failure among the victims)."""
+
+    def __init__(
+        self,
+        singles: Iterable[str] = (),
+        pairs: Iterable[tuple[str, str]] = (),
+        larger: Iterable[Part] = (),
+        *,
+        at: bool = True,
+        menders: Mapping[str, str] | None = None,
+    ) -> None:
+        self.singles = tuple(singles)
+        self.pairs = tuple(pairs)
+        self.larger = tuple(larger)
+        self.at = at
+        self.menders = dict(menders or {})
+        self.asked: list[Part] = []
+
+    def __call__(self, part: Part) -> Answer:
+        self.asked.append(part)
+        where = {w: i for i, w in enumerate(part)}
+        events = []
+        for s in self.singles:
+            mender = self.menders.get(s)
+            if s in where and not (mender in where and where[mender] < where[s]):
+                events.append((where[s], s))
+        for held in (*self.pairs, *self.larger):
+            if all(w in where for w in held) and [where[w] for w in held] == sorted(
+                where[w] for w in held
+            ):
+                events.append((where[held[-1]], held[-1]))
+        if not events:
+            return Answer(False)
+        return Answer(True, min(events)[1] if self.at else None)
+
+
+def wheels(k: int) -> list[str]:
+    return [f"w{i:02}" for i in range(k)]
+
+
+def every_pair_known(found_wheels: list[str], ledger: Ledger) -> bool:
+    live = [w for w in found_wheels if w not in ledger.singles]
+    return all(p in ledger.clean | ledger.bad for p in itertools.permutations(live, 2))
+
+
+def test_a_passing_group_costs_a_sequence_and_its_reverse() -> None:
+    test = Oracle()
+    found = cover(wheels(10), test)
+    assert not found.failed
+    assert len(found.tests) == 2 == len(found.covering)
+    first, second = found.tests
+    assert sorted(first) == wheels(10) and second == tuple(reversed(first))
+    assert found.learned.clean == set(itertools.permutations(wheels(10), 2))
+
+
+def test_one_ordered_pair_is_found_in_that_order_only() -> None:
+    test = Oracle(pairs=[("w07", "w02")])
+    found = cover(wheels(10), test)
+    assert found.pairs == (("w07", "w02"),)
+    assert found.singletons == () and found.unexplained == ()
+    assert found.learned.bad == {("w07", "w02")}
+    # the other order, and every other ordered pair, was shown clean
+    assert ("w02", "w07") in found.learned.clean
+    assert every_pair_known(wheels(10), found.learned)
+    # a sequence, its failing half's bisections, then sequences around the pair
+    assert len(test.asked) == len(set(test.asked)) <= 4 + 2 * math.ceil(math.log2(10)) + 2
+
+
+@pytest.mark.parametrize("at", [True, False])
+@pytest.mark.parametrize("seed", range(12))
+def test_random_plantings_are_all_found(seed: int, at: bool) -> None:
+    rng = random.Random(seed)
+    group = wheels(rng.randint(4, 20))
+    singles = rng.sample(group, rng.randint(0, 2))
+    live = [w for w in group if w not in singles]
+    pairs = rng.sample(list(itertools.permutations(live, 2)), rng.randint(0, 5))
+    test = Oracle(singles, pairs, at=at)
+    found = cover(group, test)
+    assert set(found.singletons) == set(singles)
+    assert set(found.pairs) == set(pairs)
+    assert found.unexplained == ()
+    assert every_pair_known(group, found.learned)
+    # nothing clean was planted, and the parts run hold no failure already found
+    assert not found.learned.clean & set(pairs)
+    assert len(found.tests) == len(set(found.tests))
+
+
+def test_a_wheel_mended_by_one_before_it_is_a_singleton_not_a_pair() -> None:
+    # w05 fails alone, except behind w01: the search must not blame the wheel before it
+    test = Oracle(singles=["w05"], menders={"w05": "w01"})
+    found = cover(wheels(8), test)
+    assert found.singletons == ("w05",)
+    assert found.pairs == () and found.unexplained == ()
+
+
+def test_a_failure_of_three_wheels_is_unexplained_not_a_pair() -> None:
+    test = Oracle(larger=[("w01", "w03", "w06")])
+    found = cover(wheels(8), test)
+    assert found.pairs == () and found.singletons == ()
+    assert found.unexplained and {"w01", "w03", "w06"} <= set(found.unexplained[0])
+
+
+def test_what_a_ledger_knows_costs_no_run_again() -> None:
+    test = Oracle(pairs=[("w03", "w01")])
+    learned = cover(wheels(8), test).learned
+    again = Oracle(pairs=[("w03", "w01")])
+    found = cover(wheels(8), again, learned)
+    assert again.asked == [] and not found.failed
+    # a larger group holding those wheels covers only the pairs with the new ones
+    wider = Oracle(pairs=[("w03", "w01"), ("w09", "w02")])
+    found = cover(wheels(10), wider, learned)
+    assert found.pairs == (("w09", "w02"),)
+    assert all({"w08", "w09"} & set(part) for part in found.covering)
+
+
+def test_covering_costs_far_fewer_runs_than_the_ordered_pairs() -> None:
+    test = Oracle(pairs=[("w04", "w17"), ("w11", "w02")])
+    found = cover(wheels(20), test)
+    assert set(found.pairs) == {("w04", "w17"), ("w11", "w02")}
+    assert len(test.asked) <= 30 < 20 * 19 // 10
+
+
+def test_a_sequence_holds_no_failing_pair_and_covers_some_pair_to_do() -> None:
+    group = wheels(6)
+    bad = {("w00", "w01"), ("w01", "w00"), ("w02", "w03")}
+    todo = set(itertools.permutations(group, 2)) - bad
+    part = sequence(group, todo, bad)
+    assert not ordered_pairs(part) & bad
+    assert not {"w00", "w01"} <= set(part)  # both orders fail: never together
+    assert ordered_pairs(part) & todo
+
+
+# global-first: the first wheel of a part is the global one; a pair (f, y) is f first
+
+
+def test_global_first_costs_one_cell_per_wheel_when_nothing_fails() -> None:
+    test = Oracle()
+    found = cover_first(wheels(6), test)
+    assert not found.failed
+    assert [part[0] for part in found.tests] == wheels(6)
+    assert found.learned.clean == set(itertools.permutations(wheels(6), 2))
+
+
+def test_global_first_finds_the_pair_with_its_first_wheel_global() -> None:
+    # only w04 global before w01 fails: (w04, w01); the oracle treats the others as local,
+    # where nothing fails
+    def test(part: Part) -> Answer:
+        asked.append(part)
+        bad = part[0] == "w04" and "w01" in part
+        return Answer(bad, "w01" if bad else None)
+
+    asked: list[Part] = []
+    found = cover_first(wheels(6), test)
+    assert found.pairs == (("w04", "w01"),)
+    assert found.unexplained == ()
+    assert len(asked) <= 6 + 1 + math.ceil(math.log2(5)) + 1
+
+
+def test_global_first_keeps_local_failures_and_global_singletons_behind_no_one() -> None:
+    local = Ledger(bad=frozenset({("w02", "w03")}), singles=frozenset({"w05"}))
+    test = Oracle()
+    found = cover_first(wheels(6), test, Ledger(singles=frozenset({"w04"})), local=local)
+    for part in test.asked:
+        rest = part[1:]
+        assert "w05" not in rest and "w04" not in rest  # local singleton, global singleton
+        assert not ("w02" in rest and "w03" in rest and rest.index("w02") < rest.index("w03"))
+    # w04 fails alone when global: it is never the first wheel either
+    assert all(part[0] != "w04" for part in test.asked)
+    assert not found.failed
+
+
+def test_global_first_a_pair_needing_a_local_wheel_between_is_unexplained() -> None:
+    # w00 global, then w02 then w04 fails; w00 with w04 alone does not
+    def test(part: Part) -> Answer:
+        bad = part[0] == "w00" and "w02" in part and "w04" in part
+        return Answer(bad and part.index("w02") < part.index("w04"), None)
+
+    found = cover_first(wheels(6), test)
+    assert found.pairs == ()
+    assert found.unexplained == (("w00", "w02", "w04"),)
+
+
+# partners: the pairs of a wheel that fails alone, judged by how it fails
+
+
+def test_partners_are_found_on_their_side() -> None:
+    # s fails alone; behind w03 it fails otherwise; before w05 too
+    def test(part: Part) -> Answer:
+        asked.append(part)
+        s = part.index("s")
+        differs = "w03" in part[:s] or "w05" in part[s + 1 :]
+        return Answer(differs, "s" if differs else None)
+
+    asked: list[Part] = []
+    found = partners("s", wheels(8), test)
+    assert set(found.pairs) == {("w03", "s"), ("s", "w05")}
+    assert len(asked) <= 2 * (2 + 2 * math.ceil(math.log2(8)))
+
+
+def test_partners_in_global_first_run_each_first_wheel_with_it() -> None:
+    def test(part: Part) -> Answer:
+        asked.append(part)
+        return Answer(part == ("w02", "s"))
+
+    asked: list[Part] = []
+    found = partners("s", wheels(4), test, first=True)
+    assert found.pairs == (("w02", "s"),)
+    assert {p for p in asked if p[-1] == "s"} == {(w, "s") for w in wheels(4)}
+    assert ("s", *wheels(4)) in asked  # s first and global, the others behind it
