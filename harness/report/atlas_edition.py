@@ -178,9 +178,9 @@ def _reuse_lines(record: Any, cells: int) -> list[str]:
 
 
 _FIRST_NOTE: Final = (
-    " In global-first a group ran once per wheel, that wheel first and RTLD_GLOBAL, so that "
-    "every ordered pair of it ran with its first wheel global, as its pair cell runs; in the "
-    "other modes in a sequence and its reverse."
+    " In the global modes each ordered pair of a group ran in a cell with its first wheel "
+    "first (nothing RTLD_GLOBAL loaded before it), as its pair cell runs; locally in "
+    "sequences of the group's wheels."
 )
 
 
@@ -200,7 +200,7 @@ def _screen_lines(record: Any) -> list[str]:
         f"{len(record.get('unexplained', []))} from failures no pair explained, "
         f"{len(record.get('uncovered', []))} unscreened), {len(record.get('confirmed', []))} "
         "confirmed. The other pairs passed screening and have no cells here (`s` in the page)."
-        + (_FIRST_NOTE if GLOBAL_FIRST in modes else ""),
+        + (_FIRST_NOTE if modes & {GLOBAL_ALL, GLOBAL_FIRST} else ""),
         "",
     ]
 

@@ -176,3 +176,29 @@ def plan_pools(sets: Sequence[WheelSet]) -> dict[str, Seat]:
         for key, (modules, projects) in placed.items():
             seats[key] = Seat(pool=made, hidden_modules=modules, hidden_dists=projects)
     return seats
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hiding:
+    """What a run of some of an environment's wheels hides of it: the distributions none of
+    those wheels would install (their modules and names), so that the run sees its wheels as
+    if installed alone. Screening (harness/run/screen.py) runs parts of a group so."""
+
+    modules: tuple[str, ...] = ()
+    dists: tuple[str, ...] = ()
+
+
+def hidden(wheels: Sequence[BuiltWheel], part: Sequence[str]) -> Hiding:
+    """What a run of the wheels of `part` (wheel ids) hides of an environment of `wheels`:
+    every distribution that only the other wheels would install. Nothing when hiding one
+    would hide a module of the part's own, or when a project has two files."""
+    every = _single(installed_by(wheels))
+    mine = _single(installed_by([w for w in wheels if w.wheel_id in part]))
+    if every is None or mine is None:
+        return Hiding()
+    others = [d for p, d in every.items() if p not in mine]
+    kept = {root for d in mine.values() for root in d.roots}
+    modules = sorted({root for d in others for root in d.roots} - kept)
+    if _overlaps(modules, kept):
+        return Hiding()
+    return Hiding(modules=tuple(modules), dists=tuple(sorted(d.project for d in others)))

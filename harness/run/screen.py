@@ -33,6 +33,7 @@ from typing import Any, Final
 from harness.analysis.attribution import Signature, signature
 from harness.analysis.cover import Answer, Ledger, Part, Split, cover, cover_first, partners
 from harness.build.prebuilt import provided_names, with_modules
+from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Backend
 from harness.common import progress
 from harness.common.ids import GLOBAL_ALL, GLOBAL_FIRST, LOCAL
@@ -40,6 +41,7 @@ from harness.common.progress import StageKind
 from harness.common.verdicts import Verdict
 from harness.errors import InfrastructureError
 from harness.evidence.results import CellResult
+from harness.run.pools import hidden
 from harness.run.runner import Backends, wheels_for
 from harness.run.trials import Runs, Tester, Trial
 from harness.scenario.atlas_pairs import AtlasOptions, group_scenario
@@ -261,6 +263,23 @@ def owners(scenario: Scenario) -> dict[str, str]:
     return found
 
 
+def _hider(wheels: Sequence[BuiltWheel]) -> Callable[[Part], tuple[Part, Part]]:
+    """What a cell of some of a group's wheels hides of the group's environment: the
+    distributions only its other wheels install, so that the cell sees what the pair's own
+    environment would hold (pandas finds no pyarrow to import unless pyarrow is in the
+    cell). Each part's answer is worked out once."""
+    known: dict[frozenset[str], tuple[Part, Part]] = {}
+
+    def hide(part: Part) -> tuple[Part, Part]:
+        key = frozenset(part)
+        if key not in known:
+            found = hidden(wheels, part)
+            known[key] = (found.modules, found.dists)
+        return known[key]
+
+    return hide
+
+
 def _signatures(trials: Sequence[Trial]) -> frozenset[Signature]:
     """How the failing ones of `trials` failed."""
     return frozenset(
@@ -366,6 +385,7 @@ def screen_group(
                 why = f"pip cannot install the group: {session.not_installable}"
                 return finished(why, refused=True)
             steps = owners(scenario)
+            hide = _hider(wheels)
             for dlopen in modes:
                 tester = Tester(
                     scenario,
@@ -374,6 +394,7 @@ def screen_group(
                     log_runs=False,
                     provided=provided_names(wheels),
                     ran=ran,
+                    hide=hide,
                 )
                 testers.append(tester)
                 done.append(screen_mode(group, dlopen, tester, known, steps))

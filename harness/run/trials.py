@@ -45,6 +45,10 @@ def subset_cell(cell: Cell, order: tuple[str, ...], repeat: int) -> Cell:
     return replace(cell, order=order, use=use, repeat=repeat)
 
 
+# what a run hides of its session: module names and distribution names
+Hidden = tuple[tuple[str, ...], tuple[str, ...]]
+
+
 class Runs(Protocol):
     """What runs sets of wheels for a search: a `Tester`, or a replay of an earlier run's
     answers (benchmarks/screen_replay.py)."""
@@ -67,10 +71,13 @@ class Tester:
         log_runs: bool = True,
         provided: tuple[str, ...] = (),
         ran: Callable[[Trial], None] = lambda _: None,
+        hide: Callable[[tuple[str, ...]], Hidden] | None = None,
     ) -> None:
         self.log_runs = log_runs
         self.ran = ran  # told of each trial as it is made (not of remembered ones)
         self.provided = provided  # every wheel of the session is installed, whatever is run
+        # what a run of some of the session's wheels hides of it (modules, distributions)
+        self.hide = hide
         self.scenario = scenario
         self.cell = cell
         self.session = session
@@ -93,6 +100,9 @@ class Tester:
         )
         scale = timeout_scale(cell.arch, self.session.facts.emulated)
         job = job_for(subset, cell, timeout_scale=scale, provided=self.provided)
+        if self.hide is not None:
+            modules, dists = self.hide(order)
+            job = replace(job, hidden_modules=modules, hidden_dists=dists)
         if self.session.not_installable:
             raise InfrastructureError(
                 f"the wheel set cannot be installed there: {self.session.not_installable}"

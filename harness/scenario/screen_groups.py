@@ -2,15 +2,17 @@
 
 Pure. The corpus's wheels are dealt, in corpus order, into parts of half the group size; each
 group is two parts together (or the whole corpus, when it fits in one group), so every pair of
-wheels shares at least one group. A group runs in two orders, a sequence and its reverse (the
-2-way sequence covering array of harness/scenario/covering.py): every ordered pair of the
-group shows in one of them, each wheel of a pair imported first once.
+wheels shares at least one group. Locally a group first runs in two orders, a sequence and
+its reverse (the 2-way sequence covering array of harness/scenario/covering.py): every ordered
+pair of the group shows in one of them, each wheel of a pair imported first once.
 
-In mode global-first only the first wheel of an order is RTLD_GLOBAL, and the pair cell
-(a, b) there means a loaded first and global, then b: two orders make two wheels global, so
-a group runs there in one order per wheel, that wheel first and the others after it in the
-group's order (`first_orders`), which puts every ordered pair of the group with its first
-wheel global.
+In the global modes the first wheel loaded RTLD_GLOBAL binds the symbols of every later one,
+so a wheel before a pair can break or mend it; and in global-first only the first wheel of an
+order is RTLD_GLOBAL, the pair cell (a, b) there meaning a loaded first and global, then b.
+There a group first runs in one order per wheel, that wheel first and the others after it in
+the group's order (`first_orders`), which puts every ordered pair of the group with its
+first wheel first. What runs after these first cells is the covering search's
+(harness/analysis/cover.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from harness.common.ids import GLOBAL_FIRST
+from harness.common.ids import GLOBAL_ALL, GLOBAL_FIRST
 from harness.scenario.covering import covering_orders
 
 GROUP_PREFIX: Final = "screen-"
+# the modes whose pairs are covered with their first wheel first (harness/analysis/cover.py)
+FIRST_MODES: Final = (GLOBAL_ALL, GLOBAL_FIRST)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,9 +43,10 @@ class Group:
         return covering_orders(self.wheels, 2) if len(self.wheels) > 1 else (self.wheels,)
 
     def orders_in(self, dlopen: str) -> tuple[tuple[str, ...], ...]:
-        """The group's own cells in mode `dlopen`: one per wheel in global-first, else the
-        sequence and its reverse."""
-        return first_orders(self.wheels) if dlopen == GLOBAL_FIRST else self.orders
+        """The group's first covering cells in mode `dlopen`: in the global modes one per
+        wheel, it first (nothing loaded RTLD_GLOBAL before it); locally the sequence and its
+        reverse."""
+        return first_orders(self.wheels) if dlopen in FIRST_MODES else self.orders
 
     def pairs(self) -> frozenset[frozenset[str]]:
         return frozenset(frozenset(p) for p in itertools.combinations(self.wheels, 2))

@@ -9,7 +9,7 @@ import pytest
 
 from harness.build.wheels import BuiltWheel
 from harness.common.digests import file_sha256
-from harness.run.pools import WheelSet, plan_pools
+from harness.run.pools import Hiding, WheelSet, hidden, plan_pools
 from harness.run.sharing import chunks
 from harness.scenario.plan import Cell
 from harness.scenario.wheel_contents import read_contents
@@ -212,3 +212,16 @@ def test_chunks_put_next_sets_of_one_pool_together_in_order(tmp_path: Path) -> N
     alone = chunks(units, seats, jobs=3)
     assert [[u[0].scenario for u in chunk] for chunk in alone] == [["a"], ["c"], ["b"], ["a--b"]]
     assert [c for chunk in got for u in chunk for c in u] == [c for u in units for c in u]
+
+
+def test_a_part_of_a_group_hides_what_only_the_other_wheels_install(tmp_path: Path) -> None:
+    # a group of a, b (both with numpy 2.0) and d, which brings an optional extra e: a part
+    # holding a alone sees numpy and a, as a's own environment would
+    w = corpus(tmp_path)
+    d = house(tmp_path, "d", {"d": {"d/__init__.py": ""}, "e": {"e.py": ""}}, {})
+    group = [w["a"], w["b"], given(d, "d")]
+    assert hidden(group, ["a"]) == Hiding(modules=("b", "d", "e"), dists=("b", "d", "e"))
+    assert hidden(group, ["a", "d"]) == Hiding(modules=("b",), dists=("b",))
+    assert hidden(group, ["a", "b", "d"]) == Hiding()
+    # a project with two files (c's numpy 1.26): pip's pick is the group's; nothing hidden
+    assert hidden([*group, w["c"]], ["a"]) == Hiding()
