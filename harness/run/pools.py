@@ -190,15 +190,16 @@ class Hiding:
 
 def hidden(wheels: Sequence[BuiltWheel], part: Sequence[str]) -> Hiding:
     """What a run of the wheels of `part` (wheel ids) hides of an environment of `wheels`:
-    every distribution that only the other wheels would install. Nothing when hiding one
-    would hide a module of the part's own, or when a project has two files."""
-    every = _single(installed_by(wheels))
-    mine = _single(installed_by([w for w in wheels if w.wheel_id in part]))
-    if every is None or mine is None:
-        return Hiding()
-    others = [d for p, d in every.items() if p not in mine]
-    kept = {root for d in mine.values() for root in d.roots}
-    modules = sorted({root for d in others for root in d.roots} - kept)
+    every project that none of the part's wheels would install (by name: where two files of
+    a project are about, pip's pick is the environment's, and the part keeps it). Nothing
+    when hiding one would hide a module of the part's own."""
+    roots: dict[str, set[str]] = {}
+    for dist in installed_by(wheels):
+        roots.setdefault(dist.project, set()).update(dist.roots)
+    mine = {d.project for d in installed_by([w for w in wheels if w.wheel_id in part])}
+    others = sorted(p for p in roots if p not in mine)
+    kept = {root for p in mine for root in roots.get(p, ())}
+    modules = sorted({root for p in others for root in roots[p]} - kept)
     if _overlaps(modules, kept):
         return Hiding()
-    return Hiding(modules=tuple(modules), dists=tuple(sorted(d.project for d in others)))
+    return Hiding(modules=tuple(modules), dists=tuple(others))
