@@ -332,12 +332,7 @@ def screen_mode(
     mode = ModeScreen(
         dlopen=dlopen, split=split, cells=len(tester.trials), own=own, partners=tuple(searches)
     )
-    known.add(dlopen, Ledger(
-        clean=now.clean - ledger.clean,
-        bad=now.bad - ledger.bad,
-        singles=now.singles - ledger.singles,
-        passed=now.passed - ledger.passed,
-    ), searches)  # fmt: skip
+    known.add(dlopen, now, searches)
     return mode
 
 

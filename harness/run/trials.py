@@ -53,8 +53,7 @@ class Runs(Protocol):
     """What runs sets of wheels for a search: a `Tester`, or a replay of an earlier run's
     answers (benchmarks/screen_replay.py)."""
 
-    trials: list[Trial]  # every trial made, in order
-    seen: dict[tuple[str, ...], Trial]  # every trial made, by its order
+    trials: list[Trial]  # every trial made, in order (a part asked again is not run again)
 
     def run(self, order: tuple[str, ...]) -> Trial: ...
 
