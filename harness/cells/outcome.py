@@ -19,6 +19,7 @@ class ProbeEvent(StrEnum):
     WRONG_RESULT = "wrong-result"
     LIBRARIES = "libraries"
     VICTIM_MISSING = "victim-missing"
+    LOADED = "loaded"
     GARBLED = "garbled"
 
 
@@ -48,6 +49,9 @@ class Outcome:
     python_traceback: str = ""
     artefacts: tuple[tuple[str, str], ...] = ()  # (name, file in the cell's capture folder)
     capture_notes: tuple[str, ...] = ()
+    # (step, victim modules): the import steps that loaded victims' modules, in order, each
+    # with those it loaded first (resources/probe.py's "loaded")
+    victims_loaded: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_report(
@@ -64,6 +68,7 @@ class Outcome:
         wrong_result: str | None = None
         libraries: tuple[str, ...] = ()
         traceback = ""
+        loaded: list[tuple[str, tuple[str, ...]]] = []
         for event in events:
             try:
                 kind = ProbeEvent(str(event.get("event")))
@@ -87,6 +92,10 @@ class Outcome:
                     traceback = str(event.get("traceback", ""))
                 case ProbeEvent.LIBRARIES:
                     libraries = tuple(str(p) for p in event.get("paths", []))
+                case ProbeEvent.LOADED:
+                    names = event.get("modules", [])
+                    if isinstance(names, list):
+                        loaded.append((str(event.get("step", "")), tuple(map(str, names))))
                 case ProbeEvent.VICTIM_MISSING | ProbeEvent.GARBLED:
                     pass  # a victim not installed, a line that was not JSON: nothing to judge
                 case _:
@@ -110,6 +119,7 @@ class Outcome:
             hang_stack=str(report.get("hang_stack", "")),
             infra_error=str(report.get("infra_error", "")),
             python_traceback=traceback,
+            victims_loaded=tuple(loaded),
             **_capture_fields(report.get("capture")),
         )
 

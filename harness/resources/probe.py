@@ -13,7 +13,9 @@ own), "victims" (true to use CPython's own C extensions afterwards) and "hide" (
 shared with other pairs the cell must not see). Exit codes: 0 when every step passed, 10 for
 an import error, 11 for a failed check, 12 for bad arguments. After the last step the probe
 writes the "sentinel" event and returns to the interpreter, so a crash while the process
-shuts down is still seen.
+shuts down is still seen. After each import step that loaded one of the victims' modules
+(a wheel that imports `ssl` itself), the probe writes "loaded": which ones, so the caller knows
+the wheels that load a victim before those after them (and so may mend their failures).
 """
 
 import faulthandler
@@ -314,6 +316,8 @@ def main(argv):
     events.emit("start", pid=os.getpid(), python=sys.version.split()[0], dlopenflags=base_flags)
 
     modules = {}
+    victims = [name for name, _ in VICTIMS]
+    present = {name for name in victims if name in sys.modules}
     for item in spec.get("imports", []):
         name = item["module"]
         flags = base_flags | (os.RTLD_GLOBAL if item.get("global") else 0)
@@ -333,6 +337,10 @@ def main(argv):
             return EXIT_IMPORT_ERROR
         finally:
             sys.setdlopenflags(base_flags)
+        now = [name for name in victims if name not in present and name in sys.modules]
+        if now:
+            events.emit("loaded", step="import " + name, modules=now)
+            present.update(now)
 
     for item in spec.get("exercises", []):
         name, function = item["module"], item["function"]

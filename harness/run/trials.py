@@ -32,6 +32,8 @@ class Trial:
     subkind: ImportErrorKind | None
     detail: str
     step: str  # the probe's last step (harness/cells/outcome.py)
+    # the import steps that first loaded victims' modules, with those modules (`Outcome`)
+    loaded: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -118,6 +120,7 @@ class Tester:
             subkind=verdict.subkind,
             detail=verdict.detail,
             step=outcome.last_step,
+            loaded=outcome.victims_loaded,
         )
         self.seen[order] = trial
         self.trials.append(trial)
