@@ -30,18 +30,25 @@ the part (f, x, y) is unexplained: it needs three wheels, or f global.
 A singleton fails every sequence holding it, so its pairs are searched by how it fails
 (`partners`, the caller judging a run failed when it fails otherwise than the wheel alone):
 the others loaded before it, then after it, each failing part bisected with it kept in place.
-What the model cannot see: a wheel that mends or masks another pair's failure.
+What the model cannot see: a wheel that mends or masks another pair's failure. One way it is
+seen: a wheel that loads a victim's module itself (`import ssl`) loads it before the wheels
+after it, where the victims' step would load it after them; a pair that breaks `_ssl` passes
+with such a wheel between its two. Given each wheel's victim modules (`loads`), the searches
+of the global modes put the wheels that load fewer first, and a passing sequence shows (f, y)
+clean only when no wheel between the two loads a module neither of them loads itself.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 Part = tuple[str, ...]
 Pair = tuple[str, str]
+# each wheel's victim modules: those its import loads (a wheel not in it loads none)
+Loads = Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,21 @@ def sequence(wheels: Sequence[str], todo: AbstractSet[Pair], bad: AbstractSet[Pa
     return part
 
 
+def masked(part: Part, i: int, j: int, loads: Loads) -> bool:
+    """Whether a wheel between part[i] and part[j] loads a victim's module that neither of
+    them loads: loaded before part[j], where the pair on its own would load it after both."""
+    none: frozenset[str] = frozenset()
+    own = loads.get(part[i], none) | loads.get(part[j], none)
+    return any(not loads.get(m, none) <= own for m in part[i + 1 : j])
+
+
+def by_loads(wheels: Iterable[str], loads: Loads, *, most_first: bool = False) -> list[str]:
+    """`wheels` with those that load fewer victims' modules first (most first: last), in
+    their order otherwise."""
+    sign = -1 if most_first else 1
+    return sorted(wheels, key=lambda w: sign * len(loads.get(w, ())))
+
+
 def arrange(wheels: Sequence[str], bad: AbstractSet[Pair]) -> Part:
     """`wheels` in their order, each placed as late as holds no pair of `bad` (left out when
     no place does)."""
@@ -174,6 +196,13 @@ class _Search:
             if self.judge_passed and len(part) == 1 and not self.answers[part].failed:
                 self.passed |= set(part)
         return self.answers[part]
+
+    def cover(self, part: Part) -> Answer:
+        """`run`, for a covering sequence: counted as one when it is run now (a part run
+        before, in a bisection, is answered from memory)."""
+        if part not in self.answers:
+            self.covering.append(part)
+        return self.run(part)
 
     def fails(self, part: Part) -> bool:
         return self.run(part).failed
@@ -269,8 +298,7 @@ def cover(wheels: Sequence[str], test: Test, ledger: Ledger = Ledger()) -> Split
         if not todo:
             break
         seq = sequence(live, todo, search.bad | search.blocked)
-        search.covering.append(seq)
-        answer = search.run(seq)
+        answer = search.cover(seq)
         if answer.failed:
             search.diagnose(seq, answer)
         else:
@@ -285,13 +313,17 @@ def cover_first(
     *,
     local: Ledger = Ledger(),
     same: bool = False,
+    loads: Loads | None = None,
 ) -> Split:
     """Every failing singleton (a wheel failing alone, first) and ordered pair (f, y) of
     `wheels` not in `ledger`, by sequences f then others, so that nothing is loaded before f.
     In global-first the others are loaded locally: `local` is local mode's ledger, whose
     failing pairs and singletons are kept out of them. With `same` (global-all) they are
     loaded as f is, and the mode's own failing pairs are kept out of them; a failure behind
-    f that f is not needed for is the pair of two of them."""
+    f that f is not needed for is the pair of two of them. With `loads`, the others are in
+    order of how many victims' modules they load, and a passing sequence shows (f, y) clean
+    only when no wheel between them is `masked`: loaded first, f's other pairs stay to do."""
+    loads = loads or {}
     search = _Search(test=test, ledger=ledger)
     for f in wheels:
         while f not in search.singles:
@@ -299,14 +331,17 @@ def cover_first(
             out = local.singles | search.singles
             todo = [y for y in wheels if y != f and (f, y) not in done and y not in out]
             avoid = local.bad | (search.bad if same else set())
+            todo = by_loads(todo, loads)
             rest = arrange(todo, avoid | {p for p in search.blocked if f not in p})
             if not rest:
                 break
             seq = (f, *rest)
-            search.covering.append(seq)
-            answer = search.run(seq)
+            answer = search.cover(seq)
             if not answer.failed:
-                search.clean |= {(f, y) for y in rest}
+                # the first wheel after f is always shown: each sequence shows one pair
+                search.clean |= {
+                    (f, y) for i, y in enumerate(rest, 1) if not masked(seq, 0, i, loads)
+                }
                 continue
             k = search.shortest((f,), rest, (), 0, answer)
             if k == 0:
@@ -337,6 +372,7 @@ def partners(
     *,
     first: bool = False,
     avoid: Iterable[Pair] = (),
+    loads: Loads | None = None,
 ) -> Split:
     """The pairs of a `wheel` that fails alone, with the wheels of `others`: parts of them
     run with it, `test` judging a run failed when it fails otherwise than `wheel` alone.
@@ -344,7 +380,9 @@ def partners(
     its partner. In global-first (`first`) the part after it is loaded locally behind it, the
     global one; before it, each other wheel is the global first one, so each is run with it
     on its own. `ledger`: the mode's, whose failing pairs no part holds; `avoid`: more such
-    pairs (global-first: local mode's)."""
+    pairs (global-first: local mode's); `loads`: as `cover_first`'s, the wheels between a pair
+    loading fewer victims' modules than those further from `wheel`."""
+    loads = loads or {}
     search = _Search(test=test, ledger=ledger, judge_passed=False)
     bad = set(ledger.bad) | set(avoid)
     if first:
@@ -353,8 +391,7 @@ def partners(
             behind = (other, wheel)
             if other == wheel or behind in search.clean | search.bad:
                 continue
-            search.covering.append(behind)
-            if search.fails(behind):
+            if search.cover(behind).failed:
                 search.add_pair(behind)
             else:
                 search.clean.add(behind)
@@ -366,13 +403,19 @@ def partners(
 
         while True:
             done = search.clean | search.bad
-            rest = arrange([w for w in others if w != wheel and pair(w) not in done], bad)
+            todo = [w for w in others if w != wheel and pair(w) not in done]
+            rest = arrange(by_loads(todo, loads, most_first=side == "before"), bad)
             if not rest:
                 break
-            search.covering.append((*head, *rest, *tail))
-            answer = search.run((*head, *rest, *tail))
+            part = (*head, *rest, *tail)
+            answer = search.cover(part)
             if not answer.failed:
-                search.clean |= {pair(w) for w in rest}
+                at = part.index(wheel)
+                search.clean |= {
+                    pair(w)
+                    for i, w in enumerate(part)
+                    if w != wheel and not masked(part, min(i, at), max(i, at), loads)
+                }
                 continue
             # the shortest failing part, in order: its last wheel is the partner
             k = search.shortest(head, rest, tail, 1, answer)

@@ -122,6 +122,7 @@ class GroupScreen:
     refused: bool = False  # pip cannot install it together: smaller groups take its place
     cells: int = 0  # every cell run for the group (also those before it was given up)
     wall_s: float = 0.0
+    profiled: tuple[str, ...] = ()  # its wheels it ran alone first (`profile`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class GroupScreen:
             "cells": self.cells,
             "wall_s": round(self.wall_s, 3),
             "not_screened": self.not_screened,
+            "profiled": list(self.profiled),
             "modes": [m.to_json() for m in self.modes],
         }
 
@@ -142,6 +144,8 @@ class Screening:
     wheels: tuple[str, ...]  # the corpus's ids, in corpus order
     groups: tuple[GroupScreen, ...]
     wall_s: float
+    # the victims' modules each wheel's import loads, for the wheels run alone first
+    loads: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def cells(self) -> int:
@@ -195,6 +199,7 @@ class Screening:
             "cells": self.cells,
             "wall_s": round(self.wall_s, 3),
             "groups": [g.to_json() for g in self.groups],
+            "victims_loaded": {w: sorted(self.loads[w]) for w in self.wheels if w in self.loads},
             "found": [list(p) for p in self.found],
             "unexplained": [list(p) for p in self.unexplained],
             "uncovered": [list(p) for p in self.uncovered],
@@ -225,7 +230,25 @@ class _Known:
 
     ledgers: dict[str, Ledger] = field(default_factory=dict)
     alone: dict[tuple[str, str], frozenset[Signature]] = field(default_factory=dict)
+    # each wheel run alone first (`profile`): the victims' modules its import loads
+    loads: dict[str, frozenset[str]] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)  # wheels a group is profiling or has
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self, wheels: Sequence[str]) -> list[str]:
+        """Those of `wheels` no group has profiled or is profiling, now this caller's."""
+        with self.lock:
+            mine = [w for w in wheels if w not in self.claimed]
+            self.claimed.update(mine)
+            return mine
+
+    def profiled(self, wheel: str, modules: frozenset[str]) -> None:
+        with self.lock:
+            self.loads[wheel] = modules
+
+    def all_loads(self) -> dict[str, frozenset[str]]:
+        with self.lock:
+            return dict(self.loads)
 
     def ledger(self, dlopen: str) -> Ledger:
         with self.lock:
@@ -287,6 +310,25 @@ def _signatures(trials: Sequence[Trial]) -> frozenset[Signature]:
     )
 
 
+def profile(
+    group: Group, dlopen: str, tester: Runs, known: _Known, steps: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Run alone each wheel of the group that no group has run alone yet, in `tester`'s mode:
+    which victims' modules its import loads (the probe's "loaded"), for the searches'
+    order (harness/analysis/cover.py); one that passes is, in that mode, no singleton. The
+    wheels run, in order."""
+    mine = known.claim(group.wheels)
+    passed = set()
+    for wheel in mine:
+        trial = tester.run((wheel,))
+        modules = {m for step, names in trial.loaded if steps.get(step) == wheel for m in names}
+        known.profiled(wheel, frozenset(modules))
+        if trial.verdict == Verdict.PASS:
+            passed.add(wheel)
+    known.add(dlopen, Ledger(passed=frozenset(passed)))
+    return tuple(mine)
+
+
 def screen_mode(
     group: Group, dlopen: str, tester: Runs, known: _Known, steps: Mapping[str, str]
 ) -> ModeScreen:
@@ -296,6 +338,7 @@ def screen_mode(
     it), then for each wheel found failing alone the search of its partners by how it fails.
     `steps` names the wheel of each probe step. What it learned is added to `known`."""
     first = dlopen == GLOBAL_FIRST
+    loads = known.all_loads()
     ledger = known.ledger(dlopen)
     local = known.ledger(LOCAL) if first else Ledger()
     if first:
@@ -307,11 +350,11 @@ def screen_mode(
         return Answer(trial.verdict != Verdict.PASS, steps.get(trial.step))
 
     if first:
-        split = cover_first(group.wheels, failed, ledger, local=local)
+        split = cover_first(group.wheels, failed, ledger, local=local, loads=loads)
     elif dlopen == GLOBAL_ALL:
         # the first wheel loaded RTLD_GLOBAL binds the symbols every later one looks up:
         # one loaded before a pair can mend it, so each pair is covered with nothing before it
-        split = cover_first(group.wheels, failed, ledger, same=True)
+        split = cover_first(group.wheels, failed, ledger, same=True, loads=loads)
     else:
         split = cover(group.wheels, failed, ledger)
     now = ledger | split.learned
@@ -324,7 +367,9 @@ def screen_mode(
             return Answer(bool(_signatures([trial]) - alone), steps.get(trial.step))
 
         others = [w for w in group.wheels if w not in now.singles | local.singles]
-        found = partners(wheel, others, otherwise, now, first=dlopen != LOCAL, avoid=local.bad)
+        found = partners(
+            wheel, others, otherwise, now, first=dlopen != LOCAL, avoid=local.bad, loads=loads
+        )
         now = now | found.learned
         searches.append(Partners(wheel=wheel, alone=alone, split=found))
     covering = set(split.covering)
@@ -359,6 +404,7 @@ def screen_group(
     )
     testers: list[Tester] = []
     done: list[ModeScreen] = []
+    profiled: tuple[str, ...] = ()
 
     def finished(why: str = "", refused: bool = False) -> GroupScreen:
         cells = sum(len(t.trials) for t in testers)
@@ -370,6 +416,7 @@ def screen_group(
             refused=refused,
             cells=cells,
             wall_s=wall,
+            profiled=profiled,
         )
 
     try:
@@ -392,6 +439,8 @@ def screen_group(
                     hide=hide,
                 )
                 testers.append(tester)
+                if dlopen == modes[0]:
+                    profiled = profile(group, dlopen, tester, known, steps)
                 done.append(screen_mode(group, dlopen, tester, known, steps))
     except InfrastructureError as exc:
         logger.warning("%s: not screened: %s", group.name, exc.message)
@@ -457,6 +506,7 @@ def screen(
         wheels=ids,
         groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
+        loads=known.all_loads(),
     )
 
 

@@ -15,8 +15,10 @@ from harness.analysis.cover import (
     Answer,
     Ledger,
     Part,
+    by_loads,
     cover,
     cover_first,
+    masked,
     ordered_pairs,
     partners,
     sequence,
@@ -236,3 +238,99 @@ def test_partners_in_global_first_run_each_first_wheel_with_it() -> None:
     assert found.pairs == (("w02", "s"),)
     assert {p for p in asked if p[-1] == "s"} == {(w, "s") for w in wheels(4)}
     assert ("s", *wheels(4)) in asked  # s first and global, the others behind it
+
+
+# wheels that load a victim's module themselves: one between a pair loads it before the
+# pair's second wheel, where the pair alone would load it in the victims' step, after both
+
+
+class Preloaded:
+    """Runs of parts in the global modes: a planted pair (a, b) fails at victim `v`, unless
+    a wheel that loads `v` on import is loaded before b (as scikit-learn mends numpy then
+    rasterio, which break `_ssl`: scikit-learn imports ssl). In global-first (`first`) a
+    only counts as the first, global wheel."""
+
+    def __init__(
+        self,
+        pairs: Mapping[tuple[str, str], str],
+        loads: Mapping[str, frozenset[str]],
+        first: bool = False,
+    ):
+        self.pairs = dict(pairs)
+        self.loads = dict(loads)
+        self.first = first
+        self.asked: list[Part] = []
+
+    def __call__(self, part: Part) -> Answer:
+        self.asked.append(part)
+        for (a, b), victim in self.pairs.items():
+            if self.first and part[0] != a:
+                continue
+            if a in part and b in part and part.index(a) < part.index(b):
+                before = part[: part.index(b)]
+                if not any(victim in self.loads.get(w, ()) for w in before):
+                    return Answer(True, None)  # at the victims: no wheel's step
+        return Answer(False)
+
+
+SSL = frozenset({"_ssl"})
+CTYPES = frozenset({"_ctypes"})
+
+
+def test_a_wheel_between_a_pair_is_masking_when_it_loads_what_neither_loads() -> None:
+    loads = {"m": SSL, "c": CTYPES, "both": SSL | CTYPES}
+    assert masked(("f", "m", "y"), 0, 2, loads)
+    assert not masked(("f", "x", "y"), 0, 2, loads)  # x loads nothing
+    assert not masked(("c", "c2", "m", "y"), 0, 1, loads)  # nothing between
+    assert not masked(("f", "m", "both"), 0, 2, loads)  # y loads _ssl itself
+    assert masked(("m", "both", "x"), 0, 2, loads)  # _ctypes: neither end loads it
+    assert by_loads(["both", "x", "m", "y"], loads) == ["x", "y", "m", "both"]
+    assert by_loads(["x", "both", "m"], loads, most_first=True) == ["both", "m", "x"]
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_a_pair_mended_by_a_wheel_loading_its_victim_is_found_when_loads_are_known(
+    same: bool,
+) -> None:
+    group = wheels(12)
+    loads = {"w03": SSL, "w05": SSL, "w08": CTYPES}
+    # (w01, w08): w08 loads _ctypes, and w03, loading _ssl, comes before it
+    planted = {("w01", "w10"): "_ssl", ("w02", "w09"): "_ctypes", ("w01", "w08"): "_ssl"}
+    # not knowing the loads: w03 (and w08) between the pairs mend them, and both pass as clean
+    blind = cover_first(group, Preloaded(planted, loads, not same), same=same)
+    assert blind.pairs == () and set(planted) <= blind.learned.clean
+    test = Preloaded(planted, loads, not same)
+    found = cover_first(group, test, same=same, loads=loads)
+    assert set(found.pairs) == set(planted)
+    assert not found.learned.clean & set(planted)
+    # every (f, y) is known, at a few more cells than one per wheel
+    assert all(
+        (f, y) in found.learned.clean | found.learned.bad
+        for f, y in itertools.permutations(group, 2)
+    )
+    assert len(found.covering) <= 3 * len(group)
+    # the wheels that load nothing come first behind f (until failing pairs are kept apart)
+    counts = [len(loads.get(w, ())) for w in found.covering[0][1:]]
+    assert counts == sorted(counts) and counts[-1]
+
+
+def test_partners_show_no_pair_clean_across_a_wheel_loading_a_victim() -> None:
+    # s fails alone; w01 before it makes it fail otherwise at _ssl, unless w04 (which loads
+    # _ssl) is between them; w01 loads _ctypes, so both are put first, in their order
+    loads = {"w04": SSL, "w01": CTYPES}
+
+    def test(part: Part) -> Answer:
+        asked.append(part)
+        s = part.index("s")
+        before = part[:s]
+        differs = "w01" in before and "w04" not in before[before.index("w01") :]
+        return Answer(differs, None)
+
+    asked: list[Part] = []
+    blind = partners("s", wheels(6), test)
+    assert blind.pairs == ()
+    asked = []
+    found = partners("s", wheels(6), test, loads=loads)
+    assert found.pairs == (("w01", "s"),)
+    before = [p for p in found.covering if p[-1] == "s"]
+    assert before[0][:2] == ("w01", "w04")  # the wheels loading victims furthest from s

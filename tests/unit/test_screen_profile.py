@@ -1,0 +1,102 @@
+"""Screening runs each wheel alone once, first (`profile`): which victims' modules its import
+loads itself, so that the global modes' searches know the wheels that load one between a
+pair's two, where it mends a pair that breaks that victim (scikit-learn imports ssl, and
+mends numpy then rasterio, which break `_ssl` in global-all). Driven by scripted runs of the
+real search code (harness/run/screen.py); the real cells are the atlas's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.common.ids import GLOBAL_ALL, LOCAL
+from harness.common.verdicts import Verdict
+from harness.run.screen import Screening, _Known, profile, screen_mode
+from harness.run.trials import Trial
+from harness.scenario.plan import Cell
+from harness.scenario.screen_groups import Group
+
+# sklearn imports ssl; ctypes_user imports ctypes; numpy then rasterio break _ssl (globally)
+IMPORTS = {"sklearn": ("_ssl", "_hashlib"), "ctypes_user": ("_ctypes",)}
+BROKEN = {("numpy", "rasterio"): "_ssl"}
+STEPS = {f"import {w}": w for w in ("numpy", "rasterio", "sklearn", "ctypes_user", "pandas")}
+
+
+@dataclass
+class Scripted:
+    """A `Runs` whose cells behave as the module's tables say."""
+
+    dlopen: str
+    trials: list[Trial] = field(default_factory=list)
+
+    def run(self, order: tuple[str, ...]) -> Trial:
+        loaded: list[tuple[str, tuple[str, ...]]] = []
+        present: set[str] = set()
+        for wheel in order:
+            new = tuple(m for m in IMPORTS.get(wheel, ()) if m not in present)
+            if new:
+                loaded.append((f"import {wheel}", new))
+                present.update(new)
+        verdict, step = Verdict.PASS, "victim _decimal"
+        for (a, b), victim in BROKEN.items():
+            if self.dlopen == GLOBAL_ALL and {a, b} <= set(order):
+                mended = any(victim in IMPORTS.get(w, ()) for w in order[: order.index(b)])
+                if order.index(a) < order.index(b) and not mended:
+                    verdict, step = Verdict.SEGFAULT, f"victim {victim}"
+        cell = Cell(scenario="screen-1", target="t", arch="x86_64", dlopen=self.dlopen,
+                    host="plain", order=order, repeat=len(self.trials) + 1)  # fmt: skip
+        trial = Trial(cell=cell, verdict=verdict, subkind=None, detail="", step=step,
+                      loaded=tuple(loaded))  # fmt: skip
+        self.trials.append(trial)
+        return trial
+
+
+GROUP = Group(name="screen-1", wheels=("numpy", "sklearn", "ctypes_user", "rasterio", "pandas"))
+
+
+def test_each_wheel_runs_alone_once_and_its_victims_are_known() -> None:
+    known = _Known()
+    runs = Scripted(LOCAL)
+    assert profile(GROUP, LOCAL, runs, known, STEPS) == GROUP.wheels
+    assert [t.order for t in runs.trials] == [(w,) for w in GROUP.wheels]
+    assert known.all_loads() == {
+        "numpy": frozenset(),
+        "sklearn": frozenset({"_ssl", "_hashlib"}),
+        "ctypes_user": frozenset({"_ctypes"}),
+        "rasterio": frozenset(),
+        "pandas": frozenset(),
+    }
+    # each passed alone locally: no run alone again in the local search
+    assert known.ledger(LOCAL).passed == frozenset(GROUP.wheels)
+    # a group sharing wheels with it runs only its own new ones alone
+    other = Group(name="screen-2", wheels=("numpy", "lxml"))
+    more = Scripted(LOCAL)
+    assert profile(other, LOCAL, more, known, STEPS) == ("lxml",)
+    assert [t.order for t in more.trials] == [("lxml",)]
+
+
+def test_a_pair_mended_by_a_wheel_importing_ssl_is_found_in_global_all() -> None:
+    known = _Known()
+    profile(GROUP, LOCAL, Scripted(LOCAL), known, STEPS)
+    mode = screen_mode(GROUP, GLOBAL_ALL, Scripted(GLOBAL_ALL), known, STEPS)
+    assert mode.pairs == (("numpy", "rasterio"),)
+    # numpy's covering cells never held sklearn between numpy and rasterio and passed
+    for trial in mode.own:
+        order = trial.order
+        if order[0] == "numpy" and "rasterio" in order and trial.verdict == Verdict.PASS:
+            assert "sklearn" not in order[: order.index("rasterio")]
+
+
+def test_not_knowing_the_loads_the_pair_passes_as_clean() -> None:
+    # what screening did before it ran wheels alone first: sklearn between them mends it
+    mode = screen_mode(GROUP, GLOBAL_ALL, Scripted(GLOBAL_ALL), _Known(), STEPS)
+    assert mode.pairs == ()
+
+
+def test_the_record_lists_each_wheels_victims() -> None:
+    known = _Known()
+    profile(GROUP, LOCAL, Scripted(LOCAL), known, STEPS)
+    record = Screening(
+        group_size=5, wheels=GROUP.wheels, groups=(), wall_s=0.0, loads=known.all_loads()
+    ).to_json()
+    assert record["victims_loaded"]["sklearn"] == ["_hashlib", "_ssl"]
+    assert record["victims_loaded"]["numpy"] == []
