@@ -2,6 +2,7 @@
 and find on that corpus, in seconds, with nothing run.
 
     .venv/bin/python benchmarks/screen_replay.py EXHAUSTIVE [--group-size K]
+        [--loads SCREENED [--blind]]
 
 EXHAUSTIVE is an edition (or results.json) made by `wheelclash atlas` without --screen. The
 screening code itself (`screen_mode` of harness/run/screen.py, with its splits and partner
@@ -15,7 +16,12 @@ from the edition instead of run:
   first wheel is global: the others, and the pairs of two of them, answer as in local mode.
 
 So the replay knows no failure of three wheels, no masking by a wheel that mends another,
-and no flake but those the edition's first runs show. It is a model, for trying screening's
+and no flake but those the edition's first runs show. With --loads (the results.json of a
+screened run, whose `victims_loaded` says which victims' modules each wheel's import loads)
+it knows one kind of mending: a pair failing at a victim passes when a wheel that loads that
+victim's module is loaded before the pair's second wheel; the searches are told the loads as
+the real run's cells tell them (--blind: they are not, as before screening ran wheels
+alone first). It is a model, for trying screening's
 choices on a real corpus without its hour of runs; a real `--screen` run and
 benchmarks/screen.py --compare measure the real thing.
 
@@ -38,7 +44,7 @@ from harness.common.ids import GLOBAL_FIRST, LOCAL
 from harness.common.verdicts import ImportErrorKind, Verdict
 from harness.evidence.results import CellResult, load_results
 from harness.report.culprits import cross_wheel_pairs
-from harness.run.screen import GroupScreen, ModeScreen, Screening, _Known, screen_mode
+from harness.run.screen import GroupScreen, ModeScreen, Screening, _Known, profile, screen_mode
 from harness.run.trials import Trial
 from harness.scenario.corpus import pair_name
 from harness.scenario.plan import Cell
@@ -74,6 +80,16 @@ class Oracle:
 
     first: dict[tuple[str, tuple[str, ...]], Answer]
     owner: dict[str, str]  # step -> the wheel whose step it is
+    loads: dict[str, frozenset[str]] = field(default_factory=dict)  # --loads
+
+    def mended(self, answer: Answer, order: Sequence[str], late: str) -> bool:
+        """Whether a failure at a victim is mended by a wheel loading its module before
+        `late` (the pair's second wheel)."""
+        module = answer.step.removeprefix("victim ")
+        if module == answer.step:
+            return False
+        before = order[: list(order).index(late)]
+        return any(module in self.loads.get(w, ()) for w in before)
 
     def place(self, answer: Answer, order: Sequence[str]) -> float:
         """Where in `order` a failure at `answer.step` happens."""
@@ -97,7 +113,9 @@ class Oracle:
             events.append((0.0, self.first[(single, (late,))]))
             for j, early in enumerate(order[:i]):
                 mode = LOCAL if dlopen == GLOBAL_FIRST and j > 0 else dlopen
-                events.append((0.0, self.first[(mode, (early, late))]))
+                pair = self.first[(mode, (early, late))]
+                if not self.mended(pair, order[j + 1 :], late):
+                    events.append((0.0, pair))
         failed = [(self.place(a, order), a) for _, a in events if a.verdict != Verdict.PASS]
         if not failed:
             return Answer(Verdict.PASS, None, "")
@@ -125,6 +143,7 @@ class Replay:
 
     oracle: Oracle
     template: Cell
+    blind: bool = False  # tell the search nothing of the victims' modules loaded
     trials: list[Trial] = field(default_factory=list)
     seen: dict[tuple[str, ...], Trial] = field(default_factory=dict)
 
@@ -132,34 +151,58 @@ class Replay:
         if order not in self.seen:
             a = self.oracle.answer(self.template.dlopen, order)
             cell = replace(self.template, order=order, repeat=len(self.trials) + 1)
-            trial = Trial(cell=cell, verdict=a.verdict, subkind=a.subkind, detail="", step=a.step)
+            trial = Trial(cell=cell, verdict=a.verdict, subkind=a.subkind, detail="", step=a.step,
+                          loaded=() if self.blind else self.loaded(order))  # fmt: skip
             self.seen[order] = trial
             self.trials.append(trial)
         return self.seen[order]
 
+    def loaded(self, order: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The probe's "loaded" for `order`: each wheel's first import step, with the
+        victims' modules it loads that no wheel before it did."""
+        steps = {w: s for s, w in reversed(self.oracle.owner.items()) if s.startswith("import ")}
+        present: set[str] = set()
+        found = []
+        for wheel in order:
+            new = tuple(sorted(self.oracle.loads.get(wheel, frozenset()) - present))
+            if new:
+                found.append((steps[wheel], new))
+                present.update(new)
+        return tuple(found)
 
-def replayed(ids: Sequence[str], the: Oracle, size: int) -> Screening:
+
+def replayed(ids: Sequence[str], the: Oracle, size: int, blind: bool = False) -> Screening:
     known = _Known()
     done = []
     for group in groups(ids, size):
         modes: list[ModeScreen] = []
+        profiled: tuple[str, ...] = ()
         for dlopen in MODES:
             template = Cell(scenario=group.name, target="replay", arch="x86_64",
                             dlopen=dlopen, host="plain", order=group.wheels, repeat=1)  # fmt: skip
-            modes.append(screen_mode(group, dlopen, Replay(the, template), known, the.owner))
-        done.append(GroupScreen(group=group, modes=tuple(modes), cells=sum(m.cells for m in modes)))
+            runs = Replay(the, template, blind)
+            if dlopen == MODES[0]:
+                profiled = profile(group, dlopen, runs, known, the.owner)
+            modes.append(screen_mode(group, dlopen, runs, known, the.owner))
+        done.append(GroupScreen(group=group, modes=tuple(modes), cells=sum(m.cells for m in modes),
+                                profiled=profiled))  # fmt: skip
     return Screening(group_size=size, wheels=tuple(ids), groups=tuple(done), wall_s=0.0)
 
 
 def breakdown(screening: Screening) -> dict[str, int]:
     """Screening's cells by kind, per mode: the covering sequences, their bisections, and
-    the partner searches of wheels failing alone (with their runs alone)."""
+    the partner searches of wheels failing alone (with their runs alone); in the first mode,
+    the wheels run alone first (`profile`; a search asking for one again is answered from
+    it)."""
     kinds: dict[str, int] = {}
     for g in screening.groups:
-        for m in g.modes:
-            searches = m.cells - len(m.split.tests)
-            for kind, n in (("covering", len(m.split.covering)), ("bisection", m.split.splits),
-                            ("partners", searches)):  # fmt: skip
+        for number, m in enumerate(g.modes):
+            alone = len(g.profiled) if number == 0 else 0
+            searches = m.cells - len(m.split.tests) - alone
+            for kind, n in (("alone first", alone), ("covering", len(m.split.covering)),
+                            ("bisection", m.split.splits), ("partners", searches)):  # fmt: skip
+                if kind == "alone first" and not n:
+                    continue
                 key = f"{m.dlopen} {kind}"
                 kinds[key] = kinds.get(key, 0) + n
     return kinds
@@ -168,12 +211,18 @@ def breakdown(screening: Screening) -> dict[str, int]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exhaustive", type=Path)
-    parser.add_argument("--group-size", type=int, default=10)
+    parser.add_argument("--group-size", type=int, default=20)
+    parser.add_argument("--loads", type=Path, help="a screened run's results.json")
+    parser.add_argument("--blind", action="store_true")
     args = parser.parse_args(argv)
     document, cells = load_results(args.exhaustive)
     ids = [w["wheel_id"] for w in document["provenance"]["wheels"]]
     the = oracle(document, cells)
-    screening = replayed(ids, the, args.group_size)
+    if args.loads:
+        screened, _ = load_results(args.loads)
+        loaded = screened.get("screen", {}).get("victims_loaded", {})
+        the.loads = {w: frozenset(m) for w, m in loaded.items()}
+    screening = replayed(ids, the, args.group_size, args.blind)
     for kind, n in breakdown(screening).items():
         print(f"  {kind:30} {n:5}")
     run = {pair_name(*p) for p in screening.to_run()}

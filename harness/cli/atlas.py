@@ -319,10 +319,12 @@ def _print_groups(corpus: Corpus, size: int) -> int:
             print(f"  {', '.join(named)}:")
             print("".join(f"    {','.join(order)}\n" for order in orders), end="")
     cells = sum(len(g.orders_in(m)) for g in made for m in modes)
+    wheels = len({w for group in made for w in group.wheels})
     print(
-        f"{len(made)} groups of up to {size} wheels, {cells} group cells in {len(modes)} modes "
-        "before any split; then every wheel alone and the pairs the failing groups are split "
-        "down to"
+        f"{len(made)} groups of up to {size} wheels: each of the {wheels} wheels alone first "
+        f"(once, in {modes[0]} mode), then {cells} group cells in {len(modes)} modes before any "
+        "split; "
+        "then the atlas's singleton cells and the pairs the failing groups are split down to"
     )
     return 0
 

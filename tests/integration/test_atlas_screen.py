@@ -95,7 +95,11 @@ def test_screening_finds_the_exhaustive_failing_pairs_with_fewer_cells(
     assert record["found"] == [["a", "b"]] and record["confirmed"] == [["a", "b"]]
     assert record["uncovered"] == [] and record["unexplained"] == []
     first = {m["dlopen"]: m for m in record["groups"][0]["modes"]}
-    assert not first["local"]["failed"] and first["local"]["cells"] == 2
+    # each wheel alone first, once, in the first group holding it; then the local sequence
+    # and its reverse
+    assert [g["profiled"] for g in record["groups"]] == [["a", "h0", "h1", "b"], ["h2", "h3"], []]
+    assert not first["local"]["failed"] and first["local"]["cells"] == 4 + 2
+    assert sorted(record["victims_loaded"]) == sorted(modules)
     # either one RTLD_GLOBAL before the other crashes: both ordered pairs
     assert first["global-all"]["pairs"] == [["a", "b"], ["b", "a"]]
     assert first["global-all"]["splits"] > 0
@@ -201,7 +205,8 @@ def test_global_first_runs_each_wheel_first_and_isolates_the_ordered_pairs(
     # the failing prefix's last wheel, confirmed behind the global one alone
     assert first["pairs"] == [["a", "b"], ["b", "a"]]
     assert first["singletons"] == [] and first["unexplained"] == [] and first["splits"] > 0
-    assert not modes["local"]["failed"] and modes["local"]["cells"] == 2
+    # each of the four alone first, then the sequence and its reverse
+    assert not modes["local"]["failed"] and modes["local"]["cells"] == 4 + 2
     assert record["found"] == [["a", "b"]] and record["confirmed"] == [["a", "b"]]
     assert cross_wheel_pairs(cells) == {
         (m, frozenset("ab")) for m in ("global-all", "global-first")

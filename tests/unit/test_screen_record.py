@@ -154,8 +154,9 @@ def test_print_plan_lists_the_groups_and_runs_nothing(
     # the global modes: one order per wheel, that wheel first (nothing global before it)
     first = "  global-all, global-first:\n    p,q,r,s\n    q,p,r,s\n    r,p,q,s\n    s,p,q,r\n"
     assert first in out
-    # per group 2 + 4 + 4 cells
-    assert "3 groups of up to 4 wheels, 30 group cells in 3 modes" in out
+    # each of the 6 wheels alone once, then per group 2 + 4 + 4 cells
+    assert "3 groups of up to 4 wheels: each of the 6 wheels alone first" in out
+    assert "then 30 group cells in 3 modes" in out
 
 
 @pytest.mark.parametrize(
