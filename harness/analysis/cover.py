@@ -31,11 +31,14 @@ A singleton fails every sequence holding it, so its pairs are searched by how it
 (`partners`, the caller judging a run failed when it fails otherwise than the wheel alone):
 the others loaded before it, then after it, each failing part bisected with it kept in place.
 What the model cannot see: a wheel that mends or masks another pair's failure. One way it is
-seen: a wheel that loads a victim's module itself (`import ssl`) loads it before the wheels
-after it, where the victims' step would load it after them; a pair that breaks `_ssl` passes
-with such a wheel between its two. Given each wheel's victim modules (`loads`), the searches
-of the global modes put the wheels that load fewer first, and a passing sequence shows (f, y)
-clean only when no wheel between the two loads a module neither of them loads itself.
+seen: CPython's own modules that the victims' step uses after the wheels (`_ssl`), a wheel
+in the cell may load first, where the pair alone would load them after its two (rasterio
+then an `ssl` context segfaults behind lightgbm, global-all; with scikit-learn imported
+before rasterio, by itself or by lightgbm's import, which imports it when installed, it
+passes). Given what each wheel's import loads alone and which modules each wheel's bundled
+libraries can break (`Victims`), and what each step of a cell loaded first (`Answer.loaded`),
+a passing cell of the global modes shows (x, y) clean only when nothing before y loaded a
+module that x or y can break and neither loads itself; the wheels that load fewer go first.
 """
 
 from __future__ import annotations
@@ -47,17 +50,66 @@ from dataclasses import dataclass, field
 
 Part = tuple[str, ...]
 Pair = tuple[str, str]
-# each wheel's victim modules: those its import loads (a wheel not in it loads none)
-Loads = Mapping[str, frozenset[str]]
+Modules = frozenset[str]
 
 
 @dataclass(frozen=True)
 class Answer:
     """What a run of a part showed: whether it failed (as the caller judges), and the wheel
-    whose import or exercise step it failed at (None: elsewhere, or passed)."""
+    whose import or exercise step it failed at (None: elsewhere, or passed); `loaded`: the
+    wheels whose import loaded CPython's modules first, with those (None: not known)."""
 
     failed: bool
     at: str | None = None
+    loaded: tuple[tuple[str, Modules], ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Victims:
+    """What each wheel's import loads of CPython's modules the victims' step uses, run
+    alone (`loads`), and which of them its bundled libraries can break (`exposed`,
+    harness/analysis/exposure.py). A wheel not named loads none and exposes none."""
+
+    loads: Mapping[str, Modules] = field(default_factory=dict)
+    exposed: Mapping[str, Modules] = field(default_factory=dict)
+
+    def load(self, wheel: str) -> Modules:
+        return self.loads.get(wheel, frozenset())
+
+    def masks(self, part: Part, a: int, b: int, answer: Answer) -> bool:
+        """Whether a passing `part` says nothing of the pair (part[a], part[b]): something
+        before part[b] loaded a module that one of the two can break and neither loads (the
+        pair alone would load it after both). Two wheels alone are the pair itself."""
+        if len(part) <= 2:
+            return False
+        x, y = part[a], part[b]
+        breakable = self.exposed.get(x, frozenset()) | self.exposed.get(y, frozenset())
+        if not breakable:
+            return False
+        if answer.loaded is None:
+            present = frozenset().union(*(self.load(w) for w in part[:b]))
+        else:
+            before = set(part[:b])
+            present = frozenset().union(*(m for w, m in answer.loaded if w in before))
+        return bool((present - self.load(x) - self.load(y)) & breakable)
+
+    def order(self, wheels: Iterable[str]) -> list[str]:
+        """`wheels` in an order that masks few pairs behind a first wheel: those exposing
+        modules first (only their pairs can be masked behind a first wheel that exposes
+        none), those loading what fewer of the others expose ahead of the rest; then the
+        others, those that load fewer of the modules first; in their order otherwise."""
+        items = list(wheels)
+        exposing = [w for w in items if self.exposed.get(w)]
+
+        def masking(w: str) -> int:
+            return sum(bool((self.load(w) - self.load(o)) & self.exposed[o]) for o in exposing)
+
+        def key(w: str) -> tuple[int, int, int]:
+            if self.exposed.get(w):
+                return (0, masking(w), len(self.load(w)))
+            return (1, 0, len(self.load(w)))
+
+        return sorted(items, key=key)
 
 
 Test = Callable[[Part], Answer]
@@ -135,21 +187,6 @@ def sequence(wheels: Sequence[str], todo: AbstractSet[Pair], bad: AbstractSet[Pa
     if todo and not ordered_pairs(part) & todo:
         return min(todo, key=lambda p: (wheels.index(p[0]), wheels.index(p[1])))
     return part
-
-
-def masked(part: Part, i: int, j: int, loads: Loads) -> bool:
-    """Whether a wheel between part[i] and part[j] loads a victim's module that neither of
-    them loads: loaded before part[j], where the pair on its own would load it after both."""
-    none: frozenset[str] = frozenset()
-    own = loads.get(part[i], none) | loads.get(part[j], none)
-    return any(not loads.get(m, none) <= own for m in part[i + 1 : j])
-
-
-def by_loads(wheels: Iterable[str], loads: Loads, *, most_first: bool = False) -> list[str]:
-    """`wheels` with those that load fewer victims' modules first (most first: last), in
-    their order otherwise."""
-    sign = -1 if most_first else 1
-    return sorted(wheels, key=lambda w: sign * len(loads.get(w, ())))
 
 
 def arrange(wheels: Sequence[str], bad: AbstractSet[Pair]) -> Part:
@@ -313,36 +350,38 @@ def cover_first(
     *,
     local: Ledger = Ledger(),
     same: bool = False,
-    loads: Loads | None = None,
+    victims: Victims | None = None,
 ) -> Split:
     """Every failing singleton (a wheel failing alone, first) and ordered pair (f, y) of
     `wheels` not in `ledger`, by sequences f then others, so that nothing is loaded before f.
     In global-first the others are loaded locally: `local` is local mode's ledger, whose
     failing pairs and singletons are kept out of them. With `same` (global-all) they are
     loaded as f is, and the mode's own failing pairs are kept out of them; a failure behind
-    f that f is not needed for is the pair of two of them. With `loads`, the others are in
-    order of how many victims' modules they load, and a passing sequence shows (f, y) clean
-    only when no wheel between them is `masked`: loaded first, f's other pairs stay to do."""
-    loads = loads or {}
+    f that f is not needed for is the pair of two of them. With `victims`, the others are in
+    order of how many of CPython's modules they load, and a passing sequence shows (f, y)
+    clean unless `Victims.masks` says it says nothing of it; when it shows no pair, f runs
+    with the first such y alone."""
+    victims = victims or Victims()
     search = _Search(test=test, ledger=ledger)
     for f in wheels:
+        stuck = False
         while f not in search.singles:
             done = search.clean | search.bad | search.blocked
             out = local.singles | search.singles
             todo = [y for y in wheels if y != f and (f, y) not in done and y not in out]
             avoid = local.bad | (search.bad if same else set())
-            todo = by_loads(todo, loads)
-            rest = arrange(todo, avoid | {p for p in search.blocked if f not in p})
+            rest = arrange(victims.order(todo), avoid | {p for p in search.blocked if f not in p})
             if not rest:
                 break
-            seq = (f, *rest)
+            seq = (f, *rest[:1]) if stuck else (f, *rest)
             answer = search.cover(seq)
             if not answer.failed:
-                # the first wheel after f is always shown: each sequence shows one pair
-                search.clean |= {
-                    (f, y) for i, y in enumerate(rest, 1) if not masked(seq, 0, i, loads)
-                }
+                shown = {(f, y) for i, y in enumerate(seq[1:], 1)
+                         if not victims.masks(seq, 0, i, answer)}  # fmt: skip
+                search.clean |= shown
+                stuck = not shown  # then f and the first of them alone: that shows it
                 continue
+            stuck = False
             k = search.shortest((f,), rest, (), 0, answer)
             if k == 0:
                 search.add_single(f)
@@ -372,7 +411,7 @@ def partners(
     *,
     first: bool = False,
     avoid: Iterable[Pair] = (),
-    loads: Loads | None = None,
+    victims: Victims | None = None,
 ) -> Split:
     """The pairs of a `wheel` that fails alone, with the wheels of `others`: parts of them
     run with it, `test` judging a run failed when it fails otherwise than `wheel` alone.
@@ -380,9 +419,8 @@ def partners(
     its partner. In global-first (`first`) the part after it is loaded locally behind it, the
     global one; before it, each other wheel is the global first one, so each is run with it
     on its own. `ledger`: the mode's, whose failing pairs no part holds; `avoid`: more such
-    pairs (global-first: local mode's); `loads`: as `cover_first`'s, the wheels between a pair
-    loading fewer victims' modules than those further from `wheel`."""
-    loads = loads or {}
+    pairs (global-first: local mode's); `victims`: as `cover_first`'s."""
+    victims = victims or Victims()
     search = _Search(test=test, ledger=ledger, judge_passed=False)
     bad = set(ledger.bad) | set(avoid)
     if first:
@@ -401,22 +439,28 @@ def partners(
         def pair(other: str, side: str = side) -> Pair:
             return (wheel, other) if side == "after" else (other, wheel)
 
+        stuck = False
         while True:
             done = search.clean | search.bad
             todo = [w for w in others if w != wheel and pair(w) not in done]
-            rest = arrange(by_loads(todo, loads, most_first=side == "before"), bad)
+            rest = arrange(victims.order(todo), bad)
             if not rest:
                 break
+            if stuck:  # the last part showed no pair: one of them with it alone does
+                rest = rest[:1]
             part = (*head, *rest, *tail)
             answer = search.cover(part)
             if not answer.failed:
                 at = part.index(wheel)
-                search.clean |= {
+                shown = {
                     pair(w)
                     for i, w in enumerate(part)
-                    if w != wheel and not masked(part, min(i, at), max(i, at), loads)
+                    if w != wheel and not victims.masks(part, min(i, at), max(i, at), answer)
                 }
+                search.clean |= shown
+                stuck = not shown
                 continue
+            stuck = False
             # the shortest failing part, in order: its last wheel is the partner
             k = search.shortest(head, rest, tail, 1, answer)
             search.add_pair(pair(rest[k - 1]))

@@ -31,7 +31,18 @@ from functools import partial
 from typing import Any, Final
 
 from harness.analysis.attribution import Signature, signature
-from harness.analysis.cover import Answer, Ledger, Part, Split, cover, cover_first, partners
+from harness.analysis.cover import (
+    Answer,
+    Ledger,
+    Part,
+    Split,
+    Victims,
+    cover,
+    cover_first,
+    partners,
+)
+from harness.analysis.explain import load_predictors
+from harness.analysis.exposure import exposed
 from harness.build.prebuilt import provided_names, with_modules
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Backend
@@ -146,6 +157,8 @@ class Screening:
     wall_s: float
     # the victims' modules each wheel's import loads, for the wheels run alone first
     loads: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # the victims' modules each wheel's bundled libraries can break
+    exposed: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def cells(self) -> int:
@@ -200,6 +213,9 @@ class Screening:
             "wall_s": round(self.wall_s, 3),
             "groups": [g.to_json() for g in self.groups],
             "victims_loaded": {w: sorted(self.loads[w]) for w in self.wheels if w in self.loads},
+            "victims_exposed": {
+                w: sorted(self.exposed[w]) for w in self.wheels if w in self.exposed
+            },
             "found": [list(p) for p in self.found],
             "unexplained": [list(p) for p in self.unexplained],
             "uncovered": [list(p) for p in self.uncovered],
@@ -233,6 +249,8 @@ class _Known:
     # each wheel run alone first (`profile`): the victims' modules its import loads
     loads: dict[str, frozenset[str]] = field(default_factory=dict)
     claimed: set[str] = field(default_factory=set)  # wheels a group is profiling or has
+    # the victims' modules each wheel's bundled libraries can break (`expose`)
+    exposed: dict[str, frozenset[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def claim(self, wheels: Sequence[str]) -> list[str]:
@@ -249,6 +267,10 @@ class _Known:
     def all_loads(self) -> dict[str, frozenset[str]]:
         with self.lock:
             return dict(self.loads)
+
+    def victims(self) -> Victims:
+        with self.lock:
+            return Victims(loads=dict(self.loads), exposed=dict(self.exposed))
 
     def ledger(self, dlopen: str) -> Ledger:
         with self.lock:
@@ -329,6 +351,33 @@ def profile(
     return tuple(mine)
 
 
+def _loaded(trial: Trial, steps: Mapping[str, str]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The probe's "loaded" of a trial, by wheel: the CPython modules each wheel's import
+    steps loaded first."""
+    by: dict[str, frozenset[str]] = {}
+    for step, modules in trial.loaded:
+        wheel = steps.get(step)
+        if wheel is not None:
+            by[wheel] = by.get(wheel, frozenset()) | frozenset(modules)
+    return tuple(by.items())
+
+
+def expose(wheels: Sequence[BuiltWheel], ids: Sequence[str], known: _Known) -> None:
+    """Which CPython modules each of the wheels `ids` can break (harness/analysis/
+    exposure.py), for those not known yet: read from the wheel files' scans."""
+    with known.lock:
+        todo = [w for w in ids if w not in known.exposed]
+    families = load_predictors().bundled
+    by_id = {w.wheel_id: w for w in wheels}
+    for wheel_id in todo:
+        built = by_id.get(wheel_id)
+        if built is None:
+            continue
+        modules = exposed(built.path, built.sha256, families)
+        with known.lock:
+            known.exposed[wheel_id] = modules
+
+
 def screen_mode(
     group: Group, dlopen: str, tester: Runs, known: _Known, steps: Mapping[str, str]
 ) -> ModeScreen:
@@ -338,7 +387,7 @@ def screen_mode(
     it), then for each wheel found failing alone the search of its partners by how it fails.
     `steps` names the wheel of each probe step. What it learned is added to `known`."""
     first = dlopen == GLOBAL_FIRST
-    loads = known.all_loads()
+    victims = known.victims()
     ledger = known.ledger(dlopen)
     local = known.ledger(LOCAL) if first else Ledger()
     if first:
@@ -347,14 +396,14 @@ def screen_mode(
 
     def failed(part: Part) -> Answer:
         trial = tester.run(part)
-        return Answer(trial.verdict != Verdict.PASS, steps.get(trial.step))
+        return Answer(trial.verdict != Verdict.PASS, steps.get(trial.step), _loaded(trial, steps))
 
     if first:
-        split = cover_first(group.wheels, failed, ledger, local=local, loads=loads)
+        split = cover_first(group.wheels, failed, ledger, local=local, victims=victims)
     elif dlopen == GLOBAL_ALL:
         # the first wheel loaded RTLD_GLOBAL binds the symbols every later one looks up:
         # one loaded before a pair can mend it, so each pair is covered with nothing before it
-        split = cover_first(group.wheels, failed, ledger, same=True, loads=loads)
+        split = cover_first(group.wheels, failed, ledger, same=True, victims=victims)
     else:
         split = cover(group.wheels, failed, ledger)
     now = ledger | split.learned
@@ -364,11 +413,12 @@ def screen_mode(
 
         def otherwise(part: Part, alone: frozenset[Signature] = alone) -> Answer:
             trial = tester.run(part)
-            return Answer(bool(_signatures([trial]) - alone), steps.get(trial.step))
+            failed = bool(_signatures([trial]) - alone)
+            return Answer(failed, steps.get(trial.step), _loaded(trial, steps))
 
         others = [w for w in group.wheels if w not in now.singles | local.singles]
         found = partners(
-            wheel, others, otherwise, now, first=dlopen != LOCAL, avoid=local.bad, loads=loads
+            wheel, others, otherwise, now, first=dlopen != LOCAL, avoid=local.bad, victims=victims
         )
         now = now | found.learned
         searches.append(Partners(wheel=wheel, alone=alone, split=found))
@@ -422,6 +472,7 @@ def screen_group(
     try:
         wheels = wheels_for(scenario, template, backend)
         scenario = with_modules(scenario, wheels)
+        expose(wheels, group.wheels, known)
         with backend.open(target, arch, wheels) as session:
             if session.not_installable:
                 why = f"pip cannot install the group: {session.not_installable}"
@@ -507,6 +558,7 @@ def screen(
         groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
         loads=known.all_loads(),
+        exposed=known.victims().exposed,
     )
 
 

@@ -15,10 +15,9 @@ from harness.analysis.cover import (
     Answer,
     Ledger,
     Part,
-    by_loads,
+    Victims,
     cover,
     cover_first,
-    masked,
     ordered_pairs,
     partners,
     sequence,
@@ -240,97 +239,136 @@ def test_partners_in_global_first_run_each_first_wheel_with_it() -> None:
     assert ("s", *wheels(4)) in asked  # s first and global, the others behind it
 
 
-# wheels that load a victim's module themselves: one between a pair loads it before the
-# pair's second wheel, where the pair alone would load it in the victims' step, after both
+# CPython's modules the victims' step uses after the wheels: a wheel before a pair's second
+# may load one first, where the pair alone loads it after both. A pair that breaks it (one
+# of its wheels exposes it: bundles its library) then passes in the cell.
+
+SSL = frozenset({"_ssl"})
+CTYPES = frozenset({"_ctypes"})
 
 
 class Preloaded:
-    """Runs of parts in the global modes: a planted pair (a, b) fails at victim `v`, unless
-    a wheel that loads `v` on import is loaded before b (as scikit-learn mends numpy then
-    rasterio, which break `_ssl`: scikit-learn imports ssl). In global-first (`first`) a
-    only counts as the first, global wheel."""
+    """Runs of parts in the global modes: a planted pair (a, b) fails at a victim's module,
+    unless something loads that module before b (as scikit-learn mends lightgbm then
+    rasterio, which break `_ssl`: scikit-learn imports ssl). `pulls`: a wheel whose import
+    also imports another of the part (lightgbm imports scikit-learn when it is there). In
+    global-first (`first`) a only counts as the first, global wheel. Answers say what each
+    wheel's step loaded first, as the probe does."""
 
     def __init__(
         self,
         pairs: Mapping[tuple[str, str], str],
         loads: Mapping[str, frozenset[str]],
         first: bool = False,
+        pulls: Mapping[str, str] | None = None,
     ):
         self.pairs = dict(pairs)
         self.loads = dict(loads)
         self.first = first
+        self.pulls = dict(pulls or {})
         self.asked: list[Part] = []
+
+    def loaded(self, part: Part) -> list[tuple[str, frozenset[str]]]:
+        present: set[str] = set()
+        out = []
+        for w in part:
+            mine = set(self.loads.get(w, ()))
+            if self.pulls.get(w) in part:
+                mine |= self.loads.get(self.pulls[w], frozenset())
+            if mine - present:
+                out.append((w, frozenset(mine - present)))
+                present |= mine
+        return out
 
     def __call__(self, part: Part) -> Answer:
         self.asked.append(part)
+        loaded = self.loaded(part)
         for (a, b), victim in self.pairs.items():
             if self.first and part[0] != a:
                 continue
             if a in part and b in part and part.index(a) < part.index(b):
-                before = part[: part.index(b)]
-                if not any(victim in self.loads.get(w, ()) for w in before):
-                    return Answer(True, None)  # at the victims: no wheel's step
-        return Answer(False)
+                before = set(part[: part.index(b)])
+                if not any(victim in m for w, m in loaded if w in before):
+                    return Answer(True, None, tuple(loaded))  # at the victims
+        return Answer(False, None, tuple(loaded))
 
 
-SSL = frozenset({"_ssl"})
-CTYPES = frozenset({"_ctypes"})
-
-
-def test_a_wheel_between_a_pair_is_masking_when_it_loads_what_neither_loads() -> None:
-    loads = {"m": SSL, "c": CTYPES, "both": SSL | CTYPES}
-    assert masked(("f", "m", "y"), 0, 2, loads)
-    assert not masked(("f", "x", "y"), 0, 2, loads)  # x loads nothing
-    assert not masked(("c", "c2", "m", "y"), 0, 1, loads)  # nothing between
-    assert not masked(("f", "m", "both"), 0, 2, loads)  # y loads _ssl itself
-    assert masked(("m", "both", "x"), 0, 2, loads)  # _ctypes: neither end loads it
-    assert by_loads(["both", "x", "m", "y"], loads) == ["x", "y", "m", "both"]
-    assert by_loads(["x", "both", "m"], loads, most_first=True) == ["both", "m", "x"]
+def test_a_pair_is_masked_by_a_module_loaded_before_its_second_that_it_can_break() -> None:
+    victims = Victims(loads={"m": SSL, "c": CTYPES, "both": SSL | CTYPES},
+                      exposed={"r": SSL, "both": SSL})  # fmt: skip
+    # what the probe said each step loaded first
+    said = Answer(False, None, (("m", SSL),))
+    assert victims.masks(("f", "m", "r"), 0, 2, said)
+    assert victims.masks(("m", "f", "r"), 1, 2, said)  # before the pair counts too
+    assert not victims.masks(("f", "r", "m"), 0, 1, Answer(False, None, (("m", SSL),)))
+    assert not victims.masks(("f", "m", "y"), 0, 2, said)  # neither f nor y exposes _ssl
+    assert not victims.masks(("f", "m", "both"), 0, 2, said)  # y loads _ssl itself
+    assert not victims.masks(("f", "c", "r"), 0, 2, Answer(False, None, (("c", CTYPES),)))
+    assert not victims.masks(("m", "r"), 0, 1, said)  # two wheels alone: the pair itself
+    # a first wheel that loads more in the cell than alone (it imports another of it)
+    assert victims.masks(("f", "y", "r"), 0, 2, Answer(False, None, (("f", SSL),)))
+    # not told what the steps loaded: what each loads alone
+    assert victims.masks(("f", "m", "r"), 0, 2, Answer(False))
+    assert not victims.masks(("f", "y", "r"), 0, 2, Answer(False))
+    # exposing wheels first, the one whose loads mask fewer of the others ahead; then by loads
+    order = Victims(loads={"m": SSL, "c": CTYPES, "p": SSL, "r": frozenset({"_bz2", "_lzma"})},
+                    exposed={"r": SSL, "p": CTYPES})  # fmt: skip
+    assert order.order(["m", "x", "p", "c", "r"]) == ["r", "p", "x", "m", "c"]
 
 
 @pytest.mark.parametrize("same", [True, False])
-def test_a_pair_mended_by_a_wheel_loading_its_victim_is_found_when_loads_are_known(
-    same: bool,
-) -> None:
+def test_a_pair_mended_by_a_module_loaded_between_is_found(same: bool) -> None:
     group = wheels(12)
-    loads = {"w03": SSL, "w05": SSL, "w08": CTYPES}
-    # (w01, w08): w08 loads _ctypes, and w03, loading _ssl, comes before it
-    planted = {("w01", "w10"): "_ssl", ("w02", "w09"): "_ctypes", ("w01", "w08"): "_ssl"}
-    # not knowing the loads: w03 (and w08) between the pairs mend them, and both pass as clean
-    blind = cover_first(group, Preloaded(planted, loads, not same), same=same)
+    loads = {"w03": SSL, "w05": SSL, "w08": CTYPES, "w11": SSL}
+    exposed = {"w10": SSL, "w09": CTYPES, "w08": SSL}
+    # (w01, w08): w08 loads _ctypes and comes after w03 and w05, which load _ssl; w06 pulls
+    # w11 in (which loads _ssl) when both are in a part
+    planted = {("w01", "w10"): "_ssl", ("w02", "w09"): "_ctypes", ("w01", "w08"): "_ssl",
+               ("w06", "w10"): "_ssl"}  # fmt: skip
+    pulls = {"w06": "w11"}
+    blind = cover_first(group, Preloaded(planted, loads, not same, pulls), same=same)
     assert blind.pairs == () and set(planted) <= blind.learned.clean
-    test = Preloaded(planted, loads, not same)
-    found = cover_first(group, test, same=same, loads=loads)
+    test = Preloaded(planted, loads, not same, pulls)
+    victims = Victims(loads=loads, exposed=exposed)
+    found = cover_first(group, test, same=same, victims=victims)
     assert set(found.pairs) == set(planted)
     assert not found.learned.clean & set(planted)
-    # every (f, y) is known, at a few more cells than one per wheel
     assert all(
         (f, y) in found.learned.clean | found.learned.bad
         for f, y in itertools.permutations(group, 2)
     )
-    assert len(found.covering) <= 3 * len(group)
-    # the wheels that load nothing come first behind f (until failing pairs are kept apart)
-    counts = [len(loads.get(w, ())) for w in found.covering[0][1:]]
+    # a cell per first wheel, one more per failure found (it failed; f's next covers the
+    # rest), and a few for the exposing wheels' pairs
+    assert len(found.covering) <= len(group) + 2 * len(planted) + 2
+    # the exposing wheels right behind the first one; then those loading fewer modules
+    first = found.covering[0][1:]
+    assert set(first[:3]) == set(exposed)
+    counts = [len(loads.get(w, ())) for w in first[3:]]
     assert counts == sorted(counts) and counts[-1]
 
 
-def test_partners_show_no_pair_clean_across_a_wheel_loading_a_victim() -> None:
-    # s fails alone; w01 before it makes it fail otherwise at _ssl, unless w04 (which loads
-    # _ssl) is between them; w01 loads _ctypes, so both are put first, in their order
-    loads = {"w04": SSL, "w01": CTYPES}
+def test_partners_show_no_pair_clean_when_a_module_it_exposes_was_loaded_first() -> None:
+    # s fails alone; w01 before it makes it fail otherwise at _ssl, unless something loaded
+    # _ssl before s; w04 and w05 load it
+    loads = {"w04": SSL, "w05": SSL}
 
     def test(part: Part) -> Answer:
         asked.append(part)
         s = part.index("s")
-        before = part[:s]
-        differs = "w01" in before and "w04" not in before[before.index("w01") :]
-        return Answer(differs, None)
+        loaded = Preloaded({}, loads).loaded(part)
+        early = any(w in part[:s] for w, _ in loaded)
+        differs = "w01" in part[:s] and not early
+        return Answer(differs, None, tuple(loaded))
 
     asked: list[Part] = []
-    blind = partners("s", wheels(6), test)
+    blind = partners("s", wheels(7), test)
     assert blind.pairs == ()
     asked = []
-    found = partners("s", wheels(6), test, loads=loads)
+    found = partners("s", wheels(7), test, victims=Victims(loads=loads, exposed={"s": SSL}))
     assert found.pairs == (("w01", "s"),)
-    before = [p for p in found.covering if p[-1] == "s"]
-    assert before[0][:2] == ("w01", "w04")  # the wheels loading victims furthest from s
+    assert every_pair_known_of("s", wheels(7), found.learned)
+
+
+def every_pair_known_of(wheel: str, others: list[str], ledger: Ledger) -> bool:
+    known = ledger.clean | ledger.bad
+    return all((wheel, w) in known and (w, wheel) in known for w in others)
