@@ -19,11 +19,12 @@ So the replay knows no failure of three wheels, no masking by a wheel that mends
 and no flake but those the edition's first runs show. With --loads (the results.json of a
 screened run, whose `victims_loaded` says which victims' modules each wheel's import loads)
 it knows one kind of mending: a pair failing at a victim passes when a wheel that loads that
-victim's module is loaded before the pair's second wheel; the searches are told the loads as
-the real run's cells tell them (--blind: they are not, as before screening ran wheels
-alone first). It is a model, for trying screening's
-choices on a real corpus without its hour of runs; a real `--screen` run and
-benchmarks/screen.py --compare measure the real thing.
+victim's module is loaded before the pair's second wheel; the searches are told the loads and
+which modules each wheel exposes (`victims_exposed`) as the real run tells them (--blind:
+they are not, as before). It does not know a wheel whose import imports another of the cell
+(lightgbm imports scikit-learn when it is there): each wheel loads what it loads alone.
+It is a model, for trying screening's choices on a real corpus without its hour of runs; a
+real `--screen` run and benchmarks/screen.py --compare measure the real thing.
 
 Printed: screening's cells by kind (the groups' own cells, splits, the searches for the pairs
 of wheels left out), the pair and singleton cells the atlas would then run (counted from the
@@ -81,6 +82,7 @@ class Oracle:
     first: dict[tuple[str, tuple[str, ...]], Answer]
     owner: dict[str, str]  # step -> the wheel whose step it is
     loads: dict[str, frozenset[str]] = field(default_factory=dict)  # --loads
+    exposed: dict[str, frozenset[str]] = field(default_factory=dict)  # --loads
 
     def mended(self, answer: Answer, order: Sequence[str], late: str) -> bool:
         """Whether a failure at a victim is mended by a wheel loading its module before
@@ -172,7 +174,7 @@ class Replay:
 
 
 def replayed(ids: Sequence[str], the: Oracle, size: int, blind: bool = False) -> Screening:
-    known = _Known()
+    known = _Known(exposed={} if blind else dict(the.exposed))
     done = []
     for group in groups(ids, size):
         modes: list[ModeScreen] = []
@@ -222,6 +224,8 @@ def main(argv: Sequence[str]) -> int:
         screened, _ = load_results(args.loads)
         loaded = screened.get("screen", {}).get("victims_loaded", {})
         the.loads = {w: frozenset(m) for w, m in loaded.items()}
+        exposed = screened.get("screen", {}).get("victims_exposed", {})
+        the.exposed = {w: frozenset(m) for w, m in exposed.items()}
     screening = replayed(ids, the, args.group_size, args.blind)
     for kind, n in breakdown(screening).items():
         print(f"  {kind:30} {n:5}")

@@ -358,9 +358,8 @@ def cover_first(
     failing pairs and singletons are kept out of them. With `same` (global-all) they are
     loaded as f is, and the mode's own failing pairs are kept out of them; a failure behind
     f that f is not needed for is the pair of two of them. With `victims`, the others are in
-    order of how many of CPython's modules they load, and a passing sequence shows (f, y)
-    clean unless `Victims.masks` says it says nothing of it; when it shows no pair, f runs
-    with the first such y alone."""
+    `Victims.order`, and a passing sequence shows (f, y) clean unless `Victims.masks` says
+    it says nothing of it; when it shows no pair, f runs with the first such y alone."""
     victims = victims or Victims()
     search = _Search(test=test, ledger=ledger)
     for f in wheels:
@@ -373,15 +372,16 @@ def cover_first(
             rest = arrange(victims.order(todo), avoid | {p for p in search.blocked if f not in p})
             if not rest:
                 break
-            seq = (f, *rest[:1]) if stuck else (f, *rest)
+            if stuck:  # a sequence of f showed no pair: f and one of them at a time do
+                rest = rest[:1]
+            seq = (f, *rest)
             answer = search.cover(seq)
             if not answer.failed:
                 shown = {(f, y) for i, y in enumerate(seq[1:], 1)
                          if not victims.masks(seq, 0, i, answer)}  # fmt: skip
                 search.clean |= shown
-                stuck = not shown  # then f and the first of them alone: that shows it
+                stuck = stuck or not shown
                 continue
-            stuck = False
             k = search.shortest((f,), rest, (), 0, answer)
             if k == 0:
                 search.add_single(f)
@@ -446,7 +446,7 @@ def partners(
             rest = arrange(victims.order(todo), bad)
             if not rest:
                 break
-            if stuck:  # the last part showed no pair: one of them with it alone does
+            if stuck:  # a part showed no pair: one of them at a time with it does
                 rest = rest[:1]
             part = (*head, *rest, *tail)
             answer = search.cover(part)
@@ -458,9 +458,8 @@ def partners(
                     if w != wheel and not victims.masks(part, min(i, at), max(i, at), answer)
                 }
                 search.clean |= shown
-                stuck = not shown
+                stuck = stuck or not shown
                 continue
-            stuck = False
             # the shortest failing part, in order: its last wheel is the partner
             k = search.shortest(head, rest, tail, 1, answer)
             search.add_pair(pair(rest[k - 1]))

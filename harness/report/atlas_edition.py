@@ -180,7 +180,10 @@ def _reuse_lines(record: Any, cells: int) -> list[str]:
 _FIRST_NOTE: Final = (
     " In the global modes each ordered pair of a group ran in a cell with its first wheel "
     "first (nothing RTLD_GLOBAL loaded before it), as its pair cell runs; locally in "
-    "sequences of the group's wheels."
+    "sequences of the group's wheels. There a passing cell showed a pair clean only when "
+    "nothing before its second wheel had loaded a CPython module that one of the two can "
+    "break (its bundled libraries': `victims_exposed`) and neither loads alone "
+    "(`victims_loaded`): the victims' step loads it after the pair, where it can fail."
 )
 
 

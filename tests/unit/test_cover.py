@@ -372,3 +372,22 @@ def test_partners_show_no_pair_clean_when_a_module_it_exposes_was_loaded_first()
 def every_pair_known_of(wheel: str, others: list[str], ledger: Ledger) -> bool:
     known = ledger.clean | ledger.bad
     return all((wheel, w) in known and (w, wheel) in known for w in others)
+
+
+def test_a_first_wheel_whose_cells_show_nothing_runs_with_one_other_at_a_time() -> None:
+    # w00 exposes _ssl, and in every cell of more than two its step loads _ssl (not alone):
+    # such a cell says nothing of its pairs; (w00, w02) fails only on its own
+    def test(part: Part) -> Answer:
+        asked.append(part)
+        loaded = (("w00", SSL),) if len(part) > 2 else ()
+        return Answer(part == ("w00", "w02"), None, loaded)
+
+    asked: list[Part] = []
+    victims = Victims(exposed={"w00": SSL})
+    found = cover_first(wheels(5), test, Ledger(), same=True, victims=victims)
+    assert ("w00", "w02") in found.pairs
+    mine = [p for p in asked if p[0] == "w00"]
+    # a cell of all, then each other wheel with w00 on its own (w00 alone too, once one
+    # failed: it may fail alone)
+    assert mine == [tuple(wheels(5)), ("w00", "w01"), ("w00", "w02"), ("w00",),
+                    ("w00", "w03"), ("w00", "w04")]  # fmt: skip
