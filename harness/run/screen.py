@@ -8,7 +8,10 @@ the ordered pairs not yet shown clean, each failing one bisected down to its fai
 or singleton. In global-first, where only a cell's first wheel is RTLD_GLOBAL, each wheel is
 first in sequences of its own, local mode's failures kept out of the wheels behind it. The
 search's knowledge of each mode (pairs shown clean, pairs and wheels found failing) is shared
-by the groups, so a pair shown in one group is never covered again in another. A wheel
+by the groups, so a pair shown in one group is never covered again in another. Each wheel
+runs alone first, once (`profile`): which of CPython's modules its import loads; and its
+file tells which of them its bundled libraries can break (`expose`): a pair that can break a
+module is not shown clean by a cell that loaded it before the pair's second wheel. A wheel
 found failing alone has its pairs searched by how it fails alone (`partners`). A group that
 pip cannot install is screened as smaller groups; one whose runs the harness could not make
 is not screened: its pairs that no screened group holds are run as pairs, as the exhaustive
@@ -373,7 +376,11 @@ def expose(wheels: Sequence[BuiltWheel], ids: Sequence[str], known: _Known) -> N
         built = by_id.get(wheel_id)
         if built is None:
             continue
-        modules = exposed(built.path, built.sha256, families)
+        try:
+            modules = exposed(built.path, built.sha256, families)
+        except Exception as exc:  # an aid to the search: one wheel's scan never stops it
+            logger.warning("%s: its bundled libraries were not read: %s", wheel_id, exc)
+            modules = frozenset()
         with known.lock:
             known.exposed[wheel_id] = modules
 

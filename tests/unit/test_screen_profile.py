@@ -7,13 +7,17 @@ real search code (harness/run/screen.py); the real cells are the atlas's."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from harness.common.ids import GLOBAL_ALL, LOCAL
 from harness.common.verdicts import Verdict
-from harness.run.screen import Screening, _Known, profile, screen_mode
+from harness.run.screen import Screening, _Known, expose, profile, screen_mode
 from harness.run.trials import Trial
 from harness.scenario.plan import Cell
 from harness.scenario.screen_groups import Group
+from tests.unit.helpers import file_wheel
 
 # sklearn imports ssl; ctypes_user imports ctypes; lightgbm imports sklearn when it is
 # installed (in a cell: when it is in the cell); lightgbm then rasterio break _ssl (globally)
@@ -109,3 +113,14 @@ def test_the_record_lists_each_wheels_victims() -> None:
     ).to_json()
     assert record["victims_loaded"]["sklearn"] == ["_hashlib", "_ssl"]
     assert record["victims_loaded"]["lightgbm"] == []
+
+
+def test_a_wheel_whose_file_cannot_be_read_exposes_nothing_and_stops_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHEELCLASH_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "broken-1.0-py3-none-any.whl"
+    broken.write_bytes(b"not a zip file")
+    known = _Known()
+    expose([file_wheel(broken, "broken", "broken")], ["broken"], known)
+    assert known.exposed == {"broken": frozenset()}
