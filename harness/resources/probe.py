@@ -104,7 +104,8 @@ def dist_name(dist):
 
 
 class Hider:
-    """The path finder, blind to what the "hide" spec names: a cell whose wheels share an
+    """A finder (the path finder, or another on sys.meta_path), blind to what the "hide" spec
+    names: a cell whose wheels share an
     environment with other pairs' sees its own, as if the others were not installed. A hidden
     module is not found (`import` raises the usual ModuleNotFoundError, find_spec gives None),
     and a hidden distribution has no metadata; pkgutil does not list it either
@@ -134,14 +135,17 @@ class Hider:
         return bool(places) and all(under_stdlib(place, self.stdlib) for place in places)
 
     def find_distributions(self, *args, **kwargs):
-        """The path finder's distributions (importlib.metadata asks every finder on
-        sys.meta_path), but the hidden ones."""
-        for dist in self.finder.find_distributions(*args, **kwargs):
+        """The finder's distributions (importlib.metadata asks every finder on
+        sys.meta_path), but the hidden ones; none from a finder that lists none."""
+        listed = getattr(self.finder, "find_distributions", None)
+        for dist in listed(*args, **kwargs) if listed else ():
             if dist_name(dist) not in self.dists:
                 yield dist
 
     def invalidate_caches(self):
-        self.finder.invalidate_caches()
+        invalidate = getattr(self.finder, "invalidate_caches", None)
+        if invalidate is not None:
+            invalidate()
 
 
 def stdlib_roots():
@@ -165,14 +169,30 @@ def under_stdlib(place, roots):
     return False
 
 
-def hide(settings):
-    """Put a Hider in the path finder's place on sys.meta_path, before the first import."""
+def hiders(entries, modules, dists):
+    """`entries` (sys.meta_path) with every finder that finds modules by spec behind a Hider:
+    the path finder, and those that .pth files put there at start-up (an editable install's,
+    a namespace package's); the built-in and frozen importers serve only the standard
+    library's own modules and are kept as they are."""
     import importlib.machinery
 
-    finder = importlib.machinery.PathFinder
-    hider = Hider(settings.get("modules", ()), settings.get("dists", ()), finder)
-    sys.meta_path[:] = [hider if entry is finder else entry for entry in sys.meta_path]
-    hide_from_pkgutil(hider)
+    kept = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
+    return [
+        entry if entry in kept or not hasattr(entry, "find_spec") else Hider(modules, dists, entry)
+        for entry in entries
+    ]
+
+
+def hide(settings):
+    """Put Hiders in the finders' places on sys.meta_path, before the first import."""
+    import importlib.machinery
+
+    modules, dists = settings.get("modules", ()), settings.get("dists", ())
+    sys.meta_path[:] = hiders(sys.meta_path, modules, dists)
+    path = [
+        h for h in sys.meta_path if getattr(h, "finder", None) is importlib.machinery.PathFinder
+    ]
+    hide_from_pkgutil(path[0] if path else Hider(modules, dists, importlib.machinery.PathFinder))
 
 
 def hide_from_pkgutil(hider):

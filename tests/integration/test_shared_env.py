@@ -65,14 +65,14 @@ def site_folder(root: Path) -> Path:
     """A site folder of a pure-Python distribution `hideme` and a namespace `nsx` of two
     portions, `nsx.part` (to hide) and `nsx.keep`."""
     site = root / "site"
-    (site / "hideme").mkdir(parents=True)
+    (site / "hideme").mkdir(parents=True, exist_ok=True)
     (site / "hideme" / "__init__.py").write_text("VALUE = 1\n")
-    (site / "hideme-1.0.dist-info").mkdir()
+    (site / "hideme-1.0.dist-info").mkdir(exist_ok=True)
     (site / "hideme-1.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: hideme\nVersion: 1.0\n"
     )
     for portion in ("part", "keep"):
-        (site / "nsx" / portion).mkdir(parents=True)
+        (site / "nsx" / portion).mkdir(parents=True, exist_ok=True)
         (site / "nsx" / portion / "__init__.py").write_text("")
     return site
 
@@ -194,3 +194,37 @@ assert os.environ["HOME"] == {home!r} and os.environ["TMPDIR"] == {tmp!r}
 """
     (report,) = supervise(tmp_path, [cell("same", snippet)], False)
     assert passed(report), report
+
+
+# What an editable install's .pth file does at start-up (here sitecustomize, which the
+# interpreter imports from the path at start-up too): a finder of its own on sys.meta_path,
+# serving a module from a folder that is not on sys.path.
+EDITABLE = """
+import importlib.util, os, sys
+class EditableFinder:
+    folder = os.path.join(os.path.dirname(__file__), "..", "src")
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "edit_mod":
+            return None
+        return importlib.util.spec_from_file_location(name, os.path.join(cls.folder, "edit_mod.py"))
+sys.meta_path.append(EditableFinder)
+"""
+
+
+def test_a_module_an_editable_finder_serves_is_hidden_too(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "edit_mod.py").write_text("VALUE = 2\n")
+    site = site_folder(tmp_path)
+    (site / "sitecustomize.py").write_text(EDITABLE)
+    seen = {
+        "imports": [{"module": "edit_mod"}],
+        "snippet": "import edit_mod\nassert edit_mod.VALUE == 2",
+    }
+    code, events, stderr = run_probe(tmp_path, seen)
+    assert code == 0, (events, stderr)
+    hidden = {"imports": [{"module": "edit_mod"}], "hide": {"modules": ["edit_mod"], "dists": []}}
+    code, events, _ = run_probe(tmp_path, hidden)
+    assert code == 10
+    (error,) = [event for event in events if event["event"] == "import-error"]
+    assert error["message"] == "No module named 'edit_mod'"

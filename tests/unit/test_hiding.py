@@ -119,3 +119,39 @@ def test_hidden_distributions_are_not_found() -> None:
     before = FakeFinder.invalidated
     hider.invalidate_caches()
     assert FakeFinder.invalidated == before + 1
+
+
+class EditableFinder:
+    """What an editable install's .pth file puts on sys.meta_path: a finder of its own
+    modules, with no distributions of its own to list."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name.split(".")[0] != "mine":
+            return None
+        spec = ModuleSpec(name, None, origin=f"/src/{name}.py")
+        spec.has_location = True
+        return spec
+
+
+class LegacyFinder:
+    """A finder with no find_spec: left as it is."""
+
+
+def test_every_finder_that_finds_by_spec_is_behind_a_hider() -> None:
+    import importlib.machinery
+
+    builtin, frozen = importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter
+    legacy = LegacyFinder()
+    entries = [builtin, frozen, EditableFinder(), FakeFinder(), legacy]
+    wrapped = probe.hiders(entries, ["mine"], ["google-re2"])
+    assert wrapped[:2] == [builtin, frozen] and wrapped[4] is legacy
+    editable, path = wrapped[2], wrapped[3]
+    assert isinstance(editable, probe.Hider) and isinstance(path, probe.Hider)
+    # the editable install's module is hidden; what it does not serve is not its to find
+    assert editable.find_spec("mine") is None and editable.find_spec("mine.sub") is None
+    assert editable.find_spec("other") is None
+    # it lists no distributions, and has no caches to clear
+    assert list(editable.find_distributions()) == []
+    editable.invalidate_caches()
+    assert [d.metadata.get("Name") for d in path.find_distributions()] == ["kept", None]
