@@ -20,6 +20,7 @@ PROBE: Final = RESOURCES / "probe.py"
 SUPERVISOR: Final = RESOURCES / "supervisor.py"
 CRASH_CAPTURE: Final = RESOURCES / "crash_capture.py"
 TARGET_FACTS: Final = RESOURCES / "target_facts.py"
+ROOT_BINDS: Final = RESOURCES / "root_binds.py"
 BUILD_WHEEL: Final = RESOURCES / "build_wheel.py"
 PYINIT_ONLY_MAP: Final = RESOURCES / "pyinit-only.map"
 

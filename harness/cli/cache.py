@@ -27,7 +27,7 @@ from harness import paths
 from harness.analysis import scancache
 from harness.common import cachedir
 from harness.errors import InputError
-from harness.images import mirrors, pruning
+from harness.images import mirrors, pruning, rootcopy
 
 SCHEMA_VERSION: Final = 1
 UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -147,7 +147,7 @@ def mirror_rows(client: docker.DockerClient, images: list[pruning.ImageEntry]) -
             name=m.volume,
             size=max(0, sizes.get(m.volume, 0)),
             last_used=used.get(m.image_id, 0.0),
-            what=f"{m.path} of image {m.image_id.removeprefix('sha256:')[:12]}"
+            what=f"{rootcopy.described(m.path)} of image {m.image_id.removeprefix('sha256:')[:12]}"
             + ("" if m.complete else ", never completed"),
             where="engine",
         )
@@ -257,7 +257,7 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                         print(f"kept mirror {mirror.volume}: {problem}")
                         kept += 1
                         continue
-                    print(f"removed mirror {mirror.volume} ({mirror.path})")
+                    print(f"removed mirror {mirror.volume} ({rootcopy.described(mirror.path)})")
                     removed += 1
             finally:
                 client.close()

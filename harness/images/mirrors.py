@@ -50,10 +50,10 @@ class Mirror:
     volume: str  # the named volume holding its copy
 
 
-def volume_name(image_id: str, path: str, generation: int = 0) -> str:
+def volume_name(image_id: str, path: str, generation: int = 0, slug: str = "") -> str:
     image = image_id.removeprefix("sha256:")[:16]
     where = hashlib.sha256(path.encode()).hexdigest()[:8]
-    slug = path.strip("/").replace("/", "-") or "root"
+    slug = slug or path.strip("/").replace("/", "-") or "root"
     return f"wheelclash-mirror-{image}-{slug}-{where}-{generation}"
 
 
@@ -62,7 +62,7 @@ def flag_name(volume: str) -> str:
     return f"{volume}-complete"
 
 
-def _exists(client: docker.DockerClient, volume: str) -> bool:
+def exists(client: docker.DockerClient, volume: str) -> bool:
     try:
         client.volumes.get(volume)
     except docker.errors.NotFound:
@@ -95,10 +95,10 @@ def ensure(
 def _one(client: docker.DockerClient, image_id: str, folder: str) -> Mirror:
     for generation in range(GENERATIONS):
         volume = volume_name(image_id, folder, generation)
-        if not _exists(client, volume):
+        if not exists(client, volume):
             _fill(client, image_id, folder, volume)
             return Mirror(path=folder, volume=volume)
-        if _exists(client, flag_name(volume)):
+        if exists(client, flag_name(volume)):
             return Mirror(path=folder, volume=volume)
         logger.info("%s was never completed; trying the next name", volume)
     raise InfrastructureError(
