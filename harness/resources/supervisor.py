@@ -37,6 +37,11 @@ process; there the container's removal stops everything.) A probe's output beyon
 `output_cap` bytes is dropped from the head while it runs (it is not killed for it), so the
 tails keep its last words and the disk holds at most about the cap.
 
+With `--root DIR` after `--users`, it first makes DIR its root directory (before it drops
+its capabilities), so its probes run there: the docker backend's copy of the image's root
+filesystem on the engine's disk, with the container's own mounts bound in, where the
+engine's storage driver is slow (harness/images/rootcopy.py).
+
 Several supervisors may run at once in one container (`-j`), each with its own batch file
 and working folder. `supervisor.py [--users ...] --stop BATCH_FILE` stops the one running
 that batch and everything below it, and leaves the others alone: the harness runs it when it
@@ -149,6 +154,21 @@ def take_users(supervisor, probe):
     os.setgroups([])
     os.setresgid(supervisor[1], probe[1], supervisor[1])
     os.setresuid(supervisor[0], probe[0], supervisor[0])
+
+
+def enter_root(root):
+    """As root, before taking the users: make `root` this process's root directory, keeping
+    the working directory's path (the docker backend's copy of the image's root filesystem,
+    with the container's own mounts bound in: harness/images/rootcopy.py). Its probes then
+    resolve every path there, never through the container's own root."""
+    if not root.startswith("/"):
+        raise SystemExit("supervisor: --root takes an absolute folder, not %r" % root)
+    here = os.getcwd()
+    try:
+        os.chroot(root)
+        os.chdir(here if os.path.isdir(here) else "/")
+    except OSError as exc:
+        raise SystemExit("supervisor: could not enter %s: %s" % (root, exc)) from exc
 
 
 def settle_identity():
@@ -956,10 +976,15 @@ def stop_batch(batch_file):
 
 def main(argv):
     args = argv[1:]
+    users = None
     if args[:1] == ["--users"]:
-        supervisor, probe = parse_users(args[1] if len(args) > 1 else "")
-        take_users(supervisor, probe)
+        users = parse_users(args[1] if len(args) > 1 else "")
         args = args[2:]
+    if args[:1] == ["--root"]:
+        enter_root(args[1] if len(args) > 1 else "")
+        args = args[2:]
+    if users is not None:
+        take_users(*users)
     if len(args) == 2 and args[0] == "--stop":
         return stop_batch(args[1])
     become_subreaper()
