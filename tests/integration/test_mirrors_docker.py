@@ -5,12 +5,14 @@ which hold what the image holds; elsewhere they read the image's own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import docker
 import pytest
 
 from harness.build.wheels import BuiltWheel
+from harness.cells.backends import docker as docker_backend
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
 from harness.cells.jobs import CellJob, Import
 from harness.common.verdicts import Verdict
@@ -49,8 +51,11 @@ def a_wheel(folder: Path) -> BuiltWheel:
 
 
 def test_cell_containers_read_the_images_folders_from_its_mirrors(
-    client: docker.DockerClient, tmp_path: Path
+    client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Without a root copy (docker.toml's `root_copy = ""`), which takes the mirrors' place.
+    settings = replace(load_settings(), root_copy="")
+    monkeypatch.setattr(docker_backend, "load_settings", lambda: settings)
     backend = DockerBackend()
     driver = doctor_checks.slow_driver(str(client.info().get("Driver", "")))
     slow = driver is not None and driver.mirror
@@ -72,6 +77,7 @@ def test_cell_containers_read_the_images_folders_from_its_mirrors(
             ["python3", "-c", "open('/usr/lib/wheelclash-was-here', 'w')"], user="0:0"
         )
         image = session.facts.image_id
+        assert session.root == ""
     assert classify(outcome).verdict is Verdict.PASS
     assert code != 0 and b"Read-only file system" in output, output
     if not slow:

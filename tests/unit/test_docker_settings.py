@@ -25,6 +25,9 @@ def test_the_shipped_settings_leave_the_probes_only_fixed_size_scratch() -> None
     assert held.volumes == (settings.harness_dir,)
     # Mirrors are read-only copies of the image's own folders (images/mirrors.py).
     assert settings.mirrored == ("/usr/lib", "/usr/bin") and held.mirrors == ()
+    # A root copy is mounted apart from everything the containers have of their own.
+    assert settings.root_copy == "/opt/wheelclash-root"
+    assert settings.root_copy not in (settings.harness_dir, settings.inputs_dir, settings.workdir)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +74,21 @@ def settings_with(tmp_path: Path, old: str, new: str) -> Path:
             r"container\.mirrored: must list absolute folders of the image other than",
         ),
         ('mirrored = ["/usr/lib", "/usr/bin"]', "mirrored = 3", r"container\.mirrored: must be"),
+        (
+            'root_copy = "/opt/wheelclash-root"',
+            'root_copy = "/"',
+            r"container\.root_copy: must be \"\" or an absolute folder other than / .* \(is '/'\)",
+        ),
+        (
+            'root_copy = "/opt/wheelclash-root"',
+            'root_copy = "opt/root"',
+            r"container\.root_copy: .* \(is 'opt/root'\)",
+        ),
+        (
+            'root_copy = "/opt/wheelclash-root"',
+            'root_copy = "/opt/wheelclash"',
+            r"container\.root_copy: .* the harness's own",
+        ),
     ],
 )
 def test_a_bad_setting_is_named(tmp_path: Path, old: str, new: str, message: str) -> None:

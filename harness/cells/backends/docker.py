@@ -56,7 +56,7 @@ from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
-from harness.images import containers, doctor_checks, engines, mirrors
+from harness.images import containers, doctor_checks, engines, mirrors, rootcopy
 from harness.images import provision as images
 from harness.images.tarstream import Entry, TarStream, owned
 from harness.scenario.tomlload import Checker, read_toml
@@ -67,6 +67,13 @@ LABEL_GROUP: Final = "org.wheelclash.group"
 # What the supervisor, started as root, needs to take its two users (and to empty the
 # capability bounding set first); it holds none of them once it has.
 SUPERVISOR_CAPABILITIES: Final = ("SETUID", "SETGID", "SETPCAP")
+# With a root copy: to bind the container's mounts into it (once, by resources/root_binds.py)
+# and to chroot into it (each supervisor, before it drops them all). No probe holds them: the
+# supervisor empties the bounding set before it starts one, and no-new-privileges keeps the
+# harness's other commands, run as users other than root, from gaining them.
+ROOTING_CAPABILITIES: Final = ("SYS_CHROOT", "SYS_ADMIN")
+# What the engine itself mounts into a container's /etc.
+ENGINE_FILES: Final = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 ROOT: Final = "0:0"
 CONFLICT: Final = 409  # the engine refuses: the container is being removed already
 SIZE: Final = re.compile(r"(\d+)([bkmg]?)", re.IGNORECASE)
@@ -84,6 +91,10 @@ class Settings:
     # The image's folders its cell containers read from mirrors where the storage driver is
     # slow (harness/images/mirrors.py).
     mirrored: tuple[str, ...] = ()
+    # Where, on such an engine, cell containers mount a copy of the image's whole root
+    # filesystem for their probes to run chrooted in (harness/images/rootcopy.py); "" for
+    # never. Where it cannot be made or entered, the mirrors above serve instead.
+    root_copy: str = ""
 
     @property
     def workdir(self) -> str:
@@ -131,7 +142,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
     keys = {"user", "supervisor_user", "memory", "pids", "workdir", "harness_dir", "scratch"}
-    keys |= {"inputs_dir", "mirrored"}
+    keys |= {"inputs_dir", "mirrored", "root_copy"}
     check.unknown_keys(table, keys, "container")
     scratch = check.table(table, "scratch", "container.scratch")
     check.unknown_keys(scratch, {"home", "cells", "tmp"}, "container.scratch")
@@ -148,6 +159,14 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     if inputs_dir and not inputs_dir.startswith("/"):
         check.add("container.inputs_dir", f"must be an absolute path (is {inputs_dir!r})")
     mirrored = check.strings(table, "mirrored", "container.mirrored")
+    given = check.string(table, "root_copy", "container.root_copy")
+    root_copy = given.rstrip("/")
+    if given and (not given.startswith("/") or root_copy in ("", harness_dir, home)):
+        check.add(
+            "container.root_copy",
+            f'must be "" or an absolute folder other than / and the harness\'s own '
+            f"(is {given!r})",
+        )
     for folder in mirrored:
         if not folder.startswith("/") or folder.rstrip("/") in ("", harness_dir, home):
             check.add(
@@ -192,6 +211,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
         inputs_dir=inputs_dir,
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
         mirrored=mirrored,
+        root_copy=root_copy,
     )
     memory = settings.confinement.memory
     if memory and not containers.MEMORY_RE.match(memory):
@@ -232,6 +252,7 @@ class DockerSession:
     facts: TargetFacts
     settings: Settings
     not_installable: str = ""
+    root: str = ""  # the folder its supervisors chroot into (the image's root copy), or ""
 
     def alive(self, settle_s: float = 2.0) -> bool:
         """Whether the container still runs (a pool's serves many sets: run/sharing.py).
@@ -282,7 +303,7 @@ class DockerSession:
         """Exec the supervisor on a batch file and read its lines through a pipe, until the
         deadline or the run stops."""
         api = self.client.api
-        command = [*self._supervisor(), batch_file]
+        command = [*self._supervisor_run(), batch_file]
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         try:
             exec_id = api.exec_create(self.container.id, command, user=ROOT)["Id"]
@@ -352,6 +373,10 @@ class DockerSession:
         # -I: nothing from the environment or HOME, since it starts as root
         return ["python3", "-I", settings.script("supervisor.py"), "--users", users]
 
+    def _supervisor_run(self) -> list[str]:
+        """The supervisor's command for a batch: in the image's root copy, if it has one."""
+        return [*self._supervisor(), *(["--root", self.root] if self.root else [])]
+
     def _state(self) -> str:
         try:
             self.container.reload()
@@ -384,6 +409,8 @@ class DockerBackend:
         self._venv_sites: dict[tuple[str, str], str] = {}
         self._drivers: dict[str, str] = {}  # engine URL -> its storage driver
         self._mirrored: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        self._root_copies: dict[tuple[str, str], str] = {}  # (engine, image id) -> volume
+        self._unrooted: dict[str, str] = {}  # engine URL -> why it would not bind
 
     @property
     def client(self) -> docker.DockerClient:
@@ -518,11 +545,17 @@ class DockerBackend:
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
         placement = self._placement(arch, settings, wheels)
         label = f"container {target} ({arch}) with {progress.few([w.wheel_id for w in wheels])}"
+        root_copy = "" if emulated else self._root_copy(client, arch, image.image_id, settings)
         confinement = replace(
             settings.confinement.shared_by(batches),
             binds=placement.binds,
-            mirrors=self._mirrors(client, arch, image.image_id, settings.mirrored),
+            mirrors=self._mirrors(client, arch, image.image_id, settings.mirrored)
+            if not root_copy
+            else ((settings.root_copy, root_copy),),  # in place of the mirrors
         )
+        if root_copy:  # to bind the container's mounts into the copy and enter it
+            capabilities = (*confinement.capabilities, *ROOTING_CAPABILITIES)
+            confinement = replace(confinement, capabilities=capabilities)
         with (
             progress.stage(StageKind.OPEN, label, total=2) as opening,
             containers.confined(
@@ -532,6 +565,7 @@ class DockerBackend:
             known = (self.engine_url(arch), image.image_id)
             found = self._prepare(container, settings, placement, self._image_facts.get(known))
             self._image_facts[known] = found
+            root = self._enter_root_copy(container, settings, arch) if root_copy else ""
             facts = TargetFacts(
                 target=target,
                 arch=arch,
@@ -557,7 +591,61 @@ class DockerBackend:
                 facts=facts,
                 settings=settings,
                 not_installable=problem,
+                root=root,
             )
+
+    def _slow_files(self, client: docker.DockerClient, engine: str) -> bool:
+        """Whether the engine's storage driver makes every file access slow (doctor.toml's
+        `mirror`)."""
+        if engine not in self._drivers:
+            try:
+                self._drivers[engine] = str(client.info().get("Driver", ""))
+            except ENGINE_FAILURES:
+                self._drivers[engine] = ""
+        slow = doctor_checks.slow_driver(self._drivers[engine])
+        return slow is not None and slow.mirror
+
+    def _root_copy(
+        self, client: docker.DockerClient, arch: str, image_id: str, settings: Settings
+    ) -> str:
+        """The volume with the image's root copy for its cell containers to run their
+        probes in, on an engine whose storage driver makes every file access slow; "" on
+        others, when it cannot be made, or once the engine refused to bind into one."""
+        engine = self.engine_url(arch)
+        if not settings.root_copy or engine in self._unrooted:
+            return ""
+        if not self._slow_files(client, engine):
+            return ""
+        if (engine, image_id) not in self._root_copies:
+            points = (settings.harness_dir, settings.workdir, "/tmp")
+            try:
+                volume = rootcopy.ensure(client, image_id, settings.root_copy, points)
+            except InfrastructureError as exc:
+                logger.warning("the probes run on the container's own root: %s", exc)
+                volume = ""
+            self._root_copies[engine, image_id] = volume
+        return self._root_copies[engine, image_id]
+
+    def _enter_root_copy(self, container: Container, settings: Settings, arch: str) -> str:
+        """Bind the container's own mounts into the root copy (resources/root_binds.py);
+        the folder its supervisors chroot into, or "" where the engine refuses the mounts
+        (its probes then run on the container's root, and the engine's next containers get
+        the mirrors instead)."""
+        places = ["/proc", "/sys", "/dev", settings.harness_dir, settings.workdir, "/tmp"]
+        places += ENGINE_FILES
+        command = ["python3", "-I", settings.script("root_binds.py"), settings.root_copy, *places]
+        code, output = containers.exec_text(
+            container, command, user=ROOT, workdir=settings.harness_dir
+        )
+        if code == 0:
+            return settings.root_copy
+        self._unrooted[self.engine_url(arch)] = output.strip()[-400:]
+        logger.warning(
+            "the engine refused to bind the container's mounts into the image's root copy, "
+            "so the probes run on the container's own root (slower on this storage driver): %s",
+            output.strip()[-400:],
+        )
+        return ""
 
     def _mirrors(
         self, client: docker.DockerClient, arch: str, image_id: str, folders: Sequence[str]
@@ -566,13 +654,7 @@ class DockerBackend:
         every file access slow (doctor.toml's `mirror`); none elsewhere, or when they cannot
         be made (they only save time)."""
         engine = self.engine_url(arch)
-        if engine not in self._drivers:
-            try:
-                self._drivers[engine] = str(client.info().get("Driver", ""))
-            except ENGINE_FAILURES:
-                self._drivers[engine] = ""
-        slow = doctor_checks.slow_driver(self._drivers[engine])
-        if not folders or slow is None or not slow.mirror:
+        if not folders or not self._slow_files(client, engine):
             return ()
         if (engine, image_id) not in self._mirrored:
             try:
@@ -609,6 +691,7 @@ class DockerBackend:
             "supervisor.py": paths.SUPERVISOR,
             "crash_capture.py": paths.CRASH_CAPTURE,
             "target_facts.py": paths.TARGET_FACTS,
+            "root_binds.py": paths.ROOT_BINDS,
         }
         # Names under the harness's volume (the root filesystem is read-only), root's.
         folders = ["bin", "wheels", "wheelhouse", "batches"]
