@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/atlas.py [--corpus benchmarks/atlas_corpus.toml] [-j 2]
                                          [--backend docker --backend local] [--target T]
                                          [--rounds 1] [--before CHECKOUT] [--keep DIR]
-                                         [--screen] [--own]
+                                         [--screen] [--own] [--bare-python PYTHON]
 
 For each backend asked, a real `wheelclash atlas CORPUS --backend B -j N --no-previous` runs
 as a child process (`python -m harness.cli`), its results and edition in a temporary folder,
@@ -29,6 +29,12 @@ With --own, `wheelclash atlas --own-environments` runs once more per backend (a 
 `own-<backend>`): every pair installed in an environment of its own, as before pools
 (harness/run/pools.py), so what the shared environments gain is measured in the same run.
 
+With --bare-python, the bare script runs once more per round with that host interpreter (a
+way named `bare-python`; its own venv of the same wheels): on a host whose default Python is
+another build than the target image's (here pyenv's 3.11.7 against Debian's 3.11.2, which
+the image has and /usr/bin/python3.11 is), the same build as the image's compares the
+container's cost alone.
+
 Printed per way: cells, wall seconds, cells per second, and the ratio of each backend's cells
 per second to the bare script's; and the CPU seconds (user and system) of the processes the
 way started and waited for, per cell: for bare the interpreters, for local the harness and
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import resource
 import subprocess
@@ -50,7 +57,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -141,10 +148,11 @@ def bare_cells(corpus: Path) -> tuple[list[CellJob], list[BuiltWheel]]:
     return jobs, list(wheels.values())
 
 
-def bare_venv(folder: Path, wheels: Sequence[BuiltWheel]) -> Path:
-    """One venv on the host with every wheel of the corpus and their dependencies."""
-    venv = folder / "bare-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+def bare_venv(folder: Path, wheels: Sequence[BuiltWheel], base: str = sys.executable) -> Path:
+    """One venv on the host, of the interpreter `base`, with every wheel of the corpus and
+    their dependencies."""
+    venv = folder / f"bare-venv-{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     houses = sorted({w.wheelhouse for w in wheels if w.wheelhouse})
     command = install_command(
@@ -206,6 +214,17 @@ def run_atlas(
     return Measured(way=way, cells=runs, wall_s=wall, failed=failed, cpu_s=cpu)
 
 
+def interpreter(python: Path) -> str:
+    """The version line of a venv's interpreter."""
+    done = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.version.split()[0], sys.base_prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def load_line() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (5 min {five:.1f})"
@@ -226,9 +245,14 @@ def main_inner(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--own", action="store_true", help="also time atlas --own-environments (no pools)"
     )
+    parser.add_argument(
+        "--bare-python",
+        help="also time the bare script with this host interpreter (the way `bare-python`), "
+        "e.g. the one the target image has, to compare the same build",
+    )
     args = parser.parse_args(argv)
     backends = args.backend or ["docker", "local"]
-    ways = ["bare"]
+    ways = ["bare", *(["bare-python"] if args.bare_python else [])]
     for backend in backends:
         ways += [f"before-{backend}", backend] if args.before else [backend]
         ways += [f"screen-{backend}"] if args.screen else []
@@ -239,6 +263,7 @@ def main_inner(argv: Sequence[str]) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         jobs, wheels = bare_cells(args.corpus)
         python = bare_venv(folder, wheels)
+        other = bare_venv(folder, wheels, args.bare_python) if args.bare_python else python
         n = len(load_corpus(args.corpus).wheels)
         print(
             f"corpus {args.corpus.name}: {n} wheels, {n * (n - 1) // 2} pairs, {len(jobs)} "
@@ -248,8 +273,9 @@ def main_inner(argv: Sequence[str]) -> int:
         rounds: dict[str, list[Measured]] = {}
         for index in range(args.rounds):
             for way in ways:
-                if way == "bare":
-                    got = run_bare(python, jobs, args.jobs, victims)
+                if way in ("bare", "bare-python"):
+                    got = run_bare(python if way == "bare" else other, jobs, args.jobs, victims)
+                    got = replace(got, way=way)
                 else:
                     where = folder / f"{way}-{index}"
                     code = args.before if way.startswith("before-") else REPO
@@ -268,6 +294,11 @@ def main_inner(argv: Sequence[str]) -> int:
             f"{way:14} {got.cells:6} {got.wall_s:8.1f} {got.rate:8.2f} "
             f"{got.rate / best['bare'].rate:6.2f}x {1000 * got.cpu_s / got.cells:12.1f}"
         )
+    if "bare-python" in best:
+        print(f"bare-python: {args.bare_python}, {interpreter(other)}")
+        for way, got in best.items():
+            if not way.startswith("bare"):
+                print(f"{way} ÷ bare-python {got.rate / best['bare-python'].rate:.2f}x")
     bare_wall = min(m.wall_s for m in rounds["bare"])
     for way in best:
         if way.startswith("screen-"):
