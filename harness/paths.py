@@ -21,6 +21,7 @@ SUPERVISOR: Final = RESOURCES / "supervisor.py"
 CRASH_CAPTURE: Final = RESOURCES / "crash_capture.py"
 TARGET_FACTS: Final = RESOURCES / "target_facts.py"
 ROOT_BINDS: Final = RESOURCES / "root_binds.py"
+ENTER_ROOT: Final = RESOURCES / "enter_root.py"
 BUILD_WHEEL: Final = RESOURCES / "build_wheel.py"
 PYINIT_ONLY_MAP: Final = RESOURCES / "pyinit-only.map"
 

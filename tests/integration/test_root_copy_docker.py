@@ -97,6 +97,9 @@ def test_probes_run_chrooted_in_a_copy_of_the_images_root(
         code, output = container.exec_run(
             ["python3", "-c", "open('/opt/wheelclash-root/etc/x', 'w')"], user="0:0"
         )
+        # pip ran in the copy as the venv's owner (resources/enter_root.py), not as root
+        installed = f"{session.settings.venv}/lib/python3.11/site-packages/seen.py"
+        owners = container.exec_run(["stat", "-c", "%u:%g", installed, session.settings.venv])
     assert classify(outcome).verdict is Verdict.PASS, outcome
     seen = dict(line.split(" ", 1) for line in outcome.stdout_tail.splitlines())
     copy = mounted[settings.root_copy]
@@ -109,6 +112,7 @@ def test_probes_run_chrooted_in_a_copy_of_the_images_root(
     assert seen["HOME"].endswith(" True") and seen["HOME"].startswith(settings.workdir), seen
     assert seen["PROC"] == "True" and seen["DEV"] == "True True" and seen["WRITE"] == "False"
     assert code != 0 and b"Read-only file system" in output, output
+    assert owners.output.decode().split() == [settings.supervisor_user] * 2, owners
     # the copy holds what the image does: names, sizes, owners and modes
     for folder in ("/usr/lib/python3.11", "/usr/lib/x86_64-linux-gnu", "/usr/bin", "/etc/ssl"):
         inside = listing(client, f"/r{folder}", copy["Name"], "/r")

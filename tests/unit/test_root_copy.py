@@ -58,3 +58,11 @@ def test_root_binds_refuses_a_place_missing_from_the_copy(
 def test_cache_lists_a_root_copy_as_the_root_filesystem() -> None:
     assert rootcopy.described(rootcopy.key(["/opt/wheelclash-root"])) == "the root filesystem"
     assert rootcopy.described("/usr/lib") == "/usr/lib"
+
+
+def test_enter_root_refuses_what_it_cannot_use(capsys: pytest.CaptureFixture[str]) -> None:
+    enter = resource_script(paths.ENTER_ROOT)
+    assert enter.main(["enter_root.py", "/r", "10000:10000"]) == 2
+    assert "usage: enter_root.py ROOT UID:GID COMMAND" in capsys.readouterr().err
+    assert enter.main(["enter_root.py", "/r", "builder", "pip"]) == 2
+    assert "UID:GID must be two numbers, not 'builder'" in capsys.readouterr().err

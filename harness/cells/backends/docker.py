@@ -15,8 +15,11 @@ in a volume on the engine's disk that `user` cannot write: the scripts and batch
 root, the venv to `supervisor_user`, who installs it. The supervisor is started as root, with
 only the capabilities to change users, and at once keeps `supervisor_user` as its real user
 and takes `user` as its effective one: a probe cannot signal it (see resources/supervisor.py).
-On an engine whose storage driver is slow, the image's /usr/lib and /usr/bin are read from
-read-only copies on the engine's disk instead (images/mirrors.py).
+On an engine whose storage driver is slow, the probes run chrooted into a read-only copy of
+the image's root filesystem on the engine's disk, with the container's own mounts bound into
+it (images/rootcopy.py, resources/root_binds.py), and the venv is made and installed there
+too (resources/enter_root.py); where the engine refuses the binds, the image's /usr/lib and
+/usr/bin are read from copies on the engine's disk instead (images/mirrors.py).
 """
 
 from __future__ import annotations
@@ -164,8 +167,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     if given and (not given.startswith("/") or root_copy in ("", harness_dir, home)):
         check.add(
             "container.root_copy",
-            f'must be "" or an absolute folder other than / and the harness\'s own '
-            f"(is {given!r})",
+            f'must be "" or an absolute folder other than / and the harness\'s own (is {given!r})',
         )
     for folder in mirrored:
         if not folder.startswith("/") or folder.rstrip("/") in ("", harness_dir, home):
@@ -580,9 +582,9 @@ class DockerBackend:
             opening.advance(1, note="installing the wheel set")
             problem = not_installable_reason(wheels, found.get("tags"))
             if not problem:
-                site = self._venv(container, settings, self._venv_sites.get(known))
+                site = self._venv(container, settings, self._venv_sites.get(known), root)
                 self._venv_sites[known] = site
-                problem = self._install(container, settings, placement, site)
+                problem = self._install(container, settings, placement, site, root)
             opening.advance(2)
             opening.end()
             yield DockerSession(
@@ -617,7 +619,7 @@ class DockerBackend:
         if not self._slow_files(client, engine):
             return ""
         if (engine, image_id) not in self._root_copies:
-            points = (settings.harness_dir, settings.workdir, "/tmp")
+            points = (settings.harness_dir, settings.inputs_dir, settings.workdir, "/tmp")
             try:
                 volume = rootcopy.ensure(client, image_id, settings.root_copy, points)
             except InfrastructureError as exc:
@@ -631,7 +633,8 @@ class DockerBackend:
         the folder its supervisors chroot into, or "" where the engine refuses the mounts
         (its probes then run on the container's root, and the engine's next containers get
         the mirrors instead)."""
-        places = ["/proc", "/sys", "/dev", settings.harness_dir, settings.workdir, "/tmp"]
+        places = ["/proc", "/sys", "/dev", settings.harness_dir, settings.inputs_dir]
+        places += [settings.workdir, "/tmp"]
         places += ENGINE_FILES
         command = ["python3", "-I", settings.script("root_binds.py"), settings.root_copy, *places]
         code, output = containers.exec_text(
@@ -692,6 +695,7 @@ class DockerBackend:
             "crash_capture.py": paths.CRASH_CAPTURE,
             "target_facts.py": paths.TARGET_FACTS,
             "root_binds.py": paths.ROOT_BINDS,
+            "enter_root.py": paths.ENTER_ROOT,
         }
         # Names under the harness's volume (the root filesystem is read-only), root's.
         folders = ["bin", "wheels", "wheelhouse", "batches"]
@@ -725,18 +729,28 @@ class DockerBackend:
         return facts
 
     @staticmethod
-    def _exec(container: Container, settings: Settings, command: list[str]) -> tuple[int, str]:
-        """Run a command as the supervisor user, with its scratch space on disk."""
+    def _exec(
+        container: Container, settings: Settings, command: list[str], root: str = ""
+    ) -> tuple[int, str]:
+        """Run a command as the supervisor user, with its scratch space on disk; in the
+        root copy `root` when there is one (resources/enter_root.py), where pip starts and
+        reads 2.3 to 2.9 times faster than on this slow storage driver."""
         scratch = settings.scratch_dir
+        user = settings.supervisor_user
+        if root:
+            command = ["python3", "-I", settings.script("enter_root.py"), root, user, *command]
+            user = ROOT
         return containers.exec_text(
             container,
             command,
-            user=settings.supervisor_user,
+            user=user,
             workdir=settings.harness_dir,
             environment={"HOME": scratch, "TMPDIR": scratch},
         )
 
-    def _venv(self, container: Container, settings: Settings, site: str | None) -> str:
+    def _venv(
+        self, container: Container, settings: Settings, site: str | None, root: str = ""
+    ) -> str:
         """Make the venv; return its site-packages folder: `site`, known from an earlier
         container of the same image, else asked of the venv's interpreter.
 
@@ -749,7 +763,7 @@ class DockerBackend:
             purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
             steps.append([f"{venv}/bin/python", "-c", purelib])
         for command in steps:
-            code, output = self._exec(container, settings, command)
+            code, output = self._exec(container, settings, command, root)
             if code != 0:
                 raise InfrastructureError(f"could not create a venv in the target: {output[-400:]}")
         return site or output.strip().splitlines()[-1]
@@ -760,6 +774,7 @@ class DockerBackend:
         settings: Settings,
         placement: wheel_transfer.Placement,
         site: str,
+        root: str = "",
     ) -> str:
         """Install the set offline into the venv's site-packages `site`; '' on success,
         pip's reason when it refuses.
@@ -777,9 +792,10 @@ class DockerBackend:
             target=site,
             compile_bytecode=False,
         )
-        code, output = self._exec(container, settings, install)
+        code, output = self._exec(container, settings, install, root)
         if code == 0:
-            code, output = self._exec(container, settings, compile_command(["python3"], site))
+            compiling = compile_command(["python3"], site)
+            code, output = self._exec(container, settings, compiling, root)
             if code != 0:  # as pip would, go on: such a module compiles when imported
                 logger.info("some modules of the set did not compile: %s", output[-400:])
             return ""
