@@ -212,11 +212,16 @@ def chunks(
 ) -> list[tuple[Sequence[Cell], ...]]:
     """The units (each a wheel set's cells), next ones that share a pool put together, so
     their cells run in one batch (one `docker exec` for several sets): up to a third of
-    each job's share of the cells, and 6 to MAX_CHUNK_CELLS. Units without a seat stay
-    alone, and every unit keeps its place in the order."""
+    each job's share of the cells, and 6 to MAX_CHUNK_CELLS; towards the end, up to each
+    job's share of the cells still left when the chunk opens, so the last chunks are small
+    and no job waits long for another to finish a big one. Units without a seat stay alone,
+    and every unit keeps its place in the order."""
     total = sum(len(unit) for unit in units)
-    limit = max(6, min(MAX_CHUNK_CELLS, total // max(1, 3 * jobs)))
+    share = max(1, jobs)
+    most = min(MAX_CHUNK_CELLS, total // (3 * share))
     out: list[tuple[Sequence[Cell], ...]] = []
+    limit = 0  # the open chunk's
+    left = total  # cells not in a chunk before the open one
     for unit in units:
         seat = seats.get(unit[0].group) if unit else None
         if out and seat is not None:
@@ -226,5 +231,8 @@ def chunks(
             if before is not None and before.pool == seat.pool and size + len(unit) <= limit:
                 out[-1] = (*last, unit)
                 continue
+        if out:
+            left -= sum(len(u) for u in out[-1])
+        limit = max(6, min(most, left // share))
         out.append((unit,))
     return out

@@ -214,6 +214,21 @@ def test_chunks_put_next_sets_of_one_pool_together_in_order(tmp_path: Path) -> N
     assert [c for chunk in got for u in chunk for c in u] == [c for u in units for c in u]
 
 
+def test_the_last_chunks_are_each_jobs_share_of_what_is_left(tmp_path: Path) -> None:
+    w = corpus(tmp_path)
+    seats = plan_pools([wheel_set(k, [w[x] for x in k.split("--")]) for k in ("a", "b", "a--b")])
+    seat = seats["a--b"]
+    units = [cells_of(f"s{n}") for n in range(72)]  # 432 cells of one pool, as the 12 wheels
+    got = chunks(units, {u[0].group: seat for u in units}, jobs=2)
+    sizes = [sum(len(u) for u in chunk) for chunk in got]
+    # 60 cells (MAX_CHUNK_CELLS) while 120 or more are left, then half of what is left
+    assert sizes == [60] * 6 + [36, 18, 6, 6, 6], sizes
+    assert [c for chunk in got for u in chunk for c in u] == [c for u in units for c in u]
+    # one job waits for no other: its chunks stay big to the end
+    alone = chunks(units, {u[0].group: seat for u in units}, jobs=1)
+    assert [sum(len(u) for u in chunk) for chunk in alone] == [60] * 7 + [12]
+
+
 def test_a_part_of_a_group_hides_what_only_the_other_wheels_install(tmp_path: Path) -> None:
     # a group of a, b (both with numpy 2.0) and d, which brings an optional extra e: a part
     # holding a alone sees numpy and a, as a's own environment would
