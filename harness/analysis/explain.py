@@ -26,7 +26,7 @@ from harness.analysis.bundled import (
 )
 from harness.analysis.elfscan import ElfFacts, Exported, scan_file, with_names
 from harness.analysis.mechanisms import Mechanism, Predictor
-from harness.analysis.scancache import Damaged, read
+from harness.analysis.scancache import Opened, read, read_with
 from harness.common.digests import file_sha256
 from harness.evidence.demangle import demangle
 from harness.scenario.tomlload import Checker, read_toml
@@ -271,9 +271,13 @@ def _relevant(table: Predictors) -> Callable[[Exported], bool]:
 
 
 def _read(
-    wheel_id: str, path: Path, sha256: str, table: Predictors, runtime: frozenset[str]
+    wheel_id: str,
+    path: Path,
+    sha256: str,
+    table: Predictors,
+    runtime: frozenset[str],
+    opened: Opened,
 ) -> Scanned:
-    opened = read(path, sha256)
     relevant = _relevant(table)
     elves: list[ElfFacts] = []
     findings: list[Finding] = []
@@ -298,10 +302,9 @@ def _scan(
     wheel_id: str, path: Path, sha256: str, table: Predictors, runtime: frozenset[str]
 ) -> Scanned:
     sha256 = sha256 or file_sha256(path)
-    try:
-        return _read(wheel_id, path, sha256, table, runtime)
-    except Damaged:  # removed: read again scans the wheel
-        return _read(wheel_id, path, sha256, table, runtime)
+    return read_with(
+        path, sha256, lambda opened: _read(wheel_id, path, sha256, table, runtime, opened)
+    )
 
 
 def _exports_of(item: Scanned, elf_path: str) -> frozenset[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.analysis.bundled import LibraryFamily, carried, copies
 from harness.analysis.elfscan import with_names
-from harness.analysis.scancache import Damaged, read
+from harness.analysis.scancache import Opened, read_with
 
 
 def users(family: LibraryFamily) -> frozenset[str]:
@@ -28,17 +28,12 @@ def exposed(path: Path, sha256: str, families: Sequence[LibraryFamily]) -> froze
     """The CPython modules whose library the wheel at `path` carries a copy of."""
     table = tuple(families)
     family = carried(table)
-    for attempt in (1, 2):
-        opened = read(path, sha256)
-        try:
-            elves = [
-                with_names(facts, (n for n in names if family(n.name)))
-                for facts, names in opened.files
-            ]
-        except Damaged:
-            if attempt == 2:
-                raise
-            continue  # removed from the cache: read again scans the wheel
+
+    def users_of(opened: Opened) -> frozenset[str]:
+        elves = [
+            with_names(facts, (n for n in names if family(n.name))) for facts, names in opened.files
+        ]
         found = copies(path.name, elves, opened.modules, table)
         return frozenset().union(*(users(copy.family) for copy in found))
-    raise AssertionError("unreachable")
+
+    return read_with(path, sha256, users_of)

@@ -24,10 +24,10 @@ import os
 import shutil
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 from harness import paths
 from harness.analysis.elfscan import Exported, Named, is_library_name, with_names
@@ -41,6 +41,7 @@ from harness.analysis.wheelscan import (
 from harness.analysis.wheelscan import stream as stream_wheel
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Bump when ElfFacts, WheelScan, this format or what the scan reads changes: older entries
 # are then scanned again.
@@ -298,19 +299,24 @@ def remove(entry: Stored) -> bool:
     return True
 
 
+def read_with(path: Path, sha256: str, use: Callable[[Opened], T]) -> T:
+    """`use(read(path, sha256))`; once more when the cache entry went bad while `use` read
+    its files (Damaged: the entry is removed, so the second read scans the wheel again)."""
+    try:
+        return use(read(path, sha256))
+    except Damaged as exc:
+        logger.info("%s; scanning the wheel again", exc)
+        return use(read(path, sha256))
+
+
 def scanned(path: Path, sha256: str) -> WheelScan:
     """The facts of a wheel file, all held: from the cache, else scanned and cached."""
     found = load(sha256)
     if found is not None:
         return found
-    for attempt in (1, 2):
-        opened = read(path, sha256)
-        try:
-            elves = tuple(with_names(facts, names) for facts, names in opened.files)
-        except Damaged as exc:
-            if attempt == 2:
-                raise
-            logger.info("%s; scanning the wheel again", exc)
-            continue
-        break
-    return WheelScan(elves=elves, modules=opened.modules, python_hits=opened.python_hits)
+
+    def held(opened: Opened) -> WheelScan:
+        elves = tuple(with_names(facts, names) for facts, names in opened.files)
+        return WheelScan(elves=elves, modules=opened.modules, python_hits=opened.python_hits)
+
+    return read_with(path, sha256, held)

@@ -175,6 +175,16 @@ def test_an_entry_damaged_among_its_names_is_removed_and_scanned_again(
     assert not path.exists()  # removed: the next reader scans the wheel
     assert scancache.scanned(wheel, "d" * 64) == facts
     assert path.is_file()
+    # a reader that meets the damage on its way reads once more, from a new scan
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    uses: list[int] = []
+
+    def names_of(opened: scancache.Opened) -> tuple[int, ...]:
+        uses.append(1)
+        return tuple(len(list(names)) for _, names in opened.files)
+
+    counted = scancache.read_with(wheel, "d" * 64, names_of)
+    assert len(uses) == 2 and counted == tuple(len(elf.exported) for elf in facts.elves)
 
 
 @pytest.mark.skipif(not OBJECTS, reason="no runtime library found on this machine")
