@@ -267,10 +267,6 @@ class _Known:
         with self.lock:
             self.loads[wheel] = modules
 
-    def all_loads(self) -> dict[str, frozenset[str]]:
-        with self.lock:
-            return dict(self.loads)
-
     def victims(self) -> Victims:
         with self.lock:
             return Victims(loads=dict(self.loads), exposed=dict(self.exposed))
@@ -559,13 +555,14 @@ def screen(
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+    victims = known.victims()
     return Screening(
         group_size=group_size,
         wheels=ids,
         groups=tuple(screened[g.name] for g in made),  # in the order made
         wall_s=time.monotonic() - started,
-        loads=known.all_loads(),
-        exposed=known.victims().exposed,
+        loads=victims.loads,
+        exposed=victims.exposed,
     )
 
 

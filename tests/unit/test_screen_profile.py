@@ -69,7 +69,7 @@ def test_each_wheel_runs_alone_once_and_its_victims_are_known() -> None:
     runs = Scripted(LOCAL)
     assert profile(GROUP, LOCAL, runs, known, STEPS) == GROUP.wheels
     assert [t.order for t in runs.trials] == [(w,) for w in GROUP.wheels]
-    assert known.all_loads() == {
+    assert known.victims().loads == {
         "lightgbm": frozenset(),  # alone: no sklearn to import
         "sklearn": frozenset({"_ssl", "_hashlib"}),
         "ctypes_user": frozenset({"_ctypes"}),
@@ -109,7 +109,7 @@ def test_the_record_lists_each_wheels_victims() -> None:
     known = _Known()
     profile(GROUP, LOCAL, Scripted(LOCAL), known, STEPS)
     record = Screening(
-        group_size=5, wheels=GROUP.wheels, groups=(), wall_s=0.0, loads=known.all_loads()
+        group_size=5, wheels=GROUP.wheels, groups=(), wall_s=0.0, loads=known.victims().loads
     ).to_json()
     assert record["victims_loaded"]["sklearn"] == ["_hashlib", "_ssl"]
     assert record["victims_loaded"]["lightgbm"] == []
