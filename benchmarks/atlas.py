@@ -264,6 +264,7 @@ def main_inner(argv: Sequence[str]) -> int:
         jobs, wheels = bare_cells(args.corpus)
         python = bare_venv(folder, wheels)
         other = bare_venv(folder, wheels, args.bare_python) if args.bare_python else python
+        other_version = interpreter(other)
         n = len(load_corpus(args.corpus).wheels)
         print(
             f"corpus {args.corpus.name}: {n} wheels, {n * (n - 1) // 2} pairs, {len(jobs)} "
@@ -295,7 +296,7 @@ def main_inner(argv: Sequence[str]) -> int:
             f"{got.rate / best['bare'].rate:6.2f}x {1000 * got.cpu_s / got.cells:12.1f}"
         )
     if "bare-python" in best:
-        print(f"bare-python: {args.bare_python}, {interpreter(other)}")
+        print(f"bare-python: {args.bare_python}, {other_version}; bare: {sys.version.split()[0]}")
         for way, got in best.items():
             if not way.startswith("bare"):
                 print(f"{way} ÷ bare-python {got.rate / best['bare-python'].rate:.2f}x")
