@@ -25,6 +25,7 @@ import docker.errors
 
 from harness import paths
 from harness.analysis import scancache
+from harness.cells.backends.docker import load_settings, mirror_paths
 from harness.common import cachedir
 from harness.errors import InputError
 from harness.images import mirrors, pruning, rootcopy
@@ -247,10 +248,13 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                     removed += 1
                     freed += image.size
                 # A mirror goes with its image: the complete ones of images still on the
-                # engine stay (an incomplete one is never used).
+                # engine stay (an incomplete one is never used), unless the settings no
+                # longer use its path (a root copy made with other mount points).
                 kept_images = {str(image.id) for image in client.images.list()}
+                used = mirror_paths(load_settings())
                 for mirror in mirrors.stored(client):
-                    if mirror.image_id in kept_images and mirror.complete:
+                    current = mirror.complete and mirror.path in used
+                    if mirror.image_id in kept_images and current:
                         continue
                     problem = mirrors.remove(client, mirror.volume)
                     if problem:

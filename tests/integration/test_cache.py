@@ -121,10 +121,14 @@ def test_list_then_prune_by_age(
     real = labelled(client)
     unused = throwaway_image(client, tmp_path, "unused", mark)
     used = throwaway_image(client, tmp_path, "used", mark)
-    # each with a mirror, as a slow storage driver gets them (images/mirrors.py)
+    # each with a mirror, as a slow storage driver gets them (images/mirrors.py), of a folder
+    # docker.toml mirrors
     (unused_mirror,), (used_mirror,) = (
-        mirrors.ensure(client, str(client.images.get(tag).id), ["/data"]) for tag in (unused, used)
+        mirrors.ensure(client, str(client.images.get(tag).id), ["/usr/lib"])
+        for tag in (unused, used)
     )
+    # and one of a folder the settings no longer mirror
+    (stale,) = mirrors.ensure(client, str(client.images.get(used).id), ["/data"])
     # and one whose fill was killed: no flag
     used_id = str(client.images.get(used).id)
     killed = mirrors.volume_name(used_id, "/killed")
@@ -138,7 +142,7 @@ def test_list_then_prune_by_age(
         rows = {(r["kind"], r["name"]): r for r in document["entries"]}
         assert rows[("image", unused)]["last_used"].startswith("2001-01-01")
         assert rows[("mirror", unused_mirror.volume)]["last_used"].startswith("2001-01-01")
-        assert rows[("mirror", used_mirror.volume)]["what"].startswith("/data of image ")
+        assert rows[("mirror", used_mirror.volume)]["what"].startswith("/usr/lib of image ")
         assert rows[("mirror", killed)]["what"].endswith(", never completed")
         assert rows[("image", used)]["last_used"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
         assert rows[("wheel", "old-wheel")]["what"] == "old-1.0-py3-none-any.whl"
@@ -166,15 +170,16 @@ def test_list_then_prune_by_age(
         tags = {t for i in client.images.list() for t in i.tags}
         assert unused not in tags and used in tags
         assert real <= labelled(client), "a real image was pruned"
-        # the removed image's mirror went with it, and the one never completed; the kept
-        # image's complete one stayed
-        assert f"removed mirror {unused_mirror.volume} (/data)" in out
+        # the removed image's mirror went with it, and the one never completed, and the one
+        # the settings no longer use; the kept image's current one stayed
+        assert f"removed mirror {unused_mirror.volume} (/usr/lib)" in out
+        assert f"removed mirror {stale.volume} (/data)" in out
         volumes = {v.name for v in client.volumes.list(filters={"label": mirrors.LABEL_MIRROR})}
         assert used_mirror.volume in volumes and unused_mirror.volume not in volumes
-        assert killed not in volumes
+        assert killed not in volumes and stale.volume not in volumes
     finally:
         provision.remove_images(client, [unused, used])
-        for volume in (unused_mirror.volume, used_mirror.volume, killed):
+        for volume in (unused_mirror.volume, used_mirror.volume, killed, stale.volume):
             mirrors.remove(client, volume)
 
 

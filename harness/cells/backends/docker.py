@@ -226,6 +226,19 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     return settings
 
 
+def root_copy_points(settings: Settings) -> tuple[str, ...]:
+    """The folders a root copy is made with, for the container's mounts to be bound on."""
+    return (settings.harness_dir, settings.inputs_dir, settings.workdir, "/tmp")
+
+
+def mirror_paths(settings: Settings) -> frozenset[str]:
+    """The mirror paths (images/mirrors.py's labels) these settings use: the mirrored
+    folders and the root copy's key; others were made by other settings."""
+    root = settings.root_copy
+    copy = {rootcopy.key([root, *root_copy_points(settings)])} if root else set()
+    return frozenset(settings.mirrored) | copy
+
+
 def keep_containers() -> bool:
     return os.environ.get("WHEELCLASH_KEEP_CONTAINERS", "") == "1"
 
@@ -619,9 +632,10 @@ class DockerBackend:
         if not self._slow_files(client, engine):
             return ""
         if (engine, image_id) not in self._root_copies:
-            points = (settings.harness_dir, settings.inputs_dir, settings.workdir, "/tmp")
             try:
-                volume = rootcopy.ensure(client, image_id, settings.root_copy, points)
+                volume = rootcopy.ensure(
+                    client, image_id, settings.root_copy, root_copy_points(settings)
+                )
             except InfrastructureError as exc:
                 logger.warning("the probes run on the container's own root: %s", exc)
                 volume = ""
