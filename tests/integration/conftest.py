@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import docker
 import psutil
 import pytest
 
@@ -96,3 +97,13 @@ def spawn_cli() -> Iterator[CliSpawner]:
     spawner = CliSpawner(REPO)
     yield spawner
     spawner.end_all()
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    """A client of this machine's engine, closed after the test."""
+    engine = docker.from_env(timeout=300)
+    try:
+        yield engine
+    finally:
+        engine.close()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -88,15 +87,6 @@ def throwaway_image(client: docker.DockerClient, tmp_path: Path, name: str, mark
         created=OLD_IMAGE_DATE,
     )
     return tag
-
-
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env(timeout=300)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 def left(cache: Path) -> list[str]:

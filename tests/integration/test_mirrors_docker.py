@@ -4,7 +4,6 @@ which hold what the image holds; elsewhere they read the image's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,30 +18,10 @@ from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import doctor_checks, mirrors
 from harness.run.runner import session_outcomes
+from tests.integration.engine import listing
 from tests.unit.helpers import build_wheel, file_wheel
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
-
-
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env(timeout=300)
-    try:
-        yield engine
-    finally:
-        engine.close()
-
-
-def listing(
-    client: docker.DockerClient, image: str, folder: str, volume: str = "", at: str = ""
-) -> str:
-    """`ls -la` of a folder in a container of the image, with `volume` mounted at `at`."""
-    mounts = {volume: {"bind": at, "mode": "ro"}} if volume else {}
-    out = client.containers.run(
-        image, ["ls", "-la", "--time-style=+", folder], remove=True, volumes=mounts
-    )
-    assert isinstance(out, bytes)
-    return out.decode()
 
 
 def a_wheel(folder: Path) -> BuiltWheel:

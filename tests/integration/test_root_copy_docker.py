@@ -7,7 +7,6 @@ container's root and the engine's next containers read the mirrors instead."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -21,6 +20,7 @@ from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import doctor_checks, mirrors
 from harness.run.runner import session_outcomes
+from tests.integration.engine import listing
 from tests.unit.helpers import build_wheel, file_wheel
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -37,15 +37,6 @@ print("PROC", os.getpid() == int(os.readlink("/proc/self")))
 print("DEV", open("/dev/null", "w").write("x") == 1, os.path.isdir("/dev/shm"))
 print("WRITE", os.access("/usr/lib", os.W_OK))
 """
-
-
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env(timeout=300)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 @pytest.fixture
@@ -69,16 +60,6 @@ def job() -> CellJob:
         preload="",
         timeout_s=30,
     )
-
-
-def listing(client: docker.DockerClient, folder: str, volume: str = "", at: str = "") -> str:
-    """`ls -la` of a folder in a container of the image, with `volume` mounted at `at`."""
-    mounts = {volume: {"bind": at, "mode": "ro"}} if volume else {}
-    out = client.containers.run(
-        IMAGE, ["ls", "-la", "--time-style=+", folder], remove=True, volumes=mounts
-    )
-    assert isinstance(out, bytes)
-    return out.decode()
 
 
 def test_probes_run_chrooted_in_a_copy_of_the_images_root(
@@ -115,8 +96,8 @@ def test_probes_run_chrooted_in_a_copy_of_the_images_root(
     assert owners.output.decode().split() == [settings.supervisor_user] * 2, owners
     # the copy holds what the image does: names, sizes, owners and modes
     for folder in ("/usr/lib/python3.11", "/usr/lib/x86_64-linux-gnu", "/usr/bin", "/etc/ssl"):
-        inside = listing(client, f"/r{folder}", copy["Name"], "/r")
-        assert inside == listing(client, folder), folder
+        inside = listing(client, IMAGE, f"/r{folder}", copy["Name"], "/r")
+        assert inside == listing(client, IMAGE, folder), folder
 
 
 def test_an_engine_refusing_the_binds_runs_probes_on_the_containers_root(
