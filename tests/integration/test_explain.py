@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.analysis import explain as module
+from harness.analysis import scancache
 from harness.analysis.explain import explain, mechanisms
 from harness.analysis.mechanisms import Mechanism
 from harness.analysis.scancache import Opened
@@ -151,15 +152,17 @@ def test_explain_cli_prints_text_and_json(
 
 
 def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The wheels explain reads from the scan cache from now on, in order."""
+    """The wheels explain reads from the scan cache from now on, in order: itself, or
+    through `scancache.read_with`."""
     reads: list[Path] = []
-    real = module.read
+    real = scancache.read
 
     def counted(path: Path, sha256: str) -> Opened:
         reads.append(path)
         return real(path, sha256)
 
     monkeypatch.setattr(module, "read", counted)
+    monkeypatch.setattr(scancache, "read", counted)
     return reads
 
 
