@@ -31,6 +31,7 @@ def test_the_shipped_table_names_the_slow_drivers() -> None:
     table = load_table()
     assert {"fuse-overlayfs", "vfs"} <= set(table.slow_drivers)
     assert "0.67x" in table.slow_drivers["fuse-overlayfs"].cost
+    assert "root filesystem" in table.slow_drivers["fuse-overlayfs"].cost
     # only where every file access is slow do cell containers read mirrors
     assert table.slow_drivers["fuse-overlayfs"].mirror and not table.slow_drivers["vfs"].mirror
     assert table.fail_below_gib <= table.warn_below_gib
