@@ -79,6 +79,9 @@ class Confinement:
     # Named volumes, read-only, as (where, volume): an image's own folders copied to the
     # engine's disk (harness/images/mirrors.py); they outlive the container.
     mirrors: tuple[tuple[str, str], ...] = ()
+    # Named volumes as (where, volume, read-only) that hold what the harness keeps between
+    # runs: an installed environment (cells/backends/environments.py).
+    kept: tuple[tuple[str, str, bool], ...] = ()
     capabilities: tuple[str, ...] = ()  # given back after all are dropped
     # The user of the container's own processes (its init and `sleep`); "" for `user`. Root,
     # where an exec as root needs `capabilities`: the engine grants an exec the added
@@ -127,6 +130,10 @@ def mounts(
     ]
     volumes += [
         Mount(where, volume, type="volume", read_only=True) for where, volume in confinement.mirrors
+    ]
+    volumes += [
+        Mount(where, volume, type="volume", read_only=read_only)
+        for where, volume, read_only in confinement.kept
     ]
     return tmpfs, volumes
 

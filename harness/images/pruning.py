@@ -17,7 +17,7 @@ from harness.images import usage
 from harness.images.provision import LABEL_HASH, in_repository
 
 
-def _timestamp(text: object) -> float | None:
+def timestamp(text: object) -> float | None:
     """Epoch seconds of the engine's RFC 3339 times (nanoseconds and all); None if not one."""
     if not isinstance(text, str) or not text or text.startswith("0001-"):
         return None
@@ -53,8 +53,8 @@ def entry(image: Image) -> ImageEntry:
     made = [
         t
         for t in (
-            _timestamp(attrs.get("Created")),
-            _timestamp((attrs.get("Metadata") or {}).get("LastTagTime")),
+            timestamp(attrs.get("Created")),
+            timestamp((attrs.get("Metadata") or {}).get("LastTagTime")),
         )
         if t is not None
     ]

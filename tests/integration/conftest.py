@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
+from harness.cells.backends import docker as docker_backend
 from harness.evidence.results import CellResult
 from harness.run.runner import wheels_for
 from harness.scenario.load import load_scenario
@@ -107,3 +109,11 @@ def client() -> Iterator[docker.DockerClient]:
         yield engine
     finally:
         engine.close()
+
+
+@pytest.fixture
+def installs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docker backend installs every wheel set in the container, keeping none between
+    containers (cells/backends/environments.py): for tests of how it installs."""
+    settings = replace(docker_backend.load_settings(), kept_environments=0)
+    monkeypatch.setattr(docker_backend, "load_settings", lambda: settings)

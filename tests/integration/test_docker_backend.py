@@ -295,7 +295,9 @@ def test_leftovers_are_removed_by_several_janitors_at_once(client: docker.Docker
         with ThreadPoolExecutor(max_workers=4) as pool:
             removed = list(pool.map(lambda _: DockerBackend().remove_leftovers(), range(4)))
         assert ours(client, pid) == []
-        assert 8 <= sum(removed) <= 8 * 4
+        # each counted once; another test's backend, opening meanwhile (pytest -n), may have
+        # removed some of them
+        assert 0 < sum(removed) <= 8, removed
     finally:
         for orphan in orphans:
             try:
@@ -347,7 +349,7 @@ def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
 
 
 def test_containers_of_one_image_read_its_facts_once(
-    client: docker.DockerClient, caplog: pytest.LogCaptureFixture
+    client: docker.DockerClient, caplog: pytest.LogCaptureFixture, installs: None
 ) -> None:
     """The target facts and the venv's site-packages folder are the image's: the second
     container of it takes them from the first instead of starting interpreters for them;
@@ -373,7 +375,7 @@ def test_containers_of_one_image_read_its_facts_once(
 
 
 def test_the_installed_set_is_byte_compiled_after_pip_and_a_bad_module_stops_nothing(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, installs: None
 ) -> None:
     """pip installs without writing .pyc files; then every module is compiled on all cores
     (cells/install.py compile_command). One that does not compile is left as pip leaves it."""

@@ -28,6 +28,8 @@ def test_the_shipped_settings_leave_the_probes_only_fixed_size_scratch() -> None
     # A root copy is mounted apart from everything the containers have of their own.
     assert settings.root_copy == "/opt/wheelclash-root"
     assert settings.root_copy not in (settings.harness_dir, settings.inputs_dir, settings.workdir)
+    # Installed environments are kept, up to a size on the engine's disk.
+    assert settings.kept_environments == 20 << 30
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,16 @@ def settings_with(tmp_path: Path, old: str, new: str) -> Path:
             'root_copy = "/opt/wheelclash-root"',
             'root_copy = "/opt/wheelclash"',
             r"container\.root_copy: .* the harness's own",
+        ),
+        (
+            'kept_environments = "20g"',
+            'kept_environments = "lots"',
+            r"container\.kept_environments: must be a size such as \"20g\", or \"0\" .*'lots'",
+        ),
+        (
+            'kept_environments = "20g"',
+            "kept_environments = 20",
+            r"container\.kept_environments: must be a string \(is a int\)",
         ),
     ],
 )

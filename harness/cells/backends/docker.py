@@ -20,6 +20,9 @@ the image's root filesystem on the engine's disk, with the container's own mount
 it (images/rootcopy.py, resources/root_binds.py), and the venv is made and installed there
 too (resources/enter_root.py); where the engine refuses the binds, the image's /usr/lib and
 /usr/bin are read from copies on the engine's disk instead (images/mirrors.py).
+
+The installed venv is kept between containers (environments.py): the first container of an
+image and wheel set installs into a named volume, and the next ones mount it read-only.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -47,7 +50,7 @@ from packaging.utils import parse_wheel_filename
 from harness import paths
 from harness.build.builders import Builder, ContainerBuilder
 from harness.build.wheels import BuiltWheel
-from harness.cells.backends import Session, TargetFacts
+from harness.cells.backends import Session, TargetFacts, environments
 from harness.cells.backends import transfer as wheel_transfer
 from harness.cells.backends.fetch import fetch_capture
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
@@ -98,6 +101,9 @@ class Settings:
     # filesystem for their probes to run chrooted in (harness/images/rootcopy.py); "" for
     # never. Where it cannot be made or entered, the mirrors above serve instead.
     root_copy: str = ""
+    # Bytes of the engine's disk that installed environments kept between runs may take
+    # together (cells/backends/environments.py); 0 keeps none.
+    kept_environments: int = 0
 
     @property
     def workdir(self) -> str:
@@ -145,7 +151,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
     check.unknown_keys(document, {"container", "builder"}, "")
     table = check.table(document, "container", "container")
     keys = {"user", "supervisor_user", "memory", "pids", "workdir", "harness_dir", "scratch"}
-    keys |= {"inputs_dir", "mirrored", "root_copy"}
+    keys |= {"inputs_dir", "mirrored", "root_copy", "kept_environments"}
     check.unknown_keys(table, keys, "container")
     scratch = check.table(table, "scratch", "container.scratch")
     check.unknown_keys(scratch, {"home", "cells", "tmp"}, "container.scratch")
@@ -168,6 +174,12 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
         check.add(
             "container.root_copy",
             f'must be "" or an absolute folder other than / and the harness\'s own (is {given!r})',
+        )
+    kept = check.string(table, "kept_environments", "container.kept_environments", "0")
+    if kept.strip() != "0" and not size_bytes(kept):
+        check.add(
+            "container.kept_environments",
+            f'must be a size such as "20g", or "0" to keep none (is {kept!r})',
         )
     for folder in mirrored:
         if not folder.startswith("/") or folder.rstrip("/") in ("", harness_dir, home):
@@ -214,6 +226,7 @@ def load_settings(path: Path = paths.RESOURCES / "docker.toml") -> Settings:
         default_builder_suite=check.string(builder, "default_suite", "builder.default_suite"),
         mirrored=mirrored,
         root_copy=root_copy,
+        kept_environments=size_bytes(kept) or 0,
     )
     memory = settings.confinement.memory
     if memory and not containers.MEMORY_RE.match(memory):
@@ -571,43 +584,111 @@ class DockerBackend:
         if root_copy:  # to bind the container's mounts into the copy and enter it
             capabilities = (*confinement.capabilities, *ROOTING_CAPABILITIES)
             confinement = replace(confinement, capabilities=capabilities)
-        with (
-            progress.stage(StageKind.OPEN, label, total=2) as opening,
-            containers.confined(
-                client, image.image_id, confinement, labels, keep=keep_containers()
-            ) as container,
-        ):
-            known = (self.engine_url(arch), image.image_id)
-            found = self._prepare(container, settings, placement, self._image_facts.get(known))
-            self._image_facts[known] = found
-            root = self._enter_root_copy(container, settings, arch) if root_copy else ""
-            facts = TargetFacts(
-                target=target,
-                arch=arch,
-                python=str(found.get("python", "")),
-                glibc=str(found.get("glibc", "")),
-                libstdcxx=str(found.get("libstdcxx", "")),
-                image_id=image.image_id,
-                image_digest=image.digest or "",
-                emulated=emulated,
-                engine=self.engine_url(arch),
-            )
-            opening.advance(1, note="installing the wheel set")
-            problem = not_installable_reason(wheels, found.get("tags"))
-            if not problem:
-                site = self._venv(container, settings, self._venv_sites.get(known), root)
-                self._venv_sites[known] = site
-                problem = self._install(container, settings, placement, site, root)
-            opening.advance(2)
-            opening.end()
-            yield DockerSession(
-                client=client,
-                container=container,
-                facts=facts,
-                settings=settings,
-                not_installable=problem,
-                root=root,
-            )
+        with ExitStack() as filling:
+            claim = self._claim(filling, client, image.image_id, settings, wheels)
+            if claim is not None:
+                kept = ((settings.venv, claim.volume, claim.ready),)
+                confinement = replace(confinement, kept=kept)
+            with (
+                progress.stage(StageKind.OPEN, label, total=2) as opening,
+                containers.confined(
+                    client, image.image_id, confinement, labels, keep=keep_containers()
+                ) as container,
+            ):
+                known = (self.engine_url(arch), image.image_id)
+                installed = claim is not None and claim.ready
+                found = self._prepare(
+                    container, settings, placement, self._image_facts.get(known), installed
+                )
+                self._image_facts[known] = found
+                root = self._enter_root_copy(container, settings, arch) if root_copy else ""
+                facts = TargetFacts(
+                    target=target,
+                    arch=arch,
+                    python=str(found.get("python", "")),
+                    glibc=str(found.get("glibc", "")),
+                    libstdcxx=str(found.get("libstdcxx", "")),
+                    image_id=image.image_id,
+                    image_digest=image.digest or "",
+                    emulated=emulated,
+                    engine=self.engine_url(arch),
+                )
+                opening.advance(1, note="installing the wheel set")
+                problem = not_installable_reason(wheels, found.get("tags"))
+                if not problem and not installed:
+                    site = self._venv(container, settings, self._venv_sites.get(known), root)
+                    self._venv_sites[known] = site
+                    problem = self._install(container, settings, placement, site, root)
+                    if claim is not None and not problem:
+                        self._keep(client, container, settings, claim, root)
+                        filling.close()  # complete: other runs may use it from now on
+                opening.advance(2)
+                opening.end()
+                yield DockerSession(
+                    client=client,
+                    container=container,
+                    facts=facts,
+                    settings=settings,
+                    not_installable=problem,
+                    root=root,
+                )
+
+    def _claim(
+        self,
+        filling: ExitStack,
+        client: docker.DockerClient,
+        image_id: str,
+        settings: Settings,
+        wheels: Sequence[BuiltWheel],
+    ) -> environments.Claim | None:
+        """The kept environment of the set on this image, complete or to fill (held in
+        `filling` until it is); None when none is kept (the settings, an engine error, or
+        fills under way elsewhere), and the set is installed in the container's own volume."""
+        if not settings.kept_environments or keep_containers():
+            return None
+        houses = [
+            (path.name, path.stat().st_size)
+            for name, path in wheel_transfer.inputs(wheels)
+            if name.startswith(f"{wheel_transfer.WHEELHOUSE}/")
+        ]
+        environment = environments.key(
+            image_id,
+            [w.sha256 for w in wheels],
+            houses,
+            venv=settings.venv,
+            owner=settings.supervisor_user,
+        )
+        try:
+            claim = filling.enter_context(environments.claimed(client, environment, image_id))
+        except (InfrastructureError, *ENGINE_FAILURES) as exc:
+            logger.warning("the wheel set is installed without keeping it: %s", exc)
+            return None
+        if not claim.ready:  # once the container is gone, removed unless it was completed
+            filling.callback(environments.discard, client, claim)
+        logger.info(
+            "environment %s: %s", claim.volume, "kept, installing nothing" if claim.ready else "new"
+        )
+        return claim
+
+    def _keep(
+        self,
+        client: docker.DockerClient,
+        container: Container,
+        settings: Settings,
+        claim: environments.Claim,
+        root: str,
+    ) -> None:
+        """Flag the freshly installed environment complete, with its size, and remove the
+        least recently used ones beyond `kept_environments`."""
+        command = ["du", "-s", "-k", settings.venv]
+        code, output = self._exec(container, settings, command, root)
+        words = output.split()
+        size = int(words[0]) * 1024 if code == 0 and words and words[0].isdigit() else 0
+        try:
+            environments.complete(client, claim, size)
+            environments.evict(client, settings.kept_environments, keep=claim.volume)
+        except ENGINE_FAILURES as exc:
+            logger.warning("the environment %s is not kept: %s", claim.volume, exc)
 
     def _slow_files(self, client: docker.DockerClient, engine: str) -> bool:
         """Whether the engine's storage driver makes every file access slow (doctor.toml's
@@ -700,9 +781,11 @@ class DockerBackend:
         settings: Settings,
         placement: wheel_transfer.Placement,
         known: dict[str, Any] | None = None,
+        installed: bool = False,
     ) -> dict[str, Any]:
         """Ship the scripts (and, streaming, the wheels) in; return the target's facts:
-        `known`, read from an earlier container of the same image, else read now."""
+        `known`, read from an earlier container of the same image, else read now. With
+        `installed`, the venv is a kept environment, mounted read-only, its owner's already."""
         scripts = {
             "probe.py": paths.PROBE,
             "supervisor.py": paths.SUPERVISOR,
@@ -719,7 +802,7 @@ class DockerBackend:
             *placement.entries,
         ]
         # The supervisor user's: the venv it installs, and pip's scratch space.
-        own = ["venv", "tmp"]
+        own = ["tmp"] if installed else ["venv", "tmp"]
         user = settings.supervisor_user
         try:
             with TarStream(entries, ROOT) as stream:
