@@ -1,5 +1,6 @@
 """List or prune what wheelclash keeps: its images (and their mirrors: images/mirrors.py),
-built wheels, wheelhouses, venvs and the wheel scans that `explain` and attribution read
+the installed environments kept on the engine (cells/backends/environments.py), built wheels,
+wheelhouses, venvs and the wheel scans that `explain` and attribution read
 (analysis/scancache.py).
 
 `cache list` shows each with its size and when it was last used; `cache prune` removes them
@@ -25,6 +26,7 @@ import docker.errors
 
 from harness import paths
 from harness.analysis import scancache
+from harness.cells.backends import environments
 from harness.cells.backends.docker import load_settings, mirror_paths
 from harness.common import cachedir
 from harness.errors import InputError
@@ -38,7 +40,7 @@ _COLUMNS: Final = ("kind", "name", "size", "last used", "what")
 
 @dataclass(frozen=True, kw_only=True)
 class Row:
-    kind: str  # image, mirror, wheel, wheelhouse, venv, scan
+    kind: str  # image, mirror, environment, wheel, wheelhouse, venv, scan
     name: str
     size: int
     last_used: float
@@ -132,16 +134,22 @@ def image_rows(images: list[pruning.ImageEntry]) -> list[Row]:
     ]
 
 
-def mirror_rows(client: docker.DockerClient, images: list[pruning.ImageEntry]) -> list[Row]:
-    """The mirror volumes, each dated by its image's last use (0 when the image is gone)."""
-    used = {image.image_id: image.last_used for image in images}
+def volume_sizes(client: docker.DockerClient) -> dict[str, int]:
+    """Each volume's size as the engine counts it (it walks them all: seconds for large ones)."""
     try:
-        sizes = {
+        return {
             str(v.get("Name")): int((v.get("UsageData") or {}).get("Size") or 0)
             for v in client.df().get("Volumes") or []
         }
     except (docker.errors.DockerException, OSError):
-        sizes = {}
+        return {}
+
+
+def mirror_rows(
+    client: docker.DockerClient, images: list[pruning.ImageEntry], sizes: dict[str, int]
+) -> list[Row]:
+    """The mirror volumes, each dated by its image's last use (0 when the image is gone)."""
+    used = {image.image_id: image.last_used for image in images}
     return [
         Row(
             kind="mirror",
@@ -153,6 +161,22 @@ def mirror_rows(client: docker.DockerClient, images: list[pruning.ImageEntry]) -
             where="engine",
         )
         for m in mirrors.stored(client)
+    ]
+
+
+def environment_rows(client: docker.DockerClient, sizes: dict[str, int]) -> list[Row]:
+    """The kept environments' volumes (cells/backends/environments.py), by their last use."""
+    return [
+        Row(
+            kind="environment",
+            name=e.volume,
+            size=max(e.size, sizes.get(e.volume, 0)),
+            last_used=e.last_used,
+            what=f"an installed wheel set, image {e.image_id.removeprefix('sha256:')[:12]}"
+            + ("" if e.complete else ", never completed"),
+            where="engine",
+        )
+        for e in environments.stored(client)
     ]
 
 
@@ -193,7 +217,9 @@ def _list(*, as_json: bool) -> int:
     volumes: list[Row] = []
     try:
         images = pruning.entries(client) if client is not None else []
-        volumes = mirror_rows(client, images) if client is not None else []
+        if client is not None:
+            sizes = volume_sizes(client)
+            volumes = mirror_rows(client, images, sizes) + environment_rows(client, sizes)
     finally:
         if client is not None:
             client.close()
@@ -263,6 +289,19 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                         continue
                     print(f"removed mirror {mirror.volume} ({rootcopy.described(mirror.path)})")
                     removed += 1
+                # An environment goes when due, or with its image (one never completed and
+                # used lately may be filling now).
+                for kept_one in environments.stored(client):
+                    if kept_one.image_id in kept_images and not due(kept_one.last_used):
+                        continue
+                    problem = environments.remove(client, kept_one.volume)
+                    if problem:
+                        print(f"kept environment {kept_one.volume}: {problem}")
+                        kept += 1
+                        continue
+                    print(f"removed environment {kept_one.volume} ({human_size(kept_one.size)})")
+                    removed += 1
+                    freed += kept_one.size
             finally:
                 client.close()
     for entry in cachedir.entries():

@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.cells.backends import environments
 from harness.cli import main
 from harness.common.locking import file_lock
 from harness.images import mirrors, provision
@@ -123,6 +124,14 @@ def test_list_then_prune_by_age(
     used_id = str(client.images.get(used).id)
     killed = mirrors.volume_name(used_id, "/killed")
     client.volumes.create(killed, labels={mirrors.LABEL_MIRROR: used_id, mirrors.LABEL_PATH: "/k"})
+    # an installed environment kept for each (cells/backends/environments.py)
+    kept = []
+    for tag in (unused, used):
+        image_id = str(client.images.get(tag).id)
+        key = environments.key(image_id, [mark], [], venv="/v", owner="1:1")
+        with environments.claimed(client, key, image_id) as claim:
+            environments.complete(client, claim, 7000)
+        kept.append(claim.volume)
     try:
         provision.inspect_reference(client, used)  # a run resolving it: its use is recorded
         code, out = run(capsys, "cache", "list", "--json")
@@ -134,6 +143,8 @@ def test_list_then_prune_by_age(
         assert rows[("mirror", unused_mirror.volume)]["last_used"].startswith("2001-01-01")
         assert rows[("mirror", used_mirror.volume)]["what"].startswith("/usr/lib of image ")
         assert rows[("mirror", killed)]["what"].endswith(", never completed")
+        assert rows[("environment", kept[0])]["what"].startswith("an installed wheel set, image")
+        assert rows[("environment", kept[1])]["size"] > 0
         assert rows[("image", used)]["last_used"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
         assert rows[("wheel", "old-wheel")]["what"] == "old-1.0-py3-none-any.whl"
         assert rows[("wheel", "old-wheel")]["size"] >= 5000
@@ -167,10 +178,16 @@ def test_list_then_prune_by_age(
         volumes = {v.name for v in client.volumes.list(filters={"label": mirrors.LABEL_MIRROR})}
         assert used_mirror.volume in volumes and unused_mirror.volume not in volumes
         assert killed not in volumes and stale.volume not in volumes
+        # the removed image's environment went too; the kept one's, used lately, stayed
+        assert f"removed environment {kept[0]}" in out and kept[1] not in out
+        volumes = {v.name for v in client.volumes.list(filters={"label": environments.LABEL_KEY})}
+        assert kept[1] in volumes and kept[0] not in volumes
     finally:
         provision.remove_images(client, [unused, used])
         for volume in (unused_mirror.volume, used_mirror.volume, killed, stale.volume):
             mirrors.remove(client, volume)
+        for volume in kept:
+            environments.remove(client, volume)
 
 
 def test_prune_skips_an_entry_another_process_holds(
