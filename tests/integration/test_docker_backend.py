@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from harness.cells.jobs import CellJob, Import
 from harness.cli import main
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
+from harness.images import doctor_checks, factcache
 from harness.images import provision as images
 from harness.images.containers import LABEL_OWNER
 from harness.run.runner import session_outcomes, wheels_for
@@ -44,13 +46,6 @@ HOSTILE = REPO / "tests" / "data" / "hostile"
 SCHEMA = json.loads(paths.RESULTS_SCHEMA.read_text())
 # CI runs these; the full matrix adds debian:sid (see README).
 TARGETS = "debian:bullseye,debian:bookworm,debian:trixie"
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env()
-    yield engine
-    engine.close()
 
 
 def ours(client: docker.DockerClient, pid: int | None = None) -> list[Any]:
@@ -120,7 +115,15 @@ def test_mechanisms_on_each_debian_target(
     assert facts["debian:trixie"]["glibc"] == "glibc 2.41"
     assert all(f["image_id"].startswith("sha256:") and not f["emulated"] for f in facts.values())
     assert document["provenance"]["backends"]["docker"]["engine"]
-    assert document["provenance"]["backends"]["docker"]["storage_driver"]
+    driver = document["provenance"]["backends"]["docker"]["storage_driver"]
+    slow = doctor_checks.slow_driver(driver)
+    # where the storage driver is slow, the probes ran in each image's root copy, and say so
+    copies = {f["root_copy"] for f in facts.values()}
+    if slow is not None and slow.mirror:
+        assert all(c.startswith("wheelclash-mirror-") and "-root-" in c for c in copies), copies
+        assert len(copies) == 3, copies
+    else:
+        assert copies == {""}, copies
     builders = {w["builder"] for w in document["provenance"]["wheels"]}
     assert builders == {f"debian:{s}/x86_64 builder" for s in ("bullseye", "bookworm", "trixie")}
     assert ours(client, os.getpid()) == []
@@ -349,27 +352,32 @@ def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
 
 
 def test_containers_of_one_image_read_its_facts_once(
-    client: docker.DockerClient, caplog: pytest.LogCaptureFixture, installs: None
+    client: docker.DockerClient,
+    caplog: pytest.LogCaptureFixture,
+    installs: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The target facts and the venv's site-packages folder are the image's: the second
     container of it takes them from the first instead of starting interpreters for them;
-    its venv is made and its cells run as the first's do."""
-    backend = DockerBackend()
-    wheels = bookworm_wheels(backend)
+    its venv is made and its cells run as the first's do. The facts are kept on disk
+    (images/factcache.py): a later run's backend reads none."""
+    monkeypatch.setattr(factcache, "FOLDER", f"image-facts-test-{os.getpid()}-{time.time_ns()}")
+    wheels = bookworm_wheels(DockerBackend())
     job = import_job("c", wheels[1].module)
     seen = []
     with caplog.at_level(logging.INFO, logger="harness.images.containers"):
-        for _ in range(2):
+        for backend in [DockerBackend()] * 2 + [DockerBackend()]:
             with backend.open("debian:bookworm", "x86_64", wheels) as session:
                 [outcome] = list(session_outcomes(session, [job]))
                 seen.append(session.facts)
             assert classify(outcome).verdict is Verdict.PASS
     execs = [r.getMessage() for r in caplog.records if "+ docker exec" in r.getMessage()]
-    for asked in ("target_facts.py", "get_path('purelib')"):
-        assert len([e for e in execs if asked in e]) == 1, execs
-    assert len([e for e in execs if " -m venv " in e]) == 2, execs
-    assert len([e for e in execs if " -m pip install " in e]) == 2, execs
-    assert seen[0] == seen[1]
+    assert len([e for e in execs if "target_facts.py" in e]) == 1, execs
+    assert len([e for e in execs if "get_path('purelib')" in e]) == 2, execs  # per backend
+    assert len([e for e in execs if " -m venv " in e]) == 3, execs
+    assert len([e for e in execs if " -m pip install " in e]) == 3, execs
+    assert seen[0] == seen[1] == seen[2]
+    shutil.rmtree(paths.cache_dir() / factcache.FOLDER)
     assert seen[0].python.startswith("3.11") and seen[0].glibc == "glibc 2.36"
     assert ours(client, os.getpid()) == []
 

@@ -71,6 +71,7 @@ def test_probes_run_chrooted_in_a_copy_of_the_images_root(
     with backend.open("debian:bookworm", "x86_64", [a_wheel(tmp_path)]) as session:
         assert isinstance(session, DockerSession)
         assert session.root == settings.root_copy
+        facts = session.facts
         container = session.container
         container.reload()
         mounted = {m["Destination"]: m for m in container.attrs["Mounts"]}
@@ -86,6 +87,7 @@ def test_probes_run_chrooted_in_a_copy_of_the_images_root(
     copy = mounted[settings.root_copy]
     assert copy["Type"] == "volume" and copy["RW"] is False, copy
     assert copy["Name"].startswith("wheelclash-mirror-") and "-root-" in copy["Name"], copy
+    assert facts.root_copy == copy["Name"], facts  # in the results' provenance
     # the copy takes the mirrors' place
     assert "/usr/lib" not in mounted and "/usr/bin" not in mounted
     # the probe's root is the copy, and what the container mounts is there too
@@ -116,7 +118,7 @@ def test_an_engine_refusing_the_binds_runs_probes_on_the_containers_root(
         backend.open("debian:bookworm", "x86_64", wheels) as first,
     ):
         assert isinstance(first, DockerSession)
-        assert first.root == ""
+        assert first.root == "" and first.facts.root_copy == ""
         (outcome,) = session_outcomes(first, [job()])
     assert "refused to bind" in caplog.text and "Operation not permitted" in caplog.text
     assert classify(outcome).verdict is Verdict.PASS, outcome

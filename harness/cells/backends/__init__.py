@@ -33,6 +33,9 @@ class TargetFacts:
     image_digest: str = ""
     emulated: bool = False  # the cells ran under qemu-user
     engine: str = ""  # the Docker engine's URL ("default": DOCKER_HOST or the local socket)
+    # The volume holding the image's root filesystem that the probes ran chrooted in (a slow
+    # storage driver's: images/rootcopy.py), or "" when they ran on the container's own root.
+    root_copy: str = ""
 
 
 class Session(Protocol):

@@ -62,7 +62,7 @@ from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
 from harness.images import catalogue as image_catalogue
-from harness.images import containers, doctor_checks, engines, mirrors, rootcopy
+from harness.images import containers, doctor_checks, engines, factcache, mirrors, rootcopy
 from harness.images import provision as images
 from harness.images.tarstream import Entry, TarStream, owned
 from harness.scenario.tomlload import Checker, read_toml
@@ -597,9 +597,10 @@ class DockerBackend:
             ):
                 known = (self.engine_url(arch), image.image_id)
                 installed = claim is not None and claim.ready
-                found = self._prepare(
-                    container, settings, placement, self._image_facts.get(known), installed
-                )
+                facts_kept = self._image_facts.get(known) or factcache.read(image.image_id)
+                found = self._prepare(container, settings, placement, facts_kept, installed)
+                if facts_kept is None:
+                    factcache.write(image.image_id, found)
                 self._image_facts[known] = found
                 root = self._enter_root_copy(container, settings, arch) if root_copy else ""
                 facts = TargetFacts(
@@ -612,6 +613,7 @@ class DockerBackend:
                     image_digest=image.digest or "",
                     emulated=emulated,
                     engine=self.engine_url(arch),
+                    root_copy=root_copy if root else "",
                 )
                 opening.advance(1, note="installing the wheel set")
                 problem = not_installable_reason(wheels, found.get("tags"))
