@@ -18,6 +18,7 @@ from harness import paths
 from harness.analysis.bundled import (
     MECHANISM,
     PREDICTOR,
+    Copy,
     LibraryFamily,
     carried,
     collisions,
@@ -243,6 +244,9 @@ class Scanned:
     elves: tuple[ElfFacts, ...]
     modules: frozenset[str]  # archive paths of extension modules
     findings: tuple[Finding, ...]  # the wheel's own
+    # The bundled library families it exports copies of (analysis/bundled.py): worked out
+    # once per wheel, not once per set it is explained in.
+    copies: tuple[Copy, ...] = ()
 
 
 def _once(table: Predictors) -> Callable[[str], bool]:
@@ -295,6 +299,7 @@ def _read(
         elves=tuple(elves),
         modules=opened.modules,
         findings=tuple(findings),
+        copies=copies(wheel_id, elves, opened.modules, table.bundled),
     )
 
 
@@ -555,7 +560,7 @@ def _bundled_findings(items: Sequence[Scanned], table: Predictors) -> list[Findi
     """Bundled copies of common libraries exporting the names another wheel's copy, or the
     system's copy that CPython loads, exports too (analysis/bundled.py)."""
     msg = table.messages
-    carried = [copies(item.wheel_id, item.elves, item.modules, table.bundled) for item in items]
+    carried = [item.copies for item in items]
     wheels = {item.wheel_id: item.path.name for item in items}
     out: list[Finding] = []
     for hit in collisions(carried, table.runtime_search):

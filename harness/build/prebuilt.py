@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
-from harness.build.provenance import elf_comment
+from harness.build import wheelfacts
 from harness.build.wheelhouse import TargetPython, download
 from harness.build.wheels import BuiltWheel
 from harness.common.digests import file_sha256
@@ -21,7 +21,6 @@ from harness.scenario.requires_dist import (
     unmet,
     unmet_message,
 )
-from harness.scenario.user_imports import imports_for
 from harness.scenario.wheel_contents import read_contents
 
 GIVEN: Final = "given"
@@ -30,16 +29,17 @@ GIVEN: Final = "given"
 def given_wheel(spec: WheelSpec, path: Path, wheelhouse: Path | None = None) -> BuiltWheel:
     """A given wheel file as the runner and the backends take it; its hash is provenance."""
     sha = file_sha256(path)
+    read = wheelfacts.facts(path, sha)
     return BuiltWheel(
         wheel_id=spec.id,
-        module=",".join(spec.imports or imports_for(path)),
+        module=",".join(spec.imports or read.imports),
         fixture=spec.requirement or path.name,
         toolchain=GIVEN,
         link="",
         path=path,
         sha256=sha,
         compiler="",
-        elf_comment=elf_comment(path),
+        elf_comment=read.elf_comment,
         builder=GIVEN,
         builder_id="",
         audit="",
@@ -121,7 +121,7 @@ def with_modules(scenario: Scenario, wheels: Sequence[BuiltWheel]) -> Scenario:
         if spec.imports or spec.id not in by_id:
             specs.append(spec)
             continue
-        found = imports_for(by_id[spec.id].path)
+        found = wheelfacts.facts(by_id[spec.id].path, by_id[spec.id].sha256).imports
         if not found:
             problem = nothing_to_import(by_id[spec.id].path.name)
             raise InputError(f"{scenario.path}: {spec.id}: {problem}")

@@ -26,11 +26,12 @@ import docker.errors
 
 from harness import paths
 from harness.analysis import scancache
+from harness.build import wheelfacts
 from harness.cells.backends import environments
 from harness.cells.backends.docker import load_settings, mirror_paths
 from harness.common import cachedir
 from harness.errors import InputError
-from harness.images import mirrors, pruning, rootcopy
+from harness.images import factcache, mirrors, pruning, rootcopy
 
 SCHEMA_VERSION: Final = 1
 UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -289,6 +290,7 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                         continue
                     print(f"removed mirror {mirror.volume} ({rootcopy.described(mirror.path)})")
                     removed += 1
+                factcache.forget_others(kept_images)
                 # An environment goes when due, or with its image (one never completed and
                 # used lately may be filling now).
                 for kept_one in environments.stored(client):
@@ -326,6 +328,13 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
         scan_bytes += scan.size
     if scans:
         print(f"removed {scans} wheel scan(s) ({human_size(scan_bytes)})")
+    facts = 0
+    for path, last_use in wheelfacts.stored():
+        if due(last_use):
+            path.unlink(missing_ok=True)
+            facts += 1
+    if facts:
+        print(f"removed the kept imports and compilers of {facts} wheel(s)")
     removed += scans
     freed += scan_bytes
     print(f"removed {removed}, kept {kept} in use; freed {human_size(freed)}")

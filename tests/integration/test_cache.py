@@ -64,6 +64,12 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         when = time.time() - age_days * DAY
         os.utime(scan, (when, when))
     (root / "scans" / f".{'2' * 64}.json.gz.7.partial").write_bytes(b"being written")
+    for sha, age_days in (("3" * 64, 40), ("4" * 64, 0)):  # a wheel's facts (build/wheelfacts)
+        facts = root / "wheel-facts" / f"{sha}-{'0' * 16}.json"
+        facts.parent.mkdir(exist_ok=True)
+        facts.write_text('{"imports": ["a"], "elf_comment": ""}')
+        when = time.time() - age_days * DAY
+        os.utime(facts, (when, when))
     return root
 
 
@@ -92,7 +98,7 @@ def throwaway_image(client: docker.DockerClient, tmp_path: Path, name: str, mark
 
 def left(cache: Path) -> list[str]:
     """The keys of the entries still in the cache, and the scans' file names."""
-    kinds = ("wheels", "wheelhouses", "venvs", "scans")
+    kinds = ("wheels", "wheelhouses", "venvs", "scans", "wheel-facts")
     return sorted(p.name for kind in kinds for p in (cache / kind).iterdir())
 
 
@@ -160,8 +166,10 @@ def test_list_then_prune_by_age(
         code, out = run(capsys, "cache", "prune", "--older-than", "30d", "--keep-images")
         assert code == 0, out
         assert "removed 1 wheel scan(s)" in out
+        assert "removed the kept imports and compilers of 1 wheel(s)" in out
         partial = f".{'2' * 64}.json.gz.7.partial"
-        assert left(cache) == [partial, "1" * 64 + ".json.gz", "new-venv", "new-wheel"]
+        recent = f"{'4' * 64}-{'0' * 16}.json"
+        assert left(cache) == [partial, "1" * 64 + ".json.gz", recent, "new-venv", "new-wheel"]
         assert {unused, used} <= {t for i in client.images.list() for t in i.tags}
 
         # Images too, unused for ten years: only the throw-away image dated 2001 goes.
@@ -203,7 +211,7 @@ def test_prune_skips_an_entry_another_process_holds(
 def test_a_bad_age_is_an_input_error(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cache", "prune", "--older-than", "a month"]) == 2
     assert "like 30d or 12h" in capsys.readouterr().err
-    assert len(left(cache)) == 7
+    assert len(left(cache)) == 9
 
 
 def test_listing_reads_no_file(cache: Path) -> None:
