@@ -101,10 +101,11 @@ def spawn_cli() -> Iterator[CliSpawner]:
     spawner.end_all()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client() -> Iterator[docker.DockerClient]:
-    """A client of this machine's engine, closed after the test."""
-    engine = docker.from_env(timeout=300)
+    """A client of this machine's engine, closed after the test module (its requests may
+    wait for an image to be built: up to 10 minutes)."""
+    engine = docker.from_env(timeout=600)
     try:
         yield engine
     finally:

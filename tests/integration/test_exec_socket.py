@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import docker
 import pytest
@@ -26,15 +25,6 @@ def link_of(fd: int) -> str | None:
         return os.readlink(f"/proc/self/fd/{fd}")
     except FileNotFoundError:
         return None
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env(timeout=600)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 def test_closing_the_exec_stream_closes_its_socket(client: docker.DockerClient) -> None:

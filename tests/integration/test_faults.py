@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -141,13 +141,6 @@ def test_a_build_that_fails_halfway(spawn_cli: CliSpawner, tmp_path: Path) -> No
     assert "fixture 'broken' (wheel 'b') did not build" in err
     assert "wc_no_such_function" in err  # the compiler's own words
     assert list(tmp_path.iterdir()) == []  # no run was started
-
-
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env()
-    yield engine
-    engine.close()
 
 
 def containers_of(client: docker.DockerClient, pid: int) -> list[Any]:

@@ -11,7 +11,6 @@ import concurrent.futures
 import hashlib
 import multiprocessing
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -25,15 +24,6 @@ from harness.images import provision as images
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
 SUITE = "bookworm"
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env(timeout=600)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 @pytest.fixture(scope="module")

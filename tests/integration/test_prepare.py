@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import closing
+from collections.abc import Mapping
 from pathlib import Path
 
 import docker
@@ -26,12 +25,6 @@ from harness.scenario.plan import plan
 from tests.integration.conftest import SCENARIOS
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
-
-
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    with closing(docker.from_env(timeout=600)) as engine:
-        yield engine
 
 
 def mine(client: docker.DockerClient) -> list[str]:

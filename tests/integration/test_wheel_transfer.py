@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,6 @@ from tests.wheelmaker import make_wheel
 pytestmark = pytest.mark.docker
 
 MODES = [Transfer.MOUNT, Transfer.STREAM]
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env()
-    yield engine
-    engine.close()
 
 
 def run_verdicts(capsys: pytest.CaptureFixture[str], results: Path) -> tuple[int, dict[str, str]]:
