@@ -5,8 +5,15 @@ run): at module level, in class bodies, in `if`, `try`, `with` blocks and loops 
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+# One parse at a time in this process: CPython 3.11 before 3.11.8 keeps the syntax tree
+# builder's recursion depth in state shared by threads, and two parses at once (the wheels of
+# a run are prepared two at a time) can fail with "SystemError: AST constructor recursion
+# depth mismatch" (python/cpython#106905). Parsing holds the GIL for most of its work anyway.
+_PARSING = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +30,8 @@ def imports_in(source: bytes, module: str, package: bool) -> tuple[Imported, ...
     `from a import b`, both `a` and `a.b`, which may be a submodule). () when it does not
     parse (syntax newer than this Python's)."""
     try:
-        tree = ast.parse(source)
+        with _PARSING:
+            tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return ()
     here = module if package else module.rpartition(".")[0]

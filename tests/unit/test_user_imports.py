@@ -4,10 +4,12 @@ integrations left out. Wheels are real zip files with a dist-info."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
+from harness.scenario import source_imports
 from harness.scenario.source_imports import Imported, imports_in
 from harness.scenario.user_imports import imports_for
 from tests.unit.helpers import build_wheel
@@ -130,3 +132,19 @@ def test_imports_that_run_at_import_time(
 ) -> None:
     found = imports_in(source.encode(), module, package)
     assert found == tuple(Imported(name=n, conditional=c) for n, c in expected)
+
+
+def test_sources_are_parsed_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython 3.11 before 3.11.8 can fail two parses at once in threads (python/cpython#106905:
+    `SystemError: AST constructor recursion depth mismatch`, seen preparing two wheels at once):
+    each parse holds the module's lock."""
+    held = []
+    real = source_imports.ast.parse
+
+    def parse(*args: object, **kwargs: object) -> ast.Module:
+        held.append(source_imports._PARSING.locked())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(source_imports.ast, "parse", parse)
+    found = source_imports.imports_in(b"import json\n", "m", package=False)
+    assert [i.name for i in found] == ["json"] and held == [True]
