@@ -646,7 +646,7 @@ class DockerBackend:
         """The kept environment of the set on this image, complete or to fill (held in
         `filling` until it is); None when none is kept (the settings, an engine error, or
         fills under way elsewhere), and the set is installed in the container's own volume."""
-        if not settings.kept_environments or keep_containers():
+        if not settings.kept_environments:
             return None
         houses = [
             (path.name, path.stat().st_size)
