@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Final
 
 from harness import paths
 from harness.build.provenance import elf_comment
+from harness.common.jsonfile import write_kept
 from harness.scenario.user_imports import imports_for
 
 FOLDER: Final = "wheel-facts"
@@ -66,21 +66,8 @@ def facts(wheel: Path, sha256: str) -> WheelFacts:
             os.utime(path)
         return kept
     made = WheelFacts(imports=imports_for(wheel), elf_comment=elf_comment(wheel))
-    _write(path, {"imports": list(made.imports), "elf_comment": made.elf_comment})
+    write_kept(path, {"imports": list(made.imports), "elf_comment": made.elf_comment})
     return made
-
-
-def _write(path: Path, document: dict[str, object]) -> None:
-    """Best effort: a read-only cache only works them out again."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(document, out)
-            os.replace(partial, path)
-        finally:
-            Path(partial).unlink(missing_ok=True)
 
 
 def stored() -> Iterator[tuple[Path, float]]:

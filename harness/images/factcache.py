@@ -16,11 +16,11 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
 from harness import paths
+from harness.common.jsonfile import write_kept
 
 FOLDER: Final = "image-facts"
 
@@ -46,16 +46,7 @@ def read(image_id: str) -> dict[str, Any] | None:
 
 def write(image_id: str, facts: dict[str, Any]) -> None:
     """Keep the image's facts (best effort: a read-only cache only reads them again)."""
-    path = _path(image_id)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(facts, out)
-            os.replace(partial, path)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+    write_kept(_path(image_id), facts)
 
 
 def forget_others(image_ids: set[str]) -> int:
