@@ -18,6 +18,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -249,6 +250,50 @@ def _list(*, as_json: bool) -> int:
     return 0
 
 
+def _removal(kind: str, name: str, problem: str, what: str) -> bool:
+    """Say what became of one volume; whether it was removed."""
+    if problem:
+        print(f"kept {kind} {name}: {problem}")
+        return False
+    print(f"removed {kind} {name} ({what})")
+    return True
+
+
+def _prune_mirrors(client: docker.DockerClient, images: set[str]) -> tuple[int, int, int]:
+    """A mirror goes with its image: the complete ones of `images` (those still on the
+    engine) stay (an incomplete one is never used), unless the settings no longer use its
+    path (a root copy made with other mount points). (Removed, kept, bytes freed.)"""
+    used = mirror_paths(load_settings())
+    removed = kept = 0
+    for mirror in mirrors.stored(client):
+        if mirror.image_id in images and mirror.complete and mirror.path in used:
+            continue
+        problem = mirrors.remove(client, mirror.volume)
+        if _removal("mirror", mirror.volume, problem, rootcopy.described(mirror.path)):
+            removed += 1
+        else:
+            kept += 1
+    return removed, kept, 0
+
+
+def _prune_environments(
+    client: docker.DockerClient, images: set[str], due: Callable[[float], bool]
+) -> tuple[int, int, int]:
+    """An environment goes when due, or with its image (one never completed and used lately
+    may be filling now). (Removed, kept, bytes freed.)"""
+    removed = kept = freed = 0
+    for environment in environments.stored(client):
+        if environment.image_id in images and not due(environment.last_used):
+            continue
+        problem = environments.remove(client, environment.volume)
+        if _removal("environment", environment.volume, problem, human_size(environment.size)):
+            removed += 1
+            freed += environment.size
+        else:
+            kept += 1
+    return removed, kept, freed
+
+
 def _prune(age: float | None, *, keep_images: bool) -> int:
     cutoff = time.time() - age if age is not None else None
 
@@ -267,43 +312,18 @@ def _prune(age: float | None, *, keep_images: bool) -> int:
                     if not due(image.last_used):
                         continue
                     problem = pruning.remove(client, image)
-                    if problem:
-                        print(f"kept image {image.tag}: {problem}")
+                    if not _removal("image", image.tag, problem, human_size(image.size)):
                         kept += 1
                         continue
-                    print(f"removed image {image.tag} ({human_size(image.size)})")
                     removed += 1
                     freed += image.size
-                # A mirror goes with its image: the complete ones of images still on the
-                # engine stay (an incomplete one is never used), unless the settings no
-                # longer use its path (a root copy made with other mount points).
                 kept_images = {str(image.id) for image in client.images.list()}
-                used = mirror_paths(load_settings())
-                for mirror in mirrors.stored(client):
-                    current = mirror.complete and mirror.path in used
-                    if mirror.image_id in kept_images and current:
-                        continue
-                    problem = mirrors.remove(client, mirror.volume)
-                    if problem:
-                        print(f"kept mirror {mirror.volume}: {problem}")
-                        kept += 1
-                        continue
-                    print(f"removed mirror {mirror.volume} ({rootcopy.described(mirror.path)})")
-                    removed += 1
                 factcache.forget_others(kept_images)
-                # An environment goes when due, or with its image (one never completed and
-                # used lately may be filling now).
-                for kept_one in environments.stored(client):
-                    if kept_one.image_id in kept_images and not due(kept_one.last_used):
-                        continue
-                    problem = environments.remove(client, kept_one.volume)
-                    if problem:
-                        print(f"kept environment {kept_one.volume}: {problem}")
-                        kept += 1
-                        continue
-                    print(f"removed environment {kept_one.volume} ({human_size(kept_one.size)})")
-                    removed += 1
-                    freed += kept_one.size
+                for gone, stayed, size in (
+                    _prune_mirrors(client, kept_images),
+                    _prune_environments(client, kept_images, due),
+                ):
+                    removed, kept, freed = removed + gone, kept + stayed, freed + size
             finally:
                 client.close()
     for entry in cachedir.entries():
