@@ -26,7 +26,6 @@ from harness import paths
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
-from harness.cells.jobs import CellJob, Import
 from harness.cli import main
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
@@ -38,7 +37,7 @@ from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
 from tests.integration.cli_process import CliSpawner, signal_name
 from tests.integration.conftest import REPO, SCENARIOS, cells_in
-from tests.unit.helpers import build_wheel, file_wheel
+from tests.unit.helpers import build_wheel, file_wheel, import_job
 
 pytestmark = pytest.mark.docker
 
@@ -60,18 +59,6 @@ def bookworm_wheels(backend: DockerBackend) -> tuple[BuiltWheel, ...]:
     """first-loader-hijack's wheels, built in the bookworm builder."""
     scenario = load_scenario(SCENARIOS / "first-loader-hijack.toml", load_catalogue())
     return wheels_for(scenario, plan(scenario, targets=["debian:bookworm"])[0], backend)
-
-
-def import_job(cell_id: str, module: str) -> CellJob:
-    """A cell that only imports one module."""
-    return CellJob(
-        cell_id=cell_id,
-        imports=(Import(module=module, rtld_global=False),),
-        exercises=(),
-        victims=False,
-        preload="",
-        timeout_s=20,
-    )
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

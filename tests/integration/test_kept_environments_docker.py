@@ -18,11 +18,11 @@ from harness.build.wheels import BuiltWheel
 from harness.cells.backends import docker as docker_backend
 from harness.cells.backends import environments
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
-from harness.cells.jobs import CellJob, Import
+from harness.cells.jobs import CellJob
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.run.runner import session_outcomes
-from tests.unit.helpers import build_wheel, file_wheel
+from tests.unit.helpers import build_wheel, file_wheel, import_job
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -54,14 +54,7 @@ def wheel(folder: Path, name: str, body: str) -> BuiltWheel:
 
 
 def job(module: str) -> CellJob:
-    return CellJob(
-        cell_id=module,
-        imports=(Import(module=module, rtld_global=False),),
-        exercises=(),
-        victims=False,
-        preload="",
-        timeout_s=30,
-    )
+    return import_job(module, module)
 
 
 def venv_mount(session: DockerSession) -> dict[str, object]:

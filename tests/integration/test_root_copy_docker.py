@@ -15,13 +15,13 @@ import pytest
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import docker as docker_backend
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
-from harness.cells.jobs import CellJob, Import
+from harness.cells.jobs import CellJob
 from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import doctor_checks, mirrors
 from harness.run.runner import session_outcomes
 from tests.integration.engine import listing
-from tests.unit.helpers import build_wheel, file_wheel
+from tests.unit.helpers import build_wheel, file_wheel, import_job
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -52,14 +52,8 @@ def a_wheel(folder: Path) -> BuiltWheel:
 
 
 def job() -> CellJob:
-    return CellJob(
-        cell_id="c",
-        imports=(Import(module="seen", rtld_global=False),),
-        exercises=(),
-        victims=True,  # ssl, sqlite3, ctypes…: C extensions and libraries from the copy
-        preload="",
-        timeout_s=30,
-    )
+    # victims: ssl, sqlite3, ctypes…: C extensions and libraries from the copy
+    return import_job("c", "seen", victims=True)
 
 
 def test_probes_run_chrooted_in_a_copy_of_the_images_root(

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from harness.build.wheels import BuiltWheel
+from harness.cells.jobs import CellJob, Import
 from harness.cells.outcome import Outcome
 from harness.common.digests import file_sha256
 from harness.common.verdicts import Verdict
@@ -194,4 +195,18 @@ def file_wheel(path: Path, wheel_id: str, module: str) -> BuiltWheel:
         elf_comment="",
         builder_id="",
         cache_key="none",
+    )
+
+
+def import_job(
+    cell_id: str, module: str, *, victims: bool = False, timeout_s: float = 30
+) -> CellJob:
+    """A cell that imports one module (and uses CPython's own C extensions, with `victims`)."""
+    return CellJob(
+        cell_id=cell_id,
+        imports=(Import(module=module, rtld_global=False),),
+        exercises=(),
+        victims=victims,
+        preload="",
+        timeout_s=timeout_s,
     )
