@@ -256,7 +256,8 @@ def images_disk_check(found: Engine, table: DoctorTable) -> Check:
             status=Status.OK,
             detail=f"not checked: the engine's {where} is not on this machine",
         )
-    return free_space("disk:images", root, table, "the engine's images and containers")
+    holds = "the engine's images, containers and kept environments (docker.toml)"
+    return free_space("disk:images", root, table, holds)
 
 
 def free_space(name: str, path: Path, table: DoctorTable, holds: str) -> Check:
