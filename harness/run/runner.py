@@ -107,12 +107,15 @@ class Backends:
         self.engines: Mapping[str, str] = dict(engines or {})  # arch -> Docker engine
         self._made: dict[str, Backend] = {}
         self._unavailable: dict[str, str | None] = {}
+        self._making = threading.Lock()  # groups screened at once (-j) ask from threads
 
     def _get(self, name: str) -> tuple[Backend, str | None]:
-        if name not in self._made:
-            self._made[name] = BACKENDS[name](self.engines)
-            self._unavailable[name] = self._made[name].unavailable_reason()
-        return self._made[name], self._unavailable[name]
+        with self._making:
+            if name not in self._made:
+                made = BACKENDS[name](self.engines)
+                self._unavailable[name] = made.unavailable_reason()
+                self._made[name] = made
+            return self._made[name], self._unavailable[name]
 
     def for_scenario(self, scenario: Scenario) -> Backend:
         """Docker for container targets when an engine answers, local otherwise (logged)."""
