@@ -38,14 +38,21 @@ print("VENV", sys.prefix, os.access(sys.prefix, os.W_OK))
 @pytest.fixture
 def fresh(client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A key format of this test's own, so no earlier run's environments are found; the
-    volumes made with it are removed afterwards."""
+    volumes its claims made are removed afterwards (only those: other tests, run at once,
+    keep theirs)."""
     format_ = f"test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setattr(environments, "FORMAT", format_)
-    before = {v.name for v in client.volumes.list(filters={"label": environments.LABEL_KEY})}
+    claimed: list[str] = []
+    record = environments.record
+
+    def recorded(volume: str, size: int | None = None) -> None:
+        claimed.append(volume)
+        record(volume, size)
+
+    monkeypatch.setattr(environments, "record", recorded)
     yield format_
-    for volume in client.volumes.list(filters={"label": environments.LABEL_KEY}):
-        if volume.name not in before:
-            environments.remove(client, str(volume.name))
+    for volume in dict.fromkeys(claimed):
+        environments.remove(client, volume)
 
 
 def wheel(folder: Path, name: str, body: str) -> BuiltWheel:
