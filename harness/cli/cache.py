@@ -174,7 +174,8 @@ def environment_rows(client: docker.DockerClient, sizes: dict[str, int]) -> list
             name=e.volume,
             size=max(e.size, sizes.get(e.volume, 0)),
             last_used=e.last_used,
-            what=f"an installed wheel set, image {e.image_id.removeprefix('sha256:')[:12]}"
+            what=f"{e.wheels or 'a wheel set'} installed, image "
+            f"{e.image_id.removeprefix('sha256:')[:12]}"
             + ("" if e.complete else ", never completed"),
             where="engine",
         )

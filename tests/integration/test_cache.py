@@ -135,7 +135,7 @@ def test_list_then_prune_by_age(
     for tag in (unused, used):
         image_id = str(client.images.get(tag).id)
         key = environments.key(image_id, [mark], [], venv="/v", owner="1:1")
-        with environments.claimed(client, key, image_id) as claim:
+        with environments.claimed(client, key, image_id, f"{tag}-1.0-py3-none-any.whl") as claim:
             environments.complete(client, claim, 7000)
         kept.append(claim.volume)
     try:
@@ -149,7 +149,9 @@ def test_list_then_prune_by_age(
         assert rows[("mirror", unused_mirror.volume)]["last_used"].startswith("2001-01-01")
         assert rows[("mirror", used_mirror.volume)]["what"].startswith("/usr/lib of image ")
         assert rows[("mirror", killed)]["what"].endswith(", never completed")
-        assert rows[("environment", kept[0])]["what"].startswith("an installed wheel set, image")
+        assert rows[("environment", kept[0])]["what"].startswith(
+            f"{unused}-1.0-py3-none-any.whl installed, image "
+        )
         assert rows[("environment", kept[1])]["size"] > 0
         assert rows[("image", used)]["last_used"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
         assert rows[("wheel", "old-wheel")]["what"] == "old-1.0-py3-none-any.whl"

@@ -97,6 +97,8 @@ def test_a_set_installed_once_is_mounted_read_only_with_the_same_verdicts(
     assert verdicts[0] == verdicts[1] == [Verdict.PASS, Verdict.SEGFAULT], verdicts
     labels = client.volumes.get(str(first["Name"])).attrs["Labels"]
     assert labels[environments.LABEL_IMAGE].startswith("sha256:"), labels
+    names = "boom-1.0-py3-none-any.whl, seen-1.0-py3-none-any.whl"
+    assert labels[environments.LABEL_WHEELS] == names, labels  # what `cache list` says
     (kept,) = [s for s in environments.stored(client) if s.volume == first["Name"]]
     assert kept.complete and kept.size > 0, kept
 

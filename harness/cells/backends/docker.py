@@ -661,7 +661,10 @@ class DockerBackend:
             owner=settings.supervisor_user,
         )
         try:
-            claim = filling.enter_context(environments.claimed(client, environment, image_id))
+            named = ", ".join(sorted(w.path.name for w in wheels))
+            claim = filling.enter_context(
+                environments.claimed(client, environment, image_id, named)
+            )
         except (InfrastructureError, *ENGINE_FAILURES) as exc:
             logger.warning("the wheel set is installed without keeping it: %s", exc)
             return None

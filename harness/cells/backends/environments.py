@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 LABEL_KEY: Final = "org.wheelclash.environment"  # its value: the key
 LABEL_IMAGE: Final = "org.wheelclash.environment-image"
+LABEL_WHEELS: Final = "org.wheelclash.environment-wheels"  # what `cache list` says it holds
+MAX_WHEELS_LABEL: Final = 1000
 LABEL_DONE: Final = "org.wheelclash.environment-complete"  # on the flag; its value: the volume
 # Bumped whenever how an environment is installed changes, so older volumes are not reused.
 FORMAT: Final = 1
@@ -62,6 +64,7 @@ class Stored:
     image_id: str
     complete: bool
     size: int  # bytes, as recorded when it was filled here; 0 when not recorded
+    wheels: str = ""  # the set's wheels, as the run that filled it named them
     last_used: float  # epoch seconds; its creation when no use is recorded here
 
 
@@ -100,14 +103,20 @@ def _exists(client: docker.DockerClient, volume: str) -> bool:
 
 
 @contextmanager
-def claimed(client: docker.DockerClient, environment: str, image_id: str) -> Iterator[Claim]:
+def claimed(
+    client: docker.DockerClient, environment: str, image_id: str, wheels: str = ""
+) -> Iterator[Claim]:
     """The volume of the environment: a complete one to mount read-only, else a new, empty
     one to install into, held by this process (a file lock, so parallel runs on this machine
-    fill it once) until the context ends, within which `complete` must be called."""
+    fill it once) until the context ends, within which `complete` must be called. `wheels`
+    names the set's wheels, for `wheelclash cache list`."""
     with file_lock(f"environment-{environment[:24]}"):
         volume, ready = _find(client, environment)
         if not ready:
-            client.volumes.create(volume, labels={LABEL_KEY: environment, LABEL_IMAGE: image_id})
+            labels = {LABEL_KEY: environment, LABEL_IMAGE: image_id}
+            client.volumes.create(
+                volume, labels={**labels, LABEL_WHEELS: wheels[:MAX_WHEELS_LABEL]}
+            )
             record(volume)
             yield Claim(volume=volume, ready=False)
             return
@@ -173,11 +182,13 @@ def stored(client: docker.DockerClient) -> list[Stored]:
     found = []
     for volume in client.volumes.list(filters={"label": LABEL_KEY}):
         name = str(volume.name)
+        labels = volume.attrs.get("Labels") or {}
         size, used = recorded(name)
         found.append(
             Stored(
                 volume=name,
-                image_id=str((volume.attrs.get("Labels") or {}).get(LABEL_IMAGE, "")),
+                image_id=str(labels.get(LABEL_IMAGE, "")),
+                wheels=str(labels.get(LABEL_WHEELS, "")),
                 complete=name in flags,
                 size=size,
                 last_used=used if used is not None else _created(volume.attrs),
