@@ -36,6 +36,8 @@ import docker.errors
 from harness import paths
 from harness.common.locking import file_lock
 from harness.errors import InfrastructureError
+from harness.images import mirrors
+from harness.images.mirrors import exists, flag_name
 from harness.images.pruning import timestamp
 
 logger = logging.getLogger(__name__)
@@ -90,18 +92,6 @@ def volume_name(environment: str, generation: int = 0) -> str:
     return f"{PREFIX}{environment[:24]}-{generation}"
 
 
-def flag_name(volume: str) -> str:
-    return f"{volume}-complete"
-
-
-def _exists(client: docker.DockerClient, volume: str) -> bool:
-    try:
-        client.volumes.get(volume)
-    except docker.errors.NotFound:
-        return False
-    return True
-
-
 @contextmanager
 def claimed(
     client: docker.DockerClient, environment: str, image_id: str, wheels: str = ""
@@ -130,9 +120,9 @@ def _find(client: docker.DockerClient, environment: str) -> tuple[str, bool]:
     one in use is being filled by another machine's run, and passed over."""
     for generation in range(GENERATIONS):
         volume = volume_name(environment, generation)
-        if not _exists(client, volume):
+        if not exists(client, volume):
             return volume, False
-        if _exists(client, flag_name(volume)):
+        if exists(client, flag_name(volume)):
             return volume, True
         if not remove(client, volume):
             logger.info("%s was never completed; it is made again", volume)
@@ -153,24 +143,19 @@ def discard(client: docker.DockerClient, claim: Claim) -> None:
     """Remove a claimed volume that was not completed (pip refused the set, or the run
     stopped), once no container uses it; a complete one stays."""
     try:
-        if not _exists(client, flag_name(claim.volume)):
+        if not exists(client, flag_name(claim.volume)):
             remove(client, claim.volume)
     except (docker.errors.DockerException, OSError) as exc:
         logger.info("the unfinished environment %s stays: %s", claim.volume, exc)
 
 
 def remove(client: docker.DockerClient, volume: str) -> str:
-    """Remove an environment's volume, then its flag and its record; '' when gone, else the
-    engine's reason (a container uses it, and all stay)."""
-    for name in (volume, flag_name(volume)):
-        try:
-            client.volumes.get(name).remove()
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            return str(exc.explanation or exc)
-    _record(volume).unlink(missing_ok=True)
-    return ""
+    """Remove an environment's volume, then its flag and its record, as a mirror's are
+    removed; '' when gone, else the engine's reason (a container uses it, and all stay)."""
+    problem = mirrors.remove(client, volume)
+    if not problem:
+        _record(volume).unlink(missing_ok=True)
+    return problem
 
 
 def stored(client: docker.DockerClient) -> list[Stored]:
