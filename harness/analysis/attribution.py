@@ -6,7 +6,11 @@ outcome's last step as the probe names it (`import b`, `exercise b.exercise`, `e
 snippet`, `victim _ssl`), or `exit` for a crash after the last step. A set of the cell's
 wheels, imported in the cell's relative order and mode, fails *the same way* when a run of it
 has that signature: a segfault while importing b is not explained by a wheel that segfaults
-alone later, in a victim. The culprits are the smallest set found that fails the same way:
+alone later, in a victim. A cell whose runs (its repeats) failed in more than one way is
+attributed by the signature most of them showed, the earliest on a tie, and every failing
+run of it gets that attribution, with a note counting the ways: one exit-crash among two
+segfaults in a wheel's own exercise is a flaky run of that failure, not another conflict.
+The culprits are the smallest set found that fails the same way:
 
 1. a one-wheel cell (a singleton, or a one-wheel scenario): its wheel, single-wheel;
 2. a wheel whose singleton (that wheel alone, on the cell's target, arch and variant, in its
@@ -28,6 +32,7 @@ and a note says why the search stopped.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -42,6 +47,7 @@ from harness.scenario.plan import expected_for
 EXIT_STEP: Final = "exit"
 NOT_KNOWN: Final = "not known whether "  # a note's start: some singleton could not be looked up
 ALONE: Final = " alone: "
+MIXED: Final = "its runs failed in more than one way: "  # a note's start
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +103,44 @@ def known_runs(results: Iterable[CellResult]) -> dict[str, frozenset[Signature]]
         logical = str(result.cell.cell_id.logical)
         found.setdefault(logical, set()).add(signature_of(result.outcome))
     return {logical: frozenset(signatures) for logical, signatures in found.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Goal:
+    """What a failing logical cell is attributed by: the signature most of its failing runs
+    showed, and a note naming every way they failed when they differ ("" otherwise)."""
+
+    signature: Signature
+    note: str = ""
+
+
+def goals(results: Iterable[CellResult]) -> dict[str, Goal]:
+    """Each failing logical cell's goal, over its failing runs among `results`. A tie goes
+    to the earliest repeat's."""
+    runs: dict[str, list[CellResult]] = {}
+    for result in results:
+        if result.outcome.verdict in FAILURES:
+            runs.setdefault(str(result.cell.cell_id.logical), []).append(result)
+    found: dict[str, Goal] = {}
+    for logical, failing in runs.items():
+        failing.sort(key=lambda r: r.cell.repeat)
+        counts = Counter(signature_of(r.outcome) for r in failing)
+        ((most, _),) = counts.most_common(1)
+        ways = ", ".join(f"{how} ×{n}" for how, n in counts.most_common())
+        note = f"{MIXED}{ways}; attributed by the most common" if len(counts) > 1 else ""
+        found[logical] = Goal(signature=most, note=note)
+    return found
+
+
+def goal_of(result: CellResult, goals_by_logical: Mapping[str, Goal]) -> Goal:
+    """A failing result's goal: its logical cell's, or its own signature's."""
+    own = Goal(signature=signature_of(result.outcome))
+    return goals_by_logical.get(str(result.cell.cell_id.logical), own)
+
+
+def with_note(found: Attribution, goal: Goal) -> Attribution:
+    """The attribution with its goal's note, when there is one."""
+    return replace(found, notes=(*found.notes, goal.note)) if goal.note else found
 
 
 def _plural(ids: Sequence[str], one: str, many: str) -> str:
@@ -166,8 +210,10 @@ def attribute_results(
 ) -> dict[str, Attribution]:
     """Each failing cell's attribution (by cell id), in the results' order: from the run's
     own cells first, then from `observe` (none: every other set is not observed), asked
-    once for each set."""
+    once for each set. The failing runs of one logical cell share one attribution."""
     known = known_runs(results)
+    wanted = goals(results)
+    made: dict[str, Attribution] = {}
 
     def looked_up(logical: LogicalId) -> frozenset[Signature]:
         seen = known.get(str(logical))
@@ -178,10 +224,15 @@ def attribute_results(
         known[str(logical)] = observe(logical)
         return known[str(logical)]
 
+    def attributed(result: CellResult) -> Attribution:
+        logical = result.cell.cell_id.logical
+        if str(logical) not in made:
+            goal = goal_of(result, wanted)
+            made[str(logical)] = with_note(attribute(logical, goal.signature, looked_up), goal)
+        return made[str(logical)]
+
     return {
-        result.id: attribute(result.cell.cell_id.logical, signature_of(result.outcome), looked_up)
-        for result in results
-        if result.outcome.verdict in FAILURES
+        result.id: attributed(result) for result in results if result.outcome.verdict in FAILURES
     }
 
 

@@ -747,7 +747,8 @@ def reuse_previous(prepared: PreparedRun) -> PreparedRun:
 def attribute_failures(
     prepared: PreparedRun, *, runs: bool = True
 ) -> tuple[attribute.Record, dict[str, CellResult]]:
-    """Give every failing cell of this shard its culprits and failure kind and judge its
+    """Give every failing cell of this shard, its extra runs too, its culprits and failure
+    kind (one per logical cell, by the failure most of its runs showed) and judge its
     expectation again with that kind: what attribution did, and those cells by id (for
     results.json, in the place of their lines in cells.jsonl, which stays one line per
     cell run). Real runs (within the request's budget) use each group's backend and wheels;
@@ -764,7 +765,9 @@ def attribute_failures(
     }
     everything = [
         CellResult.from_json(data)
-        for data in iter_cells(prepared.run_dir, prepared.index, plan.mine)
+        for data in iter_cells(
+            prepared.run_dir, prepared.index, repeats.results_order(plan.mine, prepared.index)
+        )
     ]
     # Cells taken from a previous run keep the attribution they came with.
     results = [r for r in everything if r.attribution is None]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.attribution import (
+    MIXED,
     NotObserved,
     Signature,
     attribute_results,
@@ -208,6 +209,40 @@ def test_an_exit_crash_is_matched_at_exit_whatever_the_last_step() -> None:
     assert {a.culprits for a in found.values()} == {("a",)}
     assert {a.step for a in found.values()} == {"exit"}
     assert str(signature_of(results[0].outcome)) == "exit-crash at exit"
+
+
+def test_a_cell_whose_runs_failed_in_several_ways_is_credited_by_the_most_common() -> None:
+    """opencv + scikit-learn in the first edition: the pair's first run crashed at exit,
+    its extra runs segfaulted in opencv's exercise, as opencv does alone. Every run of the
+    cell is credited to the wheel alone, with a note counting the ways."""
+    exercise = "exercise a"
+    results = [
+        result("a", SEGV, exercise),
+        result("b"),
+        result("b,a", Verdict.EXIT_CRASH, "victim _decimal"),
+        result("b,a", SEGV, exercise, repeat=2),
+        result("b,a", SEGV, exercise, repeat=3),
+    ]
+    found = attribute_results(results)
+    pair = [found[f"s/host/global-all/plain/b,a#{repeat}"] for repeat in (1, 2, 3)]
+    assert pair[0] == pair[1] == pair[2]
+    assert pair[0].culprits == ("a",) and pair[0].failure_kind == FailureKind.SINGLE_WHEEL
+    assert pair[0].step == exercise
+    assert pair[0].notes == (
+        f"{MIXED}segfault at exercise a ×2, exit-crash at exit ×1; attributed by the most common",
+    )
+
+
+def test_a_tie_between_ways_of_failing_goes_to_the_earliest_run() -> None:
+    results = [
+        result("a", SEGV, "exercise a"),
+        result("b"),
+        result("b,a", SEGV, "exercise a", repeat=2),
+        result("b,a", Verdict.EXIT_CRASH, "victim _decimal", repeat=1),
+    ]
+    found = attribute_results(results)
+    assert {a.culprits for a in found.values() if len(a.notes)} == {("b", "a")}
+    assert found["s/host/global-all/plain/b,a#2"].step == "exit"
 
 
 def test_infra_errors_say_nothing_about_a_singleton() -> None:
