@@ -7,9 +7,14 @@ merged cells answer: each group's own cells, the singleton scenarios' cells borr
 every group holding the same wheel file (harness/analysis/borrowed.py), and the attribution
 runs every shard made (results.json's `attribution.trials`).
 
-Only a cell whose attribution has a `not known` note is attributed again (rules 1-4 of
-harness/analysis/attribution.py, a set still unknown keeping its shard's reason), and it
-keeps its attribution unless some wheel it did not know about is now known. Its expectation
+Every failing cell is attributed again (rules 1-4 of harness/analysis/attribution.py, by
+its logical cell's most common failure over all its runs, a set still unknown keeping its
+shard's reason), so that merged shards credit a cell as one run would: a shard whose own run
+of a wheel alone passed once, while another shard's singleton cells of the same wheel file
+failed the same way, credited the pair, and one run, which looks the singleton up first,
+credits the wheel. A cell keeps its attribution when the new one would know less (a wheel
+its shard knew about is not known from the merged cells: a document written before the
+trials were recorded). Its expectation
 is judged again with the new failure kind from its scenario's rules when they are given
 (`rules`, by scenario name: `atlas edition` gives the corpus's). results.json does not hold
 the rules, so a merge cannot: the cell keeps the expectation its shard judged, and when its
@@ -25,19 +30,22 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from harness.analysis.attribution import (
+    Goal,
     NotObserved,
     Signature,
     attribute,
+    goal_of,
+    goals,
     judged,
     known_runs,
     not_known,
     signature,
-    signature_of,
+    with_note,
 )
 from harness.analysis.borrowed import singletons
 from harness.common.ids import LogicalId
 from harness.common.verdicts import FAILURES, ImportErrorKind, Verdict
-from harness.evidence.results import CellResult
+from harness.evidence.results import Attribution, CellResult
 from harness.scenario.load import Expectation
 
 UNJUDGED: Final = (
@@ -95,46 +103,53 @@ def reattribute(
     trials: Mapping[str, frozenset[Signature]] | None = None,
     rules: Mapping[str, Sequence[Expectation]] | None = None,
 ) -> tuple[CellResult, ...]:
-    """`results` with each failing cell that did not know whether some wheel fails alone
-    attributed again from the results themselves and `trials` (see above), and the
-    expectation of each cell a merge attributed again without its rules judged with `rules`
-    when they hold its scenario; in the same order."""
+    """`results` with each failing cell attributed again from the results themselves and
+    `trials` (see above), and the expectation of each cell a merge attributed again without
+    its rules judged with `rules` when they hold its scenario; in the same order."""
     known = {cell: set(signatures) for cell, signatures in (trials or {}).items()}
     for cell, signatures in known_runs([*results, *singletons(results, wheels)]).items():
         known.setdefault(cell, set()).update(signatures)
     seen = {cell: frozenset(signatures) for cell, signatures in known.items()}
-    return tuple(_again(result, seen, rules or {}) for result in results)
+    wanted = goals(results)
+    made: dict[str, Attribution] = {}
+    return tuple(_again(result, seen, wanted, made, rules or {}) for result in results)
 
 
 def _again(
     result: CellResult,
     known: Mapping[str, frozenset[Signature]],
+    wanted: Mapping[str, Goal],
+    made: dict[str, Attribution],
     rules: Mapping[str, Sequence[Expectation]],
 ) -> CellResult:
-    old = result.attribution
-    if old is None or result.outcome.verdict not in FAILURES:
+    if result.outcome.verdict not in FAILURES:
         return result
+    old = result.attribution
     expectations = rules.get(result.cell.scenario)
-    unjudged = UNJUDGED in old.notes
-    if unjudged and expectations is not None:
+    unjudged = old is not None and UNJUDGED in old.notes
+    if old is not None and unjudged and expectations is not None:
         old = replace(old, notes=tuple(n for n in old.notes if n != UNJUDGED))
         result, unjudged = judged(result, old, expectations), False
-    unknown, why = not_known(old)
-    if not unknown:
+    unknown, why = not_known(old) if old is not None else ((), "")
+    logical = result.cell.cell_id.logical
+    if str(logical) not in made:
+
+        def observe(cell: LogicalId) -> frozenset[Signature]:
+            seen = known.get(str(cell))
+            if seen is None:
+                raise NotObserved(why or f"{cell.tail} is not among the merged cells")
+            return seen
+
+        goal = goal_of(result, wanted)
+        made[str(logical)] = with_note(attribute(logical, goal.signature, observe), goal)
+    new = made[str(logical)]
+    if new == result.attribution:
         return result
-
-    def observe(logical: LogicalId) -> frozenset[Signature]:
-        seen = known.get(str(logical))
-        if seen is None:
-            raise NotObserved(why)
-        return seen
-
-    new = attribute(result.cell.cell_id.logical, signature_of(result.outcome), observe)
-    if not set(not_known(new)[0]) < set(unknown):
-        return result  # nothing new is known
+    if old is not None and not set(not_known(new)[0]) <= set(unknown):
+        return result  # the merged cells know less than its shard did
     if expectations is not None:
         return judged(result, new, expectations)
-    if unjudged or new.failure_kind != old.failure_kind:
+    if unjudged or old is None or new.failure_kind != old.failure_kind:
         new = replace(new, notes=(*new.notes, UNJUDGED))
     return replace(result, attribution=new)
 

@@ -1,5 +1,5 @@
 """Atlas editions: the summary's groups and their hook for attribution, and `atlas diff`'s
-three lists, on results written the way a run writes them."""
+four lists, on results written the way a run writes them."""
 
 from __future__ import annotations
 
@@ -127,6 +127,28 @@ def test_diff_lists_new_conflicts_fixed_ones_and_changed_verdicts(tmp_path: Path
     assert diff_paths(old, old).exit_code == 0
 
 
+def test_diff_lists_changed_credits(tmp_path: Path) -> None:
+    """The same failure credited to the pair before and to one wheel now is a change."""
+
+    def credited(folder: Path, culprits: tuple[str, ...]) -> Path:
+        kind = FailureKind.CROSS_WHEEL if len(culprits) == 2 else FailureKind.SINGLE_WHEEL
+        crash = made_result("a--b", ("a", "b"), S)
+        crash = replace(
+            crash, attribution=Attribution(culprits=culprits, failure_kind=kind, step="")
+        )
+        return written_run(folder, [crash, made_result("a--b", ("b", "a"), P)]).parent
+
+    old = credited(tmp_path / "old", ("a", "b"))
+    new = credited(tmp_path / "new", ("a",))
+    found = diff_paths(old, new)
+    assert not (found.new_conflicts or found.fixed or found.changed)
+    assert [(c.cell, c.a, c.b) for c in found.credits] == [
+        ("a--b/host/local/plain/a,b", ("a+b (cross-wheel)",), ("a (single-wheel)",))
+    ]
+    assert found.exit_code == 1 and "1 changed credits" in text(found)
+    assert diff_paths(new, new).exit_code == 0
+
+
 def test_an_edition_attributes_again_what_its_merged_results_did_not_know(
     tmp_path: Path,
 ) -> None:
@@ -140,9 +162,12 @@ def test_an_edition_attributes_again_what_its_merged_results_did_not_know(
             culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="", notes=(unknown,)
         ),
     )
-    path = written_run(
-        tmp_path / "r", [pair, made_result("a", ("a",), S), made_result("b", ("b",), P)]
+    alone = made_result("a", ("a",), S)
+    alone = replace(
+        alone,
+        attribution=Attribution(culprits=("a",), failure_kind=FailureKind.SINGLE_WHEEL, step=""),
     )
+    path = written_run(tmp_path / "r", [pair, alone, made_result("b", ("b",), P)])
     document = json.loads(path.read_text())
     document["provenance"]["wheels"] = [
         {"wheel_id": w, "sha256": w * 64, "cache_key": w} for w in ("a", "b")

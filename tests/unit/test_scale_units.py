@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 
 from harness import paths
+from harness.analysis.attribution import MIXED, sub_cell
 from harness.analysis.merge import merge
 from harness.analysis.reattribute import UNJUDGED, reattribute, reattribute_document
 from harness.cells.outcome import Outcome
@@ -354,6 +355,7 @@ def test_xdist_keeps_a_scenario_group_together() -> None:
 # Attribution again when shards are merged (harness/analysis/reattribute.py) ----------------
 
 RAN_OUT = "the attribution budget (20 runs) ran out"
+ONE = FailureKind.SINGLE_WHEEL
 
 
 def wheel_row(wheel_id: str) -> dict[str, Any]:
@@ -443,6 +445,61 @@ def test_a_pair_stays_as_its_shard_left_it_when_nothing_new_is_known() -> None:
     assert merged.reattributed == 0 and merged.results[0].attribution == before
 
 
+def test_merge_credits_a_wheel_whose_singleton_failed_though_a_shards_run_of_it_passed() -> None:
+    """Shard 1's attribution ran a alone in the pair's environment once, and it passed (a
+    flaky failure alone), so it credited the pair; shard 2's singleton cells of the same
+    wheel file segfault at the same step. Merged, the cell is credited as one run credits
+    it, where the singleton cells answer first: to a alone."""
+    step = "exercise a"
+    pair = atlas_cell("a--b", ("a", "b"), 0, Verdict.SEGFAULT, step)
+    crossed = Attribution(culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step=step)
+    pair = replace(pair, attribution=crossed)
+    trial = {
+        "cell": str(sub_cell(pair.cell.cell_id.logical, ("a",))),
+        "verdict": "pass",
+        "subkind": None,
+        "step": "victim _decimal",
+    }
+    one = atlas_shard("1/2", [pair], ("a", "b"))
+    one["attribution"] = {
+        "budget": 20, "runs": 1, "wall_s": 1.0, "exhausted": False, "cells": 1, "trials": [trial]
+    }  # fmt: skip
+    alone = atlas_cell("a", ("a",), 1, Verdict.SEGFAULT, step)
+    alone = replace(alone, attribution=replace(crossed, culprits=("a",), failure_kind=ONE))
+    two = atlas_shard("2/2", [alone], ("a",))
+    merged = merge([("one", one), ("two", two)])
+    jsonschema.validate(merged.document, SCHEMA)
+    (found,) = [r for r in merged.results if r.cell.scenario == "a--b"]
+    assert merged.reattributed == 1
+    assert found.attribution is not None and found.attribution.culprits == ("a",)
+    assert found.attribution.failure_kind == FailureKind.SINGLE_WHEEL
+
+
+def test_merge_credits_a_flaky_cell_by_the_failure_most_of_its_runs_showed() -> None:
+    """The pair's first run crashed at exit, its two extra runs segfaulted in a's exercise
+    as a does alone: every run of it is credited to a alone, with a note naming both."""
+    first = atlas_cell("a--b", ("a", "b"), 0, Verdict.EXIT_CRASH, "victim _decimal")
+    crossed = Attribution(culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="exit")
+    first = replace(first, attribution=crossed)
+    extras = [
+        replace(
+            atlas_cell("a--b", ("a", "b"), 0, Verdict.SEGFAULT, "exercise a"),
+            cell=replace(first.cell, repeat=repeat),
+        )
+        for repeat in (2, 3)
+    ]
+    alone = atlas_cell("a", ("a",), 1, Verdict.SEGFAULT, "exercise a")
+    shard = atlas_shard("1/2", [first, *extras], ("a", "b"))
+    merged = merge([("one", shard), ("two", atlas_shard("2/2", [alone], ("a",)))])
+    pairs = [r for r in merged.results if r.cell.scenario == "a--b"]
+    assert len(pairs) == 3
+    for found in pairs:
+        assert found.attribution is not None and found.attribution.culprits == ("a",)
+        assert found.attribution.step == "exercise a"
+        (note,) = [n for n in found.attribution.notes if n.startswith(MIXED)]
+        assert "segfault at exercise a ×2" in note and "exit-crash at exit ×1" in note
+
+
 def test_an_edition_judges_a_merged_cells_expectation_with_the_scenarios_rules() -> None:
     pair = merged_pair(Verdict.SEGFAULT)
     alone = atlas_cell("a", ("a",), 2, Verdict.SEGFAULT, "exercise a")
@@ -456,7 +513,11 @@ def test_an_edition_judges_a_merged_cells_expectation_with_the_scenarios_rules()
     again = reattribute([pair, alone], {}, rules=rules)
     assert again[0].attribution is not None and again[0].attribution.notes == ()
     assert again[0].cell.expected == "segfault" and again[0].outcome.matches_expectation
-    assert again[1] == alone
+    # A failing cell written without an attribution (an extra run, before they had one)
+    # gets one too, as a run now gives it.
+    assert alone.attribution is None and again[1].attribution is not None
+    assert again[1].attribution.culprits == ("a",)
+    assert again[1].attribution.failure_kind == FailureKind.SINGLE_WHEEL
 
 
 def test_results_merged_before_are_attributed_again_as_a_document() -> None:
@@ -479,7 +540,9 @@ def test_results_merged_before_are_attributed_again_as_a_document() -> None:
     results = (pair, *alone)
     document, again, changed = reattribute_document(old, results, {"a--b": ()})
     jsonschema.validate(document, SCHEMA)
-    assert changed == 1 and document["cells"][1:] == old["cells"][1:]
+    # The pair, and b's failing cell, which had no attribution; a's passing cell is kept.
+    assert changed == 2 and document["cells"][1] == old["cells"][1]
+    assert again[2].attribution is not None and again[2].attribution.culprits == ("b",)
     assert again[0].attribution == Attribution(
         culprits=("a", "b"), failure_kind=FailureKind.CROSS_WHEEL, step="exercise a"
     )
