@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -196,27 +196,43 @@ def agreement_of_sets(
     return rows
 
 
+SetFindings = Mapping[tuple[str, ...], Sequence[Finding]]
+
+
+def set_findings(wheel_sets: Iterable[Sequence[BuiltWheel]]) -> SetFindings:
+    """Each distinct wheel set's findings, by its key. Each wheel is read once, for all its
+    sets (an atlas's wheel is in one set per partner), and let go after the last set that
+    holds it. It needs the wheels only, so a run works it out while its cells run."""
+    by_set = {_set_key(wheels): wheels for wheels in wheel_sets}
+    last = {_memo_key(w): index for index, ws in enumerate(by_set.values()) for w in ws}
+    memo: dict[tuple[str, Path, str], Scanned] = {}
+    found: dict[tuple[str, ...], list[Finding]] = {}
+    for index, (key, wheels) in enumerate(by_set.items()):
+        found[key] = list(dict.fromkeys(_findings_of(wheels, memo)))
+        for wheel in wheels:
+            if last[_memo_key(wheel)] == index:
+                memo.pop(_memo_key(wheel), None)
+    return found
+
+
 def document_keys(
     units: Iterable[tuple[Sequence[BuiltWheel], Sequence[str]]],
     results: Sequence[CellResult],
     run_dir: Path | None = None,
+    known: SetFindings | None = None,
 ) -> dict[str, Any]:
     """results.json's `findings` and `agreement`: each wheel set's findings against the cells
-    that ran that set (`units` pairs a unit's wheels with its cell ids)."""
+    that ran that set (`units` pairs a unit's wheels with its cell ids). `known` holds sets'
+    findings worked out before (`set_findings`); the others are worked out now."""
     by_set: dict[tuple[str, ...], tuple[Sequence[BuiltWheel], set[str]]] = {}
     for wheels, cell_ids in units:
         by_set.setdefault(_set_key(wheels), (wheels, set()))[1].update(cell_ids)
-    # Each wheel is read once, for all its sets (an atlas's wheel is in one set per partner),
-    # and let go after the last set that holds it.
-    last = {_memo_key(w): index for index, (ws, _) in enumerate(by_set.values()) for w in ws}
-    memo: dict[tuple[str, Path, str], Scanned] = {}
+    known = known or {}
+    missing = set_findings(ws for key, (ws, _) in by_set.items() if key not in known)
     findings: dict[Finding, None] = {}
     sets: list[tuple[Sequence[Finding], Sequence[CellResult]]] = []
-    for index, (wheels, ran) in enumerate(by_set.values()):
-        found = list(dict.fromkeys(_findings_of(wheels, memo)))
-        for wheel in wheels:
-            if last[_memo_key(wheel)] == index:
-                memo.pop(_memo_key(wheel), None)
+    for key, (_, ran) in by_set.items():
+        found = known[key] if key in known else missing[key]
         findings |= dict.fromkeys(found)
         sets.append((found, [r for r in results if r.id in ran]))
     return {

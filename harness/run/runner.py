@@ -8,6 +8,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -665,10 +666,16 @@ def run_cells(prepared: PreparedRun) -> None:
         stream.close()
 
 
-def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSummary:
+def finish_run(
+    prepared: PreparedRun,
+    *,
+    attribution_runs: bool = True,
+    findings: Future[agreement.SetFindings] | None = None,
+) -> RunSummary:
     """Attribute the failing cells (`attribute_failures`), then write results.json in plan
     order from what cells.jsonl holds (all of this shard's cells, or, after a failure, those
-    that finished; then attribution makes no runs of its own)."""
+    that finished; then attribution makes no runs of its own). `findings`: the wheel sets'
+    static findings, being worked out since the cells started (`early_findings`)."""
     plan = prepared.plan
     built = prepared.built
     order = repeats.results_order(plan.mine, prepared.index)
@@ -694,6 +701,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
     for cell_id in order:
         ran.setdefault(CellId.parse(cell_id).group, []).append(cell_id)
     wheel_sets = [(built[group], ids) for group, ids in ran.items()]
+    known = _findings_from(findings)
     path = write_results(
         prepared.run_dir,
         provenance,
@@ -701,7 +709,7 @@ def finish_run(prepared: PreparedRun, *, attribution_runs: bool = True) -> RunSu
         order,
         run_info,
         {
-            **agreement.document_keys(wheel_sets, results, prepared.run_dir),
+            **agreement.document_keys(wheel_sets, results, prepared.run_dir, known),
             "attribution": attributed.to_json(),
             **({reuse.REUSE_KEY: prepared.reused.to_json()} if prepared.reused else {}),
             **(plan.request.annotate(results) if plan.request.annotate else {}),
@@ -783,20 +791,36 @@ def attribute_failures(
 # ------------------------------------------------------------------------------------------
 
 
+def _findings_from(findings: Future[agreement.SetFindings] | None) -> agreement.SetFindings:
+    """What the early findings found; nothing when there were none or they failed (then
+    document_keys works them out itself, and logs what it cannot read)."""
+    if findings is None:
+        return {}
+    try:
+        return findings.result()
+    except Exception as exc:  # the same work is done again, where its failure is handled
+        logger.debug("the early findings failed: %s", exc)
+        return {}
+
+
 def execute(request: RunRequest) -> RunSummary:
     """Plan, build, run this shard's cells not yet finished (all of them unless resuming),
     streaming each to cells.jsonl, then write results.json in plan order. When the run
     fails, results.json still gets the cells that finished; the failure is what is raised,
-    with a note when that write failed too."""
+    with a note when that write failed too. The wheel sets' static findings are worked out
+    in a thread of their own while the cells run: they need the wheels only, and the cores
+    wait on the engine while the first containers open."""
     prepared = prepare_run(plan_run(request))
     if request.incremental:
         prepared = reuse_previous(prepared)
-    try:
-        run_cells(prepared)
-    except BaseException as failure:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="findings") as early:
+        findings = early.submit(agreement.set_findings, list(prepared.built.values()))
         try:
-            finish_run(prepared, attribution_runs=False)
-        except BaseException as also:  # never in the place of the failure that stopped the run
-            failure.add_note(f"then writing the results failed too: {also}")
-        raise
-    return finish_run(prepared)
+            run_cells(prepared)
+        except BaseException as failure:
+            try:
+                finish_run(prepared, attribution_runs=False, findings=findings)
+            except BaseException as also:  # never in the place of the failure that stopped it
+                failure.add_note(f"then writing the results failed too: {also}")
+            raise
+        return finish_run(prepared, findings=findings)

@@ -215,3 +215,11 @@ def test_results_findings_read_each_wheel_once_for_all_pairs(
     expected = list(dict.fromkeys(f for found in one_by_one for f in found))
     assert keys["findings"] == [f.to_json() for f in expected]
     assert keys["findings"]  # the pairs' GNU-unique findings, at least
+    # Worked out early (while a run's cells run), the same findings, and nothing read again.
+    early = agreement.set_findings(ws for ws, _ in units)
+    reads.clear()
+    assert agreement.document_keys(units, [], known=early) == keys and reads == []
+    # A set the early findings do not hold is worked out then.
+    partial = {key: found for key, found in early.items() if len(key) == 1}
+    assert agreement.document_keys(units, [], known=partial) == keys
+    assert sorted(set(reads)) == sorted(made.values())
