@@ -215,6 +215,27 @@ def exec_socket(api: docker.APIClient, exec_id: str) -> Iterator[Any]:
             inner.close()
 
 
+# docker-py's base URL for an engine on a unix socket; ssh and npipe engines have others.
+UNIX_ENGINE: Final = "http+docker://localhost"
+
+
+def pipes_stdin(api: docker.APIClient) -> bool:
+    """Whether an exec's stdin can be written and closed through `exec_socket`'s stream:
+    an engine on a unix socket (docker-py hands back a SocketIO over a plain socket)."""
+    return str(api.base_url) == UNIX_ENGINE
+
+
+def send_stdin(stream: Any, data: bytes) -> None:
+    """Write `data` to a started exec's stdin (created with stdin=True) and close it, so
+    the process reads to its end: through the socket under `exec_socket`'s SocketIO, half
+    closed as `docker exec -i` does."""
+    inner = getattr(stream, "_sock", None) if isinstance(stream, socket.SocketIO) else None
+    if not isinstance(inner, socket.socket):
+        raise OSError(f"cannot write an exec's stdin through a {type(stream).__name__}")
+    inner.sendall(data)
+    inner.shutdown(socket.SHUT_WR)
+
+
 @contextmanager
 def confined(
     client: docker.DockerClient,

@@ -1,8 +1,9 @@
 """wheelclash supervisor: run a batch of probe processes, one fresh interpreter per cell.
 
 Standard library only (Python 3.8 or newer): it runs on the host for the local backend and
-inside the container for the docker backend. It reads one JSON document from the file named by its
-last argument, or from stdin:
+inside the container for the docker backend. It reads one JSON document from the file named
+by its last argument, or from stdin (with no argument, or with `--stdin NAME`, where NAME
+only names the batch for `--stop NAME`):
 
     {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
      "private_home": true,
@@ -990,11 +991,11 @@ def main(argv):
     become_subreaper()
     for signum in TERMINATING:
         signal.signal(signum, terminate)
-    if args:
+    if args and args[0] != "--stdin":
         with open(args[0]) as handle:
             batch = json.load(handle)
-    else:
-        batch = json.load(sys.stdin)
+    else:  # `--stdin NAME`: NAME only names the batch, for `--stop NAME`
+        batch = json.loads(sys.stdin.buffer.read())  # bytes: whatever the locale
     if batch.get("die_with_parent"):
         die_with_parent()
     os.makedirs(batch["workdir"], exist_ok=True)

@@ -31,7 +31,7 @@ from harness.common.verdicts import Verdict
 from harness.evidence.classify import classify
 from harness.images import doctor_checks, factcache
 from harness.images import provision as images
-from harness.images.containers import LABEL_OWNER
+from harness.images.containers import LABEL_OWNER, exec_text, pipes_stdin
 from harness.run.runner import session_outcomes, wheels_for
 from harness.scenario.load import load_scenario
 from harness.scenario.plan import plan
@@ -327,7 +327,9 @@ def load_image_id(client: docker.DockerClient) -> str:
 
 
 def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
-    """The exec stream ending must not be mistaken for a deadline (which kills the container)."""
+    """The exec stream ending must not be mistaken for a deadline (which kills the container).
+    On this engine (a unix socket) each batch reaches its supervisor on its stdin: no batch
+    file is put into the container."""
     backend = DockerBackend()
     wheels = bookworm_wheels(backend)
     with backend.open("debian:bookworm", "x86_64", wheels) as session:
@@ -335,6 +337,12 @@ def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
             job = import_job(f"c{batch}", wheels[1].module)
             [outcome] = list(session_outcomes(session, [job]))
             assert outcome.sentinel_seen and outcome.returncode == 0, (batch, outcome)
+        assert isinstance(session, DockerSession) and pipes_stdin(client.api)
+        where = session.settings.harness_dir
+        code, found = exec_text(
+            session.container, ["find", where, "-name", "batch-*"], user="0", workdir="/"
+        )
+        assert code == 0 and found.split() == [], found
     assert ours(client, os.getpid()) == []
 
 

@@ -305,17 +305,23 @@ class DockerSession:
             private_home=True,  # the container's HOME and /tmp outlive cells, of other pairs too
         )
         name = f"batches/{stem}.json"
-        payload = {name: json.dumps(document).encode()}
-        try:
-            # Root's: the supervisor reads it as root could, and no probe may change it.
-            with owned(payload, [], ROOT) as archive:
-                self.container.put_archive(settings.harness_dir, archive)
-        except ENGINE_FAILURES as exc:
-            raise InfrastructureError(f"the engine failed to take the batch in: {exc}") from exc
+        data = json.dumps(document).encode()
+        # On a local engine the supervisor reads the batch on its stdin; elsewhere it is put
+        # into the container first (an engine round trip and an archive, ~50 ms a batch).
+        piped = containers.pipes_stdin(self.client.api)
+        if not piped:
+            try:
+                # Root's: the supervisor reads it as root could, and no probe may change it.
+                with owned({name: data}, [], ROOT) as archive:
+                    self.container.put_archive(settings.harness_dir, archive)
+            except ENGINE_FAILURES as exc:
+                why = f"the engine failed to take the batch in: {exc}"
+                raise InfrastructureError(why) from exc
         deadline = batch_deadline(jobs)
         by_id = {job.cell_id: job for job in jobs}
         batch_file = f"{settings.harness_dir}/{name}"
-        for outcome in self._stream(batch_file, jobs, deadline, stopped):
+        stream = self._stream(batch_file, jobs, deadline, stopped, data if piped else None)
+        for outcome in stream:
             job = by_id[outcome.cell_id]
             yield fetch_capture(
                 self.container,
@@ -326,15 +332,23 @@ class DockerSession:
             )
 
     def _stream(
-        self, batch_file: str, jobs: Sequence[CellJob], deadline: float, stopped: Stopped
+        self,
+        batch_file: str,
+        jobs: Sequence[CellJob],
+        deadline: float,
+        stopped: Stopped,
+        piped: bytes | None = None,
     ) -> Iterator[Outcome]:
-        """Exec the supervisor on a batch file and read its lines through a pipe, until the
-        deadline or the run stops."""
+        """Exec the supervisor on a batch file, or on `piped` (the batch, written to its
+        stdin; the file's name then only names the batch), and read its lines through a
+        pipe, until the deadline or the run stops."""
         api = self.client.api
-        command = [*self._supervisor_run(), batch_file]
+        stdin = ["--stdin"] if piped is not None else []
+        command = [*self._supervisor_run(), *stdin, batch_file]
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         try:
-            exec_id = api.exec_create(self.container.id, command, user=ROOT)["Id"]
+            made = api.exec_create(self.container.id, command, user=ROOT, stdin=bool(stdin))
+            exec_id = made["Id"]
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
         read_end, write_end = os.pipe()
@@ -344,6 +358,8 @@ class DockerSession:
         def pump() -> None:
             try:
                 with containers.exec_socket(api, exec_id) as sock:
+                    if piped is not None:
+                        containers.send_stdin(sock, piped)
                     for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
                         if stream_id == STDOUT:
                             os.write(write_end, data)
