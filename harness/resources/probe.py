@@ -178,7 +178,9 @@ def hiders(entries, modules, dists):
 
     kept = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
     return [
-        entry if entry in kept or not hasattr(entry, "find_spec") else Hider(modules, dists, entry)
+        entry
+        if entry in kept or isinstance(entry, Hider) or not hasattr(entry, "find_spec")
+        else Hider(modules, dists, entry)
         for entry in entries
     ]
 
@@ -188,11 +190,21 @@ def hide(settings):
     import importlib.machinery
 
     modules, dists = settings.get("modules", ()), settings.get("dists", ())
-    sys.meta_path[:] = hiders(sys.meta_path, modules, dists)
+    rehide(settings)
     path = [
         h for h in sys.meta_path if getattr(h, "finder", None) is importlib.machinery.PathFinder
     ]
     hide_from_pkgutil(path[0] if path else Hider(modules, dists, importlib.machinery.PathFinder))
+
+
+def rehide(settings):
+    """Put a Hider before each finder on sys.meta_path that has none: at start-up, and
+    after each step, for the finders the tested code put there itself (a wheel that installs
+    an import hook, a vendored `six`'s importer), which would find what is hidden."""
+    modules, dists = settings.get("modules", ()), settings.get("dists", ())
+    wrapped = hiders(sys.meta_path, modules, dists)
+    if list(map(id, wrapped)) != list(map(id, sys.meta_path)):  # (3.8: no zip strict=)
+        sys.meta_path[:] = wrapped
 
 
 def hide_from_pkgutil(hider):
@@ -357,6 +369,8 @@ def main(argv):
             return EXIT_IMPORT_ERROR
         finally:
             sys.setdlopenflags(base_flags)
+        if spec.get("hide"):
+            rehide(spec["hide"])
         now = [name for name in victims if name not in present and name in sys.modules]
         if now:
             events.emit("loaded", step="import " + name, modules=now)
@@ -365,6 +379,8 @@ def main(argv):
     for item in spec.get("exercises", []):
         name, function = item["module"], item["function"]
         where = "exercise %s.%s" % (name, function)
+        if spec.get("hide"):
+            rehide(spec["hide"])
         events.emit("step", what=where)
         try:
             run_exercise(getattr(modules[name], function), int(item.get("threads", 1)))
@@ -377,6 +393,8 @@ def main(argv):
     namespace = {"__name__": "__exercise__"}
     for label, code in snippet_parts(spec.get("snippet") or ""):
         where = "exercise " + label if label else "exercise snippet"
+        if spec.get("hide"):
+            rehide(spec["hide"])
         events.emit("step", what=where)
         try:
             exec(compile(code, "<exercise>", "exec"), namespace)

@@ -228,3 +228,26 @@ def test_a_module_an_editable_finder_serves_is_hidden_too(tmp_path: Path) -> Non
     assert code == 10
     (error,) = [event for event in events if event["event"] == "import-error"]
     assert error["message"] == "No module named 'edit_mod'"
+
+
+def test_a_finder_the_tested_code_adds_later_is_hidden_from_too(tmp_path: Path) -> None:
+    """A wheel that puts an import hook on sys.meta_path when it is imported (after the
+    probe's start-up) would find for the next steps what the cell hides: the probe puts a
+    Hider before it after each step."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "edit_mod.py").write_text("VALUE = 2\n")
+    site = site_folder(tmp_path)
+    (site / "hook_mod.py").write_text(EDITABLE)  # its import adds the finder
+    imports = [{"module": "hook_mod"}, {"module": "edit_mod"}]
+    code, events, stderr = run_probe(tmp_path, {"imports": imports})
+    assert code == 0, (events, stderr)
+    hide = {"modules": ["edit_mod"], "dists": []}
+    code, events, _ = run_probe(tmp_path, {"imports": imports, "hide": hide})
+    assert code == 10
+    (error,) = [event for event in events if event["event"] == "import-error"]
+    assert (error["module"], error["message"]) == ("edit_mod", "No module named 'edit_mod'")
+    # and between a snippet's steps (within one step the hook is not behind a Hider yet)
+    snippet = "# step: hook\nimport hook_mod\n# step: edit\ntry:\n    import edit_mod\n"
+    snippet += "except ImportError:\n    pass\nelse:\n    raise AssertionError('edit_mod found')\n"
+    code, events, stderr = run_probe(tmp_path, {"imports": [], "snippet": snippet, "hide": hide})
+    assert code == 0, (events, stderr)
