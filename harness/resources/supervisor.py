@@ -863,7 +863,7 @@ def run_cell(batch, launcher, index):
 
 
 # The process group of the cell in flight, and, with die_with_parent, the harness's pid.
-RUNNING = {"pgid": None, "parent": None, "compiled": None}
+RUNNING = {"pgid": None, "parent": None}
 
 
 def terminate(signum, frame):
@@ -883,11 +883,6 @@ def terminate(signum, frame):
         except OSError:
             pass
     sweep()
-    if RUNNING.get("compiled"):
-        try:
-            os.unlink(RUNNING["compiled"])
-        except OSError:
-            pass
     os._exit(143)
 
 
@@ -980,31 +975,6 @@ def stop_batch(batch_file):
     return 1 if left else 0
 
 
-def compiled_probe(batch):
-    """The batch's probe compiled once, for all its cells: a .pyc beside the batch's working
-    folder (which is emptied between cells), or None. Each probe then starts from the code
-    object instead of compiling probe.py again (~4 ms a cell). Only when the probes' Python
-    is this one (a venv of it): a .pyc holds one version's bytecode. Its code names probe.py,
-    so tracebacks and faulthandler's stacks read as before, and its folder holds nothing
-    else importable."""
-    try:
-        same = os.path.realpath(batch["python"]) == os.path.realpath(sys.executable)
-        if not same:
-            return None
-        import importlib.util
-        import marshal
-
-        with open(batch["probe"], "rb") as handle:
-            code = compile(handle.read(), batch["probe"], "exec", dont_inherit=True)
-        target = batch["workdir"].rstrip("/") + ".probe.pyc"
-        header = importlib.util.MAGIC_NUMBER + bytes(12)  # flags, mtime, size: unchecked
-        with open(target, "wb") as out:
-            out.write(header + marshal.dumps(code))
-        return target
-    except (OSError, SyntaxError, ValueError, KeyError):
-        return None  # the probe runs from its source, as always
-
-
 def main(argv):
     args = argv[1:]
     users = None
@@ -1030,18 +1000,11 @@ def main(argv):
         die_with_parent()
     os.makedirs(batch["workdir"], exist_ok=True)
     empty_folder(batch["workdir"])
-    compiled = compiled_probe(batch) if len(batch["cells"]) > 1 else None
-    if compiled:
-        batch["probe"] = RUNNING["compiled"] = compiled
     launcher = Launcher(batch)
-    try:
-        for index in range(len(batch["cells"])):
-            sys.stdout.write(json.dumps(run_cell(batch, launcher, index)) + "\n")
-            sys.stdout.flush()
-        launcher.stop()
-    finally:
-        if compiled:
-            os.unlink(compiled)
+    for index in range(len(batch["cells"])):
+        sys.stdout.write(json.dumps(run_cell(batch, launcher, index)) + "\n")
+        sys.stdout.flush()
+    launcher.stop()
     return 0
 
 
