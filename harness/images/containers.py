@@ -226,14 +226,14 @@ def pipes_stdin(api: docker.APIClient) -> bool:
 
 
 def send_stdin(stream: Any, data: bytes) -> None:
-    """Write `data` to a started exec's stdin (created with stdin=True) and close it, so
-    the process reads to its end: through the socket under `exec_socket`'s SocketIO, half
-    closed as `docker exec -i` does."""
+    """Write `data` to a started exec's stdin (created with stdin=True), through the socket
+    under `exec_socket`'s SocketIO. The stdin is left open: a proxy in front of the engine
+    (tests/integration/engine_proxy.py is one) may end the whole stream when one side
+    half-closes, so what is sent says where it ends itself (a line)."""
     inner = getattr(stream, "_sock", None) if isinstance(stream, socket.SocketIO) else None
     if not isinstance(inner, socket.socket):
         raise OSError(f"cannot write an exec's stdin through a {type(stream).__name__}")
     inner.sendall(data)
-    inner.shutdown(socket.SHUT_WR)
 
 
 @contextmanager

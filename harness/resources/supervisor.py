@@ -2,8 +2,8 @@
 
 Standard library only (Python 3.8 or newer): it runs on the host for the local backend and
 inside the container for the docker backend. It reads one JSON document from the file named
-by its last argument, or from stdin (with no argument, or with `--stdin NAME`, where NAME
-only names the batch for `--stop NAME`):
+by its last argument, or from stdin (with no argument; or with `--stdin NAME`, its first
+line, where NAME only names the batch for `--stop NAME`):
 
     {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
      "private_home": true,
@@ -991,11 +991,16 @@ def main(argv):
     become_subreaper()
     for signum in TERMINATING:
         signal.signal(signum, terminate)
-    if args and args[0] != "--stdin":
+    if args[:1] == ["--stdin"]:
+        # One line, the document: the caller need not close its end (through a proxy of the
+        # engine's socket, half-closing an exec's stdin can end its output too). NAME only
+        # names the batch, for `--stop NAME`.
+        batch = json.loads(sys.stdin.buffer.readline())
+    elif args:
         with open(args[0]) as handle:
             batch = json.load(handle)
-    else:  # `--stdin NAME`: NAME only names the batch, for `--stop NAME`
-        batch = json.loads(sys.stdin.buffer.read())  # bytes: whatever the locale
+    else:
+        batch = json.load(sys.stdin)
     if batch.get("die_with_parent"):
         die_with_parent()
     os.makedirs(batch["workdir"], exist_ok=True)

@@ -359,7 +359,7 @@ class DockerSession:
             try:
                 with containers.exec_socket(api, exec_id) as sock:
                     if piped is not None:
-                        containers.send_stdin(sock, piped)
+                        containers.send_stdin(sock, piped + b"\n")  # the batch's one line
                     for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
                         if stream_id == STDOUT:
                             os.write(write_end, data)
