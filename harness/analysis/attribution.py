@@ -132,14 +132,12 @@ def goals(results: Iterable[CellResult]) -> dict[str, Goal]:
     return found
 
 
-def goal_of(result: CellResult, goals_by_logical: Mapping[str, Goal]) -> Goal:
-    """A failing result's goal: its logical cell's, or its own signature's."""
+def attribute_run(result: CellResult, wanted: Mapping[str, Goal], observe: Observe) -> Attribution:
+    """The attribution of a failing result's logical cell, by that cell's goal in `wanted`
+    (`goals`; its own signature when the cell is not there), with the goal's note."""
     own = Goal(signature=signature_of(result.outcome))
-    return goals_by_logical.get(str(result.cell.cell_id.logical), own)
-
-
-def with_note(found: Attribution, goal: Goal) -> Attribution:
-    """The attribution with its goal's note, when there is one."""
+    goal = wanted.get(str(result.cell.cell_id.logical), own)
+    found = attribute(result.cell.cell_id.logical, goal.signature, observe)
     return replace(found, notes=(*found.notes, goal.note)) if goal.note else found
 
 
@@ -225,11 +223,10 @@ def attribute_results(
         return known[str(logical)]
 
     def attributed(result: CellResult) -> Attribution:
-        logical = result.cell.cell_id.logical
-        if str(logical) not in made:
-            goal = goal_of(result, wanted)
-            made[str(logical)] = with_note(attribute(logical, goal.signature, looked_up), goal)
-        return made[str(logical)]
+        logical = str(result.cell.cell_id.logical)
+        if logical not in made:
+            made[logical] = attribute_run(result, wanted, looked_up)
+        return made[logical]
 
     return {
         result.id: attributed(result) for result in results if result.outcome.verdict in FAILURES

@@ -33,14 +33,12 @@ from harness.analysis.attribution import (
     Goal,
     NotObserved,
     Signature,
-    attribute,
-    goal_of,
+    attribute_run,
     goals,
     judged,
     known_runs,
     not_known,
     signature,
-    with_note,
 )
 from harness.analysis.borrowed import singletons
 from harness.common.ids import LogicalId
@@ -140,8 +138,7 @@ def _again(
                 raise NotObserved(why or f"{cell.tail} is not among the merged cells")
             return seen
 
-        goal = goal_of(result, wanted)
-        made[str(logical)] = with_note(attribute(logical, goal.signature, observe), goal)
+        made[str(logical)] = attribute_run(result, wanted, observe)
     new = made[str(logical)]
     if new == result.attribution:
         return result
