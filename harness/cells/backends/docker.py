@@ -537,12 +537,13 @@ class DockerBackend:
             self._builders[(suite, arch)] = ContainerBuilder(client, suite, arch)
         return self._builders[(suite, arch)]
 
-    def remove_leftovers(self) -> int:
+    def remove_leftovers(self) -> tuple[str, ...]:
         """Remove containers left by wheelclash processes on this host that no longer run,
         then their volumes (a container removed without them, by hand, leaves them). Another
         process may be removing the same ones: a container gone, or whose removal the engine
-        says is already in progress, is left to it."""
-        removed = 0
+        says is already in progress, is left to it. Returns the ids of the containers this
+        call removed."""
+        removed: list[str] = []
         label = containers.LABEL_OWNER
         # sparse: no inspect per container, which would race with others removing theirs
         found = self.client.containers.list(all=True, sparse=True, filters={"label": label})
@@ -562,14 +563,14 @@ class DockerBackend:
                     if exc.status_code != CONFLICT:  # 409: removal already in progress
                         raise
                     continue
-                removed += 1
+                removed.append(str(container.id))
         for volume in self.client.volumes.list(filters={"label": label}):
             if containers.owner_gone(str((volume.attrs.get("Labels") or {}).get(label, ""))):
                 try:
                     volume.remove(force=True)
                 except docker.errors.APIError:  # gone already, or still in use
                     continue
-        return removed
+        return tuple(removed)
 
     @contextmanager
     def open(
