@@ -116,7 +116,10 @@ class Hider:
         self.modules = tuple(modules)
         self.dists = frozenset(canonical_name(name) for name in dists)
         self.finder = finder
-        self.stdlib = stdlib_roots()
+
+    @property
+    def stdlib(self):
+        return known_stdlib()
 
     def hides(self, name):
         return any(name == p or name.startswith(p + ".") for p in self.modules)
@@ -146,6 +149,17 @@ class Hider:
         invalidate = getattr(self.finder, "invalidate_caches", None)
         if invalidate is not None:
             invalidate()
+
+
+# The standard library's folders, found when first needed: sysconfig costs a cell about a
+# millisecond, and only a hidden name found, or pkgutil listing, asks.
+STDLIB = []
+
+
+def known_stdlib():
+    if not STDLIB:
+        STDLIB.append(stdlib_roots())
+    return STDLIB[0]
 
 
 def stdlib_roots():
@@ -179,7 +193,9 @@ def hiders(entries, modules, dists):
     kept = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
     return [
         entry
-        if entry in kept or isinstance(entry, Hider) or not hasattr(entry, "find_spec")
+        if entry in kept
+        or isinstance(entry, (Hider, PkgutilWatch))
+        or not hasattr(entry, "find_spec")
         else Hider(modules, dists, entry)
         for entry in entries
     ]
@@ -194,7 +210,13 @@ def hide(settings):
     path = [
         h for h in sys.meta_path if getattr(h, "finder", None) is importlib.machinery.PathFinder
     ]
-    hide_from_pkgutil(path[0] if path else Hider(modules, dists, importlib.machinery.PathFinder))
+    HIDING.append(path[0] if path else Hider(modules, dists, importlib.machinery.PathFinder))
+    if "pkgutil" in sys.modules:
+        hide_from_pkgutil(sys.modules["pkgutil"])
+    else:
+        # Importing pkgutil costs a cell about 15 ms, and few use it: it is hidden from as
+        # it is imported, by whatever imports it.
+        sys.meta_path.insert(0, PkgutilWatch())
 
 
 def rehide(settings):
@@ -205,16 +227,66 @@ def rehide(settings):
     wrapped = hiders(sys.meta_path, modules, dists)
     if list(map(id, wrapped)) != list(map(id, sys.meta_path)):  # (3.8: no zip strict=)
         sys.meta_path[:] = wrapped
+    pkgutil = sys.modules.get("pkgutil")
+    if pkgutil is not None and HIDING:
+        hide_from_pkgutil(pkgutil)  # imported past the watch (a finder put before it)
 
 
-def hide_from_pkgutil(hider):
+# The Hider of the path finder, once hiding has started: what pkgutil's lister consults.
+HIDING = []
+
+
+class PkgutilWatch:
+    """First on sys.meta_path until pkgutil is imported: finds nothing itself, but hands the
+    import of pkgutil the spec the finders after it give, with a loader that hides from the
+    module as soon as it has run, before whoever imported it can list anything."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "pkgutil":
+            return None
+        for finder in [entry for entry in sys.meta_path if entry is not self]:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = HidingLoader(spec.loader)
+                return spec
+        return None
+
+
+class HidingLoader:
+    """pkgutil's own loader, hiding from the module once it has run; then the module's
+    __loader__ and __spec__.loader are the original again, as if it had loaded it alone."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        sys.meta_path[:] = [entry for entry in sys.meta_path if not isinstance(entry, PkgutilWatch)]
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        hide_from_pkgutil(module)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+def hide_from_pkgutil(pkgutil):
     """pkgutil.iter_modules and walk_packages list the modules of sys.path's folders by reading
     them, not through sys.meta_path: give them a lister that leaves the hidden out (but never
-    the standard library's)."""
+    the standard library's). Once per module."""
     import functools
-    import pkgutil
 
     listed = pkgutil.iter_importer_modules
+    if getattr(listed, "wheelclash_hides", False):
+        return
+    hider = HIDING[0]
 
     @functools.wraps(listed)  # keeps the singledispatch `register`, for code that extends it
     def iter_importer_modules(importer, prefix=""):
@@ -224,6 +296,7 @@ def hide_from_pkgutil(hider):
             if stdlib or not hider.hides(name):
                 yield name, is_package
 
+    iter_importer_modules.wheelclash_hides = True
     pkgutil.iter_importer_modules = iter_importer_modules
 
 

@@ -71,6 +71,11 @@ def site_folder(root: Path) -> Path:
     (site / "hideme-1.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: hideme\nVersion: 1.0\n"
     )
+    # a module that lists sys.path's modules as it is imported (a plugin scan), the first
+    # thing in its process to import pkgutil
+    (site / "lister.py").write_text(
+        "import pkgutil\nFOUND = {m.name for m in pkgutil.iter_modules()}\n"
+    )
     for portion in ("part", "keep"):
         (site / "nsx" / portion).mkdir(parents=True, exist_ok=True)
         (site / "nsx" / portion / "__init__.py").write_text("")
@@ -109,6 +114,30 @@ def test_without_hiding_the_same_environment_shows_everything(tmp_path: Path) ->
     code, events, stderr = run_probe(tmp_path, {"imports": [], "snippet": SEEN_SNIPPET})
     assert code == 0, (events, stderr)
     assert kinds(events) == ["start", "step", "libraries", "sentinel"]
+
+
+LISTED_SNIPPET = """
+import importlib.machinery, lister, pkgutil, sys
+assert "hideme" not in lister.FOUND and {"colorsys", "lister"} <= lister.FOUND, lister.FOUND
+assert type(pkgutil.__loader__) is importlib.machinery.SourceFileLoader, pkgutil.__loader__
+assert pkgutil.__spec__.loader is pkgutil.__loader__
+assert [f for f in sys.meta_path if type(f).__name__ == "PkgutilWatch"] == [], sys.meta_path
+"""
+
+
+def test_a_module_that_lists_modules_as_it_is_imported_does_not_see_the_hidden(
+    tmp_path: Path,
+) -> None:
+    """pkgutil is hidden from as it is first imported, within the import that imports it (the
+    probe does not import it itself: it would cost every cell)."""
+    spec = {"imports": [{"module": "lister", "global": False}], "snippet": LISTED_SNIPPET}
+    code, events, stderr = run_probe(tmp_path, {**spec, **HIDE})
+    assert code == 0, (events, stderr)
+    assert kinds(events) == ["start", "step", "step", "libraries", "sentinel"]
+    code, events, stderr = run_probe(
+        tmp_path, {"imports": [], "snippet": "import lister\nassert 'hideme' in lister.FOUND"}
+    )
+    assert code == 0, (events, stderr)
 
 
 def test_importing_a_hidden_module_is_an_ordinary_import_error(tmp_path: Path) -> None:
