@@ -215,6 +215,20 @@ def exec_socket(api: docker.APIClient, exec_id: str) -> Iterator[Any]:
             inner.close()
 
 
+def shut_down(stream: Any) -> None:
+    """End an exec's stream (from `exec_socket`) both ways at once, also while another
+    thread is blocked reading it: closing a socket alone does neither (the blocked read
+    holds it open). The exec's stdin ends with it. Other engines' streams are closed."""
+    inner = getattr(stream, "_sock", None) if isinstance(stream, socket.SocketIO) else None
+    try:
+        if isinstance(inner, socket.socket):
+            inner.shutdown(socket.SHUT_RDWR)
+        else:
+            stream.close()
+    except OSError:
+        pass  # ended already
+
+
 # docker-py's base URL for an engine on a unix socket; ssh and npipe engines have others.
 UNIX_ENGINE: Final = "http+docker://localhost"
 

@@ -2,8 +2,11 @@
 
 Standard library only (Python 3.8 or newer): it runs on the host for the local backend and
 inside the container for the docker backend. It reads one JSON document from the file named
-by its last argument, or from stdin (with no argument; or with `--stdin NAME`, its first
-line, where NAME only names the batch for `--stop NAME`):
+by its last argument, or from stdin (with no argument); or, with `--serve NAME`, batch after
+batch, one per line of stdin, each followed by a line {"batch_end": ID} (`serve`; NAME only
+names the supervisor, for `--stop NAME`, and each line ends a batch, so the caller need not
+close its end: through a proxy of the engine's socket, half-closing an exec's stdin can end
+its output too):
 
     {"python": ..., "probe": ..., "workdir": ..., "tail_bytes": N, "output_cap": N,
      "private_home": true,
@@ -44,8 +47,9 @@ filesystem on the engine's disk, with the container's own mounts bound in, where
 engine's storage driver is slow (harness/images/rootcopy.py).
 
 Several supervisors may run at once in one container (`-j`), each with its own batch file
-and working folder. `supervisor.py [--users ...] --stop BATCH_FILE` stops the one running
-that batch and everything below it, and leaves the others alone: the harness runs it when it
+(or name) and working folder. `supervisor.py [--users ...] --stop BATCH_FILE` stops the one
+running that batch (or serving under that name) and everything below it, and leaves the
+others alone: the harness runs it when it
 gives up on a batch (its deadline passed, or the run is stopping). In a container it runs
 with the same `--users` as the supervisors, whose real user it then shares (so it may signal
 them) and whose probes' user it takes as its effective one (so it may signal those).
@@ -505,6 +509,10 @@ def launcher_loop(requests, status, supervisor, batch):
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != supervisor:
             raise LaunchFailed("the supervisor is gone")
+        # Not the supervisor's stdin: serving, it carries the batches to come.
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
         parent = os.getpid()
         buffer = b""
         while True:
@@ -991,16 +999,19 @@ def main(argv):
     become_subreaper()
     for signum in TERMINATING:
         signal.signal(signum, terminate)
-    if args[:1] == ["--stdin"]:
-        # One line, the document: the caller need not close its end (through a proxy of the
-        # engine's socket, half-closing an exec's stdin can end its output too). NAME only
-        # names the batch, for `--stop NAME`.
-        batch = json.loads(sys.stdin.buffer.readline())
-    elif args:
+    if args[:1] == ["--serve"]:
+        return serve(sys.stdin.buffer)
+    if args:
         with open(args[0]) as handle:
             batch = json.load(handle)
     else:
         batch = json.load(sys.stdin)
+    run_batch(batch)
+    return 0
+
+
+def run_batch(batch):
+    """Run a batch's cells one after another, writing each one's report line as it ends."""
     if batch.get("die_with_parent"):
         die_with_parent()
     os.makedirs(batch["workdir"], exist_ok=True)
@@ -1010,7 +1021,30 @@ def main(argv):
         sys.stdout.write(json.dumps(run_cell(batch, launcher, index)) + "\n")
         sys.stdout.flush()
     launcher.stop()
-    return 0
+
+
+def serve(stdin):
+    """Batch after batch, one per line of stdin, until it ends: after each batch's report
+    lines, a line {"batch_end": ID} (the batch's "batch_id"), so its caller knows it may send
+    the next. A line that is not a batch ends the supervisor, with a line saying so."""
+    while True:
+        line = stdin.readline()
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        try:
+            batch = json.loads(line)
+        except ValueError as exc:
+            batch = "not JSON: %s" % exc
+        if not isinstance(batch, dict) or "cells" not in batch or "workdir" not in batch:
+            why = batch if isinstance(batch, str) else "no cells and workdir"
+            sys.stdout.write(json.dumps({"bad_batch": why}) + "\n")
+            sys.stdout.flush()
+            return 2
+        run_batch(batch)
+        sys.stdout.write(json.dumps({"batch_end": batch.get("batch_id", "")}) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

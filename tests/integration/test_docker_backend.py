@@ -21,6 +21,7 @@ from typing import Any
 import docker
 import jsonschema
 import pytest
+from docker.models.containers import Container
 
 from harness import paths
 from harness.build.toolchains import load_catalogue
@@ -330,13 +331,19 @@ def load_image_id(client: docker.DockerClient) -> str:
     return images.ensure_image(client, images.recipe_for("bookworm", "x86_64")).image_id
 
 
-def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
+def test_a_session_runs_several_batches(
+    client: docker.DockerClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """The exec stream ending must not be mistaken for a deadline (which kills the container).
-    On this engine (a unix socket) each batch reaches its supervisor on its stdin: no batch
-    file is put into the container."""
+    On this engine (a unix socket) one supervisor serves the batches one after another, each
+    a line on its exec's stdin: one exec for 25 batches, and no batch file is put into the
+    container. Closing the session lets it go."""
     backend = DockerBackend()
     wheels = bookworm_wheels(backend)
-    with backend.open("debian:bookworm", "x86_64", wheels) as session:
+    with (
+        caplog.at_level(logging.INFO, logger="harness.cells.backends.docker"),
+        backend.open("debian:bookworm", "x86_64", wheels) as session,
+    ):
         for batch in range(25):
             job = import_job(f"c{batch}", wheels[1].module)
             [outcome] = list(session_outcomes(session, [job]))
@@ -347,7 +354,23 @@ def test_a_session_runs_several_batches(client: docker.DockerClient) -> None:
             session.container, ["find", where, "-name", "batch-*"], user="0", workdir="/"
         )
         assert code == 0 and found.split() == [], found
+        served = [r.getMessage() for r in caplog.records if "supervisor.py" in r.getMessage()]
+        assert len(served) == 1 and " --serve " in served[0], served
+        running = [c for c in commands_in(session.container) if "supervisor.py" in c]
+        assert len(running) == 1, running  # the launcher leaves with each batch
+        session.channels.close()
+        deadline = time.monotonic() + 10
+        while running and time.monotonic() < deadline:
+            time.sleep(0.1)
+            running = [c for c in commands_in(session.container) if "supervisor.py" in c]
+        assert running == [], "the supervisor stayed after its stdin ended"
     assert ours(client, os.getpid()) == []
+
+
+def commands_in(container: Container) -> list[str]:
+    top = container.top(ps_args="-eo pid,args")
+    column = top["Titles"].index("COMMAND")
+    return [str(row[column]) for row in top["Processes"]]
 
 
 def test_containers_of_one_image_read_its_facts_once(

@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,6 +52,7 @@ from harness.build.builders import Builder, ContainerBuilder
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Session, TargetFacts, environments
 from harness.cells.backends import transfer as wheel_transfer
+from harness.cells.backends.channels import Channel, Channels
 from harness.cells.backends.fetch import fetch_capture
 from harness.cells.backends.stream import lines_until, outcomes_from_lines
 from harness.cells.install import compile_command, install_command, refusal
@@ -281,6 +282,8 @@ class DockerSession:
     settings: Settings
     not_installable: str = ""
     root: str = ""  # the folder its supervisors chroot into (the image's root copy), or ""
+    # its serving supervisors no batch is using (a local engine's: channels.py)
+    channels: Channels = field(default_factory=Channels, compare=False)
 
     def alive(self, settle_s: float = 2.0) -> bool:
         """Whether the container still runs (a pool's serves many sets: run/sharing.py).
@@ -295,33 +298,15 @@ class DockerSession:
 
     def run(self, jobs: Sequence[CellJob], stopped: Stopped = never) -> Iterator[Outcome]:
         settings = self.settings
-        stem = f"batch-{uuid.uuid4().hex[:16]}"
-        document = batch(
-            jobs,
-            python=f"{settings.venv}/bin/python",
-            probe=settings.script("probe.py"),
-            workdir=f"{settings.cells}/{stem}",  # its probes' files (and kernel cores): its own
-            capture_root=f"{settings.workdir}/capture",  # a folder per cell
-            private_home=True,  # the container's HOME and /tmp outlive cells, of other pairs too
-        )
-        name = f"batches/{stem}.json"
-        data = json.dumps(document).encode()
-        # On a local engine the supervisor reads the batch on its stdin; elsewhere it is put
-        # into the container first (an engine round trip and an archive, ~50 ms a batch).
-        piped = containers.pipes_stdin(self.client.api)
-        if not piped:
-            try:
-                # Root's: the supervisor reads it as root could, and no probe may change it.
-                with owned({name: data}, [], ROOT) as archive:
-                    self.container.put_archive(settings.harness_dir, archive)
-            except ENGINE_FAILURES as exc:
-                why = f"the engine failed to take the batch in: {exc}"
-                raise InfrastructureError(why) from exc
-        deadline = batch_deadline(jobs)
         by_id = {job.cell_id: job for job in jobs}
-        batch_file = f"{settings.harness_dir}/{name}"
-        stream = self._stream(batch_file, jobs, deadline, stopped, data if piped else None)
-        for outcome in stream:
+        # On a local engine a supervisor serves batch after batch on its exec's stdin;
+        # elsewhere each batch is put into the container first (an engine round trip and an
+        # archive, ~50 ms) and has an exec of its own.
+        if containers.pipes_stdin(self.client.api):
+            outcomes = self._served(jobs, stopped)
+        else:
+            outcomes = self._filed(jobs, stopped)
+        for outcome in outcomes:
             job = by_id[outcome.cell_id]
             yield fetch_capture(
                 self.container,
@@ -331,24 +316,85 @@ class DockerSession:
                 user=settings.confinement.user,
             )
 
-    def _stream(
-        self,
-        batch_file: str,
-        jobs: Sequence[CellJob],
-        deadline: float,
-        stopped: Stopped,
-        piped: bytes | None = None,
-    ) -> Iterator[Outcome]:
-        """Exec the supervisor on a batch file, or on `piped` (the batch, written to its
-        stdin; the file's name then only names the batch), and read its lines through a
-        pipe, until the deadline or the run stops."""
+    def _document(self, jobs: Sequence[CellJob], workdir: str) -> dict[str, Any]:
+        settings = self.settings
+        return batch(
+            jobs,
+            python=f"{settings.venv}/bin/python",
+            probe=settings.script("probe.py"),
+            workdir=workdir,  # its probes' files (and kernel cores): its own
+            capture_root=f"{settings.workdir}/capture",  # a folder per cell
+            private_home=True,  # the container's HOME and /tmp outlive cells, of other pairs too
+        )
+
+    def _served(self, jobs: Sequence[CellJob], stopped: Stopped) -> Iterator[Outcome]:
+        """The batch, sent to an idle serving supervisor (or a new one), as one line; its
+        report lines read until its end line. Given up on, its supervisor is stopped."""
+        channel = self.channels.take() or self._open_channel()
+        stem = channel.name.rsplit("/", 1)[-1]
+        document = self._document(jobs, workdir=f"{self.settings.cells}/{stem}")
+        document["batch_id"] = batch_id = f"batch-{uuid.uuid4().hex[:16]}"
+        deadline = batch_deadline(jobs)
+        ended = False
+        try:
+            try:
+                channel.send(document)
+            except OSError as exc:
+                channel.failure.append(f"the batch could not be sent: {exc}")
+            lines = channel.lines(batch_id, deadline, stopped)
+            yield from outcomes_from_lines(lines, jobs, lambda: self._why_missing(channel.failure))
+            ended = channel.ended
+        finally:
+            if ended:
+                self.channels.give_back(channel)
+            else:
+                if not channel.finished.is_set():
+                    # The deadline passed, the run stops or the consumer left: stop this
+                    # supervisor (the container's others go on).
+                    self._stop(channel.name)
+                channel.close()
+
+    def _open_channel(self) -> Channel:
+        name = f"{self.settings.harness_dir}/batches/serve-{uuid.uuid4().hex[:16]}"
+        command = [*self._supervisor_run(), "--serve", name]
+        logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         api = self.client.api
-        stdin = ["--stdin"] if piped is not None else []
-        command = [*self._supervisor_run(), *stdin, batch_file]
+        try:
+            made = api.exec_create(self.container.id, command, user=ROOT, stdin=True)
+            return Channel(api, made["Id"], name)
+        except ENGINE_FAILURES as exc:
+            raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
+
+    def _why_missing(self, failure: Sequence[str]) -> str:
+        detail = failure[0] if failure else f"container {self._state()}"
+        return f"the in-container supervisor stopped reporting ({detail})"
+
+    def _filed(self, jobs: Sequence[CellJob], stopped: Stopped) -> Iterator[Outcome]:
+        """The batch, put into the container as a file, run by a supervisor of its own."""
+        settings = self.settings
+        stem = f"batch-{uuid.uuid4().hex[:16]}"
+        name = f"batches/{stem}.json"
+        data = json.dumps(self._document(jobs, workdir=f"{settings.cells}/{stem}")).encode()
+        try:
+            # Root's: the supervisor reads it as root could, and no probe may change it.
+            with owned({name: data}, [], ROOT) as archive:
+                self.container.put_archive(settings.harness_dir, archive)
+        except ENGINE_FAILURES as exc:
+            why = f"the engine failed to take the batch in: {exc}"
+            raise InfrastructureError(why) from exc
+        deadline = batch_deadline(jobs)
+        return self._stream(f"{settings.harness_dir}/{name}", jobs, deadline, stopped)
+
+    def _stream(
+        self, batch_file: str, jobs: Sequence[CellJob], deadline: float, stopped: Stopped
+    ) -> Iterator[Outcome]:
+        """Exec the supervisor on a batch file and read its lines through a pipe, until the
+        deadline or the run stops."""
+        api = self.client.api
+        command = [*self._supervisor_run(), batch_file]
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         try:
-            made = api.exec_create(self.container.id, command, user=ROOT, stdin=bool(stdin))
-            exec_id = made["Id"]
+            exec_id = api.exec_create(self.container.id, command, user=ROOT)["Id"]
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
         read_end, write_end = os.pipe()
@@ -358,8 +404,6 @@ class DockerSession:
         def pump() -> None:
             try:
                 with containers.exec_socket(api, exec_id) as sock:
-                    if piped is not None:
-                        containers.send_stdin(sock, piped + b"\n")  # the batch's one line
                     for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
                         if stream_id == STDOUT:
                             os.write(write_end, data)
@@ -373,15 +417,10 @@ class DockerSession:
 
         thread = threading.Thread(target=pump, name="wheelclash-exec", daemon=True)
         thread.start()
-
-        def why_missing() -> str:
-            detail = failure[0] if failure else f"container {self._state()}"
-            return f"the in-container supervisor stopped reporting ({detail})"
-
         with os.fdopen(read_end, "rb") as stream:
             try:
                 lines = lines_until(stream, deadline, stopped)
-                yield from outcomes_from_lines(lines, jobs, why_missing)
+                yield from outcomes_from_lines(lines, jobs, lambda: self._why_missing(failure))
             finally:
                 if not finished.is_set():
                     # The deadline passed, the run stops or the consumer left: stop this
@@ -643,7 +682,7 @@ class DockerBackend:
                         filling.close()  # complete: other runs may use it from now on
                 opening.advance(2)
                 opening.end()
-                yield DockerSession(
+                session = DockerSession(
                     client=client,
                     container=container,
                     facts=facts,
@@ -651,6 +690,10 @@ class DockerBackend:
                     not_installable=problem,
                     root=root,
                 )
+                try:
+                    yield session
+                finally:
+                    session.channels.close()
 
     def _claim(
         self,

@@ -42,25 +42,40 @@ def outcomes_from_lines(
 def lines_until(stream: IO[bytes], deadline: float, stopped: Stopped = never) -> Iterator[str]:
     """Lines from a pipe until it closes, the monotonic deadline passes or the run stops
     (`stopped` is asked at least once a second)."""
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        while True:
-            if stopped():
-                logger.info("the run is stopping; abandoning the batch")
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                logger.warning("supervisor deadline passed; abandoning the batch")
-                return
-            if not selector.select(timeout=min(remaining, 1.0)):
-                continue
-            chunk = os.read(stream.fileno(), 1 << 16)
-            if not chunk:
-                if buffer.strip():
-                    yield buffer.decode("utf-8", "replace")
-                return
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                yield line.decode("utf-8", "replace")
+    return LineReader(stream).lines(deadline, stopped)
+
+
+class LineReader:
+    """Lines from a pipe that carries one batch's lines after another's: what was read past
+    a line is kept for the next call."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self._buffer = b""
+
+    def lines(self, deadline: float, stopped: Stopped = never) -> Iterator[str]:
+        """Lines until the pipe closes, the monotonic deadline passes or the run stops
+        (`stopped` is asked at least once a second). The caller may stop taking them at
+        any line and call again for the next ones."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.stream, selectors.EVENT_READ)
+            while True:
+                while b"\n" in self._buffer:
+                    line, self._buffer = self._buffer.split(b"\n", 1)
+                    yield line.decode("utf-8", "replace")
+                if stopped():
+                    logger.info("the run is stopping; abandoning the batch")
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    logger.warning("supervisor deadline passed; abandoning the batch")
+                    return
+                if not selector.select(timeout=min(remaining, 1.0)):
+                    continue
+                chunk = os.read(self.stream.fileno(), 1 << 16)
+                if not chunk:
+                    if self._buffer.strip():
+                        yield self._buffer.decode("utf-8", "replace")
+                    self._buffer = b""
+                    return
+                self._buffer += chunk
