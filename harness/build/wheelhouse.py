@@ -104,6 +104,22 @@ def match_requirements(requirements: Sequence[str], files: Sequence[Path]) -> di
     return chosen
 
 
+def digests(folder: Path) -> dict[str, str]:
+    """The sha256 of each wheel of a wheelhouse, by file name: as its manifest recorded them
+    when it was downloaded (a wheelhouse is never changed after), else read from the files (a
+    folder of wheels made elsewhere)."""
+    try:
+        recorded = json.loads((folder / cachedir.MARKERS[Kind.WHEELHOUSE]).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    return {
+        path.name: str(recorded.get(path.name) or file_sha256(path))
+        for path in sorted(folder.glob("*.whl"))
+    }
+
+
 def download(
     requirements: Sequence[str], python: TargetPython, constraints: Sequence[Path] = ()
 ) -> Wheelhouse:

@@ -3,18 +3,21 @@ names one, when the least recently used go, and the use records."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
 import pytest
 
+from harness.build import wheelhouse
 from harness.cells.backends import environments
 from harness.cells.backends.environments import Stored
 
 BASE = {
     "image_id": "sha256:aa",
     "wheels": ["1" * 64, "2" * 64],
-    "wheelhouse": [("dep-1.0-py3-none-any.whl", 100)],
+    "wheelhouse": [("dep-1.0-py3-none-any.whl", "a" * 64)],
     "venv": "/opt/wheelclash/venv",
     "owner": "10000:10000",
 }
@@ -41,8 +44,8 @@ def test_the_order_of_the_wheels_does_not_name_another_environment() -> None:
         {"image_id": "sha256:bb"},
         {"wheels": ["1" * 64, "3" * 64]},
         {"wheels": ["1" * 64]},
-        {"wheelhouse": [("dep-1.0-py3-none-any.whl", 101)]},
-        {"wheelhouse": [("dep-1.1-py3-none-any.whl", 100)]},
+        {"wheelhouse": [("dep-1.0-py3-none-any.whl", "b" * 64)]},
+        {"wheelhouse": [("dep-1.1-py3-none-any.whl", "a" * 64)]},
         {"wheelhouse": []},
         {"venv": "/opt/other/venv"},
         {"owner": "10002:10002"},
@@ -92,3 +95,26 @@ def test_a_use_is_recorded_with_the_size(tmp_path: Path, monkeypatch: pytest.Mon
     environments.record("v")  # a later use keeps the size and moves the date
     size, used = environments.recorded("v")
     assert size == 4096 and used is not None and used > 1000
+
+
+def test_a_wheelhouse_wheel_counts_by_its_content(tmp_path: Path) -> None:
+    """A wheelhouse's wheels are named by the sha256 its manifest recorded at download (not
+    read again), or, in a folder without one, read from the files: a wheel of the same name
+    and size but other bytes names another environment."""
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "dep-1.0-py3-none-any.whl").write_bytes(b"one")
+    read = wheelhouse.digests(house)
+    assert read == {"dep-1.0-py3-none-any.whl": hashlib.sha256(b"one").hexdigest()}
+    (house / "dep-1.0-py3-none-any.whl").write_bytes(b"two")  # same size, other bytes
+    assert wheelhouse.digests(house) != read
+    assert key(wheelhouse=list(wheelhouse.digests(house).items())) != key(
+        wheelhouse=list(read.items())
+    )
+    manifest = {"files": {"dep-1.0-py3-none-any.whl": "c" * 64}}
+    (house / "wheelhouse.json").write_text(json.dumps(manifest))
+    assert wheelhouse.digests(house) == {"dep-1.0-py3-none-any.whl": "c" * 64}
+    (house / "wheelhouse.json").write_text("not json")
+    assert wheelhouse.digests(house) == {
+        "dep-1.0-py3-none-any.whl": hashlib.sha256(b"two").hexdigest()
+    }

@@ -48,6 +48,7 @@ from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
 from harness import paths
+from harness.build import wheelhouse
 from harness.build.builders import Builder, ContainerBuilder
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import Session, TargetFacts, environments
@@ -59,6 +60,7 @@ from harness.cells.install import compile_command, install_command, refusal
 from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
 from harness.common import progress
+from harness.common.digests import file_sha256
 from harness.common.progress import StageKind
 from harness.common.stopping import Stopped, never
 from harness.errors import InfrastructureError
@@ -708,8 +710,10 @@ class DockerBackend:
         fills under way elsewhere), and the set is installed in the container's own volume."""
         if not settings.kept_environments:
             return None
+        houses_of = {Path(w.wheelhouse) for w in wheels if w.wheelhouse}
+        found = {house: wheelhouse.digests(house) for house in houses_of}
         houses = [
-            (path.name, path.stat().st_size)
+            (path.name, found.get(path.parent, {}).get(path.name) or file_sha256(path))
             for name, path in wheel_transfer.inputs(wheels)
             if name.startswith(f"{wheel_transfer.WHEELHOUSE}/")
         ]

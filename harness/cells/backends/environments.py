@@ -3,9 +3,9 @@ container into a named volume on the engine's disk, and mounted read-only in the
 containers of the same image and wheel set, which then install nothing.
 
 What a container would install is known before it starts, from the image, the set's wheels
-(their sha256) and the wheels of their wheelhouses (name and size: a wheel's file name is
-its project, version and tags, and PyPI never takes a name twice), so the volume is named
-after a hash of those, of where the venv lives and of its owner. An empty flag volume, made
+(their sha256) and the wheels of their wheelhouses (name and sha256, as the wheelhouse's
+manifest recorded them when it was downloaded: build/wheelhouse.py `digests`), so the volume
+is named after a hash of those, of where the venv lives and of its owner. An empty flag volume, made
 once the install and byte-compilation ended, says the environment is complete: the engine's
 own record, as for mirrors (images/mirrors.py). One found without its flag was killed while
 filling (or is being filled on another machine's run): it is removed when no container uses
@@ -48,7 +48,7 @@ LABEL_WHEELS: Final = "org.wheelclash.environment-wheels"  # what `cache list` s
 MAX_WHEELS_LABEL: Final = 1000
 LABEL_DONE: Final = "org.wheelclash.environment-complete"  # on the flag; its value: the volume
 # Bumped whenever how an environment is installed changes, so older volumes are not reused.
-FORMAT: Final = 1
+FORMAT: Final = 2  # 2: wheelhouse wheels by sha256, not size
 GENERATIONS: Final = 8
 USES: Final = "environment-uses"
 PREFIX: Final = "wheelclash-env-"
@@ -73,18 +73,18 @@ class Stored:
 def key(
     image_id: str,
     wheels: Sequence[str],
-    wheelhouse: Sequence[tuple[str, int]],
+    wheelhouse: Sequence[tuple[str, str]],
     *,
     venv: str,
     owner: str,
 ) -> str:
     """What an environment holds: the image, the set's wheels (sha256), its wheelhouses'
-    wheels (name, size), the venv's path and its owner."""
+    wheels (name, sha256), the venv's path and its owner."""
     digest = hashlib.sha256(f"{FORMAT}\0{image_id}\0{venv}\0{owner}".encode())
     for sha in sorted(wheels):
         digest.update(f"\0w{sha}".encode())
-    for name, size in sorted(wheelhouse):
-        digest.update(f"\0h{name}:{size}".encode())
+    for name, sha in sorted(wheelhouse):
+        digest.update(f"\0h{name}:{sha}".encode())
     return digest.hexdigest()
 
 
