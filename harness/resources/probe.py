@@ -121,6 +121,14 @@ class Hider:
     def stdlib(self):
         return known_stdlib()
 
+    # Equal to the finder it hides behind: code that removes its own finder from
+    # sys.meta_path, or looks for one there (`PathFinder in sys.meta_path`), finds it.
+    def __eq__(self, other):
+        return other is self or other is self.finder
+
+    def __hash__(self):
+        return hash(id(self.finder))
+
     def hides(self, name):
         return any(name == p or name.startswith(p + ".") for p in self.modules)
 
@@ -201,8 +209,41 @@ def hiders(entries, modules, dists):
     ]
 
 
+class HidingPath(list):
+    """sys.meta_path while hiding: a finder put on it (insert, append, extend, +=, an item or
+    a slice set) is put behind a Hider as it is put there, so not even the import that puts
+    an import hook there finds through it what is hidden."""
+
+    def __init__(self, entries, modules, dists):
+        self.modules, self.dists = modules, dists
+        super().__init__(hiders(list(entries), modules, dists))
+
+    def _wrapped(self, entries):
+        return hiders(list(entries), self.modules, self.dists)
+
+    def insert(self, index, entry):
+        super().insert(index, self._wrapped([entry])[0])
+
+    def append(self, entry):
+        super().append(self._wrapped([entry])[0])
+
+    def extend(self, entries):
+        super().extend(self._wrapped(entries))
+
+    def __iadd__(self, entries):
+        self.extend(entries)
+        return self
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            super().__setitem__(index, self._wrapped(value))
+        else:
+            super().__setitem__(index, self._wrapped([value])[0])
+
+
 def hide(settings):
-    """Put Hiders in the finders' places on sys.meta_path, before the first import."""
+    """Put Hiders in the finders' places on sys.meta_path, before the first import, and make
+    it a HidingPath."""
     import importlib.machinery
 
     modules, dists = settings.get("modules", ()), settings.get("dists", ())
@@ -220,11 +261,13 @@ def hide(settings):
 
 
 def rehide(settings):
-    """Put a Hider before each finder on sys.meta_path that has none: at start-up, and
-    after each step, for the finders the tested code put there itself (a wheel that installs
-    an import hook, a vendored `six`'s importer), which would find what is hidden."""
+    """Put a Hider before each finder on sys.meta_path that has none: at start-up, and after
+    each step, for the finders the tested code put there itself past HidingPath (a list of
+    its own set as sys.meta_path, an extension's C code), which would find what is hidden."""
     modules, dists = settings.get("modules", ()), settings.get("dists", ())
-    wrapped = hiders(sys.meta_path, modules, dists)
+    if not isinstance(sys.meta_path, HidingPath):  # at start-up, or the tested code set it
+        sys.meta_path = HidingPath(sys.meta_path, modules, dists)
+    wrapped = hiders(sys.meta_path, modules, dists)  # one put there past the list's methods
     if list(map(id, wrapped)) != list(map(id, sys.meta_path)):  # (3.8: no zip strict=)
         sys.meta_path[:] = wrapped
     pkgutil = sys.modules.get("pkgutil")

@@ -275,8 +275,45 @@ def test_a_finder_the_tested_code_adds_later_is_hidden_from_too(tmp_path: Path) 
     assert code == 10
     (error,) = [event for event in events if event["event"] == "import-error"]
     assert (error["module"], error["message"]) == ("edit_mod", "No module named 'edit_mod'")
-    # and between a snippet's steps (within one step the hook is not behind a Hider yet)
+    # and between a snippet's steps, and within one
     snippet = "# step: hook\nimport hook_mod\n# step: edit\ntry:\n    import edit_mod\n"
     snippet += "except ImportError:\n    pass\nelse:\n    raise AssertionError('edit_mod found')\n"
     code, events, stderr = run_probe(tmp_path, {"imports": [], "snippet": snippet, "hide": hide})
+    assert code == 0, (events, stderr)
+    one_step = snippet.replace("# step: edit\n", "")
+    code, events, stderr = run_probe(tmp_path, {"imports": [], "snippet": one_step, "hide": hide})
+    assert code == 0, (events, stderr)
+
+
+# A wheel that installs an import hook and, in the same import, imports through it; then
+# takes it away again, as a hook used once does.
+HOOK_AND_USE = (
+    EDITABLE
+    + """
+try:
+    import edit_mod
+    FOUND = edit_mod.VALUE
+except ImportError:
+    FOUND = None
+assert EditableFinder in sys.meta_path
+sys.meta_path.remove(EditableFinder)
+assert EditableFinder not in sys.meta_path
+"""
+)
+
+
+def test_a_finder_put_on_the_path_is_hidden_from_within_the_import_that_puts_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "edit_mod.py").write_text("VALUE = 2\n")
+    site = site_folder(tmp_path)
+    (site / "hook_use.py").write_text(HOOK_AND_USE)
+    check = "import hook_use\nassert hook_use.FOUND == {}, hook_use.FOUND"
+    spec = {"imports": [{"module": "hook_use"}], "snippet": check.format(2)}
+    code, events, stderr = run_probe(tmp_path, spec)
+    assert code == 0, (events, stderr)
+    hide = {"modules": ["edit_mod"], "dists": []}
+    spec = {"imports": [{"module": "hook_use"}], "snippet": check.format(None), "hide": hide}
+    code, events, stderr = run_probe(tmp_path, spec)
     assert code == 0, (events, stderr)
