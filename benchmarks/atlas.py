@@ -45,7 +45,8 @@ one: a start that compiles about 150 modules from source (an editable install wh
 PYTHONDONTWRITEBYTECODE is set) costs about 0.2 s more.
 
 With --rounds above 1 the ways run that many times, interleaved, and the fastest round of
-each counts; every round is printed.
+each counts; every round is printed, and so is each way's ratio to the bare script of the same
+round, with their median (on a host whose speed drifts, the pairs cancel the drift).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import median
 from typing import Final
 
 from harness import paths
@@ -304,6 +306,15 @@ def main_inner(argv: Sequence[str]) -> int:
             f"{way:14} {got.cells:6} {got.wall_s:8.1f} {got.rate:8.2f} "
             f"{got.rate / best['bare'].rate:6.2f}x {1000 * got.cpu_s / got.cells:12.1f}"
         )
+    if args.rounds > 1:
+        # The machine's speed drifts between rounds (a shared host): each round's ratio to
+        # the bare script of the same round cancels what the two ways met alike.
+        for way, got in rounds.items():
+            if way == "bare":
+                continue
+            paired = [m.rate / bare.rate for m, bare in zip(got, rounds["bare"], strict=True)]
+            listed = " ".join(f"{ratio:.2f}" for ratio in paired)
+            print(f"{way} ÷ bare, round by round: {listed} (median {median(paired):.2f}x)")
     if "bare-python" in best:
         print(f"bare-python: {args.bare_python}, {other_version}; bare: {sys.version.split()[0]}")
         for way, got in best.items():

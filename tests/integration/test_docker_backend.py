@@ -367,6 +367,51 @@ def test_a_session_runs_several_batches(
     assert ours(client, os.getpid()) == []
 
 
+# Kill every serving supervisor in the container (its image has no pkill); print how many.
+KILL_SERVING = """
+import os, signal
+found = 0
+for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
+    try:
+        args = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\\0")
+    except OSError:
+        continue
+    if b"--serve" in args and any(a.endswith(b"supervisor.py") for a in args):
+        os.kill(int(pid), signal.SIGKILL)
+        found += 1
+print(found)
+"""
+
+
+def test_a_batch_after_its_idle_supervisor_died_runs_on_a_new_one(
+    client: docker.DockerClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A serving supervisor killed between batches (the container's memory limit, a hand):
+    the next batch is not lost to it; a new supervisor takes it."""
+    backend = DockerBackend()
+    wheels = bookworm_wheels(backend)
+    with (
+        caplog.at_level(logging.INFO, logger="harness.cells.backends.docker"),
+        backend.open("debian:bookworm", "x86_64", wheels) as session,
+    ):
+        assert isinstance(session, DockerSession)
+        job = import_job("first", wheels[1].module)
+        [outcome] = list(session_outcomes(session, [job]))
+        assert outcome.returncode == 0, outcome
+        code, killed = exec_text(
+            session.container,
+            ["python3", "-c", KILL_SERVING],
+            user=session.settings.supervisor_user,
+            workdir="/",
+        )
+        assert code == 0 and killed.split() == ["1"], killed
+        [outcome] = list(session_outcomes(session, [import_job("second", wheels[1].module)]))
+        assert outcome.sentinel_seen and outcome.returncode == 0, outcome
+        served = [r.getMessage() for r in caplog.records if " --serve " in r.getMessage()]
+        assert len(served) == 2, served
+    assert ours(client, os.getpid()) == []
+
+
 def commands_in(container: Container) -> list[str]:
     top = container.top(ps_args="-eo pid,args")
     column = top["Titles"].index("COMMAND")

@@ -332,17 +332,11 @@ class DockerSession:
     def _served(self, jobs: Sequence[CellJob], stopped: Stopped) -> Iterator[Outcome]:
         """The batch, sent to an idle serving supervisor (or a new one), as one line; its
         report lines read until its end line. Given up on, its supervisor is stopped."""
-        channel = self.channels.take() or self._open_channel()
-        stem = channel.name.rsplit("/", 1)[-1]
-        document = self._document(jobs, workdir=f"{self.settings.cells}/{stem}")
-        document["batch_id"] = batch_id = f"batch-{uuid.uuid4().hex[:16]}"
+        batch_id = f"batch-{uuid.uuid4().hex[:16]}"
+        channel = self._send(jobs, batch_id)
         deadline = batch_deadline(jobs)
         ended = False
         try:
-            try:
-                channel.send(document)
-            except OSError as exc:
-                channel.failure.append(f"the batch could not be sent: {exc}")
             lines = channel.lines(batch_id, deadline, stopped)
             yield from outcomes_from_lines(lines, jobs, lambda: self._why_missing(channel.failure))
             ended = channel.ended
@@ -355,6 +349,33 @@ class DockerSession:
                     # supervisor (the container's others go on).
                     self._stop(channel.name)
                 channel.close()
+
+    def _send(self, jobs: Sequence[CellJob], batch_id: str) -> Channel:
+        """The channel the batch was sent on: an idle one, or a new one when none is or the
+        one taken has just ended. Its probes work in the channel's own folder."""
+        idle = self.channels.take()
+        if idle is not None:
+            try:
+                idle.send(self._served_document(jobs, idle, batch_id))
+                return idle
+            except OSError:
+                idle.close()  # its supervisor or stream ended since; a new one takes it
+        channel = self._open_channel()
+        try:
+            channel.send(self._served_document(jobs, channel, batch_id))
+        except OSError as exc:
+            channel.close()
+            raise InfrastructureError(
+                f"the engine failed to take the batch in: its supervisor's stdin refused it ({exc})"
+            ) from exc
+        return channel
+
+    def _served_document(
+        self, jobs: Sequence[CellJob], channel: Channel, batch_id: str
+    ) -> dict[str, Any]:
+        stem = channel.name.rsplit("/", 1)[-1]
+        document = self._document(jobs, workdir=f"{self.settings.cells}/{stem}")
+        return {**document, "batch_id": batch_id}
 
     def _open_channel(self) -> Channel:
         name = f"{self.settings.harness_dir}/batches/serve-{uuid.uuid4().hex[:16]}"
