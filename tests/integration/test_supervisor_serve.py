@@ -11,18 +11,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness import paths
-from harness.cells.jobs import CellJob, Import, batch
-
-
-def job(cell_id: str, module: str) -> CellJob:
-    return CellJob(
-        cell_id=cell_id,
-        imports=(Import(module=module, rtld_global=False),),
-        exercises=(),
-        victims=False,
-        preload="",
-        timeout_s=30,
-    )
+from harness.cells.jobs import CellJob, batch
+from tests.unit.helpers import import_job as job
 
 
 def document(root: Path, batch_id: str, jobs: list[CellJob]) -> bytes:
