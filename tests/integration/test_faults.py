@@ -211,7 +211,7 @@ def test_the_engine_going_away_mid_run(
     jsonschema.validate(json.loads((run_dir / "results.json").read_text()), SCHEMA)
     # The engine never heard the harness say goodbye: its container waits for the janitor,
     # which the next run (here, directly) runs as soon as the owner is gone.
-    assert DockerBackend().remove_leftovers()
+    DockerBackend().remove_leftovers()  # (another test's janitor may have been quicker)
     assert containers_of(client, proc.pid) == []
 
 
@@ -233,7 +233,7 @@ def test_a_run_killed_outright_mid_build(
     proc.kill()
     proc.communicate(timeout=60)
     assert containers_of(client, proc.pid), "the builder container was already gone"
-    assert DockerBackend().remove_leftovers()
+    DockerBackend().remove_leftovers()  # (another test's janitor may have been quicker)
     assert containers_of(client, proc.pid) == []
 
 

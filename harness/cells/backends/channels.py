@@ -10,7 +10,8 @@ run stops, its reader left) stops its supervisor and drops the channel; so does 
 that ended. The next batch then opens another.
 
 Only for an engine whose exec stdin can be written (containers.pipes_stdin); the others get
-a batch file and an exec per batch (DockerSession).
+a batch file and an exec per batch (DockerSession), whose stream a Channel reads too, to its
+end.
 """
 
 from __future__ import annotations
@@ -66,16 +67,19 @@ class Channel:
         """A batch, as one line on the supervisor's stdin (the stdin stays open)."""
         containers.send_stdin(self._socket, json.dumps(document).encode() + b"\n")
 
-    def lines(self, batch_id: str, deadline: float, stopped: Stopped = never) -> Iterator[str]:
+    def lines(
+        self, batch_id: str | None, deadline: float, stopped: Stopped = never
+    ) -> Iterator[str]:
         """The batch's report lines, until its end line (then `ended`), the stream's end,
-        the deadline or the run stopping."""
+        the deadline or the run stopping. With no `batch_id` (a supervisor of one batch,
+        which writes no end line), until the stream's end."""
         self.ended = False
         for line in self._reader.lines(deadline, stopped):
             mark = end_of(line)
             if mark is None:
                 yield line
                 continue
-            if mark.get("batch_end") == batch_id:
+            if batch_id is not None and mark.get("batch_end") == batch_id:
                 self.ended = True
                 return
             if "bad_batch" in mark:

@@ -44,7 +44,6 @@ from typing import Any, Final
 import docker
 import docker.errors
 from docker.models.containers import Container
-from docker.utils.socket import STDOUT, frames_iter
 from packaging.utils import parse_wheel_filename
 
 from harness import paths
@@ -55,7 +54,7 @@ from harness.cells.backends import Session, TargetFacts, environments
 from harness.cells.backends import transfer as wheel_transfer
 from harness.cells.backends.channels import Channel, Channels
 from harness.cells.backends.fetch import fetch_capture
-from harness.cells.backends.stream import lines_until, outcomes_from_lines
+from harness.cells.backends.stream import outcomes_from_lines
 from harness.cells.install import compile_command, install_command, refusal
 from harness.cells.jobs import CellJob, batch, batch_deadline
 from harness.cells.outcome import Outcome
@@ -411,45 +410,24 @@ class DockerSession:
     def _stream(
         self, batch_file: str, jobs: Sequence[CellJob], deadline: float, stopped: Stopped
     ) -> Iterator[Outcome]:
-        """Exec the supervisor on a batch file and read its lines through a pipe, until the
-        deadline or the run stops."""
+        """Exec the supervisor on a batch file and read its lines, until the stream ends,
+        the deadline passes or the run stops."""
         api = self.client.api
         command = [*self._supervisor_run(), batch_file]
         logger.info("+ docker exec %s %s", self.container.short_id, " ".join(command))
         try:
             exec_id = api.exec_create(self.container.id, command, user=ROOT)["Id"]
+            channel = Channel(api, exec_id, batch_file)
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to start the supervisor: {exc}") from exc
-        read_end, write_end = os.pipe()
-        failure: list[str] = []
-        finished = threading.Event()  # set once the stream has ended, however it ended
-
-        def pump() -> None:
-            try:
-                with containers.exec_socket(api, exec_id) as sock:
-                    for stream_id, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
-                        if stream_id == STDOUT:
-                            os.write(write_end, data)
-                        else:
-                            logger.debug("supervisor stderr: %s", data.decode(errors="replace"))
-            except Exception as exc:  # the engine or the container went away mid-stream
-                failure.append(f"{type(exc).__name__}: {exc}")
-            finally:
-                finished.set()
-                os.close(write_end)
-
-        thread = threading.Thread(target=pump, name="wheelclash-exec", daemon=True)
-        thread.start()
-        with os.fdopen(read_end, "rb") as stream:
-            try:
-                lines = lines_until(stream, deadline, stopped)
-                yield from outcomes_from_lines(lines, jobs, lambda: self._why_missing(failure))
-            finally:
-                if not finished.is_set():
-                    # The deadline passed, the run stops or the consumer left: stop this
-                    # batch. (A thread that is merely still returning has set `finished`.)
-                    self._stop(batch_file)
-                thread.join(timeout=10)
+        try:
+            lines = channel.lines(None, deadline, stopped)
+            yield from outcomes_from_lines(lines, jobs, lambda: self._why_missing(channel.failure))
+        finally:
+            if not channel.finished.is_set():
+                # The deadline passed, the run stops or the consumer left: stop this batch.
+                self._stop(batch_file)
+            channel.close()
 
     def _stop(self, batch_file: str) -> None:
         """Stop the supervisor of one batch and its probes; the container's other batches
