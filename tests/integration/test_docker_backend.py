@@ -334,6 +334,21 @@ def load_image_id(client: docker.DockerClient) -> str:
     return images.ensure_image(client, images.recipe_for("bookworm", "x86_64")).image_id
 
 
+@contextmanager
+def logged_session(
+    caplog: pytest.LogCaptureFixture,
+) -> Iterator[tuple[DockerSession, tuple[BuiltWheel, ...]]]:
+    """A bookworm session of the test's wheels (and the wheels), the backend's log captured."""
+    backend = DockerBackend()
+    wheels = bookworm_wheels(backend)
+    with (
+        caplog.at_level(logging.INFO, logger="harness.cells.backends.docker"),
+        backend.open("debian:bookworm", "x86_64", wheels) as session,
+    ):
+        assert isinstance(session, DockerSession)
+        yield session, wheels
+
+
 def test_a_session_runs_several_batches(
     client: docker.DockerClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -341,17 +356,12 @@ def test_a_session_runs_several_batches(
     On this engine (a unix socket) one supervisor serves the batches one after another, each
     a line on its exec's stdin: one exec for 25 batches, and no batch file is put into the
     container. Closing the session lets it go."""
-    backend = DockerBackend()
-    wheels = bookworm_wheels(backend)
-    with (
-        caplog.at_level(logging.INFO, logger="harness.cells.backends.docker"),
-        backend.open("debian:bookworm", "x86_64", wheels) as session,
-    ):
+    with logged_session(caplog) as (session, wheels):
         for batch in range(25):
             job = import_job(f"c{batch}", wheels[1].module)
             [outcome] = list(session_outcomes(session, [job]))
             assert outcome.sentinel_seen and outcome.returncode == 0, (batch, outcome)
-        assert isinstance(session, DockerSession) and pipes_stdin(client.api)
+        assert pipes_stdin(client.api)
         where = session.settings.harness_dir
         code, found = exec_text(
             session.container, ["find", where, "-name", "batch-*"], user="0", workdir="/"
@@ -378,13 +388,7 @@ def test_an_engine_whose_exec_stdin_cannot_be_written_gets_a_batch_file_and_exec
     """A remote engine's way (tcp, ssh: no writable exec stdin): each batch is put into the
     container as a root-owned file and run by a supervisor of its own, read to its end."""
     monkeypatch.setattr(docker_backend.containers, "pipes_stdin", lambda api: False)
-    backend = DockerBackend()
-    wheels = bookworm_wheels(backend)
-    with (
-        caplog.at_level(logging.INFO, logger="harness.cells.backends.docker"),
-        backend.open("debian:bookworm", "x86_64", wheels) as session,
-    ):
-        assert isinstance(session, DockerSession)
+    with logged_session(caplog) as (session, wheels):
         for batch in range(3):
             jobs = [import_job(f"c{batch}-{n}", wheels[1].module) for n in range(2)]
             outcomes = list(session_outcomes(session, jobs))
@@ -423,13 +427,7 @@ def test_a_batch_after_its_idle_supervisor_died_runs_on_a_new_one(
 ) -> None:
     """A serving supervisor killed between batches (the container's memory limit, a hand):
     the next batch is not lost to it; a new supervisor takes it."""
-    backend = DockerBackend()
-    wheels = bookworm_wheels(backend)
-    with (
-        caplog.at_level(logging.INFO, logger="harness.cells.backends.docker"),
-        backend.open("debian:bookworm", "x86_64", wheels) as session,
-    ):
-        assert isinstance(session, DockerSession)
+    with logged_session(caplog) as (session, wheels):
         job = import_job("first", wheels[1].module)
         [outcome] = list(session_outcomes(session, [job]))
         assert outcome.returncode == 0, outcome
