@@ -211,28 +211,50 @@ def chunks(
     units: Sequence[Sequence[Cell]], seats: Mapping[str, Seat], jobs: int
 ) -> list[tuple[Sequence[Cell], ...]]:
     """The units (each a wheel set's cells), next ones that share a pool put together, so
-    their cells run in one batch (one `docker exec` for several sets): up to a third of
-    each job's share of the cells, and 6 to MAX_CHUNK_CELLS; towards the end, up to each
-    job's share of the cells still left when the chunk opens, so the last chunks are small
-    and no job waits long for another to finish a big one. Units without a seat stay alone,
-    and every unit keeps its place in the order."""
+    their cells run in one batch (one supervisor batch for several sets): up to a third of
+    each job's share of the cells, and at most MAX_CHUNK_CELLS. With several jobs, a chunk
+    holds at most half of each job's share of the cells still left when it opens (at least
+    one cell), and a pool's set is split between chunks where that limit falls: the last
+    chunks are a cell or two, so the jobs end within about a cell of each other (each job
+    takes the next chunk when it is free: run_units). Units without a seat stay alone and
+    whole, and every cell keeps its place in the order."""
     total = sum(len(unit) for unit in units)
     share = max(1, jobs)
-    most = min(MAX_CHUNK_CELLS, total // (3 * share))
+    most = max(1, min(MAX_CHUNK_CELLS, total // (3 * share)))
     out: list[tuple[Sequence[Cell], ...]] = []
-    limit = 0  # the open chunk's
-    left = total  # cells not in a chunk before the open one
-    for unit in units:
-        seat = seats.get(unit[0].group) if unit else None
-        if out and seat is not None:
-            last = out[-1]
-            before = seats.get(last[0][0].group)
-            size = sum(len(u) for u in last)
-            if before is not None and before.pool == seat.pool and size + len(unit) <= limit:
-                out[-1] = (*last, unit)
-                continue
+    room = 0  # cells the open chunk may still take
+    left = total  # cells not in a closed chunk
+    splits = share > 1  # alone, a job waits for no other: its sets stay whole
+
+    def opened() -> int:
+        nonlocal left
         if out:
             left -= sum(len(u) for u in out[-1])
-        limit = max(6, min(most, left // share))
-        out.append((unit,))
+        return max(1, min(most, -(-left // (2 * share)))) if splits else most
+
+    for unit in units:
+        seat = seats.get(unit[0].group) if unit else None
+        if seat is None:
+            opened()
+            out.append((unit,))
+            room = 0
+            continue
+        rest: Sequence[Cell] = unit
+        while rest:
+            fits = room > 0 if splits else len(rest) <= room
+            if out and fits and _pool_of(out[-1], seats) == seat.pool.name:
+                taken, rest = rest[:room], rest[room:]
+                out[-1] = (*out[-1], taken)
+                room -= len(taken)
+                continue
+            room = opened()
+            cut = room if splits else len(rest)
+            taken, rest = rest[:cut], rest[cut:]
+            out.append((taken,))
+            room -= len(taken)
     return out
+
+
+def _pool_of(chunk: tuple[Sequence[Cell], ...], seats: Mapping[str, Seat]) -> str:
+    seat = seats.get(chunk[0][0].group)
+    return seat.pool.name if seat is not None else ""

@@ -208,21 +208,26 @@ def test_chunks_put_next_sets_of_one_pool_together_in_order(tmp_path: Path) -> N
     # not join b across it
     got = chunks(units, seats, jobs=1)
     assert [[u[0].scenario for u in chunk] for chunk in got] == [["a"], ["c"], ["b", "a--b"]]
-    # three jobs: chunks of up to 6 cells (a third of each job's share, at least 6)
-    alone = chunks(units, seats, jobs=3)
-    assert [[u[0].scenario for u in chunk] for chunk in alone] == [["a"], ["c"], ["b"], ["a--b"]]
-    assert [c for chunk in got for u in chunk for c in u] == [c for u in units for c in u]
+    # two jobs: at most half of each job's share of what is left, a set split where that
+    # falls (b in halves, a--b down to single cells at the end); c, seatless, stays whole
+    two = chunks(units, seats, jobs=2)
+    shape = [[(u[0].scenario, len(u)) for u in chunk] for chunk in two]
+    assert shape[:4] == [[("a", 6)], [("c", 30)], [("b", 3)], [("b", 3)]], shape
+    assert shape[4:] == [[("a--b", 2)]] + [[("a--b", 1)]] * 4, shape
+    for split_up in (got, two):
+        assert [c for chunk in split_up for u in chunk for c in u] == [c for u in units for c in u]
 
 
-def test_the_last_chunks_are_each_jobs_share_of_what_is_left(tmp_path: Path) -> None:
+def test_the_last_chunks_shrink_to_single_cells(tmp_path: Path) -> None:
     w = corpus(tmp_path)
     seats = plan_pools([wheel_set(k, [w[x] for x in k.split("--")]) for k in ("a", "b", "a--b")])
     seat = seats["a--b"]
     units = [cells_of(f"s{n}") for n in range(72)]  # 432 cells of one pool, as the 12 wheels
     got = chunks(units, {u[0].group: seat for u in units}, jobs=2)
     sizes = [sum(len(u) for u in chunk) for chunk in got]
-    # 60 cells (MAX_CHUNK_CELLS) while 120 or more are left, then half of what is left
-    assert sizes == [60] * 6 + [36, 18, 6, 6, 6], sizes
+    # 60 cells (MAX_CHUNK_CELLS) while 240 or more are left, then a quarter of what is left
+    # (half of each job's share), down to single cells: the jobs end about a cell apart
+    assert sizes == [60, 60, 60, 60, 48, 36, 27, 21, 15, 12, 9, 6, 5, 4, 3, 2, 1, 1, 1, 1]
     assert [c for chunk in got for u in chunk for c in u] == [c for u in units for c in u]
     # one job waits for no other: its chunks stay big to the end
     alone = chunks(units, {u[0].group: seat for u in units}, jobs=1)
