@@ -6,7 +6,8 @@ exact length up front (so the request carries a Content-Length) and hands out th
 block at a time: each member's header, then its bytes (read from disk as they are asked for,
 or small ones made in memory: a batch, a spec), then the padding to the next 512-byte block.
 A multi-gigabyte wheelhouse then reaches a remote engine with the controller holding one
-block of it at a time. Every member belongs to one user; a directory's mode is 0755 and a
+block of it at a time. Every member belongs to the archive's user unless its entry names
+another; a directory's mode is 0755 and a
 file's 0644 unless its entry says otherwise.
 """
 
@@ -37,6 +38,7 @@ class Entry:
     source: Path | None = None
     data: bytes | None = None
     mode: int | None = None  # None: DIRECTORY_MODE or FILE_MODE
+    user: str | None = None  # "uid:gid"; None: the archive's
 
     def __post_init__(self) -> None:
         if self.source is not None and self.data is not None:
@@ -57,14 +59,14 @@ class _Piece:
 
 
 def _pieces(entries: Sequence[Entry], user: str) -> list[_Piece]:
-    uid, gid = (int(part) for part in user.split(":"))
     now = int(time.time())
     pieces: list[_Piece] = []
     for entry in entries:
         info = tarfile.TarInfo(entry.name.lstrip("/"))
         default = DIRECTORY_MODE if entry.is_directory else FILE_MODE
         info.mode = default if entry.mode is None else entry.mode
-        info.uid, info.gid, info.mtime = uid, gid, now
+        info.uid, info.gid = (int(part) for part in (entry.user or user).split(":"))
+        info.mtime = now
         if entry.is_directory:
             info.type = tarfile.DIRTYPE
         elif entry.data is not None:

@@ -65,6 +65,18 @@ def test_the_stream_is_a_tar_that_reads_back_with_names_sizes_modes_and_owner(
     assert {(info.uid, info.gid) for info, _ in found.values()} == {(10000, 10001)}
 
 
+def test_an_entry_may_belong_to_another_user_than_the_archive() -> None:
+    entries = [
+        Entry(name="bin"),
+        Entry(name="venv", user="1000:1000"),
+        Entry(name="tmp", user="1000:1001"),
+        Entry(name="bin/x", data=b"x"),
+    ]
+    found = members(TarStream(entries, "0:0"))
+    owners = {name: (info.uid, info.gid) for name, (info, _) in found.items()}
+    assert owners == {"bin": (0, 0), "venv": (1000, 1000), "tmp": (1000, 1001), "bin/x": (0, 0)}
+
+
 def test_its_length_is_exact_and_requests_sizes_the_body_from_it(tmp_path: Path) -> None:
     wheel = tmp_path / "a.whl"
     wheel.write_bytes(os.urandom(3 * CHUNK + 7))

@@ -871,12 +871,10 @@ class DockerBackend:
         ]
         # The supervisor user's: the venv it installs, and pip's scratch space.
         own = ["tmp"] if installed else ["venv", "tmp"]
-        user = settings.supervisor_user
+        entries += [Entry(name=name, user=settings.supervisor_user) for name in own]
         try:
-            with TarStream(entries, ROOT) as stream:
+            with TarStream(entries, ROOT) as stream:  # one engine round trip for all
                 container.put_archive(settings.harness_dir, stream)
-            with owned({}, own, user) as archive:
-                container.put_archive(settings.harness_dir, archive)
         except ENGINE_FAILURES as exc:
             raise InfrastructureError(f"the engine failed to take the files in: {exc}") from exc
         if known is not None:
