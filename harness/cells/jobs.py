@@ -137,12 +137,15 @@ def batch(
     capture_root: str | None = None,
     die_with_parent: bool = False,
     private_home: bool = False,
+    compiled_probe: bool = False,
 ) -> dict[str, Any]:
     """A whole supervisor batch document. `die_with_parent` when the supervisor's parent is
     the harness itself (the local backend): under `docker exec` its parent is the runtime's
     short-lived exec process, and the container's removal stops it instead. `private_home`
     gives each cell's probe a HOME and TMPDIR of its own, gone after the cell: in a container
-    that outlives many cells (of other pairs, too), none sees what an earlier one left there."""
+    that outlives many cells (of other pairs, too), none sees what an earlier one left there.
+    `compiled_probe` where `python` is the interpreter the supervisor runs on: its probes may
+    then run the probe compiled (resources/supervisor.py)."""
     return {
         "python": python,
         "probe": probe,
@@ -150,5 +153,6 @@ def batch(
         "tail_bytes": 4000,
         "die_with_parent": die_with_parent,
         **({"private_home": True} if private_home else {}),
+        **({"compiled_probe": True} if compiled_probe else {}),
         "cells": [job.to_json(capture_root) for job in jobs],
     }

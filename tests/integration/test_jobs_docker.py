@@ -207,6 +207,8 @@ def test_an_interrupt_stops_every_batch_and_removes_the_container(tmp_path: Path
                     probes = []  # not started yet
             time.sleep(0.2)
         assert len(probes) == 2, "the two batches' probes never ran at once"
+        # each runs the probe its container's supervisor compiled, not the source
+        assert all("/bin/probe.pyc " in c for c in probes), probes
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

@@ -326,6 +326,7 @@ class DockerSession:
             workdir=workdir,  # its probes' files (and kernel cores): its own
             capture_root=f"{settings.workdir}/capture",  # a folder per cell
             private_home=True,  # the container's HOME and /tmp outlive cells, of other pairs too
+            compiled_probe=True,  # its venv's python is the python3 the supervisor runs on
         )
 
     def _served(self, jobs: Sequence[CellJob], stopped: Stopped) -> Iterator[Outcome]:
