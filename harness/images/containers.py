@@ -87,6 +87,9 @@ class Confinement:
     # where an exec as root needs `capabilities`: the engine grants an exec the added
     # capabilities only in a container whose own user is root.
     init_user: str = ""
+    # What the container itself runs, under its init: it must keep running (the harness
+    # execs into it); what it writes is the container's log.
+    command: tuple[str, ...] = ("sleep", "infinity")
 
     def shared_by(self, batches: int) -> Confinement:
         """These limits for a container running `batches` supervisor batches at once: the
@@ -258,7 +261,8 @@ def confined(
     labels: Mapping[str, str],
     keep: bool = False,
 ) -> Iterator[Container]:
-    """A sleeping container to exec into; removed on the way out unless `keep`."""
+    """A running container (its `confinement.command`, by default a sleep) to exec into;
+    removed on the way out unless `keep`."""
     user = confinement.init_user or confinement.user
     logger.info(
         "+ docker run --network none --user %s --memory %s --pids-limit %d --cap-drop ALL%s%s%s %s",
@@ -276,7 +280,7 @@ def confined(
         # start fails (a bad mount, a missing init binary), which would leak it.
         container: Container = client.containers.create(
             image_id,
-            command=["sleep", "infinity"],
+            command=list(confinement.command),
             network_mode="none",
             user=user,
             environment={"HOME": confinement.home, "LANG": "C.UTF-8"},

@@ -1,10 +1,11 @@
 """wheelclash root binds: give a copy of the image's root filesystem the container's own mounts.
 
-Standard library only (Python 3.8 or newer). Run once per container, as root, by the docker
-backend where its cell containers run their probes chrooted into a copy of the image's root
-filesystem (harness/images/rootcopy.py):
+Standard library only (Python 3.8 or newer). Run once per container, as root, where the
+docker backend's cell containers run their probes chrooted into a copy of the image's root
+filesystem (harness/images/rootcopy.py): as the container's own command, given as code
+(its files come in after the start; `rooting_command` in harness/cells/backends/docker.py):
 
-    root_binds.py ROOT PATH...
+    python3 -I -c "$(cat root_binds.py)" ROOT PATH...
 
 binds each PATH of the container (with everything mounted below it) at the same place under
 ROOT: /proc, /sys and /dev, the harness's folders, the scratch folders in memory, the files

@@ -76,7 +76,11 @@ def test_probes_run_chrooted_in_a_copy_of_the_images_root(
         # pip ran in the copy as the venv's owner (resources/enter_root.py), not as root
         installed = f"{session.settings.venv}/lib/python3.11/site-packages/seen.py"
         owners = container.exec_run(["stat", "-c", "%u:%g", installed, session.settings.venv])
+        log = container.logs().decode()
     assert classify(outcome).verdict is Verdict.PASS, outcome
+    # the container's own command made the binds as it started (no exec of its own for them)
+    assert container.attrs["Config"]["Cmd"][:2] == ["sh", "-c"]
+    assert f"{docker_backend.ROOTED_MARK}0\n" in log and '"bound": ["/proc"' in log, log
     seen = dict(line.split(" ", 1) for line in outcome.stdout_tail.splitlines())
     copy = mounted[settings.root_copy]
     assert copy["Type"] == "volume" and copy["RW"] is False, copy

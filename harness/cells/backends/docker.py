@@ -470,6 +470,44 @@ class DockerSession:
         return str(self.container.status)
 
 
+# What the rooting command writes once root_binds.py has ended, with its exit code.
+ROOTED_MARK: Final = "wheelclash-root-binds-exit="
+# How long a container may take to start python3 and make its binds.
+ROOTING_WAIT_S: Final = 60.0
+
+
+def rooting_command(settings: Settings) -> tuple[str, ...]:
+    """The container's own command where its probes run in the image's root copy: bind the
+    container's mounts into the copy (resources/root_binds.py, given as code, since the
+    scripts come in after the start), write how that went, then sleep. The binds are then
+    made while the harness puts its files in, instead of in an exec of their own after."""
+    places = ["/proc", "/sys", "/dev", settings.harness_dir, settings.inputs_dir]
+    places += [settings.workdir, "/tmp", *ENGINE_FILES]
+    script = f'python3 -I -c "$0" "$@"; echo "{ROOTED_MARK}$?"; exec sleep infinity'
+    code = paths.ROOT_BINDS.read_text(encoding="utf-8")
+    return ("sh", "-c", script, code, settings.root_copy, *places)
+
+
+def rooting_result(container: Container, wait_s: float = ROOTING_WAIT_S) -> tuple[int, str]:
+    """The rooting command's exit code and output, read from the container's log once it
+    has ended; (-1, why) when the log cannot be read or the command never ends."""
+    until = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
+        try:
+            log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        except ENGINE_FAILURES as exc:
+            return -1, f"the container's log could not be read: {exc}"
+        before, mark, after = log.partition(ROOTED_MARK)
+        if mark and "\n" in after:
+            code = after.split("\n", 1)[0].strip()
+            return (int(code) if code.isdigit() else -1), before
+        if time.monotonic() >= until:
+            return -1, f"the binds did not end within {wait_s:.0f} s: {log[-300:]}"
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 class DockerBackend:
     name = "docker"
 
@@ -641,7 +679,8 @@ class DockerBackend:
         )
         if root_copy:  # to bind the container's mounts into the copy and enter it
             capabilities = (*confinement.capabilities, *ROOTING_CAPABILITIES)
-            confinement = replace(confinement, capabilities=capabilities)
+            command = rooting_command(settings)
+            confinement = replace(confinement, capabilities=capabilities, command=command)
         with ExitStack() as filling:
             claim = self._claim(filling, client, image.image_id, settings, wheels)
             if claim is not None:
@@ -793,17 +832,11 @@ class DockerBackend:
         return self._root_copies[engine, image_id]
 
     def _enter_root_copy(self, container: Container, settings: Settings, arch: str) -> str:
-        """Bind the container's own mounts into the root copy (resources/root_binds.py);
-        the folder its supervisors chroot into, or "" where the engine refuses the mounts
-        (its probes then run on the container's root, and the engine's next containers get
-        the mirrors instead)."""
-        places = ["/proc", "/sys", "/dev", settings.harness_dir, settings.inputs_dir]
-        places += [settings.workdir, "/tmp"]
-        places += ENGINE_FILES
-        command = ["python3", "-I", settings.script("root_binds.py"), settings.root_copy, *places]
-        code, output = containers.exec_text(
-            container, command, user=ROOT, workdir=settings.harness_dir
-        )
+        """The folder its supervisors chroot into: the root copy, once the container's own
+        command has bound the container's mounts into it (`rooting_command`, read from the
+        container's log); or "" where the engine refused the mounts (its probes then run on
+        the container's root, and the engine's next containers get the mirrors instead)."""
+        code, output = rooting_result(container)
         if code == 0:
             return settings.root_copy
         self._unrooted[self.engine_url(arch)] = output.strip()[-400:]
@@ -860,7 +893,6 @@ class DockerBackend:
             "supervisor.py": paths.SUPERVISOR,
             "crash_capture.py": paths.CRASH_CAPTURE,
             "target_facts.py": paths.TARGET_FACTS,
-            "root_binds.py": paths.ROOT_BINDS,
             "enter_root.py": paths.ENTER_ROOT,
         }
         # Names under the harness's volume (the root filesystem is read-only), root's.
