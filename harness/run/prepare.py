@@ -157,10 +157,9 @@ def _target_image(backend: Backend, target: str, arch: str, _: object) -> object
     """The target image the docker backend opens its sessions in (bootstrapped, built from
     a Dockerfile or pulled once here; found again when a session opens)."""
     from harness.cells.backends.docker import DockerBackend
-    from harness.images import provision
 
     assert isinstance(backend, DockerBackend)
-    return provision.resolve_target(backend.client_for(arch), target, arch)
+    return backend.target_image(target, arch)
 
 
 def prepare_groups(

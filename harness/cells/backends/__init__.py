@@ -109,10 +109,9 @@ def target_python(backend: Backend, target: str, arch: str) -> TargetPython:
             arch=platform.machine(),
         )
     from harness.cells.backends.docker import DockerBackend
-    from harness.images import provision
 
     assert isinstance(backend, DockerBackend)
-    info = provision.resolve_target(backend.client, target, arch)
+    info = backend.target_image(target, arch)
     if not info.python or not info.glibc:
         raise InputError(
             f"target {target}: its image does not say its Python and glibc versions, so the "

@@ -534,6 +534,10 @@ class DockerBackend:
         self._mirrored: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self._root_copies: dict[tuple[str, str], str] = {}  # (engine, image id) -> volume
         self._unrooted: dict[str, str] = {}  # engine URL -> why it would not bind
+        # The image of each target (by engine, target and arch), found once: every set of a
+        # run asks for it (an engine round trip or two each).
+        self._targets: dict[tuple[str, str, str], images.ImageInfo] = {}
+        self._targets_lock = threading.Lock()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -547,6 +551,18 @@ class DockerBackend:
             except docker.errors.DockerException as exc:
                 raise engine_unavailable(exc) from exc
         return self._client
+
+    def target_image(self, target: str, arch: str) -> images.ImageInfo:
+        """The image `target` runs in on `arch`'s engine (bootstrapped, built or looked up
+        the first time it is asked for; after that, remembered for this backend's run)."""
+        key = (self.engine_url(arch), target, arch)
+        with self._targets_lock:
+            found = self._targets.get(key)
+        if found is None:
+            found = images.resolve_target(self.client_for(arch), target, arch)
+            with self._targets_lock:
+                self._targets[key] = found
+        return found
 
     def client_for(self, arch: str) -> docker.DockerClient:
         """The engine that runs `arch`: the one mapped to it, else the default one."""
@@ -665,7 +681,7 @@ class DockerBackend:
         settings = load_settings()
         client = self.client_for(arch)
         emulated = self.emulated(client, arch)
-        image = images.resolve_target(client, target, arch)
+        image = self.target_image(target, arch)
         labels = {containers.LABEL_OWNER: containers.owner(), LABEL_GROUP: f"{target}/{arch}"}
         placement = self._placement(arch, settings, wheels)
         label = f"container {target} ({arch}) with {progress.few([w.wheel_id for w in wheels])}"
