@@ -80,10 +80,13 @@ def python_script(job: CellJob, cwd: str = "") -> str:
     return ";".join(steps)
 
 
+# What a POSIX shell reads specially inside double quotes, each taken literally.
+SHELL_ESCAPES: Final = str.maketrans({c: "\\" + c for c in '\\"$`'})
+
+
 def _double_quoted(text: str) -> str:
     """`text` inside double quotes for a POSIX shell (\\, ", $ and ` escaped)."""
-    escaped = "".join("\\" + c if c in '\\"$`' else c for c in text)
-    return f'"{escaped}"'
+    return f'"{text.translate(SHELL_ESCAPES)}"'
 
 
 def _environment(job: CellJob) -> list[str]:
