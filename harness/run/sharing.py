@@ -7,7 +7,8 @@ environments of their own, as without pools, so one bad pool costs one install, 
 set, and never a verdict. A pool whose container dies under a batch's cells (those cells are
 infra-errors) is opened afresh for the next set: what killed it does not end the others'
 cells. Next sets of one pool run their cells together, in one batch per job (`chunks`): one
-`docker exec` and one batch file for several sets instead of one each.
+supervisor batch for several sets instead of one each; towards the end of a run with several
+jobs, a set's cells may be split over the last, small batches.
 """
 
 from __future__ import annotations
