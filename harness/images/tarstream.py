@@ -7,8 +7,7 @@ block at a time: each member's header, then its bytes (read from disk as they ar
 or small ones made in memory: a batch, a spec), then the padding to the next 512-byte block.
 A multi-gigabyte wheelhouse then reaches a remote engine with the controller holding one
 block of it at a time. Every member belongs to the archive's user unless its entry names
-another; a directory's mode is 0755 and a
-file's 0644 unless its entry says otherwise.
+another; a directory's mode is 0755 and a file's 0644 unless its entry says otherwise.
 """
 
 from __future__ import annotations
