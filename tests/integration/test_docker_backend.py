@@ -27,6 +27,7 @@ from harness import paths
 from harness.build.toolchains import load_catalogue
 from harness.build.wheels import BuiltWheel
 from harness.cells.backends import docker as docker_backend
+from harness.cells.backends.channels import Channel, Channels
 from harness.cells.backends.docker import DockerBackend, DockerSession, load_settings
 from harness.cli import main
 from harness.common.verdicts import Verdict
@@ -442,6 +443,39 @@ def test_a_batch_after_its_idle_supervisor_died_runs_on_a_new_one(
         assert outcome.sentinel_seen and outcome.returncode == 0, outcome
         served = [r.getMessage() for r in caplog.records if " --serve " in r.getMessage()]
         assert len(served) == 2, served
+    assert ours(client, os.getpid()) == []
+
+
+def test_a_batch_sent_to_an_idle_supervisor_that_had_died_goes_to_a_new_one(
+    client: docker.DockerClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the test above may or may not meet: the supervisor died, but its stream's
+    end reaches the harness only after the next batch went out on it. Forced here: the dead
+    channel is handed out as idle although its stream has ended. The batch is not lost: the
+    stream ends with none of its lines, and a new supervisor takes it."""
+    with logged_session(caplog) as (session, wheels):
+        [outcome] = list(session_outcomes(session, [import_job("first", wheels[1].module)]))
+        assert outcome.returncode == 0, outcome
+        code, killed = exec_text(
+            session.container,
+            ["python3", "-c", KILL_SERVING],
+            user=session.settings.supervisor_user,
+            workdir="/",
+        )
+        assert code == 0 and killed.split() == ["1"], killed
+        [dead] = session.channels._idle
+        assert dead.finished.wait(10)
+
+        def unchecked(channels: Channels) -> Channel | None:
+            with channels._lock:
+                return channels._idle.pop() if channels._idle else None
+
+        monkeypatch.setattr(Channels, "take", unchecked)
+        [outcome] = list(session_outcomes(session, [import_job("second", wheels[1].module)]))
+        assert outcome.sentinel_seen and outcome.returncode == 0, outcome
+        served = [r.getMessage() for r in caplog.records if " --serve " in r.getMessage()]
+        assert len(served) == 2, served
+        assert "an idle supervisor had died; its batch goes to a new one" in caplog.text
     assert ours(client, os.getpid()) == []
 
 

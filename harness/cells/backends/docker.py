@@ -28,6 +28,7 @@ image and wheel set installs into a named volume, and the next ones mount it rea
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -333,11 +334,22 @@ class DockerSession:
         """The batch, sent to an idle serving supervisor (or a new one), as one line; its
         report lines read until its end line. Given up on, its supervisor is stopped."""
         batch_id = f"batch-{uuid.uuid4().hex[:16]}"
-        channel = self._send(jobs, batch_id)
+        channel, was_idle = self._send(jobs, batch_id)
         deadline = batch_deadline(jobs)
         ended = False
         try:
             lines = channel.lines(batch_id, deadline, stopped)
+            first = next(lines, None)
+            if first is None and was_idle and channel.finished.is_set() and not channel.ended:
+                # Its idle supervisor had died (killed between batches) before the batch
+                # reached it: the stream's end came in only after the batch went out. It
+                # never ran a cell of it, so a new supervisor takes the batch, once.
+                logger.warning("an idle supervisor had died; its batch goes to a new one")
+                channel.close()
+                channel = self._opened_with(jobs, batch_id)
+                lines = channel.lines(batch_id, deadline, stopped)
+            elif first is not None:
+                lines = itertools.chain([first], lines)
             yield from outcomes_from_lines(lines, jobs, lambda: self._why_missing(channel.failure))
             ended = channel.ended
         finally:
@@ -350,16 +362,21 @@ class DockerSession:
                     self._stop(channel.name)
                 channel.close()
 
-    def _send(self, jobs: Sequence[CellJob], batch_id: str) -> Channel:
-        """The channel the batch was sent on: an idle one, or a new one when none is or the
-        one taken has just ended. Its probes work in the channel's own folder."""
+    def _send(self, jobs: Sequence[CellJob], batch_id: str) -> tuple[Channel, bool]:
+        """The channel the batch was sent on, and whether it was an idle one: an idle one,
+        or a new one when none is or the one taken has just ended. Its probes work in the
+        channel's own folder."""
         idle = self.channels.take()
         if idle is not None:
             try:
                 idle.send(self._served_document(jobs, idle, batch_id))
-                return idle
+                return idle, True
             except OSError:
                 idle.close()  # its supervisor or stream ended since; a new one takes it
+        return self._opened_with(jobs, batch_id), False
+
+    def _opened_with(self, jobs: Sequence[CellJob], batch_id: str) -> Channel:
+        """A new serving supervisor's channel, the batch sent on it."""
         channel = self._open_channel()
         try:
             channel.send(self._served_document(jobs, channel, batch_id))
