@@ -423,22 +423,26 @@ print(found)
 """
 
 
+def served_then_killed(session: DockerSession, wheels: tuple[BuiltWheel, ...]) -> None:
+    """One batch served, then its supervisor, idle now, killed as its own user."""
+    [outcome] = list(session_outcomes(session, [import_job("first", wheels[1].module)]))
+    assert outcome.returncode == 0, outcome
+    code, killed = exec_text(
+        session.container,
+        ["python3", "-c", KILL_SERVING],
+        user=session.settings.supervisor_user,
+        workdir="/",
+    )
+    assert code == 0 and killed.split() == ["1"], killed
+
+
 def test_a_batch_after_its_idle_supervisor_died_runs_on_a_new_one(
     client: docker.DockerClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A serving supervisor killed between batches (the container's memory limit, a hand):
     the next batch is not lost to it; a new supervisor takes it."""
     with logged_session(caplog) as (session, wheels):
-        job = import_job("first", wheels[1].module)
-        [outcome] = list(session_outcomes(session, [job]))
-        assert outcome.returncode == 0, outcome
-        code, killed = exec_text(
-            session.container,
-            ["python3", "-c", KILL_SERVING],
-            user=session.settings.supervisor_user,
-            workdir="/",
-        )
-        assert code == 0 and killed.split() == ["1"], killed
+        served_then_killed(session, wheels)
         [outcome] = list(session_outcomes(session, [import_job("second", wheels[1].module)]))
         assert outcome.sentinel_seen and outcome.returncode == 0, outcome
         served = [r.getMessage() for r in caplog.records if " --serve " in r.getMessage()]
@@ -454,15 +458,7 @@ def test_a_batch_sent_to_an_idle_supervisor_that_had_died_goes_to_a_new_one(
     channel is handed out as idle although its stream has ended. The batch is not lost: the
     stream ends with none of its lines, and a new supervisor takes it."""
     with logged_session(caplog) as (session, wheels):
-        [outcome] = list(session_outcomes(session, [import_job("first", wheels[1].module)]))
-        assert outcome.returncode == 0, outcome
-        code, killed = exec_text(
-            session.container,
-            ["python3", "-c", KILL_SERVING],
-            user=session.settings.supervisor_user,
-            workdir="/",
-        )
-        assert code == 0 and killed.split() == ["1"], killed
+        served_then_killed(session, wheels)
         [dead] = session.channels._idle
         assert dead.finished.wait(10)
 
